@@ -1,0 +1,50 @@
+"""The registry of actions, keyed by the vocabulary of DESIGN.md §3."""
+
+from __future__ import annotations
+
+from medic.actions.base import Action, PlannedAction
+from medic.actions.provisioned import Advise, SetAutoscalingBounds, SetProvisionedConcurrency
+
+#: Every action kind of the vocabulary (a public contract).
+ACTION_KINDS = (
+    "set_provisioned_concurrency",
+    "set_autoscaling_bounds",
+    "schedule_prewarm",
+    "set_reserved_concurrency",
+    "set_event_source_max_concurrency",
+    "enable_sqs_buffer",
+    "set_memory",
+    "request_quota_increase",
+    "advise",
+)
+
+REGISTRY: dict[str, Action] = {
+    action.kind: action for action in (SetProvisionedConcurrency(), SetAutoscalingBounds(), Advise())
+}
+
+
+class UnknownAction(KeyError):
+    def __init__(self, kind: str) -> None:
+        if kind in ACTION_KINDS:
+            message = f"action {kind!r} is in the vocabulary but not implemented yet; implemented: "
+        else:
+            message = f"unknown action {kind!r}; valid: "
+        super().__init__(message + ", ".join(sorted(REGISTRY)))
+        self.message = message + ", ".join(sorted(REGISTRY))
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def get_action(kind: str) -> Action:
+    try:
+        return REGISTRY[kind]
+    except KeyError:
+        raise UnknownAction(kind) from None
+
+
+def action_params(kind: str) -> tuple[str, ...]:
+    return get_action(kind).params
+
+
+__all__ = ["ACTION_KINDS", "REGISTRY", "Action", "PlannedAction", "UnknownAction", "get_action"]

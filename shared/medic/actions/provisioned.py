@@ -1,0 +1,232 @@
+"""Provisioned-concurrency actions: the PC floor on an alias, and its autoscaling bounds."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any, Final
+
+from medic.actions.base import Action, PlannedAction, Scalar
+from medic.errors import ActionFailed, GuardrailRefused
+
+if TYPE_CHECKING:
+    from medic.aws import AwsClients
+    from medic.clock import Clock
+    from medic.facts import Facts
+    from medic.signals import Target
+
+PC_DIMENSION: Final = "lambda:function:ProvisionedConcurrency"
+POLL_INTERVAL_S = 5.0
+
+
+def _as_count(value: Any, name: str) -> int:
+    number = float(value)
+    if not math.isfinite(number) or number < 0:
+        raise GuardrailRefused("valid_value", ">= 0", value, f"{name} must be a finite count")
+    return math.ceil(number)
+
+
+def _qualified(target: Target, kind: str) -> tuple[str, str]:
+    if target.kind != "function" or not target.function_name:
+        raise GuardrailRefused("target", "a function alias", target.display, f"{kind} needs a function target")
+    if not target.qualifier or target.qualifier == "$LATEST":
+        raise GuardrailRefused(
+            "target", "an alias or version", target.qualifier or "(unqualified)",
+            f"{kind} applies to an alias or published version, never $LATEST",
+        )  # fmt: skip
+    return target.function_name, target.qualifier
+
+
+def read_pc(clients: AwsClients, function_name: str, qualifier: str) -> dict[str, Scalar]:
+    client = clients.lambda_
+    try:
+        config = client.get_provisioned_concurrency_config(FunctionName=function_name, Qualifier=qualifier)
+    except client.exceptions.ProvisionedConcurrencyConfigNotFoundException:
+        return {"provisioned_concurrency": 0, "allocated": 0, "status": "NONE", "status_reason": None}
+    return {
+        "provisioned_concurrency": config.get("RequestedProvisionedConcurrentExecutions", 0),
+        "allocated": config.get("AllocatedProvisionedConcurrentExecutions", 0),
+        "status": config.get("Status", "UNKNOWN"),
+        "status_reason": config.get("StatusReason"),
+    }
+
+
+def wait_for_pc(
+    clients: AwsClients, action: PlannedAction, clock: Clock, timeout_s: float, at_least: int
+) -> dict[str, Scalar]:
+    """Poll the alias's PC until it is READY with at least `at_least` allocated, FAILED, or timed out."""
+    assert action.function_name and action.qualifier
+    deadline = clock.now().timestamp() + timeout_s
+    while True:
+        live = read_pc(clients, action.function_name, action.qualifier)
+        allocated = int(live["allocated"] or 0)
+        if live["status"] == "FAILED":
+            raise ActionFailed(action.kind, action.target, f"provisioned concurrency FAILED: {live['status_reason']}")
+        if live["status"] == "READY" and allocated >= at_least:
+            return live
+        if clock.now().timestamp() >= deadline:
+            raise ActionFailed(
+                action.kind, action.target,
+                f"provisioned concurrency not READY after {timeout_s:.0f}s (status {live['status']}, "
+                f"allocated {allocated} of {at_least})",
+            )  # fmt: skip
+        clock.sleep(POLL_INTERVAL_S)
+
+
+class SetProvisionedConcurrency(Action):
+    """Set the provisioned-concurrency floor of an alias (or version).
+
+    Runbook example::
+
+        actions:
+          - kind: set_provisioned_concurrency
+            params: {concurrency: "ceil(peak_concurrency * 1.2)"}
+    """
+
+    kind = "set_provisioned_concurrency"
+    permissions = (
+        "lambda:GetProvisionedConcurrencyConfig",
+        "lambda:PutProvisionedConcurrencyConfig",
+        "lambda:DeleteProvisionedConcurrencyConfig",
+    )
+    params = ("concurrency",)
+
+    def plan(self, target: Target, params: dict[str, Any], facts: Facts) -> PlannedAction:
+        function_name, qualifier = _qualified(target, self.kind)
+        after = _as_count(params["concurrency"], "concurrency")
+        before = facts.pc_requested or 0
+        return PlannedAction(
+            kind=self.kind,
+            target=f"{function_name}:{qualifier}",
+            function_name=function_name,
+            qualifier=qualifier,
+            primary="provisioned_concurrency",
+            before={"provisioned_concurrency": before},
+            after={"provisioned_concurrency": after},
+            text=f"Provisioned concurrency on {function_name}:{qualifier}: {before} → {after}",
+        )
+
+    def read_live(self, clients: AwsClients, action: PlannedAction) -> dict[str, Scalar]:
+        assert action.function_name and action.qualifier
+        live = read_pc(clients, action.function_name, action.qualifier)
+        return {"provisioned_concurrency": live["provisioned_concurrency"]}
+
+    def apply(self, clients: AwsClients, action: PlannedAction) -> str:
+        assert action.function_name and action.qualifier
+        response = clients.lambda_.put_provisioned_concurrency_config(
+            FunctionName=action.function_name,
+            Qualifier=action.qualifier,
+            ProvisionedConcurrentExecutions=int(action.after["provisioned_concurrency"] or 0),
+        )
+        return str(response["ResponseMetadata"].get("RequestId", ""))
+
+    def wait(self, clients: AwsClients, action: PlannedAction, clock: Clock, timeout_s: float) -> dict[str, Scalar]:
+        live = wait_for_pc(clients, action, clock, timeout_s, int(action.after["provisioned_concurrency"] or 0))
+        return {"provisioned_concurrency": live["allocated"]}
+
+    def rollback(self, clients: AwsClients, action: PlannedAction) -> str:
+        assert action.function_name and action.qualifier
+        before = int(action.before["provisioned_concurrency"] or 0)
+        if before == 0:
+            response: Any = clients.lambda_.delete_provisioned_concurrency_config(
+                FunctionName=action.function_name, Qualifier=action.qualifier
+            )
+        else:
+            response = clients.lambda_.put_provisioned_concurrency_config(
+                FunctionName=action.function_name, Qualifier=action.qualifier, ProvisionedConcurrentExecutions=before
+            )
+        return str(response["ResponseMetadata"].get("RequestId", ""))
+
+
+class SetAutoscalingBounds(Action):
+    """Set min/max of the alias's `lambda:function:ProvisionedConcurrency` scalable target.
+
+    Raising both together stops target tracking from scaling back below today's demand; Application
+    Auto Scaling scales PC out to a new minimum at once.
+
+    Runbook example::
+
+        actions:
+          - kind: set_autoscaling_bounds
+            params: {min: "max(autoscaling_min, ceil(peak_concurrency))", max: "ceil(peak_concurrency * 1.25)"}
+    """
+
+    kind = "set_autoscaling_bounds"
+    permissions = (
+        "application-autoscaling:DescribeScalableTargets",
+        "application-autoscaling:RegisterScalableTarget",
+        "lambda:GetProvisionedConcurrencyConfig",
+        "lambda:PutProvisionedConcurrencyConfig",
+    )
+    params = ("min", "max")
+
+    def plan(self, target: Target, params: dict[str, Any], facts: Facts) -> PlannedAction:
+        function_name, qualifier = _qualified(target, self.kind)
+        new_min, new_max = _as_count(params["min"], "min"), _as_count(params["max"], "max")
+        new_max = max(new_max, new_min)
+        return PlannedAction(
+            kind=self.kind,
+            target=f"{function_name}:{qualifier}",
+            function_name=function_name,
+            qualifier=qualifier,
+            primary="max_capacity",
+            before={"min_capacity": facts.autoscaling_min, "max_capacity": facts.autoscaling_max},
+            after={"min_capacity": new_min, "max_capacity": new_max},
+            text=(
+                f"Autoscaling of PC on {function_name}:{qualifier}: min {facts.autoscaling_min} → {new_min}, "
+                f"max {facts.autoscaling_max} → {new_max}"
+            ),
+        )
+
+    def read_live(self, clients: AwsClients, action: PlannedAction) -> dict[str, Scalar]:
+        targets = clients.autoscaling.describe_scalable_targets(
+            ServiceNamespace="lambda", ResourceIds=[self._resource(action)], ScalableDimension=PC_DIMENSION
+        )["ScalableTargets"]
+        if not targets:
+            return {"min_capacity": None, "max_capacity": None}
+        return {"min_capacity": targets[0]["MinCapacity"], "max_capacity": targets[0]["MaxCapacity"]}
+
+    def apply(self, clients: AwsClients, action: PlannedAction) -> str:
+        return self._register(clients, action, action.after)
+
+    def wait(self, clients: AwsClients, action: PlannedAction, clock: Clock, timeout_s: float) -> dict[str, Scalar]:
+        live = wait_for_pc(clients, action, clock, timeout_s, int(action.after["min_capacity"] or 0))
+        observed = self.read_live(clients, action)
+        observed["provisioned_concurrency"] = live["allocated"]
+        return observed
+
+    def rollback(self, clients: AwsClients, action: PlannedAction) -> str:
+        if action.before.get("min_capacity") is None:
+            raise ActionFailed(self.kind, action.target, "no scalable target existed before; nothing to restore")
+        return self._register(clients, action, action.before)
+
+    def _register(self, clients: AwsClients, action: PlannedAction, bounds: dict[str, Scalar]) -> str:
+        response = clients.autoscaling.register_scalable_target(
+            ServiceNamespace="lambda",
+            ResourceId=self._resource(action),
+            ScalableDimension=PC_DIMENSION,
+            MinCapacity=int(bounds["min_capacity"] or 0),
+            MaxCapacity=int(bounds["max_capacity"] or 0),
+        )
+        return str(response["ResponseMetadata"].get("RequestId", ""))
+
+    @staticmethod
+    def _resource(action: PlannedAction) -> str:
+        return f"function:{action.function_name}:{action.qualifier}"
+
+
+class Advise(Action):
+    """No change: the advice an engineer needs, with the facts behind it.
+
+    Runbook example::
+
+        actions:
+          - kind: advise
+            params: {}
+    """
+
+    kind = "advise"
+    changes_aws = False
+    params = ()
+
+    def plan(self, target: Target, params: dict[str, Any], facts: Facts) -> PlannedAction:
+        return PlannedAction(kind=self.kind, target=target.display, primary="advice", text="advice only")

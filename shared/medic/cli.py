@@ -1,0 +1,95 @@
+"""The `medic` command: `medic simulate`, `medic runbook check`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from medic.errors import InputError
+
+EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="medic", description="Remediation of AWS Lambda latency and throughput.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    simulate = commands.add_parser("simulate", help="run scenarios on a fresh embedded AWS world")
+    simulate.add_argument("scenarios", nargs="+", metavar="SCENARIO.yaml")
+    simulate.add_argument("--decide", choices=("approve", "reject", "none"), default="approve")
+    simulate.add_argument("--json", action="store_true", help="print the contract JSON (DESIGN.md §6) only")
+    simulate.add_argument("--no-block-json", action="store_true", help="do not print the Block Kit JSON")
+    simulate.add_argument("--check", action="store_true", help="exit 1 when a scenario's `expect:` does not hold")
+
+    runbook = commands.add_parser("runbook", help="runbook tools")
+    runbook_commands = runbook.add_subparsers(dest="runbook_command", required=True)
+    check = runbook_commands.add_parser("check", help="validate a runbook")
+    check.add_argument("file", nargs="?", default=None)
+
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "simulate":
+            return _simulate(args)
+        return _runbook_check(args.file)
+    except InputError as exc:
+        print(f"medic: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from medic.simulate import simulate
+
+    status = EXIT_OK
+    documents = []
+    for path in args.scenarios:
+        stream = None if args.json else sys.stdout
+        outcome = simulate(path, decide=args.decide, stream=stream, show_json=not args.no_block_json)
+        documents.append(outcome.contract())
+        if args.check:
+            problems = expectation_problems(path, outcome.contract())
+            for problem in problems:
+                print(f"medic: {path}: expect: {problem}", file=sys.stderr)
+            if problems:
+                status = EXIT_FAILED
+    if args.json:
+        print(json.dumps(documents[0] if len(documents) == 1 else documents, indent=2, default=str))
+    return status
+
+
+def expectation_problems(path: str, document: dict[str, object]) -> list[str]:
+    """How a run's contract JSON differs from the scenario's `expect:` (empty when it holds)."""
+    from medic.scenario import load_scenario
+
+    expect = load_scenario(path).expect
+    plans = document.get("plans")
+    if expect is None:
+        return []
+    if not isinstance(plans, list) or not plans:
+        return ["no plan was made"]
+    plan = plans[0]
+    problems = []
+    for key in ("signal", "diagnosis", "status", "mode"):
+        wanted = getattr(expect, key)
+        if wanted is not None and plan.get(key) != wanted:
+            problems.append(f"{key} is {plan.get(key)!r}, expected {wanted!r}")
+    if expect.actions is not None:
+        kinds = [action["kind"] for action in plan.get("actions", [])]
+        if kinds != expect.actions:
+            problems.append(f"actions are {kinds}, expected {expect.actions}")
+    return problems
+
+
+def _runbook_check(path: str | None) -> int:
+    from medic.config import DEFAULT_RUNBOOK
+    from medic.runbook import load_runbook
+
+    runbook = load_runbook(path or DEFAULT_RUNBOOK)
+    rows = sum(len(table.rows) for table in runbook.tables.values())
+    print(f"{runbook.source}: runbook {runbook.name} v{runbook.version} ok: {len(runbook.tables)} tables, {rows} rows")
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

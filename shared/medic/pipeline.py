@@ -1,0 +1,537 @@
+"""The use cases: triage an alarm, decide on an approval, execute a plan, verify it.
+
+Each takes the runtime (settings, clients, clock, ledger, runbook, Slack) explicitly; the Lambda
+handlers are thin wrappers that parse and call one of these.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from medic.actions import get_action
+from medic.actions.base import PlannedAction
+from medic.clock import iso, parse_iso
+from medic.errors import ActionFailed, EventError, GuardrailRefused, StateConflict
+from medic.events import AlarmStateChangeEvent, parse_alarm_event
+from medic.facts import Facts
+from medic.guardrails import check_plan
+from medic.ledger import Ledger
+from medic.log import get_logger
+from medic.plan import Plan, Refusal, SlackRef, Verification, approval_hash, plan_id
+from medic.runbook import decide
+from medic.runtime import Runtime
+from medic.signals import classify
+
+# -- triage ----------------------------------------------------------------------------------------
+
+
+def triage(raw_event: Mapping[str, Any] | str | bytes, rt: Runtime) -> dict[str, Any]:
+    """Alarm event → signal → facts → decision → guarded plan → log → enqueue / Slack."""
+    log = get_logger(use_case="triage")
+    now = rt.clock.now()
+    try:
+        event = parse_alarm_event(raw_event)
+    except EventError as exc:
+        return _reject_event(raw_event, exc, rt, now)
+    log = log.bind(alarm=event.detail.alarm_name, state=event.detail.state.value)
+    if event.detail.state.value != "ALARM":
+        log.info("ignored", reason=f"state {event.detail.state.value} is not ALARM")
+        return {"status": "ignored", "reason": f"state {event.detail.state.value}"}
+
+    state_ts = iso(event.detail.state.timestamp)
+    pid = plan_id(event.alarm_arn, state_ts)
+    log = log.bind(plan_id=pid)
+    existing = rt.ledger.get(pid)
+    if existing is not None:
+        log.info("duplicate_delivery", status=existing.status)
+        if existing.status in ("PROPOSED", "BLOCKED", "NOOP") and not existing.slack.ts:
+            _post_card(existing, rt, now)  # a retry after a crash between the log write and the post
+        return {"plan_id": pid, "status": existing.status, "duplicate": True}
+
+    signal = classify(event)
+    plan = Plan(
+        id=pid, status="NOOP", alarm_arn=event.alarm_arn, alarm_name=event.detail.alarm_name,
+        state_timestamp=state_ts, account=event.account, region=event.region, signal=signal.kind,
+        target=signal.target.display, function_name=signal.target.function_name, qualifier=signal.target.qualifier,
+        metric=_metric_dict(event), dry_run=rt.settings.dry_run, created_at=iso(now), updated_at=iso(now),
+    )  # fmt: skip
+    reason_data = event.detail.state.reason_data
+    if reason_data is not None:
+        plan.recent_datapoints = list(reason_data.recent_datapoints)
+        plan.alarm_threshold = reason_data.threshold
+        plan.alarm_value = reason_data.recent_datapoints[-1] if reason_data.recent_datapoints else None
+
+    facts: Facts | None = None
+    if signal.kind == "unknown" or signal.kind not in rt.runbook.tables:
+        plan.reason = signal.reason if signal.kind == "unknown" else f"runbook has no table for signal {signal.kind}"
+    elif signal.target.kind != "function" or not signal.target.function_name:
+        plan.reason = f"no actionable target: {signal.reason}"
+    else:
+        facts = rt.collector.collect(signal, event, now)
+        _decide_into(plan, facts, rt, now)
+
+    if not rt.ledger.create(plan):
+        log.info("duplicate_delivery", status="raced")
+        return {"plan_id": pid, "status": "duplicate", "duplicate": True}
+    _log_triage(rt.ledger, plan, event, facts, now)
+    log.info("plan", status=plan.status, signal=plan.signal, diagnosis=plan.diagnosis, rule=plan.rule)
+
+    if plan.status == "APPROVED":
+        _enqueue(plan, rt, now)
+        _post_card(plan, rt, now)
+    elif plan.diagnosis or plan.blocked_by:
+        _post_card(plan, rt, now)
+    return {"plan_id": pid, "status": plan.status, "signal": plan.signal, "diagnosis": plan.diagnosis}
+
+
+def _decide_into(plan: Plan, facts: Facts, rt: Runtime, now: datetime) -> None:
+    decision = decide(rt.runbook, plan.signal, facts.values())
+    plan.decision = decision
+    plan.facts = {k: v for k, v in facts.values().items() if v is not None}
+    plan.fact_sources = dict(facts.sources)
+    plan.missing_facts = dict(facts.missing)
+    if not decision.matched:
+        plan.reason = decision.reason
+        return
+    plan.diagnosis, plan.rule, plan.mode = decision.diagnosis, decision.row, decision.mode
+    plan.rationale, plan.reason = decision.rationale, decision.reason
+    plan.rollback_on_failure = decision.verify.rollback_on_failure
+    target = _target_of(plan)
+    for call in decision.actions:
+        try:
+            plan.actions.append(get_action(call.kind).plan(target, call.params, facts))
+        except GuardrailRefused as refused:
+            plan.blocked_by.append(
+                Refusal(guard=refused.guard, limit=refused.limit, observed=refused.observed, message=refused.message)
+            )
+    plan.blocked_by.extend(check_plan(plan.actions, facts, rt.settings))
+    plan.approval_hash = approval_hash(plan)
+    if plan.blocked_by:
+        plan.status = "BLOCKED"
+    elif not plan.changes or decision.mode == "notify":
+        plan.status = "NOOP"
+    elif rt.settings.dry_run or decision.mode == "approve":
+        plan.status = "PROPOSED"
+        plan.expires_at = iso(now + timedelta(seconds=rt.settings.approval_ttl_s))
+    else:
+        plan.status = "APPROVED"
+        plan.decided_by = ["auto"]
+
+
+def _target_of(plan: Plan) -> Any:
+    from medic.signals import Target
+
+    if plan.function_name:
+        return Target.function(plan.function_name, plan.qualifier)
+    return Target.none()
+
+
+def _metric_dict(event: AlarmStateChangeEvent) -> dict[str, Any] | None:
+    metric = event.detail.configuration.primary_metric
+    if metric is None:
+        return None
+    return {
+        "namespace": metric.metric.namespace, "name": metric.metric.name,
+        "dimensions": dict(metric.metric.dimensions), "stat": metric.stat, "period": metric.period,
+    }  # fmt: skip
+
+
+def _log_triage(ledger: Ledger, plan: Plan, event: AlarmStateChangeEvent, facts: Facts | None, now: datetime) -> None:
+    ledger.append(plan.id, "alarm_received", {
+        "event_id": event.id, "alarm_arn": event.alarm_arn, "alarm_name": event.detail.alarm_name,
+        "state": event.detail.state.value, "state_timestamp": plan.state_timestamp, "reason": event.detail.state.reason,
+        "signal": plan.signal, "target": plan.target,
+    }, now)  # fmt: skip
+    if facts is not None:
+        ledger.append(plan.id, "facts_collected", {
+            "facts": plan.facts, "sources": plan.fact_sources, "missing": plan.missing_facts,
+        }, now)  # fmt: skip
+    if plan.decision is not None:
+        ledger.append(plan.id, "decision", plan.decision.model_dump(mode="json"), now)
+    if plan.actions or plan.blocked_by:
+        ledger.append(plan.id, "guardrails", {
+            "clamps": {a.target + " " + a.kind: a.clamps for a in plan.actions if a.clamps},
+            "refusals": [r.model_dump(mode="json") for r in plan.blocked_by],
+        }, now)  # fmt: skip
+    ledger.append(plan.id, "plan_created", {
+        "status": plan.status, "diagnosis": plan.diagnosis, "rule": plan.rule, "mode": plan.mode,
+        "dry_run": plan.dry_run, "reason": plan.reason, "approval_hash": plan.approval_hash,
+        "actions": [{"kind": a.kind, "target": a.target, "before": a.before, "after": a.after} for a in plan.actions],
+        "expires_at": plan.expires_at,
+    }, now)  # fmt: skip
+
+
+def _reject_event(raw: Any, exc: EventError, rt: Runtime, now: datetime) -> dict[str, Any]:
+    """Keep a rejected event in the log (with the raw input, for replay) and say why."""
+    import hashlib
+
+    text = raw if isinstance(raw, str) else raw.decode("utf-8", "replace") if isinstance(raw, bytes) else None
+    if text is None:
+        text = json.dumps(raw, default=str, sort_keys=True)
+    pid = "rejected-" + hashlib.sha256(text.encode()).hexdigest()[:16]
+    plan = Plan(
+        id=pid, status="NOOP", alarm_arn="", alarm_name="", state_timestamp="", account="", region="",
+        signal="unknown", target="(none)", reason=f"rejected input: {exc}", created_at=iso(now), updated_at=iso(now),
+    )  # fmt: skip
+    if rt.ledger.create(plan):
+        rt.ledger.append(pid, "input_rejected", {"error": str(exc), "field": exc.field, "raw": text[:32_000]}, now)
+    get_logger(use_case="triage", plan_id=pid).warning("input_rejected", error=str(exc))
+    return {"plan_id": pid, "status": "rejected", "error": str(exc)}
+
+
+# -- Slack -----------------------------------------------------------------------------------------
+
+
+def _post_card(plan: Plan, rt: Runtime, now: datetime) -> Plan:
+    from slack_sdk.errors import SlackClientError
+
+    from medic.slack.blocks import plan_blocks, plan_summary
+
+    transport = rt.slack
+    if transport is None or not rt.settings.slack_channel:
+        return plan
+    try:
+        ts = transport.post(rt.settings.slack_channel, plan_summary(plan), plan_blocks(plan))
+    except SlackClientError as exc:
+        rt.ledger.append(plan.id, "slack_failed", {"error": type(exc).__name__, "detail": str(exc)[:500]}, now)
+        return plan
+    rt.ledger.append(plan.id, "slack_posted", {"channel": rt.settings.slack_channel, "ts": ts}, now)
+    try:
+        return rt.ledger.save(plan, now, slack=SlackRef(channel=rt.settings.slack_channel, ts=ts))
+    except StateConflict:
+        return plan  # the plan moved on meanwhile (e.g. auto-applied); the card is in the log
+
+
+def _update_card(plan: Plan, rt: Runtime, note: str) -> None:
+    from slack_sdk.errors import SlackClientError
+
+    from medic.slack.blocks import plan_blocks, plan_summary
+
+    if rt.slack is None or not plan.slack.ts:
+        return
+    try:
+        rt.slack.update(plan.slack.channel, plan.slack.ts, plan_summary(plan), plan_blocks(plan, decided_note=note))
+    except SlackClientError as exc:
+        get_logger(plan_id=plan.id).warning("slack_update_failed", error=str(exc))
+
+
+def _reply(plan: Plan, rt: Runtime, text: str) -> None:
+    from slack_sdk.errors import SlackClientError
+
+    if rt.slack is None or not plan.slack.ts:
+        return
+    try:
+        rt.slack.reply(plan.slack.channel, plan.slack.ts, text)
+    except SlackClientError as exc:
+        get_logger(plan_id=plan.id).warning("slack_reply_failed", error=str(exc))
+
+
+def _enqueue(plan: Plan, rt: Runtime, now: datetime) -> None:
+    body = json.dumps({"plan_id": plan.id, "approval_hash": plan.approval_hash})
+    response = rt.clients.sqs.send_message(QueueUrl=rt.settings.executor_queue_url, MessageBody=body)
+    rt.ledger.append(plan.id, "enqueued", {"queue": "executor", "message_id": response.get("MessageId", "")}, now)
+
+
+# -- interactions ----------------------------------------------------------------------------------
+
+
+def handle_interaction(event: Mapping[str, Any], rt: Runtime) -> dict[str, Any]:
+    """A Slack button click (Function URL event) → verified, authorized, one conditional decision."""
+    from medic.errors import SlackRequestRefused
+    from medic.slack.blocks import APPROVE_ACTION_ID, REJECT_ACTION_ID
+    from medic.slack.requests import function_url_body, parse_block_actions, verify_signature
+
+    log = get_logger(use_case="interactions")
+    now = rt.clock.now()
+    try:
+        headers, body = function_url_body(event)
+        verify_signature(headers, body, rt.signing_secret)
+        payload = parse_block_actions(body)
+        action = payload.actions[0]
+        if action.action_id not in (APPROVE_ACTION_ID, REJECT_ACTION_ID):
+            raise SlackRequestRefused(400, f"unknown action_id {action.action_id!r}")
+        plan = rt.ledger.get(action.value)
+        if plan is None:
+            raise SlackRequestRefused(404, f"no plan {action.value!r}")
+        log = log.bind(plan_id=plan.id, user=payload.user.id)
+        refusal = _authorize(payload, plan, rt)
+        if refusal:
+            rt.ledger.append(plan.id, "approval_refused", {"user": payload.user.id, "reason": refusal}, now)
+            raise SlackRequestRefused(403, refusal)
+    except SlackRequestRefused as refused:
+        log.warning("interaction_refused", status=refused.status, reason=refused.reason)
+        return _http(refused.status, {"text": refused.reason})
+
+    approve = action.action_id == APPROVE_ACTION_ID
+    if plan.expires_at and now > parse_iso(plan.expires_at) and plan.status == "PROPOSED":
+        try:
+            plan = rt.ledger.transition(plan, "EXPIRED", now)
+        except StateConflict:
+            plan = rt.ledger.get(plan.id) or plan
+        else:
+            rt.ledger.append(plan.id, "expired", {"user": payload.user.id, "clicked": action.action_id}, now)
+            _update_card(plan, rt, f"expired at {plan.expires_at}")
+        return _http(200, {"text": f"This approval expired at {plan.expires_at}; nothing was changed."})
+    new_state = "APPROVED" if approve else "REJECTED"
+    try:
+        plan = rt.ledger.transition(plan, new_state, now, decided_by=[payload.user.id])
+    except StateConflict as conflict:
+        current = rt.ledger.get(plan.id) or plan
+        who = ", ".join(current.decided_by) or "nobody"
+        log.info("already_decided", state=conflict.actual)
+        return _http(200, {"text": f"Already {current.status} (by {who}); your click changed nothing."})
+    rt.ledger.append(plan.id, "approval" if approve else "rejection", {
+        "user": payload.user.id, "team": payload.team.id, "api_app_id": payload.api_app_id,
+        "channel": payload.channel.id if payload.channel else "", "message_ts": plan.slack.ts,
+        "approval_hash": plan.approval_hash,
+    }, now)  # fmt: skip
+    if approve:
+        _enqueue(plan, rt, now)
+    _update_card(plan, rt, f"{'approved' if approve else 'rejected'} by <@{payload.user.id}> at {iso(now)}")
+    log.info("decided", state=new_state)
+    return _http(200, {"text": f"{new_state} by <@{payload.user.id}>"})
+
+
+def _authorize(payload: Any, plan: Plan, rt: Runtime) -> str:
+    """Why this click may not decide this plan ("" when it may). Authorization is on IDs only."""
+    settings = rt.settings
+    if payload.user.id not in settings.approvers:
+        return f"user {payload.user.id} is not an approver"
+    if settings.slack_team_id and payload.team.id != settings.slack_team_id:
+        return f"team {payload.team.id} is not this workspace"
+    if settings.slack_app_id and payload.api_app_id != settings.slack_app_id:
+        return f"app {payload.api_app_id} is not Medic"
+    channel = payload.channel.id if payload.channel else ""
+    if plan.slack.channel and channel != plan.slack.channel:
+        return f"channel {channel} is not the plan's channel"
+    if payload.message and plan.slack.ts and payload.message.ts != plan.slack.ts:
+        return "the click does not come from the plan's card"
+    if plan.dry_run:
+        return "dry run: this plan can never be applied"
+    if approval_hash(plan) != plan.approval_hash:
+        return "the plan no longer matches what was proposed"
+    return ""
+
+
+def _http(status: int, body: dict[str, Any]) -> dict[str, Any]:
+    return {"statusCode": status, "headers": {"Content-Type": "application/json"}, "body": json.dumps(body)}
+
+
+# -- executor --------------------------------------------------------------------------------------
+
+
+def execute_batch(sqs_event: Mapping[str, Any], rt: Runtime) -> dict[str, Any]:
+    """SQS records → execute each plan; failed records are reported for redelivery (then the DLQ)."""
+    failures: list[dict[str, str]] = []
+    for record in sqs_event.get("Records", []):
+        message_id = str(record.get("messageId", ""))
+        try:
+            body = json.loads(record["body"])
+            execute_plan(str(body["plan_id"]), str(body.get("approval_hash", "")), rt)
+        except (KeyError, TypeError, ValueError) as exc:
+            get_logger(use_case="executor").error("bad_message", message_id=message_id, error=str(exc))
+            failures.append({"itemIdentifier": message_id})
+        except Exception:  # noqa: BLE001 - the dispatcher: log, and leave the message for redelivery / DLQ
+            get_logger(use_case="executor").exception("execute_failed", message_id=message_id)
+            failures.append({"itemIdentifier": message_id})
+    return {"batchItemFailures": failures}
+
+
+def execute_plan(pid: str, expected_hash: str, rt: Runtime) -> str:
+    """Apply an approved plan: re-read live state, refuse on drift, apply, wait, roll back on failure."""
+    log = get_logger(use_case="executor", plan_id=pid)
+    now = rt.clock.now()
+    plan = rt.ledger.get(pid)
+    if plan is None:
+        log.error("unknown_plan")
+        return "unknown"
+    if plan.status not in ("APPROVED", "APPLYING"):
+        log.info("nothing_to_do", status=plan.status)  # a redelivery of a plan already handled
+        return plan.status
+    if plan.status == "APPROVED":
+        refusal = _apply_time_refusal(plan, expected_hash, rt)
+        if refusal:
+            plan = rt.ledger.transition(plan, "BLOCKED", now, blocked_by=[*plan.blocked_by, refusal])
+            rt.ledger.append(pid, "blocked", refusal.model_dump(mode="json"), now)
+            _reply(plan, rt, f":octagonal_sign: Not applied: {refusal.message}")
+            return plan.status
+        plan = rt.ledger.transition(plan, "APPLYING", now)
+        rt.ledger.append(pid, "applying", {"actions": len(plan.changes)}, now)
+
+    applied: list[PlannedAction] = []
+    for action in plan.changes:
+        impl = get_action(action.kind)
+        live = impl.read_live(rt.clients, action)
+        if action.applied or _same(live, action.after):
+            action.applied = True  # resumed after a crash: the change is already there, never apply twice
+            applied.append(action)
+            continue
+        if not _same(live, action.before):
+            return _drifted(plan, action, live, applied, rt)
+        try:
+            request = impl.apply(rt.clients, action)
+            action.applied = True
+            action.request_ids.append(request)
+            applied.append(action)
+            plan = rt.ledger.save(plan, rt.clock.now())
+            rt.ledger.append(pid, "aws_call", {
+                "action": action.kind, "target": action.target, "request_id": request,
+                "before": action.before, "after": action.after,
+            }, rt.clock.now())  # fmt: skip
+            action.observed_after = impl.wait(rt.clients, action, rt.clock, rt.settings.pc_ready_timeout_s)
+            rt.ledger.append(pid, "change_effective", {"target": action.target, "observed": action.observed_after},
+                             rt.clock.now())  # fmt: skip
+        except (ActionFailed, _client_error()) as exc:
+            return _failed(plan, action, exc, applied, rt)
+
+    now = rt.clock.now()
+    verify_after = now + timedelta(seconds=rt.settings.verify_after_s)
+    plan = rt.ledger.transition(plan, "APPLIED", now, applied_at=iso(now), verify_after=iso(verify_after))
+    rt.ledger.append(pid, "applied", {"verify_after": plan.verify_after}, now)
+    changes = "; ".join(f"{a.target} {a.before.get(a.primary)} → {a.after.get(a.primary)}" for a in plan.changes)
+    _reply(plan, rt, f":wrench: Applied: {changes}. Verifying after {plan.verify_after}.")
+    log.info("applied")
+    return plan.status
+
+
+def _client_error() -> type[Exception]:
+    from botocore.exceptions import ClientError
+
+    return ClientError
+
+
+def _same(live: Mapping[str, Any], expected: Mapping[str, Any]) -> bool:
+    return all(live.get(key) == value for key, value in expected.items())
+
+
+def _apply_time_refusal(plan: Plan, expected_hash: str, rt: Runtime) -> Refusal | None:
+    current_hash = approval_hash(plan)
+    if current_hash != plan.approval_hash or (expected_hash and expected_hash != plan.approval_hash):
+        return Refusal(guard="approval_binding", limit=plan.approval_hash, observed=current_hash,
+                       message="the plan differs from what was approved")  # fmt: skip
+    if rt.settings.dry_run:
+        return Refusal(guard="dry_run", limit=True, observed=True, message="dry run is on: plans are never applied")
+    return None
+
+
+def _rollback(plan: Plan, applied: list[PlannedAction], rt: Runtime) -> list[str]:
+    errors: list[str] = []
+    for action in reversed(applied):
+        try:
+            request = get_action(action.kind).rollback(rt.clients, action)
+            rt.ledger.append(plan.id, "rollback", {"target": action.target, "restored": action.before,
+                                                   "request_id": request}, rt.clock.now())  # fmt: skip
+        except (ActionFailed, _client_error()) as exc:
+            errors.append(f"{action.target}: {exc}")
+            rt.ledger.append(plan.id, "rollback_failed", {"target": action.target, "error": str(exc)}, rt.clock.now())
+    return errors
+
+
+def _drifted(plan: Plan, action: PlannedAction, live: Mapping[str, Any], applied: list[PlannedAction],
+             rt: Runtime) -> str:  # fmt: skip
+    errors = _rollback(plan, applied, rt)
+    now = rt.clock.now()
+    rt.ledger.append(plan.id, "drifted", {"target": action.target, "expected": action.before, "live": dict(live),
+                                          "rollback_errors": errors}, now)  # fmt: skip
+    plan = rt.ledger.transition(plan, "DRIFTED", now)
+    _reply(plan, rt, f":twisted_rightwards_arrows: Not applied: {action.target} changed since the plan was made "
+                     f"(expected {action.before}, found {dict(live)}). Medic does not fight the human.")  # fmt: skip
+    return plan.status
+
+
+def _failed(plan: Plan, action: PlannedAction, exc: Exception, applied: list[PlannedAction], rt: Runtime) -> str:
+    reason = str(exc)
+    rt.ledger.append(plan.id, "action_failed", {"target": action.target, "action": action.kind, "error": reason},
+                     rt.clock.now())  # fmt: skip
+    if action not in applied and action.applied:
+        applied.append(action)
+    errors = _rollback(plan, applied, rt)
+    now = rt.clock.now()
+    plan = rt.ledger.transition(plan, "FAILED" if errors else "ROLLED_BACK", now)
+    _reply(plan, rt, f":red_circle: {action.kind} on {action.target} failed: {reason}. "
+                     f"{'Rollback failed: ' + '; '.join(errors) if errors else 'Rolled back.'}")  # fmt: skip
+    return plan.status
+
+
+# -- verifier --------------------------------------------------------------------------------------
+
+_BREACHING: dict[str, Callable[[float, float], bool]] = {
+    "GreaterThanThreshold": lambda value, threshold: value > threshold,
+    "GreaterThanOrEqualToThreshold": lambda value, threshold: value >= threshold,
+    "LessThanThreshold": lambda value, threshold: value < threshold,
+    "LessThanOrEqualToThreshold": lambda value, threshold: value <= threshold,
+}
+
+
+def verify_applied(rt: Runtime) -> dict[str, Any]:
+    """Plans APPLIED past their verification time: alarm back to OK → VERIFIED; still ALARM → FAILED."""
+    now = rt.clock.now()
+    outcomes: dict[str, str] = {}
+    for plan in rt.ledger.by_state("APPLIED"):
+        if plan.verify_after and now < parse_iso(plan.verify_after):
+            outcomes[plan.id] = "waiting"
+            continue
+        outcomes[plan.id] = verify_plan(plan, rt, now)
+    return {"checked": len(outcomes), "outcomes": outcomes}
+
+
+def verify_plan(plan: Plan, rt: Runtime, now: datetime) -> str:
+    alarms = rt.clients.cloudwatch.describe_alarms(AlarmNames=[plan.alarm_name])["MetricAlarms"]
+    if not alarms:
+        return "alarm_missing"
+    alarm = alarms[0]
+    state = alarm["StateValue"]
+    threshold = float(alarm.get("Threshold", 0.0))
+    breaching = _BREACHING.get(alarm.get("ComparisonOperator", ""), _BREACHING["GreaterThanThreshold"])
+    datapoints = _datapoints_since(plan, rt, parse_iso(plan.applied_at or plan.updated_at), now)
+    verification = Verification(alarm_state=state, datapoints=datapoints, threshold=threshold, checked_at=iso(now))
+    if not datapoints or state == "INSUFFICIENT_DATA":
+        return "awaiting_data"
+    if state == "OK" and not breaching(datapoints[-1], threshold):
+        verification.outcome = "VERIFIED"
+        verification.note = f"alarm OK; latest {datapoints[-1]:g} within threshold {threshold:g}"
+        plan = rt.ledger.transition(plan, "VERIFIED", now, verification=verification)
+        rt.ledger.append(plan.id, "verified", verification.model_dump(mode="json"), now)
+        _reply(plan, rt, f":large_green_circle: Verified: {verification.note} (datapoints since the change: "
+                         f"{', '.join(f'{v:g}' for v in datapoints)}).")  # fmt: skip
+        _update_card(plan, rt, "verified")
+        return "VERIFIED"
+    if state == "ALARM":
+        verification.outcome = "FAILED"
+        verification.note = f"alarm still ALARM after the change; latest {datapoints[-1]:g} vs threshold {threshold:g}"
+        plan = rt.ledger.transition(plan, "FAILED", now, verification=verification)
+        rt.ledger.append(plan.id, "verification_failed", verification.model_dump(mode="json"), now)
+        _reply(plan, rt, f":red_circle: Not fixed: {verification.note}. Escalating to a human"
+                         f"{' (rollback requested by the rule)' if plan.rollback_on_failure else ''}.")  # fmt: skip
+        _update_card(plan, rt, "verification failed")
+        return "FAILED"
+    return "awaiting_data"
+
+
+def _datapoints_since(plan: Plan, rt: Runtime, since: datetime, now: datetime) -> list[float]:
+    metric = plan.metric
+    if not metric:
+        return []
+    period = int(metric["period"])
+    start = datetime.fromtimestamp(int(since.timestamp()) // period * period, tz=since.tzinfo)
+    end = datetime.fromtimestamp(-(-int(now.timestamp()) // period) * period, tz=now.tzinfo)
+    if end <= start:
+        return []
+    response = rt.clients.cloudwatch.get_metric_data(
+        MetricDataQueries=[{
+            "Id": "alarm",
+            "MetricStat": {
+                "Metric": {
+                    "Namespace": metric["namespace"], "MetricName": metric["name"],
+                    "Dimensions": [{"Name": k, "Value": v} for k, v in metric["dimensions"].items()],
+                },
+                "Period": period, "Stat": metric["stat"],
+            },
+        }],
+        StartTime=start, EndTime=end, ScanBy="TimestampAscending",
+    )  # fmt: skip
+    results = response["MetricDataResults"]
+    return [float(v) for v in results[0].get("Values", [])] if results else []

@@ -1,0 +1,144 @@
+"""The plan: what Medic intends to do about one alarm transition, and its state machine."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from medic.actions.base import PlannedAction
+from medic.runbook import Decision
+
+PlanState = Literal[
+    "PROPOSED", "APPROVED", "REJECTED", "EXPIRED", "APPLYING", "APPLIED", "VERIFIED",
+    "FAILED", "ROLLED_BACK", "BLOCKED", "DRIFTED", "SUPERSEDED", "NOOP",
+]  # fmt: skip
+
+PLAN_STATES: tuple[str, ...] = PlanState.__args__  # type: ignore[attr-defined]
+
+#: Allowed transitions (from → to). Every change of state is one conditional write on the old state.
+TRANSITIONS: dict[str, frozenset[str]] = {
+    "PROPOSED": frozenset({"APPROVED", "REJECTED", "EXPIRED", "SUPERSEDED", "BLOCKED"}),
+    "APPROVED": frozenset({"APPLYING", "BLOCKED", "DRIFTED", "EXPIRED"}),
+    "APPLYING": frozenset({"APPLIED", "FAILED", "ROLLED_BACK", "DRIFTED"}),
+    "APPLIED": frozenset({"VERIFIED", "FAILED"}),
+    "FAILED": frozenset({"ROLLED_BACK"}),
+}
+INITIAL_STATES = frozenset({"PROPOSED", "APPROVED", "BLOCKED", "NOOP"})
+TERMINAL_STATES = frozenset(PLAN_STATES) - frozenset(TRANSITIONS)
+
+
+def can_transition(current: str, new: str) -> bool:
+    return new in TRANSITIONS.get(current, frozenset())
+
+
+class Refusal(BaseModel):
+    """A guardrail's refusal: which guard, its limit and what was observed."""
+
+    guard: str
+    limit: Any = None
+    observed: Any = None
+    message: str
+
+
+class SlackRef(BaseModel):
+    channel: str = ""
+    ts: str = ""
+
+
+class Verification(BaseModel):
+    outcome: Literal["VERIFIED", "FAILED", "PENDING"] = "PENDING"
+    alarm_state: str | None = None
+    datapoints: list[float] = Field(default_factory=list)
+    threshold: float | None = None
+    checked_at: str | None = None
+    note: str = ""
+
+
+class Plan(BaseModel):
+    """One plan per alarm transition; its id is derived from (alarm ARN, state timestamp)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    status: PlanState
+    alarm_arn: str
+    alarm_name: str
+    state_timestamp: str
+    account: str
+    region: str
+    signal: str
+    target: str
+    function_name: str | None = None
+    qualifier: str | None = None
+    metric: dict[str, Any] | None = None
+    alarm_value: float | None = None
+    alarm_threshold: float | None = None
+    recent_datapoints: list[float] = Field(default_factory=list)
+    diagnosis: str | None = None
+    rule: str | None = None
+    mode: str | None = None
+    dry_run: bool = False
+    rationale: str = ""
+    reason: str = ""
+    actions: list[PlannedAction] = Field(default_factory=list)
+    blocked_by: list[Refusal] = Field(default_factory=list)
+    decision: Decision | None = None
+    facts: dict[str, Any] = Field(default_factory=dict)
+    fact_sources: dict[str, str] = Field(default_factory=dict)
+    missing_facts: dict[str, str] = Field(default_factory=dict)
+    approval_hash: str = ""
+    decided_by: list[str] = Field(default_factory=list)
+    slack: SlackRef = Field(default_factory=SlackRef)
+    created_at: str
+    updated_at: str
+    expires_at: str | None = None
+    applied_at: str | None = None
+    verify_after: str | None = None
+    rollback_on_failure: bool = False
+    verification: Verification | None = None
+
+    @property
+    def changes(self) -> list[PlannedAction]:
+        """The actions that change AWS (advice excluded)."""
+        return [action for action in self.actions if action.kind != "advise"]
+
+
+def plan_id(alarm_arn: str, state_timestamp: str) -> str:
+    """Deterministic: the same alarm transition delivered twice has the same plan id."""
+    digest = hashlib.sha256(f"{alarm_arn}|{state_timestamp}".encode()).hexdigest()
+    return f"p-{digest[:16]}"
+
+
+def approval_hash(plan: Plan) -> str:
+    """Binds an approval to exactly what was shown: target, actions, before and after."""
+    body = {
+        "target": plan.target,
+        "actions": [{"kind": a.kind, "target": a.target, "before": a.before, "after": a.after} for a in plan.actions],
+    }
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def contract_json(plan: Plan) -> dict[str, Any]:
+    """The plan as `medic simulate --json` prints it (DESIGN.md §6, a public contract)."""
+    return {
+        "id": plan.id,
+        "signal": plan.signal,
+        "diagnosis": plan.diagnosis,
+        "rule": plan.rule,
+        "mode": plan.mode,
+        "status": plan.status,
+        "actions": [
+            {
+                "kind": action.kind,
+                "target": action.target,
+                "before": action.before.get(action.primary),
+                "after": action.after.get(action.primary),
+                "changes": {key: [action.before.get(key), action.after.get(key)] for key in action.after},
+            }
+            for action in plan.actions
+        ],
+        "blocked_by": [refusal.model_dump() for refusal in plan.blocked_by],
+    }

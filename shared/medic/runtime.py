@@ -1,0 +1,91 @@
+"""The runtime of one execution environment: settings, clients, clock, ledger, runbook, Slack.
+
+Built once per environment (at the first invocation: lazily, not at import) and reused while
+warm. Tests and the simulator install their own with `install()`; explicit arguments win.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+from medic.aws import AwsClients
+from medic.clock import Clock, SystemClock
+from medic.config import Settings
+
+if TYPE_CHECKING:
+    from medic.facts import FactCollector
+    from medic.ledger import Ledger
+    from medic.runbook import Runbook
+    from medic.slack.transport import SlackTransport
+
+
+class Runtime:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clients: AwsClients | None = None,
+        clock: Clock | None = None,
+        slack: SlackTransport | None = None,
+    ) -> None:
+        self.settings = settings
+        self.clients = clients or AwsClients(region=settings.region)
+        self.clock: Clock = clock or SystemClock()
+        self._slack = slack
+
+    @cached_property
+    def ledger(self) -> Ledger:
+        from medic.ledger import Ledger
+
+        return Ledger(self.clients.dynamodb, self.settings.plans_table, self.settings.events_table)
+
+    @cached_property
+    def runbook(self) -> Runbook:
+        from medic.runbook import load_runbook
+
+        return load_runbook(self.settings.runbook_path)
+
+    @cached_property
+    def collector(self) -> FactCollector:
+        from medic.facts import FactCollector
+
+        return FactCollector(self.clients, self.settings.opt_in_tag)
+
+    @property
+    def slack(self) -> SlackTransport | None:
+        """The Slack transport: injected, else the Web API with the bot token from Secrets Manager."""
+        if self._slack is None and self.settings.slack_bot_token_secret_arn:
+            from medic.slack.transport import WebApiTransport
+
+            token = self.secret(self.settings.slack_bot_token_secret_arn)
+            self._slack = WebApiTransport(token, self.settings.slack_api_url)
+        return self._slack
+
+    @cached_property
+    def signing_secret(self) -> str:
+        return self.secret(self.settings.slack_signing_secret_arn) if self.settings.slack_signing_secret_arn else ""
+
+    def secret(self, arn: str) -> str:
+        """A secret's string value, read once per environment (never logged)."""
+        cache = self.__dict__.setdefault("_secrets", {})
+        if arn not in cache:
+            cache[arn] = self.clients.secrets.get_secret_value(SecretId=arn)["SecretString"]
+        return str(cache[arn])
+
+
+_current: Runtime | None = None
+
+
+def current() -> Runtime:
+    """The runtime of this execution environment, built from the environment on first use."""
+    global _current  # noqa: PLW0603 - the init-scope cache, reused across warm invocations
+    if _current is None:
+        _current = Runtime(Settings.from_env())
+    return _current
+
+
+def install(runtime: Runtime | None) -> None:
+    """Use `runtime` for the following invocations (None: rebuild from the environment next time)."""
+    global _current  # noqa: PLW0603
+    _current = runtime

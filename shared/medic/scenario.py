@@ -1,0 +1,150 @@
+"""The scenario file of `medic simulate` (DESIGN.md §6, a public contract): a whole world + an alarm."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from medic.errors import ScenarioError
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class AutoscalingSpec(_Model):
+    min: int = Field(ge=0)
+    max: int = Field(ge=1)
+    target_utilization: float = Field(default=0.7, gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> AutoscalingSpec:
+        if self.min > self.max:
+            raise ValueError(f"min ({self.min}) is above max ({self.max})")
+        return self
+
+
+class AliasSpec(_Model):
+    name: str = Field(min_length=1)
+    provisioned_concurrency: int | None = Field(default=None, ge=1)
+    autoscaling: AutoscalingSpec | None = None
+
+
+class EventSourceSpec(_Model):
+    queue: str = Field(min_length=1)
+    maximum_concurrency: int | None = Field(default=None, ge=2, le=1000)
+
+
+class InvocationsSpec(_Model):
+    count: int = Field(ge=0, le=10_000)
+    cold: int = Field(default=0, ge=0)
+    init_ms: float = Field(default=0, ge=0)
+    duration_ms: float = Field(default=100, ge=0)
+    memory_used_mb: int | None = None
+
+
+class FunctionSpec(_Model):
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    memory_mb: int = Field(default=512, ge=128, le=10240)
+    timeout_s: int = Field(default=10, ge=1, le=900)
+    runtime: str = "python3.13"
+    reserved_concurrency: int | None = Field(default=None, ge=0)
+    tags: dict[str, str] = Field(default_factory=dict)
+    aliases: list[AliasSpec] = Field(default_factory=list)
+    event_sources: list[EventSourceSpec] = Field(default_factory=list)
+    invocations: InvocationsSpec | None = None
+
+
+class DatabaseSpec(_Model):
+    id: str = Field(min_length=1)
+    max_connections: int = Field(ge=1)
+    consumers: list[str] = Field(default_factory=list)
+    engine: str = "postgres"
+    instance_class: str = "db.t3.medium"
+
+
+class MetricSpec(_Model):
+    namespace: str
+    name: str
+    dimensions: dict[str, str] = Field(default_factory=dict)
+    period: int = Field(default=60, ge=1)
+    stat: str = "Sum"
+    values: list[float] = Field(min_length=1)
+    unit: str | None = None
+
+
+class WorldSpec(_Model):
+    region: str = "us-east-1"
+    account_concurrency_limit: int = Field(default=1000, ge=100)
+    functions: list[FunctionSpec] = Field(default_factory=list)
+    databases: list[DatabaseSpec] = Field(default_factory=list)
+    metrics: list[MetricSpec] = Field(default_factory=list)
+
+
+class AlarmSpec(_Model):
+    name: str = Field(min_length=1)
+    namespace: str
+    metric: str
+    dimensions: dict[str, str] = Field(default_factory=dict)
+    stat: str = "Sum"
+    period: int = Field(default=60, ge=10)
+    threshold: float
+    comparison: Literal[
+        "GreaterThanThreshold", "GreaterThanOrEqualToThreshold", "LessThanThreshold", "LessThanOrEqualToThreshold"
+    ] = "GreaterThanThreshold"
+    evaluation_periods: int = Field(default=1, ge=1)
+    datapoints_to_alarm: int | None = Field(default=None, ge=1)
+    treat_missing_data: Literal["missing", "notBreaching", "breaching", "ignore"] = "missing"
+    description: str = ""
+
+
+class AfterFixSpec(_Model):
+    metrics: list[MetricSpec] = Field(default_factory=list)
+
+
+class ExpectSpec(_Model):
+    signal: str | None = None
+    diagnosis: str | None = None
+    actions: list[str] | None = None
+    status: str | None = None
+    mode: str | None = None
+
+
+class Scenario(_Model):
+    description: str = ""
+    world: WorldSpec
+    alarm: AlarmSpec | None = None
+    alarm_event: str | None = None
+    after_fix: AfterFixSpec | None = None
+    settings: dict[str, Any] = Field(default_factory=dict)
+    expect: ExpectSpec | None = None
+
+    @model_validator(mode="after")
+    def _one_alarm(self) -> Scenario:
+        if self.alarm is None and self.alarm_event is None:
+            raise ValueError("give either `alarm` (an alarm to create and evaluate) or `alarm_event` (an event file)")
+        return self
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Load and validate a scenario file; `ScenarioError` names the file and the first bad field."""
+    source = str(path)
+    try:
+        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ScenarioError(field="(root)", source=source, problem=f"cannot read: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark else ""
+        raise ScenarioError(field="(root)", source=source, problem=f"{where}not valid YAML") from None
+    if not isinstance(raw, dict):
+        raise ScenarioError(field="(root)", source=source, problem="a scenario is a mapping with `world` and `alarm`")
+    try:
+        return Scenario.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or "(root)"
+        raise ScenarioError(field=field, source=source, problem=first["msg"]) from None

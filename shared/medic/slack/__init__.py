@@ -1,0 +1,1 @@
+"""ChatOps in Slack: Block Kit messages, transports, and verified interaction requests."""

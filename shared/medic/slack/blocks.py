@@ -1,0 +1,114 @@
+"""The Slack messages Medic posts, built with slack_sdk's Block Kit models (limits validated)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ConfirmObject,
+    ContextBlock,
+    DividerBlock,
+    HeaderBlock,
+    MarkdownTextObject,
+    SectionBlock,
+)
+
+from medic.plan import Plan
+
+APPROVE_ACTION_ID = "medic_approve"
+REJECT_ACTION_ID = "medic_reject"
+SECTION_TEXT_LIMIT = 3000
+
+_STATUS_EMOJI = {
+    "PROPOSED": ":hourglass_flowing_sand:", "APPROVED": ":white_check_mark:", "REJECTED": ":no_entry_sign:",
+    "APPLIED": ":wrench:", "VERIFIED": ":large_green_circle:", "FAILED": ":red_circle:",
+    "BLOCKED": ":octagonal_sign:", "NOOP": ":information_source:", "EXPIRED": ":alarm_clock:",
+    "ROLLED_BACK": ":rewind:", "DRIFTED": ":twisted_rightwards_arrows:",
+}  # fmt: skip
+
+
+def _clip(text: str, limit: int = SECTION_TEXT_LIMIT) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _number(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return "—" if value is None else str(value)
+
+
+def plan_blocks(plan: Plan, *, decided_note: str = "") -> list[Block]:
+    """The card for a plan: what fired, the diagnosis and why, the change, and (if pending) buttons."""
+    blocks: list[Block] = [HeaderBlock(text=_clip(f"Medic: {plan.signal} on {plan.target}", 150))]
+    datapoints = ", ".join(_number(v) for v in plan.recent_datapoints[-6:]) or "—"
+    metric = plan.metric or {}
+    fired = (
+        f"*Alarm* `{plan.alarm_name}` → ALARM at {plan.state_timestamp}\n"
+        f"*Metric* {metric.get('namespace', '?')} {metric.get('name', '?')} ({metric.get('stat', '?')}, "
+        f"{metric.get('period', '?')}s): *{_number(plan.alarm_value)}* vs threshold {_number(plan.alarm_threshold)}\n"
+        f"*Recent datapoints* {datapoints}\n"
+        f"*Account* {plan.account} · *Region* {plan.region}"
+    )
+    blocks.append(SectionBlock(text=MarkdownTextObject(text=_clip(fired))))
+    if plan.diagnosis:
+        diagnosis = f"*Diagnosis* `{plan.diagnosis}` (runbook row `{plan.rule}`, mode `{plan.mode}`)\n{plan.rationale}"
+    else:
+        diagnosis = f"*No action*: {plan.reason}"
+    blocks.append(SectionBlock(text=MarkdownTextObject(text=_clip(diagnosis))))
+    changes = [action for action in plan.actions if action.kind != "advise"]
+    if changes:
+        lines = ["*Change* (before → after)"]
+        for action in changes:
+            for key, after in action.after.items():
+                lines.append(f"• `{action.target}` {key}: {_number(action.before.get(key))} → *{_number(after)}*")
+            lines.extend(f"  _clamped_: {clamp}" for clamp in action.clamps)
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=_clip("\n".join(lines)))))
+    if plan.blocked_by:
+        refused = "\n".join(
+            f"• `{r.guard}`: {r.message} (limit {r.limit}, observed {r.observed})" for r in plan.blocked_by
+        )
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=_clip(f"*Blocked by guardrails*\n{refused}"))))
+    blocks.append(DividerBlock())
+    if plan.status == "PROPOSED" and changes and not plan.dry_run and not decided_note:
+        blocks.append(
+            ActionsBlock(
+                block_id=f"decide:{plan.id}",
+                elements=[
+                    ButtonElement(
+                        text="Approve",
+                        action_id=APPROVE_ACTION_ID,
+                        value=plan.id,
+                        style="primary",
+                        confirm=ConfirmObject(
+                            title="Apply this change?",
+                            text=_clip("; ".join(a.text for a in changes), 300),
+                            confirm="Apply",
+                            deny="Cancel",
+                        ),
+                    ),
+                    ButtonElement(text="Reject", action_id=REJECT_ACTION_ID, value=plan.id, style="danger"),
+                ],
+            )
+        )
+    status = f"{_STATUS_EMOJI.get(plan.status, '')} *{plan.status}*"
+    if plan.dry_run:
+        status += " · DRY RUN: proposal only, never applied"
+    if decided_note:
+        status += f" · {decided_note}"
+    blocks.append(ContextBlock(elements=[MarkdownTextObject(text=_clip(f"{status} · plan `{plan.id}`", 2000))]))
+    for block in blocks:
+        block.validate_json()
+    return blocks
+
+
+def plan_summary(plan: Plan) -> str:
+    """The notification text (shown where blocks are not: notifications, screen readers)."""
+    what = f"{plan.diagnosis}" if plan.diagnosis else "no action"
+    return f"Medic {plan.status}: {plan.signal} on {plan.target} — {what} (plan {plan.id})"
+
+
+def blocks_json(blocks: list[Block]) -> list[dict[str, Any]]:
+    return [block.to_dict() for block in blocks]

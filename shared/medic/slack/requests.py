@@ -1,0 +1,107 @@
+"""Slack interaction requests: signature verification and the `block_actions` payload model.
+
+Only slack_sdk's `SignatureVerifier` is imported here (not Bolt): the interactions endpoint must
+answer within Slack's 3-second budget including its own cold start.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import parse_qs
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from slack_sdk.signature import SignatureVerifier
+
+from medic.errors import SlackRequestRefused
+
+MAX_BODY_BYTES = 64 * 1024
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class SlackUser(_Model):
+    id: str
+    username: str = ""
+    name: str = ""
+
+
+class SlackTeam(_Model):
+    id: str
+
+
+class SlackChannel(_Model):
+    id: str
+
+
+class SlackMessage(_Model):
+    ts: str
+
+
+class BlockAction(_Model):
+    action_id: str
+    value: str = ""
+    block_id: str = ""
+
+
+class BlockActionsPayload(_Model):
+    """The `block_actions` interaction payload (only the fields Medic acts on)."""
+
+    type: str
+    user: SlackUser
+    team: SlackTeam
+    api_app_id: str = ""
+    channel: SlackChannel | None = None
+    message: SlackMessage | None = None
+    response_url: str = ""
+    actions: list[BlockAction] = Field(min_length=1)
+
+
+def function_url_body(event: Mapping[str, Any]) -> tuple[dict[str, str], bytes]:
+    """Headers (lower-cased) and the raw body bytes of a Lambda Function URL event."""
+    headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
+    body = event.get("body") or ""
+    if event.get("isBase64Encoded"):
+        try:
+            raw = base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError):
+            raise SlackRequestRefused(400, "body is not valid base64") from None
+    else:
+        raw = body.encode("utf-8") if isinstance(body, str) else bytes(body)
+    if len(raw) > MAX_BODY_BYTES:
+        raise SlackRequestRefused(413, f"body larger than {MAX_BODY_BYTES} bytes")
+    return headers, raw
+
+
+def verify_signature(headers: Mapping[str, str], body: bytes, signing_secret: str) -> None:
+    """Refuse (401) unless the v0 signature over the raw body is valid and fresh (±5 minutes)."""
+    if not signing_secret:
+        raise SlackRequestRefused(500, "no signing secret configured")
+    timestamp = headers.get("x-slack-request-timestamp")
+    signature = headers.get("x-slack-signature")
+    if not timestamp or not signature:
+        raise SlackRequestRefused(401, "missing Slack signature headers")
+    if not SignatureVerifier(signing_secret).is_valid(body=body, timestamp=timestamp, signature=signature):
+        raise SlackRequestRefused(401, "invalid or stale Slack signature")
+
+
+def parse_block_actions(body: bytes) -> BlockActionsPayload:
+    """Parse the form-encoded `payload=` of an interaction request; refuse (400) anything else."""
+    try:
+        form = parse_qs(body.decode("utf-8"), strict_parsing=True)
+        raw = json.loads(form["payload"][0])
+    except (UnicodeDecodeError, ValueError, KeyError, IndexError):
+        raise SlackRequestRefused(400, "body is not a Slack interaction payload") from None
+    if not isinstance(raw, dict) or raw.get("type") != "block_actions":
+        raise SlackRequestRefused(400, "only block_actions interactions are handled")
+    try:
+        return BlockActionsPayload.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first["loc"])
+        raise SlackRequestRefused(400, f"payload field {field}: {first['msg']}") from None

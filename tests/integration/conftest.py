@@ -1,0 +1,45 @@
+"""Fixtures for the integration tests: one embedded AWS (moto's server over real HTTP) per session, reset per test."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from medic.world.server import DUMMY_CREDENTIAL, EmbeddedAWS
+
+_HERE = Path(__file__).parent
+REGION = "us-east-1"
+ACCOUNT_ID = "123456789012"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test under tests/integration as `integration`."""
+    for item in items:
+        if item.path.is_relative_to(_HERE):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def aws_server() -> Iterator[EmbeddedAWS]:
+    """The embedded AWS for the whole session (use `aws` in tests: it resets it)."""
+    with EmbeddedAWS() as server:
+        yield server
+
+
+@pytest.fixture
+def aws(aws_server: EmbeddedAWS, monkeypatch: pytest.MonkeyPatch) -> EmbeddedAWS:
+    """The embedded AWS, empty and with default knobs, and the AWS_* environment pointing at it.
+
+    The environment makes boto3 clients built by the code under test talk to the embedded AWS as account
+    123456789012 in us-east-1.
+    """
+    aws_server.reset()
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", DUMMY_CREDENTIAL)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", DUMMY_CREDENTIAL)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", aws_server.endpoint_url)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    return aws_server
