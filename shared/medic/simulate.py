@@ -321,9 +321,9 @@ def build_world(clients: AwsClients, scenario: Scenario, clock: ManualClock, sto
     for spec in world.functions:
         lam.create_function(
             FunctionName=spec.name,
-            Runtime=spec.runtime,
+            Runtime=spec.runtime,  # type: ignore[arg-type]
             Role=role,
-            Handler="app.handler",  # type: ignore[arg-type]
+            Handler="app.handler",
             Code={"ZipFile": code},
             MemorySize=spec.memory_mb,
             Timeout=spec.timeout_s,
