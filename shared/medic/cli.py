@@ -39,22 +39,36 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _simulate(args: argparse.Namespace) -> int:
+    from medic.scenario import load_scenario
     from medic.simulate import simulate
+    from medic.world.server import EmbeddedAWS
 
+    for path in args.scenarios:
+        load_scenario(path)  # refuse bad input before starting anything
     status = EXIT_OK
     documents = []
-    for path in args.scenarios:
-        stream = None if args.json else sys.stdout
-        outcome = simulate(path, decide=args.decide, stream=stream, show_json=not args.no_block_json)
-        documents.append(outcome.contract())
-        if args.check:
-            problems = expectation_problems(path, outcome.contract())
-            for problem in problems:
-                print(f"medic: {path}: expect: {problem}", file=sys.stderr)
-            if problems:
-                status = EXIT_FAILED
+    with EmbeddedAWS() as world:
+        for path in args.scenarios:
+            stream = None if args.json else sys.stdout
+            outcome = simulate(path, decide=args.decide, stream=stream, show_json=not args.no_block_json, aws=world)
+            documents.append(outcome.contract())
+            if args.check:
+                problems = expectation_problems(path, outcome.contract())
+                for problem in problems:
+                    print(f"medic: {path}: expect: {problem}", file=sys.stderr)
+                if problems:
+                    status = EXIT_FAILED
     if args.json:
         print(json.dumps(documents[0] if len(documents) == 1 else documents, indent=2, default=str))
+    elif len(documents) > 1:
+        print("\n━━ Summary " + "━" * 70)
+        for document in documents:
+            for plan in document["plans"]:
+                changes = ", ".join(f"{a['kind']} {a['target']} {a['before']} → {a['after']}" for a in plan["actions"])
+                print(f"{document['scenario']}: {plan['signal']}/{plan['diagnosis']} → {plan['status']}"
+                      f" ({changes or 'no change'})")  # fmt: skip
+            for target, state in document["world_after"].items():
+                print(f"    world now: {target} {json.dumps(state)}")
     return status
 
 

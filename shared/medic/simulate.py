@@ -115,6 +115,7 @@ def simulate(
         aws.reset()
         return Simulation(scenario, str(path), aws.endpoint_url, Story(stream), show_json).run(decide)
     with EmbeddedAWS() as world:
+        world.reset()  # moto's state is per process: a new server does not mean a new world
         return Simulation(scenario, str(path), world.endpoint_url, Story(stream), show_json).run(decide)
 
 

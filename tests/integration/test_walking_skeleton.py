@@ -209,3 +209,12 @@ def test_cli_json_contract_and_invalid_input_exit_codes(tmp_path: Path) -> None:
     assert run.returncode == 2
     assert run.stderr.strip().count("\n") == 0
     assert "broken.yaml" in run.stderr and "world.functions.0.memory_mb" in run.stderr
+
+
+def test_cli_runs_several_scenarios_each_on_a_fresh_world() -> None:
+    medic = [sys.executable, "-m", "medic.cli", "simulate", str(FLOOR), str(FLOOR), "--json", "--check"]
+    run = subprocess.run(medic, capture_output=True, text=True, check=False)
+    assert run.returncode == 0, run.stderr
+    first, second = json.loads(run.stdout)
+    assert first["plans"][0]["status"] == second["plans"][0]["status"] == "VERIFIED"
+    assert second["world_after"]["checkout:live"]["provisioned_concurrency"] == first["plans"][0]["actions"][0]["after"]
