@@ -490,25 +490,29 @@ def verify_plan(plan: Plan, rt: Runtime, now: datetime) -> str:
     verification = Verification(alarm_state=state, datapoints=datapoints, threshold=threshold, checked_at=iso(now))
     if not datapoints or state == "INSUFFICIENT_DATA":
         return "awaiting_data"
-    if state == "OK" and not breaching(datapoints[-1], threshold):
-        verification.outcome = "VERIFIED"
-        verification.note = f"alarm OK; latest {datapoints[-1]:g} within threshold {threshold:g}"
-        plan = rt.ledger.transition(plan, "VERIFIED", now, verification=verification)
-        rt.ledger.append(plan.id, "verified", verification.model_dump(mode="json"), now)
-        _reply(plan, rt, f":large_green_circle: Verified: {verification.note} (datapoints since the change: "
-                         f"{', '.join(f'{v:g}' for v in datapoints)}).")  # fmt: skip
-        _update_card(plan, rt, "verified")
-        return "VERIFIED"
+    latest = datapoints[-1]
+    if state == "OK" and not breaching(latest, threshold):
+        note = f"alarm OK; latest {latest:g} within threshold {threshold:g}"
+        reply = f":large_green_circle: Verified: {note} (since the change: {', '.join(f'{v:g}' for v in datapoints)})."
+        return _conclude(plan, rt, now, verification, "VERIFIED", note, reply)
     if state == "ALARM":
-        verification.outcome = "FAILED"
-        verification.note = f"alarm still ALARM after the change; latest {datapoints[-1]:g} vs threshold {threshold:g}"
-        plan = rt.ledger.transition(plan, "FAILED", now, verification=verification)
-        rt.ledger.append(plan.id, "verification_failed", verification.model_dump(mode="json"), now)
-        _reply(plan, rt, f":red_circle: Not fixed: {verification.note}. Escalating to a human"
-                         f"{' (rollback requested by the rule)' if plan.rollback_on_failure else ''}.")  # fmt: skip
-        _update_card(plan, rt, "verification failed")
-        return "FAILED"
+        note = f"alarm still ALARM after the change; latest {latest:g} vs threshold {threshold:g}"
+        rollback = " (rollback requested by the rule)" if plan.rollback_on_failure else ""
+        reply = f":red_circle: Not fixed: {note}. Escalating to a human{rollback}."
+        return _conclude(plan, rt, now, verification, "FAILED", note, reply)
     return "awaiting_data"
+
+
+def _conclude(
+    plan: Plan, rt: Runtime, now: datetime, verification: Verification, outcome: str, note: str, reply: str
+) -> str:
+    verification = verification.model_copy(update={"outcome": outcome, "note": note})
+    plan = rt.ledger.transition(plan, outcome, now, verification=verification)
+    rt.ledger.append(plan.id, "verified" if outcome == "VERIFIED" else "verification_failed",
+                     verification.model_dump(mode="json"), now)  # fmt: skip
+    _reply(plan, rt, reply)
+    _update_card(plan, rt, "verified" if outcome == "VERIFIED" else "verification failed")
+    return outcome
 
 
 def _datapoints_since(plan: Plan, rt: Runtime, since: datetime, now: datetime) -> list[float]:
