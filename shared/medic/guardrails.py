@@ -49,10 +49,14 @@ def check_plan(actions: list[PlannedAction], facts: Facts, settings: Settings) -
 
 def _clamp_pc(action: PlannedAction, name: str, facts: Facts, settings: Settings) -> None:
     wanted = int(action.after.get(name) or 0)
+    current = int(action.before.get(name) or 0)
     value = wanted
     if value > settings.max_provisioned_concurrency:
-        value = settings.max_provisioned_concurrency
-        action.clamps.append(f"{name} {wanted} → {value}: cap max_provisioned_concurrency={value}")
+        # A cap limits an increase; it never turns a remediation into a cut (nothing changes instead).
+        value = max(settings.max_provisioned_concurrency, min(current, wanted))
+        action.clamps.append(
+            f"{name} {wanted} → {value}: cap max_provisioned_concurrency={settings.max_provisioned_concurrency}"
+        )
     if facts.reserved_concurrency is not None and value > facts.reserved_concurrency:
         action.clamps.append(
             f"{name} {value} → {facts.reserved_concurrency}: PC never above reserved concurrency "

@@ -313,7 +313,7 @@ def _compile_table(signal: str, doc: TableDoc, source: str, raw: Any, lines: dic
                                ("actions", number, "params", name))  # fmt: skip
                 compiled[name] = expression
             actions.append(CompiledAction(kind=action.kind, params=compiled))
-        if row.mode == "auto" and any(a.kind == "advise" for a in actions) and len(actions) == 1:
+        if row.mode == "auto" and all(a.kind == "advise" for a in actions):
             raise fail("an advise-only row has nothing to apply: use mode notify", ("mode",))
         rows.append(
             Row(

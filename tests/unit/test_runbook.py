@@ -18,7 +18,7 @@ from medic.actions import ACTION_KINDS
 from medic.config import DEFAULT_RUNBOOK
 from medic.errors import InputError, RunbookError
 from medic.facts import Facts
-from medic.runbook import ActionCall, Decision, Runbook, RowTrace, decide, load_runbook, parse_runbook
+from medic.runbook import ActionCall, Decision, RowTrace, Runbook, decide, load_runbook, parse_runbook
 
 RUNBOOK = Path(__file__).resolve().parents[2] / "runbooks" / "lambda-latency.yaml"
 SPILLOVER_ROWS = ["pc-not-ready", "autoscaling-max-reached", "floor-too-low", "spillover-unexplained"]
@@ -551,11 +551,6 @@ def test_an_advise_only_row_in_mode_auto_is_refused() -> None:
     )  # fmt: skip
 
 
-@pytest.mark.xfail(
-    reason="BUG: runbook.py only refuses mode auto when the row has exactly one action and it is advise "
-    "(`any(...) and len(actions) == 1`); a row of two advise actions is just as advise-only",
-    strict=True,
-)
 def test_a_row_of_several_advise_actions_in_mode_auto_is_refused() -> None:
     with pytest.raises(RunbookError, match="advise-only"):
         parse_runbook(

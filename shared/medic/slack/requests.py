@@ -86,7 +86,11 @@ def verify_signature(headers: Mapping[str, str], body: bytes, signing_secret: st
     signature = headers.get("x-slack-signature")
     if not timestamp or not signature:
         raise SlackRequestRefused(401, "missing Slack signature headers")
-    if not SignatureVerifier(signing_secret).is_valid(body=body, timestamp=timestamp, signature=signature):
+    try:
+        valid = SignatureVerifier(signing_secret).is_valid(body=body, timestamp=timestamp, signature=signature)
+    except ValueError:  # a non-numeric timestamp, or a body that is not UTF-8: not Slack
+        valid = False
+    if not valid:
         raise SlackRequestRefused(401, "invalid or stale Slack signature")
 
 

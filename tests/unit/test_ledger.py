@@ -1,0 +1,402 @@
+"""The remediation log: plans that change state only by conditional writes, and a hash-chained audit trail.
+
+Runs against moto in-process, with Medic's two tables created as `medic simulate` creates them from
+template.yaml. Races are played the way DynamoDB sees them: a second writer holding a stale copy.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from moto import mock_aws
+
+from medic.actions import get_action
+from medic.aws import AwsClients
+from medic.clock import ManualClock, iso
+from medic.errors import StateConflict
+from medic.facts import Facts
+from medic.ledger import GENESIS, Ledger, event_hash
+from medic.plan import PLAN_STATES, TRANSITIONS, Plan, approval_hash, plan_id
+from medic.signals import Target
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+REGION = "us-east-1"
+PLANS, EVENTS = "medic-plans", "medic-events"
+ALARM_ARN = "arn:aws:cloudwatch:us-east-1:123456789012:alarm:checkout-live-spillover"
+STATE_TS = "2026-11-22T05:00:00.000Z"
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(datetime(2026, 11, 22, 5, 1, tzinfo=UTC))
+
+
+@pytest.fixture
+def dynamodb(monkeypatch: pytest.MonkeyPatch) -> Iterator[DynamoDBClient]:
+    """An empty in-process DynamoDB holding Medic's plans and events tables (as `_build_medic_infra` makes them)."""
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": REGION,
+    }.items():  # fmt: skip
+        monkeypatch.setenv(name, value)
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB"):
+        monkeypatch.delenv(name, raising=False)
+    with mock_aws():
+        ddb = AwsClients(region=REGION).dynamodb
+        ddb.create_table(
+            TableName=PLANS, BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"}
+                                  for n in ("plan_id", "state", "updated_at", "target", "created_at")],
+            KeySchema=[{"AttributeName": "plan_id", "KeyType": "HASH"}],
+            GlobalSecondaryIndexes=[
+                {"IndexName": "by_state", "Projection": {"ProjectionType": "ALL"},
+                 "KeySchema": [{"AttributeName": "state", "KeyType": "HASH"},
+                               {"AttributeName": "updated_at", "KeyType": "RANGE"}]},
+                {"IndexName": "by_target", "Projection": {"ProjectionType": "ALL"},
+                 "KeySchema": [{"AttributeName": "target", "KeyType": "HASH"},
+                               {"AttributeName": "created_at", "KeyType": "RANGE"}]},
+            ],
+        )  # fmt: skip
+        ddb.create_table(
+            TableName=EVENTS, BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": "plan_id", "AttributeType": "S"},
+                                  {"AttributeName": "seq", "AttributeType": "N"}],
+            KeySchema=[{"AttributeName": "plan_id", "KeyType": "HASH"},
+                       {"AttributeName": "seq", "KeyType": "RANGE"}],
+        )  # fmt: skip
+        yield ddb
+
+
+@pytest.fixture
+def ledger(dynamodb: DynamoDBClient) -> Ledger:
+    return Ledger(dynamodb, PLANS, EVENTS)
+
+
+def floor_plan(clock: ManualClock, *, alarm_arn: str = ALARM_ARN, state_ts: str = STATE_TS,
+               status: str = "PROPOSED", to: int = 72) -> Plan:  # fmt: skip
+    """The plan for one spillover alarm transition on `checkout:live`: raise the PC floor 20 → `to`."""
+    facts = Facts(function_name="checkout", qualifier="live", pc_requested=20)
+    action = get_action("set_provisioned_concurrency").plan(Target.function("checkout", "live"), {"concurrency": to},
+                                                            facts)  # fmt: skip
+    now = iso(clock.now())
+    plan = Plan(
+        id=plan_id(alarm_arn, state_ts), status=status, alarm_arn=alarm_arn, alarm_name=alarm_arn.rsplit(":", 1)[-1],
+        state_timestamp=state_ts, account="123456789012", region=REGION, signal="spillover", target="checkout:live",
+        function_name="checkout", qualifier="live", diagnosis="pc_floor_too_low", rule="floor-too-low",
+        mode="approve", actions=[action], created_at=now, updated_at=now,
+    )  # fmt: skip
+    plan.approval_hash = approval_hash(plan)
+    return plan
+
+
+def stored_state(dynamodb: DynamoDBClient, pid: str) -> str:
+    return dynamodb.get_item(TableName=PLANS, Key={"plan_id": {"S": pid}})["Item"]["state"]["S"]
+
+
+# --- plan ids and approval hashes -----------------------------------------------------------------
+
+
+def test_the_same_alarm_transition_always_gets_the_same_plan_id() -> None:
+    assert plan_id(ALARM_ARN, STATE_TS) == plan_id(ALARM_ARN, STATE_TS)
+    assert plan_id(ALARM_ARN, STATE_TS).startswith("p-")
+    assert len(plan_id(ALARM_ARN, STATE_TS)) == 18
+
+
+def test_another_transition_or_another_alarm_gets_another_plan_id() -> None:
+    ids = {
+        plan_id(ALARM_ARN, STATE_TS),
+        plan_id(ALARM_ARN, "2026-11-22T05:00:00.001Z"),
+        plan_id(ALARM_ARN.replace("checkout-live", "orders-live"), STATE_TS),
+        plan_id(ALARM_ARN + "|" + STATE_TS, ""),  # the separator cannot be forged into the same id
+    }
+
+    assert len(ids) == 4
+
+
+def test_the_approval_hash_binds_what_was_shown(clock: ManualClock) -> None:
+    plan = floor_plan(clock)
+    other_after = floor_plan(clock, to=73)
+
+    assert approval_hash(plan) == approval_hash(floor_plan(clock))
+    assert approval_hash(other_after) != approval_hash(plan)
+
+    edited = plan.model_copy(deep=True)
+    edited.actions[0].after["provisioned_concurrency"] = 500
+    assert approval_hash(edited) != approval_hash(plan)
+
+    retargeted = plan.model_copy(deep=True)
+    retargeted.actions[0].target = "checkout:canary"
+    assert approval_hash(retargeted) != approval_hash(plan)
+
+
+def test_the_approval_hash_ignores_what_does_not_change_aws(clock: ManualClock) -> None:
+    plan = floor_plan(clock)
+    moved_on = plan.model_copy(update={"status": "APPROVED", "rationale": "reworded", "decided_by": ["U1"]})
+
+    assert approval_hash(moved_on) == approval_hash(plan)
+
+
+# --- creating plans -------------------------------------------------------------------------------
+
+
+def test_create_stores_a_plan_once(ledger: Ledger, clock: ManualClock) -> None:
+    plan = floor_plan(clock)
+
+    assert ledger.create(plan) is True
+    assert ledger.get(plan.id) == plan
+
+
+def test_a_second_delivery_of_the_same_alarm_does_not_overwrite_the_plan(ledger: Ledger, clock: ManualClock) -> None:
+    plan = floor_plan(clock)
+    ledger.create(plan)
+    clock.advance(5)
+    redelivered = floor_plan(clock, to=90)
+    assert redelivered.id == plan.id
+
+    assert ledger.create(redelivered) is False
+    assert ledger.get(plan.id) == plan
+
+
+@pytest.mark.parametrize("status", ["APPLYING", "APPLIED", "VERIFIED", "REJECTED"])
+def test_a_plan_cannot_be_created_mid_life(ledger: Ledger, clock: ManualClock, status: str) -> None:
+    with pytest.raises(ValueError, match=f"cannot start in {status}"):
+        ledger.create(floor_plan(clock, status=status))
+
+
+def test_get_of_an_unknown_plan_is_none(ledger: Ledger) -> None:
+    assert ledger.get("p-0000000000000000") is None
+
+
+# --- state transitions ----------------------------------------------------------------------------
+
+
+def test_a_transition_moves_the_plan_once(ledger: Ledger, dynamodb: DynamoDBClient, clock: ManualClock) -> None:
+    plan = floor_plan(clock)
+    ledger.create(plan)
+    clock.advance(60)
+
+    approved = ledger.transition(plan, "APPROVED", clock.now(), decided_by=["U0APPROVER"])
+
+    assert approved.status == "APPROVED"
+    assert approved.decided_by == ["U0APPROVER"]
+    assert approved.updated_at == iso(clock.now())
+    assert ledger.get(plan.id) == approved
+    assert stored_state(dynamodb, plan.id) == "APPROVED"
+
+
+def test_a_second_transition_from_the_same_state_loses_and_sees_who_won(
+    ledger: Ledger, dynamodb: DynamoDBClient, clock: ManualClock
+) -> None:
+    """Two approvers click at once: both read PROPOSED; the conditional write lets only one through."""
+    plan = floor_plan(clock)
+    ledger.create(plan)
+    seen_by_ana, seen_by_bo = ledger.get(plan.id), ledger.get(plan.id)
+    assert seen_by_ana is not None and seen_by_bo is not None
+
+    ledger.transition(seen_by_ana, "APPROVED", clock.now(), decided_by=["U0ANA"])
+    with pytest.raises(StateConflict) as raised:
+        ledger.transition(seen_by_bo, "REJECTED", clock.now(), decided_by=["U0BO"])
+
+    conflict = raised.value
+    assert (conflict.plan_id, conflict.expected, conflict.actual) == (plan.id, "PROPOSED", "APPROVED")
+    stored = ledger.get(plan.id)
+    assert stored is not None
+    assert (stored.status, stored.decided_by) == ("APPROVED", ["U0ANA"])
+
+
+def test_the_same_transition_twice_also_conflicts(ledger: Ledger, clock: ManualClock) -> None:
+    plan = floor_plan(clock)
+    ledger.create(plan)
+    ledger.transition(plan, "APPROVED", clock.now(), decided_by=["U0ANA"])
+
+    with pytest.raises(StateConflict) as raised:
+        ledger.transition(plan, "APPROVED", clock.now(), decided_by=["U0BO"])
+
+    assert raised.value.actual == "APPROVED"
+
+
+def test_a_transition_of_a_plan_that_was_never_stored_conflicts(ledger: Ledger, clock: ManualClock) -> None:
+    plan = floor_plan(clock)
+
+    with pytest.raises(StateConflict) as raised:
+        ledger.transition(plan, "APPROVED", clock.now())
+
+    assert raised.value.actual is None
+    assert ledger.get(plan.id) is None
+
+
+def test_a_transition_the_state_machine_does_not_allow_is_refused_before_writing(
+    ledger: Ledger, dynamodb: DynamoDBClient, clock: ManualClock
+) -> None:
+    plan = floor_plan(clock)
+    ledger.create(plan)
+
+    with pytest.raises(StateConflict) as raised:
+        ledger.transition(plan, "APPLIED", clock.now())
+
+    assert raised.value.expected == "a state that may become APPLIED"
+    assert raised.value.actual == "PROPOSED"
+    assert stored_state(dynamodb, plan.id) == "PROPOSED"
+
+
+def test_every_transition_outside_the_table_is_refused(ledger: Ledger, clock: ManualClock) -> None:
+    plan = floor_plan(clock)
+    refused = []
+    for old in PLAN_STATES:
+        for new in PLAN_STATES:
+            if new in TRANSITIONS.get(old, frozenset()):
+                continue
+            with pytest.raises(StateConflict):
+                ledger.transition(plan.model_copy(update={"status": old}), new, clock.now())
+            refused.append((old, new))
+
+    assert ("PROPOSED", "PROPOSED") in refused, "no transition to the same state"
+    assert ("REJECTED", "APPROVED") in refused, "terminal states stay terminal"
+    assert ("APPROVED", "APPLIED") in refused, "nothing skips APPLYING"
+
+
+def test_the_whole_happy_path_is_allowed(ledger: Ledger, clock: ManualClock) -> None:
+    plan = floor_plan(clock)
+    ledger.create(plan)
+
+    for state in ("APPROVED", "APPLYING", "APPLIED", "VERIFIED"):
+        clock.advance(30)
+        plan = ledger.transition(plan, state, clock.now())
+
+    assert ledger.get(plan.id) == plan
+    assert plan.status == "VERIFIED"
+
+
+def test_save_is_conditional_on_the_state_it_read(ledger: Ledger, clock: ManualClock) -> None:
+    plan = floor_plan(clock)
+    ledger.create(plan)
+    ledger.transition(plan, "EXPIRED", clock.now())
+
+    with pytest.raises(StateConflict) as raised:
+        ledger.save(plan, clock.now(), rationale="stale edit")
+
+    assert (raised.value.expected, raised.value.actual) == ("PROPOSED", "EXPIRED")
+    stored = ledger.get(plan.id)
+    assert stored is not None and stored.rationale == ""
+
+
+# --- finding plans --------------------------------------------------------------------------------
+
+
+def test_by_state_finds_plans_through_the_index(ledger: Ledger, clock: ManualClock) -> None:
+    proposed = [floor_plan(clock, state_ts=f"2026-11-22T05:0{n}:00.000Z") for n in range(3)]
+    blocked = floor_plan(clock, state_ts="2026-11-22T05:09:00.000Z", status="BLOCKED")
+    for plan in [*proposed, blocked]:
+        ledger.create(plan)
+    clock.advance(60)
+    approved = ledger.transition(proposed[0], "APPROVED", clock.now())
+
+    assert {plan.id for plan in ledger.by_state("PROPOSED")} == {proposed[1].id, proposed[2].id}
+    assert ledger.by_state("APPROVED") == [approved]
+    assert ledger.by_state("BLOCKED") == [blocked]
+    assert ledger.by_state("APPLYING") == []
+    assert sorted(plan.id for plan in ledger.all_plans()) == sorted(p.id for p in (*proposed, blocked))
+
+
+# --- the audit trail ------------------------------------------------------------------------------
+
+
+def record_story(ledger: Ledger, pid: str, clock: ManualClock) -> None:
+    ledger.append(pid, "alarm_received", {"alarm_name": "checkout-live-spillover", "state": "ALARM"}, clock.now())
+    clock.advance(2)
+    ledger.append(pid, "plan_created", {"status": "PROPOSED", "after": {"provisioned_concurrency": 72}}, clock.now())
+    clock.advance(90)
+    ledger.append(pid, "approval", {"user": "U0APPROVER", "at": clock.now()}, clock.now())
+
+
+def test_append_builds_a_hash_chain(ledger: Ledger, clock: ManualClock) -> None:
+    pid = plan_id(ALARM_ARN, STATE_TS)
+
+    record_story(ledger, pid, clock)
+
+    events = ledger.events(pid)
+    assert [event.seq for event in events] == [1, 2, 3]
+    assert [event.kind for event in events] == ["alarm_received", "plan_created", "approval"]
+    assert events[0].prev_hash == GENESIS
+    assert events[1].prev_hash == events[0].hash
+    assert events[2].prev_hash == events[1].hash
+    for event in events:
+        assert event.hash == event_hash(event.plan_id, event.seq, event.at, event.kind, event.data, event.prev_hash)
+    assert events[2].data == {"user": "U0APPROVER", "at": str(clock.now())}, "data is stored as JSON"
+    assert ledger.verify_chain(pid) is None
+
+
+def test_each_plan_has_its_own_chain(ledger: Ledger, clock: ManualClock) -> None:
+    first, second = plan_id(ALARM_ARN, STATE_TS), plan_id(ALARM_ARN, "2026-11-22T06:00:00.000Z")
+    record_story(ledger, first, clock)
+
+    event = ledger.append(second, "alarm_received", {}, clock.now())
+
+    assert (event.seq, event.prev_hash) == (1, GENESIS)
+    assert len(ledger.events(first)) == 3
+    assert ledger.verify_chain(second) is None
+    assert ledger.verify_chain("p-nothing-logged") is None
+
+
+def test_editing_an_event_in_the_table_is_detected(
+    ledger: Ledger, dynamodb: DynamoDBClient, clock: ManualClock
+) -> None:
+    pid = plan_id(ALARM_ARN, STATE_TS)
+    record_story(ledger, pid, clock)
+
+    dynamodb.update_item(
+        TableName=EVENTS, Key={"plan_id": {"S": pid}, "seq": {"N": "2"}},
+        UpdateExpression="SET #data = :forged", ExpressionAttributeNames={"#data": "data"},
+        ExpressionAttributeValues={":forged": {"S": json.dumps({"status": "PROPOSED",
+                                                                "after": {"provisioned_concurrency": 720}})}},
+    )  # fmt: skip
+
+    assert ledger.verify_chain(pid) == 2
+
+
+@pytest.mark.parametrize(
+    ("attribute", "value"),
+    [("kind", {"S": "rejection"}), ("at", {"S": "2026-11-22T04:00:00.000Z"}), ("prev_hash", {"S": GENESIS})],
+)
+def test_editing_any_part_of_an_event_is_detected(
+    ledger: Ledger, dynamodb: DynamoDBClient, clock: ManualClock, attribute: str, value: dict[str, Any]
+) -> None:
+    pid = plan_id(ALARM_ARN, STATE_TS)
+    record_story(ledger, pid, clock)
+
+    dynamodb.update_item(
+        TableName=EVENTS, Key={"plan_id": {"S": pid}, "seq": {"N": "3"}},
+        UpdateExpression="SET #attr = :forged", ExpressionAttributeNames={"#attr": attribute},
+        ExpressionAttributeValues={":forged": value},
+    )  # fmt: skip
+
+    assert ledger.verify_chain(pid) == 3
+
+
+def test_deleting_an_event_from_the_middle_is_detected(
+    ledger: Ledger, dynamodb: DynamoDBClient, clock: ManualClock
+) -> None:
+    pid = plan_id(ALARM_ARN, STATE_TS)
+    record_story(ledger, pid, clock)
+
+    dynamodb.delete_item(TableName=EVENTS, Key={"plan_id": {"S": pid}, "seq": {"N": "2"}})
+
+    assert ledger.verify_chain(pid) == 3
+
+
+def test_appending_after_a_tampered_event_still_continues_from_the_last_record(
+    ledger: Ledger, dynamodb: DynamoDBClient, clock: ManualClock
+) -> None:
+    pid = plan_id(ALARM_ARN, STATE_TS)
+    record_story(ledger, pid, clock)
+    dynamodb.delete_item(TableName=EVENTS, Key={"plan_id": {"S": pid}, "seq": {"N": "2"}})
+
+    event = ledger.append(pid, "applied", {"request_id": "r-1"}, clock.now())
+
+    assert event.seq == 4
+    assert ledger.verify_chain(pid) == 3, "the gap stays visible"
