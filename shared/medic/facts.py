@@ -248,9 +248,15 @@ class FactCollector:
             ]  # fmt: skip
         end = _align_up(now, METRIC_PERIOD_S)
         start = end - METRIC_WINDOW
+        # One query per distinct series: several facts may reduce the same series differently.
+        series: dict[tuple[str, str, tuple[tuple[str, str], ...], str], str] = {}
+        by_query: dict[str, _Metric] = {}
+        for metric in wanted:
+            query_id = series.setdefault(_series_key(metric), f"m{len(series)}")
+            by_query.setdefault(query_id, metric)
         queries = [
             {
-                "Id": f"m{index}",
+                "Id": query_id,
                 "MetricStat": {
                     "Metric": {
                         "Namespace": metric.namespace,
@@ -262,7 +268,7 @@ class FactCollector:
                 },
                 "ReturnData": True,
             }
-            for index, metric in enumerate(wanted)
+            for query_id, metric in by_query.items()
         ]
         results: dict[str, list[float]] = {}
         token: str | None = None
@@ -277,8 +283,8 @@ class FactCollector:
             if not token:
                 break
         window = f"{int(METRIC_WINDOW.total_seconds() // 60)}m@{METRIC_PERIOD_S}s"
-        for index, metric in enumerate(wanted):
-            values = results.get(f"m{index}", [])
+        for metric in wanted:
+            values = results.get(series[_series_key(metric)], [])
             source = f"cloudwatch:GetMetricData {metric.name} {metric.stat} [{window}]"
             facts.sources[metric.fact] = source
             if metric.fact == "peak_concurrency" and not values:
@@ -286,6 +292,10 @@ class FactCollector:
                 continue
             value = (sum(values) if metric.reduce == "sum" else max(values)) if values else 0.0
             setattr(facts, metric.fact, value)
+
+
+def _series_key(metric: _Metric) -> tuple[str, str, tuple[tuple[str, str], ...], str]:
+    return (metric.namespace, metric.name, tuple(metric.dimensions.items()), metric.stat)
 
 
 def _align_up(when: datetime, period_s: int) -> datetime:
