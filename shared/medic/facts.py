@@ -27,6 +27,35 @@ METRIC_PERIOD_S = 60
 PC_DIMENSION: Final = "lambda:function:ProvisionedConcurrency"
 
 
+class EventSourceFacts(BaseModel):
+    """One event source mapping of a function (`lambda:ListEventSourceMappings`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    uuid: str
+    source_arn: str
+    kind: str  # "sqs" | "kinesis" | "dynamodb" | "kafka" | "mq" | "other"
+    state: str = ""
+    maximum_concurrency: int | None = None  # SQS ScalingConfig.MaximumConcurrency (None: not set)
+    batch_size: int | None = None
+
+
+class ConsumerFacts(BaseModel):
+    """A function that talks to a database (tag `medic:database=<instance id>`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    function_name: str
+    managed: bool = False
+    reserved_concurrency: int | None = None
+    peak_concurrency: float | None = None
+    event_sources: list[EventSourceFacts] = Field(default_factory=list)
+
+    @property
+    def sqs_sources(self) -> list[EventSourceFacts]:
+        return [source for source in self.event_sources if source.kind == "sqs"]
+
+
 class Facts(BaseModel):
     """Typed facts about one target. `None` means unknown; `missing` says why."""
 
@@ -65,6 +94,47 @@ class Facts(BaseModel):
     pc_utilization_max: float | None = None
     invocations: float | None = None
     throttles: float | None = None
+    # Throttles: the account, the function, the ramp, what feeds the function
+    account_concurrency_peak: float | None = None
+    account_claimed_concurrency_peak: float | None = None
+    account_utilization: float | None = None
+    function_peak_concurrency: float | None = None
+    reserved_utilization: float | None = None
+    concurrency_ramp_per_min: float | None = None
+    invocation_type: str | None = None  # "sync" | "async" | "sqs" | "stream"
+    async_sources: str | None = None
+    has_sqs_source: bool | None = None
+    sqs_max_concurrency: int | None = None
+    event_sources: list[EventSourceFacts] | None = None
+    # The database a function talks to (tag medic:database), for "does this cap protect a downstream?"
+    downstream_database: str | None = None
+    downstream_db_connection_ratio: float | None = None
+    # p99 latency: the function's REPORT lines, memory, PC on the qualifier the traffic hits
+    report_lines: int | None = None
+    cold_starts: int | None = None
+    cold_start_ratio: float | None = None
+    init_duration_avg_ms: float | None = None
+    duration_p99_ms: float | None = None
+    warm_duration_avg_ms: float | None = None
+    warm_duration_p99_ms: float | None = None
+    max_memory_used_mb: float | None = None
+    memory_used_ratio: float | None = None
+    vcpus: float | None = None
+    traffic_qualifier: str | None = None
+    pc_qualifiers: str | None = None
+    pc_on_other_qualifiers: int | None = None
+    # db_connections: the instance and the functions that use it
+    db_instance: str | None = None
+    db_engine: str | None = None
+    db_instance_class: str | None = None
+    db_max_connections: int | None = None
+    db_connections: float | None = None
+    db_connection_ratio: float | None = None
+    consumer_count: int | None = None
+    queue_consumer_count: int | None = None
+    managed_consumer_count: int | None = None
+    consumers_peak_concurrency: float | None = None
+    consumers: list[ConsumerFacts] | None = None
     # The alarm itself (from the event's reasonData: free)
     alarm_value: float | None = None
     alarm_threshold: float | None = None

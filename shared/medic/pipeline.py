@@ -102,7 +102,7 @@ def _decide_into(plan: Plan, facts: Facts, rt: Runtime, now: datetime) -> None:
     target = _target_of(plan)
     for call in decision.actions:
         try:
-            plan.actions.append(get_action(call.kind).plan(target, call.params, facts))
+            plan.actions.extend(get_action(call.kind).plan(target, call.params, facts))
         except GuardrailRefused as refused:
             plan.blocked_by.append(
                 Refusal(guard=refused.guard, limit=refused.limit, observed=refused.observed, message=refused.message)

@@ -53,15 +53,15 @@ def facts(**changes: Any) -> Facts:
 
 
 def raise_floor(to: float, world: Facts, target: Target = CHECKOUT_LIVE) -> PlannedAction:
-    return get_action("set_provisioned_concurrency").plan(target, {"concurrency": to}, world)
+    return get_action("set_provisioned_concurrency").plan(target, {"concurrency": to}, world)[0]
 
 
 def raise_bounds(low: float, high: float, world: Facts, target: Target = CHECKOUT_LIVE) -> PlannedAction:
-    return get_action("set_autoscaling_bounds").plan(target, {"min": low, "max": high}, world)
+    return get_action("set_autoscaling_bounds").plan(target, {"min": low, "max": high}, world)[0]
 
 
 def advise(world: Facts, target: Target = CHECKOUT_LIVE) -> PlannedAction:
-    return get_action("advise").plan(target, {}, world)
+    return get_action("advise").plan(target, {}, world)[0]
 
 
 def guards(refusals: list[Refusal]) -> list[str]:

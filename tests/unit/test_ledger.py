@@ -82,7 +82,7 @@ def floor_plan(clock: ManualClock, *, alarm_arn: str = ALARM_ARN, state_ts: str 
     """The plan for one spillover alarm transition on `checkout:live`: raise the PC floor 20 → `to`."""
     facts = Facts(function_name="checkout", qualifier="live", pc_requested=20)
     action = get_action("set_provisioned_concurrency").plan(Target.function("checkout", "live"), {"concurrency": to},
-                                                            facts)  # fmt: skip
+                                                            facts)[0]  # fmt: skip
     now = iso(clock.now())
     plan = Plan(
         id=plan_id(alarm_arn, state_ts), status=status, alarm_arn=alarm_arn, alarm_name=alarm_arn.rsplit(":", 1)[-1],

@@ -68,7 +68,9 @@ def proposed_plan(clock: ManualClock, **changes: Any) -> Plan:
     facts = checkout_facts()
     decision = decide(load_runbook(DEFAULT_RUNBOOK), "spillover", facts.values())
     actions = [
-        get_action(call.kind).plan(Target.function("checkout", "live"), call.params, facts) for call in decision.actions
+        planned
+        for call in decision.actions
+        for planned in get_action(call.kind).plan(Target.function("checkout", "live"), call.params, facts)
     ]
     assert check_plan(actions, facts, Settings(plans_table="p", events_table="e")) == []
     now = iso(clock.now())

@@ -33,6 +33,11 @@ class PlannedAction(BaseModel):
     applied: bool = False
     observed_after: dict[str, Scalar] = Field(default_factory=dict)
     request_ids: list[str] = Field(default_factory=list)
+    resource: dict[str, Scalar] = Field(
+        default_factory=dict, description="identifiers the action needs beyond the function (ESM uuid, queue, quota)"
+    )
+    cost_monthly_usd: float | None = Field(default=None, description="estimated change of the monthly bill")
+    cost_basis: str = ""
 
     @property
     def changes(self) -> bool:
@@ -51,9 +56,15 @@ class Action(ABC):
     permissions: ClassVar[tuple[str, ...]] = ()
     params: ClassVar[tuple[str, ...]] = ()
     changes_aws: ClassVar[bool] = True
+    #: The most autonomous mode a runbook row may give this action ("approve": never applied unasked).
+    max_mode: ClassVar[str] = "auto"
 
     @abstractmethod
-    def plan(self, target: Target, params: dict[str, Any], facts: Facts) -> PlannedAction: ...
+    def plan(self, target: Target, params: dict[str, Any], facts: Facts) -> list[PlannedAction]:
+        """The changes for `target` (several for a database target: one per consumer); no AWS calls.
+
+        Raise `GuardrailRefused` when the action cannot apply to this target at all.
+        """
 
     def read_live(self, clients: AwsClients, action: PlannedAction) -> dict[str, Scalar]:
         return dict(action.before)

@@ -90,11 +90,11 @@ class SetProvisionedConcurrency(Action):
     )
     params = ("concurrency",)
 
-    def plan(self, target: Target, params: dict[str, Any], facts: Facts) -> PlannedAction:
+    def plan(self, target: Target, params: dict[str, Any], facts: Facts) -> list[PlannedAction]:
         function_name, qualifier = _qualified(target, self.kind)
         after = _as_count(params["concurrency"], "concurrency")
         before = facts.pc_requested or 0
-        return PlannedAction(
+        return [PlannedAction(
             kind=self.kind,
             target=f"{function_name}:{qualifier}",
             function_name=function_name,
@@ -103,7 +103,7 @@ class SetProvisionedConcurrency(Action):
             before={"provisioned_concurrency": before},
             after={"provisioned_concurrency": after},
             text=f"Provisioned concurrency on {function_name}:{qualifier}: {before} → {after}",
-        )
+        )]
 
     def read_live(self, clients: AwsClients, action: PlannedAction) -> dict[str, Scalar]:
         assert action.function_name and action.qualifier
@@ -159,11 +159,11 @@ class SetAutoscalingBounds(Action):
     )
     params = ("min", "max")
 
-    def plan(self, target: Target, params: dict[str, Any], facts: Facts) -> PlannedAction:
+    def plan(self, target: Target, params: dict[str, Any], facts: Facts) -> list[PlannedAction]:
         function_name, qualifier = _qualified(target, self.kind)
         new_min, new_max = _as_count(params["min"], "min"), _as_count(params["max"], "max")
         new_max = max(new_max, new_min)
-        return PlannedAction(
+        return [PlannedAction(
             kind=self.kind,
             target=f"{function_name}:{qualifier}",
             function_name=function_name,
@@ -175,7 +175,7 @@ class SetAutoscalingBounds(Action):
                 f"Autoscaling of PC on {function_name}:{qualifier}: min {facts.autoscaling_min} → {new_min}, "
                 f"max {facts.autoscaling_max} → {new_max}"
             ),
-        )
+        )]
 
     def read_live(self, clients: AwsClients, action: PlannedAction) -> dict[str, Scalar]:
         targets = clients.autoscaling.describe_scalable_targets(
@@ -228,5 +228,5 @@ class Advise(Action):
     changes_aws = False
     params = ()
 
-    def plan(self, target: Target, params: dict[str, Any], facts: Facts) -> PlannedAction:
-        return PlannedAction(kind=self.kind, target=target.display, primary="advice", text="advice only")
+    def plan(self, target: Target, params: dict[str, Any], facts: Facts) -> list[PlannedAction]:
+        return [PlannedAction(kind=self.kind, target=target.display, primary="advice", text="advice only")]
