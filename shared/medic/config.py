@@ -26,6 +26,7 @@ ENV_VARS: dict[str, str] = {
     "dry_run": "MEDIC_DRY_RUN",
     "opt_in_tag": "MEDIC_OPT_IN_TAG",
     "runbook_path": "MEDIC_RUNBOOK",
+    "runbook_overrides": "MEDIC_RUNBOOK_OVERRIDES",
     "verify_after_s": "MEDIC_VERIFY_AFTER_S",
     "approval_ttl_s": "MEDIC_APPROVAL_TTL_S",
     "max_provisioned_concurrency": "MEDIC_MAX_PROVISIONED_CONCURRENCY",
@@ -58,6 +59,7 @@ class Settings(BaseModel):
     dry_run: bool = True
     opt_in_tag: tuple[str, str] = ("medic:managed", "true")
     runbook_path: Path = DEFAULT_RUNBOOK
+    runbook_overrides: tuple[Path, ...] = ()
     verify_after_s: int = Field(default=300, ge=0)
     approval_ttl_s: int = Field(default=1800, gt=0)
     max_provisioned_concurrency: int = Field(default=1000, gt=0)
@@ -69,6 +71,13 @@ class Settings(BaseModel):
     def _split_approvers(cls, value: Any) -> Any:
         if isinstance(value, str):
             return frozenset(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("runbook_overrides", mode="before")
+    @classmethod
+    def _split_paths(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(Path(part.strip()) for part in value.split(",") if part.strip())
         return value
 
     @field_validator("opt_in_tag", mode="before")

@@ -56,6 +56,7 @@ def triage(raw_event: Mapping[str, Any] | str | bytes, rt: Runtime) -> dict[str,
         id=pid, status="NOOP", alarm_arn=event.alarm_arn, alarm_name=event.detail.alarm_name,
         state_timestamp=state_ts, account=event.account, region=event.region, signal=signal.kind,
         target=signal.target.display, function_name=signal.target.function_name, qualifier=signal.target.qualifier,
+        db_instance=signal.target.db_instance_id,
         metric=_metric_dict(event), dry_run=rt.settings.dry_run, created_at=iso(now), updated_at=iso(now),
     )  # fmt: skip
     reason_data = event.detail.state.reason_data
@@ -67,7 +68,7 @@ def triage(raw_event: Mapping[str, Any] | str | bytes, rt: Runtime) -> dict[str,
     facts: Facts | None = None
     if signal.kind == "unknown" or signal.kind not in rt.runbook.tables:
         plan.reason = signal.reason if signal.kind == "unknown" else f"runbook has no table for signal {signal.kind}"
-    elif signal.target.kind != "function" or not signal.target.function_name:
+    elif signal.target.kind == "none":
         plan.reason = f"no actionable target: {signal.reason}"
     else:
         facts = rt.collector.collect(signal, event, now)
@@ -88,7 +89,7 @@ def triage(raw_event: Mapping[str, Any] | str | bytes, rt: Runtime) -> dict[str,
 
 
 def _decide_into(plan: Plan, facts: Facts, rt: Runtime, now: datetime) -> None:
-    decision = decide(rt.runbook, plan.signal, facts.values())
+    decision = decide(rt.runbook, plan.signal, facts.values(), facts.tags)
     plan.decision = decision
     plan.facts = {k: v for k, v in facts.values().items() if v is not None}
     plan.fact_sources = dict(facts.sources)
@@ -96,7 +97,7 @@ def _decide_into(plan: Plan, facts: Facts, rt: Runtime, now: datetime) -> None:
     if not decision.matched:
         plan.reason = decision.reason
         return
-    plan.diagnosis, plan.rule, plan.mode = decision.diagnosis, decision.row, decision.mode
+    plan.diagnosis, plan.rule, plan.mode = decision.diagnosis, decision.rule, decision.mode
     plan.rationale, plan.reason = decision.rationale, decision.reason
     plan.rollback_on_failure = decision.verify.rollback_on_failure
     target = _target_of(plan)
@@ -126,6 +127,8 @@ def _target_of(plan: Plan) -> Any:
 
     if plan.function_name:
         return Target.function(plan.function_name, plan.qualifier)
+    if plan.db_instance:
+        return Target.db_instance(plan.db_instance)
     return Target.none()
 
 

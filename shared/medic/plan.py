@@ -73,6 +73,7 @@ class Plan(BaseModel):
     target: str
     function_name: str | None = None
     qualifier: str | None = None
+    db_instance: str | None = None
     metric: dict[str, Any] | None = None
     alarm_value: float | None = None
     alarm_threshold: float | None = None

@@ -8,8 +8,12 @@ matched and why each row above it did not.
 
 from __future__ import annotations
 
+import ast
+import fnmatch
+import math
+import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -17,13 +21,17 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from medic.actions import ACTION_KINDS, UnknownAction, action_params
+from medic.actions import ACTION_KINDS, UnknownAction, get_action
 from medic.errors import RunbookError
 from medic.expr import Expression, ExpressionError, UnknownFact, compile_expression
 from medic.facts import FACT_TYPES
 
 Mode = Literal["auto", "approve", "notify"]
+HitPolicy = Literal["first", "collect"]
+SignalName = Literal["throttles", "spillover", "p99_latency", "db_connections"]
 SIGNALS = ("throttles", "spillover", "p99_latency", "db_connections")
+#: Modes from the most cautious to the most autonomous.
+MODE_ORDER: dict[str, int] = {"notify": 0, "approve": 1, "auto": 2}
 
 #: The diagnoses of the vocabulary (DESIGN.md §3), per signal. Runbooks may not invent others.
 DIAGNOSES: dict[str, frozenset[str]] = {
@@ -48,37 +56,92 @@ class VerifySpec(_Strict):
 
 
 class ActionDoc(_Strict):
-    kind: str
-    params: dict[str, str | int | float] = Field(default_factory=dict)
+    kind: str = Field(description="an action kind of the vocabulary, e.g. set_provisioned_concurrency")
+    params: dict[str, str | int | float] = Field(
+        default_factory=dict, description="parameter name → number or expression over facts, e.g. ceil(peak * 1.2)"
+    )
+
+
+class ScopeDoc(_Strict):
+    """Which targets a row applies to (all that are given must match). Used by per-team/per-function overrides."""
+
+    functions: list[str] = Field(default_factory=list, description="function-name globs, e.g. checkout-*")
+    tags: dict[str, str] = Field(default_factory=dict, description="tags the function must carry, e.g. team: pay")
+    databases: list[str] = Field(default_factory=list, description="DB instance id globs (db_connections)")
 
 
 class RowDoc(_Strict):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
-    when: list[str] = Field(min_length=1)
+    scope: ScopeDoc | None = None
+    when: list[str] = Field(min_length=1, description="conditions over facts; all must hold")
     diagnosis: str
     mode: Mode
     actions: list[ActionDoc] = Field(min_length=1)
-    rationale: str = Field(min_length=1)
+    rationale: str = Field(min_length=1, description="shown to humans; {fact} placeholders are filled in")
     verify: VerifySpec = VerifySpec()
 
 
 class TableDoc(_Strict):
-    hit_policy: Literal["first"] = "first"
+    hit_policy: HitPolicy | None = Field(default=None, description="first (default): the first matching row decides; "
+                                         "collect: every matching row contributes its actions")  # fmt: skip
     description: str = ""
-    rows: list[RowDoc] = Field(min_length=1)
+    rows: list[RowDoc] = Field(default_factory=list)
+    disable: list[str] = Field(default_factory=list, description="in an override: ids of the base rows to drop")
+
+
+class ExampleExpect(_Strict):
+    matched: bool = True
+    row: str | None = None
+    rows: list[str] | None = None
+    diagnosis: str | None = None
+    mode: Mode | None = None
+    actions: list[str] | None = None
+    params: dict[str, dict[str, float]] | None = Field(default=None, description="action kind → param → value")
+
+
+class ExampleDoc(_Strict):
+    """Facts in, expected verdict out: run by `medic runbook check`."""
+
+    name: str = Field(min_length=1)
+    signal: SignalName
+    facts: dict[str, Any] = Field(default_factory=dict)
+    expect: ExampleExpect
 
 
 class RunbookDoc(_Strict):
-    runbook: str
+    runbook: str = Field(min_length=1)
     version: int
     description: str = ""
-    tables: dict[Literal["throttles", "spillover", "p99_latency", "db_connections"], TableDoc]
+    extends: str | None = Field(default=None, description="an override file names the runbook it layers on")
+    tables: dict[SignalName, TableDoc] = Field(default_factory=dict)
+    examples: list[ExampleDoc] = Field(default_factory=list)
 
 
 @dataclass(frozen=True)
 class CompiledAction:
     kind: str
     params: dict[str, Expression]
+
+
+@dataclass(frozen=True)
+class Scope:
+    functions: tuple[str, ...] = ()
+    tags: tuple[tuple[str, str], ...] = ()
+    databases: tuple[str, ...] = ()
+
+    def matches(self, facts: Mapping[str, Any], tags: Mapping[str, str] | None) -> bool:
+        name, database = facts.get("function_name"), facts.get("db_instance")
+        if self.functions and not (name and any(fnmatch.fnmatchcase(str(name), g) for g in self.functions)):
+            return False
+        if self.databases and not (database and any(fnmatch.fnmatchcase(str(database), g) for g in self.databases)):
+            return False
+        return all((tags or {}).get(key) == value for key, value in self.tags)
+
+    def describe(self) -> str:
+        parts = [f"functions {', '.join(self.functions)}"] if self.functions else []
+        parts += [f"tags {', '.join(f'{k}={v}' for k, v in self.tags)}"] if self.tags else []
+        parts += [f"databases {', '.join(self.databases)}"] if self.databases else []
+        return "; ".join(parts)
 
 
 @dataclass(frozen=True)
@@ -90,6 +153,8 @@ class Row:
     actions: tuple[CompiledAction, ...]
     rationale: str
     verify: VerifySpec
+    scope: Scope | None = None
+    where: str = ""
 
 
 @dataclass(frozen=True)
@@ -100,11 +165,19 @@ class Table:
 
 
 @dataclass(frozen=True)
+class Example:
+    doc: ExampleDoc
+    where: str
+
+
+@dataclass(frozen=True)
 class Runbook:
     name: str
     version: int
     source: str
     tables: dict[str, Table] = field(default_factory=dict)
+    examples: tuple[Example, ...] = ()
+    layers: tuple[str, ...] = ()
 
 
 # -- decisions -----------------------------------------------------------------------------------
@@ -121,11 +194,13 @@ class RowTrace(BaseModel):
     matched: bool
     conditions: list[ConditionResult] = Field(default_factory=list)
     note: str = ""
+    where: str = ""
 
 
 class ActionCall(BaseModel):
     kind: str
     params: dict[str, float] = Field(default_factory=dict)
+    row: str = ""
 
 
 class Decision(BaseModel):
@@ -133,7 +208,9 @@ class Decision(BaseModel):
 
     signal: str
     table: str | None = None
+    hit_policy: str = "first"
     row: str | None = None
+    rows: list[str] = Field(default_factory=list)
     diagnosis: str | None = None
     mode: Mode | None = None
     rationale: str = ""
@@ -141,48 +218,80 @@ class Decision(BaseModel):
     verify: VerifySpec = VerifySpec()
     trace: list[RowTrace] = Field(default_factory=list)
     reason: str = ""
+    missing_facts: list[str] = Field(default_factory=list)
 
     @property
     def matched(self) -> bool:
         return self.row is not None
 
+    @property
+    def rule(self) -> str | None:
+        """The matched row (rows joined with + under hit policy collect)."""
+        return "+".join(self.rows) if self.rows else self.row
 
-def decide(runbook: Runbook, signal: str, facts: Mapping[str, Any]) -> Decision:
-    """Evaluate the table of `signal` over `facts` (name → value; None = unknown)."""
+
+def decide(
+    runbook: Runbook, signal: str, facts: Mapping[str, Any], tags: Mapping[str, str] | None = None
+) -> Decision:
+    """Evaluate the table of `signal` over `facts` (name → value; None = unknown) and the target's `tags`."""
     table = runbook.tables.get(signal)
     if table is None:
         return Decision(signal=signal, reason=f"runbook {runbook.name!r} has no table for signal {signal!r}")
     trace: list[RowTrace] = []
+    matched: list[tuple[Row, list[ActionCall]]] = []
     for row in table.rows:
-        row_trace = RowTrace(row=row.id, matched=False)
+        row_trace = RowTrace(row=row.id, matched=False, where=row.where)
         trace.append(row_trace)
+        if row.scope is not None and not row.scope.matches(facts, tags):
+            row_trace.note = f"out of scope ({row.scope.describe()})"
+            continue
         if not _conditions_hold(row, facts, row_trace):
             continue
         try:
             calls = [
-                ActionCall(kind=action.kind, params={k: float(v.evaluate(facts)) for k, v in action.params.items()})
+                ActionCall(
+                    kind=action.kind, row=row.id, params={k: float(v.evaluate(facts)) for k, v in action.params.items()}
+                )
                 for action in row.actions
             ]
-        except UnknownFact as missing:
-            row_trace.note = f"a parameter needs the unknown fact {missing.name!r}"
+        except UnknownFact as unknown:
+            row_trace.note = f"a parameter needs the unknown fact {unknown.name!r}"
             continue
         except (ArithmeticError, ValueError, TypeError) as exc:
             row_trace.note = f"a parameter could not be computed: {exc}"
             continue
         row_trace.matched = True
-        return Decision(
-            signal=signal,
-            table=signal,
-            row=row.id,
-            diagnosis=row.diagnosis,
-            mode=row.mode,
-            rationale=render(row.rationale, facts),
-            actions=calls,
-            verify=row.verify,
-            trace=trace,
-            reason=f"row {row.id!r} matched",
-        )
-    return Decision(signal=signal, table=signal, trace=trace, reason=f"no row of table {signal!r} matched")
+        matched.append((row, calls))
+        if table.hit_policy == "first":
+            break
+    missing = sorted({name for t in trace if not t.matched for c in t.conditions if c.result == "unknown"
+                      for name, value in c.facts.items() if value is None})  # fmt: skip
+    if not matched:
+        reason = f"no row of table {signal!r} matched"
+        if missing:
+            reason += f" (unknown facts: {', '.join(missing)})"
+        return Decision(signal=signal, table=signal, hit_policy=table.hit_policy, trace=trace, reason=reason,
+                        missing_facts=missing)  # fmt: skip
+    first, _ = matched[0]
+    changing = [row for row, _ in matched if any(a.kind != "advise" for a in row.actions)]
+    deciding = changing or [first]
+    mode = min((row.mode for row in deciding), key=MODE_ORDER.__getitem__)
+    ids = [row.id for row, _ in matched]
+    return Decision(
+        signal=signal,
+        table=signal,
+        hit_policy=table.hit_policy,
+        row=first.id,
+        rows=ids if table.hit_policy == "collect" else [],
+        diagnosis=first.diagnosis,
+        mode=mode,
+        rationale="\n\n".join(render(row.rationale, facts) for row, _ in matched),
+        actions=[call for _, calls in matched for call in calls],
+        verify=deciding[0].verify,
+        trace=trace,
+        reason=f"row{'s' if len(ids) > 1 else ''} {', '.join(repr(i) for i in ids)} matched",
+        missing_facts=missing,
+    )
 
 
 def _conditions_hold(row: Row, facts: Mapping[str, Any], row_trace: RowTrace) -> bool:
@@ -226,107 +335,201 @@ def render(template: str, facts: Mapping[str, Any]) -> str:
 # -- loading -------------------------------------------------------------------------------------
 
 
-def load_runbook(path: str | Path) -> Runbook:
-    """Load, validate and compile a runbook file. Raises `RunbookError` naming file, table, row, field."""
-    source = str(path)
+def load_runbook(path: str | Path, overrides: Sequence[str | Path] = ()) -> Runbook:
+    """Load, validate and compile a runbook, layered with `overrides` (in order; later layers win).
+
+    Raises `RunbookError` naming file:line, table, row and field.
+    """
+    runbook = parse_runbook(_read(path), str(path))
+    for override in overrides:
+        runbook = layer(runbook, _read(override), str(override))
+    return runbook
+
+
+def _read(path: str | Path) -> str:
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        return Path(path).read_text(encoding="utf-8")
     except OSError as exc:
-        raise RunbookError(source, f"cannot read: {exc.strerror or exc}") from None
-    return parse_runbook(text, source)
+        raise RunbookError(str(path), f"cannot read: {exc.strerror or exc}") from None
+
+
+class _Parsed:
+    """A validated document with its source and line index, ready to compile rows from."""
+
+    def __init__(self, text: str, source: str) -> None:
+        self.source = source
+        try:
+            self.raw = yaml.safe_load(text)
+            self.lines = _line_index(yaml.compose(text))
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f"{source}:{mark.line + 1}" if mark else source
+            raise RunbookError(where, f"not valid YAML: {getattr(exc, 'problem', exc)}") from None
+        try:
+            self.doc = RunbookDoc.model_validate(self.raw)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            loc = tuple(first["loc"])
+            table, row, field_name = _locate(self.raw, loc)
+            raise RunbookError(self.where(loc), first["msg"], table=table, row=row, field=field_name) from None
+
+    def where(self, path: tuple[Any, ...]) -> str:
+        line = self.lines.get(_closest(path, self.lines))
+        return f"{self.source}:{line}" if line else self.source
+
+    def fail(
+        self, signal: str, index: int, row_id: str, problem: str, field_path: tuple[Any, ...] = ()
+    ) -> RunbookError:
+        where = self.where(("tables", signal, "rows", index, *field_path))
+        return RunbookError(where, problem, table=signal, row=row_id, field=".".join(str(p) for p in field_path))
+
+    def rows(self, signal: str) -> list[Row]:
+        doc = self.doc.tables[signal]  # type: ignore[index]
+        rows: list[Row] = []
+        seen: set[str] = set()
+        for index, row in enumerate(doc.rows):
+            if row.id in seen:
+                raise self.fail(signal, index, row.id, f"duplicate row id {row.id!r}", ("id",))
+            seen.add(row.id)
+            rows.append(_compile_row(self, signal, index, row))
+        return rows
+
+    def examples(self) -> tuple[Example, ...]:
+        return tuple(Example(doc, self.where(("examples", i))) for i, doc in enumerate(self.doc.examples))
 
 
 def parse_runbook(text: str, source: str = "runbook") -> Runbook:
-    try:
-        raw = yaml.safe_load(text)
-        lines = _line_index(yaml.compose(text))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{source}:{mark.line + 1}" if mark else source
-        raise RunbookError(where, f"not valid YAML: {getattr(exc, 'problem', exc)}") from None
-    try:
-        doc = RunbookDoc.model_validate(raw)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = tuple(first["loc"])
-        table, row, field_name = _locate(raw, loc)
-        line = lines.get(_closest(loc, lines))
-        where = f"{source}:{line}" if line else source
-        raise RunbookError(where, first["msg"], table=table, row=row, field=field_name) from None
-    tables: dict[str, Table] = {
-        str(signal): _compile_table(signal, table_doc, source, raw, lines) for signal, table_doc in doc.tables.items()
-    }
-    return Runbook(name=doc.runbook, version=doc.version, source=source, tables=tables)
+    """Validate and compile one runbook document (the base layer)."""
+    parsed = _Parsed(text, source)
+    if parsed.doc.extends:
+        raise RunbookError(parsed.where(("extends",)), "an override (with `extends`) needs a base runbook to layer on",
+                           field="extends")  # fmt: skip
+    tables: dict[str, Table] = {}
+    for signal, table_doc in parsed.doc.tables.items():
+        if not table_doc.rows:
+            raise RunbookError(parsed.where(("tables", signal)), "a table needs at least one row", table=signal,
+                               field="rows")  # fmt: skip
+        if table_doc.disable:
+            raise RunbookError(parsed.where(("tables", signal, "disable")), "`disable` belongs in an override",
+                               table=signal, field="disable")  # fmt: skip
+        table = Table(signal, table_doc.hit_policy or "first", tuple(parsed.rows(signal)))
+        _check_reachable(table)
+        tables[signal] = table
+    return Runbook(name=parsed.doc.runbook, version=parsed.doc.version, source=source, tables=tables,
+                   examples=parsed.examples(), layers=(source,))  # fmt: skip
 
 
-def _compile_table(signal: str, doc: TableDoc, source: str, raw: Any, lines: dict[tuple[Any, ...], int]) -> Table:
-    rows: list[Row] = []
-    seen: set[str] = set()
-    for index, row in enumerate(doc.rows):
-        base = ("tables", signal, "rows", index)
+def layer(base: Runbook, text: str, source: str) -> Runbook:
+    """Layer an override document on `base`: its rows come first (they take precedence), a row with the id of a
+    base row replaces it, `disable` drops base rows, and its examples are added."""
+    parsed = _Parsed(text, source)
+    if parsed.doc.extends != base.name:
+        raise RunbookError(parsed.where(("extends",)), f"an override must say `extends: {base.name}` "
+                           f"(got {parsed.doc.extends!r})", field="extends")  # fmt: skip
+    tables = dict(base.tables)
+    for signal, table_doc in parsed.doc.tables.items():
+        own = parsed.rows(signal)
+        below = list(tables[signal].rows) if signal in tables else []
+        known = {row.id for row in below}
+        for number, row_id in enumerate(table_doc.disable):
+            if row_id not in known:
+                raise RunbookError(parsed.where(("tables", signal, "disable", number)),
+                                   f"no row {row_id!r} in the {signal} table of {base.name} to disable",
+                                   table=signal, field=f"disable.{number}")  # fmt: skip
+        dropped = set(table_doc.disable) | {row.id for row in own}
+        rows = tuple(own + [row for row in below if row.id not in dropped])
+        if not rows:
+            raise RunbookError(parsed.where(("tables", signal)), "the layered table has no rows left", table=signal)
+        policy = table_doc.hit_policy or (tables[signal].hit_policy if signal in tables else "first")
+        table = Table(signal, policy, rows)
+        _check_reachable(table)
+        tables[signal] = table
+    return Runbook(name=base.name, version=base.version, source=f"{base.source} + {source}", tables=tables,
+                   examples=base.examples + parsed.examples(), layers=(*base.layers, source))  # fmt: skip
 
-        def fail(
-            problem: str, field_path: tuple[Any, ...] = (), row_id: str = row.id, base: tuple[Any, ...] = base
-        ) -> RunbookError:
-            line = lines.get(_closest(base + field_path, lines))
-            where = f"{source}:{line}" if line else source
-            return RunbookError(where, problem, table=signal, row=row_id, field=".".join(str(p) for p in field_path))
 
-        if row.id in seen:
-            raise fail(f"duplicate row id {row.id!r}", ("id",))
-        seen.add(row.id)
-        if row.diagnosis not in DIAGNOSES[signal]:
-            valid = ", ".join(sorted(DIAGNOSES[signal]))
-            raise fail(f"unknown diagnosis {row.diagnosis!r} for {signal}; valid: {valid}", ("diagnosis",))
-        conditions: list[Expression] = []
-        for number, condition in enumerate(row.when):
-            try:
-                expression = compile_expression(condition, FACT_TYPES)
-            except ExpressionError as exc:
-                raise fail(f"{exc} in {condition!r}", ("when", number)) from None
-            if expression.kind != "bool":
-                raise fail(f"a condition must be true/false, got a {expression.kind}: {condition!r}", ("when", number))
-            conditions.append(expression)
-        actions: list[CompiledAction] = []
-        for number, action in enumerate(row.actions):
-            if action.kind not in ACTION_KINDS:
-                raise fail(f"unknown action {action.kind!r}; valid: {', '.join(ACTION_KINDS)}", ("actions", number))
-            try:
-                expected = set(action_params(action.kind))
-            except UnknownAction as exc:
-                raise fail(str(exc), ("actions", number, "kind")) from None
-            given = set(action.params)
-            if given != expected:
-                problem = (
-                    f"{action.kind} takes params {sorted(expected) or 'none'}; "
-                    f"missing {sorted(expected - given)}, unexpected {sorted(given - expected)}"
-                )
-                raise fail(problem, ("actions", number, "params"))
-            compiled: dict[str, Expression] = {}
-            for name, value in action.params.items():
-                try:
-                    expression = compile_expression(value, FACT_TYPES)
-                except ExpressionError as exc:
-                    raise fail(f"{exc} in {value!r}", ("actions", number, "params", name)) from None
-                if expression.kind != "number":
-                    raise fail(f"parameter {name} must be a number, got a {expression.kind}",
-                               ("actions", number, "params", name))  # fmt: skip
-                compiled[name] = expression
-            actions.append(CompiledAction(kind=action.kind, params=compiled))
-        if row.mode == "auto" and all(a.kind == "advise" for a in actions):
-            raise fail("an advise-only row has nothing to apply: use mode notify", ("mode",))
-        rows.append(
-            Row(
-                id=row.id,
-                conditions=tuple(conditions),
-                diagnosis=row.diagnosis,
-                mode=row.mode,
-                actions=tuple(actions),
-                rationale=row.rationale.strip(),
-                verify=row.verify,
+def _compile_row(parsed: _Parsed, signal: str, index: int, row: RowDoc) -> Row:
+    def fail(problem: str, *field_path: Any) -> RunbookError:
+        return parsed.fail(signal, index, row.id, problem, field_path)
+
+    if row.diagnosis not in DIAGNOSES[signal]:
+        valid = ", ".join(sorted(DIAGNOSES[signal]))
+        raise fail(f"unknown diagnosis {row.diagnosis!r} for {signal}; valid: {valid}", "diagnosis")
+    conditions: list[Expression] = []
+    for number, condition in enumerate(row.when):
+        try:
+            expression = compile_expression(condition, FACT_TYPES)
+        except ExpressionError as exc:
+            raise fail(f"{exc} in {condition!r}", "when", number) from None
+        if expression.kind != "bool":
+            raise fail(f"a condition must be true/false, got a {expression.kind}: {condition!r}", "when", number)
+        conditions.append(expression)
+    actions: list[CompiledAction] = []
+    for number, action in enumerate(row.actions):
+        if action.kind not in ACTION_KINDS:
+            raise fail(f"unknown action {action.kind!r}; valid: {', '.join(ACTION_KINDS)}", "actions", number, "kind")
+        try:
+            impl = get_action(action.kind)
+        except UnknownAction as exc:
+            raise fail(str(exc), "actions", number, "kind") from None
+        expected, given = set(impl.params), set(action.params)
+        if given != expected:
+            problem = (
+                f"{action.kind} takes params {sorted(expected) or 'none'}; "
+                f"missing {sorted(expected - given)}, unexpected {sorted(given - expected)}"
             )
-        )
-    return Table(signal=signal, hit_policy=doc.hit_policy, rows=tuple(rows))
+            raise fail(problem, "actions", number, "params")
+        if MODE_ORDER[row.mode] > MODE_ORDER[impl.max_mode]:
+            raise fail(f"{action.kind} is never applied in mode {row.mode}: its most autonomous mode is "
+                       f"{impl.max_mode}", "mode")  # fmt: skip
+        compiled: dict[str, Expression] = {}
+        for name, value in action.params.items():
+            try:
+                expression = compile_expression(value, FACT_TYPES)
+            except ExpressionError as exc:
+                raise fail(f"{exc} in {value!r}", "actions", number, "params", name) from None
+            if expression.kind != "number":
+                raise fail(f"parameter {name} must be a number, got a {expression.kind}",
+                           "actions", number, "params", name)  # fmt: skip
+            compiled[name] = expression
+        actions.append(CompiledAction(kind=action.kind, params=compiled))
+    if row.mode == "auto" and all(a.kind == "advise" for a in actions):
+        raise fail("an advise-only row has nothing to apply: use mode notify", "mode")
+    scope = None
+    if row.scope is not None:
+        scope = Scope(tuple(row.scope.functions), tuple(sorted(row.scope.tags.items())), tuple(row.scope.databases))
+    return Row(
+        id=row.id, conditions=tuple(conditions), diagnosis=row.diagnosis, mode=row.mode, actions=tuple(actions),
+        rationale=row.rationale.strip(), verify=row.verify, scope=scope,
+        where=parsed.where(("tables", signal, "rows", index)),
+    )  # fmt: skip
+
+
+def _normal(expression: Expression) -> str:
+    return ast.dump(ast.parse(expression.source, mode="eval").body)
+
+
+def _check_reachable(table: Table) -> None:
+    """Under hit policy `first`, a row is unreachable when an earlier row with the same (or no) scope matches
+    whenever it does: the earlier row's conditions are a subset of its own, and every fact the earlier row's
+    parameters read is read by the later row's conditions too (else the earlier row is skipped when such a fact
+    is unknown, and the later row is its fallback)."""
+    if table.hit_policy != "first":
+        return
+    for later_index, later in enumerate(table.rows):
+        later_conditions = {_normal(c) for c in later.conditions}
+        later_names = frozenset().union(*(c.names for c in later.conditions))
+        for earlier in table.rows[:later_index]:
+            if earlier.scope is not None and earlier.scope != later.scope:
+                continue
+            param_names = frozenset().union(*(e.names for a in earlier.actions for e in a.params.values()))
+            if {_normal(c) for c in earlier.conditions} <= later_conditions and param_names <= later_names:
+                raise RunbookError(
+                    later.where,
+                    f"unreachable: row {earlier.id!r} ({earlier.where}) matches whenever this row does (its "
+                    "conditions are a subset of these); move this row above it or make the rows exclusive",
+                    table=table.signal, row=later.id, field="when",
+                )
 
 
 def _locate(raw: Any, loc: tuple[Any, ...]) -> tuple[str, str, str]:
@@ -364,3 +567,127 @@ def _closest(path: tuple[Any, ...], lines: dict[tuple[Any, ...], int]) -> tuple[
     while path and path not in lines:
         path = path[:-1]
     return path
+
+
+# -- examples, schema, the last good runbook -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExampleResult:
+    name: str
+    where: str
+    problems: tuple[str, ...]
+    decision: Decision
+
+    @property
+    def passed(self) -> bool:
+        return not self.problems
+
+
+def run_examples(runbook: Runbook) -> list[ExampleResult]:
+    """Run the runbook's examples: each example's facts through its table, compared with its `expect`."""
+    return [_run_example(runbook, example) for example in runbook.examples]
+
+
+def _run_example(runbook: Runbook, example: Example) -> ExampleResult:
+    doc = example.doc
+    problems: list[str] = []
+    facts: dict[str, Any] = {}
+    tags: dict[str, str] | None = None
+    for name, value in doc.facts.items():
+        if name == "tags" and isinstance(value, dict):
+            tags = {str(k): str(v) for k, v in value.items()}
+            continue
+        wanted = FACT_TYPES.get(name)
+        if wanted is None:
+            problems.append(f"unknown fact {name!r}")
+        elif value is not None and not _fits(value, wanted):
+            problems.append(f"fact {name!r} must be a {wanted.__name__}, got {value!r}")
+        else:
+            facts[name] = value
+    decision = decide(runbook, doc.signal, facts, tags)
+    if problems:
+        return ExampleResult(doc.name, example.where, tuple(problems), decision)
+    expect = doc.expect
+    if expect.matched != decision.matched:
+        problems.append(f"expected {'a match' if expect.matched else 'no match'}, got {decision.reason}")
+    checks: list[tuple[str, Any, Any]] = [
+        ("row", expect.row, decision.row),
+        ("rows", expect.rows, decision.rows or ([decision.row] if decision.row else [])),
+        ("diagnosis", expect.diagnosis, decision.diagnosis),
+        ("mode", expect.mode, decision.mode),
+        ("actions", expect.actions, [call.kind for call in decision.actions]),
+    ]
+    problems += [f"{key} is {got!r}, expected {wanted!r}" for key, wanted, got in checks
+                 if wanted is not None and got != wanted]  # fmt: skip
+    for kind, params in (expect.params or {}).items():
+        call = next((c for c in decision.actions if c.kind == kind), None)
+        if call is None:
+            problems.append(f"no {kind} action to check params of")
+            continue
+        for name, value in params.items():
+            if name not in call.params or not math.isclose(call.params[name], value, rel_tol=1e-9, abs_tol=1e-9):
+                problems.append(f"{kind}.{name} is {call.params.get(name)!r}, expected {value!r}")
+    return ExampleResult(doc.name, example.where, tuple(problems), decision)
+
+
+def _fits(value: Any, wanted: type) -> bool:
+    if wanted is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    return isinstance(value, wanted)
+
+
+def runbook_schema() -> dict[str, Any]:
+    """The JSON Schema of a runbook file, for editors (`medic runbook schema`)."""
+    schema = RunbookDoc.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "Medic runbook (decision tables)"
+    definitions = schema.get("$defs", {})
+    if "ActionDoc" in definitions:
+        definitions["ActionDoc"]["properties"]["kind"]["enum"] = list(ACTION_KINDS)
+    if "RowDoc" in definitions:
+        definitions["RowDoc"]["properties"]["diagnosis"]["enum"] = sorted(set().union(*DIAGNOSES.values()))
+    return schema
+
+
+class RunbookStore:
+    """The runbook a running Medic decides with: reloaded when its files change, and a refused file never
+    replaces the last good runbook (the refusal is reported to `on_refused`, e.g. logged).
+
+    At the first load an invalid override falls back to the base runbook alone; an invalid base raises.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        overrides: Sequence[str | Path] = (),
+        on_refused: Callable[[RunbookError], None] | None = None,
+    ) -> None:
+        self.path, self.overrides = Path(path), tuple(Path(o) for o in overrides)
+        self.on_refused = on_refused or (lambda error: None)
+        self._good: Runbook | None = None
+        self._stamp: tuple[float, ...] | None = None
+
+    def _mtimes(self) -> tuple[float, ...]:
+        stamps = []
+        for path in (self.path, *self.overrides):
+            try:
+                stamps.append(os.stat(path).st_mtime)
+            except OSError:
+                stamps.append(-1.0)
+        return tuple(stamps)
+
+    def current(self) -> Runbook:
+        stamp = self._mtimes()
+        if self._good is not None and stamp == self._stamp:
+            return self._good
+        self._stamp = stamp
+        try:
+            self._good = load_runbook(self.path, self.overrides)
+        except RunbookError as error:
+            self.on_refused(error)
+            if self._good is None:
+                if not self.overrides:
+                    raise
+                self._good = load_runbook(self.path)  # the base alone; raises if it is invalid too
+        return self._good

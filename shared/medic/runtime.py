@@ -16,7 +16,7 @@ from medic.config import Settings
 if TYPE_CHECKING:
     from medic.facts import FactCollector
     from medic.ledger import Ledger
-    from medic.runbook import Runbook
+    from medic.runbook import Runbook, RunbookStore
     from medic.slack.transport import SlackTransport
 
 
@@ -40,11 +40,20 @@ class Runtime:
 
         return Ledger(self.clients.dynamodb, self.settings.plans_table, self.settings.events_table)
 
-    @cached_property
+    @property
     def runbook(self) -> Runbook:
-        from medic.runbook import load_runbook
+        """The last good runbook (base + overrides); a changed file is reloaded, a refused one is logged."""
+        return self.runbook_store.current()
 
-        return load_runbook(self.settings.runbook_path)
+    @cached_property
+    def runbook_store(self) -> RunbookStore:
+        from medic.log import get_logger
+        from medic.runbook import RunbookStore
+
+        def refused(error: Exception) -> None:
+            get_logger(component="runbook").error("runbook_refused", error=str(error))
+
+        return RunbookStore(self.settings.runbook_path, self.settings.runbook_overrides, refused)
 
     @cached_property
     def collector(self) -> FactCollector:

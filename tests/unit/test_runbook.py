@@ -98,7 +98,7 @@ def test_pc_not_ready_only_advises_while_the_pool_is_still_allocating(runbook: R
 
     assert decision.matched
     assert (decision.row, decision.diagnosis, decision.mode) == ("pc-not-ready", "pc_not_ready", "notify")
-    assert decision.actions == [ActionCall(kind="advise", params={})]
+    assert decision.actions == [ActionCall(kind="advise", params={}, row=decision.row or "")]
     assert decision.reason == "row 'pc-not-ready' matched"
     assert "Provisioned concurrency on checkout:live is IN_PROGRESS (20 of 50 allocated)" in decision.rationale
     assert "Check the status reason (unknown)" in decision.rationale
@@ -126,7 +126,7 @@ def test_autoscaling_max_reached_raises_min_to_the_peak_and_max_to_peak_plus_25_
     expected_min = max(autoscaling_min, math.ceil(peak))
     expected_max = math.ceil(peak * 1.25)
     assert decision.actions == [
-        ActionCall(kind="set_autoscaling_bounds", params={"min": expected_min, "max": expected_max})
+        ActionCall(kind="set_autoscaling_bounds", params={"min": expected_min, "max": expected_max}, row=decision.row or "")
     ]
     assert decision.verify.expect == "spillover alarm back to OK"
     assert decision.verify.rollback_on_failure is False
@@ -135,7 +135,7 @@ def test_autoscaling_max_reached_raises_min_to_the_peak_and_max_to_peak_plus_25_
 def test_autoscaling_max_reached_explains_itself_with_the_facts(runbook: Runbook) -> None:
     decision = decide(runbook, "spillover", checkout_live())
 
-    assert decision.actions == [ActionCall(kind="set_autoscaling_bounds", params={"min": 81, "max": 101})]
+    assert decision.actions == [ActionCall(kind="set_autoscaling_bounds", params={"min": 81, "max": 101}, row=decision.row or "")]
     assert decision.rationale.startswith(
         "Target tracking is pinned at its maximum (50) while demand on checkout:live peaked at 80.4 concurrent "
         "executions, so 340 invocations spilled over"
@@ -161,7 +161,7 @@ def test_floor_too_low_raises_a_fixed_floor_to_the_peak_plus_20_percent(
     decision = decide(runbook, "spillover", fixed_floor(peak_concurrency=peak))
 
     assert (decision.row, decision.diagnosis, decision.mode) == ("floor-too-low", "pc_floor_too_low", "approve")
-    assert decision.actions == [ActionCall(kind="set_provisioned_concurrency", params={"concurrency": floor})]
+    assert decision.actions == [ActionCall(kind="set_provisioned_concurrency", params={"concurrency": floor}, row=decision.row or "")]
     assert floor == math.ceil(peak * 1.2)
     assert "has a fixed provisioned-concurrency floor of 20 and no autoscaling" in decision.rationale
 
@@ -182,7 +182,7 @@ def test_spillover_unexplained_when_the_peak_fits_in_the_fixed_floor(runbook: Ru
     decision = decide(runbook, "spillover", fixed_floor(peak_concurrency=18.0, spillover_invocations=12.0))
 
     assert (decision.row, decision.diagnosis, decision.mode) == ("spillover-unexplained", "unexplained", "notify")
-    assert decision.actions == [ActionCall(kind="advise", params={})]
+    assert decision.actions == [ActionCall(kind="advise", params={}, row=decision.row or "")]
     assert decision.rationale.startswith("12 invocations spilled over on checkout:live, but the peak concurrency (18)")
     assert [trace.row for trace in decision.trace] == SPILLOVER_ROWS
     assert failing_condition(row_trace(decision, "floor-too-low")) == ("peak_concurrency > pc_allocated", "false")
