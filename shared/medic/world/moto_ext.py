@@ -37,6 +37,10 @@
   this operation does not change the resource's current capacity. Otherwise, it changes the resource's current
   capacity to a value that is inside of this range", RegisterScalableTarget API reference). A qualifier without
   PC counts as capacity 0; a missing function or alias is "not active" and left alone.
+* Two more services, in their own modules and installed (and reset) from here: Service Quotas for Lambda's
+  concurrent-executions quota and its increase requests, decided by the knob `resolve_quota_request`
+  (`medic.world.moto_quotas`), and Logs Insights `filter` and `stats` for Lambda REPORT lines
+  (`medic.world.moto_logs`).
 
 World knobs (Python functions, not HTTP), and what a reset does to them (every reset: `/moto-api/reset` or
 `EmbeddedAWS.reset()`):
@@ -259,7 +263,10 @@ def inject_provisioned_concurrency_failure(
 
 def reset_knobs() -> None:
     """Restore the process-wide knobs' defaults (the per-account ones go with moto's backends on reset)."""
+    from medic.world import moto_quotas  # it builds on this module
+
     _knobs.ready_delay_s = 0.0
+    moto_quotas.reset_knobs()
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -915,4 +922,8 @@ def install() -> None:
         Alarm.__init__ = _alarm_init  # type: ignore[method-assign]
         ApplicationAutoscalingBackend.register_scalable_target = _register_scalable_target  # type: ignore[method-assign]
         MotoAPIBackend.reset = _moto_api_reset  # type: ignore[method-assign]
+        from medic.world import moto_logs, moto_quotas  # they build on this module
+
+        moto_quotas.install()
+        moto_logs.install()
         _installed = True

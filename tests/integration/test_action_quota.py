@@ -1,0 +1,199 @@
+"""request_quota_increase against the embedded AWS: one Service Quotas request per remediation, never a rollback."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from medic.actions import get_action
+from medic.actions.base import PlannedAction
+from medic.actions.quota import RequestQuotaIncrease
+from medic.aws import AwsClients
+from medic.clock import ManualClock
+from medic.errors import ActionFailed, GuardrailRefused
+from medic.facts import Facts
+from medic.signals import Target
+from medic.world import moto_ext, moto_quotas
+from medic.world.server import EmbeddedAWS
+
+LAMBDA = {"ServiceCode": "lambda", "QuotaCode": "L-B99A9384"}
+CHECKOUT = Target(kind="function", function_name="checkout", qualifier="live")
+ACTION = RequestQuotaIncrease()
+
+
+def planned(desired: Any = 2000, limit: int | None = 1000) -> PlannedAction:
+    (action,) = ACTION.plan(CHECKOUT, {"concurrency": desired}, Facts(account_limit=limit))
+    return action
+
+
+def history(aws: EmbeddedAWS) -> list[tuple[str, float, str]]:
+    requests = aws.client("service-quotas").list_requested_service_quota_change_history_by_quota(**LAMBDA)
+    return [(r["Id"], r["DesiredValue"], r["Status"]) for r in requests["RequestedQuotas"]]
+
+
+@pytest.fixture
+def clients(aws: EmbeddedAWS) -> AwsClients:
+    """Medic's own clients, pointed at the embedded AWS by the environment the `aws` fixture sets."""
+    return AwsClients(region="us-east-1")
+
+
+def test_it_is_registered_as_an_action_a_human_must_approve() -> None:
+    action = get_action("request_quota_increase")
+
+    assert isinstance(action, RequestQuotaIncrease)
+    assert (action.max_mode, action.params, action.changes_aws) == ("approve", ("concurrency",), True)
+    assert action.permissions == (
+        "servicequotas:GetServiceQuota",
+        "servicequotas:RequestServiceQuotaIncrease",
+        "servicequotas:ListRequestedServiceQuotaChangeHistoryByQuota",
+    )
+
+
+def test_the_plan_raises_the_account_limit_to_the_whole_number_asked_for() -> None:
+    action = planned(1999.2)
+
+    assert action.model_dump(exclude={"text"}) == {
+        "kind": "request_quota_increase",
+        "target": "account",
+        "function_name": None,
+        "qualifier": None,
+        "primary": "account_concurrency_limit",
+        "before": {"account_concurrency_limit": 1000},
+        "after": {"account_concurrency_limit": 2000},
+        "clamps": [],
+        "applied": False,
+        "observed_after": {},
+        "request_ids": [],
+        "resource": {"service_code": "lambda", "quota_code": "L-B99A9384"},
+        "cost_monthly_usd": None,
+        "cost_basis": "",
+    }
+    assert "1000 → 2000" in action.text and "L-B99A9384" in action.text
+
+
+def test_no_plan_without_a_known_limit() -> None:
+    with pytest.raises(GuardrailRefused) as refused:
+        planned(limit=None)
+
+    assert (refused.value.guard, refused.value.observed) == ("account_limit", None)
+
+
+@pytest.mark.parametrize("desired", [1000, 999.5, 10])
+def test_no_plan_that_does_not_increase_the_limit(desired: float) -> None:
+    with pytest.raises(GuardrailRefused) as refused:
+        planned(desired)
+
+    assert (refused.value.guard, refused.value.limit, refused.value.observed) == (
+        "quota_increase",
+        "> 1000",
+        1000 if desired > 10 else 10,
+    )
+
+
+def test_no_plan_for_an_infinite_limit() -> None:
+    with pytest.raises(GuardrailRefused) as refused:
+        planned(float("inf"))
+
+    assert refused.value.guard == "valid_value"
+
+
+def test_read_live_is_the_applied_quota(aws: EmbeddedAWS, clients: AwsClients) -> None:
+    action = planned()
+
+    assert ACTION.read_live(clients, action) == {"account_concurrency_limit": 1000}
+    moto_ext.set_account_concurrency_limit(1200)
+    assert ACTION.read_live(clients, action) == {"account_concurrency_limit": 1200}
+
+
+def test_apply_files_one_request_and_read_live_then_sees_the_change_made(aws: EmbeddedAWS, clients: AwsClients) -> None:
+    action = planned()
+
+    request_id = ACTION.apply(clients, action)
+
+    assert history(aws) == [(request_id, 2000.0, "PENDING")]
+    assert action.resource["request_id"] == request_id
+    # The executor compares read_live with `after`: an open request is the change already made.
+    assert ACTION.read_live(clients, action) == action.after
+
+
+def test_applying_twice_files_one_request(aws: EmbeddedAWS, clients: AwsClients) -> None:
+    first = ACTION.apply(clients, planned())
+    again = planned()
+
+    second = ACTION.apply(clients, again)
+
+    assert second == first
+    assert again.resource["request_id"] == first
+    assert history(aws) == [(first, 2000.0, "PENDING")]
+
+
+def test_a_request_someone_else_opened_is_drift(aws: EmbeddedAWS, clients: AwsClients) -> None:
+    aws.client("service-quotas").request_service_quota_increase(**LAMBDA, DesiredValue=1500)
+    action = planned(2000)
+
+    live = ACTION.read_live(clients, action)
+
+    assert live == {"account_concurrency_limit": 1500}
+    assert live not in (action.before, action.after)
+
+
+def test_wait_reports_the_pending_request_at_once(aws: EmbeddedAWS, clients: AwsClients) -> None:
+    action = planned()
+    request_id = ACTION.apply(clients, action)
+    clock = ManualClock(datetime(2026, 11, 22, 5, 0, tzinfo=UTC))
+
+    observed = ACTION.wait(clients, action, clock, timeout_s=600)
+
+    assert observed == {"account_concurrency_limit": 1000, "request_status": "PENDING", "request_id": request_id}
+    assert clock.now() == datetime(2026, 11, 22, 5, 0, tzinfo=UTC)  # it never sleeps
+
+
+def test_wait_finds_the_open_request_when_apply_was_not_recorded(aws: EmbeddedAWS, clients: AwsClients) -> None:
+    request_id = ACTION.apply(clients, planned())
+    clock = ManualClock(datetime(2026, 11, 22, 5, 0, tzinfo=UTC))
+
+    observed = ACTION.wait(clients, planned(), clock, timeout_s=600)
+
+    assert observed == {"account_concurrency_limit": 1000, "request_status": "PENDING", "request_id": request_id}
+
+
+def test_once_approved_the_quota_is_the_new_limit(aws: EmbeddedAWS, clients: AwsClients) -> None:
+    action = planned()
+    request_id = ACTION.apply(clients, action)
+
+    moto_quotas.resolve_quota_request(request_id)
+
+    clock = ManualClock(datetime(2026, 11, 22, 5, 0, tzinfo=UTC))
+    assert ACTION.wait(clients, action, clock, timeout_s=0) == {
+        "account_concurrency_limit": 2000,
+        "request_status": "APPROVED",
+        "request_id": request_id,
+    }
+    assert ACTION.read_live(clients, action) == action.after
+    assert aws.client("lambda").get_account_settings()["AccountLimit"]["ConcurrentExecutions"] == 2000
+
+
+def test_after_a_denial_the_next_plan_files_a_new_request(aws: EmbeddedAWS, clients: AwsClients) -> None:
+    denied = ACTION.apply(clients, planned())
+    moto_quotas.resolve_quota_request(denied, "DENIED")
+    action = planned()
+
+    assert ACTION.read_live(clients, action) == action.before
+    fresh = ACTION.apply(clients, action)
+
+    assert fresh != denied
+    assert history(aws) == [(denied, 2000.0, "DENIED"), (fresh, 2000.0, "PENDING")]
+
+
+def test_a_request_cannot_be_rolled_back(aws: EmbeddedAWS, clients: AwsClients) -> None:
+    action = planned()
+    request_id = ACTION.apply(clients, action)
+
+    with pytest.raises(ActionFailed) as failed:
+        ACTION.rollback(clients, action)
+
+    assert (failed.value.kind, failed.value.target) == ("request_quota_increase", "account")
+    assert "cannot be withdrawn" in failed.value.reason and request_id in failed.value.reason
+    assert history(aws) == [(request_id, 2000.0, "PENDING")]
