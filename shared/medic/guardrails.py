@@ -1,15 +1,23 @@
 """Guardrails: checked when a plan is made and again at apply time.
 
 A guard either clamps a value (recorded on the action, shown to approvers) or refuses (the plan
-becomes BLOCKED with the guard, its limit and the observed value). Skeleton width: target and
-opt-in, the PC cap, PC ≤ reserved concurrency, ≥ 100 unreserved executions left in the account.
+becomes BLOCKED with the guard, its limit and the observed value):
+
+- opt-in by tag, per function acted on: the alarm's target (``Facts.managed``), and every other function a plan
+  touches (a database's consumers: ``ConsumerFacts.managed``);
+- provisioned concurrency (a floor, autoscaling bounds, a scheduled pre-warm): the PC cap, PC ≤ reserved
+  concurrency, ≥ 100 unreserved executions left in the account;
+- reserved concurrency: an increase leaves ≥ 100 unreserved executions (clamped; the plan's increases add up),
+  never below the target function's provisioned concurrency, never 0;
+- SQS buffer: MaximumConcurrency above the function's reserved concurrency only turns into throttles (clamped);
+- nothing left to change after the clamps refuses the action (``no_effective_change``).
 """
 
 from __future__ import annotations
 
 from medic.actions.base import PlannedAction
 from medic.config import Settings
-from medic.facts import Facts
+from medic.facts import ConsumerFacts, Facts
 from medic.plan import Refusal
 
 #: AWS keeps at least this many concurrent executions unreserved in every account.
@@ -18,7 +26,12 @@ MIN_UNRESERVED = 100
 _PC_FIELDS = {
     "set_provisioned_concurrency": ("provisioned_concurrency",),
     "set_autoscaling_bounds": ("min_capacity", "max_capacity"),
+    "schedule_prewarm": ("prewarm_concurrency",),
 }
+#: Actions refused when, after the clamps, they would change nothing (their `after` equals what is there).
+_CHANGE_CHECKED = frozenset({
+    *_PC_FIELDS, "set_reserved_concurrency", "set_event_source_max_concurrency", "set_memory", "enable_sqs_buffer",
+})  # fmt: skip
 
 
 def check_plan(actions: list[PlannedAction], facts: Facts, settings: Settings) -> list[Refusal]:
@@ -27,24 +40,124 @@ def check_plan(actions: list[PlannedAction], facts: Facts, settings: Settings) -
     changing = [action for action in actions if action.kind != "advise"]
     if not changing:
         return refusals
-    key, value = settings.opt_in_tag
-    if facts.managed is not True:
-        observed = (facts.tags or {}).get(key) if facts.tags is not None else "unknown (tags not read)"
-        refusals.append(
-            Refusal(guard="opt_in_tag", limit=f"{key}={value}", observed=observed,
-                    message=f"{facts.function_name or 'the target'} is not opted in to changes by tag")
-        )  # fmt: skip
+    refusals += _opt_in(changing, facts, settings)
+    reserved_taken = 0  # executions the plan's reserved-concurrency increases take from the unreserved pool
     for action in changing:
         fields = _PC_FIELDS.get(action.kind, ())
         for name in fields:
             _clamp_pc(action, name, facts, settings)
-        if fields and not action.changes:
+        if action.kind == "set_reserved_concurrency":
+            reserved_taken += _clamp_reserved(action, facts, reserved_taken)
+            refusals += _check_reserved(action, facts)
+        elif action.kind == "enable_sqs_buffer":
+            _clamp_buffer(action, facts)
+        if action.kind in _CHANGE_CHECKED and not _changes(action):
             refusals.append(
                 Refusal(guard="no_effective_change", limit=action.before.get(action.primary),
                         observed=action.after.get(action.primary),
                         message=f"after the guardrails' clamps nothing would change on {action.target}")
             )  # fmt: skip
+        elif action.kind == "schedule_prewarm":
+            refusals += _check_prewarm(action, facts)
     return refusals
+
+
+def _on_target(action: PlannedAction, facts: Facts) -> bool:
+    return action.function_name is None or action.function_name == facts.function_name
+
+
+def _opt_in(changing: list[PlannedAction], facts: Facts, settings: Settings) -> list[Refusal]:
+    """The alarm's target must be opted in; so must every other function the plan changes (a database's consumers)."""
+    refusals: list[Refusal] = []
+    key, value = settings.opt_in_tag
+    if any(_on_target(action, facts) for action in changing) and facts.managed is not True:
+        observed = (facts.tags or {}).get(key) if facts.tags is not None else "unknown (tags not read)"
+        refusals.append(
+            Refusal(guard="opt_in_tag", limit=f"{key}={value}", observed=observed,
+                    message=f"{facts.function_name or 'the target'} is not opted in to changes by tag")
+        )  # fmt: skip
+    others = dict.fromkeys(a.function_name for a in changing if a.function_name and not _on_target(a, facts))
+    for name in others:
+        consumer = _consumer(facts, name)
+        if consumer is not None and consumer.managed:
+            continue
+        observed = "not opted in" if consumer is not None else "not a known consumer of the target"
+        refusals.append(
+            Refusal(guard="opt_in_tag", limit=f"{key}={value}", observed=observed,
+                    message=f"{name} is not opted in to changes by tag")
+        )  # fmt: skip
+    return refusals
+
+
+def _consumer(facts: Facts, function_name: str | None) -> ConsumerFacts | None:
+    return next((c for c in facts.consumers or [] if c.function_name == function_name), None)
+
+
+def _changes(action: PlannedAction) -> bool:
+    """Whether applying `after` changes anything (fields only in `before`, like a version, are context)."""
+    return any(action.before.get(name) != value for name, value in action.after.items())
+
+
+def _clamp_reserved(action: PlannedAction, facts: Facts, taken: int) -> int:
+    """Clamp an increase of reserved concurrency to leave ≥ MIN_UNRESERVED unreserved; return what it takes."""
+    before = action.before.get("reserved_concurrency")
+    current = int(before or 0)
+    wanted = int(action.after.get("reserved_concurrency") or 0)
+    value = wanted
+    if facts.unreserved_concurrency is not None and wanted > current:
+        headroom = facts.unreserved_concurrency - MIN_UNRESERVED - taken
+        if wanted - current > headroom:
+            value = current + max(headroom, 0)
+            shown = value if value > 0 else "unchanged"
+            action.clamps.append(
+                f"reserved_concurrency {wanted} → {shown}: leaves ≥ {MIN_UNRESERVED} unreserved executions in the "
+                f"account (unreserved now {facts.unreserved_concurrency}"
+                + (f", {taken} taken by this plan's other reservations)" if taken else ")")
+            )
+            # Reserving nothing at all is not a cap of 0: the function stays as it is.
+            action.after["reserved_concurrency"] = value if value > 0 else before
+    return max(0, value - current) if value > 0 else 0
+
+
+def _check_reserved(action: PlannedAction, facts: Facts) -> list[Refusal]:
+    after = action.after.get("reserved_concurrency")
+    if after is None or after == action.before.get("reserved_concurrency"):
+        return []
+    if after == 0:
+        return [Refusal(guard="reserved_zero", limit=1, observed=0,
+                        message=f"reserved concurrency 0 would stop {action.target} entirely")]  # fmt: skip
+    if action.function_name == facts.function_name:
+        pc = (facts.pc_requested or 0) + (facts.pc_on_other_qualifiers or 0)
+        if int(after) < pc:
+            return [Refusal(guard="reserved_below_pc", limit=pc, observed=after,
+                            message=f"reserved concurrency {after} on {action.target} would be below its "
+                                    f"provisioned concurrency ({pc})")]  # fmt: skip
+    return []
+
+
+def _clamp_buffer(action: PlannedAction, facts: Facts) -> None:
+    wanted = action.after.get("maximum_concurrency")
+    reserved = facts.reserved_concurrency if _on_target(action, facts) else None
+    if wanted is None or reserved is None or int(wanted) <= reserved:
+        return
+    value = max(reserved, 2)
+    if value < int(wanted):
+        action.clamps.append(
+            f"maximum_concurrency {wanted} → {value}: above the function's reserved concurrency ({reserved}) the "
+            f"queue's pollers would only be throttled"
+        )
+        action.after["maximum_concurrency"] = value
+
+
+def _check_prewarm(action: PlannedAction, facts: Facts) -> list[Refusal]:
+    """A pre-warm at or below today's floor changes nothing at the burst."""
+    floor = max(int(facts.autoscaling_min or 0), int(facts.pc_requested or 0))
+    wanted = int(action.after.get("prewarm_concurrency") or 0)
+    if wanted > floor:
+        return []
+    return [Refusal(guard="no_effective_change", limit=floor, observed=wanted,
+                    message=f"after the guardrails' clamps the pre-warm of {action.target} is not above its "
+                            f"provisioned concurrency floor ({floor})")]  # fmt: skip
 
 
 def _clamp_pc(action: PlannedAction, name: str, facts: Facts, settings: Settings) -> None:

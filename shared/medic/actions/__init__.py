@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 from medic.actions.base import Action, PlannedAction
+from medic.actions.buffer import EnableSqsBuffer
+from medic.actions.concurrency import SetEventSourceMaxConcurrency, SetReservedConcurrency
+from medic.actions.memory import SetMemory
+from medic.actions.prewarm import SchedulePrewarm
 from medic.actions.provisioned import Advise, SetAutoscalingBounds, SetProvisionedConcurrency
+from medic.actions.quota import RequestQuotaIncrease
 
 #: Every action kind of the vocabulary (a public contract).
 ACTION_KINDS = (
@@ -19,7 +24,18 @@ ACTION_KINDS = (
 )
 
 REGISTRY: dict[str, Action] = {
-    action.kind: action for action in (SetProvisionedConcurrency(), SetAutoscalingBounds(), Advise())
+    action.kind: action
+    for action in (
+        SetProvisionedConcurrency(),
+        SetAutoscalingBounds(),
+        Advise(),
+        SetReservedConcurrency(),
+        SetEventSourceMaxConcurrency(),
+        SetMemory(),
+        EnableSqsBuffer(),
+        SchedulePrewarm(),
+        RequestQuotaIncrease(),
+    )
 }
 
 

@@ -94,16 +94,18 @@ class SetProvisionedConcurrency(Action):
         function_name, qualifier = _qualified(target, self.kind)
         after = _as_count(params["concurrency"], "concurrency")
         before = facts.pc_requested or 0
-        return [PlannedAction(
-            kind=self.kind,
-            target=f"{function_name}:{qualifier}",
-            function_name=function_name,
-            qualifier=qualifier,
-            primary="provisioned_concurrency",
-            before={"provisioned_concurrency": before},
-            after={"provisioned_concurrency": after},
-            text=f"Provisioned concurrency on {function_name}:{qualifier}: {before} → {after}",
-        )]
+        return [
+            PlannedAction(
+                kind=self.kind,
+                target=f"{function_name}:{qualifier}",
+                function_name=function_name,
+                qualifier=qualifier,
+                primary="provisioned_concurrency",
+                before={"provisioned_concurrency": before},
+                after={"provisioned_concurrency": after},
+                text=f"Provisioned concurrency on {function_name}:{qualifier}: {before} → {after}",
+            )
+        ]
 
     def read_live(self, clients: AwsClients, action: PlannedAction) -> dict[str, Scalar]:
         assert action.function_name and action.qualifier
@@ -163,19 +165,21 @@ class SetAutoscalingBounds(Action):
         function_name, qualifier = _qualified(target, self.kind)
         new_min, new_max = _as_count(params["min"], "min"), _as_count(params["max"], "max")
         new_max = max(new_max, new_min)
-        return [PlannedAction(
-            kind=self.kind,
-            target=f"{function_name}:{qualifier}",
-            function_name=function_name,
-            qualifier=qualifier,
-            primary="max_capacity",
-            before={"min_capacity": facts.autoscaling_min, "max_capacity": facts.autoscaling_max},
-            after={"min_capacity": new_min, "max_capacity": new_max},
-            text=(
-                f"Autoscaling of PC on {function_name}:{qualifier}: min {facts.autoscaling_min} → {new_min}, "
-                f"max {facts.autoscaling_max} → {new_max}"
-            ),
-        )]
+        return [
+            PlannedAction(
+                kind=self.kind,
+                target=f"{function_name}:{qualifier}",
+                function_name=function_name,
+                qualifier=qualifier,
+                primary="max_capacity",
+                before={"min_capacity": facts.autoscaling_min, "max_capacity": facts.autoscaling_max},
+                after={"min_capacity": new_min, "max_capacity": new_max},
+                text=(
+                    f"Autoscaling of PC on {function_name}:{qualifier}: min {facts.autoscaling_min} → {new_min}, "
+                    f"max {facts.autoscaling_max} → {new_max}"
+                ),
+            )
+        ]
 
     def read_live(self, clients: AwsClients, action: PlannedAction) -> dict[str, Scalar]:
         targets = clients.autoscaling.describe_scalable_targets(

@@ -1,0 +1,401 @@
+"""Put an SQS queue between a function's EventBridge producers and the function, drained at a capped concurrency."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from typing import TYPE_CHECKING, Any, Final
+
+from medic.actions.base import Action, PlannedAction, Scalar
+from medic.actions.concurrency import ESM_MAX_CONCURRENCY, ESM_MIN_CONCURRENCY
+from medic.aws import request_id
+from medic.errors import ActionFailed, GuardrailRefused
+
+if TYPE_CHECKING:
+    from mypy_boto3_lambda.type_defs import ScalingConfigTypeDef
+
+    from medic.aws import AwsClients
+    from medic.clock import Clock
+    from medic.facts import Facts
+    from medic.signals import Target
+
+#: The function's own word that its handler takes SQS batches and its role may consume the buffer queues.
+READY_TAG: Final = ("medic:sqs-buffer", "ready")
+CREATED_BY_TAG: Final = {"medic:created-by": "medic"}
+#: AWS: set the source queue's visibility timeout to at least six times the function's timeout.
+VISIBILITY_TIMEOUT_FACTOR: Final = 6
+MAX_RECEIVE_COUNT: Final = 5
+DLQ_RETENTION_S: Final = 14 * 24 * 3600
+QUEUE_NAME_MAX: Final = 80
+ESM_POLL_INTERVAL_S = 2.0
+_ESM_SETTLING = frozenset({"Creating", "Enabling", "Updating"})
+_ORIGINAL = "original_target:"
+
+
+def buffer_queue_names(function_name: str) -> tuple[str, str]:
+    """(queue, dead-letter queue): ``medic-buffer-<fn>`` and ``…-dlq``, shortened with a hash to fit SQS's 80.
+
+    >>> buffer_queue_names("thumbnailer")
+    ('medic-buffer-thumbnailer', 'medic-buffer-thumbnailer-dlq')
+    """
+    base = f"medic-buffer-{function_name}"
+    if len(base) + len("-dlq") > QUEUE_NAME_MAX:
+        digest = hashlib.sha256(function_name.encode()).hexdigest()[:8]
+        base = base[: QUEUE_NAME_MAX - len("-dlq") - len(digest) - 1] + "-" + digest
+    return base, f"{base}-dlq"
+
+
+def event_rules(async_sources: str | None) -> list[str]:
+    """The EventBridge rule names among the `async_sources` fact (``events:rule/<name>, sns:<arn>, s3:<bucket>``).
+
+    >>> event_rules("events:rule/nightly, sns:arn:aws:sns:us-east-1:123456789012:uploads, events:*, s3:photos")
+    ['nightly']
+    """
+    rules = []
+    for raw in (async_sources or "").split(","):
+        entry = raw.strip()
+        if entry.startswith("events:rule/") and entry.removeprefix("events:rule/"):
+            rules.append(entry.removeprefix("events:rule/"))
+    return list(dict.fromkeys(rules))
+
+
+class EnableSqsBuffer(Action):
+    """Buffer an asynchronously invoked function's EventBridge rules through SQS, drained at a capped concurrency.
+
+    Creates (or finds) the dead-letter queue ``medic-buffer-<fn>-dlq`` and the queue ``medic-buffer-<fn>``
+    (visibility timeout 6 × the function's timeout, redrive after 5 receives, tagged ``medic:created-by=medic``), a
+    queue policy that lets EventBridge send from exactly these rules, an event source mapping queue → function (the
+    alias when qualified) with ScalingConfig.MaximumConcurrency = `maximum_concurrency` (2–1000), and finally points
+    each rule's target that invoked the function at the queue (same target Id, Input/InputPath/InputTransformer
+    preserved). Re-running finds what exists. Refused unless the function carries ``medic:sqs-buffer=ready``: its
+    handler receives SQS batches afterwards, a different event shape, and its role must be able to consume the queue.
+    SNS and S3 producers are left to a human. The function's async settings (retries, destinations) no longer apply
+    to buffered events: the DLQ does.
+
+    Rollback points the rules back at the function and keeps the queue, DLQ and mapping, so messages already buffered
+    still drain into the function; delete them by hand once the queue is empty.
+
+    ``before``/``after`` are ``{"buffered", "maximum_concurrency"}``: `read_live` says whether the rules' targets point
+    at the queue (True), at the function (False; partly moved counts as False, and apply completes it) or at neither
+    (None: a rule or its target is gone, which is drift), and the mapping's MaximumConcurrency.
+
+    Runbook example::
+
+        actions:
+          - kind: enable_sqs_buffer
+            params: {maximum_concurrency: "max(2, floor(function_peak_concurrency * 0.8))"}
+    """
+
+    kind = "enable_sqs_buffer"
+    permissions = (
+        "lambda:GetFunctionConfiguration",
+        "lambda:ListEventSourceMappings",
+        "lambda:CreateEventSourceMapping",
+        "lambda:UpdateEventSourceMapping",
+        "lambda:GetEventSourceMapping",
+        "sqs:GetQueueUrl",
+        "sqs:CreateQueue",
+        "sqs:GetQueueAttributes",
+        "sqs:SetQueueAttributes",
+        "sqs:ListQueueTags",
+        "sqs:TagQueue",
+        "events:DescribeRule",
+        "events:ListTargetsByRule",
+        "events:PutTargets",
+    )
+    params = ("maximum_concurrency",)
+    max_mode = "approve"
+
+    def plan(self, target: Target, params: dict[str, Any], facts: Facts) -> list[PlannedAction]:
+        if target.kind != "function" or not target.function_name:
+            raise GuardrailRefused("target", "a function", target.display, f"{self.kind} needs a function target")
+        name = target.function_name
+        qualifier = target.qualifier if target.qualifier != "$LATEST" else None
+        key, ready = READY_TAG
+        observed = (facts.tags or {}).get(key) if facts.tags is not None else "unknown (tags not read)"
+        if observed != ready:
+            raise GuardrailRefused(
+                "sqs_ready",
+                f"{key}={ready}",
+                observed,
+                f"{name}'s handler would receive SQS batches, a different event shape: tag it "
+                f"{key}={ready} once it handles them and its role may consume the queue",
+            )
+        if facts.async_sources is None:
+            raise GuardrailRefused(
+                "async_sources", "an EventBridge rule", "unknown", f"{self.kind}: who invokes {name} could not be read"
+            )
+        rules = event_rules(facts.async_sources)
+        if not rules:
+            raise GuardrailRefused(
+                "async_sources",
+                "an EventBridge rule",
+                facts.async_sources or "none",
+                "Medic rewires EventBridge rules only; SNS and S3 producers need a human",
+            )
+        if not facts.timeout_s:
+            raise GuardrailRefused(
+                "facts",
+                "timeout_s known",
+                "unknown",
+                f"{self.kind}: {name}'s timeout (for the queue's visibility timeout) is unknown",
+            )
+        wanted = math.ceil(_finite(params["maximum_concurrency"]))
+        value = min(max(wanted, ESM_MIN_CONCURRENCY), ESM_MAX_CONCURRENCY)
+        clamps = []
+        if value != wanted:
+            clamps.append(
+                f"maximum_concurrency {wanted} → {value}: AWS's range is {ESM_MIN_CONCURRENCY}–{ESM_MAX_CONCURRENCY}"
+            )
+        queue, dlq = buffer_queue_names(name)
+        existing = [s for s in facts.event_sources or [] if s.kind == "sqs" and s.source_arn.endswith(f":{queue}")]
+        others = [
+            entry.strip()
+            for entry in facts.async_sources.split(",")
+            if entry.strip() and not entry.strip().startswith("events:rule/")
+        ]
+        shown = f"{name}:{qualifier}" if qualifier else name
+        text = (
+            f"Buffer {shown}: EventBridge rule(s) {', '.join(rules)} → SQS {queue} (DLQ {dlq} after "
+            f"{MAX_RECEIVE_COUNT} receives) → {shown} at most {value} at a time. Rollback points the rules back at "
+            f"the function and keeps the queue and mapping so buffered messages drain."
+        )
+        if others:
+            text += f" Not rewired (a human's call): {', '.join(others)}."
+        return [
+            PlannedAction(
+                kind=self.kind,
+                target=shown,
+                function_name=name,
+                qualifier=qualifier,
+                primary="buffered",
+                before={
+                    "buffered": False,
+                    "maximum_concurrency": existing[0].maximum_concurrency if existing else None,
+                },
+                after={"buffered": True, "maximum_concurrency": value},
+                text=text,
+                clamps=clamps,
+                resource={
+                    "rules": ",".join(rules),
+                    "queue": queue,
+                    "dlq": dlq,
+                    "visibility_timeout_s": VISIBILITY_TIMEOUT_FACTOR * facts.timeout_s,
+                },
+            )
+        ]
+
+    # -- reading ------------------------------------------------------------------------------------
+    def read_live(self, clients: AwsClients, action: PlannedAction) -> dict[str, Scalar]:
+        function_arn = self._function_arn(clients, action)
+        queue_arn = self._queue_arn(clients, str(action.resource["queue"]))
+        states = []
+        for rule in self._rules(action):
+            arns = [str(t["Arn"]) for t in self._targets(clients, rule)] if self._rule_exists(clients, rule) else []
+            if function_arn in arns:
+                states.append("function")
+            elif queue_arn is not None and queue_arn in arns:
+                states.append("queue")
+            else:
+                states.append("none")
+        buffered: bool | None = None
+        if states and all(state == "queue" for state in states):
+            buffered = True
+        elif "none" not in states:
+            buffered = False
+        mapping = self._mapping(clients, queue_arn, action) if queue_arn else None
+        maximum = (mapping.get("ScalingConfig") or {}).get("MaximumConcurrency") if mapping else None
+        return {"buffered": buffered, "maximum_concurrency": maximum}
+
+    # -- changing -----------------------------------------------------------------------------------
+    def apply(self, clients: AwsClients, action: PlannedAction) -> str:
+        function_arn = self._function_arn(clients, action)
+        rule_arns = [self._rule_arn(clients, action, rule) for rule in self._rules(action)]
+        _, dlq_arn = self._ensure_queue(
+            clients, action, str(action.resource["dlq"]), {"MessageRetentionPeriod": str(DLQ_RETENTION_S)}
+        )
+        redrive = {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": MAX_RECEIVE_COUNT}
+        queue_url, queue_arn = self._ensure_queue(
+            clients,
+            action,
+            str(action.resource["queue"]),
+            {
+                "VisibilityTimeout": str(int(action.resource["visibility_timeout_s"] or 0)),
+                "RedrivePolicy": json.dumps(redrive),
+            },
+        )
+        clients.sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": _queue_policy(queue_arn, rule_arns)})
+        self._ensure_mapping(clients, action, queue_arn, function_arn)
+        request = ""
+        for rule in self._rules(action):
+            moved = []
+            for target in self._targets(clients, rule):
+                if target["Arn"] == function_arn:
+                    action.resource.setdefault(f"{_ORIGINAL}{rule}:{target['Id']}", json.dumps(target, sort_keys=True))
+                    moved.append({**{k: v for k, v in target.items() if k != "RoleArn"}, "Arn": queue_arn})
+            if moved:
+                request = self._put_targets(clients, action, rule, moved)
+        return request
+
+    def wait(self, clients: AwsClients, action: PlannedAction, clock: Clock, timeout_s: float) -> dict[str, Scalar]:
+        """Wait for the mapping to be enabled, then read back where the rules point."""
+        queue_arn = self._queue_arn(clients, str(action.resource["queue"]))
+        deadline = clock.now().timestamp() + timeout_s
+        while True:
+            mapping = self._mapping(clients, queue_arn, action) if queue_arn else None
+            state = str(mapping.get("State", "")) if mapping else "missing"
+            if mapping and state not in _ESM_SETTLING:
+                break
+            if clock.now().timestamp() >= deadline:
+                raise ActionFailed(
+                    self.kind, action.target, f"event source mapping still {state} after {timeout_s:.0f}s"
+                )
+            clock.sleep(ESM_POLL_INTERVAL_S)
+        live = self.read_live(clients, action)
+        if live != action.after:
+            raise ActionFailed(self.kind, action.target, f"reads back as {live}, not {action.after}")
+        return {**live, "mapping_state": state}
+
+    def rollback(self, clients: AwsClients, action: PlannedAction) -> str:
+        """Point the rules back at the function; the queue, DLQ and mapping stay so buffered messages drain."""
+        function_arn = self._function_arn(clients, action)
+        queue_arn = self._queue_arn(clients, str(action.resource["queue"]))
+        request = ""
+        for rule in self._rules(action):
+            if not self._rule_exists(clients, rule):
+                continue
+            restored = []
+            for target in self._targets(clients, rule):
+                if queue_arn is not None and target["Arn"] == queue_arn:
+                    original = action.resource.get(f"{_ORIGINAL}{rule}:{target['Id']}")
+                    restored.append(json.loads(str(original)) if original else {**target, "Arn": function_arn})
+            if restored:
+                request = self._put_targets(clients, action, rule, restored)
+        return request
+
+    # -- helpers ------------------------------------------------------------------------------------
+    @staticmethod
+    def _rules(action: PlannedAction) -> list[str]:
+        return [rule for rule in str(action.resource["rules"]).split(",") if rule]
+
+    @staticmethod
+    def _function_arn(clients: AwsClients, action: PlannedAction) -> str:
+        """The ARN the rules invoke and the mapping feeds: the alias's when qualified, else the function's."""
+        assert action.function_name
+        arn = clients.lambda_.get_function_configuration(FunctionName=action.function_name)["FunctionArn"]
+        unqualified = ":".join(arn.split(":")[:7])
+        return f"{unqualified}:{action.qualifier}" if action.qualifier else unqualified
+
+    @staticmethod
+    def _queue_arn(clients: AwsClients, queue: str) -> str | None:
+        try:
+            url = clients.sqs.get_queue_url(QueueName=queue)["QueueUrl"]
+        except clients.sqs.exceptions.QueueDoesNotExist:
+            return None
+        return clients.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+    def _ensure_queue(
+        self, clients: AwsClients, action: PlannedAction, queue: str, attributes: dict[str, str]
+    ) -> tuple[str, str]:
+        sqs = clients.sqs
+        try:
+            url = sqs.get_queue_url(QueueName=queue)["QueueUrl"]
+        except sqs.exceptions.QueueDoesNotExist:
+            url = sqs.create_queue(QueueName=queue, Attributes=attributes, tags=dict(CREATED_BY_TAG))["QueueUrl"]  # type: ignore[arg-type]
+        else:
+            tags = sqs.list_queue_tags(QueueUrl=url).get("Tags", {})
+            if any(tags.get(key) != value for key, value in CREATED_BY_TAG.items()):
+                raise ActionFailed(self.kind, action.target, f"queue {queue} exists and was not created by Medic")
+            sqs.set_queue_attributes(QueueUrl=url, Attributes=attributes)  # type: ignore[arg-type]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        return url, arn
+
+    @staticmethod
+    def _mapping(clients: AwsClients, queue_arn: str, action: PlannedAction) -> dict[str, Any] | None:
+        """The mapping from the queue to this function (any qualifier: AWS reports the ARN it was given)."""
+        paginator = clients.lambda_.get_paginator("list_event_source_mappings")
+        for page in paginator.paginate(EventSourceArn=queue_arn):
+            for mapping in page.get("EventSourceMappings", []):
+                if str(mapping.get("FunctionArn", "")).split(":")[6:7] == [action.function_name]:
+                    return dict(mapping)
+        return None
+
+    def _ensure_mapping(self, clients: AwsClients, action: PlannedAction, queue_arn: str, function_arn: str) -> str:
+        scaling: ScalingConfigTypeDef = {"MaximumConcurrency": int(action.after["maximum_concurrency"] or 0)}
+        mapping = self._mapping(clients, queue_arn, action)
+        if mapping is None:
+            created = clients.lambda_.create_event_source_mapping(
+                EventSourceArn=queue_arn,
+                FunctionName=function_arn,
+                ScalingConfig=scaling,
+                Enabled=True,
+            )
+            return request_id(dict(created))
+        if (mapping.get("ScalingConfig") or {}).get("MaximumConcurrency") != scaling["MaximumConcurrency"]:
+            updated = clients.lambda_.update_event_source_mapping(UUID=str(mapping["UUID"]), ScalingConfig=scaling)
+            return request_id(dict(updated))
+        return ""
+
+    def _rule_arn(self, clients: AwsClients, action: PlannedAction, rule: str) -> str:
+        events = clients.client("events")
+        try:
+            return str(events.describe_rule(Name=rule)["Arn"])
+        except events.exceptions.ResourceNotFoundException as exc:
+            raise ActionFailed(self.kind, action.target, f"EventBridge rule {rule} no longer exists") from exc
+
+    @staticmethod
+    def _rule_exists(clients: AwsClients, rule: str) -> bool:
+        events = clients.client("events")
+        try:
+            events.describe_rule(Name=rule)
+        except events.exceptions.ResourceNotFoundException:
+            return False
+        return True
+
+    @staticmethod
+    def _targets(clients: AwsClients, rule: str) -> list[dict[str, Any]]:
+        events = clients.client("events")
+        targets: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"Rule": rule}
+        while True:
+            page = events.list_targets_by_rule(**kwargs)
+            targets += [dict(target) for target in page.get("Targets", [])]
+            if not page.get("NextToken"):
+                return targets
+            kwargs["NextToken"] = page["NextToken"]
+
+    def _put_targets(self, clients: AwsClients, action: PlannedAction, rule: str, targets: list[dict[str, Any]]) -> str:
+        response = clients.client("events").put_targets(Rule=rule, Targets=targets)
+        if response.get("FailedEntryCount"):
+            failures = "; ".join(
+                f"{e.get('TargetId')}: {e.get('ErrorCode')} {e.get('ErrorMessage')}"
+                for e in response.get("FailedEntries", [])
+            )
+            raise ActionFailed(self.kind, action.target, f"rule {rule}: {failures}")
+        return request_id(dict(response))
+
+
+def _queue_policy(queue_arn: str, rule_arns: list[str]) -> str:
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "medic-buffer-eventbridge",
+                    "Effect": "Allow",
+                    "Principal": {"Service": "events.amazonaws.com"},
+                    "Action": "sqs:SendMessage",
+                    "Resource": queue_arn,
+                    "Condition": {"ArnEquals": {"aws:SourceArn": rule_arns}},
+                }
+            ],
+        }
+    )
+
+
+def _finite(value: Any) -> float:
+    number = float(value)
+    if not math.isfinite(number) or number < 0:
+        raise GuardrailRefused("valid_value", ">= 0", value, "maximum_concurrency must be a finite count")
+    return number

@@ -1,0 +1,229 @@
+"""Memory of the code an alias serves (memory is CPU: about one vCPU at 1,769 MB)."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import TYPE_CHECKING, Any, Final
+
+from medic.actions.base import Action, PlannedAction, Scalar
+from medic.actions.provisioned import wait_for_pc
+from medic.aws import request_id
+from medic.errors import ActionFailed, GuardrailRefused
+from medic.facts import VCPU_MB
+
+if TYPE_CHECKING:
+    from medic.aws import AwsClients
+    from medic.clock import Clock
+    from medic.facts import Facts
+    from medic.signals import Target
+
+#: Lambda's memory range (MB).
+MIN_MEMORY_MB: Final = 128
+MAX_MEMORY_MB: Final = 10240
+#: Configuration that is released with the code: a difference between $LATEST and the alias's version is unreleased.
+RELEASED_FIELDS: Final = ("Handler", "Runtime", "Environment", "Layers", "Architectures", "ImageConfigResponse")
+UNRELEASED_CODE: Final = "$LATEST has unreleased code; publishing it would ship it"
+#: The configuration update must settle (LastUpdateStatus Successful) before PublishVersion.
+UPDATE_POLL_DELAY_S = 1
+UPDATE_POLL_ATTEMPTS = 120
+
+
+def alias_of(target: Target, kind: str) -> tuple[str, str]:
+    """(function, alias) of a function alias target; anything else (unqualified, $LATEST, a version) is refused."""
+    if target.kind != "function" or not target.function_name:
+        raise GuardrailRefused("target", "a function alias", target.display, f"{kind} needs a function alias target")
+    qualifier = target.qualifier
+    if not qualifier or qualifier == "$LATEST" or qualifier.isdigit():
+        raise GuardrailRefused(
+            "target",
+            "an alias",
+            qualifier or "(unqualified)",
+            f"{kind} applies to an alias (what traffic is routed to), never $LATEST or a published version",
+        )
+    return target.function_name, qualifier
+
+
+class SetMemory(Action):
+    """Give the code an alias serves more (or less) memory, hence CPU, without shipping anything else.
+
+    A published version is immutable, so changing $LATEST alone does nothing for the alias. `apply`:
+    UpdateFunctionConfiguration(MemorySize) on $LATEST → wait until LastUpdateStatus is Successful →
+    PublishVersion (with the released CodeSha256 as a precondition) → UpdateAlias to the new version. It refuses
+    first (ActionFailed) when $LATEST's code (CodeSha256) or released configuration (handler, runtime, environment,
+    layers…) differs from the alias's version: publishing would ship unreleased work. It also refuses an alias with
+    weighted routing (a deployment in progress). Moving an alias that has provisioned concurrency re-provisions it
+    on the new version; `wait` waits for it to be READY again.
+
+    ``before`` is ``{"memory_mb", "version"}`` (the alias's version and its memory); ``after`` is only
+    ``{"memory_mb"}``, because the new version's number exists only once published: the executor's drift check then
+    reads "already applied" when the alias serves the new memory whatever the version, and "drifted" when the alias
+    moved to another version or memory meanwhile. The published version is kept in ``resource["published_version"]``
+    and in the observed state. Rollback moves the alias back to the old version and restores $LATEST's memory when it
+    still holds Medic's value.
+
+    Runbook example::
+
+        actions:
+          - kind: set_memory
+            params: {memory_mb: "min(1769, memory_mb * 2)"}
+    """
+
+    kind = "set_memory"
+    permissions = (
+        "lambda:GetAlias",
+        "lambda:GetFunction",
+        "lambda:GetFunctionConfiguration",
+        "lambda:UpdateFunctionConfiguration",
+        "lambda:PublishVersion",
+        "lambda:UpdateAlias",
+        "lambda:GetProvisionedConcurrencyConfig",
+    )
+    params = ("memory_mb",)
+    max_mode = "approve"
+
+    def plan(self, target: Target, params: dict[str, Any], facts: Facts) -> list[PlannedAction]:
+        function_name, alias = alias_of(target, self.kind)
+        if facts.memory_mb is None or facts.alias_version is None:
+            unknown = [name for name in ("memory_mb", "alias_version") if getattr(facts, name) is None]
+            raise GuardrailRefused(
+                "facts",
+                "memory_mb and alias_version known",
+                f"unknown: {', '.join(unknown)}",
+                f"{self.kind}: the memory and version {alias} serves could not be read",
+            )
+        wanted = float(params["memory_mb"])
+        if not math.isfinite(wanted) or wanted <= 0:
+            raise GuardrailRefused("valid_value", "> 0", params["memory_mb"], "memory_mb must be a finite size")
+        value = min(max(round(wanted), MIN_MEMORY_MB), MAX_MEMORY_MB)
+        clamps = []
+        if value != round(wanted):
+            clamps.append(f"memory_mb {round(wanted)} → {value}: Lambda's range is {MIN_MEMORY_MB}–{MAX_MEMORY_MB} MB")
+        pc = facts.pc_requested or 0
+        text = (
+            f"Memory of {function_name}:{alias}: {facts.memory_mb} MB → {value} MB "
+            f"({facts.memory_mb / VCPU_MB:.2f} → {value / VCPU_MB:.2f} vCPU): $LATEST gets {value} MB, is published "
+            f"as a new version (same code as version {facts.alias_version}), and {alias} moves to it"
+        )
+        if pc:
+            text += (
+                f". Moving {alias} re-provisions its {pc} provisioned executions on the new version (spillover "
+                f"to on-demand until READY)"
+            )
+        return [
+            PlannedAction(
+                kind=self.kind,
+                target=f"{function_name}:{alias}",
+                function_name=function_name,
+                qualifier=alias,
+                primary="memory_mb",
+                before={"memory_mb": facts.memory_mb, "version": facts.alias_version},
+                after={"memory_mb": value},
+                text=text,
+                clamps=clamps,
+                resource={"provisioned_concurrency": pc},
+            )
+        ]
+
+    def read_live(self, clients: AwsClients, action: PlannedAction) -> dict[str, Scalar]:
+        assert action.function_name and action.qualifier
+        version = clients.lambda_.get_alias(FunctionName=action.function_name, Name=action.qualifier)["FunctionVersion"]
+        config = clients.lambda_.get_function_configuration(FunctionName=action.function_name, Qualifier=version)
+        return {"memory_mb": config.get("MemorySize"), "version": version}
+
+    def apply(self, clients: AwsClients, action: PlannedAction) -> str:
+        assert action.function_name and action.qualifier
+        client = clients.lambda_
+        name, alias_name, memory = action.function_name, action.qualifier, int(action.after["memory_mb"] or 0)
+        alias = client.get_alias(FunctionName=name, Name=alias_name)
+        if (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights"):
+            raise ActionFailed(
+                self.kind,
+                action.target,
+                f"{alias_name} routes traffic to several versions (a deployment in progress); Medic does not move it",
+            )
+        released = client.get_function_configuration(FunctionName=name, Qualifier=alias["FunctionVersion"])
+        latest = client.get_function_configuration(FunctionName=name)
+        if latest.get("CodeSha256") != released.get("CodeSha256"):
+            raise ActionFailed(self.kind, action.target, UNRELEASED_CODE)
+        unreleased = [
+            field for field in RELEASED_FIELDS if _canonical(latest.get(field)) != _canonical(released.get(field))
+        ]
+        if unreleased:
+            raise ActionFailed(
+                self.kind,
+                action.target,
+                f"$LATEST has unreleased configuration ({', '.join(unreleased)}); publishing it would ship it",
+            )
+        latest_memory = int(latest.get("MemorySize") or 0)
+        action.resource.setdefault("latest_memory_mb_before", latest_memory)
+        try:
+            if latest_memory != memory:
+                client.update_function_configuration(FunctionName=name, MemorySize=memory)
+                self._settle(clients, action)
+            published = client.publish_version(
+                FunctionName=name,
+                CodeSha256=str(released.get("CodeSha256", "")),
+                Description=f"medic: memory {action.before.get('memory_mb')} → {memory} MB",
+            )
+            version = published["Version"]
+            if published.get("MemorySize") != memory or published.get("CodeSha256") != released.get("CodeSha256"):
+                raise ActionFailed(
+                    self.kind,
+                    action.target,
+                    f"version {version} has {published.get('MemorySize')} MB "
+                    f"and code {published.get('CodeSha256')}, not {memory} MB and the released code",
+                )
+            response = client.update_alias(FunctionName=name, Name=alias_name, FunctionVersion=version)
+        except Exception:
+            self._restore_latest(clients, action, int(action.resource["latest_memory_mb_before"] or 0), memory)
+            raise
+        action.resource["published_version"] = version
+        return request_id(dict(response))
+
+    def wait(self, clients: AwsClients, action: PlannedAction, clock: Clock, timeout_s: float) -> dict[str, Scalar]:
+        live = self.read_live(clients, action)
+        if live["memory_mb"] != action.after["memory_mb"]:
+            raise ActionFailed(
+                self.kind,
+                action.target,
+                f"{action.qualifier} serves {live['memory_mb']} MB "
+                f"(version {live['version']}), not {action.after['memory_mb']} MB",
+            )
+        pc = int(action.resource.get("provisioned_concurrency") or 0)
+        if pc:
+            live["provisioned_concurrency"] = wait_for_pc(clients, action, clock, timeout_s, pc)["allocated"]
+        return live
+
+    def rollback(self, clients: AwsClients, action: PlannedAction) -> str:
+        assert action.function_name and action.qualifier
+        response = clients.lambda_.update_alias(
+            FunctionName=action.function_name, Name=action.qualifier, FunctionVersion=str(action.before["version"])
+        )
+        previous = action.resource.get("latest_memory_mb_before")
+        if previous is not None:
+            self._restore_latest(clients, action, int(previous), int(action.after["memory_mb"] or 0))
+        return request_id(dict(response))
+
+    def _restore_latest(self, clients: AwsClients, action: PlannedAction, previous: int, ours: int) -> None:
+        """Put $LATEST's memory back to `previous`, unless someone changed it since Medic set `ours`."""
+        assert action.function_name
+        current = clients.lambda_.get_function_configuration(FunctionName=action.function_name).get("MemorySize")
+        if current == ours and previous != ours and previous >= MIN_MEMORY_MB:
+            clients.lambda_.update_function_configuration(FunctionName=action.function_name, MemorySize=previous)
+            self._settle(clients, action)
+
+    def _settle(self, clients: AwsClients, action: PlannedAction) -> None:
+        from botocore.exceptions import WaiterError
+
+        try:
+            clients.lambda_.get_waiter("function_updated_v2").wait(
+                FunctionName=str(action.function_name),
+                WaiterConfig={"Delay": UPDATE_POLL_DELAY_S, "MaxAttempts": UPDATE_POLL_ATTEMPTS},
+            )
+        except WaiterError as exc:
+            raise ActionFailed(self.kind, action.target, f"$LATEST's update did not succeed: {exc}") from exc
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
