@@ -1,4 +1,4 @@
-"""The `medic` command: `medic simulate`, `medic runbook check`."""
+"""The `medic` command: `medic simulate`, `medic explain`, `medic runbook check|schema`."""
 
 from __future__ import annotations
 
@@ -23,16 +23,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     simulate.add_argument("--no-block-json", action="store_true", help="do not print the Block Kit JSON")
     simulate.add_argument("--check", action="store_true", help="exit 1 when a scenario's `expect:` does not hold")
 
+    explain = commands.add_parser("explain", help="print the decision trace for a scenario or an alarm event")
+    explain.add_argument("path", metavar="SCENARIO.yaml|EVENT.json")
+    explain.add_argument("--facts", metavar="FACTS.json", help="for an EVENT: decide on these facts, not live AWS")
+    explain.add_argument("--override", action="append", default=[], metavar="FILE", help="runbook override layer")
+    explain.add_argument("--runbook", default=None, metavar="FILE", help="the base runbook (default: the shipped one)")
+
     runbook = commands.add_parser("runbook", help="runbook tools")
     runbook_commands = runbook.add_subparsers(dest="runbook_command", required=True)
-    check = runbook_commands.add_parser("check", help="validate a runbook")
+    check = runbook_commands.add_parser("check", help="validate a runbook and run its examples")
     check.add_argument("file", nargs="?", default=None)
+    check.add_argument("--override", action="append", default=[], metavar="FILE", help="runbook override layer")
+    runbook_commands.add_parser("schema", help="print the runbook JSON Schema (for editors)")
 
     args = parser.parse_args(argv)
     try:
         if args.command == "simulate":
             return _simulate(args)
-        return _runbook_check(args.file)
+        if args.command == "explain":
+            return _explain(args)
+        if args.runbook_command == "schema":
+            from medic.runbook import runbook_schema
+
+            print(json.dumps(runbook_schema(), indent=2))
+            return EXIT_OK
+        return _runbook_check(args.file, args.override)
     except InputError as exc:
         print(f"medic: {exc}", file=sys.stderr)
         return EXIT_INVALID
@@ -95,13 +110,61 @@ def expectation_problems(path: str, document: dict[str, object]) -> list[str]:
     return problems
 
 
-def _runbook_check(path: str | None) -> int:
+def _runbook_check(path: str | None, overrides: Sequence[str] = ()) -> int:
     from medic.config import DEFAULT_RUNBOOK
-    from medic.runbook import load_runbook
+    from medic.runbook import load_runbook, run_examples
 
-    runbook = load_runbook(path or DEFAULT_RUNBOOK)
+    runbook = load_runbook(path or DEFAULT_RUNBOOK, overrides)
     rows = sum(len(table.rows) for table in runbook.tables.values())
-    print(f"{runbook.source}: runbook {runbook.name} v{runbook.version} ok: {len(runbook.tables)} tables, {rows} rows")
+    print(
+        f"{runbook.source}: runbook {runbook.name} v{runbook.version} valid: {len(runbook.tables)} tables, {rows} rows"
+    )
+    results = run_examples(runbook)
+    for result in results:
+        print(f"  {'ok  ' if result.passed else 'FAIL'} {result.name}  [{result.where}]")
+        for problem in result.problems:
+            print(f"       {problem}")
+    failed = sum(1 for result in results if not result.passed)
+    print(f"examples: {len(results) - failed} passed, {failed} failed")
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _explain(args: argparse.Namespace) -> int:
+    from medic.config import DEFAULT_RUNBOOK
+    from medic.explain import explain_all, explain_decision, load_facts_file
+    from medic.runbook import decide, load_runbook
+
+    runbook = load_runbook(args.runbook or DEFAULT_RUNBOOK, args.override)
+    if args.path.endswith((".yaml", ".yml")):
+        from medic.simulate import triage_only
+
+        print(explain_all(triage_only(args.path, runbook)))
+        return EXIT_OK
+    from medic.events import parse_alarm_event
+    from medic.signals import classify
+
+    try:
+        with open(args.path, encoding="utf-8") as handle:
+            event = parse_alarm_event(handle.read(), source=args.path)
+    except OSError as exc:
+        raise InputError(field="(root)", source=args.path, problem=f"cannot read: {exc.strerror or exc}") from None
+    signal = classify(event)
+    print(f"alarm {event.detail.alarm_name} ({event.detail.state.value}) → signal {signal.kind} on "
+          f"{signal.target.display}: {signal.reason}")  # fmt: skip
+    if args.facts:
+        facts = load_facts_file(args.facts)
+        tags = facts.pop("tags", None)
+        sources: dict[str, str] = {name: args.facts for name in facts}
+        missing: dict[str, str] = {}
+    else:
+        from medic.aws import AwsClients
+        from medic.facts import FactCollector
+
+        collected = FactCollector(AwsClients(region=event.region), ("medic:managed", "true")).collect(
+            signal, event, event.detail.state.timestamp
+        )
+        facts, tags, sources, missing = collected.values(), collected.tags, collected.sources, collected.missing
+    print(explain_decision(decide(runbook, signal.kind, facts, tags), facts, sources, missing))
     return EXIT_OK
 
 

@@ -105,6 +105,7 @@ class Facts(BaseModel):
     function_peak_concurrency: float | None = None
     reserved_utilization: float | None = None
     concurrency_ramp_per_min: float | None = None
+    ramp_start_minute_of_day: float | None = None  # UTC minute of the day the steepest one-minute climb began
     invocation_type: str | None = None  # "sync" | "async" | "sqs" | "stream"
     async_sources: str | None = None
     has_sqs_source: bool | None = None
@@ -112,6 +113,7 @@ class Facts(BaseModel):
     event_sources: list[EventSourceFacts] | None = None
     # The database a function talks to (tag medic:database), for "does this cap protect a downstream?"
     downstream_database: str | None = None
+    is_db_consumer: bool | None = None
     downstream_db_connection_ratio: float | None = None
     # p99 latency: the function's REPORT lines, memory, PC on the qualifier the traffic hits
     report_lines: int | None = None
@@ -154,6 +156,8 @@ class Facts(BaseModel):
 def _fact_types() -> dict[str, type]:
     types: dict[str, type] = {}
     for name, field in Facts.model_fields.items():
+        if name in ("sources", "missing"):
+            continue  # bookkeeping, not facts
         scalar = [arg for arg in get_args(field.annotation) if arg in (bool, int, float, str)]
         if scalar:
             types[name] = float if scalar[0] is int else scalar[0]
@@ -230,11 +234,11 @@ class FactCollector:
             facts.missing["target"] = f"no function target ({target.display})"
             return facts
         name, qualifier = target.function_name, target.qualifier
-        if signal.kind == "p99_latency" and not qualifier:
+        if signal.kind in ("p99_latency", "throttles") and not qualifier:
             qualifier = self._traffic_qualifier(facts, name, now)
+        else:
+            facts.traffic_qualifier = qualifier
         facts.function_name, facts.qualifier = name, qualifier
-        if signal.kind == "p99_latency":
-            facts.traffic_qualifier = qualifier or facts.traffic_qualifier
         jobs: list[Job] = [
             ("lambda:GetFunction", _FUNCTION_FACTS, lambda: self._function(facts, name, qualifier)),
             ("lambda:GetAccountSettings", ("account_limit", "unreserved_concurrency"), lambda: self._account(facts)),
@@ -252,7 +256,7 @@ class FactCollector:
             facts.pc_requested = facts.pc_allocated = facts.pc_available = 0
             facts.pc_status = "NONE"
             facts.has_autoscaling = False
-        if signal.kind == "throttles":
+        if signal.kind in ("throttles", "p99_latency"):
             jobs += [
                 ("lambda:ListEventSourceMappings", _ESM_FACTS, lambda: self._event_sources(facts, name)),
                 ("lambda:GetPolicy", ("async_sources",), lambda: self._async_sources(facts, name, qualifier)),
@@ -312,6 +316,7 @@ class FactCollector:
         if facts.memory_mb:
             facts.vcpus = round(facts.memory_mb / VCPU_MB, 3)
         facts.downstream_database = tags.get(DATABASE_TAG)
+        facts.is_db_consumer = facts.downstream_database is not None
         for fact in _FUNCTION_FACTS:
             facts.sources[fact] = "lambda:GetFunction"
 
@@ -495,6 +500,10 @@ class FactCollector:
             raise _InsightsUnavailable(error_code(exc)) from exc
         rows = response.get("results") or []
         values: dict[str, float | None] = {}
+        fields = {str(cell.get("field")) for cell in rows[0]} if rows else set()
+        wanted = set(re.findall(r" as (\w+)", query))
+        if rows and not wanted <= fields:
+            raise _InsightsUnavailable(f"the answer lacks {', '.join(sorted(wanted - fields))}")
         for cell in rows[0] if rows else []:
             try:
                 values[cell["field"]] = float(cell["value"])
@@ -581,14 +590,15 @@ class FactCollector:
                 _Metric(fact="function_concurrency_series", namespace="AWS/Lambda", name="ConcurrentExecutions",
                         dimensions=function, stat="Maximum", reduce="series"),
             ]  # fmt: skip
-        series = self._query(wanted, now)
+        series = self._query_points(wanted, now)
         source = f"cloudwatch:GetMetricData [{_window()}]"
         optional = {"peak_concurrency", "account_concurrency_peak", "account_claimed_concurrency_peak"}
         for metric in wanted:
-            values = series.get(metric.fact, [])
+            points = series.get(metric.fact, [])
+            values = [value for _, value in points]
             facts.sources[metric.fact] = f"{source} {metric.name} {metric.stat}"
             if metric.reduce == "series":
-                self._ramp(facts, values, facts.sources[metric.fact])
+                self._ramp(facts, points, facts.sources[metric.fact])
                 continue
             if metric.fact in optional and not values:
                 facts.missing[metric.fact] = f"no datapoints for {metric.name} in the last {_window()}"
@@ -597,17 +607,24 @@ class FactCollector:
             setattr(facts, metric.fact, value)
         facts.sources.pop("function_concurrency_series", None)
 
-    def _ramp(self, facts: Facts, values: list[float], source: str) -> None:
-        if not values:
+    def _ramp(self, facts: Facts, points: list[tuple[datetime, float]], source: str) -> None:
+        if not points:
             facts.missing["function_peak_concurrency"] = f"no ConcurrentExecutions datapoints in the last {_window()}"
             return
-        facts.function_peak_concurrency = max(values)
-        steps = [later - earlier for earlier, later in itertools.pairwise(values)]
-        facts.concurrency_ramp_per_min = max([0.0, *steps]) * (60 / METRIC_PERIOD_S)
-        facts.sources["function_peak_concurrency"] = facts.sources["concurrency_ramp_per_min"] = source
+        facts.function_peak_concurrency = max(value for _, value in points)
+        steps = [(later[1] - earlier[1], earlier[0]) for earlier, later in itertools.pairwise(points)]
+        climb, began = max(steps, default=(0.0, points[0][0]), key=lambda step: step[0])
+        facts.concurrency_ramp_per_min = max(0.0, climb) * (60 / METRIC_PERIOD_S)
+        facts.ramp_start_minute_of_day = float(began.hour * 60 + began.minute) if climb > 0 else None
+        for fact in ("function_peak_concurrency", "concurrency_ramp_per_min", "ramp_start_minute_of_day"):
+            facts.sources[fact] = source
 
     def _query(self, wanted: list[_Metric], now: datetime) -> dict[str, list[float]]:
-        """One GetMetricData (paginated) for every metric: fact → values, oldest first.
+        """One GetMetricData (paginated) for every metric: fact → values, oldest first."""
+        return {fact: [value for _, value in points] for fact, points in self._query_points(wanted, now).items()}
+
+    def _query_points(self, wanted: list[_Metric], now: datetime) -> dict[str, list[tuple[datetime, float]]]:
+        """One GetMetricData (paginated) for every metric: fact → (timestamp, value), oldest first.
 
         One query per distinct series: several facts may reduce the same series differently."""
         end = align_up(now, METRIC_PERIOD_S)
@@ -647,9 +664,7 @@ class FactCollector:
             token = response.get("NextToken")
             if not token:
                 break
-        return {
-            metric.fact: [value for _, value in sorted(results.get(ids[_series_key(metric)], []))] for metric in wanted
-        }
+        return {metric.fact: sorted(results.get(ids[_series_key(metric)], [])) for metric in wanted}
 
     # -- derived facts ------------------------------------------------------------------------------
     def _derive(self, facts: Facts, kind: str) -> None:
@@ -660,7 +675,11 @@ class FactCollector:
         if peak is not None and facts.reserved_concurrency:
             facts.reserved_utilization = peak / facts.reserved_concurrency
             facts.sources["reserved_utilization"] = "function_peak_concurrency / reserved_concurrency"
-        if kind == "throttles" and "async_sources" not in facts.missing and "event_sources" not in facts.missing:
+        if (
+            kind in ("throttles", "p99_latency")
+            and "async_sources" not in facts.missing
+            and "event_sources" not in facts.missing
+        ):
             facts.invocation_type = _invocation_type(facts)
             facts.sources["invocation_type"] = (
                 f"tag {INVOCATION_TAG}" if (facts.tags or {}).get(INVOCATION_TAG) in _INVOCATION_TYPES
@@ -915,13 +934,13 @@ def _metric_facts(kind: str) -> tuple[str, ...]:
              "pc_utilization_max")  # fmt: skip
     if kind == "throttles":
         names += ("account_concurrency_peak", "account_claimed_concurrency_peak", "function_peak_concurrency",
-                  "concurrency_ramp_per_min")  # fmt: skip
+                  "concurrency_ramp_per_min", "ramp_start_minute_of_day")  # fmt: skip
     return names
 
 
 _FUNCTION_FACTS = (
     "function_arn", "memory_mb", "timeout_s", "runtime", "tags", "managed",
-    "has_reserved_concurrency", "reserved_concurrency", "vcpus", "downstream_database",
+    "has_reserved_concurrency", "reserved_concurrency", "vcpus", "downstream_database", "is_db_consumer",
 )  # fmt: skip
 _PC_FACTS = ("pc_requested", "pc_allocated", "pc_available", "pc_status", "pc_status_reason")
 _AUTOSCALING_FACTS = ("has_autoscaling", "autoscaling_min", "autoscaling_max", "target_utilization")

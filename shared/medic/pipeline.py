@@ -72,6 +72,9 @@ def triage(raw_event: Mapping[str, Any] | str | bytes, rt: Runtime) -> dict[str,
         plan.reason = f"no actionable target: {signal.reason}"
     else:
         facts = rt.collector.collect(signal, event, now)
+        if plan.function_name and not plan.qualifier and facts.qualifier and facts.qualifier != "$LATEST":
+            plan.qualifier = facts.qualifier  # an unqualified alarm: act on the alias the traffic hits
+            plan.target = f"{plan.function_name}:{plan.qualifier}"
         _decide_into(plan, facts, rt, now)
 
     if not rt.ledger.create(plan):

@@ -230,9 +230,7 @@ class Decision(BaseModel):
         return "+".join(self.rows) if self.rows else self.row
 
 
-def decide(
-    runbook: Runbook, signal: str, facts: Mapping[str, Any], tags: Mapping[str, str] | None = None
-) -> Decision:
+def decide(runbook: Runbook, signal: str, facts: Mapping[str, Any], tags: Mapping[str, str] | None = None) -> Decision:
     """Evaluate the table of `signal` over `facts` (name → value; None = unknown) and the target's `tags`."""
     table = runbook.tables.get(signal)
     if table is None:
@@ -528,7 +526,9 @@ def _check_reachable(table: Table) -> None:
                     later.where,
                     f"unreachable: row {earlier.id!r} ({earlier.where}) matches whenever this row does (its "
                     "conditions are a subset of these); move this row above it or make the rows exclusive",
-                    table=table.signal, row=later.id, field="when",
+                    table=table.signal,
+                    row=later.id,
+                    field="when",
                 )
 
 

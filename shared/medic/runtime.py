@@ -28,8 +28,10 @@ class Runtime:
         clients: AwsClients | None = None,
         clock: Clock | None = None,
         slack: SlackTransport | None = None,
+        runbook: Runbook | None = None,
     ) -> None:
         self.settings = settings
+        self._runbook = runbook
         self.clients = clients or AwsClients(region=settings.region)
         self.clock: Clock = clock or SystemClock()
         self._slack = slack
@@ -43,7 +45,7 @@ class Runtime:
     @property
     def runbook(self) -> Runbook:
         """The last good runbook (base + overrides); a changed file is reloaded, a refused one is logged."""
-        return self.runbook_store.current()
+        return self._runbook or self.runbook_store.current()
 
     @cached_property
     def runbook_store(self) -> RunbookStore:

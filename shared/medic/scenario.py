@@ -30,12 +30,23 @@ class AutoscalingSpec(_Model):
 class AliasSpec(_Model):
     name: str = Field(min_length=1)
     provisioned_concurrency: int | None = Field(default=None, ge=1)
+    pc_status: Literal["READY", "IN_PROGRESS", "FAILED"] = Field(
+        default="READY", description="where the PC allocation is when the alarm fires"
+    )
+    pc_status_reason: str = "FUNCTION_ERROR_INIT_FAILURE: the function's init code raised"
     autoscaling: AutoscalingSpec | None = None
 
 
 class EventSourceSpec(_Model):
     queue: str = Field(min_length=1)
     maximum_concurrency: int | None = Field(default=None, ge=2, le=1000)
+
+
+class InvokerSpec(_Model):
+    """An asynchronous producer: an EventBridge rule targeting the function (with its invoke permission)."""
+
+    eventbridge_rule: str = Field(min_length=1, max_length=64)
+    event_pattern: dict[str, Any] = Field(default_factory=lambda: {"source": ["medic.world"]})
 
 
 class InvocationsSpec(_Model):
@@ -55,6 +66,7 @@ class FunctionSpec(_Model):
     tags: dict[str, str] = Field(default_factory=dict)
     aliases: list[AliasSpec] = Field(default_factory=list)
     event_sources: list[EventSourceSpec] = Field(default_factory=list)
+    invoked_by: list[InvokerSpec] = Field(default_factory=list)
     invocations: InvocationsSpec | None = None
 
 

@@ -31,6 +31,7 @@ from medic.config import Settings
 from medic.errors import ScenarioError
 from medic.ledger import LogEvent
 from medic.plan import Plan, contract_json
+from medic.runbook import Runbook
 from medic.runtime import Runtime, install
 from medic.scenario import MetricSpec, Scenario, load_scenario
 from medic.slack.blocks import APPROVE_ACTION_ID, REJECT_ACTION_ID
@@ -119,12 +120,33 @@ def simulate(
         return Simulation(scenario, str(path), world.endpoint_url, Story(stream), show_json).run(decide)
 
 
+def triage_only(path: str | Path, runbook: Runbook | None = None) -> list[Plan]:
+    """Build the scenario's world and triage its alarm (nothing is approved or applied): for `medic explain`."""
+    scenario = load_scenario(path)
+    from medic.log import configure
+    from medic.world.server import EmbeddedAWS
+
+    configure("WARNING")
+    with EmbeddedAWS() as world:
+        world.reset()
+        simulation = Simulation(scenario, str(path), world.endpoint_url, Story(None), runbook=runbook)
+        try:
+            simulation.setup()
+            return simulation.triage(simulation.alarm_events())
+        finally:
+            install(None)
+
+
 class Simulation:
     """One scenario on one world, step by step (tests drive the steps one at a time)."""
 
-    def __init__(self, scenario: Scenario, source: str, endpoint: str, story: Story, show_json: bool = True) -> None:
+    def __init__(
+        self, scenario: Scenario, source: str, endpoint: str, story: Story, show_json: bool = True,
+        runbook: Runbook | None = None,
+    ) -> None:  # fmt: skip
         import boto3
 
+        self.runbook = runbook
         self.scenario, self.source, self.story = scenario, source, story
         self.region = scenario.world.region
         session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=self.region)  # noqa: S106
@@ -160,7 +182,9 @@ class Simulation:
             verify_after_s=_verification_window(self.scenario),
             **self.scenario.settings,
         )
-        self.runtime = Runtime(settings, clients=self.clients, clock=self.clock, slack=self.console)
+        self.runtime = Runtime(
+            settings, clients=self.clients, clock=self.clock, slack=self.console, runbook=self.runbook
+        )
         install(self.runtime)
         self.handlers = {name: load_handler(name) for name in ("triage", "interactions", "executor", "verifier")}
         return self.runtime
@@ -340,12 +364,20 @@ def build_world(clients: AwsClients, scenario: Scenario, clock: ManualClock, sto
             lam.create_alias(FunctionName=spec.name, Name=alias.name, FunctionVersion=version)
             text = f"  alias {alias.name} → version {version}"
             if alias.provisioned_concurrency:
+                from medic.world import moto_ext
+
+                if alias.pc_status == "IN_PROGRESS":
+                    moto_ext.set_provisioned_concurrency_ready_delay(24 * 3600)  # reset with the world
+                elif alias.pc_status == "FAILED":
+                    moto_ext.inject_provisioned_concurrency_failure(
+                        spec.name, alias.name, alias.pc_status_reason, region=world.region
+                    )
                 lam.put_provisioned_concurrency_config(
                     FunctionName=spec.name,
                     Qualifier=alias.name,
                     ProvisionedConcurrentExecutions=alias.provisioned_concurrency,
                 )
-                text += f", provisioned concurrency {alias.provisioned_concurrency}"
+                text += f", provisioned concurrency {alias.provisioned_concurrency} ({alias.pc_status})"
             if alias.autoscaling:
                 resource = f"function:{spec.name}:{alias.name}"
                 aas.register_scalable_target(
@@ -381,6 +413,16 @@ def build_world(clients: AwsClients, scenario: Scenario, clock: ManualClock, sto
                 kwargs["ScalingConfig"] = {"MaximumConcurrency": source.maximum_concurrency}
             lam.create_event_source_mapping(**kwargs)
             story.write(f"  SQS event source {source.queue} (maximum concurrency {source.maximum_concurrency})")
+        for invoker in spec.invoked_by:
+            events = clients.client("events")
+            rule_arn = events.put_rule(Name=invoker.eventbridge_rule, EventPattern=json.dumps(invoker.event_pattern))
+            function_arn = lam.get_function(FunctionName=spec.name)["Configuration"]["FunctionArn"]
+            events.put_targets(Rule=invoker.eventbridge_rule, Targets=[{"Id": spec.name, "Arn": function_arn}])
+            lam.add_permission(
+                FunctionName=spec.name, StatementId=f"events-{invoker.eventbridge_rule}",
+                Action="lambda:InvokeFunction", Principal="events.amazonaws.com", SourceArn=rule_arn["RuleArn"],
+            )  # fmt: skip
+            story.write(f"  invoked asynchronously by EventBridge rule {invoker.eventbridge_rule}")
         if spec.invocations:
             _write_report_lines(clients, spec.name, spec.memory_mb, spec.invocations, clock)
     for database in world.databases:
@@ -677,8 +719,33 @@ def _tell_plan(plan: Plan, story: Story) -> None:
 
 
 def _world_after(clients: AwsClients, scenario: Scenario) -> dict[str, Any]:
+    """What the actions may have changed, read back from the world (printed, and in `--json` as `world_after`)."""
     state: dict[str, Any] = {}
+    lam = clients.lambda_
     for spec in scenario.world.functions:
+        function = lam.get_function(FunctionName=spec.name)
+        entry: dict[str, Any] = {
+            "memory_mb": function["Configuration"].get("MemorySize"),
+            "reserved_concurrency": (function.get("Concurrency") or {}).get("ReservedConcurrentExecutions"),
+        }
+        mappings = lam.list_event_source_mappings(FunctionName=spec.name).get("EventSourceMappings", [])
+        if mappings:
+            entry["event_sources"] = {
+                str(m.get("EventSourceArn", "")).rsplit(":", 1)[-1]: (m.get("ScalingConfig") or {}).get(
+                    "MaximumConcurrency"
+                )
+                for m in mappings
+            }
+        if spec.invoked_by:
+            events = clients.client("events")
+            entry["rule_targets"] = {
+                invoker.eventbridge_rule: [
+                    str(t["Arn"]).rsplit(":", 1)[-1]
+                    for t in events.list_targets_by_rule(Rule=invoker.eventbridge_rule)["Targets"]
+                ]
+                for invoker in spec.invoked_by
+            }
+        state[spec.name] = entry
         for alias in spec.aliases:
             key = f"{spec.name}:{alias.name}"
             try:
@@ -697,6 +764,23 @@ def _world_after(clients: AwsClients, scenario: Scenario) -> dict[str, Any]:
             )["ScalableTargets"]
             if targets:
                 state[key]["autoscaling"] = {"min": targets[0]["MinCapacity"], "max": targets[0]["MaxCapacity"]}
+            scheduled = clients.autoscaling.describe_scheduled_actions(
+                ServiceNamespace="lambda", ResourceId=f"function:{key}"
+            )["ScheduledActions"]
+            if scheduled:
+                state[key]["scheduled"] = {
+                    a["ScheduledActionName"]: [a["Schedule"], (a.get("ScalableTargetAction") or {}).get("MinCapacity")]
+                    for a in scheduled
+                }
+    quotas = clients.client("service-quotas")
+    try:
+        history = quotas.list_requested_service_quota_change_history_by_quota(
+            ServiceCode="lambda", QuotaCode="L-B99A9384"
+        ).get("RequestedQuotas", [])
+    except Exception:  # noqa: BLE001 - a world without the quota API extension has no requests to show
+        history = []
+    if history:
+        state["account"] = {"quota_requests": [[r.get("DesiredValue"), r.get("Status")] for r in history]}
     return state
 
 

@@ -1,0 +1,124 @@
+"""`medic explain`: the decision trace, as text. Which row matched, and why each row above it did not.
+
+The same trace is kept in the plan (`Plan.decision.trace`), the remediation log (`decision` event) and, in
+short, the Slack card (`trace_lines`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from medic.errors import InputError
+from medic.facts import FACT_TYPES
+from medic.plan import Plan
+from medic.runbook import Decision, RowTrace
+
+
+def _value(value: Any) -> str:
+    if value is None:
+        return "unknown"
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else f"{value:.4g}"
+    return json.dumps(value) if isinstance(value, str) else str(value)
+
+
+def row_reason(row: RowTrace) -> str:
+    """Why a row did (not) match, with the fact values that decided it."""
+    if row.matched:
+        return "matched: " + "; ".join(f"{c.expression}" for c in row.conditions)
+    failed = [c for c in row.conditions if c.result != "true"]
+    if not failed:
+        return row.note or "not evaluated"
+    condition = failed[-1]
+    values = ", ".join(f"{name}={_value(value)}" for name, value in condition.facts.items())
+    verdict = "is false" if condition.result == "false" else "is unknown"
+    text = f"`{condition.expression}` {verdict}" + (f" ({values})" if values else "")
+    return text + (f"; {row.note}" if row.note and condition.result == "unknown" else "")
+
+
+def trace_lines(decision: Decision) -> list[str]:
+    """One line per row tried: ✔ for the match(es), ✘ with the failing condition and its facts otherwise."""
+    lines = []
+    for row in decision.trace:
+        mark = "✔" if row.matched else "✘"
+        lines.append(f"{mark} {row.row}: {row_reason(row)}")
+    return lines
+
+
+def explain_decision(decision: Decision, facts: Mapping[str, Any], sources: Mapping[str, str] | None = None,
+                     missing: Mapping[str, str] | None = None) -> str:  # fmt: skip
+    """The full explanation: the verdict, the trace, and the facts the table read (with sources)."""
+    out = [f"signal {decision.signal} → table {decision.table or '(none)'} (hit policy {decision.hit_policy})"]
+    if decision.matched:
+        out.append(f"verdict: {decision.diagnosis} by row {decision.rule}, mode {decision.mode}")
+        out.append("actions: " + ", ".join(
+            f"{c.kind}({', '.join(f'{k}={_value(v)}' for k, v in c.params.items())})" for c in decision.actions
+        ))  # fmt: skip
+    else:
+        out.append(f"verdict: none ({decision.reason})")
+    out.append("")
+    out.append("rows, in order:")
+    for row in decision.trace:
+        where = f"  [{row.where}]" if row.where else ""
+        out.append(f"  {'✔' if row.matched else '✘'} {row.row}{where}")
+        for condition in row.conditions:
+            values = ", ".join(f"{name}={_value(value)}" for name, value in condition.facts.items())
+            out.append(f"      {condition.result:<7} {condition.expression}" + (f"   ({values})" if values else ""))
+        if row.note:
+            out.append(f"      note: {row.note}")
+    read = sorted({name for row in decision.trace for c in row.conditions for name in c.facts})
+    if read:
+        out.append("")
+        out.append("facts read:")
+        for name in read:
+            source = (sources or {}).get(name) or (missing or {}).get(name) or ""
+            out.append(f"  {name} = {_value(facts.get(name))}" + (f"   ← {source}" if source else ""))
+    if decision.matched and decision.rationale:
+        out.append("")
+        out.append("rationale: " + decision.rationale)
+    return "\n".join(out)
+
+
+def explain_plan(plan: Plan) -> str:
+    """A plan's explanation: the alarm, the target, the decision, the changes and the guardrails."""
+    out = [f"plan {plan.id}: {plan.alarm_name} → {plan.signal} on {plan.target} → {plan.status}"]
+    if plan.decision is None:
+        out.append(f"no decision: {plan.reason}")
+        return "\n".join(out)
+    out.append(explain_decision(plan.decision, plan.facts, plan.fact_sources, plan.missing_facts))
+    changes = [a for a in plan.actions if a.kind != "advise"]
+    if changes:
+        out.append("")
+        out.append("changes:")
+        for action in changes:
+            out.append(f"  {action.kind} {action.target}: {action.before} → {action.after}")
+            out.extend(f"    clamped: {clamp}" for clamp in action.clamps)
+            if action.cost_basis:
+                out.append(f"    cost: {action.cost_basis}")
+    for refusal in plan.blocked_by:
+        out.append(f"  blocked by {refusal.guard}: {refusal.message}")
+    return "\n".join(out)
+
+
+def load_facts_file(path: str | Path) -> dict[str, Any]:
+    """A JSON object of facts (name → value) for `medic explain EVENT --facts FILE`; bad input names the field."""
+    source = str(path)
+    try:
+        raw = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InputError(field="(root)", source=source, problem=f"cannot read: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise InputError(field="(root)", source=source, problem=f"not valid JSON: {exc}") from None
+    if not isinstance(raw, dict):
+        raise InputError(field="(root)", source=source, problem="expected a JSON object of fact name → value")
+    for name in raw:
+        if name not in FACT_TYPES and name not in ("tags",):
+            raise InputError(field=name, source=source, problem=f"unknown fact; known: {', '.join(sorted(FACT_TYPES))}")
+    return raw
+
+
+def explain_all(plans: Iterable[Plan]) -> str:
+    return "\n\n".join(explain_plan(plan) for plan in plans)

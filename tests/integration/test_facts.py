@@ -1,0 +1,230 @@
+"""Fact collection for each signal, on the scenarios' worlds (moto over HTTP): every fact the tables read, with
+its source, and unknown (never guessed) when it cannot be read."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from medic.events import parse_alarm_event
+from medic.facts import (
+    FactCollector,
+    Facts,
+    ReportLine,
+    _engine_default,
+    parse_report_line,
+    summarize_report_lines,
+)
+from medic.runtime import install
+from medic.scenario import load_scenario
+from medic.signals import classify
+from medic.simulate import Simulation, Story
+from medic.world.server import EmbeddedAWS
+
+SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
+
+
+@pytest.fixture
+def world(aws: EmbeddedAWS) -> Iterator[Any]:
+    """Build a scenario's world and return (facts, simulation) for its alarm."""
+    simulations: list[Simulation] = []
+
+    def build(name: str, collector: FactCollector | None = None) -> tuple[Facts, Simulation]:
+        path = SCENARIOS / name
+        simulation = Simulation(load_scenario(path), str(path), aws.endpoint_url, Story(io.StringIO()))
+        simulations.append(simulation)
+        runtime = simulation.setup()
+        event = parse_alarm_event(simulation.alarm_events()[0])
+        collector = collector or runtime.collector
+        return collector.collect(classify(event), event, simulation.clock.now()), simulation
+
+    yield build
+    install(None)
+
+
+def test_throttles_at_the_account_limit(world: Any) -> None:
+    facts, _ = world("throttles-account-limit.yaml")
+
+    assert (facts.throttles, facts.account_concurrency_peak, facts.account_limit) == (640, 1000, 1000)
+    assert facts.account_utilization == 1.0
+    assert facts.function_peak_concurrency == 210
+    assert facts.concurrency_ramp_per_min == 40  # 150 → 190: the steepest one-minute climb
+    assert facts.invocation_type == "sync"
+    assert facts.event_sources == [] and facts.has_sqs_source is False
+    assert facts.sources["account_concurrency_peak"].startswith("cloudwatch:GetMetricData [15m@60s] Concurrent")
+    assert facts.missing["account_claimed_concurrency_peak"].startswith("no datapoints for ClaimedAccountConcurrency")
+    assert facts.account_claimed_concurrency_peak is None
+
+
+def test_an_eventbridge_rule_makes_the_function_async(world: Any) -> None:
+    facts, _ = world("throttles-async-buffer.yaml")
+
+    assert facts.invocation_type == "async"
+    assert facts.async_sources == "events:rule/orders-created"
+    assert (facts.reserved_concurrency, facts.function_peak_concurrency, facts.reserved_utilization) == (50, 50, 1.0)
+    assert facts.sources["async_sources"] == "lambda:GetPolicy (resource-based policy principals)"
+
+
+def test_a_throttled_database_consumer_sees_its_database_pressure(world: Any) -> None:
+    facts, _ = world("throttles-reserved-protects-db.yaml")
+
+    assert (facts.is_db_consumer, facts.downstream_database) == (True, "orders-db")
+    assert facts.downstream_db_connection_ratio == pytest.approx(0.95)
+    assert (
+        "max_connections (rds:DescribeDBParameters orders-db-params)" in facts.sources["downstream_db_connection_ratio"]
+    )
+
+
+def test_a_ramp_below_the_limits_and_the_alias_the_traffic_hits(world: Any) -> None:
+    facts, _ = world("throttles-burst-ramp.yaml")
+
+    assert (facts.qualifier, facts.traffic_qualifier) == ("live", "live")
+    assert facts.concurrency_ramp_per_min == 270
+    assert facts.function_peak_concurrency == 300
+    assert facts.account_utilization == pytest.approx(0.34)
+    assert facts.ramp_start_minute_of_day is not None and 0 <= facts.ramp_start_minute_of_day < 1440
+    assert facts.has_reserved_concurrency is False
+
+
+def test_an_sqs_consumer_and_its_mapping(world: Any) -> None:
+    facts, _ = world("throttles-unexplained.yaml")
+
+    assert facts.function_peak_concurrency is None
+    assert facts.missing["function_peak_concurrency"].startswith("no ConcurrentExecutions datapoints")
+    assert facts.account_utilization is None  # no account datapoints: unknown, not 0
+
+
+def test_report_lines_cold_starts_and_memory(world: Any) -> None:
+    facts, _ = world("p99-cold-starts.yaml")
+
+    assert (facts.report_lines, facts.cold_starts, facts.cold_start_ratio) == (200, 60, 0.3)
+    assert facts.init_duration_avg_ms == 1800
+    assert facts.warm_duration_p99_ms == 350 and facts.warm_duration_avg_ms == 350
+    assert facts.max_memory_used_mb == 512 and facts.memory_used_ratio == pytest.approx(0.5)
+    assert facts.vcpus == pytest.approx(1024 / 1769, abs=1e-3)
+    assert (facts.traffic_qualifier, facts.pc_requested, facts.pc_on_other_qualifiers) == ("live", 0, 0)
+    assert facts.invocation_type == "sync"
+    assert facts.sources["cold_starts"].startswith("logs:StartQuery (Logs Insights) /aws/lambda/checkout-api")
+
+
+def test_traffic_on_latest_while_pc_sits_on_an_alias(world: Any) -> None:
+    facts, _ = world("p99-pc-on-latest.yaml")
+
+    assert facts.traffic_qualifier == "$LATEST"
+    assert (facts.pc_requested, facts.pc_status) == (0, "NONE")
+    assert facts.pc_on_other_qualifiers == 20
+    assert facts.pc_qualifiers == "live:20(READY)"
+
+
+def test_logs_insights_unavailable_falls_back_to_a_bounded_filter(world: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    def build() -> tuple[Facts, Simulation]:
+        return world("p99-cpu-starved.yaml")  # type: ignore[no-any-return]
+
+    import medic.facts as facts_module
+
+    original = facts_module.FactCollector._insights
+
+    def denied(self: FactCollector, *args: Any) -> Any:
+        error = ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}}, "StartQuery")
+        try:
+            raise error
+        except ClientError as exc:
+            raise facts_module._InsightsUnavailable("AccessDeniedException") from exc
+
+    monkeypatch.setattr(facts_module.FactCollector, "_insights", denied)
+    facts, _ = build()
+    monkeypatch.setattr(facts_module.FactCollector, "_insights", original)
+
+    assert (facts.report_lines, facts.cold_starts) == (200, 2)
+    assert facts.warm_duration_p99_ms == 2400 and facts.max_memory_used_mb == 140
+    assert facts.sources["report_lines"].startswith("logs:FilterLogEvents /aws/lambda/report-builder REPORT lines")
+    assert "Logs Insights unavailable: AccessDeniedException" in facts.sources["report_lines"]
+
+
+def test_database_facts_and_consumers(world: Any) -> None:
+    facts, _ = world("db-connection-blowup.yaml")
+
+    assert (facts.db_instance, facts.db_engine, facts.db_max_connections) == ("orders-db", "postgres", 400)
+    assert facts.db_connections == 390 and facts.db_connection_ratio == pytest.approx(0.975)
+    assert (facts.consumer_count, facts.queue_consumer_count, facts.managed_consumer_count) == (2, 1, 2)
+    assert facts.consumers_peak_concurrency == 370
+    consumers = {c.function_name: c for c in facts.consumers or []}
+    assert consumers["orders-worker"].peak_concurrency == 250
+    assert [s.kind for s in consumers["orders-worker"].sqs_sources] == ["sqs"]
+    assert consumers["orders-api"].event_sources == [] and consumers["orders-api"].reserved_concurrency is None
+
+
+def test_a_permission_denied_leaves_facts_unknown_with_the_reason(world: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import medic.facts as facts_module
+
+    def denied(self: FactCollector, *args: Any) -> Any:
+        raise ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, "GetResources")
+
+    monkeypatch.setattr(facts_module.FactCollector, "_consumers", denied)
+    facts, _ = world("db-connection-blowup.yaml")
+
+    assert facts.consumers is None and facts.consumer_count is None
+    assert facts.missing["consumer_count"] == "tag:GetResources failed: AccessDenied"
+    assert facts.db_connection_ratio == pytest.approx(0.975)  # the rest was still collected
+
+
+# --- pure helpers ---------------------------------------------------------------------------------
+
+
+def test_parse_report_line() -> None:
+    cold = ("REPORT RequestId: 3f2a-1\tDuration: 102.25 ms\tBilled Duration: 103 ms\tMemory Size: 512 MB\t"
+            "Max Memory Used: 88 MB\tInit Duration: 1450.31 ms\t")  # fmt: skip
+    warm = (
+        "REPORT RequestId: 3f2a-2\tDuration: 3.10 ms\tBilled Duration: 4 ms\tMemory Size: 512 MB\t"
+        "Max Memory Used: 90 MB"
+    )
+
+    assert parse_report_line(cold) == ReportLine(duration_ms=102.25, memory_size_mb=512, max_memory_used_mb=88,
+                                                 init_duration_ms=1450.31)  # fmt: skip
+    assert parse_report_line(warm) == ReportLine(duration_ms=3.1, memory_size_mb=512, max_memory_used_mb=90)
+    assert parse_report_line("START RequestId: 3f2a-1 Version: $LATEST") is None
+
+
+def test_summarize_report_lines_matches_the_insights_fields() -> None:
+    lines = [ReportLine(duration_ms=float(d), memory_size_mb=512, max_memory_used_mb=100) for d in range(1, 101)]
+    lines.append(ReportLine(duration_ms=500, memory_size_mb=512, max_memory_used_mb=120, init_duration_ms=900))
+
+    stats, warm = summarize_report_lines(lines)
+
+    assert stats == {"invocations": 101, "cold": 1, "init_avg": 900, "p99": 100, "memory_used": 120_000_000,
+                     "memory_size": 512_000_000}  # fmt: skip
+    assert warm == {"warm_avg": 50.5, "warm_p99": 99}
+    assert summarize_report_lines([]) == ({"invocations": 0.0}, {})
+
+
+@pytest.mark.parametrize(
+    ("engine", "instance_class", "expected"),
+    [
+        ("postgres", "db.t3.medium", 450),  # 4 GiB / 9531392
+        ("postgres", "db.r6g.2xlarge", 5000),  # LEAST(…, 5000)
+        ("mysql", "db.t3.medium", 341),  # 4 GiB / 12582880
+        ("postgres", "db.x99.huge", None),
+        ("oracle-ee", "db.t3.medium", None),
+    ],
+)
+def test_engine_default_max_connections(engine: str, instance_class: str, expected: int | None) -> None:
+    assert _engine_default(engine, instance_class) == expected
+
+
+def test_collect_on_a_target_of_nothing_collects_nothing() -> None:
+    from medic.aws import AwsClients
+    from medic.signals import Signal, Target
+
+    event = parse_alarm_event((Path(__file__).resolve().parents[2] / "events" / "composite-alarm.json").read_text())
+    signal = Signal(kind="unknown", target=Target.none(), metric=None, reason="composite")
+    facts = FactCollector(AwsClients(region="us-east-1"), ("medic:managed", "true")).collect(
+        signal, event, datetime.now().astimezone()
+    )
+
+    assert facts.missing["target"] == "no function target ((none))"
