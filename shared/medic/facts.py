@@ -72,6 +72,7 @@ class Facts(BaseModel):
     memory_mb: int | None = None
     timeout_s: int | None = None
     runtime: str | None = None
+    architecture: str | None = None
     tags: dict[str, str] | None = None
     managed: bool | None = None
     alias_version: str | None = None
@@ -306,6 +307,7 @@ class FactCollector:
         facts.memory_mb = config.get("MemorySize")
         facts.timeout_s = config.get("Timeout")
         facts.runtime = config.get("Runtime")
+        facts.architecture = (config.get("Architectures") or ["x86_64"])[0]
         tags = dict(response.get("Tags") or {})
         facts.tags = tags
         key, value = self.opt_in_tag
@@ -939,7 +941,7 @@ def _metric_facts(kind: str) -> tuple[str, ...]:
 
 
 _FUNCTION_FACTS = (
-    "function_arn", "memory_mb", "timeout_s", "runtime", "tags", "managed",
+    "function_arn", "memory_mb", "timeout_s", "runtime", "architecture", "tags", "managed",
     "has_reserved_concurrency", "reserved_concurrency", "vcpus", "downstream_database", "is_db_consumer",
 )  # fmt: skip
 _PC_FACTS = ("pc_requested", "pc_allocated", "pc_available", "pc_status", "pc_status_reason")

@@ -112,6 +112,9 @@ def _decide_into(plan: Plan, facts: Facts, rt: Runtime, now: datetime) -> None:
                 Refusal(guard=refused.guard, limit=refused.limit, observed=refused.observed, message=refused.message)
             )
     plan.blocked_by.extend(check_plan(plan.actions, facts, rt.settings))
+    from medic.cost import annotate_costs
+
+    annotate_costs(plan.actions, facts, plan.region, facts.architecture or "x86_64")
     plan.approval_hash = approval_hash(plan)
     if plan.blocked_by:
         plan.status = "BLOCKED"

@@ -117,6 +117,18 @@ def test_a_proposed_plan_card_shows_what_fired_the_diagnosis_and_the_change(cloc
     assert blocks[-1]["elements"][0]["text"] == f":hourglass_flowing_sand: *PROPOSED* · plan `{plan.id}`"
 
 
+def test_the_card_shows_why_each_earlier_row_did_not_match(clock: ManualClock) -> None:
+    blocks = blocks_json(plan_blocks(proposed_plan(clock)))
+
+    why = next(b for b in of_type(blocks, "context") if "Why this row" in b["elements"][0]["text"])
+    assert why["elements"][0]["text"].splitlines() == [
+        "*Why this row* (runbook rows in order)",
+        "✘ pc-not-ready: `pc_status != 'READY'` is false (pc_status=\"READY\")",
+        "✘ autoscaling-max-reached: `has_autoscaling` is false (has_autoscaling=False)",
+        "✔ floor-too-low: matched: not has_autoscaling; spillover_invocations > 0; peak_concurrency > pc_allocated",
+    ]
+
+
 def test_a_proposed_plan_card_has_approve_with_a_confirm_dialog_and_reject(clock: ManualClock) -> None:
     plan = proposed_plan(clock)
 

@@ -16,6 +16,8 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
+from medic.actions.base import PlannedAction
+from medic.cost import format_usd
 from medic.plan import Plan
 
 APPROVE_ACTION_ID = "medic_approve"
@@ -58,6 +60,11 @@ def plan_blocks(plan: Plan, *, decided_note: str = "") -> list[Block]:
     else:
         diagnosis = f"*No action*: {plan.reason}"
     blocks.append(SectionBlock(text=MarkdownTextObject(text=_clip(diagnosis))))
+    if plan.decision is not None and plan.decision.trace:
+        from medic.explain import trace_lines
+
+        why = "*Why this row* (runbook rows in order)\n" + "\n".join(trace_lines(plan.decision))
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=_clip(why))]))
     changes = [action for action in plan.actions if action.kind != "advise"]
     if changes:
         lines = ["*Change* (before → after)"]
@@ -65,6 +72,9 @@ def plan_blocks(plan: Plan, *, decided_note: str = "") -> list[Block]:
             for key, after in action.after.items():
                 lines.append(f"• `{action.target}` {key}: {_number(action.before.get(key))} → *{_number(after)}*")
             lines.extend(f"  _clamped_: {clamp}" for clamp in action.clamps)
+            if action.cost_basis:
+                lines.append(f"  Cost: {format_usd(action.cost_monthly_usd)} — {action.cost_basis}")
+        lines.extend(_total_cost(changes))
         blocks.append(SectionBlock(text=MarkdownTextObject(text=_clip("\n".join(lines)))))
     if plan.blocked_by:
         refused = "\n".join(
@@ -102,6 +112,21 @@ def plan_blocks(plan: Plan, *, decided_note: str = "") -> list[Block]:
     for block in blocks:
         block.validate_json()
     return blocks
+
+
+def _total_cost(changes: list[PlannedAction]) -> list[str]:
+    """The estimated monthly total when several changes were priced; unknown costs are counted out, not guessed."""
+    priced = [action for action in changes if action.cost_basis]
+    if len(priced) < 2:
+        return []
+    known = [action.cost_monthly_usd for action in priced if action.cost_monthly_usd is not None]
+    unknown = len(priced) - len(known)
+    if not known:
+        return ["*Total cost*: unknown"]
+    total = f"*Total cost*: {format_usd(sum(known))}"
+    if unknown:
+        total += f", not counting {unknown} change{'s' if unknown > 1 else ''} of unknown cost"
+    return [total]
 
 
 def plan_summary(plan: Plan) -> str:
