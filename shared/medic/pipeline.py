@@ -400,10 +400,22 @@ def execute_plan(pid: str, expected_hash: str, rt: Runtime) -> str:
     verify_after = now + timedelta(seconds=rt.settings.verify_after_s)
     plan = rt.ledger.transition(plan, "APPLIED", now, applied_at=iso(now), verify_after=iso(verify_after))
     rt.ledger.append(pid, "applied", {"verify_after": plan.verify_after}, now)
-    changes = "; ".join(f"{a.target} {a.before.get(a.primary)} → {a.after.get(a.primary)}" for a in plan.changes)
+    changes = "; ".join(describe_change(a) for a in plan.changes)
     _reply(plan, rt, f":wrench: Applied: {changes}. Verifying after {plan.verify_after}.")
     log.info("applied")
     return plan.status
+
+
+def describe_change(action: PlannedAction) -> str:
+    """One line for humans: every field that changes, and what AWS still has to do (e.g. a pending request)."""
+    fields = ", ".join(
+        f"{key} {action.before.get(key)} → {value}"
+        for key, value in action.after.items()
+        if action.before.get(key) != value
+    )
+    status = action.observed_after.get("request_status")
+    pending = f" (request {status}: AWS applies it after review)" if status else ""
+    return f"{action.kind} on {action.target}: {fields or 'no field changes'}{pending}"
 
 
 def _client_error() -> type[Exception]:

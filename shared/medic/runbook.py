@@ -36,7 +36,9 @@ MODE_ORDER: dict[str, int] = {"notify": 0, "approve": 1, "auto": 2}
 #: The diagnoses of the vocabulary (DESIGN.md §3), per signal. Runbooks may not invent others.
 DIAGNOSES: dict[str, frozenset[str]] = {
     "throttles": frozenset({"account_limit", "reserved_limit", "burst_limit", "async_burst", "unexplained"}),
-    "spillover": frozenset({"pc_floor_too_low", "autoscaling_max_too_low", "pc_not_ready", "unexplained"}),
+    "spillover": frozenset(
+        {"pc_floor_too_low", "autoscaling_max_too_low", "pc_not_ready", "pc_overprovisioned", "unexplained"}
+    ),
     "p99_latency": frozenset(
         {"cold_starts", "cpu_starved", "spillover_cold_starts", "dependency", "pc_misconfigured", "unexplained"}
     ),

@@ -10,6 +10,7 @@ metric (``AWS/Lambda`` unless said otherwise)           signal              targ
                                                                             account-level (no
                                                                             ``FunctionName``)
 ``ProvisionedConcurrencySpilloverInvocations``          ``spillover``       function (alias)
+``ProvisionedConcurrencyUtilization`` (high or low)     ``spillover``       function (alias)
 ``Duration`` with a tail percentile (p90 and above)     ``p99_latency``     function (alias)
 ``AWS/RDS DatabaseConnections``                         ``db_connections``  ``DBInstanceIdentifier``
 anything else, composite alarms                         ``unknown``         none
@@ -186,8 +187,8 @@ def _kind_of(stat: MetricStat) -> SignalKind | None:
     if namespace == "AWS/Lambda":
         if name in ("Throttles", "ConcurrentExecutions", "UnreservedConcurrentExecutions"):
             return "throttles"
-        if name == "ProvisionedConcurrencySpilloverInvocations":
-            return "spillover"
+        if name in ("ProvisionedConcurrencySpilloverInvocations", "ProvisionedConcurrencyUtilization"):
+            return "spillover"  # the provisioned pool's table: spillover, and its utilization either way
         if name == "Duration":
             percentile = stat.percentile
             return "p99_latency" if percentile is not None and percentile >= TAIL_PERCENTILE else None

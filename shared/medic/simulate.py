@@ -120,14 +120,17 @@ def simulate(
         return Simulation(scenario, str(path), world.endpoint_url, Story(stream), show_json).run(decide)
 
 
-def triage_only(path: str | Path, runbook: Runbook | None = None) -> list[Plan]:
-    """Build the scenario's world and triage its alarm (nothing is approved or applied): for `medic explain`."""
+def triage_only(path: str | Path, runbook: Runbook | None = None, aws: EmbeddedAWS | None = None) -> list[Plan]:
+    """Build the scenario's world and triage its alarm (nothing is approved or applied): for `medic explain`.
+
+    `aws`: an already running embedded AWS to reuse (it is reset first); by default one is started."""
     scenario = load_scenario(path)
     from medic.log import configure
     from medic.world.server import EmbeddedAWS
 
     configure("WARNING")
-    with EmbeddedAWS() as world:
+
+    def run(world: EmbeddedAWS) -> list[Plan]:
         world.reset()
         simulation = Simulation(scenario, str(path), world.endpoint_url, Story(None), runbook=runbook)
         try:
@@ -135,6 +138,11 @@ def triage_only(path: str | Path, runbook: Runbook | None = None) -> list[Plan]:
             return simulation.triage(simulation.alarm_events())
         finally:
             install(None)
+
+    if aws is not None:
+        return run(aws)
+    with EmbeddedAWS() as world:
+        return run(world)
 
 
 class Simulation:
@@ -797,10 +805,9 @@ def _tell_ending(outcome: Outcome, story: Story) -> None:
         )
     story.section("Outcome")
     for plan in outcome.plans:
-        changes = (
-            ", ".join(f"{a.kind} {a.target} {a.before.get(a.primary)} → {a.after.get(a.primary)}" for a in plan.changes)
-            or "no change"
-        )
+        from medic.pipeline import describe_change
+
+        changes = "; ".join(describe_change(a) for a in plan.changes) or "no change"
         story.write(f"plan {plan.id}: {plan.signal}/{plan.diagnosis} → {plan.status} ({changes})")
 
 

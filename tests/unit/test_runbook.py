@@ -21,7 +21,13 @@ from medic.facts import Facts
 from medic.runbook import ActionCall, Decision, RowTrace, Runbook, decide, load_runbook, parse_runbook
 
 RUNBOOK = Path(__file__).resolve().parents[2] / "runbooks" / "lambda-latency.yaml"
-SPILLOVER_ROWS = ["pc-not-ready", "autoscaling-max-reached", "floor-too-low", "spillover-unexplained"]
+SPILLOVER_ROWS = [
+    "pc-not-ready",
+    "autoscaling-max-reached",
+    "floor-too-low",
+    "spillover-unexplained",
+    "pc-idle-flat-floor",
+]
 
 
 @pytest.fixture(scope="module")
@@ -190,7 +196,7 @@ def test_spillover_unexplained_when_the_peak_fits_in_the_fixed_floor(runbook: Ru
     assert (decision.row, decision.diagnosis, decision.mode) == ("spillover-unexplained", "unexplained", "notify")
     assert decision.actions == [ActionCall(kind="advise", params={}, row=decision.row or "")]
     assert decision.rationale.startswith("12 invocations spilled over on checkout:live, but the peak concurrency (18)")
-    assert [trace.row for trace in decision.trace] == SPILLOVER_ROWS
+    assert [trace.row for trace in decision.trace] == SPILLOVER_ROWS[:4]  # first match: the rest is not tried
     assert failing_condition(row_trace(decision, "floor-too-low")) == ("peak_concurrency > pc_allocated", "false")
 
 
@@ -438,7 +444,7 @@ def test_an_unknown_diagnosis_is_refused_with_the_valid_ones() -> None:
     assert_points_at(
         error, line=DIAGNOSIS_LINE, row="floor", field="diagnosis",
         problem="unknown diagnosis 'pc_too_small' for spillover; "
-        "valid: autoscaling_max_too_low, pc_floor_too_low, pc_not_ready, unexplained",
+        "valid: autoscaling_max_too_low, pc_floor_too_low, pc_not_ready, pc_overprovisioned, unexplained",
     )  # fmt: skip
 
 

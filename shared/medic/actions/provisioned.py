@@ -143,7 +143,10 @@ class SetAutoscalingBounds(Action):
     """Set min/max of the alias's `lambda:function:ProvisionedConcurrency` scalable target.
 
     Raising both together stops target tracking from scaling back below today's demand; Application
-    Auto Scaling scales PC out to a new minimum at once.
+    Auto Scaling scales PC out to a new minimum at once. On an alias with a fixed floor (no scalable target
+    yet), the action *enables* autoscaling: it registers the target with the new bounds and adds a target
+    tracking policy on `LambdaProvisionedConcurrencyUtilization` at 70% (the cost lever for an idle flat
+    pool); rollback removes both and puts the fixed floor back.
 
     Runbook example::
 
@@ -156,15 +159,33 @@ class SetAutoscalingBounds(Action):
     permissions = (
         "application-autoscaling:DescribeScalableTargets",
         "application-autoscaling:RegisterScalableTarget",
+        "application-autoscaling:DeregisterScalableTarget",
+        "application-autoscaling:PutScalingPolicy",
+        "application-autoscaling:DeleteScalingPolicy",
         "lambda:GetProvisionedConcurrencyConfig",
         "lambda:PutProvisionedConcurrencyConfig",
+        "lambda:DeleteProvisionedConcurrencyConfig",
     )
     params = ("min", "max")
+    #: Target utilization of the policy added when autoscaling is enabled (AWS's documented example value).
+    TARGET_UTILIZATION = 0.7
 
     def plan(self, target: Target, params: dict[str, Any], facts: Facts) -> list[PlannedAction]:
         function_name, qualifier = _qualified(target, self.kind)
         new_min, new_max = _as_count(params["min"], "min"), _as_count(params["max"], "max")
         new_max = max(new_max, new_min)
+        resource: dict[str, Scalar] = {}
+        text = (
+            f"Autoscaling of PC on {function_name}:{qualifier}: min {facts.autoscaling_min} → {new_min}, "
+            f"max {facts.autoscaling_max} → {new_max}"
+        )
+        if facts.has_autoscaling is False:
+            floor = facts.pc_requested or 0
+            resource = {"creates_target": True, "fixed_floor": floor, "target_utilization": self.TARGET_UTILIZATION}
+            text = (
+                f"Enable autoscaling of PC on {function_name}:{qualifier} (today a fixed floor of {floor}): "
+                f"min {new_min}, max {new_max}, target tracking at {self.TARGET_UTILIZATION:.0%} utilization"
+            )
         return [
             PlannedAction(
                 kind=self.kind,
@@ -174,10 +195,8 @@ class SetAutoscalingBounds(Action):
                 primary="max_capacity",
                 before={"min_capacity": facts.autoscaling_min, "max_capacity": facts.autoscaling_max},
                 after={"min_capacity": new_min, "max_capacity": new_max},
-                text=(
-                    f"Autoscaling of PC on {function_name}:{qualifier}: min {facts.autoscaling_min} → {new_min}, "
-                    f"max {facts.autoscaling_max} → {new_max}"
-                ),
+                resource=resource,
+                text=text,
             )
         ]
 
@@ -190,7 +209,22 @@ class SetAutoscalingBounds(Action):
         return {"min_capacity": targets[0]["MinCapacity"], "max_capacity": targets[0]["MaxCapacity"]}
 
     def apply(self, clients: AwsClients, action: PlannedAction) -> str:
-        return self._register(clients, action, action.after)
+        request = self._register(clients, action, action.after)
+        if action.resource.get("creates_target"):
+            clients.autoscaling.put_scaling_policy(  # same name: idempotent
+                PolicyName=self._policy(action),
+                ServiceNamespace="lambda",
+                ResourceId=self._resource(action),
+                ScalableDimension=PC_DIMENSION,
+                PolicyType="TargetTrackingScaling",
+                TargetTrackingScalingPolicyConfiguration={
+                    "TargetValue": float(action.resource.get("target_utilization") or self.TARGET_UTILIZATION),
+                    "PredefinedMetricSpecification": {
+                        "PredefinedMetricType": "LambdaProvisionedConcurrencyUtilization"
+                    },
+                },
+            )
+        return request
 
     def wait(self, clients: AwsClients, action: PlannedAction, clock: Clock, timeout_s: float) -> dict[str, Scalar]:
         live = wait_for_pc(clients, action, clock, timeout_s, int(action.after["min_capacity"] or 0))
@@ -199,9 +233,39 @@ class SetAutoscalingBounds(Action):
         return observed
 
     def rollback(self, clients: AwsClients, action: PlannedAction) -> str:
+        if action.resource.get("creates_target"):
+            return self._disable(clients, action)
         if action.before.get("min_capacity") is None:
             raise ActionFailed(self.kind, action.target, "no scalable target existed before; nothing to restore")
         return self._register(clients, action, action.before)
+
+    def _disable(self, clients: AwsClients, action: PlannedAction) -> str:
+        """Undo enabling: delete the policy and the target, and put the fixed floor back."""
+        from botocore.exceptions import ClientError
+
+        aas = clients.autoscaling
+        resource_id = self._resource(action)
+        for step in ("delete_scaling_policy", "deregister_scalable_target"):
+            kwargs: dict[str, Any] = {"ServiceNamespace": "lambda", "ResourceId": resource_id,
+                                      "ScalableDimension": PC_DIMENSION}  # fmt: skip
+            if step == "delete_scaling_policy":
+                kwargs["PolicyName"] = self._policy(action)
+            try:
+                getattr(aas, step)(**kwargs)
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") not in ("ObjectNotFoundException", "ValidationException"):
+                    raise
+        assert action.function_name and action.qualifier
+        floor = int(action.resource.get("fixed_floor") or 0)
+        if floor:
+            response: Any = clients.lambda_.put_provisioned_concurrency_config(
+                FunctionName=action.function_name, Qualifier=action.qualifier, ProvisionedConcurrentExecutions=floor
+            )
+        else:
+            response = clients.lambda_.delete_provisioned_concurrency_config(
+                FunctionName=action.function_name, Qualifier=action.qualifier
+            )
+        return str(response["ResponseMetadata"].get("RequestId", ""))
 
     def _register(self, clients: AwsClients, action: PlannedAction, bounds: dict[str, Scalar]) -> str:
         response = clients.autoscaling.register_scalable_target(
@@ -212,6 +276,10 @@ class SetAutoscalingBounds(Action):
             MaxCapacity=int(bounds["max_capacity"] or 0),
         )
         return str(response["ResponseMetadata"].get("RequestId", ""))
+
+    @staticmethod
+    def _policy(action: PlannedAction) -> str:
+        return f"medic-{action.function_name}-{action.qualifier}-utilization"
 
     @staticmethod
     def _resource(action: PlannedAction) -> str:
