@@ -31,6 +31,15 @@ ENV_VARS: dict[str, str] = {
     "approval_ttl_s": "MEDIC_APPROVAL_TTL_S",
     "max_provisioned_concurrency": "MEDIC_MAX_PROVISIONED_CONCURRENCY",
     "pc_ready_timeout_s": "MEDIC_PC_READY_TIMEOUT_S",
+    "max_reserved_concurrency": "MEDIC_MAX_RESERVED_CONCURRENCY",
+    "max_memory_mb": "MEDIC_MAX_MEMORY_MB",
+    "max_quota_request": "MEDIC_MAX_QUOTA_REQUEST",
+    "monthly_cost_budget_usd": "MEDIC_MONTHLY_COST_BUDGET_USD",
+    "cooldown_s": "MEDIC_COOLDOWN_S",
+    "max_changes_per_hour": "MEDIC_MAX_CHANGES_PER_HOUR",
+    "circuit_breaker_failures": "MEDIC_CIRCUIT_BREAKER_FAILURES",
+    "freeze_windows": "MEDIC_FREEZE_WINDOWS",
+    "kill_switch": "MEDIC_KILL_SWITCH",
     "region": "AWS_REGION",
 }
 
@@ -64,6 +73,19 @@ class Settings(BaseModel):
     approval_ttl_s: int = Field(default=1800, gt=0)
     max_provisioned_concurrency: int = Field(default=1000, gt=0)
     pc_ready_timeout_s: int = Field(default=600, gt=0)
+    # Caps (guardrails.py): a value above a cap is clamped to it, and the clamp is shown to approvers.
+    max_reserved_concurrency: int = Field(default=1000, gt=0)
+    max_memory_mb: int = Field(default=3008, ge=128, le=10240)
+    max_quota_request: int = Field(default=5000, gt=0, description="hard limit of a concurrency quota request")
+    monthly_cost_budget_usd: float | None = Field(default=None, ge=0, description="a plan adding more is refused")
+    # Stateful controls (safety.py), read from the remediation log at plan and at apply time.
+    cooldown_s: int = Field(default=3600, ge=0, description="per (target, action) after a change")
+    max_changes_per_hour: int = Field(default=10, ge=0, description="changing plans applied, account-wide")
+    circuit_breaker_failures: int = Field(default=3, ge=1, description="failed plans that open the breaker")
+    freeze_windows: str = Field(
+        default="", description="e.g. 'Fri 18:00-Mon 08:00; 2026-12-24T00:00Z/2026-12-27T00:00Z'"
+    )
+    kill_switch: bool = Field(default=False, description="static kill switch; the flag in the log is the dynamic one")
     region: str | None = None
 
     @field_validator("approvers", mode="before")
