@@ -36,12 +36,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     check.add_argument("--override", action="append", default=[], metavar="FILE", help="runbook override layer")
     runbook_commands.add_parser("schema", help="print the runbook JSON Schema (for editors)")
 
+    control = commands.add_parser("control", help="the kill switch and the circuit breaker (MEDIC_* tables)")
+    control_commands = control.add_subparsers(dest="control_command", required=True)
+    control_commands.add_parser("status", help="print the controls' state as JSON")
+    switch = control_commands.add_parser("kill-switch", help="turn the kill switch on or off")
+    switch.add_argument("state", choices=("on", "off"))
+    reset = control_commands.add_parser("breaker-reset", help="close the circuit breaker after fixing the cause")
+    for sub in (switch, reset):
+        sub.add_argument("--by", required=True, help="who (a Slack user id or a name): it is logged")
+        sub.add_argument("--reason", default="", help="why: it is logged and shown on refused plans")
+
     args = parser.parse_args(argv)
     try:
         if args.command == "simulate":
             return _simulate(args)
         if args.command == "explain":
             return _explain(args)
+        if args.command == "control":
+            return _control(args)
         if args.runbook_command == "schema":
             from medic.runbook import runbook_schema
 
@@ -127,6 +139,22 @@ def _runbook_check(path: str | None, overrides: Sequence[str] = ()) -> int:
     failed = sum(1 for result in results if not result.passed)
     print(f"examples: {len(results) - failed} passed, {failed} failed")
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def _control(args: argparse.Namespace) -> int:
+    from medic.clock import SystemClock
+    from medic.config import Settings
+    from medic.runtime import Runtime
+    from medic.safety import BREAKER_KEY, KILL_SWITCH_KEY, describe
+
+    runtime = Runtime(Settings.from_env())
+    now = SystemClock().now()
+    if args.control_command == "kill-switch":
+        runtime.safety.set_control(KILL_SWITCH_KEY, args.state == "on", args.by, args.reason, now)
+    elif args.control_command == "breaker-reset":
+        runtime.safety.set_control(BREAKER_KEY, False, args.by, args.reason, now)
+    print(json.dumps(describe(runtime.safety, now), indent=2))
+    return EXIT_OK
 
 
 def _explain(args: argparse.Namespace) -> int:

@@ -216,6 +216,28 @@ class FactCollector:
     on their answers (the consumers of a database, the database behind a function) after.
     """
 
+    #: The IAM actions these calls need: the triage role grants them (tests/unit/test_template.py checks both ways).
+    permissions: tuple[str, ...] = (
+        "lambda:GetFunction",
+        "lambda:ListTags",  # GetFunction returns Tags only to callers allowed lambda:ListTags
+        "lambda:GetAlias",
+        "lambda:ListAliases",
+        "lambda:GetProvisionedConcurrencyConfig",
+        "lambda:ListProvisionedConcurrencyConfigs",
+        "lambda:GetPolicy",
+        "lambda:GetAccountSettings",
+        "lambda:ListEventSourceMappings",
+        "application-autoscaling:DescribeScalableTargets",
+        "application-autoscaling:DescribeScalingPolicies",
+        "cloudwatch:GetMetricData",
+        "logs:StartQuery",
+        "logs:GetQueryResults",
+        "logs:FilterLogEvents",
+        "rds:DescribeDBInstances",
+        "rds:DescribeDBParameters",
+        "tag:GetResources",
+    )
+
     def __init__(
         self, clients: AwsClients, opt_in_tag: tuple[str, str], max_workers: int = 8,
         sleep: Callable[[float], None] = time.sleep,

@@ -101,7 +101,8 @@ class Ledger:
             current = self.get(plan.id)
             raise StateConflict(plan.id, expected_state, current.status if current else None) from None
 
-    def by_state(self, state: str) -> list[Plan]:
+    def by_state(self, state: str, *, since: str | None = None) -> list[Plan]:
+        """Plans in `state` (the by_state index), optionally only those updated at or after `since` (ISO)."""
         plans: list[Plan] = []
         kwargs: dict[str, Any] = {
             "TableName": self.plans_table,
@@ -110,6 +111,9 @@ class Ledger:
             "ExpressionAttributeNames": {"#state": "state"},
             "ExpressionAttributeValues": {":state": {"S": state}},
         }
+        if since:
+            kwargs["KeyConditionExpression"] += " AND updated_at >= :since"
+            kwargs["ExpressionAttributeValues"][":since"] = {"S": since}
         while True:
             page = self.dynamodb.query(**kwargs)
             plans.extend(Plan.model_validate_json(item["doc"]["S"]) for item in page.get("Items", []))
@@ -122,7 +126,8 @@ class Ledger:
         kwargs: dict[str, Any] = {"TableName": self.plans_table}
         while True:
             page = self.dynamodb.scan(**kwargs)
-            plans.extend(Plan.model_validate_json(item["doc"]["S"]) for item in page.get("Items", []))
+            # Control flags (kill switch, breaker) share the table under "control#…" keys: not plans.
+            plans.extend(Plan.model_validate_json(item["doc"]["S"]) for item in page.get("Items", []) if "doc" in item)
             if "LastEvaluatedKey" not in page:
                 return sorted(plans, key=lambda plan: plan.created_at)
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]

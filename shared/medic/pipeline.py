@@ -116,6 +116,8 @@ def _decide_into(plan: Plan, facts: Facts, rt: Runtime, now: datetime) -> None:
 
     annotate_costs(plan.actions, facts, plan.region, facts.architecture or "x86_64")
     plan.approval_hash = approval_hash(plan)
+    if not plan.blocked_by and plan.changes and decision.mode != "notify":
+        plan.blocked_by.extend(rt.safety.refusals(plan, now))  # kill switch, freeze, breaker, rate, cooldown
     if plan.blocked_by:
         plan.status = "BLOCKED"
     elif not plan.changes or decision.mode == "notify":
@@ -435,7 +437,8 @@ def _apply_time_refusal(plan: Plan, expected_hash: str, rt: Runtime) -> Refusal 
                        message="the plan differs from what was approved")  # fmt: skip
     if rt.settings.dry_run:
         return Refusal(guard="dry_run", limit=True, observed=True, message="dry run is on: plans are never applied")
-    return None
+    refusals = rt.safety.refusals(plan, rt.clock.now())  # the kill switch is read here, at every apply
+    return refusals[0] if refusals else None
 
 
 def _rollback(plan: Plan, applied: list[PlannedAction], rt: Runtime) -> list[str]:

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from medic.facts import FactCollector
     from medic.ledger import Ledger
     from medic.runbook import Runbook, RunbookStore
+    from medic.safety import SafetyControls
     from medic.slack.transport import SlackTransport
 
 
@@ -56,6 +57,12 @@ class Runtime:
             get_logger(component="runbook").error("runbook_refused", error=str(error))
 
         return RunbookStore(self.settings.runbook_path, self.settings.runbook_overrides, refused)
+
+    @cached_property
+    def safety(self) -> SafetyControls:
+        from medic.safety import SafetyControls
+
+        return SafetyControls(self.ledger, self.settings)
 
     @cached_property
     def collector(self) -> FactCollector:

@@ -7,15 +7,12 @@ template.yaml. Races are played the way DynamoDB sees them: a second writer hold
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from moto import mock_aws
 
 from medic.actions import get_action
-from medic.aws import AwsClients
 from medic.clock import ManualClock, iso
 from medic.errors import StateConflict
 from medic.facts import Facts
@@ -35,46 +32,6 @@ STATE_TS = "2026-11-22T05:00:00.000Z"
 @pytest.fixture
 def clock() -> ManualClock:
     return ManualClock(datetime(2026, 11, 22, 5, 1, tzinfo=UTC))
-
-
-@pytest.fixture
-def dynamodb(monkeypatch: pytest.MonkeyPatch) -> Iterator[DynamoDBClient]:
-    """An empty in-process DynamoDB holding Medic's plans and events tables (as `_build_medic_infra` makes them)."""
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": REGION,
-    }.items():  # fmt: skip
-        monkeypatch.setenv(name, value)
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB"):
-        monkeypatch.delenv(name, raising=False)
-    with mock_aws():
-        ddb = AwsClients(region=REGION).dynamodb
-        ddb.create_table(
-            TableName=PLANS, BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"}
-                                  for n in ("plan_id", "state", "updated_at", "target", "created_at")],
-            KeySchema=[{"AttributeName": "plan_id", "KeyType": "HASH"}],
-            GlobalSecondaryIndexes=[
-                {"IndexName": "by_state", "Projection": {"ProjectionType": "ALL"},
-                 "KeySchema": [{"AttributeName": "state", "KeyType": "HASH"},
-                               {"AttributeName": "updated_at", "KeyType": "RANGE"}]},
-                {"IndexName": "by_target", "Projection": {"ProjectionType": "ALL"},
-                 "KeySchema": [{"AttributeName": "target", "KeyType": "HASH"},
-                               {"AttributeName": "created_at", "KeyType": "RANGE"}]},
-            ],
-        )  # fmt: skip
-        ddb.create_table(
-            TableName=EVENTS, BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[{"AttributeName": "plan_id", "AttributeType": "S"},
-                                  {"AttributeName": "seq", "AttributeType": "N"}],
-            KeySchema=[{"AttributeName": "plan_id", "KeyType": "HASH"},
-                       {"AttributeName": "seq", "KeyType": "RANGE"}],
-        )  # fmt: skip
-        yield ddb
-
-
-@pytest.fixture
-def ledger(dynamodb: DynamoDBClient) -> Ledger:
-    return Ledger(dynamodb, PLANS, EVENTS)
 
 
 def floor_plan(clock: ManualClock, *, alarm_arn: str = ALARM_ARN, state_ts: str = STATE_TS,

@@ -3,10 +3,16 @@
 The check itself (translate + cfn-lint) is scripts/check_template.py, loaded here from its file;
 the tests below pin the safety properties cfn-lint cannot know about: least privilege, an append-only
 log that survives mistakes, queues that outlast their consumer, and the wiring Medic's code relies on.
+
+Least privilege is checked against the code, both ways: the executor may do what the registered actions declare
+(`Action.permissions`) and nothing else outside Medic's own resources; triage may make the calls fact collection
+makes (`FactCollector.permissions`, itself checked against the calls in facts.py) and nothing else.
 """
 
 from __future__ import annotations
 
+import ast
+import fnmatch
 import importlib.util
 import json
 import re
@@ -18,17 +24,58 @@ from typing import Any
 
 import pytest
 
+from medic.actions import REGISTRY
 from medic.config import ENV_VARS
+from medic.facts import FactCollector
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
 FUNCTIONS = ("TriageFunction", "InteractionsFunction", "ExecutorFunction", "VerifierFunction")
 
-#: Actions that only read. A statement on Resource "*" may hold nothing else.
+#: Actions that only read. A statement on Resource "*" may hold nothing else (but WRITES_WITHOUT_RESOURCE_TYPE).
 READ_ONLY_PREFIXES = ("Get", "List", "Describe")
 READ_ONLY_ACTIONS = frozenset({"cloudwatch:GetMetricData"})
 #: Reads that are secrets in themselves: never on "*", whatever their verb.
 SENSITIVE_READS = frozenset({"secretsmanager:GetSecretValue", "ssm:GetParameter", "kms:Decrypt"})
+#: Writes AWS authorizes only against Resource "*" (no resource type in the Service Authorization Reference).
+#: Allowed on "*" only in a statement of their own that carries a Condition; each says what confines it.
+WRITES_WITHOUT_RESOURCE_TYPE = {
+    "lambda:CreateEventSourceMapping": "no resource type; the lambda:FunctionArn condition confines it",
+}
+
+#: The condition every Lambda write of the executor carries: the function's opt-in tag.
+OPT_IN_CONDITION = {"StringEquals": {"aws:ResourceTag/medic:managed": "true"}}
+#: Lambda writes that cannot carry the opt-in tag condition, and why. Each must carry a lambda:FunctionArn condition.
+LAMBDA_WRITES_WITHOUT_OPT_IN_TAG = {
+    "lambda:UpdateEventSourceMapping": (
+        "on an event source mapping aws:ResourceTag reads the mapping's own tags, not its function's, and the "
+        "mappings Medic caps are their owners' (untagged); Medic's guardrails check the function's opt-in tag"
+    ),
+    "lambda:CreateEventSourceMapping": "no resource type at all, so no resource tag for IAM to test",
+}
+#: Writes outside Medic's own resources that must stay on these resources only (ARN suffix).
+CONFINED_WRITES = {
+    "sqs:CreateQueue": ":medic-buffer-*",
+    "sqs:SetQueueAttributes": ":medic-buffer-*",
+    "sqs:TagQueue": ":medic-buffer-*",
+    "events:PutTargets": ":rule/*",
+    "servicequotas:RequestServiceQuotaIncrease": ":lambda/L-B99A9384",
+}
+
+#: What fact collection needs beyond the calls facts.py makes, and why.
+IMPLIED_FACT_PERMISSIONS = {
+    "lambda:ListTags": "GetFunction returns the function's Tags only to callers allowed lambda:ListTags",
+}
+#: `AwsClients` properties → boto3 service name; boto3 service name → IAM prefix (where they differ).
+CLIENT_PROPERTIES = {
+    "lambda_": "lambda",
+    "autoscaling": "application-autoscaling",
+    "cloudwatch": "cloudwatch",
+    "dynamodb": "dynamodb",
+    "sqs": "sqs",
+    "secrets": "secretsmanager",
+}
+IAM_PREFIXES = {"resourcegroupstaggingapi": "tag", "service-quotas": "servicequotas"}
 
 #: What each function is given (the rest of Settings keeps its defaults); "each only what it needs".
 EXPECTED_ENV = {
@@ -144,6 +191,102 @@ def _is_read_only(action: str) -> bool:
     return action in READ_ONLY_ACTIONS or verb.startswith(READ_ONLY_PREFIXES)
 
 
+def _is_write(action: str) -> bool:
+    return not _is_read_only(action)
+
+
+def _matches(pattern: str, action: str) -> bool:
+    """Whether an IAM Action pattern grants `action` (wildcards included; IAM action names ignore case)."""
+    return fnmatch.fnmatchcase(action.lower(), pattern.lower())
+
+
+def _granting(statements: list[dict[str, Any]], action: str) -> list[dict[str, Any]]:
+    return [s for s in statements if s["Effect"] == "Allow" and any(_matches(p, action) for p in _actions(s))]
+
+
+def _arns(statement: dict[str, Any]) -> list[str]:
+    """The statement's resources as text (the string inside an Fn::Sub)."""
+    arns = []
+    for resource in _as_list(statement["Resource"]):
+        sub = resource.get("Fn::Sub") if isinstance(resource, dict) else resource
+        arns.append(str(sub[0] if isinstance(sub, list) else sub) if sub is not None else json.dumps(resource))
+    return arns
+
+
+def _on_own_resources(statement: dict[str, Any], cfn: dict[str, Any]) -> bool:
+    """Whether every resource of the statement is one of the stack's resources or a parameter (a Slack secret)."""
+    own = [*cfn["Resources"], *cfn.get("Parameters", {})]
+    return all(any(_mentions(resource, name) for name in own) for resource in _as_list(statement["Resource"]))
+
+
+def _declared_by_actions() -> dict[str, set[str]]:
+    """IAM action (lower case) → the registered action kinds that declare it."""
+    declared: dict[str, set[str]] = {}
+    for kind, action in REGISTRY.items():
+        for permission in action.permissions:
+            declared.setdefault(permission.lower(), set()).add(kind)
+    return declared
+
+
+def _api_names(service: str) -> dict[str, str]:
+    """boto3 method name → API operation name, from the service model botocore ships (no network)."""
+    import botocore.session
+    from botocore import xform_name
+
+    model = botocore.session.get_session().get_service_model(service)
+    return {xform_name(operation): operation for operation in model.operation_names}
+
+
+def _iam_actions_called(path: Path) -> set[str]:
+    """The IAM actions of the AWS calls a module makes through `self.clients` (aliases and paginators included)."""
+
+    def is_self_clients(node: ast.expr) -> bool:
+        return (
+            isinstance(node, ast.Attribute)
+            and node.attr == "clients"
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "self"
+        )
+
+    def service_of(node: ast.expr, aliases: dict[str, str]) -> str | None:
+        if isinstance(node, ast.Name):
+            return aliases.get(node.id)
+        if isinstance(node, ast.Attribute) and is_self_clients(node.value):
+            return CLIENT_PROPERTIES.get(node.attr)
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "client"
+            and is_self_clients(node.func.value)
+        ):
+            return str(ast.literal_eval(node.args[0]))
+        return None
+
+    called: set[str] = set()
+    for function in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if not isinstance(function, ast.FunctionDef):
+            continue
+        aliases: dict[str, str] = {}
+        for node in ast.walk(function):
+            if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+                service = service_of(node.value, aliases)
+                if service:
+                    aliases[node.targets[0].id] = service
+        for node in ast.walk(function):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+                continue
+            service = service_of(node.func.value, aliases)
+            if service is None:
+                continue
+            method = node.func.attr
+            if method == "get_paginator":
+                method = str(ast.literal_eval(node.args[0]))
+            api = _api_names(service).get(method)
+            assert api, f"{path.name}:{node.lineno}: {service}.{method} is not an API call botocore knows"
+            called.add(f"{IAM_PREFIXES.get(service, service)}:{api}")
+    return called
+
+
 def _env(resources: dict[str, Any], function: str) -> dict[str, Any]:
     variables: dict[str, Any] = resources[function]["Properties"]["Environment"]["Variables"]
     return variables
@@ -222,8 +365,14 @@ def test_medic_starts_in_dry_run(cfn: dict[str, Any]) -> None:
 def test_no_write_action_on_every_resource(resources: dict[str, Any]) -> None:
     for role, statement in _role_statements(resources):
         if "*" in _as_list(statement["Resource"]):
-            writes = [action for action in _actions(statement) if not _is_read_only(action)]
-            assert not writes, f"{role} {statement.get('Sid')}: {writes} on Resource '*'"
+            writes = [action for action in _actions(statement) if _is_write(action)]
+            if writes:
+                # Only a write AWS authorizes on "*" alone, in a statement of its own, confined by a condition.
+                assert set(writes) <= set(WRITES_WITHOUT_RESOURCE_TYPE), (
+                    f"{role} {statement.get('Sid')}: {writes} on Resource '*'"
+                )
+                assert _actions(statement) == writes, f"{role} {statement.get('Sid')}: keep it a statement of its own"
+                assert statement.get("Condition"), f"{role} {statement.get('Sid')}: {writes} on '*' needs a Condition"
 
 
 def test_no_wildcard_actions_and_no_iam(resources: dict[str, Any]) -> None:
@@ -235,6 +384,72 @@ def test_no_wildcard_actions_and_no_iam(resources: dict[str, Any]) -> None:
         assert statement["Effect"] == "Allow"
 
 
+def test_the_executor_may_do_everything_the_actions_declare(resources: dict[str, Any]) -> None:
+    statements = list(_statements(resources["ExecutorFunctionRole"]))
+    declared = [(kind, permission) for kind, action in REGISTRY.items() for permission in action.permissions]
+    assert declared
+    missing = [f"{kind}: {permission}" for kind, permission in declared if not _granting(statements, permission)]
+    assert not missing, "not granted to ExecutorFunctionRole: " + ", ".join(missing)
+
+
+def test_the_executor_changes_nothing_outside_medic_that_no_action_declares(
+    cfn: dict[str, Any], resources: dict[str, Any]
+) -> None:
+    declared = _declared_by_actions()
+    for statement in _statements(resources["ExecutorFunctionRole"]):
+        if _on_own_resources(statement, cfn):
+            continue  # the plans and events tables, the executor queue, the Slack token
+        undeclared = [a for a in _actions(statement) if _is_write(a) and a.lower() not in declared]
+        assert not undeclared, f"{statement.get('Sid')}: {undeclared} are declared by no registered action"
+
+
+def test_triage_may_collect_every_fact(resources: dict[str, Any]) -> None:
+    statements = list(_statements(resources["TriageFunctionRole"]))
+    assert FactCollector.permissions
+    missing = [permission for permission in FactCollector.permissions if not _granting(statements, permission)]
+    assert not missing, f"fact collection needs {missing}, not granted to TriageFunctionRole"
+
+
+def test_triage_reads_nothing_beyond_fact_collection(cfn: dict[str, Any], resources: dict[str, Any]) -> None:
+    needed = {permission.lower() for permission in FactCollector.permissions}
+    for statement in _statements(resources["TriageFunctionRole"]):
+        if _on_own_resources(statement, cfn):
+            continue  # the plans and events tables, the executor queue and DLQ, the Slack token
+        extra = [action for action in _actions(statement) if action.lower() not in needed]
+        assert not extra, f"{statement.get('Sid')}: {extra} are not in FactCollector.permissions"
+
+
+def test_fact_permissions_are_the_calls_facts_py_makes() -> None:
+    called = _iam_actions_called(ROOT / "shared" / "medic" / "facts.py")
+    assert called, "no AWS calls found in facts.py: the scan is broken"
+    declared = {permission.lower() for permission in FactCollector.permissions}
+    missing = sorted(action for action in called if action.lower() not in declared)
+    assert not missing, f"facts.py calls {missing}: add them to FactCollector.permissions"
+    needed = {action.lower() for action in (*called, *IMPLIED_FACT_PERMISSIONS)}
+    stale = [permission for permission in FactCollector.permissions if permission.lower() not in needed]
+    assert not stale, f"FactCollector.permissions lists {stale}, which facts.py no longer calls"
+    assert set(IMPLIED_FACT_PERMISSIONS) <= set(FactCollector.permissions)
+
+
+def test_every_lambda_write_is_on_opted_in_functions_or_a_reasoned_exception(resources: dict[str, Any]) -> None:
+    tagged, excepted = set(), set()
+    for statement in _statements(resources["ExecutorFunctionRole"]):
+        writes = {a for a in _actions(statement) if a.startswith("lambda:") and _is_write(a)}
+        if not writes:
+            continue
+        if statement.get("Condition") == OPT_IN_CONDITION:
+            assert all(arn.endswith(":function:*") for arn in _arns(statement)), statement.get("Sid")
+            tagged |= writes
+        else:
+            unexplained = writes - set(LAMBDA_WRITES_WITHOUT_OPT_IN_TAG)
+            assert not unexplained, f"{statement.get('Sid')}: {sorted(unexplained)} lack the opt-in tag condition"
+            assert "lambda:FunctionArn" in json.dumps(statement.get("Condition")), statement.get("Sid")
+            excepted |= writes
+    declared = {p for action in REGISTRY.values() for p in action.permissions if p.startswith("lambda:")}
+    assert tagged | excepted == {p for p in declared if _is_write(p)}
+    assert excepted == set(LAMBDA_WRITES_WITHOUT_OPT_IN_TAG), "keep the exceptions to what is actually granted"
+
+
 def test_only_the_executor_changes_lambda_or_autoscaling(resources: dict[str, Any]) -> None:
     changing = re.compile(
         r"^(lambda:(?!Get|List)|application-autoscaling:(?!Describe))"  # anything but reads
@@ -244,36 +459,43 @@ def test_only_the_executor_changes_lambda_or_autoscaling(resources: dict[str, An
         for action in _actions(statement):
             if changing.match(action):
                 granted.setdefault(role, set()).add(action)
-    assert granted == {
-        "ExecutorFunctionRole": {
-            "lambda:PutProvisionedConcurrencyConfig",
-            "lambda:DeleteProvisionedConcurrencyConfig",
-            "application-autoscaling:RegisterScalableTarget",
-            "application-autoscaling:PutScalingPolicy",
-        }
-    }
+    declared = {p for action in REGISTRY.values() for p in action.permissions if changing.match(p)}
+    assert granted == {"ExecutorFunctionRole": declared}
 
 
-def test_changes_are_confined_to_opted_in_functions_and_lambda_autoscaling(resources: dict[str, Any]) -> None:
-    lambda_writes = {"lambda:PutProvisionedConcurrencyConfig", "lambda:DeleteProvisionedConcurrencyConfig"}
-    autoscaling_writes = {"application-autoscaling:RegisterScalableTarget", "application-autoscaling:PutScalingPolicy"}
+def test_autoscaling_changes_are_confined_to_lambda_provisioned_concurrency(resources: dict[str, Any]) -> None:
     seen = set()
     for statement in _statements(resources["ExecutorFunctionRole"]):
-        actions = set(_actions(statement))
-        if actions & lambda_writes:
-            assert actions == lambda_writes, "keep the tag-conditioned statement free of other actions"
-            assert statement["Condition"] == {"StringEquals": {"aws:ResourceTag/medic:managed": "true"}}
-        if actions & autoscaling_writes:
-            assert actions == autoscaling_writes
+        writes = {a for a in _actions(statement) if a.startswith("application-autoscaling:") and _is_write(a)}
+        if writes:
+            assert set(_actions(statement)) == writes, "keep the conditioned statement free of other actions"
             assert statement["Condition"] == {
                 "StringEquals": {
                     "application-autoscaling:service-namespace": "lambda",
                     "application-autoscaling:scalable-dimension": "lambda:function:ProvisionedConcurrency",
                 }
             }
-            assert "scalable-target/*" in json.dumps(statement["Resource"])
-        seen |= actions
-    assert lambda_writes | autoscaling_writes <= seen
+            assert all(arn.endswith(":scalable-target/*") for arn in _arns(statement))
+            seen |= writes
+    declared = {p for a in REGISTRY.values() for p in a.permissions if p.startswith("application-autoscaling:")}
+    assert seen == {p for p in declared if _is_write(p)}
+
+
+@pytest.mark.parametrize(("action", "suffix"), sorted(CONFINED_WRITES.items()))
+def test_buffer_rule_and_quota_changes_are_confined(resources: dict[str, Any], action: str, suffix: str) -> None:
+    statements = _granting(list(_statements(resources["ExecutorFunctionRole"])), action)
+    assert statements, f"{action} is not granted"
+    for statement in statements:
+        assert all(arn.endswith(suffix) for arn in _arns(statement)), f"{action} on {_arns(statement)}"
+    if action == "events:PutTargets":
+        (statement,) = statements
+        condition = statement["Condition"]
+        targets = condition["ForAllValues:ArnLike"]["events:TargetArn"]
+        target_arns = _arns({"Resource": targets})
+        assert len(target_arns) == 2, target_arns  # the function a rule invoked, or its buffer queue
+        assert any(arn.endswith(":function:*") for arn in target_arns), target_arns
+        assert any(arn.endswith(":medic-buffer-*") for arn in target_arns), target_arns
+        assert condition["Null"] == {"events:TargetArn": "false"}  # ForAllValues holds on a missing key
 
 
 def test_the_events_table_is_append_only(resources: dict[str, Any]) -> None:
