@@ -247,9 +247,11 @@ class FactCollector:
         self.max_workers = max_workers
         self.sleep = sleep
 
-    def collect(self, signal: Signal, event: AlarmStateChangeEvent, now: datetime) -> Facts:
+    def collect(self, signal: Signal, event: AlarmStateChangeEvent | None, now: datetime) -> Facts:
+        """Facts about the signal's target; `event` (when given) adds the alarm's own datapoints for free."""
         facts = Facts()
-        self._alarm_facts(facts, event)
+        if event is not None:
+            self._alarm_facts(facts, event)
         target = signal.target
         if target.kind == "db_instance" and target.db_instance_id:
             return self._collect_database(facts, signal, target.db_instance_id, now)

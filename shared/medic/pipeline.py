@@ -463,7 +463,52 @@ def _drifted(plan: Plan, action: PlannedAction, live: Mapping[str, Any], applied
     plan = rt.ledger.transition(plan, "DRIFTED", now)
     _reply(plan, rt, f":twisted_rightwards_arrows: Not applied: {action.target} changed since the plan was made "
                      f"(expected {action.before}, found {dict(live)}). Medic does not fight the human.")  # fmt: skip
+    repropose(plan, rt)
     return plan.status
+
+
+#: How many times one alarm transition is re-proposed after drift (then a human takes over).
+MAX_REPROPOSALS = 2
+
+
+def repropose(plan: Plan, rt: Runtime) -> Plan | None:
+    """After drift, decide again from the live state: a new plan for the same alarm (`<id>-r1`, `-r2`), through
+    the same facts → runbook → guardrails → approval path. It is never applied on the old approval."""
+    from medic.signals import Signal
+
+    base = plan.id.split("-r")[0] if "-r" in plan.id.removeprefix("p-") else plan.id
+    taken = [n for n in range(1, MAX_REPROPOSALS + 1) if rt.ledger.get(f"{base}-r{n}") is not None]
+    if len(taken) >= MAX_REPROPOSALS:
+        rt.ledger.append(plan.id, "not_reproposed", {"reason": f"already re-proposed {len(taken)} times"},
+                         rt.clock.now())  # fmt: skip
+        return None
+    now = rt.clock.now()
+    fresh = plan.model_copy(update={
+        "id": f"{base}-r{len(taken) + 1}", "status": "NOOP", "created_at": iso(now), "updated_at": iso(now),
+        "diagnosis": None, "rule": None, "mode": None, "rationale": "", "reason": "", "actions": [], "blocked_by": [],
+        "decision": None, "approval_hash": "", "decided_by": [], "slack": SlackRef(), "expires_at": None,
+        "applied_at": None, "verify_after": None, "verification": None,
+    })  # fmt: skip
+    reason = f"re-proposed after {plan.id} drifted"
+    signal = Signal(kind=plan.signal, target=_target_of(plan), metric=None, reason=reason)
+    facts = rt.collector.collect(signal, None, now)
+    facts.alarm_value, facts.alarm_threshold = plan.alarm_value, plan.alarm_threshold
+    _decide_into(fresh, facts, rt, now)
+    fresh.reason = f"re-proposed from the live state after {plan.id} drifted; " + fresh.reason
+    if not rt.ledger.create(fresh):
+        return None
+    rt.ledger.append(plan.id, "reproposed", {"plan_id": fresh.id, "status": fresh.status}, now)
+    rt.ledger.append(fresh.id, "reproposal_of", {"plan_id": plan.id, "facts": fresh.facts,
+                                                 "missing": fresh.missing_facts}, now)  # fmt: skip
+    if fresh.decision is not None:
+        rt.ledger.append(fresh.id, "decision", fresh.decision.model_dump(mode="json"), now)
+    created = {"status": fresh.status, "diagnosis": fresh.diagnosis, "rule": fresh.rule,
+               "approval_hash": fresh.approval_hash}  # fmt: skip
+    rt.ledger.append(fresh.id, "plan_created", created, now)
+    if fresh.status == "APPROVED":
+        _enqueue(fresh, rt, now)
+    _post_card(fresh, rt, now)
+    return fresh
 
 
 def _failed(plan: Plan, action: PlannedAction, exc: Exception, applied: list[PlannedAction], rt: Runtime) -> str:
@@ -535,7 +580,16 @@ def _conclude(
     rt.ledger.append(plan.id, "verified" if outcome == "VERIFIED" else "verification_failed",
                      verification.model_dump(mode="json"), now)  # fmt: skip
     _reply(plan, rt, reply)
-    _update_card(plan, rt, "verified" if outcome == "VERIFIED" else "verification failed")
+    if outcome == "FAILED" and plan.rollback_on_failure:
+        errors = _rollback(plan, [a for a in plan.changes if a.applied], rt)
+        if not errors:
+            plan = rt.ledger.transition(plan, "ROLLED_BACK", rt.clock.now())
+            _reply(plan, rt, ":rewind: Rolled back as the rule asks: every change restored to its before-state.")
+            outcome = "ROLLED_BACK"
+        else:
+            _reply(plan, rt, f":red_circle: Rollback failed: {'; '.join(errors)}. A human must restore it.")
+    _update_card(plan, rt, {"VERIFIED": "verified", "ROLLED_BACK": "verification failed; rolled back"}.get(
+        outcome, "verification failed"))  # fmt: skip
     return outcome
 
 

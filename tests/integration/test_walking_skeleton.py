@@ -151,6 +151,26 @@ def test_drift_between_approval_and_apply_is_not_overwritten(proposed) -> None:
     assert live["RequestedProvisionedConcurrentExecutions"] == 30
 
 
+def test_after_drift_medic_re_proposes_from_the_live_state(proposed) -> None:
+    sim, (plan, _) = proposed
+    sim.click(plan, "approve")
+    sim.clients.lambda_.put_provisioned_concurrency_config(
+        FunctionName="checkout", Qualifier="live", ProvisionedConcurrentExecutions=30
+    )
+    sim.drain_executor()
+
+    fresh = sim.runtime.ledger.get(plan.id + "-r1")
+    assert fresh is not None and fresh.status == "PROPOSED"  # a new decision, never the old approval
+    [action] = fresh.changes
+    assert (action.before, action.after) == ({"provisioned_concurrency": 30}, {"provisioned_concurrency": 66})
+    assert fresh.reason.startswith(f"re-proposed from the live state after {plan.id} drifted")
+    assert fresh.slack.ts and fresh.slack.ts != plan.slack.ts
+    assert [e.data for e in sim.runtime.ledger.events(plan.id) if e.kind == "reproposed"] == [
+        {"plan_id": fresh.id, "status": "PROPOSED"}
+    ]
+    assert sim.runtime.ledger.verify_chain(fresh.id) is None
+
+
 def test_a_failed_pc_allocation_is_rolled_back(proposed) -> None:
     sim, (plan, _) = proposed
     sim.click(plan, "approve")

@@ -1,0 +1,49 @@
+"""A rule that asks for rollback on failed verification: the change is undone (FAILED → ROLLED_BACK) and the world
+is back to its before-state. The rule comes from an override layer, as a team would write it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from medic.runbook import layer, load_runbook
+from medic.runtime import install
+from medic.scenario import load_scenario
+from medic.simulate import Simulation, Story
+from medic.world.server import EmbeddedAWS
+
+ROOT = Path(__file__).resolve().parents[2]
+INSUFFICIENT = ROOT / "scenarios" / "spillover-fix-insufficient.yaml"
+OVERRIDE = """\
+runbook: checkout-team
+version: 1
+extends: lambda-latency
+tables:
+  spillover:
+    rows:
+      - id: floor-too-low
+        scope: {functions: [checkout]}
+        when: ["not has_autoscaling", "spillover_invocations > 0", "peak_concurrency > pc_allocated"]
+        diagnosis: pc_floor_too_low
+        mode: approve
+        actions:
+          - kind: set_provisioned_concurrency
+            params: {concurrency: "ceil(peak_concurrency * 1.2)"}
+        rationale: Raise the floor; undo it if the alarm does not clear.
+        verify: {expect: spillover back to 0, rollback_on_failure: true}
+"""
+
+
+def test_a_failed_verification_rolls_back_when_the_rule_asks(aws: EmbeddedAWS) -> None:
+    runbook = layer(load_runbook(ROOT / "runbooks" / "lambda-latency.yaml"), OVERRIDE, "checkout-team.yaml")
+    sim = Simulation(load_scenario(INSUFFICIENT), str(INSUFFICIENT), aws.endpoint_url, Story(None), runbook=runbook)
+    try:
+        outcome = sim.run("approve")
+    finally:
+        install(None)
+
+    [plan] = outcome.plans
+    assert (plan.rule, plan.status) == ("floor-too-low", "ROLLED_BACK")
+    kinds = [event.kind for event in outcome.log]
+    after_verification = kinds[kinds.index("verification_failed") + 1 :]
+    assert after_verification.count("rollback") == 1 and "rollback_failed" not in after_verification
+    assert outcome.world_after["checkout:live"]["provisioned_concurrency"] == 20
