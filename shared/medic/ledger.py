@@ -7,12 +7,13 @@ on the expected state; the events table only ever receives `PutItem` with `attri
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from medic.clock import iso
 from medic.errors import StateConflict
@@ -26,7 +27,10 @@ APPEND_ATTEMPTS = 8
 
 
 class LogEvent(BaseModel):
-    """One audit record: what happened to a plan, when, chained to the record before it."""
+    """One audit record: what happened to a plan, when, chained to the record before it.
+
+    `context` ties the record to the incident: the alarm ARN, its state timestamp and the Slack message ts.
+    """
 
     plan_id: str
     seq: int
@@ -35,14 +39,40 @@ class LogEvent(BaseModel):
     data: dict[str, Any]
     prev_hash: str
     hash: str
+    context: dict[str, str] = Field(default_factory=dict)
 
 
-def event_hash(plan_id: str, seq: int, at: str, kind: str, data: dict[str, Any], prev_hash: str) -> str:
-    canonical = json.dumps(
-        {"plan_id": plan_id, "seq": seq, "at": at, "kind": kind, "data": data, "prev_hash": prev_hash},
-        sort_keys=True, separators=(",", ":"), default=str,
-    )  # fmt: skip
+class ChainReport(BaseModel):
+    """The result of checking one plan's chain: intact, or the first broken record and why."""
+
+    plan_id: str
+    events: int
+    ok: bool
+    first_bad_seq: int | None = None
+    problem: str = ""
+
+
+def event_hash(
+    plan_id: str, seq: int, at: str, kind: str, data: dict[str, Any], prev_hash: str,
+    context: dict[str, str] | None = None,
+) -> str:  # fmt: skip
+    body: dict[str, Any] = {
+        "plan_id": plan_id,
+        "seq": seq,
+        "at": at,
+        "kind": kind,
+        "data": data,
+        "prev_hash": prev_hash,
+    }
+    if context:
+        body["context"] = context
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+HEAD_PREFIX = "head#"
+"""The plans-table item `head#<plan id>` anchors the last seq and hash of a plan's chain: deleting the last event
+from the (append-only) events table is then detected too. It lives in the other table, which IAM separates."""
 
 
 class Ledger:
@@ -52,6 +82,7 @@ class Ledger:
         self.dynamodb = dynamodb
         self.plans_table = plans_table
         self.events_table = events_table
+        self._context: dict[str, dict[str, str]] = {}
 
     # -- plans ----------------------------------------------------------------------------------
     def create(self, plan: Plan) -> bool:
@@ -66,12 +97,17 @@ class Ledger:
             )
         except self.dynamodb.exceptions.ConditionalCheckFailedException:
             return False
+        self.remember(plan)
         return True
 
     def get(self, plan_id: str) -> Plan | None:
         item = self.dynamodb.get_item(TableName=self.plans_table, Key={"plan_id": {"S": plan_id}}, ConsistentRead=True)
         found = item.get("Item")
-        return Plan.model_validate_json(found["doc"]["S"]) if found else None
+        if not found or "doc" not in found:
+            return None
+        plan = Plan.model_validate_json(found["doc"]["S"])
+        self.remember(plan)
+        return plan
 
     def transition(self, plan: Plan, new_state: str, now: datetime, **changes: Any) -> Plan:
         """Move `plan` to `new_state` if (and only if) it is still in its current state."""
@@ -89,17 +125,26 @@ class Ledger:
         return updated
 
     def _conditional_put(self, plan: Plan, expected_state: str) -> None:
+        """Rewrite an existing plan's item only if it is still in `expected_state` (UpdateItem: it can never
+        create a plan, so the roles that decide and verify need no PutItem on the plans table)."""
+        item = self._item(plan)
         try:
-            self.dynamodb.put_item(
+            self.dynamodb.update_item(
                 TableName=self.plans_table,
-                Item=self._item(plan),
-                ConditionExpression="#state = :expected",
-                ExpressionAttributeNames={"#state": "state"},
-                ExpressionAttributeValues={":expected": {"S": expected_state}},
-            )
+                Key={"plan_id": item["plan_id"]},
+                UpdateExpression="SET #state = :state, #target = :target, created_at = :created, "
+                "updated_at = :updated, doc = :doc",
+                ConditionExpression="attribute_exists(plan_id) AND #state = :expected",
+                ExpressionAttributeNames={"#state": "state", "#target": "target"},
+                ExpressionAttributeValues={
+                    ":state": item["state"], ":target": item["target"], ":created": item["created_at"],
+                    ":updated": item["updated_at"], ":doc": item["doc"], ":expected": {"S": expected_state},
+                },
+            )  # fmt: skip
         except self.dynamodb.exceptions.ConditionalCheckFailedException:
             current = self.get(plan.id)
             raise StateConflict(plan.id, expected_state, current.status if current else None) from None
+        self.remember(plan)
 
     def by_state(self, state: str, *, since: str | None = None) -> list[Plan]:
         """Plans in `state` (the by_state index), optionally only those updated at or after `since` (ISO)."""
@@ -145,7 +190,11 @@ class Ledger:
 
     # -- events ---------------------------------------------------------------------------------
     def append(self, plan_id: str, kind: str, data: dict[str, Any], now: datetime) -> LogEvent:
-        """Append an event to the plan's chain; never overwrites (a lost race retries on the next seq)."""
+        """Append an event to the plan's chain; never overwrites (a lost race retries on the next seq).
+
+        The event carries the plan's context (alarm ARN, state timestamp, Slack ts) when this ledger has seen
+        the plan (every use case reads or writes its plan before logging), and moves the chain's head anchor."""
+        context = self._context.get(plan_id, {})
         for _ in range(APPEND_ATTEMPTS):
             last = self._last_event(plan_id)
             seq = last.seq + 1 if last else 1
@@ -153,27 +202,47 @@ class Ledger:
             at = iso(now)
             clean = json.loads(json.dumps(data, default=str))
             event = LogEvent(
-                plan_id=plan_id, seq=seq, at=at, kind=kind, data=clean, prev_hash=prev_hash,
-                hash=event_hash(plan_id, seq, at, kind, clean, prev_hash),
+                plan_id=plan_id, seq=seq, at=at, kind=kind, data=clean, prev_hash=prev_hash, context=context,
+                hash=event_hash(plan_id, seq, at, kind, clean, prev_hash, context),
             )  # fmt: skip
+            item = {
+                "plan_id": {"S": plan_id},
+                "seq": {"N": str(seq)},
+                "at": {"S": at},
+                "kind": {"S": kind},
+                "data": {"S": json.dumps(clean, sort_keys=True)},
+                "prev_hash": {"S": prev_hash},
+                "hash": {"S": event.hash},
+            }
+            if context:
+                item["context"] = {"S": json.dumps(context, sort_keys=True)}
             try:
                 self.dynamodb.put_item(
-                    TableName=self.events_table,
-                    Item={
-                        "plan_id": {"S": plan_id},
-                        "seq": {"N": str(seq)},
-                        "at": {"S": at},
-                        "kind": {"S": kind},
-                        "data": {"S": json.dumps(clean, sort_keys=True)},
-                        "prev_hash": {"S": prev_hash},
-                        "hash": {"S": event.hash},
-                    },
-                    ConditionExpression="attribute_not_exists(seq)",
+                    TableName=self.events_table, Item=item, ConditionExpression="attribute_not_exists(seq)"
                 )
             except self.dynamodb.exceptions.ConditionalCheckFailedException:
                 continue
+            self._anchor(plan_id, seq, event.hash)
             return event
         raise StateConflict(plan_id, "a free event sequence number", f"{APPEND_ATTEMPTS} lost races")
+
+    def _anchor(self, plan_id: str, seq: int, digest: str) -> None:
+        """Move the head anchor forward (never back: a slower writer of an earlier seq does not rewind it)."""
+        with contextlib.suppress(self.dynamodb.exceptions.ConditionalCheckFailedException):
+            self.dynamodb.update_item(
+                TableName=self.plans_table,
+                Key={"plan_id": {"S": HEAD_PREFIX + plan_id}},
+                UpdateExpression="SET head_seq = :seq, head_hash = :hash",
+                ConditionExpression="attribute_not_exists(head_seq) OR head_seq < :seq",
+                ExpressionAttributeValues={":seq": {"N": str(seq)}, ":hash": {"S": digest}},
+            )
+
+    def remember(self, plan: Plan) -> None:
+        """Keep the plan's context for the events logged about it from now on."""
+        context = {"alarm_arn": plan.alarm_arn, "state_timestamp": plan.state_timestamp}
+        if plan.slack.ts:
+            context["slack_ts"] = plan.slack.ts
+        self._context[plan.id] = {k: v for k, v in context.items() if v}
 
     def events(self, plan_id: str) -> list[LogEvent]:
         events: list[LogEvent] = []
@@ -191,14 +260,55 @@ class Ledger:
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def verify_chain(self, plan_id: str) -> int | None:
-        """The seq of the first record whose hash or link is wrong, or None when the chain holds."""
+        """The seq of the first record whose hash or link is wrong (or missing), or None when the chain holds."""
+        return self.verify_report(plan_id).first_bad_seq
+
+    def verify_report(self, plan_id: str) -> ChainReport:
+        """Recompute the chain and compare its end with the head anchor; name the first broken record."""
+        events = self.events(plan_id)
         previous = GENESIS
-        for expected_seq, event in enumerate(self.events(plan_id), start=1):
-            recomputed = event_hash(event.plan_id, event.seq, event.at, event.kind, event.data, event.prev_hash)
-            if event.seq != expected_seq or event.prev_hash != previous or event.hash != recomputed:
-                return event.seq
+        for expected_seq, event in enumerate(events, start=1):
+            recomputed = event_hash(event.plan_id, event.seq, event.at, event.kind, event.data, event.prev_hash,
+                                    event.context)  # fmt: skip
+            if event.seq != expected_seq:
+                problem = f"record #{expected_seq} is missing (the next one is #{event.seq})"
+                return ChainReport(plan_id=plan_id, events=len(events), ok=False, first_bad_seq=expected_seq,
+                                   problem=problem)  # fmt: skip
+            if event.prev_hash != previous:
+                return ChainReport(plan_id=plan_id, events=len(events), ok=False, first_bad_seq=event.seq,
+                                   problem=f"record #{event.seq} does not link to the record before it")  # fmt: skip
+            if event.hash != recomputed:
+                problem = f"record #{event.seq} was modified (its hash does not match its content)"
+                return ChainReport(plan_id=plan_id, events=len(events), ok=False, first_bad_seq=event.seq,
+                                   problem=problem)  # fmt: skip
             previous = event.hash
-        return None
+        head = self.dynamodb.get_item(TableName=self.plans_table, Key={"plan_id": {"S": HEAD_PREFIX + plan_id}},
+                                      ConsistentRead=True).get("Item")  # fmt: skip
+        if head:
+            head_seq = int(head["head_seq"]["N"])
+            if head_seq > len(events):
+                return ChainReport(plan_id=plan_id, events=len(events), ok=False, first_bad_seq=len(events) + 1,
+                                   problem=f"records #{len(events) + 1}..#{head_seq} are missing (the head anchor "
+                                           f"says the chain ends at #{head_seq})")  # fmt: skip
+            if head_seq == len(events) and head["head_hash"]["S"] != previous:
+                return ChainReport(plan_id=plan_id, events=len(events), ok=False, first_bad_seq=head_seq,
+                                   problem=f"record #{head_seq} does not match the head anchor")  # fmt: skip
+        elif events:
+            return ChainReport(plan_id=plan_id, events=len(events), ok=False, first_bad_seq=len(events),
+                               problem="the chain's head anchor is missing")  # fmt: skip
+        return ChainReport(plan_id=plan_id, events=len(events), ok=True)
+
+    def chain_ids(self) -> list[str]:
+        """Every chain in the log (plans, rejected inputs, control flags), from the head anchors."""
+        ids: list[str] = []
+        kwargs: dict[str, Any] = {"TableName": self.plans_table, "ProjectionExpression": "plan_id"}
+        while True:
+            page = self.dynamodb.scan(**kwargs)
+            ids += [i["plan_id"]["S"][len(HEAD_PREFIX):] for i in page.get("Items", [])
+                    if i["plan_id"]["S"].startswith(HEAD_PREFIX)]  # fmt: skip
+            if "LastEvaluatedKey" not in page:
+                return sorted(ids)
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def _last_event(self, plan_id: str) -> LogEvent | None:
         page = self.dynamodb.query(
@@ -217,4 +327,5 @@ class Ledger:
         return LogEvent(
             plan_id=item["plan_id"]["S"], seq=int(item["seq"]["N"]), at=item["at"]["S"], kind=item["kind"]["S"],
             data=json.loads(item["data"]["S"]), prev_hash=item["prev_hash"]["S"], hash=item["hash"]["S"],
+            context=json.loads(item["context"]["S"]) if "context" in item else {},
         )  # fmt: skip

@@ -341,7 +341,10 @@ def execute_batch(sqs_event: Mapping[str, Any], rt: Runtime) -> dict[str, Any]:
         message_id = str(record.get("messageId", ""))
         try:
             body = json.loads(record["body"])
-            execute_plan(str(body["plan_id"]), str(body.get("approval_hash", "")), rt)
+            if body.get("rollback") is True:
+                rollback_plan(str(body["plan_id"]), rt)
+            else:
+                execute_plan(str(body["plan_id"]), str(body.get("approval_hash", "")), rt)
         except (KeyError, TypeError, ValueError) as exc:
             get_logger(use_case="executor").error("bad_message", message_id=message_id, error=str(exc))
             failures.append({"itemIdentifier": message_id})
@@ -581,16 +584,29 @@ def _conclude(
                      verification.model_dump(mode="json"), now)  # fmt: skip
     _reply(plan, rt, reply)
     if outcome == "FAILED" and plan.rollback_on_failure:
-        errors = _rollback(plan, [a for a in plan.changes if a.applied], rt)
-        if not errors:
-            plan = rt.ledger.transition(plan, "ROLLED_BACK", rt.clock.now())
-            _reply(plan, rt, ":rewind: Rolled back as the rule asks: every change restored to its before-state.")
-            outcome = "ROLLED_BACK"
-        else:
-            _reply(plan, rt, f":red_circle: Rollback failed: {'; '.join(errors)}. A human must restore it.")
-    _update_card(plan, rt, {"VERIFIED": "verified", "ROLLED_BACK": "verification failed; rolled back"}.get(
-        outcome, "verification failed"))  # fmt: skip
+        # The verifier holds no change permissions: the rollback is the executor's job.
+        body = json.dumps({"plan_id": plan.id, "rollback": True})
+        response = rt.clients.sqs.send_message(QueueUrl=rt.settings.executor_queue_url, MessageBody=body)
+        rt.ledger.append(plan.id, "rollback_requested", {"by": "verifier", "message_id": response.get("MessageId", "")},
+                         now)  # fmt: skip
+    _update_card(plan, rt, "verified" if outcome == "VERIFIED" else "verification failed")
     return outcome
+
+
+def rollback_plan(pid: str, rt: Runtime) -> str:
+    """Undo a FAILED plan whose rule asks for it (queued by the verifier): FAILED → ROLLED_BACK."""
+    plan = rt.ledger.get(pid)
+    if plan is None or plan.status != "FAILED" or not plan.rollback_on_failure:
+        get_logger(use_case="executor", plan_id=pid).info("nothing_to_roll_back", status=plan and plan.status)
+        return plan.status if plan else "unknown"
+    errors = _rollback(plan, [a for a in plan.changes if a.applied], rt)
+    if errors:
+        _reply(plan, rt, f":red_circle: Rollback failed: {'; '.join(errors)}. A human must restore it.")
+        return plan.status
+    plan = rt.ledger.transition(plan, "ROLLED_BACK", rt.clock.now())
+    _reply(plan, rt, ":rewind: Rolled back as the rule asks: every change restored to its before-state.")
+    _update_card(plan, rt, "verification failed; rolled back")
+    return plan.status
 
 
 def _datapoints_since(plan: Plan, rt: Runtime, since: datetime, now: datetime) -> list[float]:

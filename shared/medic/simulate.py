@@ -259,6 +259,7 @@ class Simulation:
             plans = [runtime.ledger.get(plan.id) or plan for plan in plans]
             if any(plan.status == "APPLIED" for plan in plans):
                 self.after_fix_and_verify()
+                self.drain_executor()  # a rollback the verifier queued (the rule asked for it)
             outcome = self.outcome(plans)
             _tell_ending(outcome, self.story)
             return outcome

@@ -343,7 +343,41 @@ def test_deleting_an_event_from_the_middle_is_detected(
 
     dynamodb.delete_item(TableName=EVENTS, Key={"plan_id": {"S": pid}, "seq": {"N": "2"}})
 
-    assert ledger.verify_chain(pid) == 3
+    assert ledger.verify_chain(pid) == 2  # the missing record itself
+    assert ledger.verify_report(pid).problem == "record #2 is missing (the next one is #3)"
+
+
+def test_deleting_the_last_event_is_detected_by_the_head_anchor(
+    ledger: Ledger, dynamodb: DynamoDBClient, clock: ManualClock
+) -> None:
+    pid = plan_id(ALARM_ARN, STATE_TS)
+    record_story(ledger, pid, clock)
+    last = len(ledger.events(pid))
+
+    dynamodb.delete_item(TableName=EVENTS, Key={"plan_id": {"S": pid}, "seq": {"N": str(last)}})
+
+    report = ledger.verify_report(pid)
+    assert (report.ok, report.first_bad_seq) == (False, last)
+    assert report.problem == f"records #{last}..#{last} are missing (the head anchor says the chain ends at #{last})"
+
+
+def test_an_intact_chain_reports_ok_and_is_listed(ledger: Ledger, clock: ManualClock) -> None:
+    pid = plan_id(ALARM_ARN, STATE_TS)
+    record_story(ledger, pid, clock)
+
+    assert ledger.verify_report(pid).ok
+    assert pid in ledger.chain_ids()
+
+
+def test_events_carry_the_plans_context(ledger: Ledger, clock: ManualClock) -> None:
+    plan = floor_plan(clock)
+    assert ledger.create(plan)
+
+    event = ledger.append(plan.id, "alarm_received", {}, clock.now())
+
+    assert event.context == {"alarm_arn": ALARM_ARN, "state_timestamp": STATE_TS}
+    assert ledger.events(plan.id)[0].context == event.context
+    assert ledger.verify_report(plan.id).ok
 
 
 def test_appending_after_a_tampered_event_still_continues_from_the_last_record(
@@ -356,4 +390,4 @@ def test_appending_after_a_tampered_event_still_continues_from_the_last_record(
     event = ledger.append(pid, "applied", {"request_id": "r-1"}, clock.now())
 
     assert event.seq == 4
-    assert ledger.verify_chain(pid) == 3, "the gap stays visible"
+    assert ledger.verify_chain(pid) == 2, "the gap stays visible"

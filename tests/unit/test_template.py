@@ -107,6 +107,8 @@ EXPECTED_ENV = {
         "MEDIC_SLACK_BOT_TOKEN_SECRET_ARN",
         "MEDIC_OPT_IN_TAG",
         "MEDIC_VERIFY_AFTER_S",
+        "MEDIC_RUNBOOK",
+        "MEDIC_EXECUTOR_QUEUE_URL",
     },
     "VerifierFunction": {
         "MEDIC_PLANS_TABLE",
@@ -395,12 +397,31 @@ def test_the_executor_may_do_everything_the_actions_declare(resources: dict[str,
 def test_the_executor_changes_nothing_outside_medic_that_no_action_declares(
     cfn: dict[str, Any], resources: dict[str, Any]
 ) -> None:
+    from medic.facts import FactCollector
+
     declared = _declared_by_actions()
     for statement in _statements(resources["ExecutorFunctionRole"]):
         if _on_own_resources(statement, cfn):
             continue  # the plans and events tables, the executor queue, the Slack token
-        undeclared = [a for a in _actions(statement) if _is_write(a) and a.lower() not in declared]
+        facts = {a.lower() for a in FactCollector.permissions}  # read-only queries (StartQuery), for re-proposals
+        undeclared = [a for a in _actions(statement)
+                      if _is_write(a) and a.lower() not in declared and a.lower() not in facts]  # fmt: skip
         assert not undeclared, f"{statement.get('Sid')}: {undeclared} are declared by no registered action"
+
+
+def test_the_executor_may_collect_every_fact_to_re_propose_after_drift(resources: dict[str, Any]) -> None:
+    from medic.facts import FactCollector
+
+    statements = list(_statements(resources["ExecutorFunctionRole"]))
+    assert [a for a in FactCollector.permissions if not _granting(statements, a)] == []
+
+
+def test_only_triage_and_the_executor_create_plans(resources: dict[str, Any]) -> None:
+    creators = {
+        role for role, statement in _role_statements(resources)
+        if _mentions(statement["Resource"], "PlansTable") and "dynamodb:PutItem" in _actions(statement)
+    }  # fmt: skip
+    assert creators == {"TriageFunctionRole", "ExecutorFunctionRole"}  # interactions and verifier only update
 
 
 def test_triage_may_collect_every_fact(resources: dict[str, Any]) -> None:
