@@ -70,6 +70,8 @@ def event_hash(
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+OPEN_PREFIX = "open#"
+"""The plans-table item `open#<target>` names the plan holding the target's one open incident (storms attach)."""
 HEAD_PREFIX = "head#"
 """The plans-table item `head#<plan id>` anchors the last seq and hash of a plan's chain: deleting the last event
 from the (append-only) events table is then detected too. It lives in the other table, which IAM separates."""
@@ -187,6 +189,39 @@ class Ledger:
             "updated_at": {"S": plan.updated_at},
             "doc": {"S": plan.model_dump_json()},
         }
+
+    # -- one open plan per target ----------------------------------------------------------------
+    def holder(self, target: str) -> str | None:
+        """The plan that last claimed `target` (it may have finished since: check its state)."""
+        item = self.dynamodb.get_item(TableName=self.plans_table, Key={"plan_id": {"S": OPEN_PREFIX + target}},
+                                      ConsistentRead=True).get("Item")  # fmt: skip
+        return item["holder"]["S"] if item else None
+
+    def claim(self, target: str, plan_id: str, stale_holder: str | None) -> bool:
+        """Claim `target` for `plan_id`: only if nobody holds it, or it is still held by `stale_holder` (a plan
+        the caller saw finished). One conditional write: of two concurrent triages, one wins."""
+        kwargs: dict[str, Any] = {
+            "TableName": self.plans_table,
+            "Item": {"plan_id": {"S": OPEN_PREFIX + target}, "holder": {"S": plan_id}},
+            "ConditionExpression": "attribute_not_exists(plan_id)",
+        }
+        if stale_holder:
+            kwargs["ConditionExpression"] += " OR holder = :stale"
+            kwargs["ExpressionAttributeValues"] = {":stale": {"S": stale_holder}}
+        try:
+            self.dynamodb.put_item(**kwargs)
+        except self.dynamodb.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def count_attached(self, plan_id: str) -> int:
+        """Count one more alarm attached to an open plan; returns the new count (one atomic ADD)."""
+        response = self.dynamodb.update_item(
+            TableName=self.plans_table, Key={"plan_id": {"S": plan_id}}, UpdateExpression="ADD attached :one",
+            ConditionExpression="attribute_exists(plan_id)", ExpressionAttributeValues={":one": {"N": "1"}},
+            ReturnValues="UPDATED_NEW",
+        )  # fmt: skip
+        return int(response["Attributes"]["attached"]["N"])
 
     # -- events ---------------------------------------------------------------------------------
     def append(self, plan_id: str, kind: str, data: dict[str, Any], now: datetime) -> LogEvent:

@@ -20,7 +20,7 @@ from medic.facts import Facts
 from medic.guardrails import check_plan
 from medic.ledger import Ledger
 from medic.log import get_logger
-from medic.plan import Plan, Refusal, SlackRef, Verification, approval_hash, plan_id
+from medic.plan import OPEN_STATES, Plan, Refusal, SlackRef, Verification, approval_hash, plan_id
 from medic.runbook import decide
 from medic.runtime import Runtime
 from medic.signals import classify
@@ -65,6 +65,11 @@ def triage(raw_event: Mapping[str, Any] | str | bytes, rt: Runtime) -> dict[str,
         plan.alarm_threshold = reason_data.threshold
         plan.alarm_value = reason_data.recent_datapoints[-1] if reason_data.recent_datapoints else None
 
+    holder = rt.ledger.holder(plan.target) if signal.target.kind != "none" else None
+    open_plan = rt.ledger.get(holder) if holder else None
+    if open_plan is not None and open_plan.status in OPEN_STATES:
+        return _attach(plan, open_plan, event, rt, now)
+
     facts: Facts | None = None
     if signal.kind == "unknown" or signal.kind not in rt.runbook.tables:
         plan.reason = signal.reason if signal.kind == "unknown" else f"runbook has no table for signal {signal.kind}"
@@ -77,6 +82,17 @@ def triage(raw_event: Mapping[str, Any] | str | bytes, rt: Runtime) -> dict[str,
             plan.target = f"{plan.function_name}:{plan.qualifier}"
         _decide_into(plan, facts, rt, now)
 
+    finished = ("VERIFIED", "FAILED", "ROLLED_BACK")
+    if (
+        open_plan is not None
+        and open_plan.status in finished
+        and now - parse_iso(open_plan.updated_at) < timedelta(seconds=rt.settings.cooldown_s)
+    ):
+        plan.reason = f"flapping: the alarm fired again within the cooldown after {open_plan.id}; " + plan.reason
+    if plan.status in OPEN_STATES and not rt.ledger.claim(plan.target, plan.id, stale_holder=holder):
+        winner = rt.ledger.get(rt.ledger.holder(plan.target) or "")
+        if winner is not None and winner.id != plan.id:
+            return _attach(plan, winner, event, rt, now)  # a concurrent triage claimed the target first
     if not rt.ledger.create(plan):
         log.info("duplicate_delivery", status="raced")
         return {"plan_id": pid, "status": "duplicate", "duplicate": True}
@@ -89,6 +105,28 @@ def triage(raw_event: Mapping[str, Any] | str | bytes, rt: Runtime) -> dict[str,
     elif plan.diagnosis or plan.blocked_by:
         _post_card(plan, rt, now)
     return {"plan_id": pid, "status": plan.status, "signal": plan.signal, "diagnosis": plan.diagnosis}
+
+
+def _attach(plan: Plan, open_plan: Plan, event: AlarmStateChangeEvent, rt: Runtime, now: datetime) -> dict[str, Any]:
+    """A storm: the target already has an open plan. Record this alarm as SUPERSEDED by it (one entry, no card)."""
+    plan.status = "SUPERSEDED"
+    plan.reason = f"attached to the open plan {open_plan.id} on {open_plan.target}"
+    if not rt.ledger.create(plan):
+        return {"plan_id": plan.id, "status": "duplicate", "duplicate": True}
+    rt.ledger.append(plan.id, "superseded", {
+        "by": open_plan.id, "event_id": event.id, "alarm_arn": event.alarm_arn, "alarm_name": event.detail.alarm_name,
+        "state_timestamp": plan.state_timestamp, "signal": plan.signal, "target": plan.target,
+        "reason": event.detail.state.reason,
+    }, now)  # fmt: skip
+    rt.ledger.append(open_plan.id, "alarm_attached", {
+        "plan_id": plan.id, "alarm_name": plan.alarm_name, "state_timestamp": plan.state_timestamp,
+        "value": plan.alarm_value,
+    }, now)  # fmt: skip
+    if rt.ledger.count_attached(open_plan.id) == 1:  # one thread reply, not one per alarm of a storm
+        _reply(open_plan, rt, f":repeat: {plan.alarm_name} fired too ({plan.alarm_value}); attached to this plan. "
+                              "Further alarms on this target are in the log.")  # fmt: skip
+    get_logger(use_case="triage", plan_id=plan.id).info("attached", to=open_plan.id)
+    return {"plan_id": plan.id, "status": "SUPERSEDED", "attached_to": open_plan.id}
 
 
 def _decide_into(plan: Plan, facts: Facts, rt: Runtime, now: datetime) -> None:
@@ -498,6 +536,8 @@ def repropose(plan: Plan, rt: Runtime) -> Plan | None:
     facts.alarm_value, facts.alarm_threshold = plan.alarm_value, plan.alarm_threshold
     _decide_into(fresh, facts, rt, now)
     fresh.reason = f"re-proposed from the live state after {plan.id} drifted; " + fresh.reason
+    if fresh.status in OPEN_STATES:
+        rt.ledger.claim(fresh.target, fresh.id, stale_holder=rt.ledger.holder(fresh.target))
     if not rt.ledger.create(fresh):
         return None
     rt.ledger.append(plan.id, "reproposed", {"plan_id": fresh.id, "status": fresh.status}, now)

@@ -26,7 +26,9 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     "APPLIED": frozenset({"VERIFIED", "FAILED"}),
     "FAILED": frozenset({"ROLLED_BACK"}),
 }
-INITIAL_STATES = frozenset({"PROPOSED", "APPROVED", "BLOCKED", "NOOP"})
+INITIAL_STATES = frozenset({"PROPOSED", "APPROVED", "BLOCKED", "NOOP", "SUPERSEDED"})
+#: A plan in one of these holds its target: new alarms on the target attach to it instead of making plans.
+OPEN_STATES = frozenset({"PROPOSED", "APPROVED", "APPLYING", "APPLIED"})
 TERMINAL_STATES = frozenset(PLAN_STATES) - frozenset(TRANSITIONS)
 
 
