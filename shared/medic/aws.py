@@ -7,6 +7,7 @@ environment. Without an explicit `endpoint_url`, botocore's own configuration ap
 
 from __future__ import annotations
 
+import re
 import threading
 from typing import TYPE_CHECKING, Any, cast
 
@@ -77,6 +78,33 @@ class AwsClients:
                 self._clients[service] = cast(Any, session).client(service, **kwargs)
             return self._clients[service]
 
+    def assume(self, role_arn: str, session_name: str, source_identity: str) -> tuple[AwsClients, dict[str, str]]:
+        """Clients acting as `role_arn` in a session named `session_name` with `source_identity` (both visible in
+        CloudTrail), and what to log about the session (never the secret). Names are cut to IAM's charset/length."""
+        import boto3
+
+        name = _iam_name(session_name, 64)
+        identity = _iam_name(source_identity, 64)
+        response = self.client("sts").assume_role(
+            RoleArn=role_arn, RoleSessionName=name, SourceIdentity=identity, DurationSeconds=900
+        )
+        credentials = response["Credentials"]
+        session = boto3.Session(
+            aws_access_key_id=credentials["AccessKeyId"],
+            aws_secret_access_key=credentials["SecretAccessKey"],
+            aws_session_token=credentials["SessionToken"],
+            region_name=self.region,
+        )
+        assumed = AwsClients(session=session, region=self.region, endpoint_url=self.endpoint_url, config=self._config)
+        record = {
+            "role_arn": role_arn,
+            "session_name": name,
+            "source_identity": identity,
+            "assumed_role_arn": response["AssumedRoleUser"]["Arn"],
+            "access_key_id": credentials["AccessKeyId"],
+        }
+        return assumed, record
+
     def _session_or_default(self) -> boto3.Session:
         if self._session is None:
             import boto3
@@ -122,3 +150,9 @@ def error_code(exc: BaseException) -> str:
 def request_id(response: dict[str, Any]) -> str:
     """The request id AWS gave a call, for the audit trail."""
     return str(response.get("ResponseMetadata", {}).get("RequestId", ""))
+
+
+def _iam_name(text: str, limit: int) -> str:
+    """`text` within IAM's session-name charset ([\\w+=,.@-]) and length, at least 2 characters."""
+    cleaned = re.sub(r"[^\w+=,.@-]", "-", text)[:limit]
+    return cleaned if len(cleaned) >= 2 else (cleaned + "--")[:2]

@@ -40,6 +40,7 @@ ENV_VARS: dict[str, str] = {
     "circuit_breaker_failures": "MEDIC_CIRCUIT_BREAKER_FAILURES",
     "freeze_windows": "MEDIC_FREEZE_WINDOWS",
     "kill_switch": "MEDIC_KILL_SWITCH",
+    "actions_role_arn": "MEDIC_ACTIONS_ROLE_ARN",
     "region": "AWS_REGION",
 }
 
@@ -86,6 +87,7 @@ class Settings(BaseModel):
         default="", description="e.g. 'Fri 18:00-Mon 08:00; 2026-12-24T00:00Z/2026-12-27T00:00Z'"
     )
     kill_switch: bool = Field(default=False, description="static kill switch; the flag in the log is the dynamic one")
+    actions_role_arn: str = Field(default="", description="role the executor assumes per plan to make the changes")
     region: str | None = None
 
     @field_validator("approvers", mode="before")

@@ -13,6 +13,7 @@ from typing import Any
 
 from medic.actions import get_action
 from medic.actions.base import PlannedAction
+from medic.aws import AwsClients
 from medic.clock import iso, parse_iso
 from medic.errors import ActionFailed, EventError, GuardrailRefused, StateConflict
 from medic.events import AlarmStateChangeEvent, parse_alarm_event
@@ -413,18 +414,19 @@ def execute_plan(pid: str, expected_hash: str, rt: Runtime) -> str:
         plan = rt.ledger.transition(plan, "APPLYING", now)
         rt.ledger.append(pid, "applying", {"actions": len(plan.changes)}, now)
 
+    clients = action_clients(plan, rt)
     applied: list[PlannedAction] = []
     for action in plan.changes:
         impl = get_action(action.kind)
-        live = impl.read_live(rt.clients, action)
+        live = impl.read_live(clients, action)
         if action.applied or _same(live, action.after):
             action.applied = True  # resumed after a crash: the change is already there, never apply twice
             applied.append(action)
             continue
         if not _same(live, action.before):
-            return _drifted(plan, action, live, applied, rt)
+            return _drifted(plan, action, live, applied, rt, clients)
         try:
-            request = impl.apply(rt.clients, action)
+            request = impl.apply(clients, action)
             action.applied = True
             action.request_ids.append(request)
             applied.append(action)
@@ -433,11 +435,11 @@ def execute_plan(pid: str, expected_hash: str, rt: Runtime) -> str:
                 "action": action.kind, "target": action.target, "request_id": request,
                 "before": action.before, "after": action.after,
             }, rt.clock.now())  # fmt: skip
-            action.observed_after = impl.wait(rt.clients, action, rt.clock, rt.settings.pc_ready_timeout_s)
+            action.observed_after = impl.wait(clients, action, rt.clock, rt.settings.pc_ready_timeout_s)
             rt.ledger.append(pid, "change_effective", {"target": action.target, "observed": action.observed_after},
                              rt.clock.now())  # fmt: skip
         except (ActionFailed, _client_error()) as exc:
-            return _failed(plan, action, exc, applied, rt)
+            return _failed(plan, action, exc, applied, rt, clients)
 
     now = rt.clock.now()
     verify_after = now + timedelta(seconds=rt.settings.verify_after_s)
@@ -461,6 +463,18 @@ def describe_change(action: PlannedAction) -> str:
     return f"{action.kind} on {action.target}: {fields or 'no field changes'}{pending}"
 
 
+def action_clients(plan: Plan, rt: Runtime) -> AwsClients:
+    """The clients the plan's changes are made with: the actions role assumed for this plan (session = plan id,
+    SourceIdentity = the approver, both in CloudTrail), or the runtime's own clients when no role is set."""
+    role = rt.settings.actions_role_arn
+    if not role:
+        return rt.clients
+    approver = plan.decided_by[0] if plan.decided_by else "medic"
+    clients, session = rt.clients.assume(role, plan.id, approver)
+    rt.ledger.append(plan.id, "session", session, rt.clock.now())
+    return clients
+
+
 def _client_error() -> type[Exception]:
     from botocore.exceptions import ClientError
 
@@ -482,11 +496,11 @@ def _apply_time_refusal(plan: Plan, expected_hash: str, rt: Runtime) -> Refusal 
     return refusals[0] if refusals else None
 
 
-def _rollback(plan: Plan, applied: list[PlannedAction], rt: Runtime) -> list[str]:
+def _rollback(plan: Plan, applied: list[PlannedAction], rt: Runtime, clients: AwsClients) -> list[str]:
     errors: list[str] = []
     for action in reversed(applied):
         try:
-            request = get_action(action.kind).rollback(rt.clients, action)
+            request = get_action(action.kind).rollback(clients, action)
             rt.ledger.append(plan.id, "rollback", {"target": action.target, "restored": action.before,
                                                    "request_id": request}, rt.clock.now())  # fmt: skip
         except (ActionFailed, _client_error()) as exc:
@@ -496,8 +510,8 @@ def _rollback(plan: Plan, applied: list[PlannedAction], rt: Runtime) -> list[str
 
 
 def _drifted(plan: Plan, action: PlannedAction, live: Mapping[str, Any], applied: list[PlannedAction],
-             rt: Runtime) -> str:  # fmt: skip
-    errors = _rollback(plan, applied, rt)
+             rt: Runtime, clients: AwsClients) -> str:  # fmt: skip
+    errors = _rollback(plan, applied, rt, clients)
     now = rt.clock.now()
     rt.ledger.append(plan.id, "drifted", {"target": action.target, "expected": action.before, "live": dict(live),
                                           "rollback_errors": errors}, now)  # fmt: skip
@@ -554,13 +568,15 @@ def repropose(plan: Plan, rt: Runtime) -> Plan | None:
     return fresh
 
 
-def _failed(plan: Plan, action: PlannedAction, exc: Exception, applied: list[PlannedAction], rt: Runtime) -> str:
+def _failed(
+    plan: Plan, action: PlannedAction, exc: Exception, applied: list[PlannedAction], rt: Runtime, clients: AwsClients
+) -> str:
     reason = str(exc)
     rt.ledger.append(plan.id, "action_failed", {"target": action.target, "action": action.kind, "error": reason},
                      rt.clock.now())  # fmt: skip
     if action not in applied and action.applied:
         applied.append(action)
-    errors = _rollback(plan, applied, rt)
+    errors = _rollback(plan, applied, rt, clients)
     now = rt.clock.now()
     plan = rt.ledger.transition(plan, "FAILED" if errors else "ROLLED_BACK", now)
     _reply(plan, rt, f":red_circle: {action.kind} on {action.target} failed: {reason}. "
@@ -639,7 +655,7 @@ def rollback_plan(pid: str, rt: Runtime) -> str:
     if plan is None or plan.status != "FAILED" or not plan.rollback_on_failure:
         get_logger(use_case="executor", plan_id=pid).info("nothing_to_roll_back", status=plan and plan.status)
         return plan.status if plan else "unknown"
-    errors = _rollback(plan, [a for a in plan.changes if a.applied], rt)
+    errors = _rollback(plan, [a for a in plan.changes if a.applied], rt, action_clients(plan, rt))
     if errors:
         _reply(plan, rt, f":red_circle: Rollback failed: {'; '.join(errors)}. A human must restore it.")
         return plan.status

@@ -188,6 +188,7 @@ class Simulation:
             dry_run=False,
             region=self.region,
             verify_after_s=_verification_window(self.scenario),
+            actions_role_arn=self.infra["actions_role_arn"],
             **self.scenario.settings,
         )
         self.runtime = Runtime(
@@ -326,7 +327,13 @@ def build_medic_infra(clients: AwsClients) -> dict[str, str]:
         },
     )["QueueUrl"]
     secret = clients.secrets.create_secret(Name="medic/slack-signing-secret", SecretString=secrets.token_hex(16))
-    return {"plans": "medic-plans", "events": "medic-events", "queue": queue, "signing_secret_arn": secret["ARN"]}
+    executor = {"AWS": f"arn:aws:iam::{ACCOUNT}:role/medic-executor"}
+    trust = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["sts:AssumeRole", "sts:SetSourceIdentity"], "Principal": executor}
+    ]}  # fmt: skip
+    role = clients.client("iam").create_role(RoleName="medic-actions", AssumeRolePolicyDocument=json.dumps(trust))
+    return {"plans": "medic-plans", "events": "medic-events", "queue": queue, "signing_secret_arn": secret["ARN"],
+            "actions_role_arn": role["Role"]["Arn"]}  # fmt: skip
 
 
 def _zip() -> bytes:

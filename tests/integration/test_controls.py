@@ -81,3 +81,23 @@ def test_the_cli_flips_the_kill_switch_and_resets_the_breaker(
     assert json.loads(capsys.readouterr().out)["circuit_breaker"]["reset_at"]
     assert main(["control", "status"]) == 0
     assert json.loads(capsys.readouterr().out)["circuit_breaker"]["open"] is False
+
+
+def test_changes_are_made_in_a_session_named_after_the_plan_with_the_approver(simulation: Simulation) -> None:
+    sim = simulation
+    assert sim.runtime is not None
+    [plan] = sim.triage(sim.alarm_events())
+    sim.click(plan, "approve")
+    sim.drain_executor()
+
+    events = sim.runtime.ledger.events(plan.id)
+    [session] = [e.data for e in events if e.kind == "session"]
+    assert session["session_name"] == plan.id
+    assert session["source_identity"] == "U0ONCALL"
+    assert session["assumed_role_arn"] == f"arn:aws:sts::123456789012:assumed-role/medic-actions/{plan.id}"
+    assert "secret" not in json.dumps(session).lower()
+    call = next(e for e in events if e.kind == "aws_call")
+    assert events.index(call) > events.index(next(e for e in events if e.kind == "session"))
+    assert call.data["request_id"]
+    assert call.context["slack_ts"] == plan.slack.ts  # every event ties back to the card and the alarm
+    assert call.context["alarm_arn"] == plan.alarm_arn
