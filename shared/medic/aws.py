@@ -32,7 +32,7 @@ def retry_config() -> Config:
     from botocore.config import Config
 
     return Config(
-        retries={"mode": "standard", "max_attempts": RETRY_MAX_ATTEMPTS},
+        retries={"mode": "standard", "total_max_attempts": RETRY_MAX_ATTEMPTS},  # attempts in all, first included
         connect_timeout=CONNECT_TIMEOUT_S,
         read_timeout=READ_TIMEOUT_S,
         max_pool_connections=16,

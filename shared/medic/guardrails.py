@@ -10,7 +10,15 @@ becomes BLOCKED with the guard, its limit and the observed value):
 - reserved concurrency: an increase leaves ≥ 100 unreserved executions (clamped; the plan's increases add up),
   never below the target function's provisioned concurrency, never 0;
 - SQS buffer: MaximumConcurrency above the function's reserved concurrency only turns into throttles (clamped);
+- per-action caps from `Settings`: reserved concurrency ≤ ``max_reserved_concurrency``, memory ≤
+  ``max_memory_mb``, a quota request ≤ ``max_quota_request`` (clamped). A cap limits an increase and never turns
+  it into a cut: when the current value is already above the cap, the value stays as it is. The quota cap is a
+  hard limit: once the account's limit has reached it, a further request is refused (``quota_hard_limit``), never
+  crept towards step by step;
 - nothing left to change after the clamps refuses the action (``no_effective_change``).
+
+The monthly cost budget is checked separately, by :func:`check_budget`, once the plan's costs are annotated
+(`medic.cost.annotate_costs` prices the *clamped* values, so it runs after `check_plan`).
 """
 
 from __future__ import annotations
@@ -27,6 +35,12 @@ _PC_FIELDS = {
     "set_provisioned_concurrency": ("provisioned_concurrency",),
     "set_autoscaling_bounds": ("min_capacity", "max_capacity"),
     "schedule_prewarm": ("prewarm_concurrency",),
+}
+#: The per-action caps: kind → (field, the `Settings` attribute holding its cap).
+_CAPS: dict[str, tuple[str, str]] = {
+    "set_reserved_concurrency": ("reserved_concurrency", "max_reserved_concurrency"),
+    "set_memory": ("memory_mb", "max_memory_mb"),
+    "request_quota_increase": ("account_concurrency_limit", "max_quota_request"),
 }
 #: Actions refused when, after the clamps, they would change nothing (their `after` equals what is there).
 _CHANGE_CHECKED = frozenset({
@@ -46,6 +60,8 @@ def check_plan(actions: list[PlannedAction], facts: Facts, settings: Settings) -
         fields = _PC_FIELDS.get(action.kind, ())
         for name in fields:
             _clamp_pc(action, name, facts, settings)
+        if action.kind in _CAPS:
+            refusals += _cap(action, settings)
         if action.kind == "set_reserved_concurrency":
             reserved_taken += _clamp_reserved(action, facts, reserved_taken)
             refusals += _check_reserved(action, facts)
@@ -59,6 +75,41 @@ def check_plan(actions: list[PlannedAction], facts: Facts, settings: Settings) -
             )  # fmt: skip
         elif action.kind == "schedule_prewarm":
             refusals += _check_prewarm(action, facts)
+    return refusals
+
+
+def check_budget(actions: list[PlannedAction], settings: Settings) -> list[Refusal]:
+    """Refusals of the monthly cost budget (empty when no budget is set or the plan fits in it).
+
+    Run it after `medic.cost.annotate_costs`: a plan whose added monthly cost (the sum of its positive
+    ``cost_monthly_usd``; savings are not counted against increases) exceeds ``monthly_cost_budget_usd`` is refused
+    (``cost_budget``), and so is every change whose cost is unknown (``cost_unknown``): under a budget, Medic never
+    guesses.
+
+    >>> from medic.actions.base import PlannedAction
+    >>> pc = PlannedAction(kind="set_provisioned_concurrency", target="checkout:live",
+    ...                    primary="provisioned_concurrency", cost_monthly_usd=109.5)
+    >>> [r.guard for r in check_budget([pc], Settings(plans_table="p", events_table="e", monthly_cost_budget_usd=100))]
+    ['cost_budget']
+    """
+    budget = settings.monthly_cost_budget_usd
+    if budget is None:
+        return []
+    changing = [action for action in actions if action.kind != "advise"]
+    refusals = [
+        Refusal(guard="cost_unknown", limit=budget, observed=None,
+                message=f"the monthly cost of {action.kind} on {action.target} is unknown "
+                        f"({action.cost_basis or 'not estimated'}), so it cannot be held to the budget of "
+                        f"${budget:,.2f}/month")
+        for action in changing
+        if action.cost_monthly_usd is None
+    ]  # fmt: skip
+    added = sum(max(0.0, action.cost_monthly_usd or 0.0) for action in changing)
+    if added > budget:
+        refusals.append(
+            Refusal(guard="cost_budget", limit=budget, observed=round(added, 2),
+                    message=f"the plan adds ${added:,.2f}/month, above the monthly cost budget of ${budget:,.2f}")
+        )  # fmt: skip
     return refusals
 
 
@@ -158,6 +209,29 @@ def _check_prewarm(action: PlannedAction, facts: Facts) -> list[Refusal]:
     return [Refusal(guard="no_effective_change", limit=floor, observed=wanted,
                     message=f"after the guardrails' clamps the pre-warm of {action.target} is not above its "
                             f"provisioned concurrency floor ({floor})")]  # fmt: skip
+
+
+def _cap(action: PlannedAction, settings: Settings) -> list[Refusal]:
+    """Clamp the action's field to its cap (an increase only); refuse a quota request once the hard limit is hit."""
+    name, setting = _CAPS[action.kind]
+    cap = int(getattr(settings, setting))
+    wanted = action.after.get(name)
+    if wanted is None:
+        return []
+    before = action.before.get(name)
+    current = int(before or 0)
+    if action.kind == "request_quota_increase" and current >= cap:
+        return [Refusal(guard="quota_hard_limit", limit=cap, observed=before,
+                        message=f"the account's concurrency limit {before} has reached the hard limit of quota "
+                                f"requests ({setting}={cap}): Medic asks for no more")]  # fmt: skip
+    if int(wanted) <= cap:
+        return []
+    # A cap limits an increase; it never turns a remediation into a cut (nothing changes instead).
+    value = max(cap, min(current, int(wanted)))
+    above = " (already above it: left as it is)" if value > cap else ""
+    action.clamps.append(f"{name} {wanted} → {value}: cap {setting}={cap}{above}")
+    action.after[name] = before if value == current else value
+    return []
 
 
 def _clamp_pc(action: PlannedAction, name: str, facts: Facts, settings: Settings) -> None:

@@ -18,7 +18,7 @@ from medic.clock import iso, parse_iso
 from medic.errors import ActionFailed, EventError, GuardrailRefused, StateConflict
 from medic.events import AlarmStateChangeEvent, parse_alarm_event
 from medic.facts import Facts
-from medic.guardrails import check_plan
+from medic.guardrails import check_budget, check_plan
 from medic.ledger import Ledger
 from medic.log import get_logger
 from medic.plan import OPEN_STATES, Plan, Refusal, SlackRef, Verification, approval_hash, plan_id
@@ -154,6 +154,7 @@ def _decide_into(plan: Plan, facts: Facts, rt: Runtime, now: datetime) -> None:
     from medic.cost import annotate_costs
 
     annotate_costs(plan.actions, facts, plan.region, facts.architecture or "x86_64")
+    plan.blocked_by.extend(check_budget(plan.actions, rt.settings))
     plan.approval_hash = approval_hash(plan)
     if not plan.blocked_by and plan.changes and decision.mode != "notify":
         plan.blocked_by.extend(rt.safety.refusals(plan, now))  # kill switch, freeze, breaker, rate, cooldown
@@ -413,15 +414,30 @@ def execute_plan(pid: str, expected_hash: str, rt: Runtime) -> str:
             return plan.status
         plan = rt.ledger.transition(plan, "APPLYING", now)
         rt.ledger.append(pid, "applying", {"actions": len(plan.changes)}, now)
+        clients = action_clients(plan, rt)
+    else:
+        # A redelivery after a crash mid-apply: the kill switch is read again before any further step.
+        clients = action_clients(plan, rt)
+        switch = rt.safety.kill_switch()
+        if switch.enabled:
+            return _stopped(plan, [a for a in plan.changes if a.applied], rt, clients, switch.reason)
 
-    clients = action_clients(plan, rt)
     applied: list[PlannedAction] = []
     for action in plan.changes:
         impl = get_action(action.kind)
         live = impl.read_live(clients, action)
         if action.applied or _same(live, action.after):
-            action.applied = True  # resumed after a crash: the change is already there, never apply twice
+            # Resumed after a crash: the change is already there, never apply twice; but wait for it to take
+            # effect (a PC allocation may have FAILED while the executor was down).
+            action.applied = True
             applied.append(action)
+            if not action.observed_after:
+                rt.ledger.append(pid, "change_found_applied", {"target": action.target, "live": dict(live)},
+                                 rt.clock.now())  # fmt: skip
+                try:
+                    action.observed_after = impl.wait(clients, action, rt.clock, rt.settings.pc_ready_timeout_s)
+                except (ActionFailed, _client_error()) as exc:
+                    return _failed(plan, action, exc, applied, rt, clients)
             continue
         if not _same(live, action.before):
             return _drifted(plan, action, live, applied, rt, clients)
@@ -448,6 +464,17 @@ def execute_plan(pid: str, expected_hash: str, rt: Runtime) -> str:
     changes = "; ".join(describe_change(a) for a in plan.changes)
     _reply(plan, rt, f":wrench: Applied: {changes}. Verifying after {plan.verify_after}.")
     log.info("applied")
+    return plan.status
+
+
+def _stopped(plan: Plan, applied: list[PlannedAction], rt: Runtime, clients: AwsClients, reason: str) -> str:
+    """The kill switch was flipped while a plan was mid-apply: undo what was applied, stop."""
+    now = rt.clock.now()
+    rt.ledger.append(plan.id, "stopped", {"guard": "kill_switch", "reason": reason}, now)
+    errors = _rollback(plan, applied, rt, clients)
+    plan = rt.ledger.transition(plan, "FAILED" if errors else "ROLLED_BACK", rt.clock.now())
+    outcome = f"rollback failed: {'; '.join(errors)}" if errors else "applied steps rolled back"
+    _reply(plan, rt, f":octagonal_sign: Stopped by the kill switch ({reason or 'no reason given'}); {outcome}.")
     return plan.status
 
 

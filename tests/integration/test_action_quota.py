@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -185,6 +185,73 @@ def test_after_a_denial_the_next_plan_files_a_new_request(aws: EmbeddedAWS, clie
 
     assert fresh != denied
     assert history(aws) == [(denied, 2000.0, "DENIED"), (fresh, 2000.0, "PENDING")]
+
+
+def approved(request_id: str, days_ago: float = 0) -> None:
+    """AWS approves the request; `days_ago` moves the decision into the past."""
+    moto_quotas.resolve_quota_request(request_id)
+    if days_ago:
+        _, request = moto_quotas._find(request_id)
+        request.last_updated = datetime.now(UTC) - timedelta(days=days_ago)
+
+
+def test_a_recent_approval_of_at_least_the_desired_value_is_the_change_made(
+    aws: EmbeddedAWS, clients: AwsClients
+) -> None:
+    earlier = ACTION.apply(clients, planned(2500))
+    approved(earlier, days_ago=29)
+    action = planned(2000, limit=1000)  # planned before the approval was applied
+
+    assert ACTION.read_live(clients, action) == action.after
+    assert ACTION.apply(clients, action) == earlier
+    assert action.resource["request_id"] == earlier
+    assert history(aws) == [(earlier, 2500.0, "APPROVED")]
+
+
+def test_no_stepwise_creeping_after_a_recent_approval(aws: EmbeddedAWS, clients: AwsClients) -> None:
+    earlier = ACTION.apply(clients, planned(2000))
+    approved(earlier, days_ago=29)
+    action = planned(3000, limit=2000)
+
+    assert ACTION.read_live(clients, action) == action.before  # the approved 2000 is applied: apply decides
+    with pytest.raises(ActionFailed) as failed:
+        ACTION.apply(clients, action)
+
+    assert earlier in failed.value.reason and "APPROVED" in failed.value.reason
+    assert "no further increase within 30 days" in failed.value.reason
+    assert history(aws) == [(earlier, 2000.0, "APPROVED")]
+    assert "request_id" not in action.resource
+
+
+def test_thirty_days_after_an_approval_a_new_request_may_be_filed(aws: EmbeddedAWS, clients: AwsClients) -> None:
+    earlier = ACTION.apply(clients, planned(2000))
+    approved(earlier, days_ago=31)
+    action = planned(3000, limit=2000)
+
+    assert ACTION.read_live(clients, action) == action.before
+    fresh = ACTION.apply(clients, action)
+
+    assert history(aws) == [(earlier, 2000.0, "APPROVED"), (fresh, 3000.0, "PENDING")]
+
+
+def test_an_open_request_for_less_is_never_followed_by_another(aws: EmbeddedAWS, clients: AwsClients) -> None:
+    theirs = aws.client("service-quotas").request_service_quota_increase(**LAMBDA, DesiredValue=1500)
+    action = planned(2000)
+
+    with pytest.raises(ActionFailed) as failed:
+        ACTION.apply(clients, action)
+
+    assert theirs["RequestedQuota"]["Id"] in failed.value.reason and "PENDING" in failed.value.reason
+    assert len(history(aws)) == 1
+
+
+def test_an_open_request_for_more_covers_the_change(aws: EmbeddedAWS, clients: AwsClients) -> None:
+    theirs = aws.client("service-quotas").request_service_quota_increase(**LAMBDA, DesiredValue=2500)
+    action = planned(2000)
+
+    assert ACTION.read_live(clients, action) == action.after
+    assert ACTION.apply(clients, action) == theirs["RequestedQuota"]["Id"]
+    assert len(history(aws)) == 1
 
 
 def test_a_request_cannot_be_rolled_back(aws: EmbeddedAWS, clients: AwsClients) -> None:

@@ -376,13 +376,99 @@ def test_the_buffer_puts_a_queue_between_the_rules_and_the_function(aws: Embedde
     assert live == action.after == {"buffered": True, "maximum_concurrency": 40}
     assert impl.wait(clients, action, clock, TIMEOUT_S) == {**action.after, "mapping_state": "Enabled"}
 
-    impl.rollback(clients, action)
+    done = impl.rollback(clients, action)
 
     assert {rule: targets(events, rule) for rule in rules} == before
-    assert impl.read_live(clients, action) == {"buffered": False, "maximum_concurrency": 40}
-    assert len(lam.list_event_source_mappings(EventSourceArn=queue_arn)["EventSourceMappings"]) == 1, (
-        "the mapping stays so that buffered messages drain"
-    )
+    assert impl.read_live(clients, action) == action.before == {"buffered": False, "maximum_concurrency": None}
+    assert f"deleted mapping {mapping['UUID']}" in done, "the queue was empty: what apply created is removed"
+    assert buffer_mappings(aws) == []
+    assert [q for q in sqs.list_queues().get("QueueUrls", []) if "medic-buffer" in q] == []
+
+
+def buffer_mappings(aws: EmbeddedAWS) -> list[dict[str, Any]]:
+    """Every event source mapping from a medic-buffer queue."""
+    found = aws.client("lambda").list_event_source_mappings()["EventSourceMappings"]
+    return [m for m in found if ":medic-buffer-" in m["EventSourceArn"]]
+
+
+def buffered_world(aws: EmbeddedAWS, clients: AwsClients) -> tuple[PlannedAction, Any, str, str]:
+    """The buffer applied to `thumbnailer:live`: (action, the EventBridge client, queue URL, DLQ URL)."""
+    _, events, _ = buffer_world(aws)
+    action = buffer_plan()
+    get_action(action.kind).apply(clients, action)
+    sqs = aws.client("sqs")
+    queue = sqs.get_queue_url(QueueName="medic-buffer-thumbnailer")["QueueUrl"]
+    dlq = sqs.get_queue_url(QueueName="medic-buffer-thumbnailer-dlq")["QueueUrl"]
+    return action, events, queue, dlq
+
+
+def hold_a_message(aws: EmbeddedAWS, queue: str, how: str) -> None:
+    """One message in `queue`: visible (the mapping is paused), in flight (received, not deleted) or delayed."""
+    sqs, lam = aws.client("sqs"), aws.client("lambda")
+    if how == "delayed":
+        sqs.send_message(QueueUrl=queue, MessageBody='{"key": "a.jpg"}', DelaySeconds=900)
+        return
+    [mapping] = buffer_mappings(aws)
+    lam.update_event_source_mapping(UUID=mapping["UUID"], Enabled=False)  # moto would invoke the function at once
+    sqs.send_message(QueueUrl=queue, MessageBody='{"key": "a.jpg"}')
+    if how == "in_flight":
+        assert sqs.receive_message(QueueUrl=queue, VisibilityTimeout=600)["Messages"]
+
+
+@pytest.mark.parametrize("how", ["visible", "in_flight", "delayed"])
+def test_a_buffer_still_holding_messages_is_kept_after_the_rules_are_restored(
+    aws: EmbeddedAWS, clients: AwsClients, how: str
+) -> None:
+    action, events, queue, dlq = buffered_world(aws, clients)
+    hold_a_message(aws, queue, how)
+
+    done = get_action(action.kind).rollback(clients, action)
+
+    assert targets(events, "nightly") == [{"Id": "1", "Arn": LIVE_ARN, "Input": '{"sweep": true}'}]
+    assert "kept medic-buffer-thumbnailer (1 message(s) still buffered)" in done
+    assert "delete them once medic-buffer-thumbnailer is empty" in done
+    sqs = aws.client("sqs")
+    assert sqs.get_queue_url(QueueName="medic-buffer-thumbnailer")["QueueUrl"] == queue
+    assert sqs.get_queue_url(QueueName="medic-buffer-thumbnailer-dlq")["QueueUrl"] == dlq
+    assert len(buffer_mappings(aws)) == 1
+
+
+def test_an_empty_buffer_is_removed_but_a_dlq_holding_failed_events_is_kept(
+    aws: EmbeddedAWS, clients: AwsClients
+) -> None:
+    action, events, _, dlq = buffered_world(aws, clients)
+    aws.client("sqs").send_message(QueueUrl=dlq, MessageBody='{"key": "poison.jpg"}')
+
+    done = get_action(action.kind).rollback(clients, action)
+
+    assert targets(events, "nightly")[0]["Arn"] == LIVE_ARN
+    assert "deleted medic-buffer-thumbnailer (empty)" in done
+    assert "kept medic-buffer-thumbnailer-dlq: it holds 1 failed event(s)" in done
+    remaining = aws.client("sqs").list_queues(QueueNamePrefix="medic-buffer")["QueueUrls"]
+    assert remaining == [dlq]
+    assert buffer_mappings(aws) == []
+
+
+def test_a_buffer_mapping_that_predates_the_plan_is_only_set_back(aws: EmbeddedAWS, clients: AwsClients) -> None:
+    earlier, events, queue, _ = buffered_world(aws, clients)  # an earlier buffer, rolled back while not yet empty
+    hold_a_message(aws, queue, "delayed")
+    get_action(earlier.kind).rollback(clients, earlier)
+    [mapping] = buffer_mappings(aws)
+    source = EventSourceFacts(uuid=mapping["UUID"], source_arn=mapping["EventSourceArn"], kind="sqs",
+                              maximum_concurrency=40)  # fmt: skip
+    action = buffer_plan(event_sources=[source])
+    action.after["maximum_concurrency"] = 60
+    impl = get_action(action.kind)
+    assert action.before == {"buffered": False, "maximum_concurrency": 40}
+    impl.apply(clients, action)
+    assert impl.read_live(clients, action) == {"buffered": True, "maximum_concurrency": 60}
+
+    done = impl.rollback(clients, action)
+
+    assert impl.read_live(clients, action) == action.before
+    assert "existed before the plan" in done
+    assert targets(events, "nightly")[0]["Arn"] == LIVE_ARN
+    assert aws.client("sqs").get_queue_url(QueueName="medic-buffer-thumbnailer")["QueueUrl"] == queue
 
 
 def test_a_queue_of_that_name_not_created_by_medic_is_not_taken_over(aws: EmbeddedAWS, clients: AwsClients) -> None:

@@ -101,3 +101,51 @@ def test_changes_are_made_in_a_session_named_after_the_plan_with_the_approver(si
     assert call.data["request_id"]
     assert call.context["slack_ts"] == plan.slack.ts  # every event ties back to the card and the alarm
     assert call.context["alarm_arn"] == plan.alarm_arn
+
+
+def test_the_kill_switch_is_read_again_when_a_crashed_apply_is_redelivered(
+    simulation: Simulation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from medic.actions import REGISTRY
+    from medic.pipeline import execute_batch
+
+    sim = simulation
+    assert sim.runtime is not None
+    [plan] = sim.triage(sim.alarm_events())
+    sim.click(plan, "approve")
+    [message] = sim.clients.sqs.receive_message(QueueUrl=sim.infra["queue"])["Messages"]
+    record = {"messageId": message["MessageId"], "body": message["Body"], "eventSource": "aws:sqs"}
+    impl = REGISTRY["set_provisioned_concurrency"]
+
+    def crash(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the executor died while waiting")
+
+    monkeypatch.setattr(type(impl), "wait", crash)
+    assert execute_batch({"Records": [record]}, sim.runtime)["batchItemFailures"]  # left for redelivery
+    monkeypatch.undo()
+    assert _pc(sim) == 66 and sim.runtime.ledger.get(plan.id).status == "APPLYING"  # type: ignore[union-attr]
+    sim.runtime.safety.set_control(KILL_SWITCH_KEY, True, "U0ONCALL", "stop", sim.clock.now())
+
+    assert execute_batch({"Records": [record]}, sim.runtime) == {"batchItemFailures": []}
+
+    final = sim.runtime.ledger.get(plan.id)
+    assert final is not None and final.status == "ROLLED_BACK"
+    assert _pc(sim) == 20
+    kinds = [e.kind for e in sim.runtime.ledger.events(plan.id)]
+    assert kinds.index("stopped") < kinds.index("rollback")
+
+
+def test_a_plan_above_the_monthly_cost_budget_is_blocked(aws: EmbeddedAWS) -> None:
+    scenario = load_scenario(FLOOR).model_copy(update={"settings": {"monthly_cost_budget_usd": 100.0}})
+    sim = Simulation(scenario, str(FLOOR), aws.endpoint_url, Story(None))
+    try:
+        sim.setup()
+        [plan] = sim.triage(sim.alarm_events())
+    finally:
+        install(None)
+
+    assert plan.status == "BLOCKED"
+    [refusal] = plan.blocked_by
+    assert (refusal.guard, refusal.limit) == ("cost_budget", 100.0)
+    assert refusal.observed == pytest.approx(plan.actions[0].cost_monthly_usd, abs=0.01)  # shown in cents
+    assert refusal.observed > 100

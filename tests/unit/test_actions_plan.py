@@ -358,7 +358,7 @@ def test_the_buffer_plans_queues_rules_and_the_capped_mapping() -> None:
         "visibility_timeout_s": 180,
     }  # fmt: skip
     assert "Not rewired (a human's call): sns:arn:aws:sns:us-east-1:123456789012:uploads." in action.text
-    assert "keeps the queue and mapping so buffered messages drain" in action.text
+    assert "deletes the queues and mapping only once empty (buffered messages drain first)" in action.text
 
 
 def test_an_existing_buffer_mapping_is_the_before_state() -> None:

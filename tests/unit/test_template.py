@@ -52,12 +52,14 @@ LAMBDA_WRITES_WITHOUT_OPT_IN_TAG = {
         "mappings Medic caps are their owners' (untagged); Medic's guardrails check the function's opt-in tag"
     ),
     "lambda:CreateEventSourceMapping": "no resource type at all, so no resource tag for IAM to test",
+    "lambda:DeleteEventSourceMapping": "the buffer's own mapping (rollback); same reason as UpdateEventSourceMapping",
 }
 #: Writes outside Medic's own resources that must stay on these resources only (ARN suffix).
 CONFINED_WRITES = {
     "sqs:CreateQueue": ":medic-buffer-*",
     "sqs:SetQueueAttributes": ":medic-buffer-*",
     "sqs:TagQueue": ":medic-buffer-*",
+    "sqs:DeleteQueue": ":medic-buffer-*",
     "events:PutTargets": ":rule/*",
     "servicequotas:RequestServiceQuotaIncrease": ":lambda/L-B99A9384",
 }
@@ -109,6 +111,7 @@ EXPECTED_ENV = {
         "MEDIC_VERIFY_AFTER_S",
         "MEDIC_RUNBOOK",
         "MEDIC_EXECUTOR_QUEUE_URL",
+        "MEDIC_ACTIONS_ROLE_ARN",
     },
     "VerifierFunction": {
         "MEDIC_PLANS_TABLE",
@@ -386,12 +389,28 @@ def test_no_wildcard_actions_and_no_iam(resources: dict[str, Any]) -> None:
         assert statement["Effect"] == "Allow"
 
 
-def test_the_executor_may_do_everything_the_actions_declare(resources: dict[str, Any]) -> None:
-    statements = list(_statements(resources["ExecutorFunctionRole"]))
+def test_the_actions_role_may_do_everything_the_actions_declare(resources: dict[str, Any]) -> None:
+    statements = list(_statements(resources["ActionsRole"]))
     declared = [(kind, permission) for kind, action in REGISTRY.items() for permission in action.permissions]
     assert declared
     missing = [f"{kind}: {permission}" for kind, permission in declared if not _granting(statements, permission)]
-    assert not missing, "not granted to ExecutorFunctionRole: " + ", ".join(missing)
+    assert not missing, "not granted to ActionsRole: " + ", ".join(missing)
+
+
+def test_only_the_executor_may_assume_the_actions_role_with_its_source_identity(resources: dict[str, Any]) -> None:
+    trust = resources["ActionsRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert trust == [{"Effect": "Allow", "Principal": {"AWS": {"Fn::GetAtt": ["ExecutorFunctionRole", "Arn"]}},
+                      "Action": ["sts:AssumeRole", "sts:SetSourceIdentity"]}]  # fmt: skip
+    assumers = [role for role, statement in _role_statements(resources) if "sts:AssumeRole" in _actions(statement)]
+    assert assumers == ["ExecutorFunctionRole"]
+    assert _env(resources, "ExecutorFunction")["MEDIC_ACTIONS_ROLE_ARN"] == {"Fn::GetAtt": ["ActionsRole", "Arn"]}
+    changing = [
+        a
+        for st in _statements(resources["ExecutorFunctionRole"])
+        for a in _actions(st)
+        if a.startswith(("lambda:Put", "lambda:Update", "lambda:Delete", "lambda:Create", "lambda:Publish"))
+    ]
+    assert changing == [], "the executor's own role changes nothing: it assumes ActionsRole per plan"
 
 
 def test_the_executor_changes_nothing_outside_medic_that_no_action_declares(
@@ -399,8 +418,8 @@ def test_the_executor_changes_nothing_outside_medic_that_no_action_declares(
 ) -> None:
     from medic.facts import FactCollector
 
-    declared = _declared_by_actions()
-    for statement in _statements(resources["ExecutorFunctionRole"]):
+    declared = {**_declared_by_actions(), "sts:assumerole": {"session"}, "sts:setsourceidentity": {"session"}}
+    for statement in [*_statements(resources["ExecutorFunctionRole"]), *_statements(resources["ActionsRole"])]:
         if _on_own_resources(statement, cfn):
             continue  # the plans and events tables, the executor queue, the Slack token
         facts = {a.lower() for a in FactCollector.permissions}  # read-only queries (StartQuery), for re-proposals
@@ -454,7 +473,7 @@ def test_fact_permissions_are_the_calls_facts_py_makes() -> None:
 
 def test_every_lambda_write_is_on_opted_in_functions_or_a_reasoned_exception(resources: dict[str, Any]) -> None:
     tagged, excepted = set(), set()
-    for statement in _statements(resources["ExecutorFunctionRole"]):
+    for statement in _statements(resources["ActionsRole"]):
         writes = {a for a in _actions(statement) if a.startswith("lambda:") and _is_write(a)}
         if not writes:
             continue
@@ -481,12 +500,12 @@ def test_only_the_executor_changes_lambda_or_autoscaling(resources: dict[str, An
             if changing.match(action):
                 granted.setdefault(role, set()).add(action)
     declared = {p for action in REGISTRY.values() for p in action.permissions if changing.match(p)}
-    assert granted == {"ExecutorFunctionRole": declared}
+    assert granted == {"ActionsRole": declared}
 
 
 def test_autoscaling_changes_are_confined_to_lambda_provisioned_concurrency(resources: dict[str, Any]) -> None:
     seen = set()
-    for statement in _statements(resources["ExecutorFunctionRole"]):
+    for statement in _statements(resources["ActionsRole"]):
         writes = {a for a in _actions(statement) if a.startswith("application-autoscaling:") and _is_write(a)}
         if writes:
             assert set(_actions(statement)) == writes, "keep the conditioned statement free of other actions"
@@ -504,7 +523,7 @@ def test_autoscaling_changes_are_confined_to_lambda_provisioned_concurrency(reso
 
 @pytest.mark.parametrize(("action", "suffix"), sorted(CONFINED_WRITES.items()))
 def test_buffer_rule_and_quota_changes_are_confined(resources: dict[str, Any], action: str, suffix: str) -> None:
-    statements = _granting(list(_statements(resources["ExecutorFunctionRole"])), action)
+    statements = _granting(list(_statements(resources["ActionsRole"])), action)
     assert statements, f"{action} is not granted"
     for statement in statements:
         assert all(arn.endswith(suffix) for arn in _arns(statement)), f"{action} on {_arns(statement)}"

@@ -73,8 +73,12 @@ class EnableSqsBuffer(Action):
     SNS and S3 producers are left to a human. The function's async settings (retries, destinations) no longer apply
     to buffered events: the DLQ does.
 
-    Rollback points the rules back at the function and keeps the queue, DLQ and mapping, so messages already buffered
-    still drain into the function; delete them by hand once the queue is empty.
+    Rollback first points the rules back at the function (their original targets, as recorded at apply). Then it
+    removes what apply created — the mapping, the queue and the DLQ — but only when nothing would be lost: the queue
+    must hold no message (ApproximateNumberOfMessages + …NotVisible + …Delayed = 0), else the queue, DLQ and mapping
+    stay so the buffered messages still drain into the function, and the returned text says so (delete them once the
+    queue is empty); the DLQ is kept, and said so, while it holds failed events. A mapping that existed before the
+    plan (its MaximumConcurrency is in ``before``) is only set back to that value, and nothing is deleted.
 
     ``before``/``after`` are ``{"buffered", "maximum_concurrency"}``: `read_live` says whether the rules' targets point
     at the queue (True), at the function (False; partly moved counts as False, and apply completes it) or at neither
@@ -94,12 +98,14 @@ class EnableSqsBuffer(Action):
         "lambda:CreateEventSourceMapping",
         "lambda:UpdateEventSourceMapping",
         "lambda:GetEventSourceMapping",
+        "lambda:DeleteEventSourceMapping",
         "sqs:GetQueueUrl",
         "sqs:CreateQueue",
         "sqs:GetQueueAttributes",
         "sqs:SetQueueAttributes",
         "sqs:ListQueueTags",
         "sqs:TagQueue",
+        "sqs:DeleteQueue",
         "events:DescribeRule",
         "events:ListTargetsByRule",
         "events:PutTargets",
@@ -159,7 +165,7 @@ class EnableSqsBuffer(Action):
         text = (
             f"Buffer {shown}: EventBridge rule(s) {', '.join(rules)} → SQS {queue} (DLQ {dlq} after "
             f"{MAX_RECEIVE_COUNT} receives) → {shown} at most {value} at a time. Rollback points the rules back at "
-            f"the function and keeps the queue and mapping so buffered messages drain."
+            f"the function and deletes the queues and mapping only once empty (buffered messages drain first)."
         )
         if others:
             text += f" Not rewired (a human's call): {', '.join(others)}."
@@ -258,7 +264,7 @@ class EnableSqsBuffer(Action):
         return {**live, "mapping_state": state}
 
     def rollback(self, clients: AwsClients, action: PlannedAction) -> str:
-        """Point the rules back at the function; the queue, DLQ and mapping stay so buffered messages drain."""
+        """Point the rules back at the function; then remove the mapping and queues, unless messages would be lost."""
         function_arn = self._function_arn(clients, action)
         queue_arn = self._queue_arn(clients, str(action.resource["queue"]))
         request = ""
@@ -272,7 +278,44 @@ class EnableSqsBuffer(Action):
                     restored.append(json.loads(str(original)) if original else {**target, "Arn": function_arn})
             if restored:
                 request = self._put_targets(clients, action, rule, restored)
-        return request
+        notes = self._remove_created(clients, action, queue_arn)
+        return "; ".join(part for part in (request, *notes) if part)
+
+    def _remove_created(self, clients: AwsClients, action: PlannedAction, queue_arn: str | None) -> list[str]:
+        """Delete the mapping, queue and DLQ apply created, once empty; what was done or kept, in words."""
+        queue, dlq = str(action.resource["queue"]), str(action.resource["dlq"])
+        mapping = self._mapping(clients, queue_arn, action) if queue_arn else None
+        before = action.before.get("maximum_concurrency")
+        if before is not None:  # the mapping (and its queue) predate the plan: restore its cap, delete nothing
+            if mapping is not None and (mapping.get("ScalingConfig") or {}).get("MaximumConcurrency") != before:
+                scaling: ScalingConfigTypeDef = {"MaximumConcurrency": int(before)}
+                clients.lambda_.update_event_source_mapping(UUID=str(mapping["UUID"]), ScalingConfig=scaling)
+            return [f"kept {queue}, {dlq} and their mapping: they existed before the plan"]
+        notes = []
+        if queue_arn is not None:
+            url = clients.sqs.get_queue_url(QueueName=queue)["QueueUrl"]
+            if not _created_by_medic(clients, url):
+                return [f"kept {queue}, {dlq} and the mapping: {queue} was not created by Medic"]
+            left = _messages(clients, url)
+            if left:
+                return [
+                    f"kept {queue} ({left} message(s) still buffered), {dlq} and the mapping so the messages drain "
+                    f"into {action.target}: delete them once {queue} is empty"
+                ]
+            if mapping is not None:
+                clients.lambda_.delete_event_source_mapping(UUID=str(mapping["UUID"]))
+                notes.append(f"deleted mapping {mapping['UUID']}")
+            clients.sqs.delete_queue(QueueUrl=url)
+            notes.append(f"deleted {queue} (empty)")
+        dlq_url = self._queue_url(clients, dlq)
+        if dlq_url is not None and _created_by_medic(clients, dlq_url):
+            failed = _messages(clients, dlq_url)
+            if failed:
+                notes.append(f"kept {dlq}: it holds {failed} failed event(s) to replay or discard by hand")
+            else:
+                clients.sqs.delete_queue(QueueUrl=dlq_url)
+                notes.append(f"deleted {dlq} (empty)")
+        return notes
 
     # -- helpers ------------------------------------------------------------------------------------
     @staticmethod
@@ -295,6 +338,13 @@ class EnableSqsBuffer(Action):
             return None
         return clients.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
 
+    @staticmethod
+    def _queue_url(clients: AwsClients, queue: str) -> str | None:
+        try:
+            return clients.sqs.get_queue_url(QueueName=queue)["QueueUrl"]
+        except clients.sqs.exceptions.QueueDoesNotExist:
+            return None
+
     def _ensure_queue(
         self, clients: AwsClients, action: PlannedAction, queue: str, attributes: dict[str, str]
     ) -> tuple[str, str]:
@@ -304,8 +354,7 @@ class EnableSqsBuffer(Action):
         except sqs.exceptions.QueueDoesNotExist:
             url = sqs.create_queue(QueueName=queue, Attributes=attributes, tags=dict(CREATED_BY_TAG))["QueueUrl"]  # type: ignore[arg-type]
         else:
-            tags = sqs.list_queue_tags(QueueUrl=url).get("Tags", {})
-            if any(tags.get(key) != value for key, value in CREATED_BY_TAG.items()):
+            if not _created_by_medic(clients, url):
                 raise ActionFailed(self.kind, action.target, f"queue {queue} exists and was not created by Medic")
             sqs.set_queue_attributes(QueueUrl=url, Attributes=attributes)  # type: ignore[arg-type]
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
@@ -392,6 +441,25 @@ def _queue_policy(queue_arn: str, rule_arns: list[str]) -> str:
             ],
         }
     )
+
+
+#: Every message a queue holds: visible, in flight (received, not yet deleted) and delayed.
+_COUNTS: Final = (
+    "ApproximateNumberOfMessages",
+    "ApproximateNumberOfMessagesNotVisible",
+    "ApproximateNumberOfMessagesDelayed",
+)
+
+
+def _created_by_medic(clients: AwsClients, url: str) -> bool:
+    tags = clients.sqs.list_queue_tags(QueueUrl=url).get("Tags", {})
+    return all(tags.get(key) == value for key, value in CREATED_BY_TAG.items())
+
+
+def _messages(clients: AwsClients, url: str) -> int:
+    """How many messages the queue at `url` holds (approximately, as SQS counts them)."""
+    attributes = clients.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=list(_COUNTS))["Attributes"]
+    return sum(int(attributes.get(name, 0)) for name in _COUNTS)
 
 
 def _finite(value: Any) -> float:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import math
-from typing import TYPE_CHECKING, Any, Final
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from medic.actions.base import Action, PlannedAction, Scalar
 from medic.actions.provisioned import wait_for_pc
-from medic.aws import request_id
+from medic.aws import error_code, request_id
 from medic.errors import ActionFailed, GuardrailRefused
 from medic.facts import VCPU_MB
 
@@ -27,6 +28,11 @@ UNRELEASED_CODE: Final = "$LATEST has unreleased code; publishing it would ship 
 #: The configuration update must settle (LastUpdateStatus Successful) before PublishVersion.
 UPDATE_POLL_DELAY_S = 1
 UPDATE_POLL_ATTEMPTS = 120
+#: Lambda answers ResourceConflictException while an update of the function is in progress (a deploy, or Medic's own
+#: change settling): each change call is tried this many times, waiting for the update to settle in between.
+CONFLICT_ATTEMPTS: Final = 3
+
+_T = TypeVar("_T")
 
 
 def alias_of(target: Target, kind: str) -> tuple[str, str]:
@@ -53,7 +59,9 @@ class SetMemory(Action):
     first (ActionFailed) when $LATEST's code (CodeSha256) or released configuration (handler, runtime, environment,
     layers…) differs from the alias's version: publishing would ship unreleased work. It also refuses an alias with
     weighted routing (a deployment in progress). Moving an alias that has provisioned concurrency re-provisions it
-    on the new version; `wait` waits for it to be READY again.
+    on the new version; `wait` waits for it to be READY again. A change call answered ResourceConflictException (an
+    update of the function in progress) waits for the update to settle (Lambda's `function_updated_v2` waiter) and
+    is tried again, at most CONFLICT_ATTEMPTS times in all; then the action fails (ActionFailed), never loops.
 
     ``before`` is ``{"memory_mb", "version"}`` (the alias's version and its memory); ``after`` is only
     ``{"memory_mb"}``, because the new version's number exists only once published: the executor's drift check then
@@ -159,13 +167,14 @@ class SetMemory(Action):
         action.resource.setdefault("latest_memory_mb_before", latest_memory)
         try:
             if latest_memory != memory:
-                client.update_function_configuration(FunctionName=name, MemorySize=memory)
+                self._when_settled(clients, action, client.update_function_configuration, FunctionName=name,
+                                   MemorySize=memory)  # fmt: skip
                 self._settle(clients, action)
-            published = client.publish_version(
-                FunctionName=name,
+            published = self._when_settled(
+                clients, action, client.publish_version, FunctionName=name,
                 CodeSha256=str(released.get("CodeSha256", "")),
                 Description=f"medic: memory {action.before.get('memory_mb')} → {memory} MB",
-            )
+            )  # fmt: skip
             version = published["Version"]
             if published.get("MemorySize") != memory or published.get("CodeSha256") != released.get("CodeSha256"):
                 raise ActionFailed(
@@ -174,7 +183,8 @@ class SetMemory(Action):
                     f"version {version} has {published.get('MemorySize')} MB "
                     f"and code {published.get('CodeSha256')}, not {memory} MB and the released code",
                 )
-            response = client.update_alias(FunctionName=name, Name=alias_name, FunctionVersion=version)
+            response = self._when_settled(clients, action, client.update_alias, FunctionName=name, Name=alias_name,
+                                          FunctionVersion=version)  # fmt: skip
         except Exception:
             self._restore_latest(clients, action, int(action.resource["latest_memory_mb_before"] or 0), memory)
             raise
@@ -197,9 +207,8 @@ class SetMemory(Action):
 
     def rollback(self, clients: AwsClients, action: PlannedAction) -> str:
         assert action.function_name and action.qualifier
-        response = clients.lambda_.update_alias(
-            FunctionName=action.function_name, Name=action.qualifier, FunctionVersion=str(action.before["version"])
-        )
+        response = self._when_settled(clients, action, clients.lambda_.update_alias, FunctionName=action.function_name,
+                                      Name=action.qualifier, FunctionVersion=str(action.before["version"]))  # fmt: skip
         previous = action.resource.get("latest_memory_mb_before")
         if previous is not None:
             self._restore_latest(clients, action, int(previous), int(action.after["memory_mb"] or 0))
@@ -210,8 +219,29 @@ class SetMemory(Action):
         assert action.function_name
         current = clients.lambda_.get_function_configuration(FunctionName=action.function_name).get("MemorySize")
         if current == ours and previous != ours and previous >= MIN_MEMORY_MB:
-            clients.lambda_.update_function_configuration(FunctionName=action.function_name, MemorySize=previous)
+            self._when_settled(clients, action, clients.lambda_.update_function_configuration,
+                               FunctionName=action.function_name, MemorySize=previous)  # fmt: skip
             self._settle(clients, action)
+
+    def _when_settled(self, clients: AwsClients, action: PlannedAction, call: Callable[..., _T], **kwargs: Any) -> _T:
+        """`call(**kwargs)`; on ResourceConflictException wait for the update to settle, try again (bounded)."""
+        from botocore.exceptions import ClientError
+
+        for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+            try:
+                return call(**kwargs)
+            except ClientError as exc:
+                if error_code(exc) != "ResourceConflictException":
+                    raise
+                if attempt == CONFLICT_ATTEMPTS:
+                    raise ActionFailed(
+                        self.kind,
+                        action.target,
+                        f"an update of {action.function_name} was still in progress after {CONFLICT_ATTEMPTS} "
+                        f"attempts: {exc}",
+                    ) from exc
+                self._settle(clients, action)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _settle(self, clients: AwsClients, action: PlannedAction) -> None:
         from botocore.exceptions import WaiterError

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
 from medic.actions.base import Action, PlannedAction, Scalar
@@ -21,6 +22,8 @@ SERVICE_CODE: Final = "lambda"
 QUOTA_CODE: Final = "L-B99A9384"
 #: A request in these states is still open: AWS refuses a second one for the same quota until it closes.
 OPEN_STATUSES: Final = ("PENDING", "CASE_OPENED")
+#: After AWS approved an increase, Medic files no other request for this long: never stepwise creeping.
+APPROVAL_HOLD: Final = timedelta(days=30)
 
 
 def _requests(clients: AwsClients) -> Iterator[dict[str, Any]]:
@@ -40,6 +43,29 @@ def _open_request(clients: AwsClients) -> dict[str, Any] | None:
     return next((r for r in _requests(clients) if r.get("Status") in OPEN_STATUSES), None)
 
 
+def _recent_approval(requests: list[dict[str, Any]], now: datetime) -> dict[str, Any] | None:
+    """The latest request AWS approved within APPROVAL_HOLD of `now` (its LastUpdated is the decision), if any."""
+    approved = [
+        r for r in requests
+        if r.get("Status") == "APPROVED" and isinstance(r.get("LastUpdated"), datetime)
+        and now - r["LastUpdated"] < APPROVAL_HOLD
+    ]  # fmt: skip
+    return max(approved, key=lambda r: r["LastUpdated"], default=None)
+
+
+def _earlier(requests: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The request that forbids filing another: the open one, else the latest approved within APPROVAL_HOLD."""
+    open_request = next((r for r in requests if r.get("Status") in OPEN_STATUSES), None)
+    return open_request or _recent_approval(requests, datetime.now(UTC))
+
+
+def _describe(request: dict[str, Any]) -> str:
+    when = request.get("LastUpdated")
+    at = f" on {when.astimezone(UTC):%Y-%m-%d}" if isinstance(when, datetime) else ""
+    value = _whole(float(request.get("DesiredValue") or 0))
+    return f"request {request.get('Id')} for {value} ({request.get('Status')}{at})"
+
+
 def _whole(value: float) -> int | float:
     return int(value) if float(value).is_integer() else float(value)
 
@@ -56,6 +82,13 @@ class RequestQuotaIncrease(Action):
     The increase is asynchronous (AWS reviews it, sometimes through a support case): applying files one request
     and does not wait for the decision. A request cannot be withdrawn through the API, so there is no rollback,
     and the action is never applied without a human's approval.
+
+    Never stepwise creeping: the guardrails cap the request at ``max_quota_request`` (a hard limit), and the history
+    of requests for the quota (ListRequestedServiceQuotaChangeHistoryByQuota) decides before anything is filed. An
+    open request, or one AWS APPROVED within the last 30 days, for at least the desired value is the change already
+    made (`read_live` reports `after`, `apply` files nothing and records that request); an open or recently approved
+    request for less is not followed by another one: `apply` raises ActionFailed naming it, and a human decides
+    (with AWS Support) what the account needs. Denied or closed requests do not count.
 
     Runbook example::
 
@@ -105,29 +138,47 @@ class RequestQuotaIncrease(Action):
         ]
 
     def read_live(self, clients: AwsClients, action: PlannedAction) -> dict[str, Scalar]:
-        # An open request counts as the change made: the executor must never file a second one.
-        request = _open_request(clients)
-        if request is not None:
-            return {"account_concurrency_limit": _whole(request["DesiredValue"])}
+        # An open request, or a recent approval, of at least `after` is the change made: never file a second one.
+        # An open request for less is someone else's change (drift); a smaller approval is refused by `apply`.
+        earlier = _earlier(list(_requests(clients)))
+        if earlier is not None:
+            if float(earlier["DesiredValue"]) >= float(action.after.get("account_concurrency_limit") or 0):
+                return {"account_concurrency_limit": action.after.get("account_concurrency_limit")}
+            if earlier.get("Status") in OPEN_STATUSES:
+                return {"account_concurrency_limit": _whole(earlier["DesiredValue"])}
         return {"account_concurrency_limit": read_quota(clients)}
 
     def apply(self, clients: AwsClients, action: PlannedAction) -> str:
         client = clients.client("service-quotas")
+        desired = float(action.after["account_concurrency_limit"] or 0)
+        earlier = _earlier(list(_requests(clients)))
+        if earlier is not None:
+            return self._adopt(action, earlier, desired)
         try:
             response = client.request_service_quota_increase(
-                ServiceCode=SERVICE_CODE,
-                QuotaCode=QUOTA_CODE,
-                DesiredValue=float(action.after["account_concurrency_limit"] or 0),
+                ServiceCode=SERVICE_CODE, QuotaCode=QUOTA_CODE, DesiredValue=desired
             )
         except client.exceptions.ResourceAlreadyExistsException as exc:
-            request = _open_request(clients)
+            request = _open_request(clients)  # filed meanwhile by someone else (or by a concurrent retry)
             if request is None:
                 raise ActionFailed(
                     self.kind, action.target, f"AWS reports an open request but lists none: {exc}"
                 ) from exc
-            quota_request_id = str(request["Id"])
-        else:
-            quota_request_id = str(response["RequestedQuota"]["Id"])
+            return self._adopt(action, request, desired)
+        quota_request_id = str(response["RequestedQuota"]["Id"])
+        action.resource["request_id"] = quota_request_id
+        return quota_request_id
+
+    def _adopt(self, action: PlannedAction, request: dict[str, Any], desired: float) -> str:
+        """Record an earlier request for at least `desired` as this change; refuse to follow a smaller one."""
+        if float(request.get("DesiredValue") or 0) < desired:
+            hold = "" if request.get("Status") in OPEN_STATUSES else f" within {APPROVAL_HOLD.days} days of an approval"
+            raise ActionFailed(
+                self.kind, action.target,
+                f"{_describe(request)} precedes this one: Medic files no further increase{hold} (never stepwise "
+                f"creeping); ask AWS Support for what the account needs ({_whole(desired)} wanted)",
+            )  # fmt: skip
+        quota_request_id = str(request["Id"])
         action.resource["request_id"] = quota_request_id
         return quota_request_id
 

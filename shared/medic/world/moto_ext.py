@@ -50,6 +50,19 @@ World knobs (Python functions, not HTTP), and what a reset does to them (every r
 * `inject_provisioned_concurrency_failure` — one-shot, consumed by the next Put (or Auto Scaling change) on that
   function and qualifier; cleared on reset.
 * `set_provisioned_concurrency_ready_delay` — process-wide; back to 0 s on reset.
+* `count_requests()` — a context manager yielding a `RequestLog`: every request the world serves while it is open,
+  as `ServedRequest(service, operation, status, injected)` (botocore's service and operation names, the HTTP status
+  answered). Tests count the *changing* calls that reached the endpoint with it (retries included: each attempt is
+  one request). Process-wide; a reset detaches every open log.
+* `inject_fault(operation, error_code, http_status, times=1)` — the next `times` requests of `operation` (botocore's
+  name, in whichever service, e.g. "PutProvisionedConcurrencyConfig") fail with `error_code` and `http_status` before
+  the backend sees them (nothing changes), serialized by moto as AWS serializes errors in that service's protocol, so
+  botocore raises the ClientError (or retries) exactly as it would on AWS. Faults queue up per operation; a reset
+  clears them.
+
+Both hook into `moto.core.responses.BaseResponse._dispatch`, the one method every service's HTTP dispatch goes
+through in moto 5.2.5 (`dispatch` → `cls()._dispatch` → `setup_class`, `call_action`); the hook does the same two
+steps, with the fault check and the record in between. With no log open and no fault queued it is moto's own.
 """
 
 from __future__ import annotations
@@ -59,7 +72,9 @@ import math
 import re
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+import warnings
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -82,8 +97,10 @@ from moto.cloudwatch.models import (
     MetricDatumBase,
     cloudwatch_backends,
 )
-from moto.core.exceptions import JsonRESTError
+from moto.core.exceptions import JsonRESTError, ServiceException
+from moto.core.responses import ActionResult, BaseResponse
 from moto.moto_api._internal.models import MotoAPIBackend
+from werkzeug.exceptions import HTTPException
 
 DEFAULT_ACCOUNT_ID: Final = "123456789012"
 DEFAULT_REGION: Final = "us-east-1"
@@ -171,9 +188,55 @@ class ProvisionedConcurrencyConfigNotFound(_LambdaError):
         )
 
 
+@dataclass(frozen=True)
+class ServedRequest:
+    """One request the world answered: botocore's service and operation names, and the HTTP status."""
+
+    service: str
+    operation: str
+    status: int
+    injected: bool = False
+
+    @property
+    def succeeded(self) -> bool:
+        return 200 <= self.status < 300
+
+
+@dataclass
+class RequestLog:
+    """The requests served while `count_requests()` was open, in the order they were answered."""
+
+    requests: list[ServedRequest] = field(default_factory=list)
+
+    def count(self, operation: str, *, succeeded: bool | None = None, service: str | None = None) -> int:
+        """How many requests of `operation` were served (only the 2xx ones, or only the others, if asked)."""
+        return sum(
+            1
+            for r in list(self.requests)
+            if r.operation == operation
+            and (service is None or r.service == service)
+            and (succeeded is None or r.succeeded == succeeded)
+        )
+
+
+class InjectedFault(ServiceException):
+    """An injected error. Defined outside moto's packages so moto serializes it with the called service's model."""
+
+
+@dataclass
+class _Fault:
+    operation: str
+    error_code: str
+    http_status: int
+    message: str
+    left: int
+
+
 @dataclass
 class _Knobs:
     ready_delay_s: float = 0.0
+    faults: list[_Fault] = field(default_factory=list)
+    logs: list[RequestLog] = field(default_factory=list)
 
 
 _knobs = _Knobs()
@@ -261,11 +324,46 @@ def inject_provisioned_concurrency_failure(
         _world(lambda_backends[account_id][region]).failures[(function_name, qualifier)] = reason
 
 
+@contextmanager
+def count_requests() -> Iterator[RequestLog]:
+    """Record every request the world serves while the block runs.
+
+    >>> with count_requests() as served:  # doctest: +SKIP
+    ...     medic_runs_the_plan()
+    >>> served.count("PutProvisionedConcurrencyConfig", succeeded=True)  # doctest: +SKIP
+    1
+    """
+    log = RequestLog()
+    with _LOCK:
+        _knobs.logs.append(log)
+    try:
+        yield log
+    finally:
+        with _LOCK:
+            if log in _knobs.logs:
+                _knobs.logs.remove(log)
+
+
+def inject_fault(operation: str, error_code: str, http_status: int, times: int = 1, message: str = "") -> None:
+    """Make the next `times` requests of `operation` fail with AWS's error `error_code` and `http_status`.
+
+    E.g. ``inject_fault("PutProvisionedConcurrencyConfig", "TooManyRequestsException", 429, times=2)``: throttled
+    twice, then served. The failing requests never reach the backend.
+    """
+    if times < 1 or not 400 <= http_status < 600:
+        raise ValueError(f"a fault needs times >= 1 and an error status (4xx/5xx), not {times} × {http_status}")
+    with _LOCK:
+        _knobs.faults.append(_Fault(operation, error_code, http_status, message or f"injected {error_code}", times))
+
+
 def reset_knobs() -> None:
     """Restore the process-wide knobs' defaults (the per-account ones go with moto's backends on reset)."""
     from medic.world import moto_quotas  # it builds on this module
 
-    _knobs.ready_delay_s = 0.0
+    with _LOCK:
+        _knobs.ready_delay_s = 0.0
+        _knobs.faults.clear()
+        _knobs.logs.clear()
     moto_quotas.reset_knobs()
 
 
@@ -887,6 +985,54 @@ def _register_scalable_target(
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# Every request: the request log and injected faults
+
+_original_dispatch = BaseResponse._dispatch
+
+
+def _take_fault(operation: str) -> _Fault | None:
+    with _LOCK:
+        fault = next((f for f in _knobs.faults if f.operation == operation), None)
+        if fault is not None:
+            fault.left -= 1
+            if fault.left == 0:
+                _knobs.faults.remove(fault)
+        return fault
+
+
+def _record(service: str, operation: str, status: int, injected: bool = False) -> None:
+    with _LOCK:
+        for log in _knobs.logs:
+            log.requests.append(ServedRequest(service, operation, status, injected))
+
+
+def _dispatch(self: BaseResponse, request: Any, full_url: str | None = None, headers: Any = None) -> Any:
+    if not _knobs.logs and not _knobs.faults:
+        return _original_dispatch(self, request, full_url, headers)
+    self.setup_class(request, full_url, headers)
+    try:
+        operation = str(self._get_action() or "")
+    except Exception:  # noqa: BLE001 - an unroutable request: moto's call_action answers it as it would anyway
+        operation = ""
+    service = str(self.boto3_service_name)
+    fault = _take_fault(operation) if operation else None
+    if fault is not None:
+        _, response_headers, body = self.serialized(ActionResult(InjectedFault(fault.error_code, fault.message)))
+        _record(service, operation, fault.http_status, injected=True)
+        return fault.http_status, response_headers, body
+    try:
+        response = self.call_action()
+    except HTTPException as error:  # moto's errors (ours too) are raised and answered by its Flask app
+        _record(service, operation, int(error.code or 500))
+        raise
+    except Exception:
+        _record(service, operation, 500)
+        raise
+    _record(service, operation, int(response[0]))
+    return response
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # Installation
 
 _original_moto_api_reset = MotoAPIBackend.reset
@@ -922,6 +1068,9 @@ def install() -> None:
         Alarm.__init__ = _alarm_init  # type: ignore[method-assign]
         ApplicationAutoscalingBackend.register_scalable_target = _register_scalable_target  # type: ignore[method-assign]
         MotoAPIBackend.reset = _moto_api_reset  # type: ignore[method-assign]
+        BaseResponse._dispatch = _dispatch  # type: ignore[method-assign]
+        # moto warns when an error code is not in the service's model; an injected code need not be.
+        warnings.filterwarnings("ignore", message=r"Exception\(InjectedFault\)", category=UserWarning)
         from medic.world import moto_logs, moto_quotas  # they build on this module
 
         moto_quotas.install()
