@@ -41,6 +41,7 @@ ENV_VARS: dict[str, str] = {
     "freeze_windows": "MEDIC_FREEZE_WINDOWS",
     "kill_switch": "MEDIC_KILL_SWITCH",
     "actions_role_arn": "MEDIC_ACTIONS_ROLE_ARN",
+    "pc_budget": "MEDIC_PC_BUDGET",
     "region": "AWS_REGION",
 }
 
@@ -79,6 +80,7 @@ class Settings(BaseModel):
     max_memory_mb: int = Field(default=3008, ge=128, le=10240)
     max_quota_request: int = Field(default=5000, gt=0, description="hard limit of a concurrency quota request")
     monthly_cost_budget_usd: float | None = Field(default=None, ge=0, description="a plan adding more is refused")
+    pc_budget: int | None = Field(default=None, ge=0, description="total PC Medic's changes may add, account-wide")
     # Stateful controls (safety.py), read from the remediation log at plan and at apply time.
     cooldown_s: int = Field(default=3600, ge=0, description="per (target, action) after a change")
     max_changes_per_hour: int = Field(default=10, ge=0, description="changing plans applied, account-wide")

@@ -605,9 +605,13 @@ def _failed(
         applied.append(action)
     errors = _rollback(plan, applied, rt, clients)
     now = rt.clock.now()
-    plan = rt.ledger.transition(plan, "FAILED" if errors else "ROLLED_BACK", now)
-    _reply(plan, rt, f":red_circle: {action.kind} on {action.target} failed: {reason}. "
-                     f"{'Rollback failed: ' + '; '.join(errors) if errors else 'Rolled back.'}")  # fmt: skip
+    # FAILED: nothing was changed (nothing to undo), or undoing failed; ROLLED_BACK: changes were made and undone.
+    plan = rt.ledger.transition(plan, "ROLLED_BACK" if applied and not errors else "FAILED", now)
+    if errors:
+        outcome = "Rollback failed: " + "; ".join(errors)
+    else:
+        outcome = "Rolled back." if applied else "Nothing was changed."
+    _reply(plan, rt, f":red_circle: {action.kind} on {action.target} failed: {reason}. {outcome}")
     return plan.status
 
 

@@ -12,6 +12,8 @@ made (triage) and again at apply time (executor), each refusal naming its limit 
   the last reset, Medic only notifies until a human resets it (`medic control breaker-reset`).
 * **Rate limit**: at most `MEDIC_MAX_CHANGES_PER_HOUR` changing plans applied per rolling hour, account-wide.
 * **Cooldown**: no second change of the same kind on the same target within `MEDIC_COOLDOWN_S` of the last.
+* **PC budget**: `MEDIC_PC_BUDGET` caps the provisioned concurrency Medic's changes have added and that is still
+  in force (plans APPLIED or VERIFIED: raised floors, raised autoscaling minimums, pre-warms), account-wide.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from medic.errors import ConfigError
 from medic.plan import Plan, Refusal
 
 if TYPE_CHECKING:
+    from medic.actions.base import PlannedAction
     from medic.config import Settings
     from medic.ledger import Ledger
 
@@ -180,6 +183,17 @@ class SafetyControls:
                 guard="rate_limit", limit=f"{self.settings.max_changes_per_hour}/hour", observed=len(applied),
                 message=f"{len(applied)} changing plans were applied in the last hour",
             ))  # fmt: skip
+        budget = self.settings.pc_budget
+        adding = sum(pc_added(a) for a in changes)
+        if budget is not None and adding > 0:
+            in_force = sum(pc_added(a) for state in ("APPLIED", "VERIFIED") for p in self.ledger.by_state(state)
+                           if p.id != plan.id for a in p.changes)  # fmt: skip
+            if in_force + adding > budget:
+                refusals.append(Refusal(
+                    guard="pc_budget", limit=budget, observed=in_force + adding,
+                    message=f"this plan adds {adding} provisioned executions to the {in_force} Medic's changes "
+                            f"already keep in force, above the budget of {budget}",
+                ))  # fmt: skip
         cooldown_start = now - timedelta(seconds=self.settings.cooldown_s)
         for action in changes:
             for other in recent:
@@ -200,6 +214,26 @@ class SafetyControls:
         for state in states:
             plans.extend(self.ledger.by_state(state, since=iso(since) if since else None))
         return sorted(plans, key=lambda p: p.updated_at)
+
+
+_PC_FIELDS = {
+    "set_provisioned_concurrency": "provisioned_concurrency",
+    "set_autoscaling_bounds": "min_capacity",
+    "schedule_prewarm": "prewarm_concurrency",
+}
+
+
+def pc_added(action: PlannedAction) -> int:
+    """Provisioned executions an action adds (0 for a cut or another kind). A new autoscaling target or pre-warm
+    counts from the fixed floor it replaces, when the plan recorded one."""
+    field = _PC_FIELDS.get(action.kind)
+    if field is None:
+        return 0
+    before = action.before.get(field)
+    if before is None:
+        before = action.resource.get("fixed_floor") or action.before.get("min_capacity") or 0
+    after = action.after.get(field) or 0
+    return max(0, int(after) - int(before))
 
 
 def describe(controls: SafetyControls, now: datetime) -> dict[str, Any]:

@@ -188,7 +188,7 @@ def test_throttling_that_never_stops_ends_the_plan_clearly_after_bounded_attempt
         sim.drain_executor()
 
     done = final(sim, plan)
-    assert done.status == "ROLLED_BACK"  # nothing was applied, so nothing is left changed
+    assert done.status == "FAILED"  # a clear FAILED: nothing was applied, so there was nothing to roll back
     assert served.count(PUT_PC) == attempts_allowed() == len(backoff) + 1
     assert served.count(PUT_PC, succeeded=True) == 0
     [(_, failed)] = [(kind, data) for kind, data in log(sim, plan) if kind == "action_failed"]
@@ -238,7 +238,7 @@ def test_an_update_that_stays_in_progress_fails_cleanly(world: Callable[[Path], 
     with moto_ext.count_requests() as served:
         sim.drain_executor()
 
-    assert final(sim, plan).status == "ROLLED_BACK"
+    assert final(sim, plan).status == "FAILED"  # nothing was changed
     assert served.count("UpdateFunctionConfiguration") == CONFLICT_ATTEMPTS  # bounded; never a loop
     assert served.count("UpdateFunctionConfiguration", succeeded=True) == 0
     assert (served.count("PublishVersion"), served.count("UpdateAlias")) == (0, 0)

@@ -185,3 +185,27 @@ def test_the_plan_being_applied_does_not_count_against_itself(ledger: Ledger) ->
     applying = stored(ledger, plan(1, status="APPLYING", applied_at=NOW - timedelta(minutes=1)))
 
     assert safety.refusals(applying, NOW) == []
+
+
+# --- PC budget --------------------------------------------------------------------------------------
+
+
+def pc_plan(n: int, before: int, after: int, *, status: str = "APPROVED") -> Plan:
+    facts = Facts(function_name=f"f{n}", qualifier="live", pc_requested=before)
+    [action] = get_action("set_provisioned_concurrency").plan(Target.function(f"f{n}", "live"), {"concurrency": after},
+                                                              facts)  # fmt: skip
+    made = plan(n).model_copy(update={"actions": [action], "status": status, "target": f"f{n}:live"})
+    made.approval_hash = approval_hash(made)
+    return made
+
+
+def test_the_pc_budget_counts_what_medics_changes_keep_in_force(ledger: Ledger) -> None:
+    safety = controls(ledger, pc_budget=100, cooldown_s=0)
+    stored(ledger, pc_plan(1, 10, 50, status="VERIFIED"))  # +40 in force
+    stored(ledger, pc_plan(2, 0, 30, status="APPLIED"))  # +30 in force
+    stored(ledger, pc_plan(3, 0, 90, status="ROLLED_BACK"))  # undone: not in force
+
+    assert safety.refusals(pc_plan(9, 20, 50), NOW) == []  # 70 + 30 = 100: at the budget
+    [refusal] = safety.refusals(pc_plan(9, 20, 51), NOW)
+    assert (refusal.guard, refusal.limit, refusal.observed) == ("pc_budget", 100, 101)
+    assert safety.refusals(pc_plan(9, 50, 10), NOW) == []  # a cut adds nothing
