@@ -1,4 +1,5 @@
-"""The `medic` command: `medic simulate`, `medic explain`, `medic runbook check|schema`."""
+"""The `medic` command: `medic simulate`, `medic explain`, `medic runbook check|schema`, `medic control`,
+`medic log list|show|verify|export`."""
 
 from __future__ import annotations
 
@@ -6,8 +7,12 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from medic.errors import InputError
+
+if TYPE_CHECKING:
+    from medic.ledger import Ledger
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
 
@@ -46,6 +51,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         sub.add_argument("--by", required=True, help="who (a Slack user id or a name): it is logged")
         sub.add_argument("--reason", default="", help="why: it is logged and shown on refused plans")
 
+    log = commands.add_parser("log", help="the remediation log (MEDIC_PLANS_TABLE, MEDIC_EVENTS_TABLE)")
+    log_commands = log.add_subparsers(dest="log_command", required=True)
+    since_help = "only plans created or changed since then: a duration back from now (30m, 24h, 7d) or ISO"
+    listing = log_commands.add_parser("list", help="plans, newest first")
+    listing.add_argument("--function", metavar="F", help="only plans about this Lambda function")
+    listing.add_argument("--since", metavar="24h|7d|ISO", help=since_help)
+    listing.add_argument("--state", metavar="S", help="only plans in this state (e.g. APPLIED)")
+    show = log_commands.add_parser("show", help="the whole story of one plan, in order, and its chain's status")
+    show.add_argument("plan", metavar="PLAN")
+    verify = log_commands.add_parser("verify", help="recompute the hash chains; exit 1 when one is broken")
+    verify.add_argument("--plan", metavar="ID", help="only this plan's chain (default: every chain)")
+    for sub in (listing, show, verify):
+        sub.add_argument("--json", action="store_true", help="print JSON instead of text")
+    export = log_commands.add_parser("export", help="every record of the plans in range, as JSON lines or CSV")
+    export.add_argument("--format", required=True, choices=("jsonl", "csv"))
+    export.add_argument("--since", metavar="24h|7d|ISO", help=since_help)
+    export.add_argument("--output", metavar="FILE", help="write to FILE (default: stdout)")
+
     args = parser.parse_args(argv)
     try:
         if args.command == "simulate":
@@ -54,6 +77,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _explain(args)
         if args.command == "control":
             return _control(args)
+        if args.command == "log":
+            return _log(args)
         if args.runbook_command == "schema":
             from medic.runbook import runbook_schema
 
@@ -154,6 +179,55 @@ def _control(args: argparse.Namespace) -> int:
     elif args.control_command == "breaker-reset":
         runtime.safety.set_control(BREAKER_KEY, False, args.by, args.reason, now)
     print(json.dumps(describe(runtime.safety, now), indent=2))
+    return EXIT_OK
+
+
+def _log(args: argparse.Namespace) -> int:
+    """`medic log list|show|verify|export` against the tables named by MEDIC_PLANS_TABLE and MEDIC_EVENTS_TABLE
+    (AWS_ENDPOINT_URL points it at the embedded world)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from medic import audit
+    from medic.clock import SystemClock
+    from medic.config import Settings
+    from medic.runtime import Runtime
+
+    since = audit.parse_since(args.since, SystemClock().now()) if getattr(args, "since", None) is not None else None
+    ledger = Runtime(Settings.from_env()).ledger
+    try:
+        if args.log_command == "list":
+            plans = audit.list_plans(ledger, function=args.function, since=since, state=args.state)
+            print(json.dumps([audit.plan_row(p) for p in plans], indent=2) if args.json else audit.plans_table(plans))
+            return EXIT_OK
+        if args.log_command == "show":
+            story = audit.load_story(ledger, args.plan)
+            print(json.dumps(story.as_json(), indent=2, ensure_ascii=False) if args.json else story.text())
+            return EXIT_OK
+        if args.log_command == "verify":
+            reports = audit.verify_chains(ledger, args.plan)
+            if args.json:
+                print(json.dumps([report.model_dump(mode="json") for report in reports], indent=2))
+            else:
+                print(audit.verify_text(reports, one=args.plan is not None))
+            return EXIT_FAILED if any(not report.ok for report in reports) else EXIT_OK
+        return _log_export(ledger, args.format, since, args.output)
+    except (BotoCoreError, ClientError) as exc:
+        print(f"medic: log: cannot read {ledger.plans_table}/{ledger.events_table}: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+
+
+def _log_export(ledger: Ledger, fmt: str, since: str | None, output: str | None) -> int:
+    from medic import audit
+
+    if output is None:
+        audit.write_export(audit.export_events(ledger, since=since), fmt, sys.stdout)
+        return EXIT_OK
+    try:
+        with open(output, "w", encoding="utf-8", newline="") as handle:
+            count = audit.write_export(audit.export_events(ledger, since=since), fmt, handle)
+    except OSError as exc:
+        raise InputError(field="--output", source=output, problem=f"cannot write: {exc.strerror or exc}") from None
+    print(f"{count} records written to {output}", file=sys.stderr)
     return EXIT_OK
 
 

@@ -331,6 +331,9 @@ class Ledger:
         elif events:
             return ChainReport(plan_id=plan_id, events=len(events), ok=False, first_bad_seq=len(events),
                                problem="the chain's head anchor is missing")  # fmt: skip
+        elif self.get(plan_id) is not None:  # every plan logs at least its alarm: none at all means deleted
+            return ChainReport(plan_id=plan_id, events=0, ok=False, first_bad_seq=1,
+                               problem="every record and the head anchor are missing")  # fmt: skip
         return ChainReport(plan_id=plan_id, events=len(events), ok=True)
 
     def chain_ids(self) -> list[str]:

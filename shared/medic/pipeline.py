@@ -98,6 +98,7 @@ def triage(raw_event: Mapping[str, Any] | str | bytes, rt: Runtime) -> dict[str,
         log.info("duplicate_delivery", status="raced")
         return {"plan_id": pid, "status": "duplicate", "duplicate": True}
     _log_triage(rt.ledger, plan, event, facts, now)
+    rt.emit_outcome(plan)
     log.info("plan", status=plan.status, signal=plan.signal, diagnosis=plan.diagnosis, rule=plan.rule)
 
     if plan.status == "APPROVED":
@@ -126,6 +127,7 @@ def _attach(plan: Plan, open_plan: Plan, event: AlarmStateChangeEvent, rt: Runti
     if rt.ledger.count_attached(open_plan.id) == 1:  # one thread reply, not one per alarm of a storm
         _reply(open_plan, rt, f":repeat: {plan.alarm_name} fired too ({plan.alarm_value}); attached to this plan. "
                               "Further alarms on this target are in the log.")  # fmt: skip
+    rt.emit_outcome(plan)
     get_logger(use_case="triage", plan_id=plan.id).info("attached", to=open_plan.id)
     return {"plan_id": plan.id, "status": "SUPERSEDED", "attached_to": open_plan.id}
 
@@ -410,6 +412,7 @@ def execute_plan(pid: str, expected_hash: str, rt: Runtime) -> str:
         if refusal:
             plan = rt.ledger.transition(plan, "BLOCKED", now, blocked_by=[*plan.blocked_by, refusal])
             rt.ledger.append(pid, "blocked", refusal.model_dump(mode="json"), now)
+            rt.emit_outcome(plan)
             _reply(plan, rt, f":octagonal_sign: Not applied: {refusal.message}")
             return plan.status
         plan = rt.ledger.transition(plan, "APPLYING", now)
@@ -461,6 +464,7 @@ def execute_plan(pid: str, expected_hash: str, rt: Runtime) -> str:
     verify_after = now + timedelta(seconds=rt.settings.verify_after_s)
     plan = rt.ledger.transition(plan, "APPLIED", now, applied_at=iso(now), verify_after=iso(verify_after))
     rt.ledger.append(pid, "applied", {"verify_after": plan.verify_after}, now)
+    rt.emit_outcome(plan)
     changes = "; ".join(describe_change(a) for a in plan.changes)
     _reply(plan, rt, f":wrench: Applied: {changes}. Verifying after {plan.verify_after}.")
     log.info("applied")
@@ -473,6 +477,7 @@ def _stopped(plan: Plan, applied: list[PlannedAction], rt: Runtime, clients: Aws
     rt.ledger.append(plan.id, "stopped", {"guard": "kill_switch", "reason": reason}, now)
     errors = _rollback(plan, applied, rt, clients)
     plan = rt.ledger.transition(plan, "FAILED" if errors else "ROLLED_BACK", rt.clock.now())
+    rt.emit_outcome(plan)
     outcome = f"rollback failed: {'; '.join(errors)}" if errors else "applied steps rolled back"
     _reply(plan, rt, f":octagonal_sign: Stopped by the kill switch ({reason or 'no reason given'}); {outcome}.")
     return plan.status
@@ -543,6 +548,7 @@ def _drifted(plan: Plan, action: PlannedAction, live: Mapping[str, Any], applied
     rt.ledger.append(plan.id, "drifted", {"target": action.target, "expected": action.before, "live": dict(live),
                                           "rollback_errors": errors}, now)  # fmt: skip
     plan = rt.ledger.transition(plan, "DRIFTED", now)
+    rt.emit_outcome(plan)
     _reply(plan, rt, f":twisted_rightwards_arrows: Not applied: {action.target} changed since the plan was made "
                      f"(expected {action.before}, found {dict(live)}). Medic does not fight the human.")  # fmt: skip
     repropose(plan, rt)
@@ -607,6 +613,7 @@ def _failed(
     now = rt.clock.now()
     # FAILED: nothing was changed (nothing to undo), or undoing failed; ROLLED_BACK: changes were made and undone.
     plan = rt.ledger.transition(plan, "ROLLED_BACK" if applied and not errors else "FAILED", now)
+    rt.emit_outcome(plan)
     if errors:
         outcome = "Rollback failed: " + "; ".join(errors)
     else:
@@ -667,6 +674,7 @@ def _conclude(
 ) -> str:
     verification = verification.model_copy(update={"outcome": outcome, "note": note})
     plan = rt.ledger.transition(plan, outcome, now, verification=verification)
+    rt.emit_outcome(plan)
     rt.ledger.append(plan.id, "verified" if outcome == "VERIFIED" else "verification_failed",
                      verification.model_dump(mode="json"), now)  # fmt: skip
     _reply(plan, rt, reply)
@@ -691,6 +699,7 @@ def rollback_plan(pid: str, rt: Runtime) -> str:
         _reply(plan, rt, f":red_circle: Rollback failed: {'; '.join(errors)}. A human must restore it.")
         return plan.status
     plan = rt.ledger.transition(plan, "ROLLED_BACK", rt.clock.now())
+    rt.emit_outcome(plan)
     _reply(plan, rt, ":rewind: Rolled back as the rule asks: every change restored to its before-state.")
     _update_card(plan, rt, "verification failed; rolled back")
     return plan.status

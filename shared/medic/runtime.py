@@ -7,7 +7,7 @@ warm. Tests and the simulator install their own with `install()`; explicit argum
 from __future__ import annotations
 
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 from medic.aws import AwsClients
 from medic.clock import Clock, SystemClock
@@ -16,6 +16,7 @@ from medic.config import Settings
 if TYPE_CHECKING:
     from medic.facts import FactCollector
     from medic.ledger import Ledger
+    from medic.plan import Plan
     from medic.runbook import Runbook, RunbookStore
     from medic.safety import SafetyControls
     from medic.slack.transport import SlackTransport
@@ -30,9 +31,11 @@ class Runtime:
         clock: Clock | None = None,
         slack: SlackTransport | None = None,
         runbook: Runbook | None = None,
+        metrics_stream: IO[str] | None = None,
     ) -> None:
         self.settings = settings
         self._runbook = runbook
+        self.metrics_stream = metrics_stream  # None: stdout (Lambda ships it to CloudWatch Logs, which reads EMF)
         self.clients = clients or AwsClients(region=settings.region)
         self.clock: Clock = clock or SystemClock()
         self._slack = slack
@@ -83,6 +86,17 @@ class Runtime:
     @cached_property
     def signing_secret(self) -> str:
         return self.secret(self.settings.slack_signing_secret_arn) if self.settings.slack_signing_secret_arn else ""
+
+    def emit_outcome(self, plan: Plan) -> None:
+        """Count the plan's outcome and, by state, the time from the alarm to it (EMF, no API call)."""
+        from medic.metrics import emit, latency, plan_outcome, seconds_since
+
+        now = self.clock.now()
+        emit(plan_outcome(plan.signal, plan.status, at=now), self.metrics_stream)
+        name = {"PROPOSED": "TimeToPlan", "APPROVED": "TimeToPlan", "APPLIED": "TimeToApply",
+                "VERIFIED": "TimeToVerify"}.get(plan.status)  # fmt: skip
+        if name and plan.state_timestamp:
+            emit(latency(name, seconds_since(plan.state_timestamp, now), plan.signal, at=now), self.metrics_stream)
 
     def secret(self, arn: str) -> str:
         """A secret's string value, read once per environment (never logged)."""

@@ -191,9 +191,11 @@ class Simulation:
             actions_role_arn=self.infra["actions_role_arn"],
             **self.scenario.settings,
         )
+        self.metrics = io.StringIO()  # the EMF lines Lambda would print (stdout is the story here)
         self.runtime = Runtime(
-            settings, clients=self.clients, clock=self.clock, slack=self.console, runbook=self.runbook
-        )
+            settings, clients=self.clients, clock=self.clock, slack=self.console, runbook=self.runbook,
+            metrics_stream=self.metrics,
+        )  # fmt: skip
         install(self.runtime)
         self.handlers = {name: load_handler(name) for name in ("triage", "interactions", "executor", "verifier")}
         return self.runtime

@@ -149,3 +149,18 @@ def test_a_plan_above_the_monthly_cost_budget_is_blocked(aws: EmbeddedAWS) -> No
     assert (refusal.guard, refusal.limit) == ("cost_budget", 100.0)
     assert refusal.observed == pytest.approx(plan.actions[0].cost_monthly_usd, abs=0.01)  # shown in cents
     assert refusal.observed > 100
+
+
+def test_medic_counts_its_plans_and_times_each_stage_in_emf(aws: EmbeddedAWS) -> None:
+    sim = Simulation(load_scenario(FLOOR), str(FLOOR), aws.endpoint_url, Story(None))
+    try:
+        sim.run("approve")
+    finally:
+        install(None)
+
+    lines = [json.loads(line) for line in sim.metrics.getvalue().splitlines()]
+    outcomes = [(d["Signal"], d["Outcome"]) for d in lines if "Plans" in d]
+    assert outcomes == [("spillover", "PROPOSED"), ("spillover", "APPLIED"), ("spillover", "VERIFIED")]
+    stages = [name for d in lines for name in ("TimeToPlan", "TimeToApply", "TimeToVerify") if name in d]
+    assert stages == ["TimeToPlan", "TimeToApply", "TimeToVerify"]
+    assert all(d["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "Medic" for d in lines)

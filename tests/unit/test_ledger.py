@@ -391,3 +391,21 @@ def test_appending_after_a_tampered_event_still_continues_from_the_last_record(
 
     assert event.seq == 4
     assert ledger.verify_chain(pid) == 2, "the gap stays visible"
+
+
+def test_a_plan_whose_every_record_and_anchor_were_deleted_is_broken(
+    ledger: Ledger, dynamodb: DynamoDBClient, clock: ManualClock
+) -> None:
+    plan = floor_plan(clock)
+    assert ledger.create(plan)
+    ledger.append(plan.id, "alarm_received", {}, clock.now())
+
+    dynamodb.delete_item(TableName=EVENTS, Key={"plan_id": {"S": plan.id}, "seq": {"N": "1"}})
+    dynamodb.delete_item(TableName=PLANS, Key={"plan_id": {"S": "head#" + plan.id}})
+
+    report = ledger.verify_report(plan.id)
+    assert (report.ok, report.first_bad_seq, report.problem) == (
+        False,
+        1,
+        "every record and the head anchor are missing",
+    )
