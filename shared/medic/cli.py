@@ -69,6 +69,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     export.add_argument("--since", metavar="24h|7d|ISO", help=since_help)
     export.add_argument("--output", metavar="FILE", help="write to FILE (default: stdout)")
 
+    alarms = commands.add_parser("alarms", help="the recommended CloudWatch alarms for a function (and its database)")
+    alarms.add_argument("function", metavar="FUNCTION")
+    alarms.add_argument("--alias", help="the alias that serves traffic (adds the spillover and PC-idle alarms)")
+    alarms.add_argument("--p99-ms", type=float, default=1000.0, help="the latency objective for p99 Duration")
+    alarms.add_argument("--database", help="a DB instance the function connects to")
+    alarms.add_argument("--max-connections", type=int, help="that database's max_connections")
+    alarms.add_argument("--prefix", default="", help="prefix for the alarm names")
+    alarms.add_argument("--format", choices=("cloudformation", "cli", "scenario", "json"), default="cloudformation")
+
     args = parser.parse_args(argv)
     try:
         if args.command == "simulate":
@@ -77,6 +86,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _explain(args)
         if args.command == "control":
             return _control(args)
+        if args.command == "alarms":
+            from medic.alarms_gen import recommended, render
+
+            definitions = recommended(args.function, alias=args.alias, p99_ms=args.p99_ms, database=args.database,
+                                      max_connections=args.max_connections, prefix=args.prefix)  # fmt: skip
+            sys.stdout.write(render(definitions, args.format))
+            return EXIT_OK
         if args.command == "log":
             return _log(args)
         if args.runbook_command == "schema":
