@@ -105,6 +105,12 @@ class AwsClients:
         }
         return assumed, record
 
+    def with_config(self, config: Config) -> AwsClients:
+        """Clients on the same session, region and endpoint with another botocore config (e.g. no retries for a
+        call that is only nice to have)."""
+        return AwsClients(session=self._session_or_default(), region=self.region, endpoint_url=self.endpoint_url,
+                          config=config)  # fmt: skip
+
     def _session_or_default(self) -> boto3.Session:
         if self._session is None:
             import boto3

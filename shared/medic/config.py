@@ -23,6 +23,10 @@ ENV_VARS: dict[str, str] = {
     "slack_team_id": "MEDIC_SLACK_TEAM_ID",
     "slack_app_id": "MEDIC_SLACK_APP_ID",
     "approvers": "MEDIC_APPROVERS",
+    "approver_group": "MEDIC_APPROVER_GROUP",
+    "approver_group_ttl_s": "MEDIC_APPROVER_GROUP_TTL_S",
+    "two_person_actions": "MEDIC_TWO_PERSON_ACTIONS",
+    "two_person_cost_usd": "MEDIC_TWO_PERSON_COST_USD",
     "dry_run": "MEDIC_DRY_RUN",
     "opt_in_tag": "MEDIC_OPT_IN_TAG",
     "runbook_path": "MEDIC_RUNBOOK",
@@ -67,6 +71,20 @@ class Settings(BaseModel):
     slack_team_id: str = ""
     slack_app_id: str = ""
     approvers: frozenset[str] = frozenset()
+    # ChatOps (interactions.py): who may decide, and which plans need two distinct approvers.
+    approver_group: str = Field(
+        default="",
+        pattern=r"^(S[A-Z0-9]{2,})?$",
+        description="a Slack user group (S…) whose members approve too (usergroups.users.list)",
+    )
+    approver_group_ttl_s: int = Field(default=300, ge=0, description="how long the group's members are cached")
+    two_person_actions: tuple[str, ...] = Field(
+        default=("request_quota_increase", "set_memory", "set_reserved_concurrency:cut"),
+        description="action kinds needing two approvers; KIND:cut only when the primary value goes down",
+    )
+    two_person_cost_usd: float | None = Field(
+        default=None, ge=0, description="plans adding more than this per month need two approvers"
+    )
     dry_run: bool = True
     opt_in_tag: tuple[str, str] = ("medic:managed", "true")
     runbook_path: Path = DEFAULT_RUNBOOK
@@ -97,6 +115,22 @@ class Settings(BaseModel):
     def _split_approvers(cls, value: Any) -> Any:
         if isinstance(value, str):
             return frozenset(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("two_person_actions", mode="before")
+    @classmethod
+    def _split_two_person(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = tuple(part.strip() for part in value.split(",") if part.strip())
+        from medic.actions import ACTION_KINDS  # the vocabulary: a typo must not silently drop the rule
+
+        for entry in value or ():
+            kind, _, qualifier = str(entry).partition(":")
+            if kind not in ACTION_KINDS or qualifier not in ("", "cut"):
+                raise ValueError(
+                    f"{entry!r}: expected an action kind ({', '.join(ACTION_KINDS)}), or KIND:cut "
+                    "(only when its value goes down, e.g. set_reserved_concurrency:cut)"
+                )
         return value
 
     @field_validator("runbook_overrides", mode="before")

@@ -252,6 +252,9 @@ def _post_card(plan: Plan, rt: Runtime, now: datetime) -> Plan:
         rt.ledger.append(plan.id, "slack_failed", {"error": type(exc).__name__, "detail": str(exc)[:500]}, now)
         return plan
     rt.ledger.append(plan.id, "slack_posted", {"channel": rt.settings.slack_channel, "ts": ts}, now)
+    from medic.slack.graph import attach_metric_graph  # the alarm's graph in the card's thread, when available
+
+    attach_metric_graph(plan, rt, rt.settings.slack_channel, ts, now)
     try:
         return rt.ledger.save(plan, now, slack=SlackRef(channel=rt.settings.slack_channel, ts=ts))
     except StateConflict:
@@ -286,91 +289,6 @@ def _enqueue(plan: Plan, rt: Runtime, now: datetime) -> None:
     body = json.dumps({"plan_id": plan.id, "approval_hash": plan.approval_hash})
     response = rt.clients.sqs.send_message(QueueUrl=rt.settings.executor_queue_url, MessageBody=body)
     rt.ledger.append(plan.id, "enqueued", {"queue": "executor", "message_id": response.get("MessageId", "")}, now)
-
-
-# -- interactions ----------------------------------------------------------------------------------
-
-
-def handle_interaction(event: Mapping[str, Any], rt: Runtime) -> dict[str, Any]:
-    """A Slack button click (Function URL event) → verified, authorized, one conditional decision."""
-    from medic.errors import SlackRequestRefused
-    from medic.slack.blocks import APPROVE_ACTION_ID, REJECT_ACTION_ID
-    from medic.slack.requests import function_url_body, parse_block_actions, verify_signature
-
-    log = get_logger(use_case="interactions")
-    now = rt.clock.now()
-    try:
-        headers, body = function_url_body(event)
-        verify_signature(headers, body, rt.signing_secret)
-        payload = parse_block_actions(body)
-        action = payload.actions[0]
-        if action.action_id not in (APPROVE_ACTION_ID, REJECT_ACTION_ID):
-            raise SlackRequestRefused(400, f"unknown action_id {action.action_id!r}")
-        plan = rt.ledger.get(action.value)
-        if plan is None:
-            raise SlackRequestRefused(404, f"no plan {action.value!r}")
-        log = log.bind(plan_id=plan.id, user=payload.user.id)
-        refusal = _authorize(payload, plan, rt)
-        if refusal:
-            rt.ledger.append(plan.id, "approval_refused", {"user": payload.user.id, "reason": refusal}, now)
-            raise SlackRequestRefused(403, refusal)
-    except SlackRequestRefused as refused:
-        log.warning("interaction_refused", status=refused.status, reason=refused.reason)
-        return _http(refused.status, {"text": refused.reason})
-
-    approve = action.action_id == APPROVE_ACTION_ID
-    if plan.expires_at and now > parse_iso(plan.expires_at) and plan.status == "PROPOSED":
-        try:
-            plan = rt.ledger.transition(plan, "EXPIRED", now)
-        except StateConflict:
-            plan = rt.ledger.get(plan.id) or plan
-        else:
-            rt.ledger.append(plan.id, "expired", {"user": payload.user.id, "clicked": action.action_id}, now)
-            _update_card(plan, rt, f"expired at {plan.expires_at}")
-        return _http(200, {"text": f"This approval expired at {plan.expires_at}; nothing was changed."})
-    new_state = "APPROVED" if approve else "REJECTED"
-    try:
-        plan = rt.ledger.transition(plan, new_state, now, decided_by=[payload.user.id])
-    except StateConflict as conflict:
-        current = rt.ledger.get(plan.id) or plan
-        who = ", ".join(current.decided_by) or "nobody"
-        log.info("already_decided", state=conflict.actual)
-        return _http(200, {"text": f"Already {current.status} (by {who}); your click changed nothing."})
-    rt.ledger.append(plan.id, "approval" if approve else "rejection", {
-        "user": payload.user.id, "team": payload.team.id, "api_app_id": payload.api_app_id,
-        "channel": payload.channel.id if payload.channel else "", "message_ts": plan.slack.ts,
-        "approval_hash": plan.approval_hash,
-    }, now)  # fmt: skip
-    if approve:
-        _enqueue(plan, rt, now)
-    _update_card(plan, rt, f"{'approved' if approve else 'rejected'} by <@{payload.user.id}> at {iso(now)}")
-    log.info("decided", state=new_state)
-    return _http(200, {"text": f"{new_state} by <@{payload.user.id}>"})
-
-
-def _authorize(payload: Any, plan: Plan, rt: Runtime) -> str:
-    """Why this click may not decide this plan ("" when it may). Authorization is on IDs only."""
-    settings = rt.settings
-    if payload.user.id not in settings.approvers:
-        return f"user {payload.user.id} is not an approver"
-    if settings.slack_team_id and payload.team.id != settings.slack_team_id:
-        return f"team {payload.team.id} is not this workspace"
-    if settings.slack_app_id and payload.api_app_id != settings.slack_app_id:
-        return f"app {payload.api_app_id} is not Medic"
-    channel = payload.channel.id if payload.channel else ""
-    if plan.slack.channel and channel != plan.slack.channel:
-        return f"channel {channel} is not the plan's channel"
-    if payload.message and plan.slack.ts and payload.message.ts != plan.slack.ts:
-        return "the click does not come from the plan's card"
-    if plan.dry_run:
-        return "dry run: this plan can never be applied"
-    if approval_hash(plan) != plan.approval_hash:
-        return "the plan no longer matches what was proposed"
-    return ""
-
-
-def _http(status: int, body: dict[str, Any]) -> dict[str, Any]:
-    return {"statusCode": status, "headers": {"Content-Type": "application/json"}, "body": json.dumps(body)}
 
 
 # -- executor --------------------------------------------------------------------------------------

@@ -94,6 +94,9 @@ class Plan(BaseModel):
     missing_facts: dict[str, str] = Field(default_factory=dict)
     approval_hash: str = ""
     decided_by: list[str] = Field(default_factory=list)
+    triggered_by: str = Field(
+        default="", description="the Slack user who asked for a manual plan: never its only approver"
+    )
     slack: SlackRef = Field(default_factory=SlackRef)
     created_at: str
     updated_at: str

@@ -44,6 +44,8 @@ Decide = Literal["approve", "reject", "none"]
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT = "123456789012"
 CHANNEL, TEAM, APP, APPROVER = "C0MEDICOPS", "T0MEDIC", "A0MEDIC", "U0ONCALL"
+#: The second approver the two-person rule asks for (quota requests, memory changes, reserved-concurrency cuts).
+SECOND_APPROVER = "U0SECOND"
 
 
 @dataclass
@@ -184,7 +186,7 @@ class Simulation:
             slack_signing_secret_arn=self.infra["signing_secret_arn"],
             slack_team_id=TEAM,
             slack_app_id=APP,
-            approvers=frozenset({APPROVER}),
+            approvers=frozenset({APPROVER, SECOND_APPROVER}),
             dry_run=False,
             region=self.region,
             verify_after_s=_verification_window(self.scenario),
@@ -233,6 +235,16 @@ class Simulation:
         self.story.write(f"interactions → HTTP {response['statusCode']} {response['body']}")
         return response
 
+    def approve(self, plan: Plan) -> dict[str, Any]:
+        """Approve as the on-call approver and, when the two-person rule keeps the plan PROPOSED ("1 of 2
+        approvals"), as a second, distinct approver; the last answer of the interactions handler."""
+        assert self.runtime is not None
+        response = self.click(plan, "approve")
+        current = self.runtime.ledger.get(plan.id)
+        if response["statusCode"] == 200 and current is not None and current.status == "PROPOSED":
+            response = self.click(plan, "approve", user=SECOND_APPROVER)
+        return response
+
     def drain_executor(self) -> None:
         _drain_executor(self.clients, self.infra["queue"], self.handlers["executor"], self.story)
 
@@ -257,7 +269,10 @@ class Simulation:
             plans = self.triage(self.alarm_events())
             for plan in plans:
                 if plan.status == "PROPOSED" and not plan.dry_run and decide != "none":
-                    self.click(plan, decide)
+                    if decide == "approve":
+                        self.approve(plan)  # a high-risk plan takes two distinct approvers
+                    else:
+                        self.click(plan, decide)
             self.drain_executor()
             plans = [runtime.ledger.get(plan.id) or plan for plan in plans]
             if any(plan.status == "APPLIED" for plan in plans):

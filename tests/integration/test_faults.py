@@ -77,7 +77,7 @@ def approved(sim: Simulation) -> Plan:
     """Triage the scenario's alarm and approve the plan in Slack; the plan waits in the executor queue."""
     [plan] = sim.triage(sim.alarm_events())
     assert plan.status == "PROPOSED"
-    assert sim.click(plan, "approve")["statusCode"] == 200
+    assert sim.approve(plan)["statusCode"] == 200  # two approvers where the two-person rule asks for them
     return plan
 
 
@@ -370,9 +370,13 @@ def test_duplicate_events_and_a_double_click_make_one_change(world: Callable[[Pa
         [same] = sim.triage(events)  # EventBridge delivers at least once
         assert same.id == plan.id
         click = _signed_click(plan, "approve", sim.console, sim.runtime, APPROVER)
+        again = _signed_click(plan, "approve", sim.console, sim.runtime, APPROVER)  # the button clicked twice
+        assert again["body"] != click["body"]
         first = sim.handlers["interactions"](click, None)
-        second = sim.handlers["interactions"](click, None)  # Slack's retry, or the same button clicked twice
-        assert first["statusCode"] == second["statusCode"] == 200
+        replayed = sim.handlers["interactions"](click, None)  # the very same signed request again: refused (409)
+        second = sim.handlers["interactions"](again, None)
+        assert (first["statusCode"], replayed["statusCode"], second["statusCode"]) == (200, 409, 200)
+        assert "replayed request" in replayed["body"]
         assert "Already APPROVED" in second["body"]
         sim.drain_executor()
         sim.drain_executor()

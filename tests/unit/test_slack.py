@@ -10,8 +10,10 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -604,3 +606,54 @@ def test_a_long_section_wraps_for_a_terminal() -> None:
 
     assert len(lines) > 1
     assert all(len(line) <= 96 for line in lines)
+
+
+# --- (e) links, the two-person note, and the rendered example in docs/ -----------------------------
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "slack-card-example.json"
+
+
+def test_the_card_links_the_alarm_and_the_function_in_the_console(clock: ManualClock) -> None:
+    blocks = blocks_json(plan_blocks(proposed_plan(clock)))
+
+    [links] = [b for b in of_type(blocks, "context") if "console.aws.amazon.com" in b["elements"][0]["text"]]
+    assert links["elements"][0]["text"] == (
+        "<https://us-east-1.console.aws.amazon.com/cloudwatch/home?region=us-east-1#alarmsV2:alarm/"
+        "checkout-live-spillover|Alarm in the console> · <https://us-east-1.console.aws.amazon.com/lambda/home"
+        "?region=us-east-1#/functions/checkout/aliases/live|checkout:live in Lambda>"
+    )
+    assert blocks.index(links) == len(blocks) - 4, "above the divider, the buttons and the status line"
+
+
+def test_one_of_two_approvals_keeps_the_buttons_and_says_so(clock: ManualClock) -> None:
+    plan = proposed_plan(clock, decided_by=[APPROVER])
+    note = f":one: 1 of 2 approvals: <@{APPROVER}> at {iso(clock.now())}; a second approver is needed"
+
+    blocks = blocks_json(plan_blocks(plan, approval_note=note))
+
+    assert [e["action_id"] for e in of_type(blocks, "actions")[0]["elements"]] == [APPROVE_ACTION_ID, REJECT_ACTION_ID]
+    assert blocks[-1]["elements"][0]["text"] == f":hourglass_flowing_sand: *PROPOSED* · {note} · plan `{plan.id}`"
+    decided = blocks_json(plan_blocks(plan, approval_note=note, decided_note="rejected by <@U0SECOND>"))
+    assert of_type(decided, "actions") == [] and note not in decided[-1]["elements"][0]["text"]
+
+
+def example_message(clock: ManualClock) -> dict[str, Any]:
+    """The message triage posts for the spillover plan, costs included: what docs/slack-card-example.json shows."""
+    from medic.cost import annotate_costs
+
+    plan = proposed_plan(clock)
+    annotate_costs(plan.actions, checkout_facts(), plan.region)
+    return {"channel": CHANNEL, "text": plan_summary(plan), "blocks": blocks_json(plan_blocks(plan))}
+
+
+def test_the_rendered_example_in_docs_is_current(clock: ManualClock) -> None:
+    message = example_message(clock)
+    rendered = json.dumps(message, indent=2, ensure_ascii=False) + "\n"
+    if os.environ.get("MEDIC_UPDATE_DOCS") == "1":
+        EXAMPLE.write_text(rendered, encoding="utf-8")
+    assert EXAMPLE.read_text(encoding="utf-8") == rendered, (
+        "docs/slack-card-example.json is stale: rerun this test with MEDIC_UPDATE_DOCS=1"
+    )
+    kinds = [block["type"] for block in message["blocks"]]
+    assert kinds == ["header", "section", "section", "context", "section", "context", "divider", "actions", "context"]
+    assert "Cost: " in message["blocks"][4]["text"]["text"]

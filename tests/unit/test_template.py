@@ -100,6 +100,11 @@ EXPECTED_ENV = {
         "MEDIC_EXECUTOR_QUEUE_URL",
         "MEDIC_SLACK_SIGNING_SECRET_ARN",
         "MEDIC_APPROVERS",
+        # ChatOps: the approver user group, the workspace and app the requests must name, the two-person cost rule.
+        "MEDIC_APPROVER_GROUP",
+        "MEDIC_SLACK_TEAM_ID",
+        "MEDIC_SLACK_APP_ID",
+        "MEDIC_TWO_PERSON_COST_USD",
     },
     "ExecutorFunction": {
         "MEDIC_PLANS_TABLE",
@@ -435,12 +440,23 @@ def test_the_executor_may_collect_every_fact_to_re_propose_after_drift(resources
     assert [a for a in FactCollector.permissions if not _granting(statements, a)] == []
 
 
+#: The one plans-table item interactions may put (`/medic pause|resume`): the kill switch flag, never a plan.
+KILL_SWITCH_ONLY = {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["control#kill-switch"]}}
+
+
 def test_only_triage_and_the_executor_create_plans(resources: dict[str, Any]) -> None:
-    creators = {
-        role for role, statement in _role_statements(resources)
-        if _mentions(statement["Resource"], "PlansTable") and "dynamodb:PutItem" in _actions(statement)
-    }  # fmt: skip
+    creators, flaggers = set(), set()
+    for role, statement in _role_statements(resources):
+        if _mentions(statement["Resource"], "PlansTable") and "dynamodb:PutItem" in _actions(statement):
+            if statement.get("Condition") == KILL_SWITCH_ONLY:
+                assert _actions(statement) == ["dynamodb:PutItem"], f"{role}: keep the flag's statement to PutItem"
+                flaggers.add(role)
+            else:
+                creators.add(role)
     assert creators == {"TriageFunctionRole", "ExecutorFunctionRole"}  # interactions and verifier only update
+    # Changed with issue 5 (ChatOps): /medic pause and resume flip the kill switch from Slack, so interactions may
+    # put that one item (dynamodb:LeadingKeys), which holds a flag, not a plan.
+    assert flaggers == {"InteractionsFunctionRole"}
 
 
 def test_triage_may_collect_every_fact(resources: dict[str, Any]) -> None:
@@ -450,8 +466,14 @@ def test_triage_may_collect_every_fact(resources: dict[str, Any]) -> None:
     assert not missing, f"fact collection needs {missing}, not granted to TriageFunctionRole"
 
 
+#: What triage (and the executor, posting a re-proposal's card) reads beyond fact collection, and why.
+CARD_PERMISSIONS = {
+    "cloudwatch:GetMetricWidgetImage": "the alarm's metric graph, uploaded into the card's thread (issue 5)",
+}
+
+
 def test_triage_reads_nothing_beyond_fact_collection(cfn: dict[str, Any], resources: dict[str, Any]) -> None:
-    needed = {permission.lower() for permission in FactCollector.permissions}
+    needed = {permission.lower() for permission in (*FactCollector.permissions, *CARD_PERMISSIONS)}
     for statement in _statements(resources["TriageFunctionRole"]):
         if _on_own_resources(statement, cfn):
             continue  # the plans and events tables, the executor queue and DLQ, the Slack token
@@ -698,3 +720,25 @@ def test_medic_watches_itself(resources: dict[str, Any]) -> None:
 
 def test_outputs(cfn: dict[str, Any]) -> None:
     assert set(cfn["Outputs"]) >= {"InteractionsUrl", "PlansTableName", "EventsTableName", "ExecutorQueueUrl"}
+    # The Slack app manifest takes both URLs from here: buttons and /medic share the one Function URL.
+    url = {"Fn::GetAtt": ["InteractionsFunctionUrl", "FunctionUrl"]}
+    assert cfn["Outputs"]["SlashCommandUrl"]["Value"] == cfn["Outputs"]["InteractionsUrl"]["Value"] == url
+
+
+def test_the_metric_graph_is_read_by_the_card_posters_only(resources: dict[str, Any]) -> None:
+    readers = {role for role, statement in _role_statements(resources)
+               if "cloudwatch:GetMetricWidgetImage" in _actions(statement)}  # fmt: skip
+    assert readers == {"TriageFunctionRole", "ExecutorFunctionRole"}  # not interactions: it must stay small
+
+
+def test_interactions_reads_plans_by_state_and_writes_no_plan(resources: dict[str, Any]) -> None:
+    granted: dict[str, set[str]] = {}
+    for statement in _statements(resources["InteractionsFunctionRole"]):
+        for resource in _as_list(statement["Resource"]):
+            for action in _actions(statement):
+                granted.setdefault(action, set()).add(json.dumps(resource, sort_keys=True))
+    assert granted["dynamodb:Query"] == {
+        json.dumps({"Fn::Sub": "${PlansTable.Arn}/index/by_state"}),
+        json.dumps({"Fn::GetAtt": ["EventsTable", "Arn"]}, sort_keys=True),
+    }
+    assert "dynamodb:Scan" not in granted and "dynamodb:DeleteItem" not in granted

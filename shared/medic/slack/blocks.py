@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from slack_sdk.models.blocks import (
     ActionsBlock,
@@ -19,9 +20,10 @@ from slack_sdk.models.blocks import (
 from medic.actions.base import PlannedAction
 from medic.cost import format_usd
 from medic.plan import Plan
+from medic.slack.requests import APPROVE_ACTION_ID, REJECT_ACTION_ID
 
-APPROVE_ACTION_ID = "medic_approve"
-REJECT_ACTION_ID = "medic_reject"
+__all__ = ["APPROVE_ACTION_ID", "REJECT_ACTION_ID", "blocks_json", "console_links", "plan_blocks", "plan_summary"]
+
 SECTION_TEXT_LIMIT = 3000
 
 _STATUS_EMOJI = {
@@ -42,8 +44,11 @@ def _number(value: Any) -> str:
     return "—" if value is None else str(value)
 
 
-def plan_blocks(plan: Plan, *, decided_note: str = "") -> list[Block]:
-    """The card for a plan: what fired, the diagnosis and why, the change, and (if pending) buttons."""
+def plan_blocks(plan: Plan, *, decided_note: str = "", approval_note: str = "") -> list[Block]:
+    """The card for a plan: what fired, the diagnosis and why, the change, and (if pending) buttons.
+
+    `decided_note` (who decided, when) removes the buttons; `approval_note` ("1 of 2 approvals") keeps them.
+    """
     blocks: list[Block] = [HeaderBlock(text=_clip(f"Medic: {plan.signal} on {plan.target}", 150))]
     datapoints = ", ".join(_number(v) for v in plan.recent_datapoints[-6:]) or "—"
     metric = plan.metric or {}
@@ -81,6 +86,10 @@ def plan_blocks(plan: Plan, *, decided_note: str = "") -> list[Block]:
             f"• `{r.guard}`: {r.message} (limit {r.limit}, observed {r.observed})" for r in plan.blocked_by
         )
         blocks.append(SectionBlock(text=MarkdownTextObject(text=_clip(f"*Blocked by guardrails*\n{refused}"))))
+    links = console_links(plan)
+    if links:
+        text = " · ".join(f"<{url}|{_mrkdwn_escape(label)}>" for label, url in links)
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=_clip(text, 2000))]))
     blocks.append(DividerBlock())
     if plan.status == "PROPOSED" and changes and not plan.dry_run and not decided_note:
         blocks.append(
@@ -106,12 +115,42 @@ def plan_blocks(plan: Plan, *, decided_note: str = "") -> list[Block]:
     status = f"{_STATUS_EMOJI.get(plan.status, '')} *{plan.status}*"
     if plan.dry_run:
         status += " · DRY RUN: proposal only, never applied"
+    if approval_note and not decided_note:
+        status += f" · {approval_note}"
     if decided_note:
         status += f" · {decided_note}"
     blocks.append(ContextBlock(elements=[MarkdownTextObject(text=_clip(f"{status} · plan `{plan.id}`", 2000))]))
     for block in blocks:
         block.validate_json()
     return blocks
+
+
+def console_links(plan: Plan) -> list[tuple[str, str]]:
+    """(label, URL) of the alarm and the target in the AWS console, for the card."""
+    region = plan.region
+    if not region:
+        return []
+    console = f"https://{region}.console.aws.amazon.com"
+    links: list[tuple[str, str]] = []
+    if plan.alarm_name:
+        alarm = quote(plan.alarm_name, safe="")
+        links.append(("Alarm in the console", f"{console}/cloudwatch/home?region={region}#alarmsV2:alarm/{alarm}"))
+    if plan.function_name:
+        path = f"#/functions/{quote(plan.function_name, safe='')}"
+        qualifier = plan.qualifier or ""
+        if qualifier.isdigit():
+            path += f"/versions/{qualifier}"
+        elif qualifier and qualifier != "$LATEST":
+            path += f"/aliases/{quote(qualifier, safe='')}"
+        links.append((f"{plan.target} in Lambda", f"{console}/lambda/home?region={region}{path}"))
+    elif plan.db_instance:
+        database = quote(plan.db_instance, safe="")
+        links.append((f"{plan.db_instance} in RDS", f"{console}/rds/home?region={region}#database:id={database}"))
+    return links
+
+
+def _mrkdwn_escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _total_cost(changes: list[PlannedAction]) -> list[str]:

@@ -1,4 +1,5 @@
-"""Slack interaction requests: signature verification and the `block_actions` payload model.
+"""Slack requests to the interactions endpoint: signature verification, the `block_actions` payload and the
+`/medic` slash command.
 
 Only slack_sdk's `SignatureVerifier` is imported here (not Bolt): the interactions endpoint must
 answer within Slack's 3-second budget including its own cold start.
@@ -19,6 +20,8 @@ from slack_sdk.signature import SignatureVerifier
 from medic.errors import SlackRequestRefused
 
 MAX_BODY_BYTES = 64 * 1024
+APPROVE_ACTION_ID = "medic_approve"
+REJECT_ACTION_ID = "medic_reject"
 
 
 class _Model(BaseModel):
@@ -47,6 +50,7 @@ class BlockAction(_Model):
     action_id: str
     value: str = ""
     block_id: str = ""
+    action_ts: str = ""
 
 
 class BlockActionsPayload(_Model):
@@ -94,18 +98,51 @@ def verify_signature(headers: Mapping[str, str], body: bytes, signing_secret: st
         raise SlackRequestRefused(401, "invalid or stale Slack signature")
 
 
-def parse_block_actions(body: bytes) -> BlockActionsPayload:
-    """Parse the form-encoded `payload=` of an interaction request; refuse (400) anything else."""
+def parse_form(body: bytes) -> dict[str, str]:
+    """The fields of a form-encoded Slack request (first value of each); refuse (400) anything else."""
     try:
         form = parse_qs(body.decode("utf-8"), strict_parsing=True)
-        raw = json.loads(form["payload"][0])
-    except (UnicodeDecodeError, ValueError, KeyError, IndexError):
+    except (UnicodeDecodeError, ValueError):
+        raise SlackRequestRefused(400, "body is not a Slack interaction payload") from None
+    return {key: values[0] for key, values in form.items() if values}
+
+
+def parse_block_actions(body: bytes | Mapping[str, str]) -> BlockActionsPayload:
+    """Parse the form-encoded `payload=` of an interaction request; refuse (400) anything else."""
+    form = parse_form(body) if isinstance(body, bytes) else body
+    try:
+        raw = json.loads(form["payload"])
+    except (ValueError, KeyError):
         raise SlackRequestRefused(400, "body is not a Slack interaction payload") from None
     if not isinstance(raw, dict) or raw.get("type") != "block_actions":
         raise SlackRequestRefused(400, "only block_actions interactions are handled")
     try:
         return BlockActionsPayload.model_validate(raw)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(part) for part in first["loc"])
-        raise SlackRequestRefused(400, f"payload field {field}: {first['msg']}") from None
+        raise _refused(exc) from None
+
+
+class SlashCommand(_Model):
+    """A slash command request (`/medic status`): form fields, not JSON."""
+
+    command: str = Field(min_length=1)
+    text: str = ""
+    user_id: str = Field(min_length=1)
+    team_id: str = Field(min_length=1)
+    api_app_id: str = ""
+    channel_id: str = ""
+    response_url: str = ""
+
+
+def parse_slash_command(form: Mapping[str, str]) -> SlashCommand:
+    """The slash command in a form; refuse (400) a form that lacks its fields."""
+    try:
+        return SlashCommand.model_validate(dict(form))
+    except ValidationError as exc:
+        raise _refused(exc) from None
+
+
+def _refused(exc: ValidationError) -> SlackRequestRefused:
+    first = exc.errors()[0]
+    field = ".".join(str(part) for part in first["loc"])
+    return SlackRequestRefused(400, f"payload field {field}: {first['msg']}")

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import IO, Any, Protocol
 
+from slack_sdk.errors import SlackClientError
 from slack_sdk.models.blocks import Block
 
 from medic.slack.blocks import blocks_json
+
+_LINK = re.compile(r"<([^|>]+)\|([^>]+)>")
 
 
 class SlackTransport(Protocol):
@@ -18,9 +23,35 @@ class SlackTransport(Protocol):
         """Post a message; return its ts."""
         ...
 
-    def update(self, channel: str, ts: str, text: str, blocks: list[Block]) -> None: ...
+    def update(self, channel: str, ts: str, text: str, blocks: list[Block]) -> None:
+        """Edit a message in place with the bot token (`chat.update`)."""
+        ...
+
+    def replace(self, response_url: str, channel: str, ts: str, text: str, blocks: list[Block]) -> None:
+        """Replace the message a click came from through the click's `response_url` (no token needed)."""
+        ...
 
     def reply(self, channel: str, thread_ts: str, text: str) -> str: ...
+
+    def upload(self, channel: str, thread_ts: str, filename: str, content: bytes, title: str, alt_text: str) -> str:
+        """Upload a file into a message's thread; return the file id."""
+        ...
+
+    def usergroup_members(self, usergroup: str) -> list[str]:
+        """The user ids of a Slack user group (`usergroups.users.list`)."""
+        ...
+
+
+class SlackUnreachable(SlackClientError):
+    """Slack could not be reached at all (connection refused or reset, timeout).
+
+    Raised in place of the socket error so that callers handle one family, `SlackClientError`, for every way a
+    Slack call can fail: Slack being down must never break the use case around it.
+    """
+
+
+#: Seconds to wait on a `response_url` (the interactions endpoint answers Slack within 3 s in all).
+RESPONSE_URL_TIMEOUT_S = 2
 
 
 class WebApiTransport:
@@ -39,15 +70,61 @@ class WebApiTransport:
         )
 
     def post(self, channel: str, text: str, blocks: list[Block]) -> str:
-        response = self.client.chat_postMessage(channel=channel, text=text, blocks=blocks)
+        with _reachable():
+            response = self.client.chat_postMessage(channel=channel, text=text, blocks=blocks)
         return str(response["ts"])
 
     def update(self, channel: str, ts: str, text: str, blocks: list[Block]) -> None:
-        self.client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
+        with _reachable():
+            self.client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
+
+    def replace(self, response_url: str, channel: str, ts: str, text: str, blocks: list[Block]) -> None:
+        from slack_sdk.errors import SlackRequestError
+        from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
+        from slack_sdk.webhook import WebhookClient
+
+        hook = WebhookClient(
+            response_url,
+            timeout=RESPONSE_URL_TIMEOUT_S,
+            retry_handlers=[
+                ConnectionErrorRetryHandler(max_retry_count=1),
+                RateLimitErrorRetryHandler(max_retry_count=1),
+            ],
+        )
+        with _reachable():
+            response = hook.send(text=text, blocks=blocks, replace_original=True)
+        if response.status_code != 200:
+            raise SlackRequestError(f"response_url answered {response.status_code}: {str(response.body)[:200]}")
 
     def reply(self, channel: str, thread_ts: str, text: str) -> str:
-        response = self.client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=text)
+        with _reachable():
+            response = self.client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=text)
         return str(response["ts"])
+
+    def upload(self, channel: str, thread_ts: str, filename: str, content: bytes, title: str, alt_text: str) -> str:
+        """files_upload_v2: files.getUploadURLExternal, the upload itself, files.completeUploadExternal."""
+        with _reachable():
+            response = self.client.files_upload_v2(
+                channel=channel, thread_ts=thread_ts, filename=filename, content=content, title=title,
+                alt_txt=alt_text,
+            )  # fmt: skip
+        file = response.get("file") or {}
+        return str(file.get("id", "")) if isinstance(file, dict) else ""
+
+    def usergroup_members(self, usergroup: str) -> list[str]:
+        with _reachable():
+            response = self.client.usergroups_users_list(usergroup=usergroup)
+        users = response.get("users") or []
+        return [str(user) for user in users]
+
+
+@contextmanager
+def _reachable() -> Iterator[None]:
+    """Turn a socket-level failure (after slack_sdk's own retries) into `SlackUnreachable`."""
+    try:
+        yield
+    except OSError as exc:  # URLError, ConnectionError, TimeoutError: all OSError
+        raise SlackUnreachable(f"Slack is unreachable: {exc}") from exc
 
 
 class ConsoleTransport:
@@ -56,12 +133,18 @@ class ConsoleTransport:
     Keeps every message it was given, so the simulator can click the buttons it rendered.
     """
 
-    def __init__(self, stream: IO[str] | None = None, *, show_json: bool = True, ts: Callable[[], str]) -> None:
+    def __init__(
+        self, stream: IO[str] | None = None, *, show_json: bool = True, ts: Callable[[], str],
+        usergroups: Mapping[str, Sequence[str]] | None = None,
+    ) -> None:  # fmt: skip
         self.stream = stream if stream is not None else sys.stdout
         self.show_json = show_json
         self._ts = ts
         self.messages: dict[str, dict[str, Any]] = {}
         self.replies: list[dict[str, Any]] = []
+        self.files: list[dict[str, Any]] = []
+        self.replaced_via: list[str] = []  # the response_urls used to replace messages
+        self.usergroups = {group: list(members) for group, members in (usergroups or {}).items()}
 
     def post(self, channel: str, text: str, blocks: list[Block]) -> str:
         ts = self._next_ts()
@@ -74,6 +157,22 @@ class ConsoleTransport:
         payload = blocks_json(blocks)
         self.messages[ts] = {"channel": channel, "ts": ts, "text": text, "blocks": payload}
         self._render(f"Slack → #{channel} (message ts={ts} updated in place)", payload)
+
+    def replace(self, response_url: str, channel: str, ts: str, text: str, blocks: list[Block]) -> None:
+        payload = blocks_json(blocks)
+        self.messages[ts] = {"channel": channel, "ts": ts, "text": text, "blocks": payload}
+        self.replaced_via.append(response_url)
+        self._render(f"Slack → #{channel} (message ts={ts} replaced through the click's response_url)", payload)
+
+    def upload(self, channel: str, thread_ts: str, filename: str, content: bytes, title: str, alt_text: str) -> str:
+        file_id = f"F{len(self.files) + 1:08d}"
+        self.files.append({"channel": channel, "thread_ts": thread_ts, "filename": filename, "title": title,
+                           "alt_text": alt_text, "bytes": len(content), "id": file_id})  # fmt: skip
+        self._write(f"\n  ┆ Slack thread file (on {thread_ts}): {title} [{filename}, {len(content)} bytes]\n")
+        return file_id
+
+    def usergroup_members(self, usergroup: str) -> list[str]:
+        return list(self.usergroups.get(usergroup, []))
 
     def reply(self, channel: str, thread_ts: str, text: str) -> str:
         ts = self._next_ts()
@@ -121,5 +220,6 @@ def render_block(block: dict[str, Any]) -> list[str]:
         buttons = [f"[ {element['text']['text']} ]" for element in block.get("elements", [])]
         return ["  ".join(buttons)]
     if kind == "context":
-        return [" ".join(element.get("text", "") for element in block.get("elements", [])).replace("*", "")]
+        text = " ".join(element.get("text", "") for element in block.get("elements", [])).replace("*", "")
+        return [_LINK.sub(r"\2", text)]  # a terminal shows a link's label (the URL is in the Block Kit JSON)
     return [f"<{kind} block>"]

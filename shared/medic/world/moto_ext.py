@@ -37,6 +37,9 @@
   this operation does not change the resource's current capacity. Otherwise, it changes the resource's current
   capacity to a value that is inside of this range", RegisterScalableTarget API reference). A qualifier without
   PC counts as capacity 0; a missing function or alias is "not active" and left alone.
+* CloudWatch GetMetricWidgetImage is *not* rendered: the world answers it with a clean `NotImplemented` error (a
+  400, serialized as CloudWatch serializes its errors) instead of moto's unhandled 500 and its traceback, so Medic
+  takes the path it takes whenever AWS gives no image (the card's text datapoints).
 * Two more services, in their own modules and installed (and reset) from here: Service Quotas for Lambda's
   concurrent-executions quota and its increase requests, decided by the knob `resolve_quota_request`
   (`medic.world.moto_quotas`), and Logs Insights `filter` and `stats` for Lambda REPORT lines
@@ -87,7 +90,7 @@ from moto.awslambda import urls as lambda_urls
 from moto.awslambda.models import LambdaBackend, LambdaFunction, lambda_backends
 from moto.awslambda.responses import LambdaResponse
 from moto.awslambda.utils import make_function_arn
-from moto.cloudwatch.exceptions import ValidationError
+from moto.cloudwatch.exceptions import CloudWatchException, ValidationError
 from moto.cloudwatch.metric_data_expression_parser import parse_expression
 from moto.cloudwatch.models import (
     Alarm,
@@ -97,6 +100,7 @@ from moto.cloudwatch.models import (
     MetricDatumBase,
     cloudwatch_backends,
 )
+from moto.cloudwatch.responses import CloudWatchResponse
 from moto.core.exceptions import JsonRESTError, ServiceException
 from moto.core.responses import ActionResult, BaseResponse
 from moto.moto_api._internal.models import MotoAPIBackend
@@ -984,6 +988,20 @@ def _register_scalable_target(
     return target
 
 
+class _MetricImagesNotRendered(CloudWatchException):
+    code = "NotImplemented"
+
+    def __init__(self) -> None:
+        super().__init__("the embedded AWS does not render metric images (GetMetricWidgetImage)")
+
+
+def _get_metric_widget_image(self: CloudWatchResponse) -> Any:
+    with warnings.catch_warnings():  # moto warns that the code is not one of CloudWatch's modelled errors
+        warnings.simplefilter("ignore", UserWarning)
+        _, headers, body = self.serialized(ActionResult(_MetricImagesNotRendered()))
+    return 400, {**headers, "status": 400}, body
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Every request: the request log and injected faults
 
@@ -1064,6 +1082,7 @@ def install() -> None:
         LambdaBackend.delete_function_concurrency = _delete_function_concurrency  # type: ignore[method-assign]
         LambdaFunction.get_code = _get_code  # type: ignore[method-assign]
         CloudWatchBackend.get_metric_data = _get_metric_data  # type: ignore[method-assign]
+        CloudWatchResponse.get_metric_widget_image = _get_metric_widget_image  # type: ignore[attr-defined]
         CloudWatchBackend.put_metric_alarm = _put_metric_alarm  # type: ignore[method-assign]
         Alarm.__init__ = _alarm_init  # type: ignore[method-assign]
         ApplicationAutoscalingBackend.register_scalable_target = _register_scalable_target  # type: ignore[method-assign]
