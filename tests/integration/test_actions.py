@@ -328,7 +328,7 @@ def buffer_world(aws: EmbeddedAWS) -> tuple[Any, Any, dict[str, str]]:
 def buffer_plan(**changes: Any) -> PlannedAction:
     world: dict[str, Any] = {
         "function_name": "thumbnailer", "qualifier": "live", "tags": READY, "managed": True, "timeout_s": 30,
-        "async_sources": "events:rule/uploads, events:rule/nightly, sns:arn:aws:sns:us-east-1:123456789012:t",
+        "async_sources": "events:rule/uploads, events:rule/nightly, s3:photos",
         "event_sources": [],
     }  # fmt: skip
     world.update(changes)
@@ -494,6 +494,168 @@ def test_a_rule_gone_since_the_plan_reads_as_drift(aws: EmbeddedAWS, clients: Aw
     assert not same(live, action.before) and not same(live, action.after)
     with pytest.raises(ActionFailed, match="EventBridge rule nightly no longer exists"):
         get_action("enable_sqs_buffer").apply(clients, action)
+
+
+# --- enable_sqs_buffer: SNS producers --------------------------------------------------------------
+
+TOPIC_ARN = f"arn:aws:sns:{REGION}:{ACCOUNT}:photo-uploads"
+FILTER = {"FilterPolicy": json.dumps({"kind": ["photo"]}), "FilterPolicyScope": "MessageAttributes"}
+BUFFER_ARN = f"arn:aws:sqs:{REGION}:{ACCOUNT}:medic-buffer-thumbnailer"
+
+
+def sns_world(aws: EmbeddedAWS, *, function: bool = True) -> Any:
+    """The topic photo-uploads: `thumbnailer:live` subscribed with a filter policy, and an audit queue beside it."""
+    if function:
+        make_function(aws, "thumbnailer", timeout=30, tags=READY)
+    sns, sqs = aws.client("sns"), aws.client("sqs")
+    assert sns.create_topic(Name="photo-uploads")["TopicArn"] == TOPIC_ARN
+    audit = sqs.create_queue(QueueName="sns-audit")["QueueUrl"]
+    audit_arn = sqs.get_queue_attributes(QueueUrl=audit, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=TOPIC_ARN, Protocol="sqs", Endpoint=audit_arn)
+    sns.subscribe(TopicArn=TOPIC_ARN, Protocol="lambda", Endpoint=LIVE_ARN, Attributes=FILTER)
+    return sns
+
+
+def subscriptions(sns: Any) -> list[tuple[str, str]]:
+    """(protocol, endpoint) of every subscription to photo-uploads."""
+    found = sns.list_subscriptions_by_topic(TopicArn=TOPIC_ARN)["Subscriptions"]
+    return sorted((s["Protocol"], s["Endpoint"]) for s in found)
+
+
+def subscription_attributes(sns: Any, protocol: str, endpoint: str) -> dict[str, str]:
+    [arn] = [s["SubscriptionArn"] for s in sns.list_subscriptions_by_topic(TopicArn=TOPIC_ARN)["Subscriptions"]
+             if (s["Protocol"], s["Endpoint"]) == (protocol, endpoint)]  # fmt: skip
+    return sns.get_subscription_attributes(SubscriptionArn=arn)["Attributes"]
+
+
+def sns_calls(clients: AwsClients) -> list[str]:
+    """The SNS operations the action's client makes from now on, in order (reads left out)."""
+    calls: list[str] = []
+
+    def record(model: Any, **_: Any) -> None:
+        if model.name in ("Subscribe", "Unsubscribe"):
+            calls.append(model.name)
+
+    clients.client("sns").meta.events.register("before-call.sns", record)
+    return calls
+
+
+def test_the_buffer_puts_a_queue_between_an_sns_topic_and_the_function(aws: EmbeddedAWS, clients: AwsClients,
+                                                                        clock: ManualClock) -> None:  # fmt: skip
+    sns = sns_world(aws)
+    audit = ("sqs", f"arn:aws:sqs:{REGION}:{ACCOUNT}:sns-audit")
+    original = subscription_attributes(sns, "lambda", LIVE_ARN)["SubscriptionArn"]
+    action = buffer_plan(async_sources=f"sns:{TOPIC_ARN}")
+    impl = get_action(action.kind)
+    calls = sns_calls(clients)
+
+    apply_twice(clients, action)
+
+    assert calls == ["Subscribe", "Unsubscribe"], "the queue is subscribed before the function leaves; once"
+    assert subscriptions(sns) == sorted([audit, ("sqs", BUFFER_ARN)])
+    queue_subscription = subscription_attributes(sns, "sqs", BUFFER_ARN)
+    assert queue_subscription["RawMessageDelivery"] == "false", "the handler gets the SNS envelope"
+    assert (queue_subscription["FilterPolicy"], queue_subscription["FilterPolicyScope"]) == (
+        FILTER["FilterPolicy"], "MessageAttributes"
+    ), "the queue gets what the function got"  # fmt: skip
+    assert json.loads(str(action.resource[f"original_subscription:{TOPIC_ARN}"])) == {
+        "SubscriptionArn": original, "Attributes": FILTER
+    }  # fmt: skip
+    sqs = aws.client("sqs")
+    queue = sqs.get_queue_url(QueueName="medic-buffer-thumbnailer")["QueueUrl"]
+    policy = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["Policy"])["Attributes"]["Policy"]
+    [statement] = json.loads(policy)["Statement"]
+    assert statement == {"Sid": "medic-buffer-sns", "Effect": "Allow", "Principal": {"Service": "sns.amazonaws.com"},
+                         "Action": "sqs:SendMessage", "Resource": BUFFER_ARN,
+                         "Condition": {"ArnEquals": {"aws:SourceArn": [TOPIC_ARN]}}}  # fmt: skip
+    [mapping] = buffer_mappings(aws)
+    assert mapping["ScalingConfig"] == {"MaximumConcurrency": 40}
+    assert impl.read_live(clients, action) == action.after == {"buffered": True, "maximum_concurrency": 40}
+    assert impl.wait(clients, action, clock, TIMEOUT_S) == {**action.after, "mapping_state": "Enabled"}
+    calls.clear()
+
+    done = impl.rollback(clients, action)
+
+    assert calls == ["Subscribe", "Unsubscribe"], "the function is back before the queue leaves"
+    assert subscriptions(sns) == sorted([audit, ("lambda", LIVE_ARN)])
+    restored = subscription_attributes(sns, "lambda", LIVE_ARN)
+    assert {key: restored[key] for key in FILTER} == FILTER
+    assert f"re-subscribed {LIVE_ARN} to {TOPIC_ARN} as {restored['SubscriptionArn']} (was {original})" in done
+    assert f"unsubscribed medic-buffer-thumbnailer from {TOPIC_ARN}" in done
+    assert impl.read_live(clients, action) == action.before == {"buffered": False, "maximum_concurrency": None}
+    assert buffer_mappings(aws) == []
+    assert sqs.list_queues(QueueNamePrefix="medic-buffer").get("QueueUrls", []) == []
+
+
+def test_a_buffered_topic_delivers_the_sns_envelope_its_filter_lets_through(aws: EmbeddedAWS,
+                                                                             clients: AwsClients) -> None:  # fmt: skip
+    sns = sns_world(aws)
+    action = buffer_plan(async_sources=f"sns:{TOPIC_ARN}")
+    get_action(action.kind).apply(clients, action)
+    [mapping] = buffer_mappings(aws)
+    aws.client("lambda").update_event_source_mapping(UUID=mapping["UUID"], Enabled=False)  # keep it in the queue
+
+    for kind in ("photo", "video"):
+        sns.publish(TopicArn=TOPIC_ARN, Message=json.dumps({"key": f"a.{kind}"}),
+                    MessageAttributes={"kind": {"DataType": "String", "StringValue": kind}})  # fmt: skip
+
+    sqs = aws.client("sqs")
+    queue = sqs.get_queue_url(QueueName="medic-buffer-thumbnailer")["QueueUrl"]
+    [message] = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
+    envelope = json.loads(message["Body"])
+    assert (envelope["Type"], envelope["TopicArn"]) == ("Notification", TOPIC_ARN)
+    assert json.loads(envelope["Message"]) == {"key": "a.photo"}
+
+
+def test_a_function_fed_by_rules_and_a_topic_is_buffered_and_restored_as_a_whole(
+    aws: EmbeddedAWS, clients: AwsClients
+) -> None:
+    _, events, rules = buffer_world(aws)
+    sns = sns_world(aws, function=False)
+    before = {rule: targets(events, rule) for rule in rules}
+    action = buffer_plan(async_sources=f"events:rule/uploads, sns:{TOPIC_ARN}, events:rule/nightly, s3:photos")
+    impl = get_action(action.kind)
+    assert "Not rewired (a human's call): s3:photos (an S3 notification" in action.text
+
+    apply_twice(clients, action)
+
+    assert ("sqs", BUFFER_ARN) in subscriptions(sns) and ("lambda", LIVE_ARN) not in subscriptions(sns)
+    assert targets(events, "nightly") == [{"Id": "1", "Arn": BUFFER_ARN, "Input": '{"sweep": true}'}]
+    queue = aws.client("sqs").get_queue_url(QueueName="medic-buffer-thumbnailer")["QueueUrl"]
+    policy = aws.client("sqs").get_queue_attributes(QueueUrl=queue, AttributeNames=["Policy"])["Attributes"]["Policy"]
+    assert [(s["Principal"]["Service"], s["Condition"]["ArnEquals"]["aws:SourceArn"])
+            for s in json.loads(policy)["Statement"]] == [
+        ("events.amazonaws.com", [rules["uploads"], rules["nightly"]]),
+        ("sns.amazonaws.com", [TOPIC_ARN]),
+    ]  # fmt: skip
+    assert impl.read_live(clients, action) == {"buffered": True, "maximum_concurrency": 40}
+    sns.subscribe(TopicArn=TOPIC_ARN, Protocol="lambda", Endpoint=LIVE_ARN)  # someone subscribed it again
+    assert impl.read_live(clients, action)["buffered"] is False, "one producer still invokes the function"
+
+    impl.rollback(clients, action)
+
+    assert {rule: targets(events, rule) for rule in rules} == before
+    assert ("lambda", LIVE_ARN) in subscriptions(sns) and ("sqs", BUFFER_ARN) not in subscriptions(sns)
+    assert impl.read_live(clients, action) == action.before
+    assert aws.client("sqs").list_queues(QueueNamePrefix="medic-buffer").get("QueueUrls", []) == []
+
+
+def test_a_topic_gone_or_no_longer_feeding_the_function_reads_as_drift(aws: EmbeddedAWS, clients: AwsClients) -> None:
+    sns = sns_world(aws)
+    action = buffer_plan(async_sources=f"sns:{TOPIC_ARN}")
+    impl = get_action(action.kind)
+    [arn] = [s["SubscriptionArn"] for s in sns.list_subscriptions_by_topic(TopicArn=TOPIC_ARN)["Subscriptions"]
+             if s["Protocol"] == "lambda"]  # fmt: skip
+    sns.unsubscribe(SubscriptionArn=arn)
+
+    assert impl.read_live(clients, action) == {"buffered": None, "maximum_concurrency": None}
+    with pytest.raises(ActionFailed, match=f"SNS topic {TOPIC_ARN} has no lambda subscription to {LIVE_ARN}"):
+        impl.apply(clients, action)
+    sns.delete_topic(TopicArn=TOPIC_ARN)
+    assert impl.read_live(clients, action) == {"buffered": None, "maximum_concurrency": None}
+    with pytest.raises(ActionFailed, match=f"SNS topic {TOPIC_ARN} no longer exists"):
+        impl.apply(clients, action)
+    assert aws.client("sqs").list_queues(QueueNamePrefix="medic-buffer").get("QueueUrls", []) == [], "nothing made"
 
 
 # --- schedule_prewarm -----------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from medic.actions import REGISTRY, PlannedAction, get_action
-from medic.actions.buffer import buffer_queue_names, event_rules
+from medic.actions.buffer import buffer_queue_names, event_rules, sns_topics
 from medic.actions.concurrency import consumer_shares
 from medic.actions.prewarm import daily_cron
 from medic.config import Settings
@@ -342,7 +342,8 @@ def test_the_same_memory_is_refused_as_no_change() -> None:
 # --- enable_sqs_buffer ----------------------------------------------------------------------------
 
 READY = {"medic:managed": "true", "medic:sqs-buffer": "ready"}
-PRODUCERS = "events:rule/nightly-export, sns:arn:aws:sns:us-east-1:123456789012:uploads, events:rule/hourly"
+UPLOADS = "arn:aws:sns:us-east-1:123456789012:uploads"
+PRODUCERS = f"events:rule/nightly-export, sns:{UPLOADS}, events:rule/hourly"
 
 
 def test_the_buffer_plans_queues_rules_and_the_capped_mapping() -> None:
@@ -354,11 +355,29 @@ def test_the_buffer_plans_queues_rules_and_the_capped_mapping() -> None:
     assert action.before == {"buffered": False, "maximum_concurrency": None}
     assert action.after == {"buffered": True, "maximum_concurrency": 41}
     assert action.resource == {
-        "rules": "nightly-export,hourly", "queue": "medic-buffer-checkout", "dlq": "medic-buffer-checkout-dlq",
-        "visibility_timeout_s": 180,
+        "rules": "nightly-export,hourly", "topics": UPLOADS, "queue": "medic-buffer-checkout",
+        "dlq": "medic-buffer-checkout-dlq", "visibility_timeout_s": 180,
     }  # fmt: skip
-    assert "Not rewired (a human's call): sns:arn:aws:sns:us-east-1:123456789012:uploads." in action.text
+    assert action.text.startswith(
+        f"Buffer checkout:live: EventBridge rule(s) nightly-export, hourly and SNS topic(s) {UPLOADS} → SQS "
+        "medic-buffer-checkout (DLQ medic-buffer-checkout-dlq after 5 receives) → checkout:live at most 41 at a time."
+    )
+    assert "the handler then finds the SNS envelope as JSON in each SQS record's body" in action.text
     assert "deletes the queues and mapping only once empty (buffered messages drain first)" in action.text
+    assert "Not rewired" not in action.text
+
+
+def test_a_function_fed_by_sns_alone_is_buffered_and_s3_is_left_to_a_human() -> None:
+    world = function_facts(tags=READY, async_sources=f"s3:photos, sns:{UPLOADS}, sns:*", timeout_s=30)
+
+    [action] = plan("enable_sqs_buffer", CHECKOUT_LIVE, world, maximum_concurrency=10)
+
+    assert (action.resource["rules"], action.resource["topics"]) == ("", UPLOADS)
+    assert action.text.startswith(f"Buffer checkout:live: SNS topic(s) {UPLOADS} → SQS medic-buffer-checkout")
+    assert action.text.endswith(
+        "Not rewired (a human's call): s3:photos, sns:* (an S3 notification is part of the bucket's whole "
+        "notification configuration: rewiring it is a human's call)."
+    )
 
 
 def test_an_existing_buffer_mapping_is_the_before_state() -> None:
@@ -384,18 +403,28 @@ def test_the_buffer_is_refused_unless_the_handler_is_ready_for_sqs_batches(
     assert (error.guard, error.limit, error.observed) == ("sqs_ready", "medic:sqs-buffer=ready", observed)
 
 
-@pytest.mark.parametrize("sources", ["sns:arn:aws:sns:us-east-1:123456789012:uploads, s3:photos", "events:*", ""])
-def test_the_buffer_is_refused_without_an_eventbridge_rule(sources: str) -> None:
+@pytest.mark.parametrize(
+    ("sources", "why"),
+    [
+        ("s3:photos", "s3:photos need(s) a human (an S3 notification is part of the bucket's whole notification "
+                      "configuration: rewiring it is a human's call)"),
+        ("events:*, sns:*", "events:*, sns:* need(s) a human"),
+        ("", "no producer need(s) a human"),
+    ],
+)  # fmt: skip
+def test_the_buffer_is_refused_without_an_eventbridge_rule_or_sns_topic(sources: str, why: str) -> None:
     error = refused("enable_sqs_buffer", CHECKOUT_LIVE, function_facts(tags=READY, async_sources=sources),
                     maximum_concurrency=40)  # fmt: skip
 
-    assert error.guard == "async_sources"
-    assert "SNS and S3 producers need a human" in error.message
+    assert (error.guard, error.limit) == ("async_sources", "an EventBridge rule or SNS topic")
+    assert error.message == f"Medic rewires EventBridge rules and SNS topics only; {why}"
 
 
 def test_the_rules_are_parsed_from_the_async_sources_fact() -> None:
     assert event_rules(PRODUCERS + ", events:rule/hourly, events:*, s3:b") == ["nightly-export", "hourly"]
     assert event_rules(None) == []
+    assert sns_topics(PRODUCERS + f", sns:*, sns:{UPLOADS}, s3:b, events:rule/x") == [UPLOADS]
+    assert sns_topics(None) == []
 
 
 def test_queue_names_fit_sqss_80_characters() -> None:

@@ -41,6 +41,7 @@ SENSITIVE_READS = frozenset({"secretsmanager:GetSecretValue", "ssm:GetParameter"
 #: Allowed on "*" only in a statement of their own that carries a Condition; each says what confines it.
 WRITES_WITHOUT_RESOURCE_TYPE = {
     "lambda:CreateEventSourceMapping": "no resource type; the lambda:FunctionArn condition confines it",
+    "sns:Unsubscribe": "no resource type; aws:ResourceAccount confines it to this account's subscriptions",
 }
 
 #: The condition every Lambda write of the executor carries: the function's opt-in tag.

@@ -1,4 +1,4 @@
-"""Put an SQS queue between a function's EventBridge producers and the function, drained at a capped concurrency."""
+"""Put an SQS queue between a function's EventBridge and SNS producers and the function, drained at a capped rate."""
 
 from __future__ import annotations
 
@@ -31,6 +31,22 @@ QUEUE_NAME_MAX: Final = 80
 ESM_POLL_INTERVAL_S = 2.0
 _ESM_SETTLING = frozenset({"Creating", "Enabling", "Updating"})
 _ORIGINAL = "original_target:"
+_ORIGINAL_SUBSCRIPTION = "original_subscription:"
+#: The subscription attributes Subscribe accepts for a lambda endpoint (RawMessageDelivery is not one of them).
+_RESTORABLE: Final = (
+    "FilterPolicyScope",
+    "FilterPolicy",
+    "RedrivePolicy",
+    "DeliveryPolicy",
+    "SubscriptionRoleArn",
+    "ReplayPolicy",
+)
+#: The attributes of the function's subscription the queue's subscription takes too: the same messages get through.
+_FILTER: Final = ("FilterPolicyScope", "FilterPolicy")
+#: Why an S3 producer is never rewired by Medic.
+S3_REFUSAL: Final = (
+    "an S3 notification is part of the bucket's whole notification configuration: rewiring it is a human's call"
+)
 
 
 def buffer_queue_names(function_name: str) -> tuple[str, str]:
@@ -60,29 +76,56 @@ def event_rules(async_sources: str | None) -> list[str]:
     return list(dict.fromkeys(rules))
 
 
+def sns_topics(async_sources: str | None) -> list[str]:
+    """The SNS topic ARNs among the `async_sources` fact (``sns:*``, a policy without a source ARN, names none).
+
+    >>> sns_topics("events:rule/nightly, sns:arn:aws:sns:us-east-1:123456789012:uploads, sns:*, s3:photos")
+    ['arn:aws:sns:us-east-1:123456789012:uploads']
+    """
+    topics = []
+    for raw in (async_sources or "").split(","):
+        entry = raw.strip()
+        if entry.startswith("sns:arn:"):
+            topics.append(entry.removeprefix("sns:"))
+    return list(dict.fromkeys(topics))
+
+
 class EnableSqsBuffer(Action):
-    """Buffer an asynchronously invoked function's EventBridge rules through SQS, drained at a capped concurrency.
+    """Buffer an asynchronously invoked function's EventBridge rules and SNS topics through SQS, at a capped rate.
 
     Creates (or finds) the dead-letter queue ``medic-buffer-<fn>-dlq`` and the queue ``medic-buffer-<fn>``
     (visibility timeout 6 × the function's timeout, redrive after 5 receives, tagged ``medic:created-by=medic``), a
-    queue policy that lets EventBridge send from exactly these rules, an event source mapping queue → function (the
-    alias when qualified) with ScalingConfig.MaximumConcurrency = `maximum_concurrency` (2–1000), and finally points
-    each rule's target that invoked the function at the queue (same target Id, Input/InputPath/InputTransformer
-    preserved). Re-running finds what exists. Refused unless the function carries ``medic:sqs-buffer=ready``: its
-    handler receives SQS batches afterwards, a different event shape, and its role must be able to consume the queue.
-    SNS and S3 producers are left to a human. The function's async settings (retries, destinations) no longer apply
-    to buffered events: the DLQ does.
+    queue policy that lets EventBridge send from exactly these rules and SNS from exactly these topics, an event
+    source mapping queue → function (the alias when qualified) with ScalingConfig.MaximumConcurrency =
+    `maximum_concurrency` (2–1000), and finally points each rule's target that invoked the function at the queue
+    (same target Id, Input/InputPath/InputTransformer preserved) and, for each topic with a ``lambda`` subscription
+    to the function (the alias ARN when qualified), subscribes the queue (protocol ``sqs``, RawMessageDelivery
+    false) before unsubscribing the function; the subscription's ARN and attributes (FilterPolicy, its scope,
+    RedrivePolicy…) are recorded in ``resource`` (``original_subscription:<topic arn>``). The queue's subscription
+    takes the function's filter policy (FilterPolicy, FilterPolicyScope), so the function gets the same messages.
+    Re-running finds what exists.
+    Refused unless the function carries ``medic:sqs-buffer=ready``: its handler receives SQS batches afterwards, a
+    different event shape, and its role must be able to consume the queue. Each SQS record's ``body`` is then the
+    EventBridge event (or the rule's transformed input) as it was, or, for a topic, the SNS envelope as JSON
+    (``{"Type": "Notification", "MessageId", "TopicArn", "Message", "MessageAttributes", …}``: the payload is its
+    ``Message``, not ``Records[0].Sns.Message`` any more). S3 producers are left to a human (their notifications are
+    the bucket's whole notification configuration), as are policies naming no rule or topic (``events:*``,
+    ``sns:*``). The function's async settings (retries, destinations) no longer apply to buffered events: the DLQ
+    does.
 
-    Rollback first points the rules back at the function (their original targets, as recorded at apply). Then it
-    removes what apply created — the mapping, the queue and the DLQ — but only when nothing would be lost: the queue
-    must hold no message (ApproximateNumberOfMessages + …NotVisible + …Delayed = 0), else the queue, DLQ and mapping
-    stay so the buffered messages still drain into the function, and the returned text says so (delete them once the
-    queue is empty); the DLQ is kept, and said so, while it holds failed events. A mapping that existed before the
+    Rollback first points the rules back at the function (their original targets, as recorded at apply) and
+    re-subscribes the function to each topic with its recorded attributes (a new subscription ARN: AWS never reuses
+    one) before unsubscribing the queue, so no message published meanwhile is lost. Then it removes what apply
+    created — the mapping, the queue and the DLQ — but only when nothing would be lost: the queue must hold no
+    message (ApproximateNumberOfMessages + …NotVisible + …Delayed = 0), else the queue, DLQ and mapping stay so the
+    buffered messages still drain into the function, and the returned text says so (delete them once the queue is
+    empty); the DLQ is kept, and said so, while it holds failed events. A mapping that existed before the
     plan (its MaximumConcurrency is in ``before``) is only set back to that value, and nothing is deleted.
 
-    ``before``/``after`` are ``{"buffered", "maximum_concurrency"}``: `read_live` says whether the rules' targets point
-    at the queue (True), at the function (False; partly moved counts as False, and apply completes it) or at neither
-    (None: a rule or its target is gone, which is drift), and the mapping's MaximumConcurrency.
+    ``before``/``after`` are ``{"buffered", "maximum_concurrency"}``: `read_live` says whether every producer (the
+    rules' targets, the topics' subscriptions) points at the queue (True), at the function (False; partly moved counts
+    as False, and apply completes it) or at neither (None: a rule, topic, target or subscription is gone, which is
+    drift), and the mapping's MaximumConcurrency.
 
     Runbook example::
 
@@ -109,6 +152,10 @@ class EnableSqsBuffer(Action):
         "events:DescribeRule",
         "events:ListTargetsByRule",
         "events:PutTargets",
+        "sns:ListSubscriptionsByTopic",
+        "sns:GetSubscriptionAttributes",
+        "sns:Subscribe",
+        "sns:Unsubscribe",
     )
     params = ("maximum_concurrency",)
     max_mode = "approve"
@@ -128,17 +175,25 @@ class EnableSqsBuffer(Action):
                 f"{name}'s handler would receive SQS batches, a different event shape: tag it "
                 f"{key}={ready} once it handles them and its role may consume the queue",
             )
+        wanted_sources = "an EventBridge rule or SNS topic"
         if facts.async_sources is None:
             raise GuardrailRefused(
-                "async_sources", "an EventBridge rule", "unknown", f"{self.kind}: who invokes {name} could not be read"
+                "async_sources", wanted_sources, "unknown", f"{self.kind}: who invokes {name} could not be read"
             )
-        rules = event_rules(facts.async_sources)
-        if not rules:
+        rules, topics = event_rules(facts.async_sources), sns_topics(facts.async_sources)
+        others = [
+            entry.strip()
+            for entry in facts.async_sources.split(",")
+            if entry.strip() and not entry.strip().startswith(("events:rule/", "sns:arn:"))
+        ]
+        if not rules and not topics:
+            s3 = f" ({S3_REFUSAL})" if any(other.startswith("s3:") for other in others) else ""
             raise GuardrailRefused(
                 "async_sources",
-                "an EventBridge rule",
+                wanted_sources,
                 facts.async_sources or "none",
-                "Medic rewires EventBridge rules only; SNS and S3 producers need a human",
+                f"Medic rewires EventBridge rules and SNS topics only; {', '.join(others) or 'no producer'} "
+                f"need(s) a human{s3}",
             )
         if not facts.timeout_s:
             raise GuardrailRefused(
@@ -156,19 +211,27 @@ class EnableSqsBuffer(Action):
             )
         queue, dlq = buffer_queue_names(name)
         existing = [s for s in facts.event_sources or [] if s.kind == "sqs" and s.source_arn.endswith(f":{queue}")]
-        others = [
-            entry.strip()
-            for entry in facts.async_sources.split(",")
-            if entry.strip() and not entry.strip().startswith("events:rule/")
-        ]
         shown = f"{name}:{qualifier}" if qualifier else name
+        producers = [
+            *([f"EventBridge rule(s) {', '.join(rules)}"] if rules else []),
+            *([f"SNS topic(s) {', '.join(topics)}"] if topics else []),
+        ]
         text = (
-            f"Buffer {shown}: EventBridge rule(s) {', '.join(rules)} → SQS {queue} (DLQ {dlq} after "
-            f"{MAX_RECEIVE_COUNT} receives) → {shown} at most {value} at a time. Rollback points the rules back at "
-            f"the function and deletes the queues and mapping only once empty (buffered messages drain first)."
+            f"Buffer {shown}: {' and '.join(producers)} → SQS {queue} (DLQ {dlq} after {MAX_RECEIVE_COUNT} "
+            f"receives) → {shown} at most {value} at a time."
+        )
+        if topics:
+            text += (
+                " The topics' lambda subscriptions become SQS subscriptions (not raw): the handler then finds the "
+                "SNS envelope as JSON in each SQS record's body, the payload in its Message."
+            )
+        text += (
+            " Rollback points every producer back at the function (a topic's subscription with its recorded "
+            "attributes) and deletes the queues and mapping only once empty (buffered messages drain first)."
         )
         if others:
-            text += f" Not rewired (a human's call): {', '.join(others)}."
+            s3 = f" ({S3_REFUSAL})" if any(other.startswith("s3:") for other in others) else ""
+            text += f" Not rewired (a human's call): {', '.join(others)}{s3}."
         return [
             PlannedAction(
                 kind=self.kind,
@@ -185,6 +248,7 @@ class EnableSqsBuffer(Action):
                 clamps=clamps,
                 resource={
                     "rules": ",".join(rules),
+                    "topics": ",".join(topics),
                     "queue": queue,
                     "dlq": dlq,
                     "visibility_timeout_s": VISIBILITY_TIMEOUT_FACTOR * facts.timeout_s,
@@ -205,6 +269,14 @@ class EnableSqsBuffer(Action):
                 states.append("queue")
             else:
                 states.append("none")
+        for topic in self._topics(action):
+            subscriptions = self._subscriptions(clients, topic) or []
+            if _subscribed(subscriptions, "lambda", function_arn):
+                states.append("function")
+            elif queue_arn is not None and _subscribed(subscriptions, "sqs", queue_arn):
+                states.append("queue")
+            else:
+                states.append("none")
         buffered: bool | None = None
         if states and all(state == "queue" for state in states):
             buffered = True
@@ -218,6 +290,18 @@ class EnableSqsBuffer(Action):
     def apply(self, clients: AwsClients, action: PlannedAction) -> str:
         function_arn = self._function_arn(clients, action)
         rule_arns = [self._rule_arn(clients, action, rule) for rule in self._rules(action)]
+        topics = self._topics(action)
+        for topic in topics:  # every topic still delivers to the function (or, applied before, to the queue)
+            subscriptions = self._subscriptions(clients, topic)
+            if subscriptions is None:
+                raise ActionFailed(self.kind, action.target, f"SNS topic {topic} no longer exists")
+            if not _subscribed(subscriptions, "lambda", function_arn) and not any(
+                s.get("Protocol") == "sqs" and str(s.get("Endpoint", "")).endswith(f":{action.resource['queue']}")
+                for s in subscriptions
+            ):
+                raise ActionFailed(
+                    self.kind, action.target, f"SNS topic {topic} has no lambda subscription to {function_arn}"
+                )
         _, dlq_arn = self._ensure_queue(
             clients, action, str(action.resource["dlq"]), {"MessageRetentionPeriod": str(DLQ_RETENTION_S)}
         )
@@ -231,7 +315,8 @@ class EnableSqsBuffer(Action):
                 "RedrivePolicy": json.dumps(redrive),
             },
         )
-        clients.sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": _queue_policy(queue_arn, rule_arns)})
+        policy = _queue_policy(queue_arn, rule_arns, topics)
+        clients.sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": policy})
         self._ensure_mapping(clients, action, queue_arn, function_arn)
         request = ""
         for rule in self._rules(action):
@@ -242,7 +327,44 @@ class EnableSqsBuffer(Action):
                     moved.append({**{k: v for k, v in target.items() if k != "RoleArn"}, "Arn": queue_arn})
             if moved:
                 request = self._put_targets(clients, action, rule, moved)
+        for topic in topics:
+            request = self._move_subscription(clients, action, topic, function_arn, queue_arn) or request
         return request
+
+    def _move_subscription(
+        self, clients: AwsClients, action: PlannedAction, topic: str, function_arn: str, queue_arn: str
+    ) -> str:
+        """Record the function's subscription to `topic`, subscribe the queue alike, then unsubscribe the function."""
+        sns = clients.client("sns")
+        subscriptions = self._subscriptions(clients, topic) or []
+        original = _subscription(subscriptions, "lambda", function_arn)  # SNS keeps one per protocol and endpoint
+        if original is None:
+            return ""  # moved already
+        arn = str(original["SubscriptionArn"])
+        attributes = sns.get_subscription_attributes(SubscriptionArn=arn).get("Attributes", {})
+        kept = {key: str(attributes[key]) for key in _RESTORABLE if attributes.get(key)}
+        action.resource.setdefault(
+            f"{_ORIGINAL_SUBSCRIPTION}{topic}", json.dumps({"SubscriptionArn": arn, "Attributes": kept}, sort_keys=True)
+        )
+        request = ""
+        queued = _subscription(subscriptions, "sqs", queue_arn)
+        if queued is None:
+            subscribed: dict[str, str] = {"RawMessageDelivery": "false"}
+            subscribed.update((key, kept[key]) for key in _FILTER if key in kept)
+            response = sns.subscribe(
+                TopicArn=topic,
+                Protocol="sqs",
+                Endpoint=queue_arn,
+                Attributes=subscribed,
+                ReturnSubscriptionArn=True,
+            )
+            queued = {"SubscriptionArn": str(response["SubscriptionArn"])}
+            request = request_id(dict(response))
+        if not str(queued["SubscriptionArn"]).startswith("arn:"):  # pending confirmation: the function stays
+            raise ActionFailed(
+                self.kind, action.target, f"the queue's subscription to {topic} is {queued['SubscriptionArn']}"
+            )
+        return request_id(dict(sns.unsubscribe(SubscriptionArn=arn))) or request
 
     def wait(self, clients: AwsClients, action: PlannedAction, clock: Clock, timeout_s: float) -> dict[str, Scalar]:
         """Wait for the mapping to be enabled, then read back where the rules point."""
@@ -264,7 +386,7 @@ class EnableSqsBuffer(Action):
         return {**live, "mapping_state": state}
 
     def rollback(self, clients: AwsClients, action: PlannedAction) -> str:
-        """Point the rules back at the function; then remove the mapping and queues, unless messages would be lost."""
+        """Point the producers back at the function; then remove the mapping and queues unless messages are left."""
         function_arn = self._function_arn(clients, action)
         queue_arn = self._queue_arn(clients, str(action.resource["queue"]))
         request = ""
@@ -278,8 +400,44 @@ class EnableSqsBuffer(Action):
                     restored.append(json.loads(str(original)) if original else {**target, "Arn": function_arn})
             if restored:
                 request = self._put_targets(clients, action, rule, restored)
-        notes = self._remove_created(clients, action, queue_arn)
+        notes = []
+        for topic in self._topics(action):
+            note = self._restore_subscription(clients, action, topic, function_arn, queue_arn)
+            if note:
+                notes.append(note)
+        notes += self._remove_created(clients, action, queue_arn)
         return "; ".join(part for part in (request, *notes) if part)
+
+    def _restore_subscription(
+        self, clients: AwsClients, action: PlannedAction, topic: str, function_arn: str, queue_arn: str | None
+    ) -> str:
+        """Re-subscribe the function to `topic` as recorded, then unsubscribe the queue; what was done, in words."""
+        sns = clients.client("sns")
+        subscriptions = self._subscriptions(clients, topic)
+        if subscriptions is None:
+            return f"SNS topic {topic} no longer exists"
+        recorded = action.resource.get(f"{_ORIGINAL_SUBSCRIPTION}{topic}")
+        original: dict[str, Any] = json.loads(str(recorded)) if recorded else {}
+        queued = [
+            str(s["SubscriptionArn"])
+            for s in subscriptions
+            if queue_arn is not None and s.get("Protocol") == "sqs" and s.get("Endpoint") == queue_arn
+        ]
+        done = []
+        if not _subscribed(subscriptions, "lambda", function_arn) and (original or queued):
+            response = sns.subscribe(
+                TopicArn=topic,
+                Protocol="lambda",
+                Endpoint=function_arn,
+                Attributes=dict(original.get("Attributes") or {}),
+                ReturnSubscriptionArn=True,
+            )
+            was = f" (was {original['SubscriptionArn']})" if original else ""
+            done.append(f"re-subscribed {function_arn} to {topic} as {response['SubscriptionArn']}{was}")
+        for arn in queued:
+            sns.unsubscribe(SubscriptionArn=arn)
+            done.append(f"unsubscribed {action.resource['queue']} from {topic}")
+        return "; ".join(done)
 
     def _remove_created(self, clients: AwsClients, action: PlannedAction, queue_arn: str | None) -> list[str]:
         """Delete the mapping, queue and DLQ apply created, once empty; what was done or kept, in words."""
@@ -321,6 +479,23 @@ class EnableSqsBuffer(Action):
     @staticmethod
     def _rules(action: PlannedAction) -> list[str]:
         return [rule for rule in str(action.resource["rules"]).split(",") if rule]
+
+    @staticmethod
+    def _topics(action: PlannedAction) -> list[str]:
+        """The topic ARNs the plan rewires (none in a plan made before SNS was buffered)."""
+        return [topic for topic in str(action.resource.get("topics") or "").split(",") if topic]
+
+    @staticmethod
+    def _subscriptions(clients: AwsClients, topic: str) -> list[dict[str, Any]] | None:
+        """The topic's subscriptions; None when the topic is gone."""
+        sns = clients.client("sns")
+        found: list[dict[str, Any]] = []
+        try:
+            for page in sns.get_paginator("list_subscriptions_by_topic").paginate(TopicArn=topic):
+                found += [dict(subscription) for subscription in page.get("Subscriptions", [])]
+        except sns.exceptions.NotFoundException:
+            return None
+        return found
 
     @staticmethod
     def _function_arn(clients: AwsClients, action: PlannedAction) -> str:
@@ -425,22 +600,32 @@ class EnableSqsBuffer(Action):
         return request_id(dict(response))
 
 
-def _queue_policy(queue_arn: str, rule_arns: list[str]) -> str:
-    return json.dumps(
+def _queue_policy(queue_arn: str, rule_arns: list[str], topic_arns: list[str]) -> str:
+    """Let EventBridge send from exactly these rules, and SNS from exactly these topics."""
+    statements = [
         {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Sid": "medic-buffer-eventbridge",
-                    "Effect": "Allow",
-                    "Principal": {"Service": "events.amazonaws.com"},
-                    "Action": "sqs:SendMessage",
-                    "Resource": queue_arn,
-                    "Condition": {"ArnEquals": {"aws:SourceArn": rule_arns}},
-                }
-            ],
+            "Sid": sid,
+            "Effect": "Allow",
+            "Principal": {"Service": service},
+            "Action": "sqs:SendMessage",
+            "Resource": queue_arn,
+            "Condition": {"ArnEquals": {"aws:SourceArn": arns}},
         }
-    )
+        for sid, service, arns in (
+            ("medic-buffer-eventbridge", "events.amazonaws.com", rule_arns),
+            ("medic-buffer-sns", "sns.amazonaws.com", topic_arns),
+        )
+        if arns
+    ]
+    return json.dumps({"Version": "2012-10-17", "Statement": statements})
+
+
+def _subscription(subscriptions: list[dict[str, Any]], protocol: str, endpoint: str) -> dict[str, Any] | None:
+    return next((s for s in subscriptions if s.get("Protocol") == protocol and s.get("Endpoint") == endpoint), None)
+
+
+def _subscribed(subscriptions: list[dict[str, Any]], protocol: str, endpoint: str) -> bool:
+    return _subscription(subscriptions, protocol, endpoint) is not None
 
 
 #: Every message a queue holds: visible, in flight (received, not yet deleted) and delayed.
