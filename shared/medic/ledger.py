@@ -85,6 +85,7 @@ class Ledger:
         self.plans_table = plans_table
         self.events_table = events_table
         self._context: dict[str, dict[str, str]] = {}
+        self._last: dict[str, LogEvent] = {}
 
     # -- plans ----------------------------------------------------------------------------------
     def create(self, plan: Plan) -> bool:
@@ -230,8 +231,11 @@ class Ledger:
         The event carries the plan's context (alarm ARN, state timestamp, Slack ts) when this ledger has seen
         the plan (every use case reads or writes its plan before logging), and moves the chain's head anchor."""
         context = self._context.get(plan_id, {})
-        for _ in range(APPEND_ATTEMPTS):
-            last = self._last_event(plan_id)
+        for attempt in range(APPEND_ATTEMPTS):
+            # The last record this ledger wrote for the plan saves a read; if another writer appended since,
+            # the conditional put fails and the next attempt reads the chain's real end.
+            cached = self._last.get(plan_id) if attempt == 0 else None
+            last = cached or self._last_event(plan_id)
             seq = last.seq + 1 if last else 1
             prev_hash = last.hash if last else GENESIS
             at = iso(now)
@@ -258,6 +262,7 @@ class Ledger:
             except self.dynamodb.exceptions.ConditionalCheckFailedException:
                 continue
             self._anchor(plan_id, seq, event.hash)
+            self._last[plan_id] = event
             return event
         raise StateConflict(plan_id, "a free event sequence number", f"{APPEND_ATTEMPTS} lost races")
 
