@@ -10,6 +10,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import threading
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +26,10 @@ if TYPE_CHECKING:
 
 GENESIS = "0" * 64
 APPEND_ATTEMPTS = 8
+Record = tuple[str, dict[str, Any]]
+"""A record to append: its kind and its data."""
+TRANSACTION_ITEMS = 100
+"""DynamoDB's limit of actions in one TransactWriteItems (the 4 MB limit is far: an event is capped by the callers)."""
 
 
 class LogEvent(BaseModel):
@@ -86,68 +92,147 @@ class Ledger:
         self.events_table = events_table
         self._context: dict[str, dict[str, str]] = {}
         self._last: dict[str, LogEvent] = {}
+        self._empty: set[str] = set()  # chains this ledger just created with their plan: nothing to read back
+        self._local = threading.local()  # per thread: what `prefetch` read and what `deferred` holds
+
+    @property
+    def _prefetched(self) -> dict[str, dict[str, Any] | None]:
+        found: dict[str, dict[str, Any] | None] | None = getattr(self._local, "prefetched", None)
+        if found is None:
+            found = self._local.prefetched = {}
+        return found
+
+    @property
+    def _pending(self) -> list[tuple[LogEvent, dict[str, Any]]] | None:
+        return getattr(self._local, "pending", None)
+
+    @_pending.setter
+    def _pending(self, value: list[tuple[LogEvent, dict[str, Any]]] | None) -> None:
+        self._local.pending = value
 
     # -- plans ----------------------------------------------------------------------------------
-    def create(self, plan: Plan) -> bool:
-        """Store a new plan; False if a plan with this id exists (a duplicate delivery)."""
+    def create(
+        self, plan: Plan, events: Sequence[tuple[str, dict[str, Any]]] = (), now: datetime | None = None
+    ) -> bool:
+        """Store a new plan; False if a plan with this id exists (a duplicate delivery).
+
+        With `events` (kind, data), the plan and the first records of its chain are written together, in one
+        TransactWriteItems: a plan never exists without the records that explain it, and it costs one call."""
         if plan.status not in INITIAL_STATES:
             raise ValueError(f"a plan cannot start in {plan.status}")
-        try:
-            self.dynamodb.put_item(
-                TableName=self.plans_table,
-                Item=self._item(plan),
-                ConditionExpression="attribute_not_exists(plan_id)",
-            )
-        except self.dynamodb.exceptions.ConditionalCheckFailedException:
-            return False
+        put = {"TableName": self.plans_table, "Item": self._item(plan),
+               "ConditionExpression": "attribute_not_exists(plan_id)"}  # fmt: skip
+        if not events or now is None:
+            try:
+                self.dynamodb.put_item(**put)  # type: ignore[arg-type]
+            except self.dynamodb.exceptions.ConditionalCheckFailedException:
+                return False
+            self.remember(plan)
+            self._empty.add(plan.id)
+            return True
         self.remember(plan)
+        chain = self._chain(plan.id, events, now, after=None)
+        actions: list[dict[str, Any]] = [{"Put": put}, *self._chain_writes(plan.id, chain)]
+        try:
+            self.dynamodb.transact_write_items(TransactItems=actions)  # type: ignore[arg-type]
+        except self.dynamodb.exceptions.TransactionCanceledException as exc:
+            reasons = exc.response.get("CancellationReasons") or []
+            if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
+                return False  # the plan exists: a duplicate delivery
+            # The plan was free but its chain was not (records left by an earlier crash): create, then append.
+            if not self.create(plan):
+                return False
+            self._empty.discard(plan.id)
+            for kind, data in events:
+                self.append(plan.id, kind, data, now)
+            return True
+        self._last[plan.id] = chain[-1][0]
         return True
 
     def get(self, plan_id: str) -> Plan | None:
-        item = self.dynamodb.get_item(TableName=self.plans_table, Key={"plan_id": {"S": plan_id}}, ConsistentRead=True)
-        found = item.get("Item")
+        found = self.item(plan_id)
         if not found or "doc" not in found:
             return None
         plan = Plan.model_validate_json(found["doc"]["S"])
         self.remember(plan)
         return plan
 
-    def transition(self, plan: Plan, new_state: str, now: datetime, **changes: Any) -> Plan:
-        """Move `plan` to `new_state` if (and only if) it is still in its current state."""
+    def transition(self, plan: Plan, new_state: str, now: datetime, *, record: Record | None = None,
+                   **changes: Any) -> Plan:  # fmt: skip
+        """Move `plan` to `new_state` if (and only if) it is still in its current state. `record` (kind, data) is
+        appended to its chain in the same write (with any records `deferred()` holds)."""
         expected = plan.status
         if not can_transition(expected, new_state):
             raise StateConflict(plan.id, f"a state that may become {new_state}", expected)
         updated = plan.model_copy(update={**changes, "status": new_state, "updated_at": iso(now)})
-        self._conditional_put(updated, expected)
+        self._conditional_put(updated, expected, record, now)
         return updated
 
-    def save(self, plan: Plan, now: datetime, **changes: Any) -> Plan:
-        """Update a plan's details without changing its state (still conditional on that state)."""
+    def save(self, plan: Plan, now: datetime, *, record: Record | None = None, **changes: Any) -> Plan:
+        """Update a plan's details without changing its state (still conditional on that state); `record` as in
+        `transition`."""
         updated = plan.model_copy(update={**changes, "updated_at": iso(now)})
-        self._conditional_put(updated, plan.status)
+        self._conditional_put(updated, plan.status, record, now)
         return updated
 
-    def _conditional_put(self, plan: Plan, expected_state: str) -> None:
+    def _conditional_put(self, plan: Plan, expected_state: str, record: Record | None = None,
+                         now: datetime | None = None) -> None:  # fmt: skip
         """Rewrite an existing plan's item only if it is still in `expected_state` (UpdateItem: it can never
-        create a plan, so the roles that decide and verify need no PutItem on the plans table)."""
+        create a plan, so the roles that decide and verify need no PutItem on the plans table).
+
+        With a record, or records held by `deferred()`, the update and the records are one TransactWriteItems: the
+        state and the record that explains it are written together or not at all."""
         item = self._item(plan)
+        update: dict[str, Any] = {
+            "TableName": self.plans_table,
+            "Key": {"plan_id": item["plan_id"]},
+            "UpdateExpression": "SET #state = :state, #target = :target, created_at = :created, "
+            "updated_at = :updated, doc = :doc",
+            "ConditionExpression": "attribute_exists(plan_id) AND #state = :expected",
+            "ExpressionAttributeNames": {"#state": "state", "#target": "target"},
+            "ExpressionAttributeValues": {
+                ":state": item["state"], ":target": item["target"], ":created": item["created_at"],
+                ":updated": item["updated_at"], ":doc": item["doc"], ":expected": {"S": expected_state},
+            },
+        }  # fmt: skip
+        self.remember(plan)
+        if record is not None and now is not None and self._pending is None:
+            with self.deferred():  # one transaction for this update and its record
+                self._conditional_put(plan, expected_state, record, now)
+            return
+        pending = self._pending
+        if record is not None and now is not None and pending is not None:
+            self.append(plan.id, record[0], record[1], now)
+        if pending:
+            held = pending[: TRANSACTION_ITEMS - 1 - len({e.plan_id for e, _ in pending})]
+            if len(held) == len(pending):
+                try:
+                    actions: list[Any] = [{"Update": update}, *self._writes_for(held)]
+                    self.dynamodb.transact_write_items(TransactItems=actions)
+                except self.dynamodb.exceptions.TransactionCanceledException as exc:
+                    reasons = exc.response.get("CancellationReasons") or []
+                    if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
+                        if record is not None:
+                            pending.pop()  # the state moved on: the step it describes did not happen (others stay held)
+                        current = self.get(plan.id)
+                        raise StateConflict(plan.id, expected_state, current.status if current else None) from None
+                    # A record lost a race for its seq: the update alone, then the records after the chain's end.
+                    held_now = list(pending)
+                    pending.clear()
+                    self._put_update(update, plan, expected_state)
+                    self._reappend(held_now)
+                    return
+                self._written(held)
+                pending.clear()
+                return
+        self._put_update(update, plan, expected_state)
+
+    def _put_update(self, update: dict[str, Any], plan: Plan, expected_state: str) -> None:
         try:
-            self.dynamodb.update_item(
-                TableName=self.plans_table,
-                Key={"plan_id": item["plan_id"]},
-                UpdateExpression="SET #state = :state, #target = :target, created_at = :created, "
-                "updated_at = :updated, doc = :doc",
-                ConditionExpression="attribute_exists(plan_id) AND #state = :expected",
-                ExpressionAttributeNames={"#state": "state", "#target": "target"},
-                ExpressionAttributeValues={
-                    ":state": item["state"], ":target": item["target"], ":created": item["created_at"],
-                    ":updated": item["updated_at"], ":doc": item["doc"], ":expected": {"S": expected_state},
-                },
-            )  # fmt: skip
+            self.dynamodb.update_item(**update)
         except self.dynamodb.exceptions.ConditionalCheckFailedException:
             current = self.get(plan.id)
             raise StateConflict(plan.id, expected_state, current.status if current else None) from None
-        self.remember(plan)
 
     def by_state(self, state: str, *, since: str | None = None) -> list[Plan]:
         """Plans in `state` (the by_state index), optionally only those updated at or after `since` (ISO)."""
@@ -194,9 +279,41 @@ class Ledger:
     # -- one open plan per target ----------------------------------------------------------------
     def holder(self, target: str) -> str | None:
         """The plan that last claimed `target` (it may have finished since: check its state)."""
-        item = self.dynamodb.get_item(TableName=self.plans_table, Key={"plan_id": {"S": OPEN_PREFIX + target}},
-                                      ConsistentRead=True).get("Item")  # fmt: skip
+        item = self.item(OPEN_PREFIX + target)
         return item["holder"]["S"] if item else None
+
+    # -- raw items, read together ------------------------------------------------------------------
+    def item(self, key: str) -> dict[str, Any] | None:
+        """The plans-table item under `key` (a plan, a control flag, a claim), read consistently; a value
+        `prefetch` read for this key is used once instead of a new read."""
+        if key in self._prefetched:
+            return self._prefetched.pop(key)
+        found = self.dynamodb.get_item(TableName=self.plans_table, Key={"plan_id": {"S": key}}, ConsistentRead=True)
+        return found.get("Item")
+
+    def prefetch(self, keys: Sequence[str]) -> None:
+        """Read the items under `keys` in one BatchGetItem (consistent), for the next `item`/`get`/`holder` call on
+        each key, once. A use case that needs several items (its plan, the target's claim, the controls) pays one
+        round trip instead of one per item. `forget_prefetched` drops what was not used."""
+        wanted = list(dict.fromkeys(keys))
+        found: dict[str, dict[str, Any]] = {}
+        request: dict[str, Any] = {
+            self.plans_table: {"Keys": [{"plan_id": {"S": key}} for key in wanted], "ConsistentRead": True}
+        }
+        for _ in range(5):  # unprocessed keys (throttling) are read again; what is left is read one by one later
+            response = self.dynamodb.batch_get_item(RequestItems=request)
+            for item in response.get("Responses", {}).get(self.plans_table, []):
+                found[item["plan_id"]["S"]] = item
+            request = response.get("UnprocessedKeys") or {}
+            if not request:
+                break
+        unread = {k["plan_id"]["S"] for k in request.get(self.plans_table, {}).get("Keys", [])} if request else set()
+        for key in wanted:
+            if key not in unread:
+                self._prefetched[key] = found.get(key)
+
+    def forget_prefetched(self) -> None:
+        self._prefetched.clear()
 
     def claim(self, target: str, plan_id: str, stale_holder: str | None) -> bool:
         """Claim `target` for `plan_id`: only if nobody holds it, or it is still held by `stale_holder` (a plan
@@ -229,16 +346,122 @@ class Ledger:
         """Append an event to the plan's chain; never overwrites (a lost race retries on the next seq).
 
         The event carries the plan's context (alarm ARN, state timestamp, Slack ts) when this ledger has seen
-        the plan (every use case reads or writes its plan before logging), and moves the chain's head anchor."""
-        context = self._context.get(plan_id, {})
+        the plan (every use case reads or writes its plan before logging), and moves the chain's head anchor.
+        Inside `deferred()`, the record is written with the others of the block, at its end."""
+        if self._pending is not None:
+            last = self._pending_last(plan_id)
+            [(event, item)] = self._chain(plan_id, [(kind, data)], now, after=last)
+            self._pending.append((event, item))
+            return event
         for attempt in range(APPEND_ATTEMPTS):
             # The last record this ledger wrote for the plan saves a read; if another writer appended since,
             # the conditional put fails and the next attempt reads the chain's real end.
-            cached = self._last.get(plan_id) if attempt == 0 else None
-            last = cached or self._last_event(plan_id)
-            seq = last.seq + 1 if last else 1
-            prev_hash = last.hash if last else GENESIS
-            at = iso(now)
+            last = self._known_last(plan_id) if attempt == 0 else self._last_event(plan_id)
+            [(event, item)] = self._chain(plan_id, [(kind, data)], now, after=last)
+            try:
+                self.dynamodb.put_item(
+                    TableName=self.events_table, Item=item, ConditionExpression="attribute_not_exists(seq)"
+                )
+            except self.dynamodb.exceptions.ConditionalCheckFailedException:
+                self._empty.discard(plan_id)
+                continue
+            self._anchor(plan_id, event.seq, event.hash)
+            self._last[plan_id] = event
+            self._empty.discard(plan_id)
+            return event
+        raise StateConflict(plan_id, "a free event sequence number", f"{APPEND_ATTEMPTS} lost races")
+
+    @contextlib.contextmanager
+    def deferred(self) -> Iterator[None]:
+        """Write the records appended inside the block together when it ends (also when it raises): one
+        TransactWriteItems for the records and their chains' head anchors, instead of two writes per record. If
+        another writer appended to one of the chains meanwhile, the transaction is refused as a whole and the
+        records are appended one by one after the chain's real end (same content, next free seq)."""
+        if self._pending is not None:  # nested: the outer block writes
+            yield
+            return
+        self._pending = []
+        try:
+            yield
+        finally:
+            pending, self._pending = self._pending, None
+            self._flush(pending)
+
+    def _flush(self, pending: list[tuple[LogEvent, dict[str, Any]]]) -> None:
+        chunk: list[tuple[LogEvent, dict[str, Any]]] = []
+        for entry in pending:
+            plans = {e.plan_id for e, _ in chunk} | {entry[0].plan_id}
+            if len(chunk) + 1 + len(plans) > TRANSACTION_ITEMS:
+                self._write_chunk(chunk)
+                chunk = []
+            chunk.append(entry)
+        if chunk:
+            self._write_chunk(chunk)
+
+    def _write_chunk(self, chunk: list[tuple[LogEvent, dict[str, Any]]]) -> None:
+        try:
+            if len(chunk) == 1:  # one record: a conditional put and the anchor, as `append` writes it
+                [(event, item)] = chunk
+                self.dynamodb.put_item(
+                    TableName=self.events_table, Item=item, ConditionExpression="attribute_not_exists(seq)"
+                )
+                self._anchor(event.plan_id, event.seq, event.hash)
+            else:
+                self.dynamodb.transact_write_items(TransactItems=self._writes_for(chunk))  # type: ignore[arg-type]
+        except (
+            self.dynamodb.exceptions.TransactionCanceledException,
+            self.dynamodb.exceptions.ConditionalCheckFailedException,
+        ):
+            self._reappend(chunk)
+            return
+        self._written(chunk)
+
+    def _writes_for(self, chunk: list[tuple[LogEvent, dict[str, Any]]]) -> list[dict[str, Any]]:
+        by_plan: dict[str, list[tuple[LogEvent, dict[str, Any]]]] = {}
+        for event, item in chunk:
+            by_plan.setdefault(event.plan_id, []).append((event, item))
+        return [write for plan_id, chain in by_plan.items() for write in self._chain_writes(plan_id, chain)]
+
+    def _written(self, chunk: list[tuple[LogEvent, dict[str, Any]]]) -> None:
+        for event, _ in chunk:
+            self._last[event.plan_id] = event
+            self._empty.discard(event.plan_id)
+
+    def _reappend(self, chunk: list[tuple[LogEvent, dict[str, Any]]]) -> None:
+        """Records whose write lost a race: appended again after the chain's real end (same content, next seq)."""
+        for event, _ in chunk:
+            self._last.pop(event.plan_id, None)
+            self._empty.discard(event.plan_id)
+        for event, _ in chunk:
+            self.append(event.plan_id, event.kind, event.data, _at(event.at))
+
+    def _pending_last(self, plan_id: str) -> LogEvent | None:
+        assert self._pending is not None
+        mine = [event for event, _ in self._pending if event.plan_id == plan_id]
+        if mine:
+            return mine[-1]
+        last = self._known_last(plan_id)
+        if last is not None:
+            self._last[plan_id] = last
+        return last
+
+    def _known_last(self, plan_id: str) -> LogEvent | None:
+        """The chain's last record as this ledger knows it (no read when it wrote it, or created the chain)."""
+        if plan_id in self._last:
+            return self._last[plan_id]
+        if plan_id in self._empty:
+            return None
+        return self._last_event(plan_id)
+
+    def _chain(self, plan_id: str, records: Sequence[tuple[str, dict[str, Any]]], now: datetime,
+               after: LogEvent | None) -> list[tuple[LogEvent, dict[str, Any]]]:  # fmt: skip
+        """The records linked after `after` (None: the chain's start), with their items for the events table."""
+        context = self._context.get(plan_id, {})
+        out: list[tuple[LogEvent, dict[str, Any]]] = []
+        seq, prev_hash = (after.seq, after.hash) if after else (0, GENESIS)
+        at = iso(now)
+        for kind, data in records:
+            seq += 1
             clean = json.loads(json.dumps(data, default=str))
             event = LogEvent(
                 plan_id=plan_id, seq=seq, at=at, kind=kind, data=clean, prev_hash=prev_hash, context=context,
@@ -255,16 +478,26 @@ class Ledger:
             }
             if context:
                 item["context"] = {"S": json.dumps(context, sort_keys=True)}
-            try:
-                self.dynamodb.put_item(
-                    TableName=self.events_table, Item=item, ConditionExpression="attribute_not_exists(seq)"
-                )
-            except self.dynamodb.exceptions.ConditionalCheckFailedException:
-                continue
-            self._anchor(plan_id, seq, event.hash)
-            self._last[plan_id] = event
-            return event
-        raise StateConflict(plan_id, "a free event sequence number", f"{APPEND_ATTEMPTS} lost races")
+            out.append((event, item))
+            prev_hash = event.hash
+        return out
+
+    def _chain_writes(self, plan_id: str, chain: Sequence[tuple[LogEvent, dict[str, Any]]]) -> list[dict[str, Any]]:
+        """TransactWriteItems actions: each record put only if its seq is free, then the head anchor moved to the
+        last one (only forward)."""
+        writes: list[dict[str, Any]] = [
+            {"Put": {"TableName": self.events_table, "Item": item, "ConditionExpression": "attribute_not_exists(seq)"}}
+            for _, item in chain
+        ]
+        last = chain[-1][0]
+        writes.append({"Update": {
+            "TableName": self.plans_table,
+            "Key": {"plan_id": {"S": HEAD_PREFIX + plan_id}},
+            "UpdateExpression": "SET head_seq = :seq, head_hash = :hash",
+            "ConditionExpression": "attribute_not_exists(head_seq) OR head_seq < :seq",
+            "ExpressionAttributeValues": {":seq": {"N": str(last.seq)}, ":hash": {"S": last.hash}},
+        }})  # fmt: skip
+        return writes
 
     def _anchor(self, plan_id: str, seq: int, digest: str) -> None:
         """Move the head anchor forward (never back: a slower writer of an earlier seq does not rewind it)."""
@@ -372,3 +605,9 @@ class Ledger:
             data=json.loads(item["data"]["S"]), prev_hash=item["prev_hash"]["S"], hash=item["hash"]["S"],
             context=json.loads(item["context"]["S"]) if "context" in item else {},
         )  # fmt: skip
+
+
+def _at(text: str) -> datetime:
+    from medic.clock import parse_iso
+
+    return parse_iso(text)

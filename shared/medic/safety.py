@@ -116,9 +116,7 @@ class SafetyControls:
 
     # flags -----------------------------------------------------------------------------------------
     def control(self, key: str) -> Control:
-        item = self.ledger.dynamodb.get_item(
-            TableName=self.ledger.plans_table, Key={"plan_id": {"S": key}}, ConsistentRead=True
-        ).get("Item")
+        item = self.ledger.item(key)
         if not item:
             return Control(enabled=False)
         return Control(
@@ -166,9 +164,17 @@ class SafetyControls:
                 refusals.append(Refusal(guard="freeze_window", limit=window.text, observed=iso(now),
                                         message=f"inside the freeze window {window.text}"))  # fmt: skip
         since = now - timedelta(seconds=max(self.settings.cooldown_s, 3600))
-        recent = [p for p in self._plans_since(CHANGED_STATES, since) if p.id != plan.id]
         reset = self.breaker_reset_at()
-        failures = [p for p in self._plans_since(FAILED_STATES, parse_iso(reset) if reset else None) if p.id != plan.id]
+        reset_at = parse_iso(reset) if reset else None
+        # One query per state: the failed states are read once, from the earlier of the two windows.
+        failed_since = None if reset_at is None else min(reset_at, since)
+        read = self._plans_since(tuple(s for s in CHANGED_STATES if s not in FAILED_STATES), since)
+        read_failed = self._plans_since(FAILED_STATES, failed_since)
+        recent = sorted([p for p in read + [f for f in read_failed if parse_iso(f.updated_at) >= since]
+                         if p.id != plan.id], key=lambda p: p.updated_at)  # fmt: skip
+        failures = [
+            p for p in read_failed if p.id != plan.id and (reset_at is None or parse_iso(p.updated_at) >= reset_at)
+        ]
         if len(failures) >= self.settings.circuit_breaker_failures:
             refusals.append(Refusal(
                 guard="circuit_breaker", limit=self.settings.circuit_breaker_failures, observed=len(failures),

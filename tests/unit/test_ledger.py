@@ -409,3 +409,103 @@ def test_a_plan_whose_every_record_and_anchor_were_deleted_is_broken(
         1,
         "every record and the head anchor are missing",
     )
+
+
+# --- fewer round trips: a plan with its first records, deferred records, reads together ---------
+
+
+def test_a_plan_and_its_first_records_are_written_together(ledger: Ledger, clock: ManualClock) -> None:
+    plan = floor_plan(clock)
+
+    assert ledger.create(plan, [("alarm_received", {"n": 1}), ("plan_created", {"n": 2})], clock.now())
+
+    assert ledger.get(plan.id) is not None
+    assert [(e.seq, e.kind) for e in ledger.events(plan.id)] == [(1, "alarm_received"), (2, "plan_created")]
+    assert ledger.verify_report(plan.id).ok
+
+
+def test_a_redelivered_transition_writes_neither_plan_nor_records(ledger: Ledger, clock: ManualClock) -> None:
+    plan = floor_plan(clock)
+    assert ledger.create(plan, [("alarm_received", {"first": True})], clock.now())
+
+    again = Ledger(ledger.dynamodb, PLANS, EVENTS)  # another Lambda instance, same delivery
+    assert again.create(floor_plan(clock, to=99), [("alarm_received", {"first": False})], clock.now()) is False
+
+    assert [e.data for e in ledger.events(plan.id)] == [{"first": True}]
+    assert ledger.get(plan.id).actions[0].after == plan.actions[0].after  # type: ignore[union-attr]
+
+
+def test_a_new_plan_over_leftover_records_keeps_them_and_continues_after(
+    ledger: Ledger, clock: ManualClock
+) -> None:
+    plan = floor_plan(clock)
+    Ledger(ledger.dynamodb, PLANS, EVENTS).append(plan.id, "leftover", {}, clock.now())  # e.g. a crash mid-way
+
+    assert ledger.create(plan, [("alarm_received", {})], clock.now())
+
+    assert [e.kind for e in ledger.events(plan.id)] == ["leftover", "alarm_received"]
+    assert ledger.verify_report(plan.id).ok
+
+
+def test_deferred_records_are_written_in_one_call_at_the_end(
+    ledger: Ledger, dynamodb: DynamoDBClient, clock: ManualClock
+) -> None:
+    plan = floor_plan(clock)
+    assert ledger.create(plan, [("alarm_received", {})], clock.now())
+    calls: list[str] = []
+    dynamodb.meta.events.register("before-call.dynamodb.*", lambda model, **_: calls.append(model.name))
+
+    with ledger.deferred():
+        ledger.append(plan.id, "slack_posted", {"ts": "1.2"}, clock.now())
+        ledger.append(plan.id, "metric_graph", {"posted": False}, clock.now())
+        assert ledger.events(plan.id)[-1].kind == "alarm_received"  # nothing written yet
+        calls.clear()
+
+    assert calls == ["TransactWriteItems"]
+    assert [e.kind for e in ledger.events(plan.id)] == ["alarm_received", "slack_posted", "metric_graph"]
+    assert ledger.verify_report(plan.id).ok
+
+
+def test_deferred_records_are_written_even_when_the_block_raises(ledger: Ledger, clock: ManualClock) -> None:
+    plan = floor_plan(clock)
+    assert ledger.create(plan)
+
+    with pytest.raises(RuntimeError), ledger.deferred():
+        ledger.append(plan.id, "slack_failed", {"error": "timeout"}, clock.now())
+        raise RuntimeError("the Slack call blew up")
+
+    assert [e.kind for e in ledger.events(plan.id)] == ["slack_failed"]
+
+
+def test_deferred_records_that_lose_a_race_are_appended_after_the_winner(ledger: Ledger, clock: ManualClock) -> None:
+    plan = floor_plan(clock)
+    assert ledger.create(plan, [("alarm_received", {})], clock.now())
+    other = Ledger(ledger.dynamodb, PLANS, EVENTS)  # e.g. the interactions function, concurrently
+
+    with ledger.deferred():
+        ledger.append(plan.id, "slack_posted", {}, clock.now())
+        ledger.append(plan.id, "metric_graph", {}, clock.now())
+        other.append(plan.id, "approved", {"by": "U1"}, clock.now())  # takes seq 2 first
+
+    assert [(e.seq, e.kind) for e in ledger.events(plan.id)] == [
+        (1, "alarm_received"), (2, "approved"), (3, "slack_posted"), (4, "metric_graph"),
+    ]  # fmt: skip
+    assert ledger.verify_report(plan.id).ok
+
+
+def test_prefetch_reads_several_items_in_one_call_each_used_once(
+    ledger: Ledger, dynamodb: DynamoDBClient, clock: ManualClock
+) -> None:
+    plan = floor_plan(clock)
+    assert ledger.create(plan)
+    assert ledger.claim("checkout:live", plan.id, None)
+    calls: list[str] = []
+    dynamodb.meta.events.register("before-call.dynamodb.*", lambda model, **_: calls.append(model.name))
+
+    ledger.prefetch([plan.id, "open#checkout:live", "control#kill-switch"])
+    found = (ledger.get(plan.id), ledger.holder("checkout:live"), ledger.item("control#kill-switch"))
+
+    assert calls == ["BatchGetItem"]
+    assert found[0] is not None and found[0].id == plan.id and found[1] == plan.id and found[2] is None
+    ledger.get(plan.id)  # used once: a second read goes to the table
+    assert calls == ["BatchGetItem", "GetItem"]
