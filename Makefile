@@ -1,7 +1,9 @@
 # Medic — the two commands that work on a fresh machine (each bootstraps .venv/ idempotently):
 #   make demo   run `medic simulate` over scenarios/ with approval given, on the embedded AWS world
 #   make test   ruff, mypy, the SAM template check, and the whole pytest suite
-.PHONY: demo test lint typecheck template pytest clean
+#   make bench  the benchmarks (bench/README.md) in their own bench/.venv → bench/results.md; never part of `test`
+#               BENCH_QUICK=1 for a smoke run (minutes), BENCH_ONLY="storm decisions" for some sections only
+.PHONY: demo test lint typecheck template pytest bench clean
 
 PYTHON ?= python3
 VENV := .venv
@@ -30,11 +32,36 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-template: $(STAMP)
-	$(BIN)/python scripts/check_template.py template.yaml
+# Both templates: SAM translation + cfn-lint, then checkov on the result (scripts/checkov-requirements.txt says why
+# it gets a venv of its own, inside .venv/ so that `clean` and the linters' excludes cover it).
+CHECKOV_VENV := $(VENV)/checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
+
+$(CHECKOV_STAMP): scripts/checkov-requirements.txt | $(STAMP)
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r scripts/checkov-requirements.txt
+	touch $(CHECKOV_STAMP)
+
+template: $(STAMP) $(CHECKOV_STAMP)
+	$(BIN)/python scripts/check_template.py template.yaml templates/member-account.yaml --checkov $(CHECKOV_VENV)/bin/checkov
 
 pytest: $(STAMP)
 	$(BIN)/pytest -q
+
+# The benchmarks get a venv of their own: c7n (the side-by-side) pins boto3 exactly, which .venv must not get.
+BENCH_VENV := bench/.venv
+BENCH_BIN := $(BENCH_VENV)/bin
+BENCH_STAMP := $(BENCH_VENV)/.installed
+
+$(BENCH_STAMP): pyproject.toml bench/requirements.txt
+	test -x $(BENCH_BIN)/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_BIN)/python -m pip install --quiet --upgrade pip
+	$(BENCH_BIN)/python -m pip install --quiet -e '.[world]' -r bench/requirements.txt
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	$(BENCH_BIN)/python bench/run_all.py $(BENCH_ONLY)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .aws-sam

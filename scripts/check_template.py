@@ -1,13 +1,29 @@
-"""Check the SAM template offline: translate it with aws-sam-translator, lint the result with cfn-lint.
+"""Check the templates offline: translate SAM with aws-sam-translator, lint the result with cfn-lint, and
+optionally scan its policies with checkov.
 
-    python scripts/check_template.py [template.yaml]
+    python scripts/check_template.py [template.yaml ...] [--checkov PATH/TO/checkov]
 
 cfn-lint (>= 1.54) no longer expands the SAM transform itself, so this does it first, the way
-`sam deploy` would, then lints the CloudFormation that would actually be deployed. Every finding is
+`sam deploy` would, then lints the CloudFormation that would actually be deployed (a template without
+the SAM transform, such as templates/member-account.yaml, is linted as it is). Every finding is
 printed as ``template.yaml: RULE: message (path)``. Exit status: 0 when clean (allow-listed findings
-are printed but pass), 1 on a translation error or any other finding, 2 when the file cannot be read
+are printed but pass), 1 on a translation error or any other finding, 2 when a file cannot be read
 or parsed. No AWS credentials or network: policies are ARNs or inline statements (SAM resolves the
 AWS-managed policy names it bundles offline; any other name would need IAM and is reported instead).
+
+With ``--checkov``, checkov (its own virtualenv: it pins boto3 and packaging, which the dev environment
+must not get; `make template` installs it) scans the translated CloudFormation too, offline. Its
+findings fail the check unless the resource justifies them inline::
+
+    Metadata:
+      checkov:
+        skip:
+          - id: CKV_AWS_117
+            comment: why this does not apply here
+
+SAM copies a function's Metadata to the function only; this script extends its ``checkov`` skips to the
+resources SAM generates from it (the function's role, URL, rules: their logical IDs start with the
+function's), so a justification stays next to the SAM resource that causes the finding.
 """
 
 from __future__ import annotations
@@ -15,7 +31,9 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import subprocess
 import sys
+import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +52,12 @@ REGION = "us-east-1"
 
 #: Placeholder bucket for local CodeUri/ContentUri paths (`sam package` uploads them for real).
 PLACEHOLDER_BUCKET = "medic-template-check"
+
+#: The transform that makes a template SAM (anything else is plain CloudFormation, linted as it is).
+SAM_TRANSFORM = "AWS::Serverless-2016-10-31"
+
+#: How long checkov may take on one template (it takes ~15 s on two cores).
+CHECKOV_TIMEOUT_S = 300
 
 #: SAM resource types whose local code path must exist (resource type -> property).
 LOCAL_PATH_PROPERTIES = {
@@ -188,37 +212,127 @@ def lint(cloudformation: dict[str, Any], allowed: Iterable[Allowance] = ALLOWED)
     return findings
 
 
-def check(path: Path) -> CheckResult:
-    """Load, translate and lint one template. Raises `UnreadableTemplateError` if it cannot be parsed."""
-    sam_template = load_template(path)
-    findings = check_local_paths(sam_template, path.parent)
+def is_sam(template: dict[str, Any]) -> bool:
+    transform = template.get("Transform")
+    return SAM_TRANSFORM in (transform if isinstance(transform, list) else [transform])
+
+
+def policy_scan(cloudformation: dict[str, Any], sam_template: dict[str, Any], checkov: Path) -> list[Finding]:
+    """checkov's findings on the (translated) template: failed checks fail; skipped ones pass with their reason.
+
+    Raises `FileNotFoundError` when `checkov` is not an executable, `RuntimeError` when it does not answer."""
+    if not checkov.is_file():
+        raise FileNotFoundError(f"checkov not found at {checkov} (`make template` installs it)")
+    scanned = extend_checkov_skips(cloudformation, sam_template)
+    with tempfile.TemporaryDirectory(prefix="medic-checkov-") as tmp:
+        target = Path(tmp) / "template.json"
+        target.write_text(json.dumps(scanned), encoding="utf-8")
+        command = [str(checkov), "--file", str(target), "--framework", "cloudformation", "--output", "json",
+                   "--soft-fail", "--skip-download"]  # fmt: skip
+        # --skip-download and no API key: checkov stays offline (no guidelines, no upload).
+        done = subprocess.run(  # noqa: S603 - our own pinned tool on our own file
+            command, capture_output=True, text=True, timeout=CHECKOV_TIMEOUT_S, check=False,
+            env={"PATH": "/usr/bin:/bin", "HOME": tmp, "LANG": "C.UTF-8", "BC_SKIP_MAPPING": "TRUE"},
+        )  # fmt: skip
     try:
-        cloudformation = translate(sam_template)
+        report = json.loads(done.stdout)
+    except json.JSONDecodeError as exc:
+        raise RuntimeError(f"checkov gave no report (exit {done.returncode}): {done.stderr.strip()[-2000:]}") from exc
+    reports = report if isinstance(report, list) else [report]
+    findings = []
+    for part in reports:
+        results = part.get("results", {}) if isinstance(part, dict) else {}
+        for failed in results.get("failed_checks", []):
+            findings.append(_checkov_finding(failed, ""))
+        for skipped in results.get("skipped_checks", []):
+            reason = str((skipped.get("check_result") or {}).get("suppress_comment") or "skipped")
+            findings.append(_checkov_finding(skipped, reason))
+        for error in results.get("parsing_errors", []):
+            findings.append(Finding("checkov", "error", f"could not parse {error}", ""))
+    return findings
+
+
+def _checkov_finding(result: dict[str, Any], allowed_because: str) -> Finding:
+    resource = str(result.get("resource", ""))  # "AWS::Lambda::Function.TriageFunction"
+    logical_id = resource.rsplit(".", 1)[-1]
+    return Finding(
+        rule=f"checkov:{result.get('check_id')}",
+        level="error",
+        message=str(result.get("check_name", "")),
+        path=f"Resources/{logical_id}" if logical_id else "",
+        allowed_because=allowed_because,
+    )
+
+
+def extend_checkov_skips(cloudformation: dict[str, Any], sam_template: dict[str, Any]) -> dict[str, Any]:
+    """A copy of `cloudformation` where each resource SAM generated from a SAM resource with `Metadata.checkov` (not
+    in the source template, and its logical ID starts with that resource's, e.g. InteractionsFunctionUrl from
+    InteractionsFunction) carries those skips too."""
+    scanned = copy.deepcopy(cloudformation)
+    declared = {logical_id for logical_id, _ in _resources(sam_template)}
+    sources = {
+        logical_id: resource["Metadata"]["checkov"]
+        for logical_id, resource in _resources(sam_template)
+        if str(resource.get("Type", "")).startswith("AWS::Serverless::")
+        and isinstance(resource.get("Metadata"), dict)
+        and "checkov" in resource["Metadata"]
+    }
+    for logical_id, resource in _resources(scanned):
+        if logical_id in declared:
+            continue
+        owner = max((source for source in sources if logical_id.startswith(source)), key=len, default=None)
+        if owner is not None:
+            resource.setdefault("Metadata", {})["checkov"] = copy.deepcopy(sources[owner])
+    return scanned
+
+
+def check(path: Path, *, checkov: Path | None = None) -> CheckResult:
+    """Load, translate (SAM) and lint one template, and scan it with `checkov` when given.
+
+    Raises `UnreadableTemplateError` if it cannot be parsed."""
+    source = load_template(path)
+    findings = check_local_paths(source, path.parent)
+    try:
+        cloudformation = translate(source) if is_sam(source) else source
     except TranslationError as exc:
         findings.extend(Finding("SAM", "error", message, "") for message in exc.messages)
         return CheckResult({}, tuple(findings))
     findings.extend(lint(cloudformation))
+    if checkov is not None:
+        findings.extend(policy_scan(cloudformation, source, checkov))
     return CheckResult(cloudformation, tuple(findings))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("template", nargs="?", default="template.yaml", type=Path)
+    parser.add_argument("templates", nargs="*", default=[Path("template.yaml")], type=Path, metavar="template")
+    parser.add_argument("--checkov", type=Path, help="checkov executable: scan the translated templates too")
     args = parser.parse_args(argv)
-    path: Path = args.template
+    status = 0
+    for path in args.templates:
+        status = max(status, _check_one(path, args.checkov))
+    return status
+
+
+def _check_one(path: Path, checkov: Path | None) -> int:
     try:
-        result = check(path)
+        result = check(path, checkov=checkov)
     except UnreadableTemplateError as exc:
         for problem in exc.problems:
             print(f"{path}: {problem}", file=sys.stderr)
+        return 2
+    except (FileNotFoundError, RuntimeError, subprocess.TimeoutExpired) as exc:
+        print(f"{path}: checkov: {exc}", file=sys.stderr)
         return 2
     for finding in result.findings:
         print(finding.render(str(path)))
     if not result.ok:
         failing = sum(finding.fails for finding in result.findings)
-        print(f"template check failed: {failing} finding(s)", file=sys.stderr)
+        print(f"{path}: template check failed: {failing} finding(s)", file=sys.stderr)
         return 1
-    print(f"template ok: {len(result.cloudformation.get('Resources', {}))} resources after transform")
+    justified = sum(1 for finding in result.findings if finding.rule.startswith("checkov:"))
+    scanned = f"; checkov clean ({justified} justified inline)" if checkov is not None else ""
+    print(f"{path}: template ok: {len(result.cloudformation.get('Resources', {}))} resources after transform{scanned}")
     return 0
 
 

@@ -12,6 +12,8 @@ import threading
 from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     import boto3
     from botocore.config import Config
     from mypy_boto3_application_autoscaling import ApplicationAutoScalingClient
@@ -26,6 +28,8 @@ if TYPE_CHECKING:
 RETRY_MAX_ATTEMPTS = 5
 CONNECT_TIMEOUT_S = 3
 READ_TIMEOUT_S = 15
+#: A cached read-only session in a member account is renewed when fewer seconds than this are left (of 900).
+READER_REFRESH_S = 300
 
 
 def retry_config() -> Config:
@@ -60,6 +64,7 @@ class AwsClients:
         self.endpoint_url = endpoint_url
         self._config = config
         self._clients: dict[str, Any] = {}
+        self._readers: dict[str, tuple[AwsClients, datetime]] = {}
         self._lock = threading.Lock()
 
     def client(self, service: str) -> Any:
@@ -78,16 +83,19 @@ class AwsClients:
                 self._clients[service] = cast(Any, session).client(service, **kwargs)
             return self._clients[service]
 
-    def assume(self, role_arn: str, session_name: str, source_identity: str) -> tuple[AwsClients, dict[str, str]]:
-        """Clients acting as `role_arn` in a session named `session_name` with `source_identity` (both visible in
-        CloudTrail), and what to log about the session (never the secret). Names are cut to IAM's charset/length."""
+    def assume(
+        self, role_arn: str, session_name: str, source_identity: str | None = None
+    ) -> tuple[AwsClients, dict[str, str]]:
+        """Clients acting as `role_arn` in a session named `session_name` (with `source_identity`, when given: both
+        visible in CloudTrail), and what to log about the session (never the secret). Names are cut to IAM's
+        charset/length. Called on assumed clients, it chains roles (the source identity carries over)."""
         import boto3
 
         name = _iam_name(session_name, 64)
-        identity = _iam_name(source_identity, 64)
-        response = self.client("sts").assume_role(
-            RoleArn=role_arn, RoleSessionName=name, SourceIdentity=identity, DurationSeconds=900
-        )
+        request: dict[str, Any] = {"RoleArn": role_arn, "RoleSessionName": name, "DurationSeconds": 900}
+        if source_identity is not None:
+            request["SourceIdentity"] = _iam_name(source_identity, 64)
+        response = self.client("sts").assume_role(**request)
         credentials = response["Credentials"]
         session = boto3.Session(
             aws_access_key_id=credentials["AccessKeyId"],
@@ -99,11 +107,31 @@ class AwsClients:
         record = {
             "role_arn": role_arn,
             "session_name": name,
-            "source_identity": identity,
             "assumed_role_arn": response["AssumedRoleUser"]["Arn"],
             "access_key_id": credentials["AccessKeyId"],
+            "expires_at": credentials["Expiration"].isoformat(),
         }
+        if source_identity is not None:
+            record["source_identity"] = request["SourceIdentity"]
         return assumed, record
+
+    def reader(self, role_arn: str, session_name: str) -> AwsClients:
+        """Clients acting as `role_arn` (a read-only role in another account), assumed once and kept while the
+        credentials have more than `READER_REFRESH_S` left: triage and the verifier read a member account at
+        every alarm and every run, and one AssumeRole per call would add its latency to each."""
+        from datetime import UTC, datetime
+
+        now = datetime.now(UTC)
+        cached = self._readers.get(role_arn)
+        if cached is not None and (cached[1] - now).total_seconds() > READER_REFRESH_S:
+            return cached[0]
+        with self._lock:
+            cached = self._readers.get(role_arn)
+            if cached is None or (cached[1] - now).total_seconds() <= READER_REFRESH_S:
+                clients, record = self.assume(role_arn, session_name)
+                cached = (clients, datetime.fromisoformat(record["expires_at"]))
+                self._readers[role_arn] = cached
+            return cached[0]
 
     def with_config(self, config: Config) -> AwsClients:
         """Clients on the same session, region and endpoint with another botocore config (e.g. no retries for a
@@ -141,6 +169,41 @@ class AwsClients:
     @property
     def secrets(self) -> SecretsManagerClient:
         return self.client("secretsmanager")  # type: ignore[no-any-return]
+
+
+def member_role_arn(
+    own_account: str, target_account: str, role_name: str, partition: str = "aws", *,
+    setting: str = "MEDIC_MEMBER_ROLE_NAME",
+) -> str | None:  # fmt: skip
+    """The role Medic assumes in `target_account`, or None when the target is in Medic's own account (also when
+    Medic's account is not configured: a single-account deployment acts as itself).
+
+    Raises `ConfigError` (naming `setting`) for another account when no member role is configured: Medic never
+    reads or changes the same-named function in its own account instead.
+
+    >>> member_role_arn("111111111111", "222222222222", "medic-remediation")
+    'arn:aws:iam::222222222222:role/medic-remediation'
+    >>> member_role_arn("111111111111", "111111111111", "medic-remediation") is None
+    True
+    """
+    if not own_account or not target_account or target_account == own_account:
+        return None
+    if not role_name:
+        from medic.errors import ConfigError
+
+        raise ConfigError(
+            field=setting,
+            source="environment",
+            problem=f"the alarm is in account {target_account}, not Medic's ({own_account}), and no member role is "
+            "configured (deploy templates/member-account.yaml there and set OrganizationId; docs/organizations.md)",
+        )
+    return f"arn:{partition}:iam::{target_account}:role/{role_name}"
+
+
+def partition_of(arn: str) -> str:
+    """The partition of an ARN (`aws`, `aws-cn`, `aws-us-gov`), `aws` when it is not an ARN."""
+    parts = arn.split(":")
+    return parts[1] if len(parts) > 2 and parts[0] == "arn" and parts[1] else "aws"
 
 
 def error_code(exc: BaseException) -> str:

@@ -1,5 +1,5 @@
 """The `medic` command: `medic simulate`, `medic explain`, `medic runbook check|schema`, `medic control`,
-`medic log list|show|verify|export`."""
+`medic log list|show|verify|export`, `medic replay`."""
 
 from __future__ import annotations
 
@@ -69,6 +69,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     export.add_argument("--since", metavar="24h|7d|ISO", help=since_help)
     export.add_argument("--output", metavar="FILE", help="write to FILE (default: stdout)")
 
+    from medic import replay as replaying
+
+    replay_help = "re-drive DLQ messages, saved events and rejected inputs through the pipeline (a dry run by default)"
+    replaying.add_arguments(commands.add_parser("replay", help=replay_help))
+
     alarms = commands.add_parser("alarms", help="the recommended CloudWatch alarms for a function (and its database)")
     alarms.add_argument("function", metavar="FUNCTION")
     alarms.add_argument("--alias", help="the alias that serves traffic (adds the spillover and PC-idle alarms)")
@@ -95,6 +100,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_OK
         if args.command == "log":
             return _log(args)
+        if args.command == "replay":
+            return replaying.run(args)
         if args.runbook_command == "schema":
             from medic.runbook import runbook_schema
 

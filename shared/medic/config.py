@@ -45,6 +45,9 @@ ENV_VARS: dict[str, str] = {
     "freeze_windows": "MEDIC_FREEZE_WINDOWS",
     "kill_switch": "MEDIC_KILL_SWITCH",
     "actions_role_arn": "MEDIC_ACTIONS_ROLE_ARN",
+    "account_id": "MEDIC_ACCOUNT_ID",
+    "member_role_name": "MEDIC_MEMBER_ROLE_NAME",
+    "member_read_role_name": "MEDIC_MEMBER_READ_ROLE_NAME",
     "pc_budget": "MEDIC_PC_BUDGET",
     "region": "AWS_REGION",
 }
@@ -108,6 +111,17 @@ class Settings(BaseModel):
     )
     kill_switch: bool = Field(default=False, description="static kill switch; the flag in the log is the dynamic one")
     actions_role_arn: str = Field(default="", description="role the executor assumes per plan to make the changes")
+    # Organizations (docs/organizations.md): an alarm in another account is read and changed through that account's
+    # roles (templates/member-account.yaml). Empty names: cross-account is off, and another account's alarm is refused.
+    account_id: str = Field(
+        default="", pattern=r"^(\d{12})?$", description="Medic's own account (empty: single-account)"
+    )
+    member_role_name: str = Field(
+        default="", pattern=r"^[\w+=,.@-]{0,64}$", description="remediation role in member accounts (the executor's)"
+    )
+    member_read_role_name: str = Field(
+        default="", pattern=r"^[\w+=,.@-]{0,64}$", description="read-only role in member accounts (triage, verifier)"
+    )
     region: str | None = None
 
     @field_validator("approvers", mode="before")

@@ -478,8 +478,9 @@ class FactCollector:
         group = f"/aws/lambda/{name}"
         start, end = now - METRIC_WINDOW, now
         try:
-            stats = self._insights(group, REPORT_QUERY, start, end)
-            warm = self._insights(group, WARM_QUERY, start, end)
+            with ThreadPoolExecutor(max_workers=2) as pool:  # both queries run at once: one wait, not two
+                both = [pool.submit(self._insights, group, query, start, end) for query in (REPORT_QUERY, WARM_QUERY)]
+            stats, warm = (future.result() for future in both)
             source = f"logs:StartQuery (Logs Insights) {group} REPORT lines [{_window()}]"
         except _InsightsUnavailable as unavailable:
             stats, warm = self._report_fallback(group, start, end)

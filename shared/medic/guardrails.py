@@ -6,9 +6,12 @@ becomes BLOCKED with the guard, its limit and the observed value):
 - opt-in by tag, per function acted on: the alarm's target (``Facts.managed``), and every other function a plan
   touches (a database's consumers: ``ConsumerFacts.managed``);
 - provisioned concurrency (a floor, autoscaling bounds, a scheduled pre-warm): the PC cap, PC ≤ reserved
-  concurrency, ≥ 100 unreserved executions left in the account;
+  concurrency (with the PC on the function's other qualifiers, when known), ≥ 100 unreserved executions left in the
+  account;
+- an increase that takes executions from the account's unreserved pool while the pool's size is unknown (account
+  settings not read) is refused (``unreserved_unknown``): Medic never guesses that 100 stay unreserved;
 - reserved concurrency: an increase leaves ≥ 100 unreserved executions (clamped; the plan's increases add up),
-  never below the target function's provisioned concurrency, never 0;
+  never below the target function's provisioned concurrency (the PC the same plan sets included), never 0;
 - SQS buffer: MaximumConcurrency above the function's reserved concurrency only turns into throttles (clamped);
 - per-action caps from `Settings`: reserved concurrency ≤ ``max_reserved_concurrency``, memory ≤
   ``max_memory_mb``, a quota request ≤ ``max_quota_request`` (clamped). A cap limits an increase and never turns
@@ -67,6 +70,7 @@ def check_plan(actions: list[PlannedAction], facts: Facts, settings: Settings) -
             refusals += _check_reserved(action, facts)
         elif action.kind == "enable_sqs_buffer":
             _clamp_buffer(action, facts)
+        refusals += _check_pool_known(action, facts)
         if action.kind in _CHANGE_CHECKED and not _changes(action):
             refusals.append(
                 Refusal(guard="no_effective_change", limit=action.before.get(action.primary),
@@ -75,6 +79,7 @@ def check_plan(actions: list[PlannedAction], facts: Facts, settings: Settings) -
             )  # fmt: skip
         elif action.kind == "schedule_prewarm":
             refusals += _check_prewarm(action, facts)
+    refusals += _check_planned_pc_fits(changing, facts)
     return refusals
 
 
@@ -186,6 +191,40 @@ def _check_reserved(action: PlannedAction, facts: Facts) -> list[Refusal]:
     return []
 
 
+def _check_planned_pc_fits(changing: list[PlannedAction], facts: Facts) -> list[Refusal]:
+    """A plan that sets the target's reserved concurrency and its PC too: the new PC must fit the new reservation."""
+    on_target = [action for action in changing if _on_target(action, facts)]
+    reserved = [a.after.get("reserved_concurrency") for a in on_target if a.kind == "set_reserved_concurrency"]
+    planned = [int(a.after.get(name) or 0) for a in on_target for name in _PC_FIELDS.get(a.kind, ())]
+    if not reserved or reserved[-1] is None or not planned:
+        return []
+    pc = max(planned) + (facts.pc_on_other_qualifiers or 0)
+    if pc <= int(reserved[-1]):
+        return []
+    return [Refusal(guard="reserved_below_pc", limit=pc, observed=reserved[-1],
+                    message=f"reserved concurrency {reserved[-1]} on {facts.function_name} would be below the "
+                            f"provisioned concurrency this plan sets ({pc})")]  # fmt: skip
+
+
+def _check_pool_known(action: PlannedAction, facts: Facts) -> list[Refusal]:
+    """Refuse an increase drawn from the account's unreserved pool when the pool's size is unknown."""
+    if facts.unreserved_concurrency is not None:
+        return []
+    if action.kind == "set_reserved_concurrency":
+        taken = int(action.after.get("reserved_concurrency") or 0) - int(action.before.get("reserved_concurrency") or 0)
+    elif action.kind in _PC_FIELDS and not facts.has_reserved_concurrency:
+        taken = max(int(action.after.get(name) or 0) for name in _PC_FIELDS[action.kind]) - int(facts.pc_requested or 0)
+    else:
+        return []
+    if taken <= 0:
+        return []
+    return [
+        Refusal(guard="unreserved_unknown", limit=MIN_UNRESERVED, observed="unknown (account settings not read)",
+                message=f"{action.target} would take {taken} executions from the account's unreserved pool, whose "
+                        f"size is unknown: Medic never guesses that {MIN_UNRESERVED} stay unreserved")
+    ]  # fmt: skip
+
+
 def _clamp_buffer(action: PlannedAction, facts: Facts) -> None:
     wanted = action.after.get("maximum_concurrency")
     reserved = facts.reserved_concurrency if _on_target(action, facts) else None
@@ -244,16 +283,19 @@ def _clamp_pc(action: PlannedAction, name: str, facts: Facts, settings: Settings
         action.clamps.append(
             f"{name} {wanted} → {value}: cap max_provisioned_concurrency={settings.max_provisioned_concurrency}"
         )
-    if facts.reserved_concurrency is not None and value > facts.reserved_concurrency:
+    # PC on every qualifier of the function counts against its reservation (AWS refuses more).
+    elsewhere = facts.pc_on_other_qualifiers or 0
+    if facts.reserved_concurrency is not None and value > facts.reserved_concurrency - elsewhere:
+        room = max(facts.reserved_concurrency - elsewhere, 0)
+        shown = f", {elsewhere} of it provisioned on other qualifiers" if elsewhere else ""
         action.clamps.append(
-            f"{name} {value} → {facts.reserved_concurrency}: PC never above reserved concurrency "
-            f"({facts.reserved_concurrency})"
+            f"{name} {value} → {room}: PC never above reserved concurrency ({facts.reserved_concurrency}{shown})"
         )
-        value = facts.reserved_concurrency
+        value = room
     if not facts.has_reserved_concurrency and facts.unreserved_concurrency is not None:
         current = int(facts.pc_requested or 0)
         headroom = facts.unreserved_concurrency - MIN_UNRESERVED
-        if value - current > headroom:
+        if value > current and value - current > headroom:  # only what the change adds is taken from the pool
             limit = max(current + headroom, current)
             action.clamps.append(
                 f"{name} {value} → {limit}: leaves ≥ {MIN_UNRESERVED} unreserved executions in the account "

@@ -189,18 +189,19 @@ def _decide(plan: Plan, new_state: str, payload: BlockActionsPayload, request: _
             now: datetime) -> dict[str, Any]:  # fmt: skip
     """One conditional write PROPOSED → APPROVED | REJECTED; the loser of a race is told who decided."""
     user = payload.user.id
-    try:
-        plan = rt.ledger.transition(plan, new_state, now, decided_by=[user])
-    except StateConflict:
-        return _already_decided(plan, payload, request, rt, now)
     approve = new_state == "APPROVED"
     data = _click_data(payload, plan, request)
     if approve:
         data.update(approvals=[user], required=1)
-    rt.ledger.append(plan.id, "approval" if approve else "rejection", data, now)
-    if approve:
-        _enqueue(plan, rt, now)
-    _show(plan, rt, payload, request, now, decided_note=f"{new_state.lower()} by <@{user}> at {iso(now)}")
+    try:  # the decision and its record: one write
+        plan = rt.ledger.transition(plan, new_state, now, decided_by=[user],
+                                    record=("approval" if approve else "rejection", data))  # fmt: skip
+    except StateConflict:
+        return _already_decided(plan, payload, request, rt, now)
+    with rt.ledger.deferred():  # what follows is logged in one write when the card is shown
+        if approve:
+            _enqueue(plan, rt, now)
+        _show(plan, rt, payload, request, now, decided_note=f"{new_state.lower()} by <@{user}> at {iso(now)}")
     get_logger(use_case="interactions", plan_id=plan.id).info("decided", state=new_state, user=user)
     return _http(200, {"text": f"{new_state} by <@{user}>"})
 
@@ -320,6 +321,9 @@ def _already_decided(plan: Plan, payload: BlockActionsPayload, request: _Request
         reason = "The live state drifted from this plan: nothing was changed; Medic re-proposes from the live state."
         return _refuse_on_plan(current, request, rt, now, 409, reason, clicked)
     who = ", ".join(current.decided_by) or "nobody"
+    if current.status == "APPROVED" and "enqueued" not in {e.kind for e in rt.ledger.events(current.id)}:
+        _enqueue(current, rt, now)  # the approving click failed after its write (SQS down): hand the plan over now
+        return _http(200, {"text": f"Already APPROVED (by {who}); handed to the executor now."})
     ignored = {"user": payload.user.id, "clicked": clicked, "status": current.status,
                "decided_by": current.decided_by, "request": request.digest}  # fmt: skip
     rt.ledger.append(current.id, "click_ignored", ignored, now)

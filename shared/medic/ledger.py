@@ -13,7 +13,7 @@ import json
 import threading
 from collections.abc import Iterator, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, Field
 
@@ -83,6 +83,38 @@ HEAD_PREFIX = "head#"
 from the (append-only) events table is then detected too. It lives in the other table, which IAM separates."""
 
 
+class ClaimLost(Exception):
+    """Another open plan holds the target this plan tried to claim (nothing was written)."""
+
+    def __init__(self, target: str) -> None:
+        super().__init__(f"another open plan holds {target}")
+        self.target = target
+
+
+#: How many plans a Ledger keeps cached (context, chain end). Forgetting one only costs a read when it comes back.
+CACHED_PLANS = 512
+_V = TypeVar("_V")
+
+
+class _Recent(dict[str, _V]):
+    """A dict that keeps its `CACHED_PLANS` most recently set keys."""
+
+    def __setitem__(self, key: str, value: _V) -> None:
+        self.pop(key, None)
+        super().__setitem__(key, value)
+        while len(self) > CACHED_PLANS:
+            del self[next(iter(self))]
+
+
+class _RecentSet(set[str]):
+    """A set of at most `CACHED_PLANS` keys (full: it starts again; a key forgotten is a hint lost, not a fact)."""
+
+    def add(self, key: str) -> None:
+        if len(self) >= CACHED_PLANS:
+            self.clear()
+        super().add(key)
+
+
 class Ledger:
     """Reads and writes plans and their events. Inject the DynamoDB client and table names."""
 
@@ -90,9 +122,10 @@ class Ledger:
         self.dynamodb = dynamodb
         self.plans_table = plans_table
         self.events_table = events_table
-        self._context: dict[str, dict[str, str]] = {}
-        self._last: dict[str, LogEvent] = {}
-        self._empty: set[str] = set()  # chains this ledger just created with their plan: nothing to read back
+        # Per-plan caches, bounded: a warm environment must not grow with every plan it has seen.
+        self._context: dict[str, dict[str, str]] = _Recent()
+        self._last: dict[str, LogEvent] = _Recent()
+        self._empty: set[str] = _RecentSet()  # chains this ledger just created with their plan: nothing to read back
         self._local = threading.local()  # per thread: what `prefetch` read and what `deferred` holds
 
     @property
@@ -112,16 +145,23 @@ class Ledger:
 
     # -- plans ----------------------------------------------------------------------------------
     def create(
-        self, plan: Plan, events: Sequence[tuple[str, dict[str, Any]]] = (), now: datetime | None = None
-    ) -> bool:
+        self, plan: Plan, events: Sequence[Record] = (), now: datetime | None = None, *,
+        claim: tuple[str, str | None] | None = None,
+    ) -> bool:  # fmt: skip
         """Store a new plan; False if a plan with this id exists (a duplicate delivery).
 
         With `events` (kind, data), the plan and the first records of its chain are written together, in one
-        TransactWriteItems: a plan never exists without the records that explain it, and it costs one call."""
+        TransactWriteItems: a plan never exists without the records that explain it, and it costs one call. With
+        `claim` (target, stale holder), the plan also claims its target in that write (as `claim` does); if another
+        plan holds the target, nothing is written and `ClaimLost` is raised."""
         if plan.status not in INITIAL_STATES:
             raise ValueError(f"a plan cannot start in {plan.status}")
         put = {"TableName": self.plans_table, "Item": self._item(plan),
                "ConditionExpression": "attribute_not_exists(plan_id)"}  # fmt: skip
+        if claim is not None and (not events or now is None):
+            if not self.claim(claim[0], plan.id, claim[1]):
+                raise ClaimLost(claim[0])
+            claim = None
         if not events or now is None:
             try:
                 self.dynamodb.put_item(**put)  # type: ignore[arg-type]
@@ -132,15 +172,20 @@ class Ledger:
             return True
         self.remember(plan)
         chain = self._chain(plan.id, events, now, after=None)
-        actions: list[dict[str, Any]] = [{"Put": put}, *self._chain_writes(plan.id, chain)]
+        claiming = [{"Put": self._claim_put(claim[0], plan.id, claim[1])}] if claim else []
+        actions: list[dict[str, Any]] = [{"Put": put}, *claiming, *self._chain_writes(plan.id, chain)]
         try:
             self.dynamodb.transact_write_items(TransactItems=actions)  # type: ignore[arg-type]
         except self.dynamodb.exceptions.TransactionCanceledException as exc:
-            reasons = exc.response.get("CancellationReasons") or []
-            if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
+            codes = [reason.get("Code") for reason in exc.response.get("CancellationReasons") or []]
+            if codes and codes[0] == "ConditionalCheckFailed":
                 return False  # the plan exists: a duplicate delivery
+            if claim and len(codes) > 1 and codes[1] == "ConditionalCheckFailed":
+                raise ClaimLost(claim[0]) from None
+            if not any(code == "ConditionalCheckFailed" for code in codes):
+                raise
             # The plan was free but its chain was not (records left by an earlier crash): create, then append.
-            if not self.create(plan):
+            if not self.create(plan, claim=claim):
                 return False
             self._empty.discard(plan.id)
             for kind, data in events:
@@ -222,6 +267,10 @@ class Ledger:
                     self._put_update(update, plan, expected_state)
                     self._reappend(held_now)
                     return
+                except Exception:
+                    if record is not None:
+                        pending.pop()  # the state change failed: its record must not be written at the block's end
+                    raise
                 self._written(held)
                 pending.clear()
                 return
@@ -318,19 +367,22 @@ class Ledger:
     def claim(self, target: str, plan_id: str, stale_holder: str | None) -> bool:
         """Claim `target` for `plan_id`: only if nobody holds it, or it is still held by `stale_holder` (a plan
         the caller saw finished). One conditional write: of two concurrent triages, one wins."""
-        kwargs: dict[str, Any] = {
+        try:
+            self.dynamodb.put_item(**self._claim_put(target, plan_id, stale_holder))
+        except self.dynamodb.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def _claim_put(self, target: str, plan_id: str, stale_holder: str | None) -> dict[str, Any]:
+        put: dict[str, Any] = {
             "TableName": self.plans_table,
             "Item": {"plan_id": {"S": OPEN_PREFIX + target}, "holder": {"S": plan_id}},
             "ConditionExpression": "attribute_not_exists(plan_id)",
         }
         if stale_holder:
-            kwargs["ConditionExpression"] += " OR holder = :stale"
-            kwargs["ExpressionAttributeValues"] = {":stale": {"S": stale_holder}}
-        try:
-            self.dynamodb.put_item(**kwargs)
-        except self.dynamodb.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
+            put["ConditionExpression"] += " OR holder = :stale"
+            put["ExpressionAttributeValues"] = {":stale": {"S": stale_holder}}
+        return put
 
     def count_attached(self, plan_id: str) -> int:
         """Count one more alarm attached to an open plan; returns the new count (one atomic ADD)."""
@@ -357,19 +409,36 @@ class Ledger:
             # The last record this ledger wrote for the plan saves a read; if another writer appended since,
             # the conditional put fails and the next attempt reads the chain's real end.
             last = self._known_last(plan_id) if attempt == 0 else self._last_event(plan_id)
-            [(event, item)] = self._chain(plan_id, [(kind, data)], now, after=last)
-            try:
-                self.dynamodb.put_item(
-                    TableName=self.events_table, Item=item, ConditionExpression="attribute_not_exists(seq)"
-                )
-            except self.dynamodb.exceptions.ConditionalCheckFailedException:
+            chunk = self._chain(plan_id, [(kind, data)], now, after=last)
+            if not self._put_records(chunk):
                 self._empty.discard(plan_id)
                 continue
-            self._anchor(plan_id, event.seq, event.hash)
-            self._last[plan_id] = event
-            self._empty.discard(plan_id)
-            return event
+            self._written(chunk)
+            return chunk[0][0]
         raise StateConflict(plan_id, "a free event sequence number", f"{APPEND_ATTEMPTS} lost races")
+
+    def _put_records(self, chunk: list[tuple[LogEvent, dict[str, Any]]]) -> bool:
+        """Write records and move their chains' anchors in one TransactWriteItems; False if a record's seq was taken
+        (another writer appended first: nothing was written). An anchor already past a record (the chain's end was
+        deleted) does not stop the record: it is written alone, and `verify_report` names the gap."""
+        actions = self._writes_for(chunk)
+        try:
+            self.dynamodb.transact_write_items(TransactItems=actions)  # type: ignore[arg-type]
+        except self.dynamodb.exceptions.TransactionCanceledException as exc:
+            reasons = exc.response.get("CancellationReasons") or []
+            failed = [i for i, reason in enumerate(reasons) if reason.get("Code") not in (None, "None")]
+            if not failed:
+                raise
+            if any("Put" in actions[i] for i in failed):
+                return False
+            try:
+                for _, item in chunk:
+                    self.dynamodb.put_item(
+                        TableName=self.events_table, Item=item, ConditionExpression="attribute_not_exists(seq)"
+                    )
+            except self.dynamodb.exceptions.ConditionalCheckFailedException:
+                return False
+        return True
 
     @contextlib.contextmanager
     def deferred(self) -> Iterator[None]:
@@ -399,22 +468,10 @@ class Ledger:
             self._write_chunk(chunk)
 
     def _write_chunk(self, chunk: list[tuple[LogEvent, dict[str, Any]]]) -> None:
-        try:
-            if len(chunk) == 1:  # one record: a conditional put and the anchor, as `append` writes it
-                [(event, item)] = chunk
-                self.dynamodb.put_item(
-                    TableName=self.events_table, Item=item, ConditionExpression="attribute_not_exists(seq)"
-                )
-                self._anchor(event.plan_id, event.seq, event.hash)
-            else:
-                self.dynamodb.transact_write_items(TransactItems=self._writes_for(chunk))  # type: ignore[arg-type]
-        except (
-            self.dynamodb.exceptions.TransactionCanceledException,
-            self.dynamodb.exceptions.ConditionalCheckFailedException,
-        ):
+        if self._put_records(chunk):
+            self._written(chunk)
+        else:
             self._reappend(chunk)
-            return
-        self._written(chunk)
 
     def _writes_for(self, chunk: list[tuple[LogEvent, dict[str, Any]]]) -> list[dict[str, Any]]:
         by_plan: dict[str, list[tuple[LogEvent, dict[str, Any]]]] = {}
@@ -498,17 +555,6 @@ class Ledger:
             "ExpressionAttributeValues": {":seq": {"N": str(last.seq)}, ":hash": {"S": last.hash}},
         }})  # fmt: skip
         return writes
-
-    def _anchor(self, plan_id: str, seq: int, digest: str) -> None:
-        """Move the head anchor forward (never back: a slower writer of an earlier seq does not rewind it)."""
-        with contextlib.suppress(self.dynamodb.exceptions.ConditionalCheckFailedException):
-            self.dynamodb.update_item(
-                TableName=self.plans_table,
-                Key={"plan_id": {"S": HEAD_PREFIX + plan_id}},
-                UpdateExpression="SET head_seq = :seq, head_hash = :hash",
-                ConditionExpression="attribute_not_exists(head_seq) OR head_seq < :seq",
-                ExpressionAttributeValues={":seq": {"N": str(seq)}, ":hash": {"S": digest}},
-            )
 
     def remember(self, plan: Plan) -> None:
         """Keep the plan's context for the events logged about it from now on."""

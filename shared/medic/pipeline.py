@@ -13,18 +13,19 @@ from typing import Any
 
 from medic.actions import get_action
 from medic.actions.base import PlannedAction
-from medic.aws import AwsClients
+from medic.aws import AwsClients, member_role_arn, partition_of
 from medic.clock import iso, parse_iso
 from medic.errors import ActionFailed, EventError, GuardrailRefused, StateConflict
 from medic.events import AlarmStateChangeEvent, parse_alarm_event
-from medic.facts import Facts
+from medic.facts import FactCollector, Facts
 from medic.guardrails import check_budget, check_plan
-from medic.ledger import Ledger
+from medic.ledger import OPEN_PREFIX, ClaimLost
 from medic.log import get_logger
 from medic.plan import OPEN_STATES, Plan, Refusal, SlackRef, Verification, approval_hash, plan_id
 from medic.runbook import decide
 from medic.runtime import Runtime
-from medic.signals import classify
+from medic.safety import BREAKER_KEY, KILL_SWITCH_KEY
+from medic.signals import Signal, classify
 
 # -- triage ----------------------------------------------------------------------------------------
 
@@ -45,14 +46,30 @@ def triage(raw_event: Mapping[str, Any] | str | bytes, rt: Runtime) -> dict[str,
     state_ts = iso(event.detail.state.timestamp)
     pid = plan_id(event.alarm_arn, state_ts)
     log = log.bind(plan_id=pid)
+    signal = classify(event)
+    # One read for what triage consults: this transition's plan, the target's claim, the safety controls.
+    rt.ledger.prefetch([pid, OPEN_PREFIX + signal.target.display, KILL_SWITCH_KEY, BREAKER_KEY])
+    try:
+        return _triage(event, pid, signal, rt, now, log)
+    finally:
+        rt.ledger.forget_prefetched()
+
+
+def _triage(
+    event: AlarmStateChangeEvent, pid: str, signal: Signal, rt: Runtime, now: datetime, log: Any
+) -> dict[str, Any]:
+    state_ts = iso(event.detail.state.timestamp)
     existing = rt.ledger.get(pid)
     if existing is not None:
         log.info("duplicate_delivery", status=existing.status)
         if existing.status in ("PROPOSED", "BLOCKED", "NOOP") and not existing.slack.ts:
             _post_card(existing, rt, now)  # a retry after a crash between the log write and the post
+        elif existing.status == "APPROVED" and "enqueued" not in {e.kind for e in rt.ledger.events(pid)}:
+            _enqueue(existing, rt, now)  # a retry after the enqueue failed: an approved plan must reach the executor
+            if not existing.slack.ts:
+                _post_card(existing, rt, now)
         return {"plan_id": pid, "status": existing.status, "duplicate": True}
 
-    signal = classify(event)
     plan = Plan(
         id=pid, status="NOOP", alarm_arn=event.alarm_arn, alarm_name=event.detail.alarm_name,
         state_timestamp=state_ts, account=event.account, region=event.region, signal=signal.kind,
@@ -77,7 +94,7 @@ def triage(raw_event: Mapping[str, Any] | str | bytes, rt: Runtime) -> dict[str,
     elif signal.target.kind == "none":
         plan.reason = f"no actionable target: {signal.reason}"
     else:
-        facts = rt.collector.collect(signal, event, now)
+        facts = fact_collector(plan, rt).collect(signal, event, now)
         if plan.function_name and not plan.qualifier and facts.qualifier and facts.qualifier != "$LATEST":
             plan.qualifier = facts.qualifier  # an unqualified alarm: act on the alias the traffic hits
             plan.target = f"{plan.function_name}:{plan.qualifier}"
@@ -90,22 +107,28 @@ def triage(raw_event: Mapping[str, Any] | str | bytes, rt: Runtime) -> dict[str,
         and now - parse_iso(open_plan.updated_at) < timedelta(seconds=rt.settings.cooldown_s)
     ):
         plan.reason = f"flapping: the alarm fired again within the cooldown after {open_plan.id}; " + plan.reason
-    if plan.status in OPEN_STATES and not rt.ledger.claim(plan.target, plan.id, stale_holder=holder):
+    records = _triage_records(plan, event, facts)
+    try:  # the plan, its first records and (an open plan) its claim on the target: one write
+        created = rt.ledger.create(
+            plan, records, now, claim=(plan.target, holder) if plan.status in OPEN_STATES else None
+        )
+    except ClaimLost:
         winner = rt.ledger.get(rt.ledger.holder(plan.target) or "")
         if winner is not None and winner.id != plan.id:
             return _attach(plan, winner, event, rt, now)  # a concurrent triage claimed the target first
-    if not rt.ledger.create(plan):
+        created = rt.ledger.create(plan, records, now)
+    if not created:
         log.info("duplicate_delivery", status="raced")
         return {"plan_id": pid, "status": "duplicate", "duplicate": True}
-    _log_triage(rt.ledger, plan, event, facts, now)
     rt.emit_outcome(plan)
     log.info("plan", status=plan.status, signal=plan.signal, diagnosis=plan.diagnosis, rule=plan.rule)
 
-    if plan.status == "APPROVED":
-        _enqueue(plan, rt, now)
-        _post_card(plan, rt, now)
-    elif plan.diagnosis or plan.blocked_by:
-        _post_card(plan, rt, now)
+    with rt.ledger.deferred():  # what follows is logged in one write at the end
+        if plan.status == "APPROVED":
+            _enqueue(plan, rt, now)
+            _post_card(plan, rt, now)
+        elif plan.diagnosis or plan.blocked_by:
+            _post_card(plan, rt, now)
     return {"plan_id": pid, "status": plan.status, "signal": plan.signal, "diagnosis": plan.diagnosis}
 
 
@@ -113,13 +136,13 @@ def _attach(plan: Plan, open_plan: Plan, event: AlarmStateChangeEvent, rt: Runti
     """A storm: the target already has an open plan. Record this alarm as SUPERSEDED by it (one entry, no card)."""
     plan.status = "SUPERSEDED"
     plan.reason = f"attached to the open plan {open_plan.id} on {open_plan.target}"
-    if not rt.ledger.create(plan):
-        return {"plan_id": plan.id, "status": "duplicate", "duplicate": True}
-    rt.ledger.append(plan.id, "superseded", {
+    superseded = {
         "by": open_plan.id, "event_id": event.id, "alarm_arn": event.alarm_arn, "alarm_name": event.detail.alarm_name,
         "state_timestamp": plan.state_timestamp, "signal": plan.signal, "target": plan.target,
         "reason": event.detail.state.reason,
-    }, now)  # fmt: skip
+    }  # fmt: skip
+    if not rt.ledger.create(plan, [("superseded", superseded)], now):
+        return {"plan_id": plan.id, "status": "duplicate", "duplicate": True}
     rt.ledger.append(open_plan.id, "alarm_attached", {
         "plan_id": plan.id, "alarm_name": plan.alarm_name, "state_timestamp": plan.state_timestamp,
         "value": plan.alarm_value,
@@ -192,29 +215,31 @@ def _metric_dict(event: AlarmStateChangeEvent) -> dict[str, Any] | None:
     }  # fmt: skip
 
 
-def _log_triage(ledger: Ledger, plan: Plan, event: AlarmStateChangeEvent, facts: Facts | None, now: datetime) -> None:
-    ledger.append(plan.id, "alarm_received", {
+def _triage_records(plan: Plan, event: AlarmStateChangeEvent, facts: Facts | None) -> list[tuple[str, dict[str, Any]]]:
+    """The records triage starts a plan's chain with: the alarm, the facts, the decision, the guardrails, the plan."""
+    records: list[tuple[str, dict[str, Any]]] = [("alarm_received", {
         "event_id": event.id, "alarm_arn": event.alarm_arn, "alarm_name": event.detail.alarm_name,
         "state": event.detail.state.value, "state_timestamp": plan.state_timestamp, "reason": event.detail.state.reason,
         "signal": plan.signal, "target": plan.target,
-    }, now)  # fmt: skip
+    })]  # fmt: skip
     if facts is not None:
-        ledger.append(plan.id, "facts_collected", {
+        records.append(("facts_collected", {
             "facts": plan.facts, "sources": plan.fact_sources, "missing": plan.missing_facts,
-        }, now)  # fmt: skip
+        }))  # fmt: skip
     if plan.decision is not None:
-        ledger.append(plan.id, "decision", plan.decision.model_dump(mode="json"), now)
+        records.append(("decision", plan.decision.model_dump(mode="json")))
     if plan.actions or plan.blocked_by:
-        ledger.append(plan.id, "guardrails", {
+        records.append(("guardrails", {
             "clamps": {a.target + " " + a.kind: a.clamps for a in plan.actions if a.clamps},
             "refusals": [r.model_dump(mode="json") for r in plan.blocked_by],
-        }, now)  # fmt: skip
-    ledger.append(plan.id, "plan_created", {
+        }))  # fmt: skip
+    records.append(("plan_created", {
         "status": plan.status, "diagnosis": plan.diagnosis, "rule": plan.rule, "mode": plan.mode,
         "dry_run": plan.dry_run, "reason": plan.reason, "approval_hash": plan.approval_hash,
         "actions": [{"kind": a.kind, "target": a.target, "before": a.before, "after": a.after} for a in plan.actions],
         "expires_at": plan.expires_at,
-    }, now)  # fmt: skip
+    }))  # fmt: skip
+    return records
 
 
 def _reject_event(raw: Any, exc: EventError, rt: Runtime, now: datetime) -> dict[str, Any]:
@@ -229,8 +254,7 @@ def _reject_event(raw: Any, exc: EventError, rt: Runtime, now: datetime) -> dict
         id=pid, status="NOOP", alarm_arn="", alarm_name="", state_timestamp="", account="", region="",
         signal="unknown", target="(none)", reason=f"rejected input: {exc}", created_at=iso(now), updated_at=iso(now),
     )  # fmt: skip
-    if rt.ledger.create(plan):
-        rt.ledger.append(pid, "input_rejected", {"error": str(exc), "field": exc.field, "raw": text[:32_000]}, now)
+    rt.ledger.create(plan, [("input_rejected", {"error": str(exc), "field": exc.field, "raw": text[:32_000]})], now)
     get_logger(use_case="triage", plan_id=pid).warning("input_rejected", error=str(exc))
     return {"plan_id": pid, "status": "rejected", "error": str(exc)}
 
@@ -254,7 +278,7 @@ def _post_card(plan: Plan, rt: Runtime, now: datetime) -> Plan:
     rt.ledger.append(plan.id, "slack_posted", {"channel": rt.settings.slack_channel, "ts": ts}, now)
     from medic.slack.graph import attach_metric_graph  # the alarm's graph in the card's thread, when available
 
-    attach_metric_graph(plan, rt, rt.settings.slack_channel, ts, now)
+    attach_metric_graph(plan, rt, rt.settings.slack_channel, ts, now, cloudwatch=_member_graph_client(plan, rt))
     try:
         return rt.ledger.save(plan, now, slack=SlackRef(channel=rt.settings.slack_channel, ts=ts))
     except StateConflict:
@@ -315,7 +339,19 @@ def execute_batch(sqs_event: Mapping[str, Any], rt: Runtime) -> dict[str, Any]:
 
 
 def execute_plan(pid: str, expected_hash: str, rt: Runtime) -> str:
-    """Apply an approved plan: re-read live state, refuse on drift, apply, wait, roll back on failure."""
+    """Apply an approved plan: re-read live state, refuse on drift, apply, wait, roll back on failure.
+
+    The plan and the safety controls are read in one request; each record is written with the next state change
+    of the plan (one transaction), the rest when the plan is done."""
+    rt.ledger.prefetch([pid, KILL_SWITCH_KEY, BREAKER_KEY])
+    try:
+        with rt.ledger.deferred():
+            return _execute_plan(pid, expected_hash, rt)
+    finally:
+        rt.ledger.forget_prefetched()
+
+
+def _execute_plan(pid: str, expected_hash: str, rt: Runtime) -> str:
     log = get_logger(use_case="executor", plan_id=pid)
     now = rt.clock.now()
     plan = rt.ledger.get(pid)
@@ -328,13 +364,12 @@ def execute_plan(pid: str, expected_hash: str, rt: Runtime) -> str:
     if plan.status == "APPROVED":
         refusal = _apply_time_refusal(plan, expected_hash, rt)
         if refusal:
-            plan = rt.ledger.transition(plan, "BLOCKED", now, blocked_by=[*plan.blocked_by, refusal])
-            rt.ledger.append(pid, "blocked", refusal.model_dump(mode="json"), now)
+            plan = rt.ledger.transition(plan, "BLOCKED", now, blocked_by=[*plan.blocked_by, refusal],
+                                        record=("blocked", refusal.model_dump(mode="json")))  # fmt: skip
             rt.emit_outcome(plan)
             _reply(plan, rt, f":octagonal_sign: Not applied: {refusal.message}")
             return plan.status
-        plan = rt.ledger.transition(plan, "APPLYING", now)
-        rt.ledger.append(pid, "applying", {"actions": len(plan.changes)}, now)
+        plan = rt.ledger.transition(plan, "APPLYING", now, record=("applying", {"actions": len(plan.changes)}))
         clients = action_clients(plan, rt)
     else:
         # A redelivery after a crash mid-apply: the kill switch is read again before any further step.
@@ -367,11 +402,10 @@ def execute_plan(pid: str, expected_hash: str, rt: Runtime) -> str:
             action.applied = True
             action.request_ids.append(request)
             applied.append(action)
-            plan = rt.ledger.save(plan, rt.clock.now())
-            rt.ledger.append(pid, "aws_call", {
+            plan = rt.ledger.save(plan, rt.clock.now(), record=("aws_call", {
                 "action": action.kind, "target": action.target, "request_id": request,
                 "before": action.before, "after": action.after,
-            }, rt.clock.now())  # fmt: skip
+            }))  # fmt: skip
             action.observed_after = impl.wait(clients, action, rt.clock, rt.settings.pc_ready_timeout_s)
             rt.ledger.append(pid, "change_effective", {"target": action.target, "observed": action.observed_after},
                              rt.clock.now())  # fmt: skip
@@ -380,8 +414,8 @@ def execute_plan(pid: str, expected_hash: str, rt: Runtime) -> str:
 
     now = rt.clock.now()
     verify_after = now + timedelta(seconds=rt.settings.verify_after_s)
-    plan = rt.ledger.transition(plan, "APPLIED", now, applied_at=iso(now), verify_after=iso(verify_after))
-    rt.ledger.append(pid, "applied", {"verify_after": plan.verify_after}, now)
+    plan = rt.ledger.transition(plan, "APPLIED", now, applied_at=iso(now), verify_after=iso(verify_after),
+                                record=("applied", {"verify_after": iso(verify_after)}))  # fmt: skip
     rt.emit_outcome(plan)
     changes = "; ".join(describe_change(a) for a in plan.changes)
     _reply(plan, rt, f":wrench: Applied: {changes}. Verifying after {plan.verify_after}.")
@@ -415,14 +449,51 @@ def describe_change(action: PlannedAction) -> str:
 
 def action_clients(plan: Plan, rt: Runtime) -> AwsClients:
     """The clients the plan's changes are made with: the actions role assumed for this plan (session = plan id,
-    SourceIdentity = the approver, both in CloudTrail), or the runtime's own clients when no role is set."""
-    role = rt.settings.actions_role_arn
-    if not role:
-        return rt.clients
+    SourceIdentity = the approver, both in CloudTrail), or the runtime's own clients when no role is set. A plan in
+    another account of the organization goes one hop further, into that account's remediation role (which trusts the
+    actions role only): the `session` event then names the member session, its account, and the first hop (`via`)."""
     approver = plan.decided_by[0] if plan.decided_by else "medic"
-    clients, session = rt.clients.assume(role, plan.id, approver)
-    rt.ledger.append(plan.id, "session", session, rt.clock.now())
+    clients, session = rt.clients, dict[str, Any]()
+    if rt.settings.actions_role_arn:
+        clients, session = rt.clients.assume(rt.settings.actions_role_arn, plan.id, approver)
+    member = member_role_arn(rt.settings.account_id, plan.account, rt.settings.member_role_name,
+                             partition_of(plan.alarm_arn))  # fmt: skip
+    if member is not None:
+        clients, hop = clients.assume(member, plan.id, approver)
+        session = {**hop, "account": plan.account, **({"via": session} if session else {})}
+    if session:
+        rt.ledger.append(plan.id, "session", session, rt.clock.now())
     return clients
+
+
+#: The session name of the read-only role in member accounts (CloudTrail in the member account: Medic read this).
+READ_SESSION_NAME = "medic-read"
+
+
+def target_clients(plan: Plan, rt: Runtime) -> AwsClients:
+    """The clients that read the plan's account: the runtime's own in Medic's account; in another account of the
+    organization, that account's read-only role (assumed once per environment, renewed before it expires)."""
+    role = member_role_arn(rt.settings.account_id, plan.account, rt.settings.member_read_role_name,
+                           partition_of(plan.alarm_arn), setting="MEDIC_MEMBER_READ_ROLE_NAME")  # fmt: skip
+    return rt.clients if role is None else rt.clients.reader(role, READ_SESSION_NAME)
+
+
+def fact_collector(plan: Plan, rt: Runtime) -> FactCollector:
+    """The runtime's collector, or, for a plan in a member account, one reading it through `target_clients`."""
+    clients = target_clients(plan, rt)
+    return rt.collector if clients is rt.clients else FactCollector(clients, rt.settings.opt_in_tag)
+
+
+def _member_graph_client(plan: Plan, rt: Runtime) -> Any:
+    """CloudWatch in the plan's member account for the card's graph, with slack.graph's one-attempt, short-timeout
+    config (None in Medic's own account: the graph makes its own client)."""
+    clients = target_clients(plan, rt)
+    if clients is rt.clients:
+        return None
+    from botocore.config import Config
+
+    config = Config(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=2, read_timeout=5)
+    return clients.with_config(config).cloudwatch
 
 
 def _client_error() -> type[Exception]:
@@ -480,8 +551,6 @@ MAX_REPROPOSALS = 2
 def repropose(plan: Plan, rt: Runtime) -> Plan | None:
     """After drift, decide again from the live state: a new plan for the same alarm (`<id>-r1`, `-r2`), through
     the same facts → runbook → guardrails → approval path. It is never applied on the old approval."""
-    from medic.signals import Signal
-
     base = plan.id.split("-r")[0] if "-r" in plan.id.removeprefix("p-") else plan.id
     taken = [n for n in range(1, MAX_REPROPOSALS + 1) if rt.ledger.get(f"{base}-r{n}") is not None]
     if len(taken) >= MAX_REPROPOSALS:
@@ -497,7 +566,7 @@ def repropose(plan: Plan, rt: Runtime) -> Plan | None:
     })  # fmt: skip
     reason = f"re-proposed after {plan.id} drifted"
     signal = Signal(kind=plan.signal, target=_target_of(plan), metric=None, reason=reason)
-    facts = rt.collector.collect(signal, None, now)
+    facts = fact_collector(plan, rt).collect(signal, None, now)
     facts.alarm_value, facts.alarm_threshold = plan.alarm_value, plan.alarm_threshold
     _decide_into(fresh, facts, rt, now)
     fresh.reason = f"re-proposed from the live state after {plan.id} drifted; " + fresh.reason
@@ -563,7 +632,7 @@ def verify_applied(rt: Runtime) -> dict[str, Any]:
 
 
 def verify_plan(plan: Plan, rt: Runtime, now: datetime) -> str:
-    alarms = rt.clients.cloudwatch.describe_alarms(AlarmNames=[plan.alarm_name])["MetricAlarms"]
+    alarms = target_clients(plan, rt).cloudwatch.describe_alarms(AlarmNames=[plan.alarm_name])["MetricAlarms"]
     if not alarms:
         return "alarm_missing"
     alarm = alarms[0]
@@ -632,7 +701,7 @@ def _datapoints_since(plan: Plan, rt: Runtime, since: datetime, now: datetime) -
     end = datetime.fromtimestamp(-(-int(now.timestamp()) // period) * period, tz=now.tzinfo)
     if end <= start:
         return []
-    response = rt.clients.cloudwatch.get_metric_data(
+    response = target_clients(plan, rt).cloudwatch.get_metric_data(
         MetricDataQueries=[{
             "Id": "alarm",
             "MetricStat": {

@@ -148,6 +148,11 @@ def load_scenario(path: str | Path) -> Scenario:
         raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
         raise ScenarioError(field="(root)", source=source, problem=f"cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        problem = f"not UTF-8 text ({exc.reason} at byte {exc.start})"
+        raise ScenarioError(field="(root)", source=source, problem=problem) from None
+    except RecursionError:
+        raise ScenarioError(field="(root)", source=source, problem="not valid YAML: nested too deeply") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark else ""

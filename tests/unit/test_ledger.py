@@ -435,9 +435,7 @@ def test_a_redelivered_transition_writes_neither_plan_nor_records(ledger: Ledger
     assert ledger.get(plan.id).actions[0].after == plan.actions[0].after  # type: ignore[union-attr]
 
 
-def test_a_new_plan_over_leftover_records_keeps_them_and_continues_after(
-    ledger: Ledger, clock: ManualClock
-) -> None:
+def test_a_new_plan_over_leftover_records_keeps_them_and_continues_after(ledger: Ledger, clock: ManualClock) -> None:
     plan = floor_plan(clock)
     Ledger(ledger.dynamodb, PLANS, EVENTS).append(plan.id, "leftover", {}, clock.now())  # e.g. a crash mid-way
 

@@ -76,7 +76,8 @@ def consumer_shares(budget: int, consumers: list[ConsumerFacts]) -> dict[str, in
     while free:
         rest = budget - sum(fixed.values())
         total = sum(weight[name] for name in free)
-        raw = {name: rest * weight[name] / total if total > 0 else 0.0 for name in free}
+        # rest × (a fraction ≤ 1): never overflows, whatever the budget (rest × weight could reach infinity)
+        raw = {name: rest * (weight[name] / total) if total > 0 else 0.0 for name in free}
         below = [name for name in free if raw[name] < minimum[name]]
         if not below:
             break

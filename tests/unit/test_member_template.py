@@ -1,0 +1,172 @@
+"""templates/member-account.yaml: what Medic may do in a member account of the organization, checked against
+template.yaml (the central side) and the code.
+
+The remediation role holds ActionsRole's permissions word for word (so everything test_template.py proves about
+ActionsRole holds here too) and trusts ActionsRole only; the read-only role holds what fact collection, the verifier
+and the card's graph read, and trusts Medic's member readers only; the forwarding rule sends alarm state changes
+to Medic's bus, which accepts exactly those (test_template.py).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from medic.facts import FactCollector
+
+ROOT = Path(__file__).resolve().parents[2]
+MEMBER_TEMPLATE = ROOT / "templates" / "member-account.yaml"
+TEMPLATE = ROOT / "template.yaml"
+CENTRAL_ROOT = {"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${CentralAccountId}:root"}}
+#: What the member accounts are read for, beyond fact collection.
+READS_BEYOND_FACTS = {
+    "cloudwatch:DescribeAlarms": "the verifier",
+    "cloudwatch:GetMetricWidgetImage": "the card's graph",
+}
+
+
+def _load_check_script() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("check_template", ROOT / "scripts" / "check_template.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def check_template() -> ModuleType:
+    return _load_check_script()
+
+
+@pytest.fixture(scope="module")
+def member(check_template: ModuleType) -> dict[str, Any]:
+    result = check_template.check(MEMBER_TEMPLATE)
+    assert result.ok, [f.render("member-account.yaml") for f in result.findings]
+    template: dict[str, Any] = result.cloudformation
+    return template
+
+
+@pytest.fixture(scope="module")
+def central(check_template: ModuleType) -> dict[str, Any]:
+    template: dict[str, Any] = check_template.check(TEMPLATE).cloudformation
+    return template
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _statements(role: dict[str, Any]) -> list[dict[str, Any]]:
+    return [s for policy in role["Properties"]["Policies"] for s in _as_list(policy["PolicyDocument"]["Statement"])]
+
+
+def _actions(statements: list[dict[str, Any]]) -> set[str]:
+    return {str(action) for statement in statements for action in _as_list(statement["Action"])}
+
+
+def test_the_member_template_is_plain_cloudformation_for_stacksets(member: dict[str, Any]) -> None:
+    assert "Transform" not in member  # StackSets run no macros
+    assert set(member["Resources"]) == {"AlarmForwardingRule", "AlarmForwardingRole", "ReadOnlyRole", "RemediationRole"}
+    # One parameter without a default: the StackSet gets it once, every account the same.
+    assert [name for name, p in member["Parameters"].items() if "Default" not in p] == ["CentralAccountId"]
+
+
+def test_the_role_names_are_the_ones_medic_assumes(member: dict[str, Any], central: dict[str, Any]) -> None:
+    parameters, resources = member["Parameters"], member["Resources"]
+    assert resources["RemediationRole"]["Properties"]["RoleName"] == {"Ref": "RemediationRoleName"}
+    assert resources["ReadOnlyRole"]["Properties"]["RoleName"] == {"Ref": "ReadOnlyRoleName"}
+    assert parameters["RemediationRoleName"]["Default"] == central["Parameters"]["MemberRoleName"]["Default"]
+    assert parameters["ReadOnlyRoleName"]["Default"] == central["Parameters"]["MemberReadRoleName"]["Default"]
+
+
+def test_the_remediation_role_holds_the_actions_roles_permissions_word_for_word(
+    member: dict[str, Any], central: dict[str, Any]
+) -> None:
+    [own] = member["Resources"]["RemediationRole"]["Properties"]["Policies"]
+    actions_role = central["Resources"]["ActionsRole"]["Properties"]["Policies"]
+    [reference] = [p for p in actions_role if isinstance(p, dict) and p.get("PolicyName") == "remediation-actions"]
+    assert own == reference  # ${AWS::AccountId} is the member account there: its own resources, opted-in functions
+    conditions = [statement.get("Condition") for statement in _statements(member["Resources"]["RemediationRole"])]
+    assert {"StringEquals": {"aws:ResourceTag/medic:managed": "true"}} in conditions
+
+
+def test_only_medics_actions_role_may_assume_the_remediation_role_for_a_plan_with_its_approver(
+    member: dict[str, Any], central: dict[str, Any]
+) -> None:
+    role = member["Resources"]["RemediationRole"]["Properties"]
+    [trust] = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Effect"] == "Allow" and trust["Principal"] == CENTRAL_ROOT
+    assert trust["Action"] == ["sts:AssumeRole", "sts:SetSourceIdentity"]
+    actions_role_name = central["Resources"]["ActionsRole"]["Properties"]["RoleName"]["Fn::Sub"]
+    assert actions_role_name == "${AWS::StackName}-actions"
+    assert trust["Condition"] == {
+        "ArnEquals": {
+            "aws:PrincipalArn": {
+                "Fn::Sub": "arn:${AWS::Partition}:iam::${CentralAccountId}:role/${MedicStackName}-actions"
+            }
+        },
+        "StringLike": {"sts:RoleSessionName": "p-*"},  # sessions named after a plan (medic.plan.plan_id)
+        "Null": {"sts:SourceIdentity": "false"},  # ...and carrying who approved it
+    }
+    assert role["MaxSessionDuration"] == 3600  # chained sessions last an hour at most anyway
+
+
+def test_plan_ids_match_the_session_name_condition() -> None:
+    from medic.plan import plan_id
+
+    assert plan_id("arn:aws:cloudwatch:us-east-1:222222222222:alarm:x", "2026-01-01T00:00:00Z").startswith("p-")
+
+
+def test_the_read_only_role_reads_what_medic_reads_and_nothing_else(member: dict[str, Any]) -> None:
+    statements = _statements(member["Resources"]["ReadOnlyRole"])
+    granted = _actions(statements)
+    assert granted == {*FactCollector.permissions, *READS_BEYOND_FACTS}
+    for statement in statements:
+        for action in _as_list(statement["Action"]):
+            verb = action.partition(":")[2]
+            assert verb.startswith(("Get", "List", "Describe", "StartQuery", "FilterLogEvents")), action
+        assert "Condition" not in statement
+
+
+def test_only_medics_member_readers_may_assume_the_read_only_role(
+    member: dict[str, Any], central: dict[str, Any]
+) -> None:
+    [trust] = member["Resources"]["ReadOnlyRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == CENTRAL_ROOT and trust["Action"] == "sts:AssumeRole"
+    readers = "arn:${AWS::Partition}:iam::${CentralAccountId}:role/${MedicStackName}/member-readers/*"
+    assert trust["Condition"] == {"ArnLike": {"aws:PrincipalArn": {"Fn::Sub": readers}}}
+    paths = {
+        json.dumps(r["Properties"].get("Path")) for r in central["Resources"].values() if r["Type"] == "AWS::IAM::Role"
+    }
+    assert json.dumps({"Fn::Sub": "/${AWS::StackName}/member-readers/"}) in paths  # the path the readers have
+
+
+def test_alarm_state_changes_are_forwarded_to_medics_bus_and_only_there(
+    member: dict[str, Any], central: dict[str, Any]
+) -> None:
+    rule = member["Resources"]["AlarmForwardingRule"]["Properties"]
+    triage = central["Resources"]["TriageFunctionAlarmStateChange"]["Properties"]["EventPattern"]
+    assert rule["EventPattern"]["source"] == triage["source"]
+    assert rule["EventPattern"]["detail-type"] == triage["detail-type"]
+    assert rule["EventPattern"]["detail"]["state"] == triage["detail"]["state"]
+    bus = {"Fn::Sub": "arn:${AWS::Partition}:events:${AWS::Region}:${CentralAccountId}:event-bus/default"}
+    [target] = rule["Targets"]
+    assert target["Arn"] == bus
+    assert target["RoleArn"] == {"Fn::GetAtt": ["AlarmForwardingRole", "Arn"]}  # required: the bus trusts an org ID
+
+    role = member["Resources"]["AlarmForwardingRole"]["Properties"]
+    [trust] = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "events.amazonaws.com"}
+    rule_arn = "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/${AWS::StackName}-alarms-to-medic"
+    own_rule = {"Fn::Sub": rule_arn}
+    assert trust["Condition"]["ArnEquals"]["aws:SourceArn"] == own_rule
+    assert rule["Name"] == {"Fn::Sub": "${AWS::StackName}-alarms-to-medic"}
+    [statement] = _statements(member["Resources"]["AlarmForwardingRole"])
+    assert (statement["Action"], statement["Resource"]) == ("events:PutEvents", bus)
