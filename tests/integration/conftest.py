@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from medic.world.server import DUMMY_CREDENTIAL, EmbeddedAWS
 
 _HERE = Path(__file__).parent
+FLOOR = _HERE.parents[1] / "scenarios" / "spillover-fixed-floor.yaml"
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"
 
@@ -43,3 +45,25 @@ def aws(aws_server: EmbeddedAWS, monkeypatch: pytest.MonkeyPatch) -> EmbeddedAWS
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
     return aws_server
+
+
+@pytest.fixture
+def world(aws: EmbeddedAWS) -> Iterator[Callable[..., Any]]:
+    """The fixed-floor scenario's world with Medic installed (a `Simulation`); settings may be overridden. A test
+    module may define its own `world` (e.g. taking a scenario path): the module's fixture wins."""
+    from medic.runtime import install
+    from medic.scenario import load_scenario
+    from medic.simulate import Simulation, Story
+    from medic.world import moto_ext
+
+    def build(**settings: Any) -> Simulation:
+        scenario = load_scenario(FLOOR)
+        if settings:
+            scenario = scenario.model_copy(update={"settings": {**scenario.settings, **settings}})
+        sim = Simulation(scenario, str(FLOOR), aws.endpoint_url, Story(None))
+        sim.setup()
+        return sim
+
+    yield build
+    install(None)
+    moto_ext.reset_knobs()

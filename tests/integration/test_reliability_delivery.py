@@ -8,7 +8,7 @@ Each test counts what reached AWS (`moto_ext.count_requests`) to prove one effec
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -22,11 +22,9 @@ from medic.aws import RETRY_MAX_ATTEMPTS
 from medic.clock import iso, parse_iso
 from medic.plan import Plan
 from medic.runtime import Runtime, install
-from medic.scenario import load_scenario
-from medic.simulate import Simulation, Story
+from medic.simulate import Simulation
 from medic.slack.transport import ConsoleTransport
 from medic.world import moto_ext
-from medic.world.server import EmbeddedAWS
 
 ROOT = Path(__file__).resolve().parents[2]
 FLOOR = ROOT / "scenarios" / "spillover-fixed-floor.yaml"  # set_provisioned_concurrency on checkout:live, 20 → 66
@@ -54,23 +52,6 @@ tables:
 def no_backoff_sleep(monkeypatch: pytest.MonkeyPatch) -> None:
     """botocore's standard retries happen at once (their delays are not slept): no wall-clock time to retry."""
     monkeypatch.setattr(ExponentialBackoff, "delay_amount", lambda self, context: 0.0)
-
-
-@pytest.fixture
-def world(aws: EmbeddedAWS) -> Iterator[Callable[..., Simulation]]:
-    """The fixed-floor scenario's world with Medic installed; settings may be overridden."""
-
-    def build(**settings: Any) -> Simulation:
-        scenario = load_scenario(FLOOR)
-        if settings:
-            scenario = scenario.model_copy(update={"settings": {**scenario.settings, **settings}})
-        sim = Simulation(scenario, str(FLOOR), aws.endpoint_url, Story(None))
-        sim.setup()
-        return sim
-
-    yield build
-    install(None)
-    moto_ext.reset_knobs()
 
 
 @pytest.fixture

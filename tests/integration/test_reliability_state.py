@@ -7,7 +7,7 @@ import copy
 import json
 import math
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -16,10 +16,8 @@ import pytest
 
 from medic.clock import iso, parse_iso
 from medic.plan import Plan
-from medic.runtime import Runtime, install
-from medic.scenario import load_scenario
-from medic.simulate import Simulation, Story
-from medic.world.server import EmbeddedAWS
+from medic.runtime import Runtime
+from medic.simulate import Simulation
 
 ROOT = Path(__file__).resolve().parents[2]
 FLOOR = ROOT / "scenarios" / "spillover-fixed-floor.yaml"  # peak 55 on checkout:live, a fixed floor of 20
@@ -38,20 +36,6 @@ tables:
           - {{kind: set_provisioned_concurrency, params: {{concurrency: "ceil(peak_concurrency * {factor})"}}}}
         rationale: The floor follows the peak plus headroom.
 """
-
-
-@pytest.fixture
-def world(aws: EmbeddedAWS) -> Iterator[Callable[..., Simulation]]:
-    def build(**settings: Any) -> Simulation:
-        scenario = load_scenario(FLOOR)
-        if settings:
-            scenario = scenario.model_copy(update={"settings": {**scenario.settings, **settings}})
-        sim = Simulation(scenario, str(FLOOR), aws.endpoint_url, Story(None))
-        sim.setup()
-        return sim
-
-    yield build
-    install(None)
 
 
 def rt(sim: Simulation) -> Runtime:
