@@ -360,7 +360,12 @@ _RENDERERS: dict[str, Callable[[Mapping[str, Any]], tuple[str, list[str]]]] = {
     "expired": _simple("expired", "the approval had expired when {user} clicked {clicked}; nothing changed"),
     "enqueued": _simple("queued", "sent to the {queue} queue (message {message_id})"),
     "blocked": lambda data: ("blocked", [_refusal(data)]),
-    "applying": _simple("applying", "{actions} change(s) to make"),
+    "applying": lambda data: ("applying", [f"{data['actions']} change(s) to make" + (
+        f"; executor {data['lease_owner']} holds the plan until {data['lease_until']}"
+        if data.get("lease_owner") else ""
+    )]),
+    "lease_taken_over": _simple("applying", "resumed by executor {lease_owner} (until {lease_until}): the lease of "
+                                            "{previous_owner} expired at {expired_at}"),
     "session": _session,
     "aws_call": _aws_call,
     "change_effective": _simple("effective", "{target} now has {observed}"),

@@ -35,6 +35,7 @@ ENV_VARS: dict[str, str] = {
     "approval_ttl_s": "MEDIC_APPROVAL_TTL_S",
     "max_provisioned_concurrency": "MEDIC_MAX_PROVISIONED_CONCURRENCY",
     "pc_ready_timeout_s": "MEDIC_PC_READY_TIMEOUT_S",
+    "executor_lease_s": "MEDIC_EXECUTOR_LEASE_S",
     "max_reserved_concurrency": "MEDIC_MAX_RESERVED_CONCURRENCY",
     "max_memory_mb": "MEDIC_MAX_MEMORY_MB",
     "max_quota_request": "MEDIC_MAX_QUOTA_REQUEST",
@@ -96,6 +97,11 @@ class Settings(BaseModel):
     approval_ttl_s: int = Field(default=1800, gt=0)
     max_provisioned_concurrency: int = Field(default=1000, gt=0)
     pc_ready_timeout_s: int = Field(default=600, gt=0)
+    executor_lease_s: int = Field(
+        default=900, gt=0,
+        description="how long an executor holds an APPLYING plan: at least the executor's timeout, under the "
+        "queue's visibility timeout (a duplicate message waits; a redelivery after a crash takes over)",
+    )  # fmt: skip
     # Caps (guardrails.py): a value above a cap is clamped to it, and the clamp is shown to approvers.
     max_reserved_concurrency: int = Field(default=1000, gt=0)
     max_memory_mb: int = Field(default=3008, ge=128, le=10240)

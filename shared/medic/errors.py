@@ -91,6 +91,30 @@ class ActionFailed(MedicError):
         return f"{self.kind} on {self.target} failed: {self.reason}"
 
 
+class LeaseHeld(MedicError):
+    """Another executor is applying the plan and its lease has not expired: not this one's to touch (yet)."""
+
+    def __init__(self, plan_id: str, owner: str, until: str) -> None:
+        super().__init__(plan_id, owner, until)
+        self.plan_id = plan_id
+        self.owner = owner
+        self.until = until
+
+    def __str__(self) -> str:
+        return f"{self.plan_id} is being applied by executor {self.owner or '?'} until {self.until}"
+
+
+class VerificationIncomplete(MedicError):
+    """The verifier's run could not handle some plans (the others were handled): plan id → the error."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__(errors)
+        self.errors = errors
+
+    def __str__(self) -> str:
+        return f"{len(self.errors)} plan(s) not verified: " + "; ".join(f"{k}: {v}" for k, v in self.errors.items())
+
+
 class StateConflict(MedicError):
     """A plan was not in the expected state for a transition (someone else moved it first)."""
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from pydantic import BaseModel, Field
 
 from medic.clock import iso
-from medic.errors import StateConflict
+from medic.errors import LeaseHeld, StateConflict
 from medic.plan import INITIAL_STATES, Plan, can_transition
 
 if TYPE_CHECKING:
@@ -220,8 +220,27 @@ class Ledger:
         self._conditional_put(updated, plan.status, record, now)
         return updated
 
+    def lease(self, plan: Plan, now: datetime, until: datetime, owner: str, *, record: Record | None = None) -> Plan:
+        """Take `plan` for one executor until `until`: APPROVED → APPLYING, or an APPLYING plan whose lease has
+        expired (the executor that held it died). The write is conditional on the state *and* on no live lease,
+        so of two executors given the same message only one applies. `record` as in `transition`.
+
+        Raises `LeaseHeld` while another executor's lease runs, `StateConflict` if the plan moved on."""
+        if plan.status != "APPLYING" and not can_transition(plan.status, "APPLYING"):
+            raise StateConflict(plan.id, "APPROVED or APPLYING", plan.status)
+        updated = plan.model_copy(update={"status": "APPLYING", "lease_owner": owner, "lease_until": iso(until),
+                                          "updated_at": iso(now)})  # fmt: skip
+        try:
+            self._conditional_put(updated, plan.status, record, now, lease=(iso(until), iso(now)))
+        except StateConflict:
+            current = self.get(plan.id)
+            if current is not None and current.status == "APPLYING" and (current.lease_until or "") > iso(now):
+                raise LeaseHeld(plan.id, current.lease_owner, current.lease_until or "") from None
+            raise
+        return updated
+
     def _conditional_put(self, plan: Plan, expected_state: str, record: Record | None = None,
-                         now: datetime | None = None) -> None:  # fmt: skip
+                         now: datetime | None = None, *, lease: tuple[str, str] | None = None) -> None:  # fmt: skip
         """Rewrite an existing plan's item only if it is still in `expected_state` (UpdateItem: it can never
         create a plan, so the roles that decide and verify need no PutItem on the plans table).
 
@@ -240,10 +259,14 @@ class Ledger:
                 ":updated": item["updated_at"], ":doc": item["doc"], ":expected": {"S": expected_state},
             },
         }  # fmt: skip
+        if lease is not None:  # (until, now): only if no other executor's lease is still running
+            update["UpdateExpression"] += ", lease_until = :lease_until"
+            update["ConditionExpression"] += " AND (attribute_not_exists(lease_until) OR lease_until <= :lease_now)"
+            update["ExpressionAttributeValues"].update({":lease_until": {"S": lease[0]}, ":lease_now": {"S": lease[1]}})
         self.remember(plan)
         if record is not None and now is not None and self._pending is None:
             with self.deferred():  # one transaction for this update and its record
-                self._conditional_put(plan, expected_state, record, now)
+                self._conditional_put(plan, expected_state, record, now, lease=lease)
             return
         pending = self._pending
         if record is not None and now is not None and pending is not None:

@@ -15,7 +15,14 @@ from medic.actions import get_action
 from medic.actions.base import PlannedAction
 from medic.aws import AwsClients, member_role_arn, partition_of
 from medic.clock import iso, parse_iso
-from medic.errors import ActionFailed, EventError, GuardrailRefused, StateConflict
+from medic.errors import (
+    ActionFailed,
+    EventError,
+    GuardrailRefused,
+    LeaseHeld,
+    StateConflict,
+    VerificationIncomplete,
+)
 from medic.events import AlarmStateChangeEvent, parse_alarm_event
 from medic.facts import FactCollector, Facts
 from medic.guardrails import check_budget, check_plan
@@ -332,6 +339,11 @@ def execute_batch(sqs_event: Mapping[str, Any], rt: Runtime) -> dict[str, Any]:
         except (KeyError, TypeError, ValueError) as exc:
             get_logger(use_case="executor").error("bad_message", message_id=message_id, error=str(exc))
             failures.append({"itemIdentifier": message_id})
+        except LeaseHeld as held:  # a duplicate delivery while another executor applies: back to the queue
+            get_logger(use_case="executor", plan_id=held.plan_id).info(
+                "plan_leased", message_id=message_id, owner=held.owner, until=held.until
+            )
+            failures.append({"itemIdentifier": message_id})
         except Exception:  # noqa: BLE001 - the dispatcher: log, and leave the message for redelivery / DLQ
             get_logger(use_case="executor").exception("execute_failed", message_id=message_id)
             failures.append({"itemIdentifier": message_id})
@@ -369,10 +381,21 @@ def _execute_plan(pid: str, expected_hash: str, rt: Runtime) -> str:
             rt.emit_outcome(plan)
             _reply(plan, rt, f":octagonal_sign: Not applied: {refusal.message}")
             return plan.status
-        plan = rt.ledger.transition(plan, "APPLYING", now, record=("applying", {"actions": len(plan.changes)}))
+        owner, until = _lease_terms(now, rt)
+        plan = rt.ledger.lease(plan, now, until, owner, record=("applying", {
+            "actions": len(plan.changes), "lease_owner": owner, "lease_until": iso(until),
+        }))  # fmt: skip
         clients = action_clients(plan, rt)
     else:
-        # A redelivery after a crash mid-apply: the kill switch is read again before any further step.
+        # APPLYING: another executor holds the plan (a duplicate delivery of its message) until its lease expires;
+        # after that, this is a redelivery after a crash mid-apply: take the plan over, read the kill switch again.
+        if plan.lease_until and plan.lease_until > iso(now):
+            raise LeaseHeld(plan.id, plan.lease_owner, plan.lease_until)
+        owner, until = _lease_terms(now, rt)
+        plan = rt.ledger.lease(plan, now, until, owner, record=("lease_taken_over", {
+            "previous_owner": plan.lease_owner, "expired_at": plan.lease_until, "lease_owner": owner,
+            "lease_until": iso(until),
+        }))  # fmt: skip
         clients = action_clients(plan, rt)
         switch = rt.safety.kill_switch()
         if switch.enabled:
@@ -421,6 +444,14 @@ def _execute_plan(pid: str, expected_hash: str, rt: Runtime) -> str:
     _reply(plan, rt, f":wrench: Applied: {changes}. Verifying after {plan.verify_after}.")
     log.info("applied")
     return plan.status
+
+
+def _lease_terms(now: datetime, rt: Runtime) -> tuple[str, datetime]:
+    """A new owner id for this executor's hold on a plan, and when the hold ends (the executor's timeout: a live
+    executor never outlives it)."""
+    import os
+
+    return os.urandom(6).hex(), now + timedelta(seconds=rt.settings.executor_lease_s)
 
 
 def _stopped(plan: Plan, applied: list[PlannedAction], rt: Runtime, clients: AwsClients, reason: str) -> str:
@@ -619,16 +650,39 @@ _BREACHING: dict[str, Callable[[float, float], bool]] = {
 }
 
 
+#: How long the verifier keeps handing a FAILED plan's rollback to the executor when the hand-off fails.
+ROLLBACK_HANDOFF_RETRY = timedelta(hours=24)
+
+
 def verify_applied(rt: Runtime) -> dict[str, Any]:
-    """Plans APPLIED past their verification time: alarm back to OK → VERIFIED; still ALARM → FAILED."""
+    """Plans APPLIED past their verification time: alarm back to OK → VERIFIED; still ALARM → FAILED.
+
+    Each plan is verified on its own: one that cannot be (CloudWatch failing, a member account's role missing)
+    never stalls the others; the run then fails (Lambda retries it, its errors alarm) after doing the rest. A FAILED
+    plan whose rollback could not be handed to the executor is handed again on the next runs."""
     now = rt.clock.now()
     outcomes: dict[str, str] = {}
+    errors: dict[str, str] = {}
     for plan in rt.ledger.by_state("APPLIED"):
         if plan.verify_after and now < parse_iso(plan.verify_after):
             outcomes[plan.id] = "waiting"
             continue
-        outcomes[plan.id] = verify_plan(plan, rt, now)
+        outcomes[plan.id] = _each(plan, rt, errors, lambda p: verify_plan(p, rt, now))
+    for plan in rt.ledger.by_state("FAILED", since=iso(now - ROLLBACK_HANDOFF_RETRY)):
+        if plan.rollback_on_failure and not plan.rollback_requested_at and plan.id not in outcomes:
+            outcomes[plan.id] = _each(plan, rt, errors, lambda p: _request_rollback(p, rt, now))
+    if errors:
+        raise VerificationIncomplete(errors)
     return {"checked": len(outcomes), "outcomes": outcomes}
+
+
+def _each(plan: Plan, rt: Runtime, errors: dict[str, str], step: Callable[[Plan], str]) -> str:
+    try:
+        return step(plan)
+    except Exception as exc:  # noqa: BLE001 - one plan's failure is logged and reported; the others go on
+        get_logger(use_case="verifier", plan_id=plan.id).exception("verification_error")
+        errors[plan.id] = f"{type(exc).__name__}: {exc}"[:300]
+        return "error"
 
 
 def verify_plan(plan: Plan, rt: Runtime, now: datetime) -> str:
@@ -666,13 +720,24 @@ def _conclude(
                      verification.model_dump(mode="json"), now)  # fmt: skip
     _reply(plan, rt, reply)
     if outcome == "FAILED" and plan.rollback_on_failure:
-        # The verifier holds no change permissions: the rollback is the executor's job.
-        body = json.dumps({"plan_id": plan.id, "rollback": True})
-        response = rt.clients.sqs.send_message(QueueUrl=rt.settings.executor_queue_url, MessageBody=body)
-        rt.ledger.append(plan.id, "rollback_requested", {"by": "verifier", "message_id": response.get("MessageId", "")},
-                         now)  # fmt: skip
+        plan = _handoff_rollback(plan, rt, now)
     _update_card(plan, rt, "verified" if outcome == "VERIFIED" else "verification failed")
     return outcome
+
+
+def _handoff_rollback(plan: Plan, rt: Runtime, now: datetime) -> Plan:
+    """The verifier holds no change permissions: the rollback is the executor's job. The hand-off is kept on the
+    plan (`rollback_requested_at`, with its record): a plan without it is handed again by the next run."""
+    body = json.dumps({"plan_id": plan.id, "rollback": True})
+    response = rt.clients.sqs.send_message(QueueUrl=rt.settings.executor_queue_url, MessageBody=body)
+    record = {"by": "verifier", "message_id": response.get("MessageId", "")}
+    return rt.ledger.save(plan, now, rollback_requested_at=iso(now), record=("rollback_requested", record))
+
+
+def _request_rollback(plan: Plan, rt: Runtime, now: datetime) -> str:
+    """A FAILED plan whose rollback hand-off failed in an earlier run (SQS down): hand it again."""
+    _handoff_rollback(plan, rt, now)
+    return "rollback_requested"
 
 
 def rollback_plan(pid: str, rt: Runtime) -> str:

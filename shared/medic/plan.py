@@ -102,8 +102,13 @@ class Plan(BaseModel):
     updated_at: str
     expires_at: str | None = None
     applied_at: str | None = None
+    lease_owner: str = Field(default="", description="the executor that holds the plan while it is APPLYING")
+    lease_until: str | None = Field(default=None, description="no other executor applies the plan before this")
     verify_after: str | None = None
     rollback_on_failure: bool = False
+    rollback_requested_at: str | None = Field(
+        default=None, description="when the verifier handed a FAILED plan's rollback to the executor"
+    )
     verification: Verification | None = None
 
     @property

@@ -67,3 +67,17 @@ def world(aws: EmbeddedAWS) -> Iterator[Callable[..., Any]]:
     yield build
     install(None)
     moto_ext.reset_knobs()
+
+
+@pytest.fixture
+def after_visibility_timeout() -> Callable[[Any], None]:
+    """Moves a simulation's clock past its executor queue's visibility timeout: when SQS shows a message that an
+    executor failed (or died on) again. Its lease on the plan has expired by then (the lease is the executor's
+    timeout, under the visibility timeout), so the redelivery may take the plan over."""
+
+    def advance(sim: Any) -> None:
+        attributes = sim.clients.sqs.get_queue_attributes(QueueUrl=sim.infra["queue"],
+                                                          AttributeNames=["VisibilityTimeout"])  # fmt: skip
+        sim.clock.advance(int(attributes["Attributes"]["VisibilityTimeout"]))
+
+    return advance

@@ -4,7 +4,7 @@ change at the executor; a freeze window blocks at triage; the CLI flips the swit
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -104,7 +104,7 @@ def test_changes_are_made_in_a_session_named_after_the_plan_with_the_approver(si
 
 
 def test_the_kill_switch_is_read_again_when_a_crashed_apply_is_redelivered(
-    simulation: Simulation, monkeypatch: pytest.MonkeyPatch
+    simulation: Simulation, monkeypatch: pytest.MonkeyPatch, after_visibility_timeout: Callable[[Simulation], None]
 ) -> None:
     from medic.actions import REGISTRY
     from medic.pipeline import execute_batch
@@ -125,6 +125,7 @@ def test_the_kill_switch_is_read_again_when_a_crashed_apply_is_redelivered(
     monkeypatch.undo()
     assert _pc(sim) == 66 and sim.runtime.ledger.get(plan.id).status == "APPLYING"  # type: ignore[union-attr]
     sim.runtime.safety.set_control(KILL_SWITCH_KEY, True, "U0ONCALL", "stop", sim.clock.now())
+    after_visibility_timeout(sim)
 
     assert execute_batch({"Records": [record]}, sim.runtime) == {"batchItemFailures": []}
 

@@ -316,8 +316,9 @@ def crash_once(after: Callable[[], bool]) -> Callable[..., Any]:
 
 @pytest.mark.parametrize("where", ["before the change is recorded", "while waiting for READY"])
 def test_a_crash_mid_apply_then_a_redelivery_applies_once(
-    world: Callable[[Path], Simulation], monkeypatch: pytest.MonkeyPatch, where: str
-) -> None:
+    world: Callable[[Path], Simulation], monkeypatch: pytest.MonkeyPatch, where: str,
+    after_visibility_timeout: Callable[[Simulation], None],
+) -> None:  # fmt: skip
     sim = world(FLOOR)
     plan = approved(sim)
     assert sim.runtime is not None
@@ -333,6 +334,7 @@ def test_a_crash_mid_apply_then_a_redelivery_applies_once(
         first = sim.handlers["executor"]({"Records": [record]}, None)
         assert first == {"batchItemFailures": [{"itemIdentifier": record["messageId"]}]}  # SQS will redeliver it
         assert final(sim, plan).status == "APPLYING"
+        after_visibility_timeout(sim)  # the dead executor's lease has expired: the redelivery takes the plan over
         again = sim.handlers["executor"]({"Records": [record]}, None)
 
     assert again == {"batchItemFailures": []}
@@ -341,8 +343,10 @@ def test_a_crash_mid_apply_then_a_redelivery_applies_once(
     assert pc(sim) == (66, "READY")
 
 
-def test_a_crash_while_waiting_does_not_hide_a_failed_allocation(world: Callable[[Path], Simulation],
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+def test_a_crash_while_waiting_does_not_hide_a_failed_allocation(
+    world: Callable[[Path], Simulation], monkeypatch: pytest.MonkeyPatch,
+    after_visibility_timeout: Callable[[Simulation], None],
+) -> None:  # fmt: skip
     sim = world(FLOOR)
     plan = approved(sim)
     record = executor_record(sim)
@@ -351,6 +355,7 @@ def test_a_crash_while_waiting_does_not_hide_a_failed_allocation(world: Callable
     monkeypatch.setattr(impl, "wait", crash_once(lambda: True)(impl.wait))
 
     sim.handlers["executor"]({"Records": [record]}, None)
+    after_visibility_timeout(sim)
     sim.handlers["executor"]({"Records": [record]}, None)
 
     assert final(sim, plan).status == "ROLLED_BACK"  # today: APPLIED, with the PC FAILED underneath

@@ -18,6 +18,7 @@ from botocore.exceptions import ClientError
 from botocore.retries.standard import ExponentialBackoff
 
 from medic.aws import RETRY_MAX_ATTEMPTS
+from medic.errors import VerificationIncomplete
 from medic.plan import Plan
 from medic.runtime import Runtime, install
 from medic.scenario import load_scenario
@@ -194,8 +195,9 @@ def test_cloudwatch_failing_at_verification_keeps_the_plan_applied_until_the_nex
     _after_fix(sim.scenario, sim.clients, sim.clock, sim.region, alarms, sim.handlers["triage"], sim.story)
     outage("DescribeAlarms", "GetMetricData", code="InternalServiceError")
 
-    with pytest.raises(ClientError):  # the scheduled run fails; the schedule runs it again a minute later
+    with pytest.raises(VerificationIncomplete) as failed:  # the run fails; the schedule runs it again a minute later
         sim.handlers["verifier"]({"source": "aws.events"}, None)
+    assert list(failed.value.errors) == [plan.id] and "InternalServiceError" in failed.value.errors[plan.id]
     assert current(sim, plan).status == "APPLIED"
     moto_ext.reset_knobs()
     result = sim.handlers["verifier"]({"source": "aws.events"}, None)
@@ -203,3 +205,65 @@ def test_cloudwatch_failing_at_verification_keeps_the_plan_applied_until_the_nex
     assert result["outcomes"] == {plan.id: "VERIFIED"}
     assert current(sim, plan).status == "VERIFIED"
     assert json.dumps(kinds(sim, plan)).count("verified") == 1
+
+
+def test_one_plan_that_cannot_be_verified_does_not_stall_the_others(sim: Simulation) -> None:
+    """Two applied plans on the same alarm's function; CloudWatch fails for whichever is verified first: the other is
+    still verified in that run, the run reports the one it could not do, and the next run does it."""
+    [plan] = sim.triage(sim.alarm_events())
+    sim.click(plan, "approve")
+    sim.drain_executor()
+    ledger, now = rt(sim).ledger, sim.clock.now()
+    applied = current(sim, plan)
+    other = applied.model_copy(update={"id": "p-0the0other0plan", "status": "PROPOSED"})
+    ledger.create(other)
+    for state in ("APPROVED", "APPLYING", "APPLIED"):
+        other = ledger.transition(other, state, now)
+    _after_fix(sim.scenario, sim.clients, sim.clock, sim.region, alarms, sim.handlers["triage"], sim.story)
+    moto_ext.inject_fault("DescribeAlarms", "InternalServiceError", 500, times=RETRY_MAX_ATTEMPTS)
+
+    with pytest.raises(VerificationIncomplete) as failed:
+        sim.handlers["verifier"]({"source": "aws.events"}, None)
+
+    [stalled] = failed.value.errors
+    [done] = {plan.id, other.id} - {stalled}
+    assert ledger.get(done).status == "VERIFIED"  # type: ignore[union-attr]
+    assert ledger.get(stalled).status == "APPLIED"  # type: ignore[union-attr]
+    assert sim.handlers["verifier"]({"source": "aws.events"}, None)["outcomes"] == {stalled: "VERIFIED"}
+
+
+def test_a_rollback_whose_hand_off_failed_is_handed_again_by_the_next_run(aws: EmbeddedAWS) -> None:
+    """The rule asks for rollback when verification fails; SQS fails when the verifier hands it to the executor. The
+    plan is FAILED with no hand-off recorded: the next run hands it (once), and the executor rolls it back."""
+    from medic.runbook import layer, load_runbook
+
+    team = Path(__file__).parent / "runbooks" / "checkout-team-rollback.yaml"
+    shipped = load_runbook(ROOT / "runbooks" / "lambda-latency.yaml")
+    runbook = layer(shipped, team.read_text(encoding="utf-8"), team.name)
+    insufficient = ROOT / "scenarios" / "spillover-fix-insufficient.yaml"
+    sim = Simulation(load_scenario(insufficient), str(insufficient), aws.endpoint_url, Story(None), runbook=runbook)
+    try:
+        sim.setup()
+        [plan] = sim.triage(sim.alarm_events())
+        sim.click(plan, "approve")
+        sim.drain_executor()
+        _after_fix(sim.scenario, sim.clients, sim.clock, sim.region, alarms, sim.handlers["triage"], sim.story)
+        moto_ext.inject_fault("SendMessage", "InternalError", 500, times=RETRY_MAX_ATTEMPTS)
+
+        with pytest.raises(VerificationIncomplete):
+            sim.handlers["verifier"]({"source": "aws.events"}, None)
+        failed = current(sim, plan)
+        assert (failed.status, failed.rollback_requested_at) == ("FAILED", None)
+        assert "rollback_requested" not in kinds(sim, plan)
+
+        assert sim.handlers["verifier"]({"source": "aws.events"}, None)["outcomes"] == {plan.id: "rollback_requested"}
+        assert sim.handlers["verifier"]({"source": "aws.events"}, None)["outcomes"] == {}, "handed once"
+        sim.drain_executor()
+
+        assert current(sim, plan).status == "ROLLED_BACK"
+        assert kinds(sim, plan).count("rollback_requested") == 1
+        assert pc(sim) == 20
+        assert rt(sim).ledger.verify_chain(plan.id) is None
+    finally:
+        install(None)
+        moto_ext.reset_knobs()

@@ -220,16 +220,13 @@ def test_triage_retried_after_dynamodb_failed_makes_one_plan(world: Callable[...
 # -- a duplicate executor message while another executor is mid-apply ------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="A standard SQS queue may deliver one message twice at once: the second executor finds the plan APPLYING "
-    "and cannot tell a live executor from a crashed one (no lease on APPLYING), so it applies too (2 changing "
-    "calls). Fix: record a lease (owner, expiry ≤ the executor's timeout) with APPROVED → APPLYING and resume an "
-    "APPLYING plan only once the lease expired; the crash tests then advance the clock past it.",
-)
 def test_a_duplicate_executor_message_during_an_apply_makes_one_change(
-    world: Callable[..., Simulation], monkeypatch: pytest.MonkeyPatch
-) -> None:
+    world: Callable[..., Simulation], monkeypatch: pytest.MonkeyPatch,
+    after_visibility_timeout: Callable[[Simulation], None],
+) -> None:  # fmt: skip
+    """A standard SQS queue may hand one message to two executors at once. The first holds a lease on the plan
+    (APPROVED → APPLYING, until the executor's timeout); the second finds it live, changes nothing and leaves its
+    copy to the queue, which shows it again after the visibility timeout: the plan is done by then."""
     sim = world()
     [plan] = sim.triage(sim.alarm_events())
     sim.click(plan, "approve")
@@ -247,6 +244,44 @@ def test_a_duplicate_executor_message_during_an_apply_makes_one_change(
 
     monkeypatch.setattr(impl, "apply", apply_while_the_duplicate_runs)
     with moto_ext.count_requests() as served:
-        sim.handlers["executor"]({"Records": [record]}, None)
+        first = sim.handlers["executor"]({"Records": [record]}, None)
+        assert duplicate[1] == {"batchItemFailures": [{"itemIdentifier": "dup"}]}, "the duplicate waits its turn"
+        after_visibility_timeout(sim)
+        again = sim.handlers["executor"]({"Records": [{**record, "messageId": "dup"}]}, None)
 
+    assert first == again == {"batchItemFailures": []}
     assert served.count(PUT_PC, succeeded=True) == 1
+    assert pc(sim) == 66
+    final = rt(sim).ledger.get(plan.id)
+    assert final is not None and final.status == "APPLIED" and final.lease_owner
+    assert kinds(sim, plan.id).count("applying") == 1 and "lease_taken_over" not in kinds(sim, plan.id)
+    assert rt(sim).ledger.verify_chain(plan.id) is None
+
+
+def test_a_redelivery_takes_over_an_apply_whose_executor_died(
+    world: Callable[..., Simulation], after_visibility_timeout: Callable[[Simulation], None]
+) -> None:
+    """An executor that dies mid-apply (Lambda's timeout) releases nothing: its lease expires on its own, before SQS
+    shows the message again, and the redelivery takes the plan over: recorded, with who held it until when."""
+    sim = world()
+    [plan] = sim.triage(sim.alarm_events())
+    sim.click(plan, "approve")
+    [message] = sim.clients.sqs.receive_message(QueueUrl=sim.infra["queue"])["Messages"]
+    record = {"messageId": message["MessageId"], "body": message["Body"], "eventSource": "aws:sqs"}
+    ledger = rt(sim).ledger
+    approved = ledger.get(plan.id)
+    assert approved is not None
+    held = ledger.lease(approved, sim.clock.now(), sim.clock.now() + timedelta(seconds=900), "dead-executor")
+    waited = sim.handlers["executor"]({"Records": [record]}, None)
+    assert waited == {"batchItemFailures": [{"itemIdentifier": record["messageId"]}]}
+    assert ledger.get(plan.id) == held, "nothing touched while the lease runs"
+
+    after_visibility_timeout(sim)
+    with moto_ext.count_requests() as served:
+        assert sim.handlers["executor"]({"Records": [record]}, None) == {"batchItemFailures": []}
+
+    final = ledger.get(plan.id)
+    assert final is not None and final.status == "APPLIED" and final.lease_owner != "dead-executor"
+    [taken] = [e for e in ledger.events(plan.id) if e.kind == "lease_taken_over"]
+    assert taken.data["previous_owner"] == "dead-executor" and taken.data["expired_at"] == held.lease_until
+    assert served.count(PUT_PC, succeeded=True) == 1 and pc(sim) == 66

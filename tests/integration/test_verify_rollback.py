@@ -13,24 +13,8 @@ from medic.world.server import EmbeddedAWS
 
 ROOT = Path(__file__).resolve().parents[2]
 INSUFFICIENT = ROOT / "scenarios" / "spillover-fix-insufficient.yaml"
-OVERRIDE = """\
-runbook: checkout-team
-version: 1
-extends: lambda-latency
-tables:
-  spillover:
-    rows:
-      - id: floor-too-low
-        scope: {functions: [checkout]}
-        when: ["not has_autoscaling", "spillover_invocations > 0", "peak_concurrency > pc_allocated"]
-        diagnosis: pc_floor_too_low
-        mode: approve
-        actions:
-          - kind: set_provisioned_concurrency
-            params: {concurrency: "ceil(peak_concurrency * 1.2)"}
-        rationale: Raise the floor; undo it if the alarm does not clear.
-        verify: {expect: spillover back to 0, rollback_on_failure: true}
-"""
+# A team layer whose floor-too-low rule asks for a rollback when verification fails.
+OVERRIDE = (Path(__file__).parent / "runbooks" / "checkout-team-rollback.yaml").read_text(encoding="utf-8")
 
 
 def test_a_failed_verification_rolls_back_when_the_rule_asks(aws: EmbeddedAWS) -> None:

@@ -479,3 +479,22 @@ def test_without_the_tables_configured_the_command_says_which_variable(
     monkeypatch.delenv("MEDIC_EVENTS_TABLE", raising=False)
     assert main(["log", "list"]) == 2
     assert "MEDIC_PLANS_TABLE" in capsys.readouterr().err
+
+
+def test_a_lease_and_its_take_over_are_told_with_who_held_the_plan_until_when() -> None:
+    from medic.audit import describe_event
+    from medic.ledger import LogEvent
+
+    def event(kind: str, data: dict[str, object]) -> LogEvent:
+        return LogEvent(plan_id="p-1", seq=1, at="2026-11-22T05:00:00.000Z", kind=kind, data=data, prev_hash="",
+                        hash="")  # fmt: skip
+
+    applying = event("applying", {"actions": 1, "lease_owner": "a1", "lease_until": "2026-11-22T05:15:00.000Z"})
+    taken = event("lease_taken_over", {"previous_owner": "a1", "expired_at": "2026-11-22T05:15:00.000Z",
+                                       "lease_owner": "b2", "lease_until": "2026-11-22T06:45:00.000Z"})  # fmt: skip
+
+    assert describe_event(applying) == ("applying", ["1 change(s) to make; executor a1 holds the plan until "
+                                                     "2026-11-22T05:15:00.000Z"])  # fmt: skip
+    assert describe_event(taken) == ("applying", ["resumed by executor b2 (until 2026-11-22T06:45:00.000Z): the lease "
+                                                  "of a1 expired at 2026-11-22T05:15:00.000Z"])  # fmt: skip
+    assert describe_event(event("applying", {"actions": 2})) == ("applying", ["2 change(s) to make"])  # older records

@@ -7,14 +7,14 @@ template.yaml. Races are played the way DynamoDB sees them: a second writer hold
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from medic.actions import get_action
 from medic.clock import ManualClock, iso
-from medic.errors import StateConflict
+from medic.errors import LeaseHeld, StateConflict
 from medic.facts import Facts
 from medic.ledger import GENESIS, Ledger, event_hash
 from medic.plan import PLAN_STATES, TRANSITIONS, Plan, approval_hash, plan_id
@@ -240,6 +240,78 @@ def test_save_is_conditional_on_the_state_it_read(ledger: Ledger, clock: ManualC
     assert (raised.value.expected, raised.value.actual) == ("PROPOSED", "EXPIRED")
     stored = ledger.get(plan.id)
     assert stored is not None and stored.rationale == ""
+
+
+# --- leases: one executor applies a plan --------------------------------------------------------
+
+
+def approved_plan(ledger: Ledger, clock: ManualClock) -> Plan:
+    plan = floor_plan(clock)
+    ledger.create(plan)
+    return ledger.transition(plan, "APPROVED", clock.now())
+
+
+def test_a_lease_moves_an_approved_plan_to_applying_for_one_executor(ledger: Ledger, clock: ManualClock) -> None:
+    plan = approved_plan(ledger, clock)
+    until = clock.now() + timedelta(seconds=900)
+
+    leased = ledger.lease(plan, clock.now(), until, "exec-a", record=("applying", {"actions": 1}))
+
+    assert (leased.status, leased.lease_owner, leased.lease_until) == ("APPLYING", "exec-a", iso(until))
+    assert ledger.get(plan.id) == leased
+    assert [e.kind for e in ledger.events(plan.id)] == ["applying"]
+
+
+def test_the_second_of_two_executors_given_the_same_approved_plan_finds_it_held(
+    ledger: Ledger, clock: ManualClock
+) -> None:
+    plan = approved_plan(ledger, clock)  # both executors read it APPROVED
+    until = clock.now() + timedelta(seconds=900)
+    first = ledger.lease(plan, clock.now(), until, "exec-a", record=("applying", {"actions": 1}))
+
+    with pytest.raises(LeaseHeld) as raised:
+        ledger.lease(plan, clock.now(), until, "exec-b", record=("applying", {"actions": 1}))
+
+    assert (raised.value.owner, raised.value.until) == ("exec-a", iso(until))
+    assert ledger.get(plan.id) == first
+    assert [e.kind for e in ledger.events(plan.id)] == ["applying"], "the loser's record is not written"
+
+
+def test_an_applying_plan_is_taken_over_only_once_its_lease_expired(ledger: Ledger, clock: ManualClock) -> None:
+    plan = approved_plan(ledger, clock)
+    held = ledger.lease(plan, clock.now(), clock.now() + timedelta(seconds=900), "exec-a")
+    clock.advance(899)
+    with pytest.raises(LeaseHeld):
+        ledger.lease(held, clock.now(), clock.now() + timedelta(seconds=900), "exec-b")
+
+    clock.advance(1)
+    taken = ledger.lease(held, clock.now(), clock.now() + timedelta(seconds=900), "exec-b")
+    assert (taken.status, taken.lease_owner) == ("APPLYING", "exec-b")
+    with pytest.raises(LeaseHeld):  # a third, racing with the second on the same expired copy
+        ledger.lease(held, clock.now(), clock.now() + timedelta(seconds=900), "exec-c")
+    assert ledger.get(plan.id) == taken
+
+
+def test_an_applying_plan_stored_without_a_lease_may_be_taken_over(ledger: Ledger, clock: ManualClock) -> None:
+    plan = ledger.transition(approved_plan(ledger, clock), "APPLYING", clock.now())  # before leases existed
+
+    taken = ledger.lease(plan, clock.now(), clock.now() + timedelta(seconds=900), "exec-a")
+
+    assert ledger.get(plan.id) == taken
+
+
+@pytest.mark.parametrize("status", ["PROPOSED", "APPLIED"])
+def test_a_plan_that_is_not_approved_or_applying_cannot_be_leased(
+    ledger: Ledger, clock: ManualClock, status: str
+) -> None:
+    plan = approved_plan(ledger, clock)
+    if status == "APPLIED":
+        plan = ledger.transition(ledger.lease(plan, clock.now(), clock.now(), "exec-a"), "APPLIED", clock.now())
+    else:
+        plan = plan.model_copy(update={"status": "PROPOSED"})  # a stale copy
+
+    with pytest.raises(StateConflict):
+        ledger.lease(plan, clock.now(), clock.now() + timedelta(seconds=900), "exec-b")
 
 
 # --- finding plans --------------------------------------------------------------------------------

@@ -116,6 +116,7 @@ EXPECTED_ENV = {
         "MEDIC_SLACK_BOT_TOKEN_SECRET_ARN",
         "MEDIC_OPT_IN_TAG",
         "MEDIC_VERIFY_AFTER_S",
+        "MEDIC_EXECUTOR_LEASE_S",
         "MEDIC_RUNBOOK",
         "MEDIC_EXECUTOR_QUEUE_URL",
         "MEDIC_ACTIONS_ROLE_ARN",
@@ -712,6 +713,16 @@ def test_the_executor_queue_outlasts_the_executor(resources: dict[str, Any]) -> 
     assert queue["MessageRetentionPeriod"] > queue["RedrivePolicy"]["maxReceiveCount"] * queue["VisibilityTimeout"]
     for name in ("ExecutorQueue", "ExecutorDLQ", "TriageDLQ"):
         assert resources[name]["Properties"]["SqsManagedSseEnabled"] is True, name
+
+
+def test_the_executor_lease_covers_the_executor_and_expires_before_a_redelivery(resources: dict[str, Any]) -> None:
+    """A duplicate message waits while a live executor applies (the lease ≥ its timeout); a redelivery after a
+    crash comes after the visibility timeout, when the dead executor's lease has expired (lease < visibility)."""
+    executor = resources["ExecutorFunction"]["Properties"]
+    lease = int(executor["Environment"]["Variables"]["MEDIC_EXECUTOR_LEASE_S"])
+    assert executor["Timeout"] <= lease < resources["ExecutorQueue"]["Properties"]["VisibilityTimeout"]
+    waits = int(executor["Environment"]["Variables"].get("MEDIC_PC_READY_TIMEOUT_S", 600))
+    assert waits < lease, "an apply that waits for READY still ends inside its lease"
     for name in ("ExecutorDLQ", "TriageDLQ"):
         assert resources[name]["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600, name
 
