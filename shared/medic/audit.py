@@ -373,6 +373,8 @@ _RENDERERS: dict[str, Callable[[Mapping[str, Any]], tuple[str, list[str]]]] = {
     "verified": _verification,
     "verification_failed": _verification,
     "rollback_requested": _simple("rollback", "requested by the {by} (message {message_id})"),
+    "rolling_back": _simple("rollback", "{actions} change(s) to undo; executor {lease_owner} holds the plan until "
+                                        "{lease_until}"),
     "rollback": _simple("rollback", "{target} restored to {restored} (request id {request_id})"),
     "rollback_failed": _simple("rollback", "FAILED on {target}: {error}"),
     "action_failed": _simple("failed", "{action} on {target}: {error}"),

@@ -209,7 +209,9 @@ class Ledger:
         expected = plan.status
         if not can_transition(expected, new_state):
             raise StateConflict(plan.id, f"a state that may become {new_state}", expected)
-        updated = plan.model_copy(update={**changes, "status": new_state, "updated_at": iso(now)})
+        # A lease lasts while the plan stays in the state it was taken for (`lease`): a transition ends it.
+        updated = plan.model_copy(update={"lease_owner": "", "lease_until": None, **changes, "status": new_state,
+                                          "updated_at": iso(now)})  # fmt: skip
         self._conditional_put(updated, expected, record, now)
         return updated
 
@@ -220,21 +222,23 @@ class Ledger:
         self._conditional_put(updated, plan.status, record, now)
         return updated
 
-    def lease(self, plan: Plan, now: datetime, until: datetime, owner: str, *, record: Record | None = None) -> Plan:
-        """Take `plan` for one executor until `until`: APPROVED → APPLYING, or an APPLYING plan whose lease has
-        expired (the executor that held it died). The write is conditional on the state *and* on no live lease,
-        so of two executors given the same message only one applies. `record` as in `transition`.
+    def lease(self, plan: Plan, now: datetime, until: datetime, owner: str, *, hold: str = "APPLYING",
+              record: Record | None = None) -> Plan:  # fmt: skip
+        """Take `plan` for one executor until `until`, in state `hold`: APPROVED → APPLYING, an APPLYING plan whose
+        lease has expired (the executor that held it died), or a FAILED plan to roll back (`hold="FAILED"`). The
+        write is conditional on the state *and* on no live lease, so of two executors given the same message only
+        one acts. The lease ends with the next transition. `record` as in `transition`.
 
         Raises `LeaseHeld` while another executor's lease runs, `StateConflict` if the plan moved on."""
-        if plan.status != "APPLYING" and not can_transition(plan.status, "APPLYING"):
-            raise StateConflict(plan.id, "APPROVED or APPLYING", plan.status)
-        updated = plan.model_copy(update={"status": "APPLYING", "lease_owner": owner, "lease_until": iso(until),
+        if plan.status != hold and not can_transition(plan.status, hold):
+            raise StateConflict(plan.id, f"{hold} or a state that may become it", plan.status)
+        updated = plan.model_copy(update={"status": hold, "lease_owner": owner, "lease_until": iso(until),
                                           "updated_at": iso(now)})  # fmt: skip
         try:
             self._conditional_put(updated, plan.status, record, now, lease=(iso(until), iso(now)))
         except StateConflict:
             current = self.get(plan.id)
-            if current is not None and current.status == "APPLYING" and (current.lease_until or "") > iso(now):
+            if current is not None and current.status == hold and (current.lease_until or "") > iso(now):
                 raise LeaseHeld(plan.id, current.lease_owner, current.lease_until or "") from None
             raise
         return updated
@@ -263,6 +267,8 @@ class Ledger:
             update["UpdateExpression"] += ", lease_until = :lease_until"
             update["ConditionExpression"] += " AND (attribute_not_exists(lease_until) OR lease_until <= :lease_now)"
             update["ExpressionAttributeValues"].update({":lease_until": {"S": lease[0]}, ":lease_now": {"S": lease[1]}})
+        elif plan.status != expected_state:
+            update["UpdateExpression"] += " REMOVE lease_until"  # a transition ends the lease
         self.remember(plan)
         if record is not None and now is not None and self._pending is None:
             with self.deferred():  # one transaction for this update and its record

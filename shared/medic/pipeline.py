@@ -741,11 +741,20 @@ def _request_rollback(plan: Plan, rt: Runtime, now: datetime) -> str:
 
 
 def rollback_plan(pid: str, rt: Runtime) -> str:
-    """Undo a FAILED plan whose rule asks for it (queued by the verifier): FAILED → ROLLED_BACK."""
+    """Undo a FAILED plan whose rule asks for it (queued by the verifier): FAILED → ROLLED_BACK. One executor at a
+    time (a lease on the FAILED plan): a duplicate message waits, as for an apply."""
     plan = rt.ledger.get(pid)
     if plan is None or plan.status != "FAILED" or not plan.rollback_on_failure:
         get_logger(use_case="executor", plan_id=pid).info("nothing_to_roll_back", status=plan and plan.status)
         return plan.status if plan else "unknown"
+    now = rt.clock.now()
+    if plan.lease_until and plan.lease_until > iso(now):
+        raise LeaseHeld(plan.id, plan.lease_owner, plan.lease_until)
+    owner, until = _lease_terms(now, rt)
+    plan = rt.ledger.lease(plan, now, until, owner, hold="FAILED", record=("rolling_back", {
+        "actions": len([a for a in plan.changes if a.applied]), "lease_owner": owner, "lease_until": iso(until),
+        **({"previous_owner": plan.lease_owner} if plan.lease_owner else {}),
+    }))  # fmt: skip
     errors = _rollback(plan, [a for a in plan.changes if a.applied], rt, action_clients(plan, rt))
     if errors:
         _reply(plan, rt, f":red_circle: Rollback failed: {'; '.join(errors)}. A human must restore it.")

@@ -232,9 +232,10 @@ def test_one_plan_that_cannot_be_verified_does_not_stall_the_others(sim: Simulat
     assert sim.handlers["verifier"]({"source": "aws.events"}, None)["outcomes"] == {stalled: "VERIFIED"}
 
 
-def test_a_rollback_whose_hand_off_failed_is_handed_again_by_the_next_run(aws: EmbeddedAWS) -> None:
-    """The rule asks for rollback when verification fails; SQS fails when the verifier hands it to the executor. The
-    plan is FAILED with no hand-off recorded: the next run hands it (once), and the executor rolls it back."""
+@pytest.fixture
+def failing_fix(aws: EmbeddedAWS) -> Iterator[Simulation]:
+    """A fix that does not clear the alarm, under a team rule that asks for a rollback when verification fails: the
+    plan is applied and its alarm is still firing when the verifier runs."""
     from medic.runbook import layer, load_runbook
 
     team = Path(__file__).parent / "runbooks" / "checkout-team-rollback.yaml"
@@ -248,22 +249,66 @@ def test_a_rollback_whose_hand_off_failed_is_handed_again_by_the_next_run(aws: E
         sim.click(plan, "approve")
         sim.drain_executor()
         _after_fix(sim.scenario, sim.clients, sim.clock, sim.region, alarms, sim.handlers["triage"], sim.story)
-        moto_ext.inject_fault("SendMessage", "InternalError", 500, times=RETRY_MAX_ATTEMPTS)
-
-        with pytest.raises(VerificationIncomplete):
-            sim.handlers["verifier"]({"source": "aws.events"}, None)
-        failed = current(sim, plan)
-        assert (failed.status, failed.rollback_requested_at) == ("FAILED", None)
-        assert "rollback_requested" not in kinds(sim, plan)
-
-        assert sim.handlers["verifier"]({"source": "aws.events"}, None)["outcomes"] == {plan.id: "rollback_requested"}
-        assert sim.handlers["verifier"]({"source": "aws.events"}, None)["outcomes"] == {}, "handed once"
-        sim.drain_executor()
-
-        assert current(sim, plan).status == "ROLLED_BACK"
-        assert kinds(sim, plan).count("rollback_requested") == 1
-        assert pc(sim) == 20
-        assert rt(sim).ledger.verify_chain(plan.id) is None
+        yield sim
     finally:
         install(None)
         moto_ext.reset_knobs()
+
+
+def test_a_rollback_whose_hand_off_failed_is_handed_again_by_the_next_run(failing_fix: Simulation) -> None:
+    """SQS fails when the verifier hands the rollback to the executor. The plan is FAILED with no hand-off recorded:
+    the next run hands it (once), and the executor rolls it back."""
+    sim = failing_fix
+    [plan] = rt(sim).ledger.all_plans()
+    moto_ext.inject_fault("SendMessage", "InternalError", 500, times=RETRY_MAX_ATTEMPTS)
+
+    with pytest.raises(VerificationIncomplete):
+        sim.handlers["verifier"]({"source": "aws.events"}, None)
+    failed = current(sim, plan)
+    assert (failed.status, failed.rollback_requested_at) == ("FAILED", None)
+    assert "rollback_requested" not in kinds(sim, plan)
+
+    assert sim.handlers["verifier"]({"source": "aws.events"}, None)["outcomes"] == {plan.id: "rollback_requested"}
+    assert sim.handlers["verifier"]({"source": "aws.events"}, None)["outcomes"] == {}, "handed once"
+    sim.drain_executor()
+
+    assert current(sim, plan).status == "ROLLED_BACK"
+    assert kinds(sim, plan).count("rollback_requested") == 1
+    assert pc(sim) == 20
+    assert rt(sim).ledger.verify_chain(plan.id) is None
+
+
+def test_a_duplicate_rollback_message_during_a_rollback_rolls_back_once(
+    failing_fix: Simulation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rollback message delivered to two executors at once: the first holds the FAILED plan (a lease), the
+    second changes nothing and leaves its copy to the queue; shown again later, it finds the plan ROLLED_BACK."""
+    from medic.actions import REGISTRY
+
+    sim = failing_fix
+    [plan] = rt(sim).ledger.all_plans()
+    sim.handlers["verifier"]({"source": "aws.events"}, None)
+    [message] = sim.clients.sqs.receive_message(QueueUrl=sim.infra["queue"])["Messages"]
+    record = {"messageId": message["MessageId"], "body": message["Body"], "eventSource": "aws:sqs"}
+    impl = REGISTRY["set_provisioned_concurrency"]
+    original = impl.rollback
+    duplicate: list[Any] = []
+
+    def rollback_while_the_duplicate_runs(*args: Any, **kwargs: Any) -> Any:
+        if not duplicate:
+            duplicate.append(sim.handlers["executor"]({"Records": [{**record, "messageId": "dup"}]}, None))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(impl, "rollback", rollback_while_the_duplicate_runs)
+    with moto_ext.count_requests() as served:
+        first = sim.handlers["executor"]({"Records": [record]}, None)
+        sim.clock.advance(3600)  # SQS shows the duplicate's copy again after its visibility timeout
+        again = sim.handlers["executor"]({"Records": [{**record, "messageId": "dup"}]}, None)
+
+    assert duplicate == [{"batchItemFailures": [{"itemIdentifier": "dup"}]}]
+    assert first == again == {"batchItemFailures": []}
+    assert served.count(PUT_PC, succeeded=True) == 1, "one rollback call"
+    final = current(sim, plan)
+    assert final.status == "ROLLED_BACK" and pc(sim) == 20
+    assert kinds(sim, plan).count("rolling_back") == 1 and kinds(sim, plan).count("rollback") == 1
+    assert rt(sim).ledger.verify_chain(plan.id) is None

@@ -300,6 +300,22 @@ def test_an_applying_plan_stored_without_a_lease_may_be_taken_over(ledger: Ledge
     assert ledger.get(plan.id) == taken
 
 
+def test_a_transition_ends_the_lease_so_a_rollback_may_take_the_failed_plan_at_once(
+    ledger: Ledger, clock: ManualClock, dynamodb: DynamoDBClient
+) -> None:
+    plan = approved_plan(ledger, clock)
+    applying = ledger.lease(plan, clock.now(), clock.now() + timedelta(seconds=900), "exec-a")
+    failed = ledger.transition(ledger.transition(applying, "APPLIED", clock.now()), "FAILED", clock.now())
+    assert (failed.lease_owner, failed.lease_until) == ("", None)
+    assert "lease_until" not in dynamodb.get_item(TableName=PLANS, Key={"plan_id": {"S": plan.id}})["Item"]
+
+    rolling = ledger.lease(failed, clock.now(), clock.now() + timedelta(seconds=900), "exec-b", hold="FAILED")
+
+    assert (rolling.status, rolling.lease_owner) == ("FAILED", "exec-b")
+    with pytest.raises(LeaseHeld):
+        ledger.lease(failed, clock.now(), clock.now() + timedelta(seconds=900), "exec-c", hold="FAILED")
+
+
 @pytest.mark.parametrize("status", ["PROPOSED", "APPLIED"])
 def test_a_plan_that_is_not_approved_or_applying_cannot_be_leased(
     ledger: Ledger, clock: ManualClock, status: str
