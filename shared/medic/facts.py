@@ -178,6 +178,11 @@ class _Metric(BaseModel):
     reduce: str = "max"  # "sum" | "max" | "series" (kept whole, oldest first)
 
 
+#: An unqualified alarm's candidates (aliases + $LATEST) whose metrics are read with the traffic split, in one request
+#: (about 6 series each, under GetMetricData's 500); a function with more aliases reads its metrics afterwards.
+_PREFETCH_ALIASES: Final = 40
+_SEP: Final = "\x00"  # candidate / fact, in the prefetched series' keys
+
 #: Tags that carry facts by convention (documented in docs/ARCHITECTURE.md, "Facts").
 DATABASE_TAG = "medic:database"
 INVOCATION_TAG = "medic:invocation"
@@ -259,8 +264,9 @@ class FactCollector:
             facts.missing["target"] = f"no function target ({target.display})"
             return facts
         name, qualifier = target.function_name, target.qualifier
+        series: dict[str, list[tuple[datetime, float]]] | None = None
         if signal.kind in ("p99_latency", "throttles") and not qualifier:
-            qualifier = self._traffic_qualifier(facts, name, now)
+            qualifier, series = self._traffic_qualifier(facts, name, now, signal.kind)
         else:
             facts.traffic_qualifier = qualifier
         facts.function_name, facts.qualifier = name, qualifier
@@ -268,7 +274,7 @@ class FactCollector:
             ("lambda:GetFunction", _FUNCTION_FACTS, lambda: self._function(facts, name, qualifier)),
             ("lambda:GetAccountSettings", ("account_limit", "unreserved_concurrency"), lambda: self._account(facts)),
             ("cloudwatch:GetMetricData", _metric_facts(signal.kind),
-             lambda: self._function_metrics(facts, signal.kind, name, qualifier, now)),
+             lambda: self._function_metrics(facts, signal.kind, name, qualifier, now, series)),
         ]  # fmt: skip
         if qualifier and qualifier != "$LATEST":
             jobs += [
@@ -443,8 +449,13 @@ class FactCollector:
         facts.async_sources = ", ".join(dict.fromkeys(sources))
         facts.sources["async_sources"] = "lambda:GetPolicy (resource-based policy principals)"
 
-    def _traffic_qualifier(self, facts: Facts, name: str, now: datetime) -> str | None:
-        """Which qualifier an unqualified p99 alarm's traffic hits: the alias with most invocations, else $LATEST."""
+    def _traffic_qualifier(
+        self, facts: Facts, name: str, now: datetime, kind: str
+    ) -> tuple[str | None, dict[str, list[tuple[datetime, float]]] | None]:
+        """Which qualifier an unqualified alarm's traffic hits: the alias with most invocations, else $LATEST.
+
+        The same GetMetricData also reads every candidate's own metrics (each alias's, and the unqualified ones), so
+        the triage reads all its metrics in one request; returned with the qualifier (None: read them afterwards)."""
         try:
             aliases = [a["Name"] for a in self.clients.lambda_.list_aliases(FunctionName=name).get("Aliases", [])]
             metrics = [_Metric(fact="*", namespace="AWS/Lambda", name="Invocations",
@@ -454,24 +465,33 @@ class FactCollector:
                         dimensions={"FunctionName": name, "Resource": f"{name}:{alias}"}, stat="Sum", reduce="sum")
                 for alias in aliases
             ]  # fmt: skip
-            values = self._query(metrics, now)
+            candidates = [*aliases, "$LATEST"] if len(aliases) <= _PREFETCH_ALIASES else []
+            for candidate in candidates:
+                metrics += [metric.model_copy(update={"fact": f"{candidate}{_SEP}{metric.fact}"})
+                            for metric in _function_wanted(kind, name, candidate)]  # fmt: skip
+            points = self._query_points(metrics, now)
         except Exception as exc:  # noqa: BLE001 - any failure leaves the fact unknown, with the reason
             facts.missing["traffic_qualifier"] = (
                 f"lambda:ListAliases/cloudwatch:GetMetricData failed: {error_code(exc)}"
             )
-            return None
+            return None, None
+        values = {fact: [value for _, value in found] for fact, found in points.items()}
         total = sum(values.get("*", []))
         by_alias = {alias: sum(values.get(alias, [])) for alias in aliases}
         facts.sources["traffic_qualifier"] = "lambda:ListAliases + cloudwatch:GetMetricData Invocations by Resource"
         busiest = max(by_alias, key=by_alias.__getitem__, default=None)
+        chosen: str | None = None
         if busiest is not None and by_alias[busiest] > 0 and by_alias[busiest] >= total / 2:
-            facts.traffic_qualifier = busiest
-            return busiest
-        if total > 0:
-            facts.traffic_qualifier = "$LATEST"  # invoked unqualified: $LATEST, where PC cannot be configured
-            return "$LATEST"
-        facts.missing["traffic_qualifier"] = "no Invocations datapoints for the function or its aliases"
-        return None
+            chosen = busiest
+        elif total > 0:
+            chosen = "$LATEST"  # invoked unqualified: $LATEST, where PC cannot be configured
+        else:
+            facts.missing["traffic_qualifier"] = "no Invocations datapoints for the function or its aliases"
+        if chosen is not None:
+            facts.traffic_qualifier = chosen
+        prefix = f"{chosen or '$LATEST'}{_SEP}"
+        series = {fact.removeprefix(prefix): found for fact, found in points.items() if fact.startswith(prefix)}
+        return chosen, (series if candidates else None)
 
     # -- Logs: REPORT lines ---------------------------------------------------------------------------
     def _report_lines(self, facts: Facts, name: str, now: datetime) -> None:
@@ -585,39 +605,13 @@ class FactCollector:
 
     # -- CloudWatch ---------------------------------------------------------------------------------
     def _function_metrics(
-        self, facts: Facts, kind: str, name: str, qualifier: str | None, now: datetime
+        self, facts: Facts, kind: str, name: str, qualifier: str | None, now: datetime,
+        series: dict[str, list[tuple[datetime, float]]] | None = None,
     ) -> None:  # fmt: skip
-        qualified = bool(qualifier and qualifier != "$LATEST")
-        resource = {"FunctionName": name, "Resource": f"{name}:{qualifier}"} if qualified else {"FunctionName": name}
-        function = {"FunctionName": name}
-        wanted = [
-            _Metric(fact="invocations", namespace="AWS/Lambda", name="Invocations", dimensions=resource,
-                    stat="Sum", reduce="sum"),
-            _Metric(fact="throttles", namespace="AWS/Lambda", name="Throttles", dimensions=function,
-                    stat="Sum", reduce="sum"),
-            _Metric(fact="peak_concurrency", namespace="AWS/Lambda", name="ConcurrentExecutions",
-                    dimensions=resource, stat="Maximum"),
-        ]  # fmt: skip
-        if qualified:
-            wanted += [
-                _Metric(fact="spillover_invocations", namespace="AWS/Lambda",
-                        name="ProvisionedConcurrencySpilloverInvocations", dimensions=resource, stat="Sum",
-                        reduce="sum"),
-                _Metric(fact="spillover_peak", namespace="AWS/Lambda",
-                        name="ProvisionedConcurrencySpilloverInvocations", dimensions=resource, stat="Sum"),
-                _Metric(fact="pc_utilization_max", namespace="AWS/Lambda",
-                        name="ProvisionedConcurrencyUtilization", dimensions=resource, stat="Maximum"),
-            ]  # fmt: skip
-        if kind == "throttles":
-            wanted += [
-                _Metric(fact="account_concurrency_peak", namespace="AWS/Lambda", name="ConcurrentExecutions",
-                        dimensions={}, stat="Maximum"),
-                _Metric(fact="account_claimed_concurrency_peak", namespace="AWS/Lambda",
-                        name="ClaimedAccountConcurrency", dimensions={}, stat="Maximum"),
-                _Metric(fact="function_concurrency_series", namespace="AWS/Lambda", name="ConcurrentExecutions",
-                        dimensions=function, stat="Maximum", reduce="series"),
-            ]  # fmt: skip
-        series = self._query_points(wanted, now)
+        """The function's metrics: from `series` when an earlier request read them already, else one request."""
+        wanted = _function_wanted(kind, name, qualifier)
+        if series is None:
+            series = self._query_points(wanted, now)
         source = f"cloudwatch:GetMetricData [{_window()}]"
         optional = {"peak_concurrency", "account_concurrency_peak", "account_claimed_concurrency_peak"}
         for metric in wanted:
@@ -751,9 +745,11 @@ class FactCollector:
         connections = [_Metric(fact="db_connections", namespace="AWS/RDS", name="DatabaseConnections",
                                dimensions={"DBInstanceIdentifier": instance_id}, stat="Maximum")]  # fmt: skip
         consumers: list[ConsumerFacts] = []
+        read: dict[str, list[float]] = {}  # the database's series, when the consumers' request read it along
 
         def metrics() -> None:
-            values = self._query(connections, now).get("db_connections", [])
+            values = read["db_connections"] if "db_connections" in read else self._query(connections, now).get(
+                "db_connections", [])  # fmt: skip
             facts.sources["db_connections"] = f"cloudwatch:GetMetricData DatabaseConnections Maximum [{_window()}]"
             if values:
                 facts.db_connections = max(values)
@@ -766,14 +762,14 @@ class FactCollector:
 
         self._run(facts, [
             ("rds:DescribeDBInstances", _DB_FACTS, lambda: self._database(facts, instance_id)),
-            ("cloudwatch:GetMetricData", ("db_connections",), metrics),
             ("tag:GetResources", _CONSUMER_FACTS, find_consumers),
             ("lambda:GetAccountSettings", ("account_limit", "unreserved_concurrency"), lambda: self._account(facts)),
         ])  # fmt: skip
-        if "consumers" not in facts.missing:
-            self._run(
-                facts, [("lambda:GetFunction", _CONSUMER_FACTS, lambda: self._describe_consumers(consumers, now))]
-            )
+        if "consumers" not in facts.missing and consumers:
+            # The consumers' concurrency and the database's connections: one GetMetricData.
+            self._run(facts, [("lambda:GetFunction", _CONSUMER_FACTS,
+                               lambda: self._describe_consumers(consumers, now, connections[0], read))])  # fmt: skip
+        self._run(facts, [("cloudwatch:GetMetricData", ("db_connections",), metrics)])
         if "consumers" not in facts.missing:
             facts.consumers = consumers
             facts.consumer_count = len(consumers)
@@ -803,10 +799,13 @@ class FactCollector:
                     names.append(parts[6])
         return [ConsumerFacts(function_name=name) for name in sorted(set(names))]
 
-    def _describe_consumers(self, consumers: list[ConsumerFacts], now: datetime) -> None:
+    def _describe_consumers(self, consumers: list[ConsumerFacts], now: datetime, database: _Metric,
+                            read: dict[str, list[float]]) -> None:  # fmt: skip
+        """Each consumer's configuration, event sources and peak concurrency; the `database` metric is read in the
+        same GetMetricData (into `read`, under its fact)."""
         key, value = self.opt_in_tag
         metrics = [
-            _Metric(fact=c.function_name, namespace="AWS/Lambda", name="ConcurrentExecutions",
+            _Metric(fact=f"{_SEP}{c.function_name}", namespace="AWS/Lambda", name="ConcurrentExecutions",
                     dimensions={"FunctionName": c.function_name}, stat="Maximum")
             for c in consumers
         ]  # fmt: skip
@@ -814,7 +813,9 @@ class FactCollector:
             described = list(pool.map(lambda c: self.clients.lambda_.get_function(FunctionName=c.function_name),
                                       consumers))  # fmt: skip
             mappings = list(pool.map(lambda c: self._mappings(c.function_name), consumers))
-        peaks = self._query(metrics, now) if metrics else {}
+        found = self._query([*metrics, database], now)
+        read[database.fact] = found.get(database.fact, [])
+        peaks = {fact.removeprefix(_SEP): values for fact, values in found.items() if fact.startswith(_SEP)}
         for consumer, response, sources in zip(consumers, described, mappings, strict=True):
             tags = response.get("Tags") or {}
             consumer.managed = tags.get(key) == value
@@ -944,6 +945,41 @@ def _client_error() -> type[Exception]:
 
 def _window() -> str:
     return f"{int(METRIC_WINDOW.total_seconds() // 60)}m@{METRIC_PERIOD_S}s"
+
+
+def _function_wanted(kind: str, name: str, qualifier: str | None) -> list[_Metric]:
+    """The metrics a function's facts are read from, for a signal `kind` (qualified: the alias's own series too)."""
+    qualified = bool(qualifier and qualifier != "$LATEST")
+    resource = {"FunctionName": name, "Resource": f"{name}:{qualifier}"} if qualified else {"FunctionName": name}
+    function = {"FunctionName": name}
+    wanted = [
+        _Metric(fact="invocations", namespace="AWS/Lambda", name="Invocations", dimensions=resource,
+                stat="Sum", reduce="sum"),
+        _Metric(fact="throttles", namespace="AWS/Lambda", name="Throttles", dimensions=function,
+                stat="Sum", reduce="sum"),
+        _Metric(fact="peak_concurrency", namespace="AWS/Lambda", name="ConcurrentExecutions",
+                dimensions=resource, stat="Maximum"),
+    ]  # fmt: skip
+    if qualified:
+        wanted += [
+            _Metric(fact="spillover_invocations", namespace="AWS/Lambda",
+                    name="ProvisionedConcurrencySpilloverInvocations", dimensions=resource, stat="Sum",
+                    reduce="sum"),
+            _Metric(fact="spillover_peak", namespace="AWS/Lambda",
+                    name="ProvisionedConcurrencySpilloverInvocations", dimensions=resource, stat="Sum"),
+            _Metric(fact="pc_utilization_max", namespace="AWS/Lambda",
+                    name="ProvisionedConcurrencyUtilization", dimensions=resource, stat="Maximum"),
+        ]  # fmt: skip
+    if kind == "throttles":
+        wanted += [
+            _Metric(fact="account_concurrency_peak", namespace="AWS/Lambda", name="ConcurrentExecutions",
+                    dimensions={}, stat="Maximum"),
+            _Metric(fact="account_claimed_concurrency_peak", namespace="AWS/Lambda",
+                    name="ClaimedAccountConcurrency", dimensions={}, stat="Maximum"),
+            _Metric(fact="function_concurrency_series", namespace="AWS/Lambda", name="ConcurrentExecutions",
+                    dimensions=function, stat="Maximum", reduce="series"),
+        ]  # fmt: skip
+    return wanted
 
 
 def _series_key(metric: _Metric) -> tuple[str, str, tuple[tuple[str, str], ...], str]:

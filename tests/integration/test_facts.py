@@ -228,3 +228,23 @@ def test_collect_on_a_target_of_nothing_collects_nothing() -> None:
     )
 
     assert facts.missing["target"] == "no function target ((none))"
+
+
+@pytest.mark.parametrize("path", sorted(SCENARIOS.glob("*.yaml")), ids=lambda path: path.stem)
+def test_every_triage_reads_its_metrics_in_one_request(aws: EmbeddedAWS, path: Path) -> None:
+    """All metric reads of one triage are one GetMetricData: the traffic split of an unqualified alarm reads every
+    candidate's series along, a database's connections come with its consumers'. The one exception: the database
+    behind a throttled function, known only from the function's tags (read in the same phase as the metrics)."""
+    from medic.world import moto_ext
+
+    simulation = Simulation(load_scenario(path), str(path), aws.endpoint_url, Story(io.StringIO()))
+    try:
+        simulation.setup()
+        for event in simulation.alarm_events():
+            with moto_ext.count_requests() as served:
+                simulation.handlers["triage"](event, None)
+            facts = simulation.runtime.ledger.all_plans()[0].facts if simulation.runtime else {}
+            downstream = "downstream_db_connection_ratio" in facts
+            assert served.count("GetMetricData") == (2 if downstream else 1), path.stem
+    finally:
+        install(None)
