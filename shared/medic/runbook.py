@@ -15,6 +15,7 @@ import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -23,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from medic.actions import ACTION_KINDS, UnknownAction, get_action
 from medic.errors import RunbookError
-from medic.expr import Expression, ExpressionError, UnknownFact, compile_expression
+from medic.expr import Evaluator, Expression, ExpressionError, UnknownFact, compile_expression
 from medic.facts import FACT_TYPES
 
 Mode = Literal["auto", "approve", "notify"]
@@ -158,6 +159,16 @@ class Row:
     scope: Scope | None = None
     where: str = ""
 
+    @cached_property
+    def checks(self) -> tuple[tuple[str, tuple[str, ...], Evaluator], ...]:
+        """Each condition as `decide` walks it: (its source, the facts it reads in name order, its evaluator)."""
+        return tuple((c.source, tuple(sorted(c.names)), c.evaluator) for c in self.conditions)
+
+    @cached_property
+    def rationale_parts(self) -> tuple[str, ...]:
+        """The rationale cut at its `{fact}` placeholders (as `render` cuts a template), for `decide` to fill."""
+        return tuple(_PLACEHOLDER.split(self.rationale))
+
 
 @dataclass(frozen=True)
 class Table:
@@ -237,82 +248,96 @@ def decide(runbook: Runbook, signal: str, facts: Mapping[str, Any], tags: Mappin
     table = runbook.tables.get(signal)
     if table is None:
         return Decision(signal=signal, reason=f"runbook {runbook.name!r} has no table for signal {signal!r}")
-    trace: list[RowTrace] = []
-    matched: list[tuple[Row, list[ActionCall]]] = []
+    # The trace is built as plain data and validated once, as a whole, into the Decision at the end: one pass of
+    # pydantic's validator over the lot costs a fraction of a model construction per condition, row and call.
+    trace: list[dict[str, Any]] = []
+    matched: list[tuple[Row, list[dict[str, Any]]]] = []
+    missing: set[str] = set()
+    first_only = table.hit_policy == "first"
+    get = facts.get
     for row in table.rows:
-        row_trace = RowTrace(row=row.id, matched=False, where=row.where)
-        trace.append(row_trace)
+        conditions: list[dict[str, Any]] = []
+        step: dict[str, Any] = {"row": row.id, "matched": False, "where": row.where, "conditions": conditions}
+        trace.append(step)
         if row.scope is not None and not row.scope.matches(facts, tags):
-            row_trace.note = f"out of scope ({row.scope.describe()})"
+            step["note"] = f"out of scope ({row.scope.describe()})"
             continue
-        if not _conditions_hold(row, facts, row_trace):
+        note = _conditions_hold(row, facts, get, conditions, missing)
+        if note is not None:
+            if note:
+                step["note"] = note
             continue
         try:
             calls = [
-                ActionCall(
-                    kind=action.kind, row=row.id, params={k: float(v.evaluate(facts)) for k, v in action.params.items()}
-                )
+                {
+                    "kind": action.kind,
+                    "row": row.id,
+                    "params": {k: float(v.evaluate(facts)) for k, v in action.params.items()},
+                }
                 for action in row.actions
             ]
         except UnknownFact as unknown:
-            row_trace.note = f"a parameter needs the unknown fact {unknown.name!r}"
+            step["note"] = f"a parameter needs the unknown fact {unknown.name!r}"
             continue
         except (ArithmeticError, ValueError, TypeError) as exc:
-            row_trace.note = f"a parameter could not be computed: {exc}"
+            step["note"] = f"a parameter could not be computed: {exc}"
             continue
-        row_trace.matched = True
+        step["matched"] = True
         matched.append((row, calls))
-        if table.hit_policy == "first":
+        if first_only:
             break
-    missing = sorted({name for t in trace if not t.matched for c in t.conditions if c.result == "unknown"
-                      for name, value in c.facts.items() if value is None})  # fmt: skip
+    missing_facts = sorted(missing)
     if not matched:
         reason = f"no row of table {signal!r} matched"
-        if missing:
-            reason += f" (unknown facts: {', '.join(missing)})"
-        return Decision(signal=signal, table=signal, hit_policy=table.hit_policy, trace=trace, reason=reason,
-                        missing_facts=missing)  # fmt: skip
+        if missing_facts:
+            reason += f" (unknown facts: {', '.join(missing_facts)})"
+        return Decision.model_validate({"signal": signal, "table": signal, "hit_policy": table.hit_policy,
+                                        "trace": trace, "reason": reason, "missing_facts": missing_facts})  # fmt: skip
     first, _ = matched[0]
     changing = [row for row, _ in matched if any(a.kind != "advise" for a in row.actions)]
     deciding = changing or [first]
     mode = min((row.mode for row in deciding), key=MODE_ORDER.__getitem__)
     ids = [row.id for row, _ in matched]
-    return Decision(
-        signal=signal,
-        table=signal,
-        hit_policy=table.hit_policy,
-        row=first.id,
-        rows=ids if table.hit_policy == "collect" else [],
-        diagnosis=first.diagnosis,
-        mode=mode,
-        rationale="\n\n".join(render(row.rationale, facts) for row, _ in matched),
-        actions=[call for _, calls in matched for call in calls],
-        verify=deciding[0].verify,
-        trace=trace,
-        reason=f"row{'s' if len(ids) > 1 else ''} {', '.join(repr(i) for i in ids)} matched",
-        missing_facts=missing,
+    return Decision.model_validate(
+        {
+            "signal": signal,
+            "table": signal,
+            "hit_policy": table.hit_policy,
+            "row": first.id,
+            "rows": ids if table.hit_policy == "collect" else [],
+            "diagnosis": first.diagnosis,
+            "mode": mode,
+            "rationale": "\n\n".join(_fill(row.rationale_parts, facts) for row, _ in matched),
+            "actions": [call for _, calls in matched for call in calls],
+            "verify": deciding[0].verify,
+            "trace": trace,
+            "reason": f"row{'s' if len(ids) > 1 else ''} {', '.join(repr(i) for i in ids)} matched",
+            "missing_facts": missing_facts,
+        }
     )
 
 
-def _conditions_hold(row: Row, facts: Mapping[str, Any], row_trace: RowTrace) -> bool:
-    for condition in row.conditions:
-        seen = {name: facts.get(name) for name in sorted(condition.names)}
+def _conditions_hold(
+    row: Row, facts: Mapping[str, Any], get: Callable[[str], Any], out: list[dict[str, Any]], missing: set[str]
+) -> str | None:
+    """None when every condition of `row` holds; else the row's note ("" when a condition is simply false).
+    Each condition evaluated is appended to `out`; the facts an unknown condition needed and lacked to `missing`."""
+    for source, names, evaluate in row.checks:
+        seen = {names[0]: get(names[0])} if len(names) == 1 else {name: get(name) for name in names}
         try:
-            holds = bool(condition.evaluate(facts))
-        except UnknownFact as missing:
-            row_trace.conditions.append(ConditionResult(expression=condition.source, result="unknown", facts=seen))
-            row_trace.note = f"fact {missing.name!r} is unknown"
-            return False
+            holds = bool(evaluate(facts))
+        except UnknownFact as unknown:
+            out.append({"expression": source, "result": "unknown", "facts": seen})
+            missing.update(name for name, value in seen.items() if value is None)
+            return f"fact {unknown.name!r} is unknown"
         except (ArithmeticError, TypeError) as exc:
-            row_trace.conditions.append(ConditionResult(expression=condition.source, result="unknown", facts=seen))
-            row_trace.note = f"condition could not be evaluated: {exc}"
-            return False
-        row_trace.conditions.append(
-            ConditionResult(expression=condition.source, result="true" if holds else "false", facts=seen)
-        )
+            out.append({"expression": source, "result": "unknown", "facts": seen})
+            missing.update(name for name, value in seen.items() if value is None)
+            return f"condition could not be evaluated: {exc}"
+        out.append({"expression": source, "result": "true" if holds else "false", "facts": seen})
         if not holds:
-            return False
-    return True
+            return ""
+    return None
 
 
 _PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
@@ -320,16 +345,23 @@ _PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
 
 def render(template: str, facts: Mapping[str, Any]) -> str:
     """Fill `{fact}` placeholders; unknown facts read "unknown". No attribute access, no format specs."""
+    return _fill(tuple(_PLACEHOLDER.split(template)), facts)
 
-    def value(match: re.Match[str]) -> str:
-        found = facts.get(match.group(1))
+
+def _fill(parts: tuple[str, ...], facts: Mapping[str, Any]) -> str:
+    """`parts` as `_PLACEHOLDER.split` cuts a template: text, fact name, text, ... text."""
+    if len(parts) == 1:
+        return parts[0]
+    filled = list(parts)
+    for index in range(1, len(parts), 2):
+        found = facts.get(parts[index])
         if found is None:
-            return "unknown"
-        if isinstance(found, float) and found.is_integer():
-            return str(int(found))
-        return str(found)
-
-    return _PLACEHOLDER.sub(value, template)
+            filled[index] = "unknown"
+        elif isinstance(found, float) and found.is_integer():
+            filled[index] = str(int(found))
+        else:
+            filled[index] = str(found)
+    return "".join(filled)
 
 
 # -- loading -------------------------------------------------------------------------------------
