@@ -403,7 +403,7 @@ def group_members(rt: Runtime, group: str) -> tuple[frozenset[str], str]:
     if cached is not None and now < cached[0]:
         return cached[1], ""
     try:
-        transport = rt.slack  # the bot token, read once per environment
+        transport = rt.slack  # its bot token: read at its first Web API call, once per environment
         if transport is None:
             return frozenset(), "no Slack transport"
         members = frozenset(transport.usergroup_members(group))
@@ -419,21 +419,18 @@ def group_members(rt: Runtime, group: str) -> tuple[frozenset[str], str]:
 
 def _show(plan: Plan, rt: Runtime, payload: BlockActionsPayload, request: _Request, now: datetime, *,
           decided_note: str = "", approval_note: str = "") -> None:  # fmt: skip
-    """Replace the card in place: through the click's response_url while it is valid, else `chat.update`. A Slack
-    failure is logged and never undoes the decision (which is already written and enqueued)."""
+    """Replace the card in place: through the click's response_url while it is valid (no bot token needed, so none
+    is read), else `chat.update`. A Slack failure is logged and never undoes the decision (which is already written
+    and enqueued)."""
     from botocore.exceptions import BotoCoreError, ClientError
     from slack_sdk.errors import SlackClientError
 
     if not plan.slack.ts:
         return
-    log = get_logger(use_case="interactions", plan_id=plan.id)
-    try:
-        transport = rt.slack  # the bot token is read once per environment
-    except (ClientError, BotoCoreError) as exc:
-        rt.ledger.append(plan.id, "slack_failed", {"call": "bot token", "error": type(exc).__name__}, now)
-        return
+    transport = rt.slack
     if transport is None:
         return
+    log = get_logger(use_case="interactions", plan_id=plan.id)
     from medic.slack.blocks import plan_blocks, plan_summary
 
     blocks = plan_blocks(plan, decided_note=decided_note, approval_note=approval_note)
@@ -446,7 +443,9 @@ def _show(plan: Plan, rt: Runtime, payload: BlockActionsPayload, request: _Reque
         except SlackClientError as exc:
             log.warning("response_url_failed", error=str(exc)[:200])
     try:
-        transport.update(plan.slack.channel, plan.slack.ts, text, blocks)
+        transport.update(plan.slack.channel, plan.slack.ts, text, blocks)  # the bot token: read once per environment
+    except (ClientError, BotoCoreError) as exc:  # reading the bot token from Secrets Manager failed
+        rt.ledger.append(plan.id, "slack_failed", {"call": "bot token", "error": type(exc).__name__}, now)
     except SlackClientError as exc:
         rt.ledger.append(plan.id, "slack_failed", {"call": "chat.update", "error": type(exc).__name__,
                                                    "detail": str(exc)[:500]}, now)  # fmt: skip

@@ -75,12 +75,13 @@ class Runtime:
 
     @property
     def slack(self) -> SlackTransport | None:
-        """The Slack transport: injected, else the Web API with the bot token from Secrets Manager."""
+        """The Slack transport: injected, else the Web API with the bot token from Secrets Manager, read at its first
+        Web API call (a card replaced through a click's response_url needs no token, so it reads none)."""
         if self._slack is None and self.settings.slack_bot_token_secret_arn:
             from medic.slack.transport import WebApiTransport
 
-            token = self.secret(self.settings.slack_bot_token_secret_arn)
-            self._slack = WebApiTransport(token, self.settings.slack_api_url)
+            arn = self.settings.slack_bot_token_secret_arn
+            self._slack = WebApiTransport(lambda: self.secret(arn), self.settings.slack_api_url)
         return self._slack
 
     @cached_property

@@ -462,6 +462,77 @@ def test_slack_being_down_never_undoes_a_decision(aws: dict[str, str], clock: Ma
     assert failed["call"] == "chat.update" and failed["error"] == "SlackUnreachable"
 
 
+# -- the bot token: read from Secrets Manager only when a Web API call needs it --------------------
+
+BOT_TOKEN = "xoxb-from-secrets-manager"
+
+
+def deployed(aws: dict[str, str], clock: ManualClock, slack_api_url: str, token_arn: str = "") -> Runtime:
+    """The runtime a deployed function builds: no injected transport, the bot token's ARN in the settings."""
+    if not token_arn:
+        token_arn = AwsClients(region=REGION).secrets.create_secret(Name="medic/bot", SecretString=BOT_TOKEN)["ARN"]
+    return Runtime(settings(aws, slack_bot_token_secret_arn=token_arn, slack_api_url=slack_api_url),
+                   clients=AwsClients(region=REGION), clock=clock)  # fmt: skip
+
+
+def secret_reads(rt: Runtime) -> list[str]:
+    """The SecretIds of every GetSecretValue the runtime's Secrets Manager client makes from now on."""
+    reads: list[str] = []
+    rt.clients.secrets.meta.events.register(
+        "before-parameter-build.secrets-manager.GetSecretValue", lambda params, **_: reads.append(params["SecretId"])
+    )
+    return reads
+
+
+def test_a_card_replaced_through_the_response_url_reads_no_bot_token(
+    aws: dict[str, str], clock: ManualClock, httpserver: HTTPServer
+) -> None:
+    httpserver.expect_request("/actions/T0MEDIC/1/abc", method="POST").respond_with_data("ok")
+    rt = deployed(aws, clock, httpserver.url_for("/api/"))
+    reads = secret_reads(rt)
+    plan = stored(rt, make_plan(clock))
+
+    response = handle_interaction(click(plan.id, response_url=httpserver.url_for("/actions/T0MEDIC/1/abc")), rt)
+
+    assert answer(response) == (200, f"APPROVED by <@{ONCALL}>")
+    assert rt.ledger.get(plan.id).status == "APPROVED"  # type: ignore[union-attr]
+    assert messages_in_queue(aws) == 1
+    assert [r.path for r, _ in httpserver.log] == ["/actions/T0MEDIC/1/abc"]
+    assert reads == [aws["secret"]], "the signing secret only: the response_url needs no bot token"
+
+
+def test_chat_update_reads_the_bot_token_once_per_environment(
+    aws: dict[str, str], clock: ManualClock, fake_slack: HTTPServer
+) -> None:
+    rt = deployed(aws, clock, fake_slack.url_for("/api/"))
+    reads = secret_reads(rt)
+    first = stored(rt, make_plan(clock))
+    second = stored(rt, make_plan(clock, pid="p-00000000000000ff"))
+
+    for plan in (first, second):  # no response_url: the card is edited with chat.update
+        assert answer(handle_interaction(click(plan.id, response_url=""), rt))[0] == 200
+
+    updates = calls(fake_slack, "/api/chat.update")
+    assert [u.headers["Authorization"] for u in updates] == [f"Bearer {BOT_TOKEN}"] * 2
+    assert reads == [aws["secret"], rt.settings.slack_bot_token_secret_arn]
+
+
+def test_an_unreadable_bot_token_is_logged_and_never_undoes_a_decision(
+    aws: dict[str, str], clock: ManualClock, fake_slack: HTTPServer
+) -> None:
+    missing = "arn:aws:secretsmanager:us-east-1:123456789012:secret:medic/no-such-token-AbCdEf"
+    rt = deployed(aws, clock, fake_slack.url_for("/api/"), token_arn=missing)
+    plan = stored(rt, make_plan(clock))
+
+    assert answer(handle_interaction(click(plan.id, response_url=""), rt)) == (200, f"APPROVED by <@{ONCALL}>")
+
+    assert rt.ledger.get(plan.id).status == "APPROVED"  # type: ignore[union-attr]
+    assert messages_in_queue(aws) == 1
+    [failed] = [e.data for e in rt.ledger.events(plan.id) if e.kind == "slack_failed"]
+    assert failed == {"call": "bot token", "error": "ResourceNotFoundException"}
+    assert calls(fake_slack, "/api/chat.update") == []
+
+
 # -- /medic ----------------------------------------------------------------------------------------
 
 

@@ -479,6 +479,29 @@ def test_update_edits_the_message_in_place(
     assert sent["blocks"] == blocks_json(blocks)
 
 
+def test_the_token_is_read_at_the_first_web_api_call_and_not_for_a_response_url(
+    httpserver: HTTPServer, clock: ManualClock
+) -> None:
+    httpserver.expect_request("/actions/T0MEDIC/1/abc", method="POST").respond_with_data("ok")
+    httpserver.expect_request("/api/chat.update", method="POST").respond_with_json({"ok": True, "ts": "1.000100"})
+    reads: list[str] = []
+
+    def token() -> str:
+        reads.append(TOKEN)
+        return TOKEN
+
+    transport = WebApiTransport(token, base_url=httpserver.url_for("/api/"))
+    blocks = card(clock)
+
+    transport.replace(httpserver.url_for("/actions/T0MEDIC/1/abc"), CHANNEL, "1.000100", "Medic APPROVED", blocks)
+    assert reads == []
+    transport.update(CHANNEL, "1.000100", "Medic APPROVED", blocks)
+    transport.update(CHANNEL, "1.000100", "Medic APPROVED", blocks)
+
+    assert reads == [TOKEN]
+    assert [r.headers.get("Authorization") for r, _ in httpserver.log] == [None, f"Bearer {TOKEN}", f"Bearer {TOKEN}"]
+
+
 def test_reply_posts_in_the_thread(httpserver: HTTPServer, slack_api: WebApiTransport) -> None:
     httpserver.expect_request("/api/chat.postMessage", method="POST").respond_with_json(
         {"ok": True, "channel": CHANNEL, "ts": "1795410090.000300"}

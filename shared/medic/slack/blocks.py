@@ -18,7 +18,6 @@ from slack_sdk.models.blocks import (
 )
 
 from medic.actions.base import PlannedAction
-from medic.cost import format_usd
 from medic.plan import Plan
 from medic.slack.requests import APPROVE_ACTION_ID, REJECT_ACTION_ID
 
@@ -78,7 +77,7 @@ def plan_blocks(plan: Plan, *, decided_note: str = "", approval_note: str = "") 
                 lines.append(f"• `{action.target}` {key}: {_number(action.before.get(key))} → *{_number(after)}*")
             lines.extend(f"  _clamped_: {clamp}" for clamp in action.clamps)
             if action.cost_basis:
-                lines.append(f"  Cost: {format_usd(action.cost_monthly_usd)} — {action.cost_basis}")
+                lines.append(f"  Cost: {_usd(action.cost_monthly_usd)} — {action.cost_basis}")
         lines.extend(_total_cost(changes))
         blocks.append(SectionBlock(text=MarkdownTextObject(text=_clip("\n".join(lines)))))
     if plan.blocked_by:
@@ -149,6 +148,12 @@ def console_links(plan: Plan) -> list[tuple[str, str]]:
     return links
 
 
+def _usd(amount: float | None) -> str:
+    from medic.cost import format_usd  # where a change is priced: medic.cost builds its price models at import
+
+    return format_usd(amount)
+
+
 def _mrkdwn_escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
@@ -162,7 +167,7 @@ def _total_cost(changes: list[PlannedAction]) -> list[str]:
     unknown = len(priced) - len(known)
     if not known:
         return ["*Total cost*: unknown"]
-    total = f"*Total cost*: {format_usd(sum(known))}"
+    total = f"*Total cost*: {_usd(sum(known))}"
     if unknown:
         total += f", not counting {unknown} change{'s' if unknown > 1 else ''} of unknown cost"
     return [total]

@@ -25,7 +25,9 @@ REJECT_ACTION_ID = "medic_reject"
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    # Built at first use, not at import: a click validates only `BlockActionsPayload` (its nested models are built
+    # inside its schema), a slash command only `SlashCommand`.
+    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
 
 
 class SlackUser(_Model):

@@ -8,12 +8,16 @@ import sys
 import textwrap
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import IO, Any, Protocol
+from functools import cached_property
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from slack_sdk.errors import SlackClientError
 from slack_sdk.models.blocks import Block
 
 from medic.slack.blocks import blocks_json
+
+if TYPE_CHECKING:
+    from slack_sdk import WebClient
 
 _LINK = re.compile(r"<([^|>]+)\|([^>]+)>")
 
@@ -55,19 +59,36 @@ RESPONSE_URL_TIMEOUT_S = 2
 
 
 class WebApiTransport:
-    """slack_sdk's WebClient with its retry handlers (429 honours Retry-After)."""
+    """slack_sdk's WebClient with its retry handlers (429 honours Retry-After).
 
-    def __init__(self, token: str, base_url: str = "") -> None:
+    `token` is the bot token, or a function that reads it: the WebClient (and the token) are made at the first Web
+    API call, so replacing a card through a click's `response_url` (which needs no token) costs neither.
+
+    >>> transport = WebApiTransport(lambda: "xoxb-read-when-needed")  # nothing read or built yet
+    >>> transport.client.token
+    'xoxb-read-when-needed'
+    """
+
+    def __init__(self, token: str | Callable[[], str], base_url: str = "") -> None:
+        self._token = token
+        self._base_url = base_url
+
+    @cached_property
+    def client(self) -> WebClient:
+        """The WebClient, made once (the token read then); an error reading the token propagates, and the next
+        call tries again."""
         from slack_sdk import WebClient
         from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 
+        token = self._token() if callable(self._token) else self._token
         kwargs: dict[str, Any] = {"token": token, "timeout": 5}
-        if base_url:
-            kwargs["base_url"] = base_url.rstrip("/") + "/"
-        self.client = WebClient(**kwargs)
-        self.client.retry_handlers.extend(
+        if self._base_url:
+            kwargs["base_url"] = self._base_url.rstrip("/") + "/"
+        client = WebClient(**kwargs)
+        client.retry_handlers.extend(
             [RateLimitErrorRetryHandler(max_retry_count=2), ConnectionErrorRetryHandler(max_retry_count=2)]
         )
+        return client
 
     def post(self, channel: str, text: str, blocks: list[Block]) -> str:
         with _reachable():
