@@ -119,14 +119,19 @@ class Settings(BaseModel):
     actions_role_arn: str = Field(default="", description="role the executor assumes per plan to make the changes")
     # Organizations (docs/organizations.md): an alarm in another account is read and changed through that account's
     # roles (templates/member-account.yaml). Empty names: cross-account is off, and another account's alarm is refused.
+    # ASCII classes, as IAM defines them (a Unicode `\w`/`\d` would also admit non-ASCII and compile slower at import).
     account_id: str = Field(
-        default="", pattern=r"^(\d{12})?$", description="Medic's own account (empty: single-account)"
+        default="", pattern=r"^([0-9]{12})?$", description="Medic's own account (empty: single-account)"
     )
     member_role_name: str = Field(
-        default="", pattern=r"^[\w+=,.@-]{0,64}$", description="remediation role in member accounts (the executor's)"
+        default="",
+        pattern=r"^[A-Za-z0-9_+=,.@-]{0,64}$",
+        description="remediation role in member accounts (the executor's)",
     )
     member_read_role_name: str = Field(
-        default="", pattern=r"^[\w+=,.@-]{0,64}$", description="read-only role in member accounts (triage, verifier)"
+        default="",
+        pattern=r"^[A-Za-z0-9_+=,.@-]{0,64}$",
+        description="read-only role in member accounts (triage, verifier)",
     )
     region: str | None = None
 

@@ -64,7 +64,11 @@ class _FieldProblemError(ValueError):
 
 
 class _EventModel(BaseModel):
-    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore", alias_generator=to_camel)
+    # defer_build: the nested models are validated inside AlarmStateChangeEvent's schema; building a validator of
+    # their own at import would cost every cold start (they build on first direct use).
+    model_config = ConfigDict(
+        frozen=True, populate_by_name=True, extra="ignore", alias_generator=to_camel, defer_build=True
+    )
 
 
 class Metric(_EventModel):

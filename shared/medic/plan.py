@@ -39,6 +39,8 @@ def can_transition(current: str, new: str) -> bool:
 class Refusal(BaseModel):
     """A guardrail's refusal: which guard, its limit and what was observed."""
 
+    model_config = ConfigDict(defer_build=True)  # part of Plan's schema; built on its own only when used alone
+
     guard: str
     limit: Any = None
     observed: Any = None
@@ -51,6 +53,8 @@ class SlackRef(BaseModel):
 
 
 class Verification(BaseModel):
+    model_config = ConfigDict(defer_build=True)  # part of Plan's schema; built on its own only when used alone
+
     outcome: Literal["VERIFIED", "FAILED", "PENDING"] = "PENDING"
     alarm_state: str | None = None
     datapoints: list[float] = Field(default_factory=list)

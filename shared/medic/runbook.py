@@ -48,7 +48,8 @@ DIAGNOSES: dict[str, frozenset[str]] = {
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # defer_build: the documents are validated once, when a runbook is loaded, not at every import.
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class VerifySpec(_Strict):
@@ -197,12 +198,16 @@ class Runbook:
 
 
 class ConditionResult(BaseModel):
+    model_config = ConfigDict(defer_build=True)  # part of Decision's schema; built on its own only when used alone
+
     expression: str
     result: Literal["true", "false", "unknown"]
     facts: dict[str, Any] = Field(default_factory=dict)
 
 
 class RowTrace(BaseModel):
+    model_config = ConfigDict(defer_build=True)  # part of Decision's schema; built on its own only when used alone
+
     row: str
     matched: bool
     conditions: list[ConditionResult] = Field(default_factory=list)
@@ -211,6 +216,8 @@ class RowTrace(BaseModel):
 
 
 class ActionCall(BaseModel):
+    model_config = ConfigDict(defer_build=True)  # part of Decision's schema; built on its own only when used alone
+
     kind: str
     params: dict[str, float] = Field(default_factory=dict)
     row: str = ""
