@@ -24,7 +24,7 @@ from medic.clock import iso
 from medic.errors import InputError
 from medic.explain import trace_lines
 from medic.plan import PLAN_STATES, Plan
-from medic.runbook import Decision
+from medic.verdict import Decision
 
 if TYPE_CHECKING:
     from medic.ledger import ChainReport, Ledger, LogEvent

@@ -14,7 +14,7 @@ from typing import Any
 from medic.errors import InputError
 from medic.facts import FACT_TYPES
 from medic.plan import Plan
-from medic.runbook import Decision, RowTrace
+from medic.verdict import Decision, RowTrace
 
 
 def _value(value: Any) -> str:

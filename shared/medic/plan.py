@@ -9,7 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from medic.actions.base import PlannedAction
-from medic.runbook import Decision
+from medic.verdict import Decision
 
 PlanState = Literal[
     "PROPOSED", "APPROVED", "REJECTED", "EXPIRED", "APPLYING", "APPLIED", "VERIFIED",

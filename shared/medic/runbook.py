@@ -26,8 +26,10 @@ from medic.actions import ACTION_KINDS, UnknownAction, get_action
 from medic.errors import RunbookError
 from medic.expr import Evaluator, Expression, ExpressionError, UnknownFact, compile_expression
 from medic.facts import FACT_TYPES
+from medic.verdict import ActionCall, ConditionResult, Decision, Mode, RowTrace, VerifySpec
 
-Mode = Literal["auto", "approve", "notify"]
+__all__ = ["ActionCall", "ConditionResult", "Decision", "Mode", "RowTrace", "VerifySpec"]  # their home: medic.verdict
+
 HitPolicy = Literal["first", "collect"]
 SignalName = Literal["throttles", "spillover", "p99_latency", "db_connections"]
 SIGNALS = ("throttles", "spillover", "p99_latency", "db_connections")
@@ -50,13 +52,6 @@ DIAGNOSES: dict[str, frozenset[str]] = {
 class _Strict(BaseModel):
     # defer_build: the documents are validated once, when a runbook is loaded, not at every import.
     model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
-
-
-class VerifySpec(_Strict):
-    """What the verifier expects after the change."""
-
-    expect: str = "alarm back to OK"
-    rollback_on_failure: bool = False
 
 
 class ActionDoc(_Strict):
@@ -195,59 +190,6 @@ class Runbook:
 
 
 # -- decisions -----------------------------------------------------------------------------------
-
-
-class ConditionResult(BaseModel):
-    model_config = ConfigDict(defer_build=True)  # part of Decision's schema; built on its own only when used alone
-
-    expression: str
-    result: Literal["true", "false", "unknown"]
-    facts: dict[str, Any] = Field(default_factory=dict)
-
-
-class RowTrace(BaseModel):
-    model_config = ConfigDict(defer_build=True)  # part of Decision's schema; built on its own only when used alone
-
-    row: str
-    matched: bool
-    conditions: list[ConditionResult] = Field(default_factory=list)
-    note: str = ""
-    where: str = ""
-
-
-class ActionCall(BaseModel):
-    model_config = ConfigDict(defer_build=True)  # part of Decision's schema; built on its own only when used alone
-
-    kind: str
-    params: dict[str, float] = Field(default_factory=dict)
-    row: str = ""
-
-
-class Decision(BaseModel):
-    """The verdict of one table over one set of facts, with the trace that explains it."""
-
-    signal: str
-    table: str | None = None
-    hit_policy: str = "first"
-    row: str | None = None
-    rows: list[str] = Field(default_factory=list)
-    diagnosis: str | None = None
-    mode: Mode | None = None
-    rationale: str = ""
-    actions: list[ActionCall] = Field(default_factory=list)
-    verify: VerifySpec = VerifySpec()
-    trace: list[RowTrace] = Field(default_factory=list)
-    reason: str = ""
-    missing_facts: list[str] = Field(default_factory=list)
-
-    @property
-    def matched(self) -> bool:
-        return self.row is not None
-
-    @property
-    def rule(self) -> str | None:
-        """The matched row (rows joined with + under hit policy collect)."""
-        return "+".join(self.rows) if self.rows else self.row
 
 
 def decide(runbook: Runbook, signal: str, facts: Mapping[str, Any], tags: Mapping[str, str] | None = None) -> Decision:

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
+from functools import cache
+from typing import Any
+
 from medic.actions.base import Action, PlannedAction
-from medic.actions.buffer import EnableSqsBuffer
-from medic.actions.concurrency import SetEventSourceMaxConcurrency, SetReservedConcurrency
-from medic.actions.memory import SetMemory
-from medic.actions.prewarm import SchedulePrewarm
-from medic.actions.provisioned import Advise, SetAutoscalingBounds, SetProvisionedConcurrency
-from medic.actions.quota import RequestQuotaIncrease
 
 #: Every action kind of the vocabulary (a public contract).
 ACTION_KINDS = (
@@ -23,20 +20,38 @@ ACTION_KINDS = (
     "advise",
 )
 
-REGISTRY: dict[str, Action] = {
-    action.kind: action
-    for action in (
-        SetProvisionedConcurrency(),
-        SetAutoscalingBounds(),
-        Advise(),
-        SetReservedConcurrency(),
-        SetEventSourceMaxConcurrency(),
-        SetMemory(),
-        EnableSqsBuffer(),
-        SchedulePrewarm(),
-        RequestQuotaIncrease(),
-    )
-}
+
+@cache
+def _registry() -> dict[str, Action]:
+    """The implementations, imported at first use: what only reads plans (the interactions, the verifier's reads,
+    the CLI) needs the vocabulary and `PlannedAction`, not the actions' modules (nor the facts they import)."""
+    from medic.actions.buffer import EnableSqsBuffer
+    from medic.actions.concurrency import SetEventSourceMaxConcurrency, SetReservedConcurrency
+    from medic.actions.memory import SetMemory
+    from medic.actions.prewarm import SchedulePrewarm
+    from medic.actions.provisioned import Advise, SetAutoscalingBounds, SetProvisionedConcurrency
+    from medic.actions.quota import RequestQuotaIncrease
+
+    return {
+        action.kind: action
+        for action in (
+            SetProvisionedConcurrency(),
+            SetAutoscalingBounds(),
+            Advise(),
+            SetReservedConcurrency(),
+            SetEventSourceMaxConcurrency(),
+            SetMemory(),
+            EnableSqsBuffer(),
+            SchedulePrewarm(),
+            RequestQuotaIncrease(),
+        )
+    }
+
+
+def __getattr__(name: str) -> Any:
+    if name == "REGISTRY":  # kind → its implementation (built at first use)
+        return _registry()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class UnknownAction(KeyError):
@@ -45,8 +60,8 @@ class UnknownAction(KeyError):
             message = f"action {kind!r} is in the vocabulary but not implemented yet; implemented: "
         else:
             message = f"unknown action {kind!r}; valid: "
-        super().__init__(message + ", ".join(sorted(REGISTRY)))
-        self.message = message + ", ".join(sorted(REGISTRY))
+        super().__init__(message + ", ".join(sorted(_registry())))
+        self.message = message + ", ".join(sorted(_registry()))
 
     def __str__(self) -> str:
         return self.message
@@ -54,7 +69,7 @@ class UnknownAction(KeyError):
 
 def get_action(kind: str) -> Action:
     try:
-        return REGISTRY[kind]
+        return _registry()[kind]
     except KeyError:
         raise UnknownAction(kind) from None
 
