@@ -26,9 +26,7 @@ from medic.actions import ACTION_KINDS, UnknownAction, get_action
 from medic.errors import RunbookError
 from medic.expr import Evaluator, Expression, ExpressionError, UnknownFact, compile_expression
 from medic.facts import FACT_TYPES
-from medic.verdict import ActionCall, ConditionResult, Decision, Mode, RowTrace, VerifySpec
-
-__all__ = ["ActionCall", "ConditionResult", "Decision", "Mode", "RowTrace", "VerifySpec"]  # their home: medic.verdict
+from medic.verdict import Decision, Mode, VerifySpec
 
 HitPolicy = Literal["first", "collect"]
 SignalName = Literal["throttles", "spillover", "p99_latency", "db_connections"]

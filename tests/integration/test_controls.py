@@ -106,7 +106,7 @@ def test_changes_are_made_in_a_session_named_after_the_plan_with_the_approver(si
 def test_the_kill_switch_is_read_again_when_a_crashed_apply_is_redelivered(
     simulation: Simulation, monkeypatch: pytest.MonkeyPatch, after_visibility_timeout: Callable[[Simulation], None]
 ) -> None:
-    from medic.actions import REGISTRY
+    from medic.actions import get_action
     from medic.pipeline import execute_batch
 
     sim = simulation
@@ -115,7 +115,7 @@ def test_the_kill_switch_is_read_again_when_a_crashed_apply_is_redelivered(
     sim.click(plan, "approve")
     [message] = sim.clients.sqs.receive_message(QueueUrl=sim.infra["queue"])["Messages"]
     record = {"messageId": message["MessageId"], "body": message["Body"], "eventSource": "aws:sqs"}
-    impl = REGISTRY["set_provisioned_concurrency"]
+    impl = get_action("set_provisioned_concurrency")
 
     def crash(*args: object, **kwargs: object) -> None:
         raise RuntimeError("the executor died while waiting")

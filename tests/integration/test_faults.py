@@ -21,7 +21,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from botocore.retries.standard import ExponentialBackoff
 
-from medic.actions import REGISTRY
+from medic.actions import get_action
 from medic.actions.memory import CONFLICT_ATTEMPTS
 from medic.aws import retry_config
 from medic.plan import Plan
@@ -328,7 +328,7 @@ def test_a_crash_mid_apply_then_a_redelivery_applies_once(
         if where == "before the change is recorded":
             monkeypatch.setattr(sim.runtime.ledger, "save", crash_once(changed)(sim.runtime.ledger.save))
         else:
-            impl = REGISTRY["set_provisioned_concurrency"]
+            impl = get_action("set_provisioned_concurrency")
             monkeypatch.setattr(impl, "wait", crash_once(changed)(impl.wait))
 
         first = sim.handlers["executor"]({"Records": [record]}, None)
@@ -351,7 +351,7 @@ def test_a_crash_while_waiting_does_not_hide_a_failed_allocation(
     plan = approved(sim)
     record = executor_record(sim)
     moto_ext.inject_provisioned_concurrency_failure("checkout", "live", "FUNCTION_ERROR_INIT_FAILURE")
-    impl = REGISTRY["set_provisioned_concurrency"]
+    impl = get_action("set_provisioned_concurrency")
     monkeypatch.setattr(impl, "wait", crash_once(lambda: True)(impl.wait))
 
     sim.handlers["executor"]({"Records": [record]}, None)

@@ -283,14 +283,14 @@ def test_a_duplicate_rollback_message_during_a_rollback_rolls_back_once(
 ) -> None:
     """The rollback message delivered to two executors at once: the first holds the FAILED plan (a lease), the
     second changes nothing and leaves its copy to the queue; shown again later, it finds the plan ROLLED_BACK."""
-    from medic.actions import REGISTRY
+    from medic.actions import get_action
 
     sim = failing_fix
     [plan] = rt(sim).ledger.all_plans()
     sim.handlers["verifier"]({"source": "aws.events"}, None)
     [message] = sim.clients.sqs.receive_message(QueueUrl=sim.infra["queue"])["Messages"]
     record = {"messageId": message["MessageId"], "body": message["Body"], "eventSource": "aws:sqs"}
-    impl = REGISTRY["set_provisioned_concurrency"]
+    impl = get_action("set_provisioned_concurrency")
     original = impl.rollback
     duplicate: list[Any] = []
 

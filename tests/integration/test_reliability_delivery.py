@@ -17,7 +17,7 @@ import pytest
 from botocore.exceptions import ClientError
 from botocore.retries.standard import ExponentialBackoff
 
-from medic.actions import REGISTRY
+from medic.actions import get_action
 from medic.aws import RETRY_MAX_ATTEMPTS
 from medic.clock import iso, parse_iso
 from medic.plan import Plan
@@ -232,7 +232,7 @@ def test_a_duplicate_executor_message_during_an_apply_makes_one_change(
     sim.click(plan, "approve")
     [message] = sim.clients.sqs.receive_message(QueueUrl=sim.infra["queue"])["Messages"]
     record = {"messageId": message["MessageId"], "body": message["Body"], "eventSource": "aws:sqs"}
-    impl = REGISTRY["set_provisioned_concurrency"]
+    impl = get_action("set_provisioned_concurrency")
     original = impl.apply
     duplicate: list[dict[str, Any]] = []
 

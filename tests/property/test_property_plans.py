@@ -33,8 +33,9 @@ from worlds import (
 
 from medic.config import DEFAULT_RUNBOOK, Settings
 from medic.facts import ConsumerFacts, EventSourceFacts, Facts
-from medic.runbook import ActionCall, Runbook, Table, load_runbook
+from medic.runbook import Runbook, Table, load_runbook
 from medic.signals import Target
+from medic.verdict import ActionCall
 
 RUNBOOK = load_runbook(DEFAULT_RUNBOOK)
 #: Tags of a function that is not opted in (None: its tags could not be read).

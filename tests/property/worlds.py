@@ -19,7 +19,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from medic.actions import REGISTRY, get_action
+from medic.actions import get_action, registry
 from medic.actions.base import PlannedAction
 from medic.actions.buffer import READY_TAG
 from medic.config import Settings
@@ -28,8 +28,9 @@ from medic.errors import GuardrailRefused
 from medic.facts import DATABASE_TAG, INVOCATION_TAG, VCPU_MB, ConsumerFacts, EventSourceFacts, Facts
 from medic.guardrails import MIN_UNRESERVED, check_budget, check_plan
 from medic.plan import Refusal
-from medic.runbook import ActionCall, Decision, Runbook, decide
+from medic.runbook import Runbook, decide
 from medic.signals import Target
+from medic.verdict import ActionCall, Decision
 
 OPT_IN = ("medic:managed", "true")
 FUNCTION_SIGNALS = ("throttles", "spillover", "p99_latency")
@@ -310,7 +311,7 @@ CAPACITY_KINDS = (*PC_FIELDS, "set_reserved_concurrency")
 
 
 @st.composite
-def action_calls(draw: Any, kinds: tuple[str, ...] = tuple(sorted(REGISTRY))) -> list[ActionCall]:
+def action_calls(draw: Any, kinds: tuple[str, ...] = tuple(sorted(registry()))) -> list[ActionCall]:
     """What any runbook row could ask for: one to three actions of any of `kinds`, with any parameter values."""
     chosen = draw(st.lists(pick(*kinds), min_size=1, max_size=3))
     return [ActionCall(kind=kind, params={p: draw(any_param) for p in get_action(kind).params}) for kind in chosen]

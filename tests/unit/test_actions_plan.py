@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from medic.actions import REGISTRY, PlannedAction, get_action
+from medic.actions import PlannedAction, get_action, registry
 from medic.actions.buffer import buffer_queue_names, event_rules, sns_topics
 from medic.actions.concurrency import consumer_shares
 from medic.actions.prewarm import daily_cron
@@ -91,7 +91,7 @@ def shape(actions: list[PlannedAction]) -> list[tuple[str, Any, Any]]:
 def test_the_action_is_registered_with_its_params_mode_permissions_and_runbook_example(
     kind: str, params: tuple[str, ...], mode: str
 ) -> None:
-    action = REGISTRY[kind]
+    action = registry()[kind]
 
     assert action.params == params
     assert action.max_mode == mode

@@ -25,8 +25,8 @@ from medic.errors import InputError
 from medic.facts import Facts
 from medic.ledger import Ledger, LogEvent, event_hash
 from medic.plan import Plan, approval_hash, plan_id
-from medic.runbook import ConditionResult, Decision, RowTrace
 from medic.signals import Target
+from medic.verdict import ConditionResult, Decision, RowTrace
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

@@ -18,7 +18,8 @@ from medic.actions import ACTION_KINDS
 from medic.config import DEFAULT_RUNBOOK
 from medic.errors import InputError, RunbookError
 from medic.facts import Facts
-from medic.runbook import ActionCall, Decision, RowTrace, Runbook, decide, load_runbook, parse_runbook
+from medic.runbook import Runbook, decide, load_runbook, parse_runbook
+from medic.verdict import ActionCall, Decision, RowTrace
 
 RUNBOOK = Path(__file__).resolve().parents[2] / "runbooks" / "lambda-latency.yaml"
 SPILLOVER_ROWS = [
@@ -459,9 +460,9 @@ def test_an_unknown_action_kind_is_refused_with_the_valid_ones() -> None:
 
 
 def test_an_action_of_the_vocabulary_that_is_not_implemented_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    from medic.actions import REGISTRY
+    from medic.actions import registry
 
-    monkeypatch.delitem(REGISTRY, "set_memory")
+    monkeypatch.delitem(registry(), "set_memory")
     error = rejected(floor_row(kind="kind: set_memory"))
 
     assert_points_at(
@@ -471,9 +472,9 @@ def test_an_action_of_the_vocabulary_that_is_not_implemented_is_refused(monkeypa
 
 
 def test_every_action_of_the_vocabulary_is_implemented() -> None:
-    from medic.actions import REGISTRY
+    from medic.actions import registry
 
-    assert sorted(REGISTRY) == sorted(ACTION_KINDS)
+    assert sorted(registry()) == sorted(ACTION_KINDS)
 
 
 def test_wrong_params_for_an_action_are_refused() -> None:

@@ -25,17 +25,14 @@ from medic.expr import Expression, UnknownFact
 from medic.facts import FACT_TYPES
 from medic.runbook import (
     MODE_ORDER,
-    ActionCall,
-    ConditionResult,
-    Decision,
     Row,
-    RowTrace,
     Runbook,
     decide,
     layer,
     load_runbook,
     render,
 )
+from medic.verdict import ActionCall, ConditionResult, Decision, RowTrace
 
 RUNBOOK = load_runbook(DEFAULT_RUNBOOK)
 SIGNALS = tuple(RUNBOOK.tables)

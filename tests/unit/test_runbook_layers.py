@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 import pytest
 
-from medic.actions import REGISTRY
+from medic.actions import registry
 from medic.actions.base import Action, PlannedAction
 from medic.errors import RunbookError
 from medic.explain import explain_decision, trace_lines
@@ -323,7 +323,7 @@ class _Cautious(Action):
 
 
 def test_a_row_more_autonomous_than_its_action_allows_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(REGISTRY, "set_memory", _Cautious())
+    monkeypatch.setitem(registry(), "set_memory", _Cautious())
     text = doc("""\
     tables:
       p99_latency:

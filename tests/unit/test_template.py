@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from medic.actions import REGISTRY
+from medic.actions import registry
 from medic.config import ENV_VARS
 from medic.facts import FactCollector
 
@@ -274,7 +274,7 @@ def _on_own_resources(statement: dict[str, Any], cfn: dict[str, Any]) -> bool:
 def _declared_by_actions() -> dict[str, set[str]]:
     """IAM action (lower case) → the registered action kinds that declare it."""
     declared: dict[str, set[str]] = {}
-    for kind, action in REGISTRY.items():
+    for kind, action in registry().items():
         for permission in action.permissions:
             declared.setdefault(permission.lower(), set()).add(kind)
     return declared
@@ -478,7 +478,7 @@ def test_no_wildcard_actions_and_no_iam(resources: dict[str, Any]) -> None:
 
 def test_the_actions_role_may_do_everything_the_actions_declare(resources: dict[str, Any]) -> None:
     statements = list(_statements(resources["ActionsRole"]))
-    declared = [(kind, permission) for kind, action in REGISTRY.items() for permission in action.permissions]
+    declared = [(kind, permission) for kind, action in registry().items() for permission in action.permissions]
     assert declared
     missing = [f"{kind}: {permission}" for kind, permission in declared if not _granting(statements, permission)]
     assert not missing, "not granted to ActionsRole: " + ", ".join(missing)
@@ -590,7 +590,7 @@ def test_every_lambda_write_is_on_opted_in_functions_or_a_reasoned_exception(res
             assert not unexplained, f"{statement.get('Sid')}: {sorted(unexplained)} lack the opt-in tag condition"
             assert "lambda:FunctionArn" in json.dumps(statement.get("Condition")), statement.get("Sid")
             excepted |= writes
-    declared = {p for action in REGISTRY.values() for p in action.permissions if p.startswith("lambda:")}
+    declared = {p for action in registry().values() for p in action.permissions if p.startswith("lambda:")}
     assert tagged | excepted == {p for p in declared if _is_write(p)}
     assert excepted == set(LAMBDA_WRITES_WITHOUT_OPT_IN_TAG), "keep the exceptions to what is actually granted"
 
@@ -604,7 +604,7 @@ def test_only_the_executor_changes_lambda_or_autoscaling(resources: dict[str, An
         for action in _actions(statement):
             if changing.match(action):
                 granted.setdefault(role, set()).add(action)
-    declared = {p for action in REGISTRY.values() for p in action.permissions if changing.match(p)}
+    declared = {p for action in registry().values() for p in action.permissions if changing.match(p)}
     assert granted == {"ActionsRole": declared}
 
 
@@ -622,7 +622,7 @@ def test_autoscaling_changes_are_confined_to_lambda_provisioned_concurrency(reso
             }
             assert all(arn.endswith(":scalable-target/*") for arn in _arns(statement))
             seen |= writes
-    declared = {p for a in REGISTRY.values() for p in a.permissions if p.startswith("application-autoscaling:")}
+    declared = {p for a in registry().values() for p in a.permissions if p.startswith("application-autoscaling:")}
     assert seen == {p for p in declared if _is_write(p)}
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
 
 from medic.actions.base import Action, PlannedAction
 
@@ -22,7 +21,7 @@ ACTION_KINDS = (
 
 
 @cache
-def _registry() -> dict[str, Action]:
+def registry() -> dict[str, Action]:
     """The implementations, imported at first use: what only reads plans (the interactions, the verifier's reads,
     the CLI) needs the vocabulary and `PlannedAction`, not the actions' modules (nor the facts they import)."""
     from medic.actions.buffer import EnableSqsBuffer
@@ -48,20 +47,14 @@ def _registry() -> dict[str, Action]:
     }
 
 
-def __getattr__(name: str) -> Any:
-    if name == "REGISTRY":  # kind → its implementation (built at first use)
-        return _registry()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 class UnknownAction(KeyError):
     def __init__(self, kind: str) -> None:
         if kind in ACTION_KINDS:
             message = f"action {kind!r} is in the vocabulary but not implemented yet; implemented: "
         else:
             message = f"unknown action {kind!r}; valid: "
-        super().__init__(message + ", ".join(sorted(_registry())))
-        self.message = message + ", ".join(sorted(_registry()))
+        self.message = message + ", ".join(sorted(registry()))
+        super().__init__(self.message)
 
     def __str__(self) -> str:
         return self.message
@@ -69,7 +62,7 @@ class UnknownAction(KeyError):
 
 def get_action(kind: str) -> Action:
     try:
-        return _registry()[kind]
+        return registry()[kind]
     except KeyError:
         raise UnknownAction(kind) from None
 
@@ -78,4 +71,4 @@ def action_params(kind: str) -> tuple[str, ...]:
     return get_action(kind).params
 
 
-__all__ = ["ACTION_KINDS", "REGISTRY", "Action", "PlannedAction", "UnknownAction", "get_action"]
+__all__ = ["ACTION_KINDS", "Action", "PlannedAction", "UnknownAction", "get_action", "registry"]
