@@ -81,6 +81,7 @@ class Facts(BaseModel):
     reserved_concurrency: int | None = None
     account_limit: int | None = None
     unreserved_concurrency: int | None = None
+    minimum_unreserved: int | None = None  # AWS keeps min(100, account_limit) unreserved (medic.pool)
     # Provisioned concurrency on the qualifier
     pc_requested: int | None = None
     pc_allocated: int | None = None
@@ -103,10 +104,14 @@ class Facts(BaseModel):
     account_concurrency_peak: float | None = None
     account_claimed_concurrency_peak: float | None = None
     account_utilization: float | None = None
+    unreserved_concurrency_peak: float | None = None  # what functions without a reservation use (account-level)
+    unreserved_pool_utilization: float | None = None  # unreserved_concurrency_peak / unreserved_concurrency
     function_peak_concurrency: float | None = None
     reserved_utilization: float | None = None
     concurrency_ramp_per_min: float | None = None
     ramp_start_minute_of_day: float | None = None  # UTC minute of the day the steepest one-minute climb began
+    throttled_minutes: int | None = None  # minutes of the window with Throttles > 0
+    climbing_when_throttled: bool | None = None  # concurrency still rising in the minutes it was throttled
     invocation_type: str | None = None  # "sync" | "async" | "sqs" | "stream"
     async_sources: str | None = None
     has_sqs_source: bool | None = None
@@ -117,6 +122,8 @@ class Facts(BaseModel):
     is_db_consumer: bool | None = None
     downstream_db_connection_ratio: float | None = None
     # p99 latency: the function's REPORT lines, memory, PC on the qualifier the traffic hits
+    log_group: str | None = None  # where the function's REPORT lines are (LoggingConfig.LogGroup)
+    log_format: str | None = None  # "Text" | "JSON" (LoggingConfig.LogFormat)
     report_lines: int | None = None
     cold_starts: int | None = None
     cold_start_ratio: float | None = None
@@ -124,6 +131,9 @@ class Facts(BaseModel):
     duration_p99_ms: float | None = None
     warm_duration_avg_ms: float | None = None
     warm_duration_p99_ms: float | None = None
+    cold_duration_avg_ms: float | None = None  # handler Duration of the cold invocations (Init Duration apart)
+    slow_invocations: int | None = None  # REPORT lines whose Duration is above the alarm's threshold
+    slow_cold_share: float | None = None  # the share of those that were cold starts
     max_memory_used_mb: float | None = None
     memory_used_ratio: float | None = None
     vcpus: float | None = None

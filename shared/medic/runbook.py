@@ -41,7 +41,15 @@ DIAGNOSES: dict[str, frozenset[str]] = {
         {"pc_floor_too_low", "autoscaling_max_too_low", "pc_not_ready", "pc_overprovisioned", "unexplained"}
     ),
     "p99_latency": frozenset(
-        {"cold_starts", "cpu_starved", "spillover_cold_starts", "dependency", "pc_misconfigured", "unexplained"}
+        {
+            "cold_starts",
+            "cpu_starved",
+            "memory_pressure",
+            "spillover_cold_starts",
+            "dependency",
+            "pc_misconfigured",
+            "unexplained",
+        }
     ),
     "db_connections": frozenset({"connection_blowup", "unexplained"}),
 }
