@@ -119,6 +119,26 @@ def compile_expression(source: str | int | float | bool, facts: Mapping[str, typ
     return Expression(text, kind, frozenset(compiler.names), evaluate)
 
 
+def _kleene(parts: list[Evaluator], *, decisive: bool) -> Evaluator:
+    """`and` (decisive False) / `or` (decisive True) in three-valued logic: one decisive part settles it even when
+    another reads an unknown fact (`unknown or True` is True, `unknown and False` is False); otherwise an unknown
+    part makes the whole unknown."""
+
+    def evaluate(env: Env) -> bool:
+        unknown: UnknownFact | None = None
+        for part in parts:
+            try:
+                if bool(part(env)) is decisive:
+                    return decisive
+            except UnknownFact as exc:
+                unknown = unknown or exc
+        if unknown is not None:
+            raise unknown
+        return not decisive
+
+    return evaluate
+
+
 class _Compiler:
     def __init__(self, facts: Mapping[str, type]) -> None:
         self.facts = facts
@@ -134,9 +154,7 @@ class _Compiler:
             return self._name(node)
         if isinstance(node, ast.BoolOp):
             parts = [self._expect(value, "bool") for value in node.values]
-            if isinstance(node.op, ast.And):
-                return "bool", lambda env: all(part(env) for part in parts)
-            return "bool", lambda env: any(part(env) for part in parts)
+            return "bool", _kleene(parts, decisive=not isinstance(node.op, ast.And))
         if isinstance(node, ast.UnaryOp):
             if isinstance(node.op, ast.Not):
                 inner = self._expect(node.operand, "bool")

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
 
 from medic.events import parse_alarm_event
 from medic.facts import (
@@ -58,7 +57,9 @@ def test_throttles_at_the_account_limit(world: Any) -> None:
     assert facts.invocation_type == "sync"
     assert facts.event_sources == [] and facts.has_sqs_source is False
     assert facts.sources["account_concurrency_peak"].startswith("cloudwatch:GetMetricData [15m@60s] Concurrent")
-    assert facts.missing["account_claimed_concurrency_peak"].startswith("no datapoints for ClaimedAccountConcurrency")
+    assert facts.missing["account_claimed_concurrency_peak"] == (
+        "no datapoints in the last 15m@60s for ClaimedAccountConcurrency Maximum {}"
+    )
     assert facts.account_claimed_concurrency_peak is None
 
 
@@ -96,7 +97,10 @@ def test_an_sqs_consumer_and_its_mapping(world: Any) -> None:
     facts, _ = world("throttles-unexplained.yaml")
 
     assert facts.function_peak_concurrency is None
-    assert facts.missing["function_peak_concurrency"].startswith("no ConcurrentExecutions datapoints")
+    assert facts.missing["function_peak_concurrency"].startswith(
+        "no datapoints in the last 15m@60s for ConcurrentExecutions Maximum {FunctionName=orders-worker}; "
+        "Invocations Sum {FunctionName=orders-worker} × Duration Average {FunctionName=orders-worker} (Little's law"
+    )
     assert facts.account_utilization is None  # no account datapoints: unknown, not 0
 
 
@@ -122,28 +126,15 @@ def test_traffic_on_latest_while_pc_sits_on_an_alias(world: Any) -> None:
     assert facts.pc_qualifiers == "live:20(READY)"
 
 
-def test_logs_insights_unavailable_falls_back_to_a_bounded_filter(world: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    def build() -> tuple[Facts, Simulation]:
-        return world("p99-cpu-starved.yaml")  # type: ignore[no-any-return]
+def test_logs_insights_unavailable_falls_back_to_a_bounded_filter(world: Any) -> None:
+    from medic.world import moto_ext
 
-    import medic.facts as facts_module
-
-    original = facts_module.FactCollector._insights
-
-    def denied(self: FactCollector, *args: Any) -> Any:
-        error = ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}}, "StartQuery")
-        try:
-            raise error
-        except ClientError as exc:
-            raise facts_module._InsightsUnavailable("AccessDeniedException") from exc
-
-    monkeypatch.setattr(facts_module.FactCollector, "_insights", denied)
-    facts, _ = build()
-    monkeypatch.setattr(facts_module.FactCollector, "_insights", original)
+    moto_ext.inject_fault("StartQuery", "AccessDeniedException", 400, times=3)  # each of the three queries
+    facts, _ = world("p99-cpu-starved.yaml")
 
     assert (facts.report_lines, facts.cold_starts) == (200, 2)
     assert facts.warm_duration_p99_ms == 2400 and facts.max_memory_used_mb == 140
-    assert facts.sources["report_lines"].startswith("logs:FilterLogEvents /aws/lambda/report-builder REPORT lines")
+    assert facts.sources["report_lines"].startswith("logs:FilterLogEvents /aws/lambda/report-builder, Text reports")
     assert "Logs Insights unavailable: AccessDeniedException" in facts.sources["report_lines"]
 
 
@@ -160,17 +151,14 @@ def test_database_facts_and_consumers(world: Any) -> None:
     assert consumers["orders-api"].event_sources == [] and consumers["orders-api"].reserved_concurrency is None
 
 
-def test_a_permission_denied_leaves_facts_unknown_with_the_reason(world: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    import medic.facts as facts_module
+def test_a_permission_denied_leaves_facts_unknown_with_the_reason(world: Any) -> None:
+    from medic.world import moto_ext
 
-    def denied(self: FactCollector, *args: Any) -> Any:
-        raise ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, "GetResources")
-
-    monkeypatch.setattr(facts_module.FactCollector, "_consumers", denied)
+    moto_ext.inject_fault("GetResources", "AccessDeniedException", 400)
     facts, _ = world("db-connection-blowup.yaml")
 
     assert facts.consumers is None and facts.consumer_count is None
-    assert facts.missing["consumer_count"] == "tag:GetResources failed: AccessDenied"
+    assert facts.missing["consumer_count"] == "tag:GetResources failed: AccessDeniedException"
     assert facts.db_connection_ratio == pytest.approx(0.975)  # the rest was still collected
 
 
@@ -195,12 +183,13 @@ def test_summarize_report_lines_matches_the_insights_fields() -> None:
     lines = [ReportLine(duration_ms=float(d), memory_size_mb=512, max_memory_used_mb=100) for d in range(1, 101)]
     lines.append(ReportLine(duration_ms=500, memory_size_mb=512, max_memory_used_mb=120, init_duration_ms=900))
 
-    stats, warm = summarize_report_lines(lines)
+    stats, warm, slow = summarize_report_lines(lines, threshold=99.5)
 
-    assert stats == {"invocations": 101, "cold": 1, "init_avg": 900, "p99": 100, "memory_used": 120_000_000,
-                     "memory_size": 512_000_000}  # fmt: skip
+    assert stats == {"invocations": 101, "cold": 1, "init_avg": 900, "p99": 100, "avg": 5550 / 101,
+                     "memory_used": 120_000_000, "memory_size": 512_000_000}  # fmt: skip
     assert warm == {"warm_avg": 50.5, "warm_p99": 99}
-    assert summarize_report_lines([]) == ({"invocations": 0.0}, {})
+    assert slow == {"slow": 2, "slow_cold": 1}  # 100 ms (warm) and 500 ms (cold) are above 99.5
+    assert summarize_report_lines([]) == ({"invocations": 0.0}, {}, {})
 
 
 @pytest.mark.parametrize(

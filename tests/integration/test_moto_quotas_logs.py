@@ -323,6 +323,7 @@ def test_medic_s_report_query_gets_lambda_s_numbers(insights: Callable[..., dict
             ("cold", "2"),
             ("init_avg", "1850"),
             ("p99", "1000"),
+            ("avg", "550"),
             ("memory_used", "509000000"),
             ("memory_size", "1024000000"),
         ]

@@ -299,3 +299,22 @@ def test_a_false_fact_is_known() -> None:
 def test_an_unknown_fact_in_a_comparison_is_not_treated_as_false() -> None:
     with pytest.raises(UnknownFact, match="status"):
         evaluate("status != 'READY'", status=None)
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("peak > 10 or has_autoscaling", True),  # `unknown or True`: True, whichever side is unknown
+        ("has_autoscaling or peak > 10", True),
+        ("peak > 10 and managed", False),  # `unknown and False`: False
+        ("managed and peak > 10", False),
+    ],
+)
+def test_and_or_are_three_valued_a_deciding_operand_wins_over_an_unknown_one(source: str, expected: bool) -> None:
+    assert evaluate(source, peak=None) is expected
+
+
+@pytest.mark.parametrize("source", ["peak > 10 or managed", "has_autoscaling and peak > 10", "not peak > 10"])
+def test_without_a_deciding_operand_an_unknown_fact_keeps_the_whole_unknown(source: str) -> None:
+    with pytest.raises(UnknownFact, match="peak"):
+        evaluate(source, peak=None)

@@ -179,9 +179,18 @@ def reference_evaluate(expression: Expression, facts: Mapping[str, Any]) -> Any:
             if value is None:
                 raise UnknownFact(node.id)
             return value
-        if isinstance(node, ast.BoolOp):
-            parts = (walk(value) for value in node.values)
-            return all(parts) if isinstance(node.op, ast.And) else any(parts)
+        if isinstance(node, ast.BoolOp):  # three-valued: a decisive part wins over an unknown one
+            decisive = isinstance(node.op, ast.Or)
+            unknown: UnknownFact | None = None
+            for value in node.values:
+                try:
+                    if bool(walk(value)) is decisive:
+                        return decisive
+                except UnknownFact as exc:
+                    unknown = unknown or exc
+            if unknown is not None:
+                raise unknown
+            return not decisive
         if isinstance(node, ast.UnaryOp):
             return not walk(node.operand) if isinstance(node.op, ast.Not) else -walk(node.operand)
         if isinstance(node, ast.BinOp):

@@ -6,7 +6,7 @@ log that survives mistakes, queues that outlast their consumer, and the wiring M
 
 Least privilege is checked against the code, both ways: the executor may do what the registered actions declare
 (`Action.permissions`) and nothing else outside Medic's own resources; triage may make the calls fact collection
-makes (`FactCollector.permissions`, itself checked against the calls in facts.py) and nothing else.
+makes (`FactCollector.permissions`, itself checked against the calls in medic/facts/) and nothing else.
 """
 
 from __future__ import annotations
@@ -290,9 +290,12 @@ def _api_names(service: str) -> dict[str, str]:
 
 
 def _iam_actions_called(path: Path) -> set[str]:
-    """The IAM actions of the AWS calls a module makes through `self.clients` (aliases and paginators included)."""
+    """The IAM actions of the AWS calls a module makes through `self.clients` or a `clients` argument (aliases and
+    paginators included)."""
 
     def is_self_clients(node: ast.expr) -> bool:
+        if isinstance(node, ast.Name):
+            return node.id == "clients"
         return (
             isinstance(node, ast.Attribute)
             and node.attr == "clients"
@@ -565,8 +568,8 @@ def test_triage_reads_nothing_beyond_fact_collection(cfn: dict[str, Any], resour
 
 
 def test_fact_permissions_are_the_calls_facts_py_makes() -> None:
-    called = _iam_actions_called(ROOT / "shared" / "medic" / "facts.py")
-    assert called, "no AWS calls found in facts.py: the scan is broken"
+    called = set().union(*(_iam_actions_called(path) for path in (ROOT / "shared" / "medic" / "facts").glob("*.py")))
+    assert called, "no AWS calls found in medic/facts: the scan is broken"
     declared = {permission.lower() for permission in FactCollector.permissions}
     missing = sorted(action for action in called if action.lower() not in declared)
     assert not missing, f"facts.py calls {missing}: add them to FactCollector.permissions"
