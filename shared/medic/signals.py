@@ -39,7 +39,9 @@ Some alarms name a signal and a target and still must change nothing: :attr:`Sig
   lower band or ``LessThan…`` breach of ``Duration`` (latency dropped), ``Throttles``, ``ConcurrentExecutions``,
   spillover or ``DatabaseConnections``; or Medic cannot tell which way it breached. ``ProvisionedConcurrency-
   Utilization`` is the exception: too high (the pool is exhausted) and too low (paid for and idle, the cost row
-  ``pc_overprovisioned``) are both what the spillover table handles, so its direction holds nothing back.
+  ``pc_overprovisioned``) are both what the spillover table handles, so its direction holds nothing back. A
+  metric-math alarm whose expression fell says Medic cannot tell the metric rose; a metric Medic has no meaning
+  for, classified by its ``medic:signal`` tag, is taken at its tag whichever way it breached.
 
 Example::
 
