@@ -290,12 +290,12 @@ class Storm:
 def outcome(result: Any) -> str:
     if not isinstance(result, dict):
         return f"error: {result!r}"
-    if result.get("status") == "ignored":
-        return "ignored (OK state)"
     if result.get("duplicate"):
         return "duplicate (no new plan)"
     if result.get("status") == "SUPERSEDED":
         return "attached to the open plan (SUPERSEDED)"
+    if result.get("status") == "NOOP":
+        return "recorded NOOP (OK state: recovered)"
     return f"new plan ({result.get('status')})"
 
 
@@ -348,6 +348,12 @@ def report(s: Storm, args: argparse.Namespace) -> None:
     n = len(s.results)
     intents = Counter(r.delivery.intent for r in s.results)
     transitions = {(r.delivery.function, r.delivery.transition) for r in s.results if r.delivery.transition}
+    # An OK is recorded too, as a NOOP plan of its own (one per OK transition, whatever its redeliveries).
+    recoveries = {
+        (r.delivery.function, r.delivery.event["detail"]["state"]["timestamp"])
+        for r in s.results
+        if r.delivery.intent == "flap: ok"
+    }
     by_outcome: dict[str, list[Result]] = defaultdict(list)
     for r in s.results:
         by_outcome[r.outcome].append(r)
@@ -426,9 +432,12 @@ def report(s: Storm, args: argparse.Namespace) -> None:
     targets = [
         Target(
             "storm: one plan per alarm transition, one open plan per function, no duplicate, no error",
-            f"{len(transitions):,} plans, {len(expected_new)} open",
+            f"{len(transitions) + len(recoveries):,} plans ({len(recoveries)} NOOP on OK), {len(expected_new)} open",
             f"{logged:,} plans, {proposed} open, {len(errors)} errors, {wrong_diagnosis} unexpected diagnoses",
-            logged == len(transitions) and proposed == len(expected_new) and not errors and not wrong_diagnosis,
+            logged == len(transitions) + len(recoveries)
+            and proposed == len(expected_new)
+            and not errors
+            and not wrong_diagnosis,
         ),
     ]
     save(SECTION, body, targets)

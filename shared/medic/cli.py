@@ -276,6 +276,10 @@ def _explain(args: argparse.Namespace) -> int:
     signal = classify(event)
     print(f"alarm {event.detail.alarm_name} ({event.detail.state.value}) → signal {signal.kind} on "
           f"{signal.target.display}: {signal.reason}")  # fmt: skip
+    undecided = signal.undecided_reason(runbook.tables)
+    if undecided is not None:  # as triage: a NOOP, no facts read, no table evaluated
+        print(f"no decision: {undecided}")
+        return EXIT_OK
     if args.facts:
         facts = load_facts_file(args.facts)
         tags = facts.pop("tags", None)

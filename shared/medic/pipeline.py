@@ -38,7 +38,11 @@ from medic.signals import Signal, classify
 
 
 def triage(raw_event: Mapping[str, Any] | str | bytes, rt: Runtime) -> dict[str, Any]:
-    """Alarm event → signal → facts → decision → guarded plan → log → enqueue / Slack."""
+    """Alarm event → signal → facts → decision → guarded plan → log → enqueue / Slack.
+
+    Every parsed transition is recorded as a plan. One that must change nothing although it may name a signal and a
+    target (`Signal.noop_reason`: an OK or INSUFFICIENT_DATA state, a value that fell, a direction that cannot be
+    read) is a NOOP with that reason: no facts, no Slack card, and it never attaches to an open plan on its target."""
     log = get_logger(use_case="triage")
     now = rt.clock.now()
     try:
@@ -46,9 +50,6 @@ def triage(raw_event: Mapping[str, Any] | str | bytes, rt: Runtime) -> dict[str,
     except EventError as exc:
         return _reject_event(raw_event, exc, rt, now)
     log = log.bind(alarm=event.detail.alarm_name, state=event.detail.state.value)
-    if event.detail.state.value != "ALARM":
-        log.info("ignored", reason=f"state {event.detail.state.value} is not ALARM")
-        return {"status": "ignored", "reason": f"state {event.detail.state.value}"}
 
     state_ts = iso(event.detail.state.timestamp)
     pid = plan_id(event.alarm_arn, state_ts)
@@ -69,7 +70,8 @@ def _triage(
     existing = rt.ledger.get(pid)
     if existing is not None:
         log.info("duplicate_delivery", status=existing.status)
-        if existing.status in ("PROPOSED", "BLOCKED", "NOOP") and not existing.slack.ts:
+        carded = existing.diagnosis or existing.blocked_by  # as below: a NOOP without either never had a card
+        if existing.status in ("PROPOSED", "BLOCKED", "NOOP") and carded and not existing.slack.ts:
             _post_card(existing, rt, now)  # a retry after a crash between the log write and the post
         elif existing.status == "APPROVED" and "enqueued" not in {e.kind for e in rt.ledger.events(pid)}:
             _enqueue(existing, rt, now)  # a retry after the enqueue failed: an approved plan must reach the executor
@@ -90,16 +92,16 @@ def _triage(
         plan.alarm_threshold = reason_data.threshold
         plan.alarm_value = reason_data.recent_datapoints[-1] if reason_data.recent_datapoints else None
 
-    holder = rt.ledger.holder(plan.target) if signal.target.kind != "none" else None
+    held = signal.noop_reason is not None  # a recovery or a fall is not one more alarm of the open plan's incident
+    holder = rt.ledger.holder(plan.target) if signal.target.kind != "none" and not held else None
     open_plan = rt.ledger.get(holder) if holder else None
     if open_plan is not None and open_plan.status in OPEN_STATES:
         return _attach(plan, open_plan, event, rt, now)
 
     facts: Facts | None = None
-    if signal.kind == "unknown" or signal.kind not in rt.runbook.tables:
-        plan.reason = signal.reason if signal.kind == "unknown" else f"runbook has no table for signal {signal.kind}"
-    elif signal.target.kind == "none":
-        plan.reason = f"no actionable target: {signal.reason}"
+    undecided = signal.undecided_reason(rt.runbook.tables)
+    if undecided is not None:
+        plan.reason = undecided
     else:
         facts = fact_collector(plan, rt).collect(signal, event, now)
         if plan.function_name and not plan.qualifier and facts.qualifier and facts.qualifier != "$LATEST":

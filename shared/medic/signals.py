@@ -25,6 +25,23 @@ anything else, composite alarms                         ``unknown``         none
   (``fn:alias`` or ``fn:version``) or ``ExecutedVersion`` for the qualifier. A ``Resource`` naming another
   function than ``FunctionName``, an invalid name, or no name at all gives ``Target(kind="none")``, and
   the reason says why: an empty target never means "all".
+- A metric in another account gives ``Target(kind="none")`` too: a metric query's ``accountId`` (CloudWatch
+  cross-account observability: an alarm in a monitoring account on a source account's metric; ``MetricDataQuery``
+  API reference, "AccountId") or a ``FunctionName`` ARN naming another account or Region than the alarm's. Medic
+  acts in the alarm's account and Region (``Plan.account``, ``Plan.region``), where a function of the same name
+  may exist and is not the one the metric is about.
+
+Some alarms name a signal and a target and still must change nothing: :attr:`Signal.noop_reason` says why.
+
+- The state is not ``ALARM``: ``OK`` (recovered, or within its threshold) or ``INSUFFICIENT_DATA`` (no data to
+  judge).
+- The value fell where only a rise is the problem (:mod:`medic.breach` reads the direction from the event): a
+  lower band or ``LessThan…`` breach of ``Duration`` (latency dropped), ``Throttles``, ``ConcurrentExecutions``,
+  spillover or ``DatabaseConnections``; or Medic cannot tell which way it breached. ``ProvisionedConcurrency-
+  Utilization`` is the exception: too high (the pool is exhausted) and too low (paid for and idle, the cost row
+  ``pc_overprovisioned``) are both what the spillover table handles, so its direction holds nothing back. A
+  metric-math alarm whose expression fell says Medic cannot tell the metric rose; a metric Medic has no meaning
+  for, classified by its ``medic:signal`` tag, is taken at its tag whichever way it breached.
 
 Example::
 
@@ -36,12 +53,13 @@ Example::
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
-from medic.events import AlarmStateChangeEvent, MetricStat
+from medic.breach import BreachDirection, breach_of
+from medic.events import AlarmConfiguration, AlarmStateChangeEvent, MetricStat
 
 SignalKind = Literal["throttles", "spillover", "p99_latency", "db_connections", "unknown"]
 SIGNAL_KINDS: tuple[SignalKind, ...] = get_args(SignalKind)
@@ -54,8 +72,23 @@ TAIL_PERCENTILE = 90.0
 _FUNCTION_SIGNALS: frozenset[SignalKind] = frozenset({"throttles", "spillover", "p99_latency"})
 _FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _QUALIFIER = re.compile(r"^(?:\$LATEST|[A-Za-z0-9_-]{1,128})$")
-_FUNCTION_ARN = re.compile(r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:(?P<rest>.+)$")
+_FUNCTION_ARN = re.compile(r"^arn:aws[a-z-]*:lambda:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):function:(?P<rest>.+)$")
 _DB_INSTANCE_ID = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,62}$")
+#: Metrics whose breach in either direction is what a runbook table handles (see the module doc).
+_EITHER_DIRECTION = frozenset({("AWS/Lambda", "ProvisionedConcurrencyUtilization")})
+#: What a falling value of a metric (where only a rise is a problem) means, for the reason.
+_FALLING = {
+    ("AWS/Lambda", "Duration"): "latency dropped",
+    ("AWS/Lambda", "Throttles"): "throttling fell",
+    ("AWS/Lambda", "ConcurrentExecutions"): "concurrency fell",
+    ("AWS/Lambda", "UnreservedConcurrentExecutions"): "concurrency fell",
+    ("AWS/Lambda", "ProvisionedConcurrencySpilloverInvocations"): "spillover fell",
+    ("AWS/RDS", "DatabaseConnections"): "connections fell",
+}
+_FIX: dict[SignalKind, str] = {
+    "throttles": "capacity fix", "spillover": "capacity fix", "p99_latency": "latency fix",
+    "db_connections": "concurrency cap", "unknown": "change",
+}  # fmt: skip
 
 
 class Target(BaseModel):
@@ -113,7 +146,12 @@ class Target(BaseModel):
 
 
 class Signal(BaseModel):
-    """The symptom an alarm reports, what it is about, the metric that said so, and why (one line)."""
+    """The symptom an alarm reports, what it is about, the metric that said so, and why (one line).
+
+    ``direction``: which way an ``ALARM`` breached (:mod:`medic.breach`), ``None`` when not read (another state, a
+    re-proposal). ``noop_reason``: why this alarm must lead to no change although its signal and target may be
+    known (see the module doc); ``None`` when nothing holds it back.
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -121,15 +159,92 @@ class Signal(BaseModel):
     target: Target
     metric: MetricStat | None
     reason: str
+    direction: BreachDirection | None = None
+    noop_reason: str | None = None
 
     @property
     def actionable(self) -> bool:
-        """A known signal on a named target; anything else can only be reported."""
-        return self.kind != "unknown" and self.target.kind != "none"
+        """A known signal on a named target, with nothing holding it back; anything else can only be reported."""
+        return self.kind != "unknown" and self.target.kind != "none" and self.noop_reason is None
+
+    def undecided_reason(self, tables: Collection[str]) -> str | None:
+        """Why triage records this alarm as a NOOP without collecting facts or deciding, given the runbook's
+        ``tables`` (one per signal); ``None`` when it decides. ``medic explain`` prints the same."""
+        if self.noop_reason is not None:
+            return self.noop_reason
+        if self.kind == "unknown":
+            return self.reason
+        if self.kind not in tables:
+            return f"runbook has no table for signal {self.kind}"
+        if self.target.kind == "none":
+            return f"no actionable target: {self.reason}"
+        return None
 
 
 def classify(event: AlarmStateChangeEvent) -> Signal:
-    """Classify an alarm state change event into a :class:`Signal` (never raises for a parsed event)."""
+    """Classify an alarm state change event into a :class:`Signal` (never raises for a parsed event).
+
+    Example::
+
+        >>> signal = classify(parse_alarm_event(open("events/anomaly-lower-band-alarm.json").read()))  # doctest: +SKIP
+        >>> signal.kind, signal.target.display, signal.direction  # doctest: +SKIP
+        ('p99_latency', 'checkout:live', 'below')
+        >>> signal.noop_reason  # doctest: +SKIP
+        'AWS/Lambda Duration {FunctionName=checkout, Resource=checkout:live} p99/60s fell below its band (…)'
+    """
+    signal = _classify(event)
+    state = event.detail.state
+    if state.value != "ALARM":
+        return signal.model_copy(update={"noop_reason": _state_noop_reason(event)})
+    if event.detail.configuration.kind == "composite":
+        return signal  # its state follows its rule over child alarms: no threshold, no direction
+    breach = breach_of(state)
+    noop_reason = None
+    if signal.kind != "unknown" and signal.metric is not None:
+        noop_reason = _direction_noop_reason(signal.kind, signal.metric, event.detail.configuration, *breach)
+    return signal.model_copy(update={"direction": breach.direction, "noop_reason": noop_reason})
+
+
+def _state_noop_reason(event: AlarmStateChangeEvent) -> str:
+    """Why an ``OK`` or ``INSUFFICIENT_DATA`` state needs nothing (with CloudWatch's reason for the second: it tells
+    "Unchecked: Initial alarm creation" from datapoints that stopped)."""
+    state, previous = event.detail.state, event.detail.previous_state
+    if state.value == "OK":
+        if previous is not None and previous.value == "ALARM":
+            return "state OK: the alarm recovered; nothing to remediate"
+        return "state OK: the alarm is within its threshold; nothing to remediate"
+    said = f" (CloudWatch: {_one_line(state.reason)})" if state.reason.strip() else ""
+    return (
+        f"state {state.value}: the alarm has no data to judge — check the metric is still emitted "
+        f"(a function that is not invoked emits no datapoints); nothing to remediate{said}"
+    )
+
+
+def _direction_noop_reason(
+    kind: SignalKind, stat: MetricStat, config: AlarmConfiguration, direction: BreachDirection, evidence: str
+) -> str | None:
+    """Why a breach in this direction must change nothing, or None when it is the direction the table fixes."""
+    metric = stat.metric
+    falling = _FALLING.get((metric.namespace, metric.name))
+    if direction == "above" or (metric.namespace, metric.name) in _EITHER_DIRECTION or falling is None:
+        return None  # a metric Medic has no meaning for was classified by its tag: the tag says what the alarm means
+    if direction == "unknown":
+        return (
+            f"cannot tell whether {stat.describe()} breached above or below ({evidence}): Medic proposes no "
+            f"{_FIX[kind]} on a direction it cannot read"
+        )
+    if config.kind == "metric_math":
+        return (
+            f"the alarm's expression fell below its threshold ({evidence}): Medic cannot tell that {metric.name} "
+            f"rose; no {_FIX[kind]} is proposed"
+        )
+    bound = "band" if config.kind == "anomaly_detection" else "threshold"
+    return (
+        f"{stat.describe()} fell below its {bound} ({evidence}): {falling}; Medic proposes no {_FIX[kind]} for a fall"
+    )
+
+
+def _classify(event: AlarmStateChangeEvent) -> Signal:
     config = event.detail.configuration
     tag_kind, tag_note = _tag_override(event.detail.alarm_tags)
     if config.kind == "composite":
@@ -159,7 +274,10 @@ def classify(event: AlarmStateChangeEvent) -> Signal:
 
     if kind == "unknown":
         return _unknown(primary, f"{why} → unknown")
-    target, problem = _resolve_target(kind, evidence)
+    target, problem = _resolve_target(kind, evidence, event.account, event.region)
+    elsewhere = _metric_in_another_account(config, event.account)
+    if elsewhere:
+        target, problem = Target.none(), elsewhere
     if target.kind == "none":
         reason = f"{why} → {kind}, but no target: {problem}; an empty target never means all{tag_note}"
     else:
@@ -217,13 +335,27 @@ def _tag_override(tags: Mapping[str, str]) -> tuple[SignalKind | None, str]:
     return None, f"; ignored {SIGNAL_TAG}={value!r} (valid: {', '.join(SIGNAL_KINDS)})"
 
 
-def _resolve_target(kind: SignalKind, stats: Iterable[MetricStat]) -> tuple[Target, str]:
+def _metric_in_another_account(config: AlarmConfiguration, account: str) -> str:
+    """Why the alarm's metrics are not the alarm's account's (a query's ``accountId``), or ``""``."""
+    for query in config.metrics:
+        if query.account_id and query.account_id.strip() != account:
+            return (
+                f"the metric is in account {query.account_id} (configuration.metrics[{query.id}].accountId), not the "
+                f"alarm's account {account}: Medic never changes a same-named function in {account}; create the "
+                f"alarm in {query.account_id} (its member stack forwards the event to Medic, docs/organizations.md)"
+            )
+    return ""
+
+
+def _resolve_target(kind: SignalKind, stats: Iterable[MetricStat], account: str, region: str) -> tuple[Target, str]:
     """One target agreed on by every query that names one; else ``Target.none()`` and the reason."""
-    resolve = _function_target if kind in _FUNCTION_SIGNALS else _db_target
     targets: list[Target] = []
     missing = ""
     for stat in stats:
-        target, problem, named = resolve(stat.metric.dimensions)
+        if kind in _FUNCTION_SIGNALS:
+            target, problem, named = _function_target(stat.metric.dimensions, account, region)
+        else:
+            target, problem, named = _db_target(stat.metric.dimensions)
         if target is not None:
             targets.append(target)
         elif named:
@@ -238,13 +370,19 @@ def _resolve_target(kind: SignalKind, stats: Iterable[MetricStat]) -> tuple[Targ
     return Target.none(), missing
 
 
-def _function_target(dimensions: Mapping[str, str]) -> tuple[Target | None, str, bool]:
-    """(target, problem, whether the dimensions tried to name a function)."""
+def _function_target(dimensions: Mapping[str, str], account: str, region: str) -> tuple[Target | None, str, bool]:
+    """(target, problem, whether the dimensions tried to name a function) for an alarm in ``account``/``region``."""
     function_dim = dimensions.get("FunctionName", "").strip()
     resource_dim = dimensions.get("Resource", "").strip()
     version_dim = dimensions.get("ExecutedVersion", "").strip()
     if not function_dim and not resource_dim:
         return None, "no FunctionName dimension (account-level metric, no single function)", False
+    for dimension in (function_dim, resource_dim):
+        arn = _FUNCTION_ARN.match(dimension)
+        if arn and (arn.group("account"), arn.group("region")) != (account, region):
+            where = f"account {arn.group('account')} ({arn.group('region')})"
+            problem = f"the function ARN {dimension!r} is in {where}, not the alarm's account {account} ({region})"
+            return None, problem + ": Medic never changes a same-named function there", True
 
     name, qualifier = _split_function(function_dim) if function_dim else (None, None)
     if resource_dim:

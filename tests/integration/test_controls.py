@@ -160,7 +160,8 @@ def test_medic_counts_its_plans_and_times_each_stage_in_emf(aws: EmbeddedAWS) ->
         install(None)
 
     lines = [json.loads(line) for line in sim.metrics.getvalue().splitlines()]
-    outcomes = [(d["Signal"], d["Outcome"]) for d in lines if "Plans" in d]
+    # The alarm's recovery to OK, when the world delivers it to triage, is counted as a NOOP plan of its own.
+    outcomes = [(d["Signal"], d["Outcome"]) for d in lines if "Plans" in d and d["Outcome"] != "NOOP"]
     assert outcomes == [("spillover", "PROPOSED"), ("spillover", "APPLIED"), ("spillover", "VERIFIED")]
     stages = [name for d in lines for name in ("TimeToPlan", "TimeToApply", "TimeToVerify") if name in d]
     assert stages == ["TimeToPlan", "TimeToApply", "TimeToVerify"]

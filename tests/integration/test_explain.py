@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from medic.cli import main
-from medic.explain import explain_plan
+from medic.explain import explain_all, explain_plan
 from medic.runbook import load_runbook
 from medic.scenario import load_scenario
 from medic.simulate import triage_only
@@ -72,3 +72,51 @@ def test_explain_refuses_an_unknown_fact_naming_it(tmp_path: Path, capsys: pytes
 
     assert status == 2
     assert capsys.readouterr().err.startswith(f"medic: {facts}: throttle: unknown fact; known: ")
+
+
+# -- alarms that must change nothing: explain prints the reason triage records, and reads nothing ------------------
+
+HELD_BACK = [
+    ("ok-state.json", "no decision: state OK: the alarm recovered; nothing to remediate"),
+    ("insufficient-data-state.json", "no decision: state INSUFFICIENT_DATA: the alarm has no data to judge — check "
+                                     "the metric is still emitted"),
+    ("anomaly-lower-band-alarm.json",
+     "no decision: AWS/Lambda Duration {FunctionName=checkout, Resource=checkout:live} p99/60s fell below its band "
+     "(datapoint 61.2 under its lower band 182.5): latency dropped; Medic proposes no latency fix for a fall"),
+    ("cross-account-metric-alarm.json", "the metric is in account 444455556666 (configuration.metrics[m1].accountId), "
+                                        "not the alarm's account 123456789012"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "says"), HELD_BACK, ids=[name for name, _ in HELD_BACK])
+def test_explain_an_event_that_must_change_nothing_prints_why_and_reads_no_facts(
+    name: str, says: str, aws: EmbeddedAWS, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from medic.world import moto_ext
+
+    with moto_ext.count_requests() as served:  # the AWS the CLI would read (AWS_ENDPOINT_URL points at it)
+        status = main(["explain", str(ROOT / "events" / name)])
+
+    out = capsys.readouterr().out
+    assert status == 0
+    assert says in out
+    assert out.splitlines()[-1].startswith("no decision: ")
+    assert "rows, in order" not in out
+    assert served.requests == []
+
+
+def test_explain_a_scenario_whose_event_must_change_nothing_prints_the_noop_reason(
+    aws: EmbeddedAWS, tmp_path: Path
+) -> None:
+    scenario = tmp_path / "recovered.yaml"
+    world = (ROOT / "scenarios" / "spillover-fixed-floor.yaml").read_text().split("\nalarm:")[0]
+    scenario.write_text(f"{world}\nalarm_event: {ROOT / 'events' / 'ok-state.json'}\n")
+
+    [plan] = triage_only(scenario, RUNBOOK, aws=aws)  # what `medic explain SCENARIO.yaml` prints
+    text = explain_all([plan])
+
+    assert plan.status == "NOOP"
+    assert text.splitlines() == [
+        f"plan {plan.id}: checkout-live-spillover → spillover on checkout:live → NOOP",
+        "no decision: state OK: the alarm recovered; nothing to remediate",
+    ]

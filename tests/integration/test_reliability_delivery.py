@@ -117,7 +117,7 @@ def test_the_same_transition_under_a_new_event_id_is_the_same_plan(world: Callab
 # -- an OK delivered before its ALARM --------------------------------------------------------------
 
 
-def test_an_ok_delivered_before_its_alarm_is_ignored_and_the_alarm_still_makes_one_plan(
+def test_an_ok_delivered_before_its_alarm_is_its_own_noop_and_the_alarm_still_makes_one_plan(
     world: Callable[..., Simulation],
 ) -> None:
     sim = world()
@@ -129,15 +129,18 @@ def test_an_ok_delivered_before_its_alarm_is_ignored_and_the_alarm_still_makes_o
     ok["detail"]["state"].update(value="OK", timestamp=iso(fired + timedelta(minutes=2)), reason="recovered")
 
     first = sim.handlers["triage"](ok, None)  # EventBridge does not guarantee order
-    assert first == {"status": "ignored", "reason": "state OK"}
-    assert plans(sim) == []
+    [recovery] = plans(sim)
+    assert (first["plan_id"], first["status"]) == (recovery.id, "NOOP")
+    assert recovery.reason == "state OK: the alarm recovered; nothing to remediate"
     second = sim.handlers["triage"](alarm, None)
 
-    [plan] = plans(sim)
+    [plan] = [p for p in plans(sim) if p.id != recovery.id]
     assert second["plan_id"] == plan.id and plan.status == "PROPOSED"
     assert plan.state_timestamp == iso(fired)  # the plan is the ALARM transition's, whatever arrived first
-    assert sim.handlers["triage"](ok, None) == first, "a late OK never touches the plan"
+    late = sim.handlers["triage"](ok, None)
+    assert late == {"plan_id": recovery.id, "status": "NOOP", "duplicate": True}, "a late OK never touches the plan"
     assert rt(sim).ledger.get(plan.id) == plan
+    assert len(sim.console.messages) == 1, "the plan's card only"
 
 
 # -- Lambda's asynchronous retries of triage -------------------------------------------------------

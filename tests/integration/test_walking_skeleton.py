@@ -6,12 +6,15 @@ duplicates, forged clicks, double clicks, redelivery, drift, a failing change, b
 
 from __future__ import annotations
 
+import copy
 import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 from medic.cli import expectation_problems
 from medic.scenario import load_scenario
@@ -22,6 +25,9 @@ from medic.world.server import EmbeddedAWS
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = sorted((ROOT / "scenarios").glob("*.yaml"))
 FLOOR = ROOT / "scenarios" / "spillover-fixed-floor.yaml"
+COLD_STARTS = ROOT / "scenarios" / "p99-cold-starts.yaml"
+RESERVED_LIMIT = ROOT / "scenarios" / "throttles-reserved-limit.yaml"
+EVENTS = ROOT / "events"
 
 
 @pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
@@ -238,3 +244,156 @@ def test_cli_runs_several_scenarios_each_on_a_fresh_world() -> None:
     first, second = json.loads(run.stdout)
     assert first["plans"][0]["status"] == second["plans"][0]["status"] == "VERIFIED"
     assert second["world_after"]["checkout:live"]["provisioned_concurrency"] == first["plans"][0]["actions"][0]["after"]
+
+
+# -- alarms that must change nothing: a recorded NOOP with the reason, in worlds where the runbook would act --------
+
+
+def _event_file(tmp_path: Path, sample: str, edit: Any) -> Path:
+    """A sample event changed by `edit` (a function of the decoded event), written next to the scenario."""
+    event = json.loads((EVENTS / sample).read_text())
+    edit(event)
+    path = tmp_path / f"edited-{sample}"
+    path.write_text(json.dumps(event))
+    return path
+
+
+def _throttles_lower_band(event: dict[str, Any]) -> None:
+    """thumbnailer's Throttles under their anomaly band (fewer throttles than expected)."""
+    detail = event["detail"]
+    event["resources"] = ["arn:aws:cloudwatch:us-east-1:123456789012:alarm:thumbnailer-throttles-anomaly"]
+    detail["alarmName"] = "thumbnailer-throttles-anomaly"
+    query = detail["configuration"]["metrics"][0]
+    query["metricStat"]["metric"]["dimensions"] = {"FunctionName": "thumbnailer"}
+    detail["configuration"]["metrics"].append(
+        {
+            "id": "ad1",
+            "expression": "ANOMALY_DETECTION_BAND(m1, 2)",
+            "label": "Throttles (expected)",
+            "returnData": True,
+        }
+    )
+    detail["state"]["reason"] = (
+        "Thresholds Crossed: 1 out of the last 1 datapoints [0.0 (14/05/24 10:01:00)] was less than the lower "
+        "thresholds [12.5] or greater than the upper thresholds [96.0] (minimum 1 datapoint for OK -> ALARM "
+        "transition)."
+    )
+    detail["state"]["reasonData"] = json.dumps({
+        "version": "1.0", "queryDate": "2024-05-14T10:02:40.512+0000", "startDate": "2024-05-14T10:01:00.000+0000",
+        "period": 60, "recentDatapoints": [0.0], "recentLowerThresholds": [12.5], "recentUpperThresholds": [96.0],
+    })  # fmt: skip
+
+
+def _function_arn_in(account: str) -> Any:
+    def edit(event: dict[str, Any]) -> None:
+        dimensions = event["detail"]["configuration"]["metrics"][0]["metricStat"]["metric"]["dimensions"]
+        dimensions["FunctionName"] = f"arn:aws:lambda:us-east-1:{account}:function:checkout"
+
+    return edit
+
+
+HELD_BACK = {
+    # case: (the world, its function renamed to the event's, the event (or how to make it), the reason says)
+    "ok-state": (FLOOR, None, "ok-state.json", "state OK: the alarm recovered; nothing to remediate"),
+    "insufficient-data": (COLD_STARTS, ("checkout-api", "checkout"), "insufficient-data-state.json",
+                          "state INSUFFICIENT_DATA: the alarm has no data to judge — check the metric is still"),
+    "duration-lower-band": (COLD_STARTS, ("checkout-api", "checkout"), "anomaly-lower-band-alarm.json",
+                            "fell below its band (datapoint 61.2 under its lower band 182.5): latency dropped; "
+                            "Medic proposes no latency fix for a fall"),
+    "throttles-lower-band": (RESERVED_LIMIT, None, ("throttles-alarm.json", _throttles_lower_band),
+                             "throttling fell; Medic proposes no capacity fix for a fall"),
+    "cross-account-metric": (FLOOR, None, "cross-account-metric-alarm.json",
+                             "no actionable target: AWS/Lambda ProvisionedConcurrencySpilloverInvocations"),
+    "cross-account-function-arn": (FLOOR, None, ("spillover-alarm.json", _function_arn_in("444455556666")),
+                                   "is in account 444455556666 (us-east-1), not the alarm's account 123456789012"),
+}  # fmt: skip
+
+
+def _held_back_scenario(tmp_path: Path, case: str) -> tuple[Path, str]:
+    world_of, rename, event, says = HELD_BACK[case]
+    scenario = yaml.safe_load(world_of.read_text())
+    world = yaml.safe_dump(scenario["world"])
+    if rename:
+        world = world.replace(*rename)
+    path = _event_file(tmp_path, *event) if isinstance(event, tuple) else EVENTS / event
+    document = {"description": f"{case}: must change nothing", "world": yaml.safe_load(world),
+                "alarm_event": str(path), "expect": {"status": "NOOP", "actions": []}}  # fmt: skip
+    scenario_path = tmp_path / f"{case}.yaml"
+    scenario_path.write_text(yaml.safe_dump(document, allow_unicode=True))
+    return scenario_path, says
+
+
+@pytest.mark.parametrize("case", sorted(HELD_BACK))
+def test_an_alarm_that_must_change_nothing_is_a_recorded_noop_with_its_reason(
+    case: str, aws_server: EmbeddedAWS, tmp_path: Path
+) -> None:
+    """Each world is one where the runbook proposes a change for a rising alarm (the scenario it comes from); the
+    event is delivered through the real triage handler. Nothing is read, decided, posted or changed."""
+    path, says = _held_back_scenario(tmp_path, case)
+
+    document = simulate(path, decide="approve", aws=aws_server).contract()
+
+    assert expectation_problems(str(path), document) == []
+    [plan] = document["plans"]
+    assert (plan["diagnosis"], plan["rule"], plan["blocked_by"]) == (None, None, [])
+    assert [event["kind"] for event in document["log"]] == ["alarm_received", "plan_created"]  # no facts, no card
+    created = document["log"][-1]["data"]
+    assert created["status"] == "NOOP"
+    assert says in created["reason"]
+
+
+def test_a_same_named_function_in_this_account_is_left_alone_for_another_accounts_metric(
+    aws_server: EmbeddedAWS, tmp_path: Path
+) -> None:
+    path, _ = _held_back_scenario(tmp_path, "cross-account-metric")
+
+    document = simulate(path, decide="approve", aws=aws_server).contract()
+
+    [plan] = document["plans"]
+    assert plan["signal"] == "spillover"
+    assert document["log"][0]["data"]["target"] == "(none)"
+    assert document["world_after"]["checkout:live"]["provisioned_concurrency"] == 20  # the scenario's, unchanged
+
+
+def _recovered(alarm_event: dict[str, Any]) -> dict[str, Any]:
+    """The same alarm back to OK two minutes after it fired (the ALARM state becomes the previous one)."""
+    from datetime import timedelta
+
+    from medic.clock import iso, parse_iso
+
+    ok = copy.deepcopy(alarm_event)
+    ok["id"] = "0b9d3f53-3c86-4c5e-8f0a-0f1d8c2b7e11"
+    ok["detail"]["previousState"] = copy.deepcopy(alarm_event["detail"]["state"])
+    fired = parse_iso(alarm_event["detail"]["state"]["timestamp"].replace("+0000", "+00:00"))
+    ok["detail"]["state"].update(value="OK", timestamp=iso(fired + timedelta(minutes=2)), reason="recovered")
+    return ok
+
+
+def test_a_recovery_while_a_plan_is_open_is_its_own_noop_never_attached_to_the_plan(proposed) -> None:
+    sim, (plan, events) = proposed
+    ok = _recovered(events[0])
+
+    result = sim.handlers["triage"](ok, None)
+    again = sim.handlers["triage"](ok, None)  # EventBridge delivers at least once
+
+    assert result["status"] == "NOOP" and result["plan_id"] != plan.id
+    assert again == {"plan_id": result["plan_id"], "status": "NOOP", "duplicate": True}
+    recovery = sim.runtime.ledger.get(result["plan_id"])
+    assert recovery.reason == "state OK: the alarm recovered; nothing to remediate"
+    assert recovery.target == plan.target and not recovery.slack.ts
+    assert "alarm_attached" not in [e.kind for e in sim.runtime.ledger.events(plan.id)]
+    assert sim.runtime.ledger.get(plan.id).status == "PROPOSED"
+    assert len(sim.console.messages) == 1 and not sim.console.replies  # the plan's card only, no "fired too"
+
+
+def test_cli_json_shows_the_noop_plan_of_an_ok_event(tmp_path: Path) -> None:
+    path, _ = _held_back_scenario(tmp_path, "ok-state")
+    medic = [sys.executable, "-m", "medic.cli", "simulate", str(path), "--json", "--check"]
+
+    run = subprocess.run(medic, capture_output=True, text=True, check=False)
+
+    assert run.returncode == 0, run.stderr
+    document = json.loads(run.stdout)
+    [plan] = document["plans"]
+    assert (plan["signal"], plan["status"], plan["actions"]) == ("spillover", "NOOP", [])
+    assert document["log"][0]["data"]["state"] == "OK"

@@ -59,6 +59,9 @@ def test_every_sample_event_parses(path: Path) -> None:
         ("metric-math-alarm.json", "metric_math"),
         ("anomaly-detection-alarm.json", "anomaly_detection"),
         ("composite-alarm.json", "composite"),
+        ("insufficient-data-state.json", "metric"),
+        ("anomaly-lower-band-alarm.json", "anomaly_detection"),
+        ("cross-account-metric-alarm.json", "metric"),
     ],
 )
 def test_alarm_kind_comes_from_the_configuration(name: str, kind: str) -> None:
@@ -115,6 +118,38 @@ def test_a_state_without_reason_data_is_fine() -> None:
     assert previous.reason_data is None
     assert previous.reason_data_raw is None
     assert previous.reason_data_problem is None
+
+
+def test_insufficient_data_lists_the_unknown_datapoints_without_values() -> None:
+    state = parse_alarm_event(load("insufficient-data-state.json")).detail.state
+
+    assert state.value == "INSUFFICIENT_DATA"
+    assert state.reason == "Insufficient Data: 3 datapoints were unknown."
+    assert state.reason_data is not None
+    assert state.reason_data.recent_datapoints == []
+    assert [p.value for p in state.reason_data.evaluated_datapoints] == [None, None, None]
+
+
+def test_an_anomaly_band_gives_one_lower_and_one_upper_bound_per_datapoint() -> None:
+    data = parse_alarm_event(load("anomaly-lower-band-alarm.json")).detail.state.reason_data
+
+    assert data is not None
+    assert data.threshold is None
+    assert (data.recent_datapoints, data.recent_lower_thresholds, data.recent_upper_thresholds) == (
+        [61.2],
+        [182.5],
+        [871.9],
+    )
+
+
+def test_a_metric_query_names_the_account_of_its_metric() -> None:
+    """Cross-account observability: an alarm in a monitoring account on a source account's metric (the
+    MetricDataQuery's AccountId, CloudWatch API reference)."""
+    event = parse_alarm_event(load("cross-account-metric-alarm.json"))
+
+    assert event.account == "123456789012"
+    assert [query.account_id for query in event.detail.configuration.metrics] == ["444455556666"]
+    assert parse_alarm_event(spillover()).detail.configuration.metrics[0].account_id is None
 
 
 def test_previous_state_is_optional() -> None:

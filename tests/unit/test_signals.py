@@ -48,24 +48,36 @@ def expression(query_id: str, text: str) -> dict[str, Any]:
     return {"id": query_id, "expression": text, "returnData": True}
 
 
-def alarm(*queries: dict[str, Any], tags: dict[str, str] | None = None, rule: str | None = None) -> Signal:
-    """Classify an alarm with these metric queries (or this composite rule), as CloudWatch would send it."""
+def event(
+    *queries: dict[str, Any],
+    tags: dict[str, str] | None = None,
+    rule: str | None = None,
+    state: str = "ALARM",
+    reason: str = "Threshold Crossed",
+    reason_data: dict[str, Any] | None = None,
+    previous: str | None = None,
+) -> AlarmStateChangeEvent:
+    """An alarm state change with these metric queries (or this composite rule), as CloudWatch would send it; by
+    default in ALARM above a threshold of 0."""
     name = "under-test"
     configuration: dict[str, Any] = {"alarmRule": rule} if rule else {"metrics": list(queries)}
+    data = reason_data if reason_data is not None else {"recentDatapoints": [5.0], "threshold": 0.0}
     detail: dict[str, Any] = {
         "alarmName": name,
         "state": {
-            "value": "ALARM",
-            "reason": "Threshold Crossed",
-            "reasonData": json.dumps({"version": "1.0", "period": 60, "recentDatapoints": [5.0], "threshold": 0.0}),
+            "value": state,
+            "reason": reason,
+            "reasonData": json.dumps({"version": "1.0", "period": 60, **data}),
             "timestamp": "2024-05-14T10:00:00.000+0000",
         },
         "configuration": configuration,
     }
+    if previous is not None:
+        detail["previousState"] = {"value": previous, "reason": "", "timestamp": "2024-05-14T09:00:00.000+0000"}
     if tags is not None:
         detail["alarmTags"] = tags
         detail["alarmTagsStatus"] = "SUCCESS"
-    event = AlarmStateChangeEvent.model_validate(
+    return AlarmStateChangeEvent.model_validate(
         {
             "version": "0",
             "id": "00000000-0000-4000-8000-000000000000",
@@ -78,7 +90,11 @@ def alarm(*queries: dict[str, Any], tags: dict[str, str] | None = None, rule: st
             "detail": detail,
         }
     )
-    return classify(event)
+
+
+def alarm(*queries: dict[str, Any], **fields: Any) -> Signal:
+    """Classify :func:`event` (same arguments)."""
+    return classify(event(*queries, **fields))
 
 
 # --- the sample events -------------------------------------------------------------------------------
@@ -95,6 +111,9 @@ def alarm(*queries: dict[str, Any], tags: dict[str, str] | None = None, rule: st
         ("metric-math-alarm.json", "throttles", "checkout"),
         ("anomaly-detection-alarm.json", "p99_latency", "checkout:live"),
         ("composite-alarm.json", "unknown", "(none)"),
+        ("insufficient-data-state.json", "p99_latency", "checkout:live"),
+        ("anomaly-lower-band-alarm.json", "p99_latency", "checkout:live"),
+        ("cross-account-metric-alarm.json", "spillover", "(none)"),
     ],
 )
 def test_each_sample_alarm_names_its_signal_and_target(name: str, kind: str, target: str) -> None:
@@ -332,6 +351,208 @@ def test_a_tagged_signal_without_a_target_dimension_has_no_target() -> None:
 
     assert signal.kind == "throttles"
     assert signal.target == Target.none()
+
+
+# --- alarms that must change nothing: states, falling values, another account's metric ---------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "says"),
+    [
+        ("ok-state.json", "state OK: the alarm recovered; nothing to remediate"),
+        ("insufficient-data-state.json", "state INSUFFICIENT_DATA: the alarm has no data to judge — check the metric"),
+    ],
+)
+def test_a_state_other_than_alarm_keeps_its_signal_and_target_and_is_held_back(name: str, says: str) -> None:
+    signal = from_file(name)
+
+    assert signal.target.kind == "function"
+    assert signal.noop_reason is not None and signal.noop_reason.startswith(says)
+    assert signal.direction is None
+    assert not signal.actionable
+
+
+def test_insufficient_data_says_what_cloudwatch_said() -> None:
+    signal = alarm(metric("Throttles", {"FunctionName": "checkout"}), state="INSUFFICIENT_DATA",
+                   reason="Unchecked: Initial alarm creation", reason_data={})  # fmt: skip
+
+    assert signal.noop_reason is not None
+    assert signal.noop_reason.endswith("(CloudWatch: Unchecked: Initial alarm creation)")
+
+
+def test_ok_without_a_preceding_alarm_is_within_its_threshold_not_recovered() -> None:
+    signal = alarm(metric("Throttles", {"FunctionName": "checkout"}), state="OK", previous="INSUFFICIENT_DATA")
+
+    assert signal.noop_reason == "state OK: the alarm is within its threshold; nothing to remediate"
+
+
+def test_a_lower_band_breach_of_duration_is_latency_that_dropped() -> None:
+    signal = from_file("anomaly-lower-band-alarm.json")
+
+    assert (signal.kind, signal.target.display, signal.direction) == ("p99_latency", "checkout:live", "below")
+    assert signal.noop_reason is not None
+    assert "fell below its band (datapoint 61.2 under its lower band 182.5): latency dropped" in signal.noop_reason
+    assert "no latency fix" in signal.noop_reason
+    assert not signal.actionable
+
+
+def band(query: dict[str, Any]) -> list[dict[str, Any]]:
+    """An anomaly detection alarm on `query` (as m1)."""
+    return [query, {"id": "ad1", "expression": "ANOMALY_DETECTION_BAND(m1, 2)", "returnData": True}]
+
+
+LOWER_BAND = {"recentDatapoints": [3.0], "recentLowerThresholds": [40.0], "recentUpperThresholds": [90.0]}
+UPPER_BAND = {"recentDatapoints": [140.0], "recentLowerThresholds": [40.0], "recentUpperThresholds": [90.0]}
+BELOW_THRESHOLD = {"recentDatapoints": [2.0, 1.0], "threshold": 10.0}
+
+
+@pytest.mark.parametrize(
+    ("queries", "data", "means", "fix"),
+    [
+        (band(metric("Throttles", {"FunctionName": "checkout"})), LOWER_BAND, "throttling fell", "capacity fix"),
+        (band(metric("ConcurrentExecutions", CHECKOUT_LIVE, stat="Maximum")), LOWER_BAND, "concurrency fell",
+         "capacity fix"),
+        (band(metric("ProvisionedConcurrencySpilloverInvocations", CHECKOUT_LIVE)), LOWER_BAND, "spillover fell",
+         "capacity fix"),
+        (band(metric("Duration", CHECKOUT_LIVE, stat="p99")), LOWER_BAND, "latency dropped", "latency fix"),
+        ([metric("Throttles", {"FunctionName": "checkout"})], BELOW_THRESHOLD, "throttling fell", "capacity fix"),
+        ([metric("UnreservedConcurrentExecutions", {"FunctionName": "checkout"}, stat="Maximum")], BELOW_THRESHOLD,
+         "concurrency fell", "capacity fix"),
+        ([metric("DatabaseConnections", {"DBInstanceIdentifier": "orders-db"}, namespace="AWS/RDS", stat="Maximum")],
+         BELOW_THRESHOLD, "connections fell", "concurrency cap"),
+    ],
+    ids=["throttles-band", "concurrency-band", "spillover-band", "duration-band", "throttles-less-than",
+         "unreserved-less-than", "db-connections-less-than"],
+)  # fmt: skip
+def test_a_fall_where_only_a_rise_is_the_problem_changes_nothing(
+    queries: list[dict[str, Any]], data: dict[str, Any], means: str, fix: str
+) -> None:
+    signal = alarm(*queries, reason_data=data)
+
+    assert signal.kind != "unknown" and signal.target.kind != "none"
+    assert signal.direction == "below"
+    assert signal.noop_reason is not None
+    assert f": {means}; Medic proposes no {fix} for a fall" in signal.noop_reason
+    assert not signal.actionable
+
+
+def test_an_upper_band_breach_is_acted_on() -> None:
+    signal = alarm(*band(metric("Throttles", {"FunctionName": "checkout"})), reason_data=UPPER_BAND)
+
+    assert (signal.direction, signal.noop_reason) == ("above", None)
+    assert signal.actionable
+
+
+@pytest.mark.parametrize("data", [BELOW_THRESHOLD, LOWER_BAND, UPPER_BAND], ids=["less-than", "lower", "upper"])
+def test_provisioned_concurrency_utilization_means_something_both_ways(data: dict[str, Any]) -> None:
+    """Too high (the pool is exhausted) and too low (idle, paid for: the cost row pc_overprovisioned)."""
+    utilization = metric("ProvisionedConcurrencyUtilization", CHECKOUT_LIVE, stat="Maximum")
+    queries = band(utilization) if "recentLowerThresholds" in data else [utilization]
+
+    signal = alarm(*queries, reason_data=data)
+
+    assert (signal.kind, signal.target.display) == ("spillover", "checkout:live")
+    assert signal.noop_reason is None
+    assert signal.actionable
+
+
+def test_an_unknown_direction_is_said_and_changes_nothing() -> None:
+    mixed = {"recentDatapoints": [4.0, 0.0, 9.0], "threshold": 2.0}
+    signal = alarm(metric("Throttles", {"FunctionName": "checkout"}), reason="Threshold Crossed", reason_data=mixed)
+
+    assert signal.direction == "unknown"
+    assert signal.noop_reason is not None
+    assert signal.noop_reason.startswith("cannot tell whether AWS/Lambda Throttles {FunctionName=checkout} Sum/60s")
+    assert "breached above or below" in signal.noop_reason
+    assert not signal.actionable
+
+
+def test_a_metric_math_expression_that_fell_says_the_metric_may_not_have_risen() -> None:
+    signal = alarm(
+        metric("Throttles", {"FunctionName": "checkout"}, query_id="m1", returned=False),
+        metric("Invocations", {"FunctionName": "checkout"}, query_id="m2", returned=False),
+        expression("e1", "100 * m1 / m2"),
+        reason_data=BELOW_THRESHOLD,
+    )
+
+    assert signal.noop_reason is not None
+    assert signal.noop_reason.startswith("the alarm's expression fell below its threshold")
+    assert "cannot tell that Throttles rose" in signal.noop_reason
+
+
+def test_a_tagged_custom_metric_is_taken_at_its_tag_whichever_way_it_breached() -> None:
+    free_slots = metric("FreeWorkerSlots", CHECKOUT_LIVE, namespace="Checkout/App", stat="Minimum")
+
+    signal = alarm(free_slots, tags={SIGNAL_TAG: "throttles"}, reason_data=BELOW_THRESHOLD)
+
+    assert (signal.direction, signal.noop_reason) == ("below", None)
+    assert signal.actionable
+
+
+def test_a_composite_alarm_has_no_direction() -> None:
+    assert alarm(rule='ALARM("checkout-live-spillover")').direction is None
+
+
+def test_a_metric_in_another_account_has_no_target() -> None:
+    signal = from_file("cross-account-metric-alarm.json")
+
+    assert signal.kind == "spillover"
+    assert signal.target == Target.none()
+    assert "the metric is in account 444455556666 (configuration.metrics[m1].accountId)" in signal.reason
+    assert "not the alarm's account 123456789012" in signal.reason
+    assert "never changes a same-named function" in signal.reason
+    assert not signal.actionable
+
+
+def test_a_metric_query_naming_the_alarms_own_account_keeps_its_target() -> None:
+    own = {**metric("Throttles", {"FunctionName": "checkout"}), "accountId": "123456789012"}
+
+    assert alarm(own).target == Target.function("checkout")
+
+
+def test_one_query_in_another_account_is_enough_to_have_no_target() -> None:
+    signal = alarm(
+        metric("Throttles", {"FunctionName": "checkout"}, query_id="m1", returned=False),
+        {
+            **metric("Invocations", {"FunctionName": "checkout"}, query_id="m2", returned=False),
+            "accountId": "444455556666",
+        },
+        expression("e1", "100 * m1 / m2"),
+    )
+
+    assert (signal.kind, signal.target) == ("throttles", Target.none())
+    assert "configuration.metrics[m2].accountId" in signal.reason
+
+
+@pytest.mark.parametrize(
+    ("function_name", "where"),
+    [
+        ("arn:aws:lambda:us-east-1:444455556666:function:checkout", "account 444455556666 (us-east-1)"),
+        ("arn:aws:lambda:eu-west-1:123456789012:function:checkout:live", "account 123456789012 (eu-west-1)"),
+    ],
+)
+def test_a_function_arn_in_another_account_or_region_is_no_target(function_name: str, where: str) -> None:
+    signal = alarm(metric("Throttles", {"FunctionName": function_name}))
+
+    assert signal.target == Target.none()
+    assert f"is in {where}, not the alarm's account 123456789012 (us-east-1)" in signal.reason
+
+
+@pytest.mark.parametrize(
+    ("signal", "tables", "reason"),
+    [
+        (from_file("ok-state.json"), {"spillover"}, "state OK: the alarm recovered; nothing to remediate"),
+        (from_file("composite-alarm.json"), {"spillover"}, "composite alarm"),
+        (from_file("spillover-alarm.json"), {"throttles"}, "runbook has no table for signal spillover"),
+        (from_file("cross-account-metric-alarm.json"), {"spillover"}, "no actionable target: AWS/Lambda"),
+        (from_file("spillover-alarm.json"), {"spillover"}, None),
+    ],
+    ids=["held", "unknown", "no-table", "no-target", "decided"],
+)
+def test_the_reason_triage_does_not_decide(signal: Signal, tables: set[str], reason: str | None) -> None:
+    undecided = signal.undecided_reason(tables)
+
+    assert undecided == reason if reason is None else (undecided or "").startswith(reason)
 
 
 # --- the Target and Signal models ----------------------------------------------------------------------------
