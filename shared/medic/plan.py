@@ -156,4 +156,5 @@ def contract_json(plan: Plan) -> dict[str, Any]:
             for action in plan.actions
         ],
         "blocked_by": [refusal.model_dump() for refusal in plan.blocked_by],
+        "reason": plan.reason or None,  # why (no diagnosis, a NOOP, a refusal): an extension of the contract
     }

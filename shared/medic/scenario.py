@@ -54,6 +54,9 @@ class InvocationsSpec(_Model):
     cold: int = Field(default=0, ge=0)
     init_ms: float = Field(default=0, ge=0)
     duration_ms: float = Field(default=100, ge=0)
+    cold_duration_ms: float | None = Field(
+        default=None, ge=0, description="the handler's first run on a new environment (default: duration_ms)"
+    )
     memory_used_mb: int | None = None
 
 

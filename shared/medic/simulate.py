@@ -510,13 +510,15 @@ def _write_report_lines(clients: AwsClients, name: str, memory_mb: int, spec: An
     used = spec.memory_used_mb or memory_mb // 2
     events = []
     for index in range(spec.count):
-        init = f"\tInit Duration: {spec.init_ms:.2f} ms" if index < spec.cold else ""
+        cold = index < spec.cold
+        init = f"\tInit Duration: {spec.init_ms:.2f} ms" if cold else ""
+        duration = spec.cold_duration_ms if cold and spec.cold_duration_ms is not None else spec.duration_ms
         events.append(
             {
                 "timestamp": base + index * 100,
                 "message": (
-                    f"REPORT RequestId: {index:08d}-0000-4000-8000-000000000000\tDuration: {spec.duration_ms:.2f} ms"
-                    f"\tBilled Duration: {int(spec.duration_ms) + 1} ms\tMemory Size: {memory_mb} MB"
+                    f"REPORT RequestId: {index:08d}-0000-4000-8000-000000000000\tDuration: {duration:.2f} ms"
+                    f"\tBilled Duration: {int(duration) + 1} ms\tMemory Size: {memory_mb} MB"
                     f"\tMax Memory Used: {used} MB{init}"
                 ),
             }
