@@ -21,6 +21,8 @@
   reserved value below the function's PC ("You can't set reserved concurrency below the provisioned concurrency
   that is requested for this function"; the exact AWS message is not documented, ours paraphrases it), applies
   to every version (GetFunction with a qualifier reports it too) and reports 0 (moto hid it).
+* Lambda `LoggingConfig` (format, levels, log group; per version), in `medic.world.moto_lambda_logging`
+  (installed from here).
 * CloudWatch, in `medic.world.moto_cloudwatch` (installed from here): PutMetricData keeps Values/Counts whole as
   weighted datums; GetMetricData, GetMetricStatistics (percentiles included) and the alarm evaluation compute every
   statistic with `medic.world.metric_statistics`; alarms start in INSUFFICIENT_DATA and keep their state on update;
@@ -818,8 +820,15 @@ def install() -> None:
         BaseResponse._dispatch = _dispatch  # type: ignore[method-assign]
         # moto warns when an error code is not in the service's model; an injected code need not be.
         warnings.filterwarnings("ignore", message=r"Exception\(InjectedFault\)", category=UserWarning)
-        from medic.world import moto_cloudwatch, moto_dynamodb, moto_logs, moto_quotas  # they build on this module
+        from medic.world import (  # they build on this module
+            moto_cloudwatch,
+            moto_dynamodb,
+            moto_lambda_logging,
+            moto_logs,
+            moto_quotas,
+        )
 
+        moto_lambda_logging.install()
         moto_cloudwatch.install()
         moto_quotas.install()
         moto_logs.install()
