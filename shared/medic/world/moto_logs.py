@@ -48,6 +48,9 @@ others, unchanged), adds `statistics` to every GetQueryResults and lets StartQue
   at most 50 groups; several groups are queried as one stream of events. Anything else is an
   InvalidParameterException; a missing group stays moto's ResourceNotFoundException.
 
+Filter patterns (FilterLogEvents and the like), JSON ones included, are `medic.world.moto_logs_filter`'s, installed
+from here.
+
 No knobs: queries live on moto's Logs backend, which every reset rebuilds.
 """
 
@@ -68,7 +71,7 @@ from moto.logs.exceptions import InvalidParameterException
 from moto.logs.models import LogGroup, LogQuery
 from moto.logs.responses import LogsResponse
 
-from medic.world import moto_ext
+from medic.world import moto_ext, moto_logs_filter
 from medic.world.moto_logs_fields import discovered_fields
 from medic.world.moto_logs_query import MalformedQuery, parse_query
 from medic.world.moto_logs_syntax import (
@@ -418,4 +421,5 @@ def install() -> None:
         LogQuery.__init__ = _log_query_init  # type: ignore[method-assign]
         LogQuery.to_result_json = _to_result_json  # type: ignore[method-assign]
         LogsResponse.start_query = _start_query  # type: ignore[method-assign]
+        moto_logs_filter.install()
         _installed = True
