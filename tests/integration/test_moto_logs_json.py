@@ -143,6 +143,17 @@ def test_like_with_strings_and_regexes(insights: Callable[..., dict[str, Any]], 
     assert result["statistics"]["recordsMatched"] == float(matched)
 
 
+def test_a_fields_query_over_json_fields_is_answered(insights: Callable[..., dict[str, Any]]) -> None:
+    query = "fields record.requestId, record.metrics.durationMs | sort record.metrics.durationMs asc | limit 2"
+
+    result = insights(query)
+
+    assert [row[:2] for row in rows(result)] == [
+        [("record.requestId", "c0"), ("record.metrics.durationMs", "100")],
+        [("record.requestId", "c1"), ("record.metrics.durationMs", "200")],
+    ]
+
+
 def test_several_log_groups_by_name(insights: Callable[..., dict[str, Any]]) -> None:
     result = insights(
         "filter ispresent(@duration) or ispresent(record.metrics.durationMs) | stats count(*) as n by @log",

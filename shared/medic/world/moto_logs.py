@@ -1,8 +1,9 @@
 """CloudWatch Logs Insights `filter` and `stats` for moto 5.2.5's StartQuery and GetQueryResults.
 
-moto's query engine knows `fields`, `sort` and `limit` and silently ignores every other command. `install()`
-routes each query that has a `filter` or `stats` command to the engine below (moto's own still answers the
-others, unchanged), adds `statistics` to every GetQueryResults and lets StartQuery name its log groups by
+moto's query engine knows `fields`, `sort` and `limit` over @timestamp, @message, @logStream, @log and @ptr, and
+silently ignores every other command and field. `install()` routes each query that has a `filter` or `stats`
+command, names another field or sorts by another field to the engine below (moto's own still answers the others,
+unchanged), adds `statistics` to every GetQueryResults and lets StartQuery name its log groups by
 `logGroupIdentifiers`. What it supports, each with the AWS documentation it follows (CloudWatch Logs user guide,
 "CloudWatch Logs Insights language query syntax", unless said otherwise; the parser is
 `medic.world.moto_logs_query`):

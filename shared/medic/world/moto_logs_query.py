@@ -1,8 +1,10 @@
-"""The Logs Insights query language, as far as the embedded world answers it: tokens, syntax tree and parser.
+"""The Logs Insights query language, as far as the embedded world answers it: tokens and parser (the syntax tree is
+`medic.world.moto_logs_syntax`).
 
-`parse_query(query)` gives a query's commands, or None when it has neither `filter` nor `stats` (moto's own engine
-answers those). A query this parser cannot read raises `MalformedQuery`, StartQuery's MalformedQueryException with
-its queryCompileError location. What the language holds, and how the commands run, is described in
+`parse_query(query)` gives a query's commands, or None when moto's own engine answers it right (neither `filter`
+nor `stats`, only the fields moto's engine fills in, sorted by @timestamp if at all). A query with `filter` or
+`stats` that this parser cannot read raises `MalformedQuery`, StartQuery's MalformedQueryException with its
+queryCompileError location. What the language holds, and how the commands run, is described in
 `medic.world.moto_logs`.
 """
 
@@ -404,8 +406,29 @@ def _command_words(query: str) -> set[str]:
     return words
 
 
+#: The fields moto's own engine fills in (it sorts by @timestamp only).
+_MOTO_FIELDS: Final = frozenset({"@timestamp", "@message", "@logStream", "@log", "@ptr"})
+
+
+def _moto_answers(commands: list[Command]) -> bool:
+    """Whether moto's engine answers these commands right: only its fields, sorted by @timestamp if at all."""
+    for command in commands:
+        if isinstance(command, Fields) and any(
+            not isinstance(expr, Field) or expr.name not in _MOTO_FIELDS for _, expr in command.items
+        ):
+            return False
+        if isinstance(command, Sort) and any(name != "@timestamp" for name, _ in command.keys):
+            return False
+    return True
+
+
 def parse_query(query: str) -> list[Command] | None:
-    """The commands of a query this engine answers; None when it has no `filter` or `stats` (moto's engine does)."""
-    if not _command_words(query) & {"filter", "stats"}:
+    """The commands of a query this engine answers; None for one moto's engine answers (no `filter` or `stats`,
+    only the fields moto knows, sorted by @timestamp if at all, or one this parser cannot read)."""
+    if _command_words(query) & {"filter", "stats"}:
+        return _Parser(query).query()
+    try:
+        commands = _Parser(query).query()
+    except MalformedQuery:
         return None
-    return _Parser(query).query()
+    return None if _moto_answers(commands) else commands
