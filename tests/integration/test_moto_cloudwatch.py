@@ -202,6 +202,7 @@ def test_list_metrics_lists_each_metric_once(aws: EmbeddedAWS) -> None:
         (duration(Values=[float("inf")]), "The value inf for parameter MetricData.member.1.Values is invalid"),
         (duration(Values=[float("nan")]), "for parameter MetricData.member.1.Values is invalid"),
         (duration(1.0, Values=[1.0]), "are mutually exclusive"),
+        (duration(-(2.0**361)), "The value -4.69"),
     ],
 )
 def test_put_metric_data_refuses_what_aws_refuses(aws: EmbeddedAWS, member: dict[str, Any], message: str) -> None:

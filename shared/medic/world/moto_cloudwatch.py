@@ -83,8 +83,12 @@ def _invalid(value: object, parameter: str) -> InvalidParameterValue:
 
 
 def _check_values(member: dict[str, Any], index: int) -> None:
-    """AWS's documented limits on one member's Values and Counts (moto checks the rest)."""
+    """AWS's documented limits on one member's Value, Values and Counts (moto checks the rest)."""
     prefix = f"MetricData.member.{index}"
+    if member.get("Value") is not None:
+        value = float(member["Value"])
+        if math.isinf(value) or abs(value) > _VALUE_BOUND:
+            raise _invalid(value, f"{prefix}.Value")
     values = [float(v) for v in member.get("Values") or []]
     counts = [float(c) for c in member.get("Counts") or []]
     if len(values) > MAX_VALUES_PER_METRIC:
