@@ -446,6 +446,15 @@ def test_a_query_without_filter_or_stats_is_moto_s(insights: Callable[..., dict[
     assert result["statistics"] == {"recordsMatched": 12.0, "recordsScanned": 12.0, "bytesScanned": ALL_BYTES}
 
 
+def test_a_query_over_discovered_fields_without_filter_is_answered(insights: Callable[..., dict[str, Any]]) -> None:
+    result = insights("fields @requestId, @duration | sort @duration desc | limit 2")
+
+    assert [row[:2] for row in rows(result)] == [
+        [("@requestId", "00000009-0000-4000-8000-000000000000"), ("@duration", "1000")],
+        [("@requestId", "00000008-0000-4000-8000-000000000000"), ("@duration", "900")],
+    ]
+
+
 def test_only_events_in_the_time_range_are_scanned(insights: Callable[..., dict[str, Any]]) -> None:
     now = int(time.time())
 
@@ -463,7 +472,10 @@ def test_only_events_in_the_time_range_are_scanned(insights: Callable[..., dict[
         ("stats count(*) as", 17),
         ("stats median(@duration)", 6),
         ("stats pct(@duration, 101)", 21),
-        ("filter @message like /timeout/", 16),
+        ("filter @message like 5", 21),
+        ("filter @message like /timeout", 21),
+        ("filter @message like /(/", 21),
+        ("filter @duration in [1, 2]", 20),
         ("filter @type = 'REPORT' | parse @message '* *' as a, b", 26),
         ("filter @type = 'REPORT' | limit many", 32),
         ("filter @type = 'REPORT' | stats count(*) by bin(5m)", 44),

@@ -17,7 +17,7 @@ moto stores alarms but never evaluates them. `evaluate_alarms(now)` does what Cl
   breaching gives INSUFFICIENT_DATA here, ALARM on AWS.
 * Percentile alarms with EvaluateLowSampleCountPercentile `ignore` drop datapoints with fewer than 10/(1-p)
   samples (10/p below p50); when that leaves none, the state does not change.
-* Statistics, percentiles included, come from the same code as GetMetricData (`moto_ext.metric_points`).
+* Statistics, percentiles included, come from the same code as GetMetricData (`metric_statistics.metric_points`).
 
 The state change is written to moto's alarm (StateValue, StateReason, StateReasonData, StateUpdatedTimestamp set
 to `now`, not wall time) and returned as the "CloudWatch Alarm State Change" event, shaped like the documented
@@ -53,6 +53,7 @@ from typing import Any, Final
 from moto.cloudwatch.models import Alarm, cloudwatch_backends
 
 from medic.world import moto_ext
+from medic.world.metric_statistics import metric_points, percentile_of
 
 ALARM: Final = "ALARM"
 OK: Final = "OK"
@@ -151,7 +152,7 @@ def _spec(alarm: Alarm) -> _Spec | None:
 
 
 def _minimum_samples(stat: str) -> float | None:
-    percentile = moto_ext.percentile_of(stat)
+    percentile = percentile_of(stat)
     if percentile is None or stat[:1].lower() != "p":
         return None
     fraction = float(percentile) / 100
@@ -168,7 +169,7 @@ def _evaluate(alarm: Alarm, spec: _Spec, now: datetime, account_id: str, region:
     end = now.replace(tzinfo=None) - timedelta(seconds=now.timestamp() % resolution)
     in_range = evaluation_periods + EXTRA_PERIODS_IN_RANGE
     periods = [end - (in_range - i) * step for i in range(in_range)]
-    points = moto_ext.metric_points(
+    points = metric_points(
         namespace=spec.namespace,
         metric_name=spec.metric_name,
         dimensions=spec.dimensions,
@@ -275,7 +276,7 @@ class _Reasons:
             data["startDate"] = _timestamp(self.evaluated[0].start)
         if self.spec.unit:
             data["unit"] = self.spec.unit
-        if moto_ext.percentile_of(self.spec.stat) is None:
+        if percentile_of(self.spec.stat) is None:
             data["statistic"] = self.spec.stat
         data["period"] = self.spec.period
         data["recentDatapoints"] = [d.value for d in self.evaluated]

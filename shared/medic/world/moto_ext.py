@@ -21,25 +21,18 @@
   reserved value below the function's PC ("You can't set reserved concurrency below the provisioned concurrency
   that is requested for this function"; the exact AWS message is not documented, ours paraphrases it), applies
   to every version (GetFunction with a qualifier reports it too) and reports 0 (moto hid it).
-* CloudWatch GetMetricData: percentile statistics `pNN[.NN]` and trimmed means `tmNN[.NN]` (mean of the values
-  up to that percentile), computed over the raw values of each period by nearest rank (the value at rank
-  ceil(p/100 × n) of the sorted samples; CloudWatch's own estimator is approximate). A StatisticValues datum
-  yields percentiles only when its SampleCount is 1 or its Minimum equals its Maximum, and no percentile exists
-  when any value is negative (GetMetricStatistics API reference); such periods get no value, as on AWS.
-  Metrics match on namespace, name and the *exact* dimension set (moto ignored the namespace when dimensions
-  were given and matched any dimensions when none were).
-* CloudWatch alarms start in INSUFFICIENT_DATA and an update keeps their state ("When this operation creates an
-  alarm, the alarm state is immediately set to INSUFFICIENT_DATA ... When updating an existing alarm, its
-  StateValue is left unchanged", PutMetricAlarm). Evaluation is world behaviour: see `medic.world.alarms`.
+* Lambda `LoggingConfig` (format, levels, log group; per version), in `medic.world.moto_lambda_logging`
+  (installed from here).
+* CloudWatch, in `medic.world.moto_cloudwatch` (installed from here): PutMetricData keeps Values/Counts whole as
+  weighted datums; GetMetricData, GetMetricStatistics (percentiles included) and the alarm evaluation compute every
+  statistic with `medic.world.metric_statistics`; alarms start in INSUFFICIENT_DATA and keep their state on update;
+  GetMetricWidgetImage answers a clean NotImplemented error.
 * Application Auto Scaling → Lambda PC: registering `lambda:function:ProvisionedConcurrency` for
   `function:NAME:QUALIFIER` moves the qualifier's PC into [MinCapacity, MaxCapacity] at once, through the same
   validation as PutProvisionedConcurrencyConfig ("If the specified resource is not active in the target service,
   this operation does not change the resource's current capacity. Otherwise, it changes the resource's current
   capacity to a value that is inside of this range", RegisterScalableTarget API reference). A qualifier without
   PC counts as capacity 0; a missing function or alias is "not active" and left alone.
-* CloudWatch GetMetricWidgetImage is *not* rendered: the world answers it with a clean `NotImplemented` error (a
-  400, serialized as CloudWatch serializes its errors) instead of moto's unhandled 500 and its traceback, so Medic
-  takes the path it takes whenever AWS gives no image (the card's text datapoints).
 * Two more services, in their own modules and installed (and reset) from here: Service Quotas for Lambda's
   concurrent-executions quota and its increase requests, decided by the knob `resolve_quota_request`
   (`medic.world.moto_quotas`), and Logs Insights `filter` and `stats` for Lambda REPORT lines
@@ -71,16 +64,13 @@ steps, with the fault check and the record in between. With no log open and no f
 from __future__ import annotations
 
 import json
-import math
-import re
 import threading
 import time
 import warnings
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from datetime import UTC, datetime
 from typing import Any, Final
 from urllib.parse import unquote
 
@@ -90,17 +80,6 @@ from moto.awslambda import urls as lambda_urls
 from moto.awslambda.models import LambdaBackend, LambdaFunction, lambda_backends
 from moto.awslambda.responses import LambdaResponse
 from moto.awslambda.utils import make_function_arn
-from moto.cloudwatch.exceptions import CloudWatchException, ValidationError
-from moto.cloudwatch.metric_data_expression_parser import parse_expression
-from moto.cloudwatch.models import (
-    Alarm,
-    CloudWatchBackend,
-    MetricAggregatedDatum,
-    MetricDatum,
-    MetricDatumBase,
-    cloudwatch_backends,
-)
-from moto.cloudwatch.responses import CloudWatchResponse
 from moto.core.exceptions import JsonRESTError, ServiceException
 from moto.core.responses import ActionResult, BaseResponse
 from moto.moto_api._internal.models import MotoAPIBackend
@@ -688,237 +667,6 @@ def _get_code(self: LambdaFunction) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# CloudWatch: statistics (percentiles included) and GetMetricData
-
-_EXTENDED_STAT = re.compile(r"^(p|tm)(\d{1,3}(?:\.\d+)?)$", re.IGNORECASE)
-
-
-def percentile_of(stat: str) -> Decimal | None:
-    """The percentile of `pNN`/`tmNN` statistics (e.g. Decimal('99.9') for p99.9), None for the others."""
-    match = _EXTENDED_STAT.match(stat)
-    if match is None:
-        return None
-    try:
-        value = Decimal(match.group(2))
-    except InvalidOperation:
-        return None
-    return value if 0 <= value <= 100 else None
-
-
-def _raw_samples(data: Sequence[MetricDatumBase]) -> list[float] | None:
-    samples = [float(d.value) for d in data if isinstance(d, MetricDatum)]
-    for datum in data:
-        if not isinstance(datum, MetricAggregatedDatum):
-            continue
-        count = float(datum.sample_count)
-        if count == 1:
-            samples.append(float(datum.sum))
-        elif float(datum.min) == float(datum.max) and count.is_integer():
-            samples.extend([float(datum.min)] * int(count))
-        else:
-            return None
-    if not samples or any(v < 0 for v in samples):
-        return None
-    return sorted(samples)
-
-
-def _nearest_rank(samples: Sequence[float], percentile: Decimal) -> int:
-    return max(1, math.ceil(percentile * len(samples) / 100))
-
-
-def sample_count(data: Sequence[MetricDatumBase]) -> float:
-    """SampleCount of a period's data."""
-    return float(
-        sum(1 for d in data if isinstance(d, MetricDatum))
-        + sum(float(d.sample_count) for d in data if isinstance(d, MetricAggregatedDatum))
-    )
-
-
-def statistic_value(data: Sequence[MetricDatumBase], stat: str) -> float | None:
-    """A CloudWatch statistic over one period's data; None when AWS would return no value."""
-    if not data:
-        return None
-    singles = [float(d.value) for d in data if isinstance(d, MetricDatum)]
-    sets = [d for d in data if isinstance(d, MetricAggregatedDatum)]
-    count = sample_count(data)
-    total = sum(singles) + sum(float(s.sum) for s in sets)
-    if stat == "SampleCount":
-        return count
-    if stat == "Sum":
-        return total
-    if stat == "Average":
-        return total / count if count else None
-    if stat == "Minimum":
-        return min(singles + [float(s.min) for s in sets])
-    if stat == "Maximum":
-        return max(singles + [float(s.max) for s in sets])
-    percentile = percentile_of(stat)
-    if percentile is None:
-        return None
-    samples = _raw_samples(data)
-    if samples is None:
-        return None
-    rank = _nearest_rank(samples, percentile)
-    if stat[:2].lower() == "tm":
-        return sum(samples[:rank]) / rank
-    return samples[rank - 1]
-
-
-def _naive_utc(moment: datetime) -> datetime:
-    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo is not None else moment
-
-
-def _period_points(
-    data: Iterable[MetricDatumBase],
-    *,
-    namespace: str,
-    metric_name: str,
-    dimensions: Mapping[str, str],
-    stat: str,
-    period: int,
-    start: datetime,
-    end: datetime,
-    unit: str | None = None,
-) -> list[PeriodPoint]:
-    wanted = frozenset(dimensions.items())
-    step = timedelta(seconds=period)
-    buckets: dict[int, list[MetricDatumBase]] = {}
-    for datum in data:
-        if datum.namespace != namespace or datum.name != metric_name or (unit and datum.unit != unit):
-            continue
-        if frozenset((d.name, d.value) for d in datum.dimensions) != wanted:
-            continue
-        moment = _naive_utc(datum.timestamp)
-        if start <= moment < end:
-            buckets.setdefault((moment - start) // step, []).append(datum)
-    return [
-        PeriodPoint(start=start + index * step, value=statistic_value(bucket, stat), sample_count=sample_count(bucket))
-        for index, bucket in sorted(buckets.items())
-    ]
-
-
-def metric_points(
-    *,
-    namespace: str,
-    metric_name: str,
-    dimensions: Mapping[str, str],
-    stat: str,
-    period: int,
-    start: datetime,
-    end: datetime,
-    unit: str | None = None,
-    account_id: str = DEFAULT_ACCOUNT_ID,
-    region: str = DEFAULT_REGION,
-) -> list[PeriodPoint]:
-    """The periods in [start, end) that hold data for one metric, as GetMetricData computes them."""
-    backend = cloudwatch_backends[account_id][region]
-    return _period_points(
-        backend.get_all_metrics(),
-        namespace=namespace,
-        metric_name=metric_name,
-        dimensions=dimensions,
-        stat=stat,
-        period=period,
-        start=_naive_utc(start),
-        end=_naive_utc(end),
-        unit=unit,
-    )
-
-
-_original_get_metric_data = CloudWatchBackend.get_metric_data
-
-
-def _get_metric_data(
-    self: CloudWatchBackend,
-    queries: list[dict[str, Any]],
-    start_time: datetime,
-    end_time: datetime,
-    scan_by: str = "TimestampAscending",
-) -> list[dict[str, Any]]:
-    start_time = _naive_utc(start_time).replace(microsecond=0)
-    end_time = _naive_utc(end_time).replace(microsecond=0)
-    if start_time > end_time:
-        raise ValidationError("The parameter EndTime must be greater than StartTime.")
-    if start_time == end_time:
-        raise ValidationError("The parameter StartTime must not equal parameter EndTime.")
-    in_range = [md for md in self.get_all_metrics() if start_time <= _naive_utc(md.timestamp) < end_time]
-    stat_results: list[dict[str, Any]] = []
-    returned: list[dict[str, Any]] = []
-    for query in queries:
-        if "MetricStat" not in query:
-            continue
-        metric_stat = query["MetricStat"]
-        metric = metric_stat["Metric"]
-        stat = metric_stat["Stat"]
-        points = [
-            p
-            for p in _period_points(
-                in_range,
-                namespace=metric["Namespace"],
-                metric_name=metric["MetricName"],
-                dimensions={d["Name"]: d["Value"] for d in metric.get("Dimensions", [])},
-                stat=stat,
-                period=int(metric_stat["Period"]),
-                start=start_time,
-                end=end_time,
-                unit=metric_stat.get("Unit"),
-            )
-            if p.value is not None
-        ]
-        if scan_by == "TimestampDescending":
-            points.reverse()
-        result = {
-            "id": query["Id"],
-            "label": query.get("Label") or f"{metric['MetricName']} {stat}",
-            "values": [p.value for p in points],
-            "timestamps": [p.start for p in points],
-            "status_code": "Complete",
-        }
-        stat_results.append(result)
-        if query.get("ReturnData", True):
-            returned.append(result)
-    for query in queries:
-        expression = query.get("Expression")
-        if expression is None or expression.startswith("SELECT"):
-            continue
-        values, timestamps = parse_expression(expression, stat_results)
-        returned.append(
-            {
-                "id": query["Id"],
-                "label": query.get("Label") or query["Id"],
-                "values": values,
-                "timestamps": timestamps,
-                "status_code": "Complete",
-            }
-        )
-    insights = [q for q in queries if str(q.get("Expression", "")).startswith("SELECT")]
-    if insights:
-        returned.extend(_original_get_metric_data(self, insights, start_time, end_time, scan_by))
-    return returned
-
-
-_original_alarm_init = Alarm.__init__
-
-
-def _alarm_init(self: Alarm, *args: Any, **kwargs: Any) -> None:
-    _original_alarm_init(self, *args, **kwargs)
-    self.state_value = "INSUFFICIENT_DATA"
-
-
-_original_put_metric_alarm = CloudWatchBackend.put_metric_alarm
-
-
-def _put_metric_alarm(self: CloudWatchBackend, *args: Any, **kwargs: Any) -> Alarm:
-    name = kwargs["name"] if "name" in kwargs else args[0]
-    previous = self.alarms.get(name)
-    alarm = _original_put_metric_alarm(self, *args, **kwargs)
-    if previous is not None:
-        for attribute in ("state_value", "state_reason", "state_reason_data", "state_updated_timestamp", "history"):
-            setattr(alarm, attribute, getattr(previous, attribute))
-    return alarm
-
-
-# ---------------------------------------------------------------------------------------------------------------
 # Application Auto Scaling → Lambda PC
 
 _original_register_scalable_target = ApplicationAutoscalingBackend.register_scalable_target
@@ -986,20 +734,6 @@ def _register_scalable_target(
             else:
                 _world(backend).pc.pop((name, qualifier), None)
     return target
-
-
-class _MetricImagesNotRendered(CloudWatchException):
-    code = "NotImplemented"
-
-    def __init__(self) -> None:
-        super().__init__("the embedded AWS does not render metric images (GetMetricWidgetImage)")
-
-
-def _get_metric_widget_image(self: CloudWatchResponse) -> Any:
-    with warnings.catch_warnings():  # moto warns that the code is not one of CloudWatch's modelled errors
-        warnings.simplefilter("ignore", UserWarning)
-        _, headers, body = self.serialized(ActionResult(_MetricImagesNotRendered()))
-    return 400, {**headers, "status": 400}, body
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -1081,17 +815,21 @@ def install() -> None:
         LambdaBackend.put_function_concurrency = _put_function_concurrency  # type: ignore[method-assign,assignment]
         LambdaBackend.delete_function_concurrency = _delete_function_concurrency  # type: ignore[method-assign]
         LambdaFunction.get_code = _get_code  # type: ignore[method-assign]
-        CloudWatchBackend.get_metric_data = _get_metric_data  # type: ignore[method-assign]
-        CloudWatchResponse.get_metric_widget_image = _get_metric_widget_image  # type: ignore[attr-defined]
-        CloudWatchBackend.put_metric_alarm = _put_metric_alarm  # type: ignore[method-assign]
-        Alarm.__init__ = _alarm_init  # type: ignore[method-assign]
         ApplicationAutoscalingBackend.register_scalable_target = _register_scalable_target  # type: ignore[method-assign]
         MotoAPIBackend.reset = _moto_api_reset  # type: ignore[method-assign]
         BaseResponse._dispatch = _dispatch  # type: ignore[method-assign]
         # moto warns when an error code is not in the service's model; an injected code need not be.
         warnings.filterwarnings("ignore", message=r"Exception\(InjectedFault\)", category=UserWarning)
-        from medic.world import moto_dynamodb, moto_logs, moto_quotas  # they build on this module
+        from medic.world import (  # they build on this module
+            moto_cloudwatch,
+            moto_dynamodb,
+            moto_lambda_logging,
+            moto_logs,
+            moto_quotas,
+        )
 
+        moto_lambda_logging.install()
+        moto_cloudwatch.install()
         moto_quotas.install()
         moto_logs.install()
         moto_dynamodb.install()

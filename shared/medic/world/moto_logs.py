@@ -1,24 +1,30 @@
 """CloudWatch Logs Insights `filter` and `stats` for moto 5.2.5's StartQuery and GetQueryResults.
 
-moto's query engine knows `fields`, `sort` and `limit` and silently ignores every other command. `install()`
-routes each query that has a `filter` or `stats` command to the engine below (moto's own still answers the
-others, unchanged) and adds `statistics` to every GetQueryResults. What it supports, each with the AWS
-documentation it follows (CloudWatch Logs user guide, "CloudWatch Logs Insights language query syntax", unless
-said otherwise):
+moto's query engine knows `fields`, `sort` and `limit` over @timestamp, @message, @logStream, @log and @ptr, and
+silently ignores every other command and field. `install()` routes each query that has a `filter` or `stats`
+command, names another field or sorts by another field to the engine below (moto's own still answers the others,
+unchanged), adds `statistics` to every GetQueryResults and lets StartQuery name its log groups by
+`logGroupIdentifiers`. What it supports, each with the AWS documentation it follows (CloudWatch Logs user guide,
+"CloudWatch Logs Insights language query syntax", unless said otherwise; the parser is
+`medic.world.moto_logs_query`):
 
 * Commands separated by `|`, applied in order: `fields` (field names, or arithmetic `as alias`), `filter`,
   `stats`, `sort` (`sort [by] field [asc|desc], ...`; descending unless `asc`, as moto's engine does) and
   `limit N`. Events enter the pipeline newest first. At most 10,000 rows are returned (the default of StartQuery's
   `limit`, CloudWatch Logs API reference).
-* Discovered fields ("Supported logs and discovered fields"): the system fields @message, @timestamp,
-  @ingestionTime, @logStream, @log (`account-id:log-group-name`) and @ptr, and for Lambda REPORT lines (messages
-  starting with "REPORT RequestId:") @type = "REPORT", @requestId, @duration and @billedDuration (ms),
-  @memorySize and @maxMemoryUsed (bytes: "Memory Size: 1024 MB" → 1024000000, which is why AWS's sample queries
-  divide by 1000/1000 to get MB, Lambda operator guide "Useful Insights queries") and @initDuration (ms, on
-  cold-start lines only).
+* Fields ("Supported logs and discovered fields"): the system fields @message, @timestamp, @ingestionTime,
+  @logStream (the event's log stream), @log (`account-id:log-group-name`) and @ptr, and the fields discovered in
+  the message (`medic.world.moto_logs_fields`): Lambda's Text REPORT lines (@type, @requestId, @duration,
+  @billedDuration, @memorySize, @maxMemoryUsed, @initDuration) and JSON events, flattened with dots
+  (`record.metrics.durationMs` in Lambda's JSON format). A field name with other characters than letters, digits,
+  `_`, `.` and a leading @ is written between backticks.
 * `filter`: comparisons `= != < <= > >=` (`==` too) between fields, arithmetic and string or number literals
   (numerically when both sides are numbers, else as strings), `ispresent(field)`, `not`, `and`, `or` and
-  parentheses. A comparison with an absent field is false.
+  parentheses. A comparison with an absent field is false. `like` and `=~` ("filter by substrings or regular
+  expressions"): with a quoted string, the field contains it; with `/regex/`, the regex matches somewhere in the
+  field (`/^.../` anchors it); both case-sensitive, `(?i)` in the regex makes it case-insensitive. `not like`
+  negates. E.g. `filter @logStream like "/checkout["` keeps one function's streams in a shared log group (their
+  names carry the function name, see `moto_lambda_logging.log_stream_name`).
 * `stats`: `count(*)`, `count(expr)` (events where it has a value), `sum`, `avg`, `min`, `max` and `pct(expr, N)`
   (alias `percentile`; nearest rank: the value at rank ceil(N/100 × n) of the sorted values — Logs Insights
   documents its percentiles as approximate), each optionally `as alias` (else the expression as written names
@@ -36,8 +42,15 @@ said otherwise):
 * `#` starts a comment that runs to the end of its line.
 * A query this engine cannot parse fails StartQuery with MalformedQueryException and its queryCompileError
   location ("The query string is not valid", StartQuery API reference). Commands and functions outside this
-  subset (`parse`, `display`, `like`, `bin()`, ...) are valid on AWS but refused here the same way, rather than
-  answered wrongly.
+  subset (`parse`, `display`, `in`, `bin()`, string functions, ...) are valid on AWS but refused here the same way,
+  rather than answered wrongly.
+* StartQuery (API reference): the log groups are `logGroupName`, `logGroupNames` or `logGroupIdentifiers` (names
+  or ARNs `arn:aws:logs:REGION:ACCOUNT:log-group:NAME`, "Don't include an * at the end"), "exactly one of" them,
+  at most 50 groups; several groups are queried as one stream of events. Anything else is an
+  InvalidParameterException; a missing group stays moto's ResourceNotFoundException.
+
+Filter patterns (FilterLogEvents and the like), JSON ones included, are `medic.world.moto_logs_filter`'s, installed
+from here.
 
 No knobs: queries live on moto's Logs backend, which every reset rebuilds.
 """
@@ -52,30 +65,42 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any, Final, NoReturn
+from typing import Any, Final
 
-from moto.core.exceptions import JsonRESTError
 from moto.core.utils import utcnow
+from moto.logs.exceptions import InvalidParameterException
 from moto.logs.models import LogGroup, LogQuery
+from moto.logs.responses import LogsResponse
 
-from medic.world import moto_ext
+from medic.world import moto_ext, moto_logs_filter
+from medic.world.moto_logs_fields import discovered_fields
+from medic.world.moto_logs_query import MalformedQuery, parse_query
+from medic.world.moto_logs_syntax import (
+    Aggregate,
+    Arithmetic,
+    Command,
+    Condition,
+    Expr,
+    Field,
+    Fields,
+    Filter,
+    Like,
+    Logical,
+    Negate,
+    Not,
+    Number,
+    Present,
+    Sort,
+    Stats,
+    Text,
+)
+
+__all__ = ["MalformedQuery", "QueryOutcome", "discovered_fields", "install", "nearest_rank", "parse_query", "run_query"]
 
 MAX_RESULT_ROWS: Final = 10_000
-_BYTES_PER_MB: Final = 1_000_000
-_REPORT_PREFIX: Final = "REPORT RequestId:"
-#: REPORT line label → (discovered field, multiplier to Logs Insights' unit).
-_REPORT_PARTS: Final = {
-    "Duration": ("@duration", 1),
-    "Billed Duration": ("@billedDuration", 1),
-    "Memory Size": ("@memorySize", _BYTES_PER_MB),
-    "Max Memory Used": ("@maxMemoryUsed", _BYTES_PER_MB),
-    "Init Duration": ("@initDuration", 1),
-}
+MAX_LOG_GROUPS: Final = 50
 _TIME_FIELDS: Final = frozenset({"@timestamp", "@ingestionTime"})
 _DEFAULT_FIELDS: Final = ("@timestamp", "@message")
-_AGGREGATIONS: Final = frozenset({"count", "sum", "avg", "min", "max", "pct", "percentile"})
-_COMPARISONS: Final = frozenset({"=", "==", "!=", "<", "<=", ">", ">="})
-_ARITHMETIC: Final = frozenset({"+", "-", "*", "/", "%"})
 _COMPARE: Final[dict[str, Callable[[Any, Any], Any]]] = {
     "=": operator.eq,
     "!=": operator.ne,
@@ -89,452 +114,6 @@ _installed = False
 
 Value = float | str | None
 Record = dict[str, Value]
-
-
-class MalformedQuery(JsonRESTError):
-    """MalformedQueryException (400), with the queryCompileError AWS adds to it."""
-
-    code = 400
-
-    def __init__(self, message: str, start: int, end: int) -> None:
-        super().__init__("MalformedQueryException", message)
-        self.description = json.dumps(
-            {
-                "__type": "MalformedQueryException",
-                "message": message,
-                "queryCompileError": {
-                    "location": {"startCharOffset": start, "endCharOffset": end},
-                    "message": message,
-                },
-            }
-        )
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Discovered fields
-
-
-def discovered_fields(message: str) -> dict[str, float | str]:
-    """The fields Logs Insights discovers in a Lambda REPORT line ({} for any other message).
-
-    >>> discovered_fields("REPORT RequestId: r1\\tDuration: 1.50 ms\\tMemory Size: 128 MB")
-    {'@type': 'REPORT', '@requestId': 'r1', '@duration': 1.5, '@memorySize': 128000000.0}
-    """
-    if not message.startswith(_REPORT_PREFIX):
-        return {}
-    parts = message.rstrip().split("\t")
-    fields: dict[str, float | str] = {"@type": "REPORT", "@requestId": parts[0].removeprefix(_REPORT_PREFIX).strip()}
-    for part in parts[1:]:
-        label, _, rest = part.partition(":")
-        spec = _REPORT_PARTS.get(label.strip())
-        if spec is None:
-            continue
-        name, multiplier = spec
-        try:
-            fields[name] = float(rest.split()[0]) * multiplier
-        except (IndexError, ValueError):
-            continue
-    return fields
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# The query language: tokens, syntax tree, parser
-
-
-@dataclass(frozen=True)
-class _Token:
-    kind: str  # "name", "str", "num", "op", "end"
-    text: str
-    start: int
-    end: int
-    value: float | str = ""
-
-
-_TOKENS = re.compile(
-    r"""(?P<space>\s+|\#[^\n]*)
-    |(?P<str>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')
-    |(?P<quoted>`[^`]*`)
-    |(?P<num>\d+(?:\.\d+)?)
-    |(?P<name>@?[A-Za-z_][\w.]*)
-    |(?P<op>!=|<=|>=|==|[=<>()*,/+\-%|])""",
-    re.VERBOSE,
-)
-
-
-def _tokenize(source: str) -> list[_Token]:
-    tokens: list[_Token] = []
-    position = 0
-    while position < len(source):
-        match = _TOKENS.match(source, position)
-        if match is None:
-            raise MalformedQuery(f"unexpected character {source[position]!r}", position, position)
-        kind, text = match.lastgroup or "", match.group()
-        if kind == "str":
-            tokens.append(_Token("str", text, match.start(), match.end(), re.sub(r"\\(.)", r"\1", text[1:-1])))
-        elif kind == "quoted":
-            tokens.append(_Token("name", text, match.start(), match.end(), text[1:-1]))
-        elif kind == "num":
-            tokens.append(_Token("num", text, match.start(), match.end(), float(text)))
-        elif kind != "space":
-            tokens.append(_Token(kind, text, match.start(), match.end(), text))
-        position = match.end()
-    tokens.append(_Token("end", "", len(source), len(source)))
-    return tokens
-
-
-@dataclass(frozen=True)
-class _Number:
-    value: float
-
-
-@dataclass(frozen=True)
-class _Text:
-    value: str
-
-
-@dataclass(frozen=True)
-class _Field:
-    name: str
-
-
-@dataclass(frozen=True)
-class _Arithmetic:
-    op: str
-    left: _Expr
-    right: _Expr
-
-
-@dataclass(frozen=True)
-class _Negate:
-    operand: _Expr
-
-
-@dataclass(frozen=True)
-class _Aggregate:
-    function: str
-    argument: _Expr | None  # None: count(*)
-    percentile: float | None = None
-
-
-_Expr = _Number | _Text | _Field | _Arithmetic | _Negate | _Aggregate
-
-
-@dataclass(frozen=True)
-class _Compare:
-    op: str
-    left: _Expr
-    right: _Expr
-
-
-@dataclass(frozen=True)
-class _Present:
-    field: str
-
-
-@dataclass(frozen=True)
-class _Not:
-    operand: _Condition
-
-
-@dataclass(frozen=True)
-class _Logical:
-    op: str  # "and" | "or"
-    left: _Condition
-    right: _Condition
-
-
-_Condition = _Compare | _Present | _Not | _Logical
-
-
-@dataclass(frozen=True)
-class _Fields:
-    items: tuple[tuple[str, _Expr], ...]
-
-
-@dataclass(frozen=True)
-class _Filter:
-    condition: _Condition
-
-
-@dataclass(frozen=True)
-class _Stats:
-    items: tuple[tuple[str, _Expr], ...]
-    by: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class _Sort:
-    keys: tuple[tuple[str, bool], ...]  # (field, descending)
-
-
-@dataclass(frozen=True)
-class _Limit:
-    count: int
-
-
-_Command = _Fields | _Filter | _Stats | _Sort | _Limit
-
-
-class _Parser:
-    """Recursive descent over one query's tokens."""
-
-    def __init__(self, source: str) -> None:
-        self.source = source
-        self.tokens = _tokenize(source)
-        self.position = 0
-
-    # -- tokens
-    def peek(self) -> _Token:
-        return self.tokens[self.position]
-
-    def take(self) -> _Token:
-        token = self.tokens[self.position]
-        if token.kind != "end":
-            self.position += 1
-        return token
-
-    def at(self, *texts: str) -> bool:
-        token = self.peek()
-        return token.kind in ("op", "name") and token.text.lower() in texts
-
-    def expect(self, text: str) -> _Token:
-        if not self.at(text):
-            self.fail(f"expected {text!r}")
-        return self.take()
-
-    def fail(self, problem: str, token: _Token | None = None) -> NoReturn:
-        token = token or self.peek()
-        found = f"{token.text!r}" if token.kind != "end" else "the end of the query"
-        raise MalformedQuery(f"{problem}, found {found} at offset {token.start}", token.start, token.end)
-
-    def text_between(self, first: int, last: int) -> str:
-        return self.source[self.tokens[first].start : self.tokens[last].end]
-
-    # -- commands
-    def query(self) -> list[_Command]:
-        commands = [self.command()]
-        while self.at("|"):
-            self.take()
-            commands.append(self.command())
-        if self.peek().kind != "end":
-            self.fail("expected '|' or the end of the query")
-        return commands
-
-    def command(self) -> _Command:
-        token = self.take()
-        word = token.text.lower() if token.kind == "name" else ""
-        if word == "fields":
-            return _Fields(tuple(self.items(aggregations=False, stop=("|",))))
-        if word == "filter":
-            return _Filter(self.condition())
-        if word == "stats":
-            items = self.items(aggregations=True, stop=("|", "by"))
-            by: list[str] = []
-            if self.at("by"):
-                self.take()
-                by.append(self.group_field())
-                while self.at(","):
-                    self.take()
-                    by.append(self.group_field())
-            return _Stats(tuple(items), tuple(by))
-        if word == "sort":
-            if self.at("by"):
-                self.take()
-            keys = [self.sort_key()]
-            while self.at(","):
-                self.take()
-                keys.append(self.sort_key())
-            return _Sort(tuple(keys))
-        if word == "limit":
-            count = self.take()
-            if count.kind != "num" or not float(count.value).is_integer() or float(count.value) < 1:
-                self.fail("limit needs a positive whole number", count)
-            return _Limit(int(float(count.value)))
-        self.fail("expected a command this engine supports (fields, filter, stats, sort, limit)", token)
-
-    def items(self, *, aggregations: bool, stop: tuple[str, ...]) -> list[tuple[str, _Expr]]:
-        items = [self.item(aggregations=aggregations)]
-        while self.at(","):
-            self.take()
-            items.append(self.item(aggregations=aggregations))
-        if not (self.peek().kind == "end" or self.at(*stop)):
-            self.fail("expected ',' or the next command")
-        return items
-
-    def item(self, *, aggregations: bool) -> tuple[str, _Expr]:
-        first = self.position
-        expr = self.arithmetic(aggregations=aggregations)
-        name = expr.name if isinstance(expr, _Field) else self.text_between(first, self.position - 1)
-        if aggregations and not _has_aggregate(expr):
-            self.fail("a stats expression needs an aggregation function", self.tokens[first])
-        if self.at("as"):
-            self.take()
-            name = self.field_name()
-        return name, expr
-
-    def field_name(self) -> str:
-        token = self.take()
-        if token.kind != "name":
-            self.fail("expected a field name", token)
-        return str(token.value)
-
-    def group_field(self) -> str:
-        token = self.peek()
-        if token.kind == "name" and self.tokens[self.position + 1].text == "(":
-            self.fail(f"grouping by the function {token.text!r} is not supported by this engine", token)
-        return self.field_name()
-
-    def sort_key(self) -> tuple[str, bool]:
-        name = self.field_name()
-        if self.at("asc", "desc"):
-            return name, self.take().text.lower() == "desc"
-        return name, True
-
-    # -- expressions
-    def arithmetic(self, *, aggregations: bool) -> _Expr:
-        expr = self.term(aggregations=aggregations)
-        while self.at("+", "-"):
-            op = self.take().text
-            expr = _Arithmetic(op, expr, self.term(aggregations=aggregations))
-        return expr
-
-    def term(self, *, aggregations: bool) -> _Expr:
-        expr = self.unary(aggregations=aggregations)
-        while self.at("*", "/", "%"):
-            op = self.take().text
-            expr = _Arithmetic(op, expr, self.unary(aggregations=aggregations))
-        return expr
-
-    def unary(self, *, aggregations: bool) -> _Expr:
-        if self.at("-"):
-            self.take()
-            return _Negate(self.unary(aggregations=aggregations))
-        return self.primary(aggregations=aggregations)
-
-    def primary(self, *, aggregations: bool) -> _Expr:
-        token = self.take()
-        if token.kind == "num":
-            return _Number(float(token.value))
-        if token.kind == "str":
-            return _Text(str(token.value))
-        if token.kind == "op" and token.text == "(":
-            expr = self.arithmetic(aggregations=aggregations)
-            self.expect(")")
-            return expr
-        if token.kind == "name" and self.at("("):
-            return self.aggregate(token, allowed=aggregations)
-        if token.kind == "name":
-            if aggregations:
-                self.fail("a stats expression may use fields only inside aggregation functions", token)
-            return _Field(str(token.value))
-        self.fail("expected a field, a number or a string", token)
-
-    def aggregate(self, function: _Token, *, allowed: bool) -> _Aggregate:
-        name = function.text.lower()
-        if name not in _AGGREGATIONS:
-            self.fail(f"the function {function.text!r} is not supported by this engine", function)
-        if not allowed:
-            self.fail(f"the aggregation {function.text!r} is allowed only in stats", function)
-        self.expect("(")
-        if name == "count" and self.at("*"):
-            self.take()
-            self.expect(")")
-            return _Aggregate("count", None)
-        argument = self.arithmetic(aggregations=False)
-        percentile = None
-        if name in ("pct", "percentile"):
-            self.expect(",")
-            token = self.take()
-            if token.kind != "num" or not 0 <= float(token.value) <= 100:
-                self.fail("a percentile must be a number from 0 to 100", token)
-            percentile = float(token.value)
-        self.expect(")")
-        return _Aggregate("pct" if name == "percentile" else name, argument, percentile)
-
-    # -- conditions
-    def condition(self) -> _Condition:
-        left = self.conjunction()
-        while self.at("or"):
-            self.take()
-            left = _Logical("or", left, self.conjunction())
-        return left
-
-    def conjunction(self) -> _Condition:
-        left = self.negation()
-        while self.at("and"):
-            self.take()
-            left = _Logical("and", left, self.negation())
-        return left
-
-    def negation(self) -> _Condition:
-        if self.at("not"):
-            self.take()
-            return _Not(self.negation())
-        return self.atom()
-
-    def atom(self) -> _Condition:
-        if self.at("ispresent"):
-            self.take()
-            self.expect("(")
-            name = self.field_name()
-            self.expect(")")
-            return _Present(name)
-        if self.at("("):
-            saved = self.position
-            try:
-                self.take()
-                inner = self.condition()
-                self.expect(")")
-                if not self.at(*_COMPARISONS, *_ARITHMETIC):
-                    return inner
-            except MalformedQuery:
-                pass
-            self.position = saved  # "(" opened arithmetic, as in (@a + @b) > 5
-        left = self.arithmetic(aggregations=False)
-        token = self.peek()
-        if self.at("like", "in"):
-            self.fail(f"the operator {token.text!r} is not supported by this engine", token)
-        if not self.at(*_COMPARISONS):
-            self.fail("expected a comparison (= != < <= > >=)", token)
-        op = self.take().text
-        return _Compare("=" if op == "==" else op, left, self.arithmetic(aggregations=False))
-
-
-def _has_aggregate(expr: _Expr) -> bool:
-    if isinstance(expr, _Aggregate):
-        return True
-    if isinstance(expr, _Arithmetic):
-        return _has_aggregate(expr.left) or _has_aggregate(expr.right)
-    if isinstance(expr, _Negate):
-        return _has_aggregate(expr.operand)
-    return False
-
-
-def _command_words(query: str) -> set[str]:
-    """The first word of each `|`-separated command (quotes respected), lowercased."""
-    words: set[str] = set()
-    segment: list[str] = []
-    quote = ""
-    for char in query + "|":
-        if quote:
-            quote = "" if char == quote else quote
-        elif char in "\"'`":
-            quote = char
-        elif char == "|":
-            text = "".join(segment).split(maxsplit=1)
-            if text:
-                words.add(text[0].lower())
-            segment = []
-            continue
-        segment.append(char)
-    return words
-
-
-def parse_query(query: str) -> list[_Command] | None:
-    """The commands of a query this engine answers; None when it has no `filter` or `stats` (moto's engine does)."""
-    if not _command_words(query) & {"filter", "stats"}:
-        return None
-    return _Parser(query).query()
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -568,20 +147,20 @@ def _arithmetic(op: str, left: Value, right: Value) -> Value:
     return a / b if op == "/" else math.fmod(a, b)
 
 
-def _evaluate(expr: _Expr, record: Record, aggregate: Callable[[_Aggregate], Value]) -> Value:
-    if isinstance(expr, _Number | _Text):
+def _evaluate(expr: Expr, record: Record, aggregate: Callable[[Aggregate], Value]) -> Value:
+    if isinstance(expr, Number | Text):
         return expr.value
-    if isinstance(expr, _Field):
+    if isinstance(expr, Field):
         return record.get(expr.name)
-    if isinstance(expr, _Negate):
+    if isinstance(expr, Negate):
         operand = _as_number(_evaluate(expr.operand, record, aggregate))
         return None if operand is None else -operand
-    if isinstance(expr, _Arithmetic):
+    if isinstance(expr, Arithmetic):
         return _arithmetic(expr.op, _evaluate(expr.left, record, aggregate), _evaluate(expr.right, record, aggregate))
     return aggregate(expr)
 
 
-def _no_aggregate(expr: _Aggregate) -> Value:
+def _no_aggregate(expr: Aggregate) -> Value:
     raise AssertionError(f"aggregation outside stats: {expr}")  # the parser refuses it
 
 
@@ -594,12 +173,26 @@ def _compare(op: str, left: Value, right: Value) -> bool:
     return bool(_COMPARE[op](str(left), str(right)))
 
 
-def _holds(condition: _Condition, record: Record) -> bool:
-    if isinstance(condition, _Present):
+def _matches(condition: Like, record: Record) -> bool:
+    value = _evaluate(condition.operand, record, _no_aggregate)
+    if value is None:
+        return condition.negated
+    text = _text("", value)
+    if condition.regex is not None:
+        found = condition.regex.search(text) is not None
+    else:
+        found = str(condition.substring) in text
+    return found != condition.negated
+
+
+def _holds(condition: Condition, record: Record) -> bool:
+    if isinstance(condition, Like):
+        return _matches(condition, record)
+    if isinstance(condition, Present):
         return record.get(condition.field) is not None
-    if isinstance(condition, _Not):
+    if isinstance(condition, Not):
         return not _holds(condition.operand, record)
-    if isinstance(condition, _Logical):
+    if isinstance(condition, Logical):
         if condition.op == "and":
             return _holds(condition.left, record) and _holds(condition.right, record)
         return _holds(condition.left, record) or _holds(condition.right, record)
@@ -616,7 +209,7 @@ def nearest_rank(values: Sequence[float], percentile: float) -> float:
     return ordered[max(1, math.ceil(percentile * len(ordered) / 100)) - 1]
 
 
-def _aggregate(expr: _Aggregate, records: Sequence[Record]) -> Value:
+def _aggregate(expr: Aggregate, records: Sequence[Record]) -> Value:
     if expr.argument is None:
         return float(len(records))
     argument = expr.argument
@@ -638,7 +231,7 @@ def _aggregate(expr: _Aggregate, records: Sequence[Record]) -> Value:
     return nearest_rank(numbers, expr.percentile)
 
 
-def _stats(command: _Stats, records: Sequence[Record]) -> list[Record]:
+def _stats(command: Stats, records: Sequence[Record]) -> list[Record]:
     groups: dict[tuple[Value, ...], list[Record]] = {}
     for record in records:
         groups.setdefault(tuple(record.get(name) for name in command.by), []).append(record)
@@ -712,7 +305,7 @@ def _text(name: str, value: Value) -> str:
 
 
 def run_query(
-    commands: Sequence[_Command], log_groups: Sequence[LogGroup], start_time: int, end_time: int
+    commands: Sequence[Command], log_groups: Sequence[LogGroup], start_time: int, end_time: int
 ) -> QueryOutcome:
     """Run parsed commands over the events of log_groups in [start_time, end_time] (epoch seconds)."""
     scanned = sorted(_events(log_groups, start_time, end_time), key=lambda r: r["@timestamp"] or 0.0, reverse=True)
@@ -721,21 +314,21 @@ def run_query(
     projection: list[str] = []
     aggregated = False
     for command in commands:
-        if isinstance(command, _Fields):
+        if isinstance(command, Fields):
             for name, expr in command.items:
-                if not isinstance(expr, _Field) or expr.name != name:
+                if not isinstance(expr, Field) or expr.name != name:
                     for record in records:
                         record[name] = _evaluate(expr, record, _no_aggregate)
                 if name not in projection:
                     projection.append(name)
-        elif isinstance(command, _Filter):
+        elif isinstance(command, Filter):
             records = [r for r in records if _holds(command.condition, r)]
             if not aggregated:
                 matched = len(records)
-        elif isinstance(command, _Stats):
+        elif isinstance(command, Stats):
             records = _stats(command, records)
             aggregated = True
-        elif isinstance(command, _Sort):
+        elif isinstance(command, Sort):
             records = _sorted(records, command.keys)
         else:
             records = records[: command.count]
@@ -785,6 +378,41 @@ def _to_result_json(self: LogQuery) -> dict[str, Any]:
     return result
 
 
+_LOG_GROUP_ARN = re.compile(r"^arn:[\w-]+:logs:[\w-]*:\d*:log-group:(?P<name>[^:*]+)$")
+
+
+def _group_name(identifier: str) -> str:
+    if not identifier.startswith("arn:"):
+        return identifier
+    match = _LOG_GROUP_ARN.match(identifier)
+    if match is None:
+        raise InvalidParameterException(f"Invalid log group identifier: {identifier}")
+    return match.group("name")
+
+
+def _start_query(self: LogsResponse) -> str:
+    sources = {name: self._get_param(name) for name in ("logGroupName", "logGroupNames", "logGroupIdentifiers")}
+    given = [name for name, value in sources.items() if value]
+    if len(given) != 1:
+        raise InvalidParameterException(
+            "A StartQuery operation must include exactly one of logGroupName, logGroupNames or logGroupIdentifiers"
+        )
+    groups = [sources["logGroupName"]] if given == ["logGroupName"] else list(sources[given[0]])
+    if len(groups) > MAX_LOG_GROUPS:
+        raise InvalidParameterException(
+            constraint=f"Member must have length less than or equal to {MAX_LOG_GROUPS}",
+            parameter=given[0],
+            value=groups,
+        )
+    query_id = self.logs_backend.start_query(
+        [_group_name(str(group)) for group in groups],
+        self._get_int_param("startTime"),
+        self._get_int_param("endTime"),
+        self._get_param("queryString"),
+    )
+    return json.dumps({"queryId": query_id})
+
+
 def install() -> None:
     """Patch moto's Logs Insights engine in this process (idempotent)."""
     global _installed  # noqa: PLW0603 - a process-wide, once-only patch
@@ -793,4 +421,6 @@ def install() -> None:
             return
         LogQuery.__init__ = _log_query_init  # type: ignore[method-assign]
         LogQuery.to_result_json = _to_result_json  # type: ignore[method-assign]
+        LogsResponse.start_query = _start_query  # type: ignore[method-assign]
+        moto_logs_filter.install()
         _installed = True
