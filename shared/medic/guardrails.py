@@ -5,20 +5,31 @@ becomes BLOCKED with the guard, its limit and the observed value):
 
 - opt-in by tag, per function acted on: the alarm's target (``Facts.managed``), and every other function a plan
   touches (a database's consumers: ``ConsumerFacts.managed``);
-- provisioned concurrency (a floor, autoscaling bounds, a scheduled pre-warm): the PC cap, PC ≤ reserved
-  concurrency (with the PC on the function's other qualifiers, when known), ≥ 100 unreserved executions left in the
-  account;
+- the account's concurrency, with AWS's own arithmetic (`medic.pool`, the same functions the embedded world
+  validates with), applied to the plan's changes *in order*, as the executor makes them: each change is judged
+  against the account as the plan's earlier changes leave it;
+- provisioned concurrency (a floor, autoscaling bounds, a scheduled pre-warm): the PC cap; PC ≤ reserved
+  concurrency (with the PC on the function's other qualifiers, when known); on a function without a reservation,
+  PC comes out of the unreserved pool, which keeps its minimum (``min(100, account limit)``): the pool is
+  ``UnreservedConcurrentExecutions`` minus the PC already on the function, so that PC counts once. Autoscaling
+  bounds never end with a minimum above the maximum;
+- reserved concurrency: an increase takes from the unreserved pool, and never squeezes what the functions without a
+  reservation use: the pool keeps ``max(minimum, their peak)`` (``unreserved_concurrency_peak``; the account's own
+  peak when that is unknown, an upper bound; nothing is taken when both are unknown) (clamped); never below the
+  function's provisioned concurrency (the PC the same plan sets included), never 0;
+- an account whose whole limit is the unreserved minimum (a limit of 100 or less, as a new account's 10) has
+  nothing to give: a reservation or PC increase drawn from it is refused (``unreserved_floor``), never clamped to a
+  value AWS refuses;
 - an increase that takes executions from the account's unreserved pool while the pool's size is unknown (account
-  settings not read) is refused (``unreserved_unknown``): Medic never guesses that 100 stay unreserved;
-- reserved concurrency: an increase leaves ≥ 100 unreserved executions (clamped; the plan's increases add up),
-  never below the target function's provisioned concurrency (the PC the same plan sets included), never 0;
+  settings not read) is refused (``unreserved_unknown``): Medic never guesses what stays unreserved;
 - SQS buffer: MaximumConcurrency above the function's reserved concurrency only turns into throttles (clamped);
 - per-action caps from `Settings`: reserved concurrency ≤ ``max_reserved_concurrency``, memory ≤
   ``max_memory_mb``, a quota request ≤ ``max_quota_request`` (clamped). A cap limits an increase and never turns
   it into a cut: when the current value is already above the cap, the value stays as it is. The quota cap is a
   hard limit: once the account's limit has reached it, a further request is refused (``quota_hard_limit``), never
   crept towards step by step;
-- nothing left to change after the clamps refuses the action (``no_effective_change``).
+- nothing left to change after the clamps refuses the action (``no_effective_change``): a clamp never sends AWS a
+  value it would refuse, it leaves the value as it is and the action is refused.
 
 The monthly cost budget is checked separately, by :func:`check_budget`, once the plan's costs are annotated
 (`medic.cost.annotate_costs` prices the *clamped* values, so it runs after `check_plan`).
@@ -26,13 +37,17 @@ The monthly cost budget is checked separately, by :func:`check_budget`, once the
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass, field
+
+from medic import pool
 from medic.actions.base import PlannedAction
 from medic.config import Settings
 from medic.facts import ConsumerFacts, Facts
 from medic.plan import Refusal
 
-#: AWS keeps at least this many concurrent executions unreserved in every account.
-MIN_UNRESERVED = 100
+#: AWS keeps at least this many concurrent executions unreserved in every account (all of a smaller limit).
+MIN_UNRESERVED = pool.MINIMUM_UNRESERVED
 
 _PC_FIELDS = {
     "set_provisioned_concurrency": ("provisioned_concurrency",),
@@ -58,16 +73,14 @@ def check_plan(actions: list[PlannedAction], facts: Facts, settings: Settings) -
     if not changing:
         return refusals
     refusals += _opt_in(changing, facts, settings)
-    reserved_taken = 0  # executions the plan's reserved-concurrency increases take from the unreserved pool
+    account = _Account.of(facts)
     for action in changing:
-        fields = _PC_FIELDS.get(action.kind, ())
-        for name in fields:
-            _clamp_pc(action, name, facts, settings)
+        if action.kind in _PC_FIELDS:
+            refusals += _clamp_pc(action, facts, settings, account)
         if action.kind in _CAPS:
             refusals += _cap(action, settings)
         if action.kind == "set_reserved_concurrency":
-            reserved_taken += _clamp_reserved(action, facts, reserved_taken)
-            refusals += _check_reserved(action, facts)
+            refusals += _clamp_reserved(action, facts, account)
         elif action.kind == "enable_sqs_buffer":
             _clamp_buffer(action, facts)
         refusals += _check_pool_known(action, facts)
@@ -79,7 +92,6 @@ def check_plan(actions: list[PlannedAction], facts: Facts, settings: Settings) -
             )  # fmt: skip
         elif action.kind == "schedule_prewarm":
             refusals += _check_prewarm(action, facts)
-    refusals += _check_planned_pc_fits(changing, facts)
     return refusals
 
 
@@ -154,56 +166,214 @@ def _changes(action: PlannedAction) -> bool:
     return any(action.before.get(name) != value for name, value in action.after.items())
 
 
-def _clamp_reserved(action: PlannedAction, facts: Facts, taken: int) -> int:
-    """Clamp an increase of reserved concurrency to leave ≥ MIN_UNRESERVED unreserved; return what it takes."""
-    before = action.before.get("reserved_concurrency")
-    current = int(before or 0)
-    wanted = int(action.after.get("reserved_concurrency") or 0)
-    value = wanted
-    if facts.unreserved_concurrency is not None and wanted > current:
-        headroom = facts.unreserved_concurrency - MIN_UNRESERVED - taken
-        if wanted - current > headroom:
-            value = current + max(headroom, 0)
-            shown = value if value > 0 else "unchanged"
-            action.clamps.append(
-                f"reserved_concurrency {wanted} → {shown}: leaves ≥ {MIN_UNRESERVED} unreserved executions in the "
-                f"account (unreserved now {facts.unreserved_concurrency}"
-                + (f", {taken} taken by this plan's other reservations)" if taken else ")")
+@dataclass
+class _Account:
+    """The account's concurrency as the plan's changes so far leave it: what the next change is judged against.
+
+    ``pool`` is None when the account settings could not be read. Only the target's own PC is known: the PC of
+    other functions without a reservation is not among the facts (an AWS refusal at apply time then fails the plan,
+    it never goes through).
+    """
+
+    start: pool.UnreservedPool | None
+    now: pool.UnreservedPool | None
+    limit: int | None
+    target: str | None
+    reserved: dict[str, int | None]
+    pc_here: int
+    pc_elsewhere: int
+    taken: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, facts: Facts) -> _Account:
+        reserved: dict[str, int | None] = {c.function_name: c.reserved_concurrency for c in facts.consumers or []}
+        if facts.function_name:
+            reserved[facts.function_name] = facts.reserved_concurrency
+        pc_here, pc_elsewhere = int(facts.pc_requested or 0), int(facts.pc_on_other_qualifiers or 0)
+        unreserved = None
+        if facts.unreserved_concurrency is not None:
+            minimum = facts.minimum_unreserved
+            own = pc_here + pc_elsewhere if facts.function_name and facts.reserved_concurrency is None else 0
+            unreserved = pool.UnreservedPool(
+                unreserved=facts.unreserved_concurrency,
+                provisioned=own,
+                minimum=pool.minimum_unreserved(facts.account_limit) if minimum is None else minimum,
             )
-            # Reserving nothing at all is not a cap of 0: the function stays as it is.
-            action.after["reserved_concurrency"] = value if value > 0 else before
-    return max(0, value - current) if value > 0 else 0
+        return cls(unreserved, unreserved, facts.account_limit, facts.function_name, reserved, pc_here, pc_elsewhere)
+
+    def reservation(self, function_name: str | None, default: int | None) -> int | None:
+        return default if function_name is None else self.reserved.get(function_name, default)
+
+    def function_pc(self, function_name: str | None) -> int:
+        """The function's PC on all its qualifiers as the plan leaves it (known for the target only)."""
+        return self.pc_here + self.pc_elsewhere if function_name == self.target else 0
+
+    def reserve(self, function_name: str | None, before: int | None, after: int | None) -> None:
+        if self.now is not None:
+            self._move("reservations", self.now.with_reservation(before, after, self.function_pc(function_name)))
+        if function_name:
+            self.reserved[function_name] = after
+
+    def provision(self, pc: int) -> None:
+        """The target's qualifier now holds `pc` (from its reservation, or else from the unreserved pool)."""
+        if self.now is not None and self.reservation(self.target, None) is None:
+            self._move("provisioned concurrency", self.now.with_provisioned(self.pc_here, pc))
+        self.pc_here = pc
+
+    def _move(self, cause: str, after: pool.UnreservedPool) -> None:
+        assert self.now is not None
+        self.taken[cause] = self.taken.get(cause, 0) + self.now.left - after.left
+        self.now = after
+
+    def described(self) -> str:
+        """The pool as the clamp texts show it: what GetAccountSettings said, and what is already taken from it."""
+        assert self.start is not None
+        parts = [f"unreserved now {self.start.unreserved}"]
+        if self.start.provisioned:
+            parts.append(f"{self.start.provisioned} of it provisioned on {self.target}")
+        if self.taken.get("reservations", 0) > 0:
+            parts.append(f"{self.taken['reservations']} taken by this plan's other reservations")
+        if self.taken.get("provisioned concurrency", 0) > 0:
+            parts.append(f"{self.taken['provisioned concurrency']} by its provisioned concurrency")
+        return "(" + ", ".join(parts) + ")"
 
 
-def _check_reserved(action: PlannedAction, facts: Facts) -> list[Refusal]:
+def _usage(facts: Facts) -> tuple[int | None, str]:
+    """What the functions without a reservation use (to be left to them), and where that number comes from."""
+    if facts.unreserved_concurrency_peak is not None:
+        peak = facts.unreserved_concurrency_peak
+        return math.ceil(peak), f"what the functions without a reservation used at peak ({peak:g})"
+    if facts.account_concurrency_peak is not None:
+        peak = facts.account_concurrency_peak
+        return math.ceil(peak), (
+            f"the account's peak concurrency ({peak:g}), an upper bound of what the functions without a reservation "
+            f"use (unreserved_concurrency_peak unknown)"
+        )
+    return None, "what the functions without a reservation use is unknown (unreserved_concurrency_peak not read)"
+
+
+def _floor_refusal(action: PlannedAction, account: _Account) -> Refusal:
+    minimum = account.now.minimum if account.now is not None else MIN_UNRESERVED
+    return Refusal(
+        guard="unreserved_floor", limit=minimum, observed=account.limit,
+        message=f"the account's concurrency limit is {account.limit}, all of it the unreserved minimum AWS keeps "
+                f"({minimum}): {action.kind} on {action.target} cannot take reserved or provisioned concurrency from "
+                f"it; raise the account's concurrency quota first (request_quota_increase)",
+    )  # fmt: skip
+
+
+def _clamp_reserved(action: PlannedAction, facts: Facts, account: _Account) -> list[Refusal]:
+    """Clamp an increase so the pool keeps what the functions without a reservation use; check the result."""
+    refusals: list[Refusal] = []
+    name = action.function_name or facts.function_name
+    before = action.before.get("reserved_concurrency")
+    held = account.reservation(name, None if before is None else int(before))
+    wanted = action.after.get("reserved_concurrency")
+    if wanted is not None and int(wanted) > (held or 0) and account.now is not None:
+        wanted = int(wanted)
+        if pool.pool_is_all_floor(account.limit):
+            refusals.append(_floor_refusal(action, account))
+        else:
+            keep, why = _usage(facts)
+            minimum = account.now.minimum
+            if keep is None:
+                value = held or 0
+                reason = f"{why}: Medic takes nothing from their pool"
+            else:
+                value = pool.largest_reservation(account.now, held, wanted, account.function_pc(name), keep)
+                reason = f"leaves ≥ {minimum} unreserved executions in the account"
+                if keep > minimum:
+                    reason = f"leaves ≥ {keep} unreserved executions for the functions without a reservation, {why}"
+            if value != wanted:
+                shown = value if value > 0 else "unchanged"
+                action.clamps.append(f"reserved_concurrency {wanted} → {shown}: {reason} {account.described()}")
+                # Reserving nothing at all is not a cap of 0: the function stays as it is.
+                action.after["reserved_concurrency"] = value if value > 0 else before
+    refusals += _check_reserved(action, account)
+    after = action.after.get("reserved_concurrency")
+    account.reserve(name, held, None if after is None else int(after))
+    return refusals
+
+
+def _check_reserved(action: PlannedAction, account: _Account) -> list[Refusal]:
     after = action.after.get("reserved_concurrency")
     if after is None or after == action.before.get("reserved_concurrency"):
         return []
     if after == 0:
         return [Refusal(guard="reserved_zero", limit=1, observed=0,
                         message=f"reserved concurrency 0 would stop {action.target} entirely")]  # fmt: skip
-    if action.function_name == facts.function_name:
-        pc = (facts.pc_requested or 0) + (facts.pc_on_other_qualifiers or 0)
-        if int(after) < pc:
-            return [Refusal(guard="reserved_below_pc", limit=pc, observed=after,
-                            message=f"reserved concurrency {after} on {action.target} would be below its "
-                                    f"provisioned concurrency ({pc})")]  # fmt: skip
+    pc = account.function_pc(action.function_name)
+    if int(after) < pc:
+        return [Refusal(guard="reserved_below_pc", limit=pc, observed=after,
+                        message=f"reserved concurrency {after} on {action.target} would be below its "
+                                f"provisioned concurrency ({pc})")]  # fmt: skip
     return []
 
 
-def _check_planned_pc_fits(changing: list[PlannedAction], facts: Facts) -> list[Refusal]:
-    """A plan that sets the target's reserved concurrency and its PC too: the new PC must fit the new reservation."""
-    on_target = [action for action in changing if _on_target(action, facts)]
-    reserved = [a.after.get("reserved_concurrency") for a in on_target if a.kind == "set_reserved_concurrency"]
-    planned = [int(a.after.get(name) or 0) for a in on_target for name in _PC_FIELDS.get(a.kind, ())]
-    if not reserved or reserved[-1] is None or not planned:
-        return []
-    pc = max(planned) + (facts.pc_on_other_qualifiers or 0)
-    if pc <= int(reserved[-1]):
-        return []
-    return [Refusal(guard="reserved_below_pc", limit=pc, observed=reserved[-1],
-                    message=f"reserved concurrency {reserved[-1]} on {facts.function_name} would be below the "
-                            f"provisioned concurrency this plan sets ({pc})")]  # fmt: skip
+def _clamp_pc(action: PlannedAction, facts: Facts, settings: Settings, account: _Account) -> list[Refusal]:
+    """Clamp each PC field of `action` (the cap, the reservation, the unreserved pool); record the PC it leaves."""
+    refusals: list[Refusal] = []
+    reserved = account.reservation(account.target, None)
+    for name in _PC_FIELDS[action.kind]:
+        wanted = int(action.after.get(name) or 0)
+        value = _cap_pc(action, name, wanted, settings)
+        if reserved is not None:
+            room = pool.largest_within_reservation(reserved, account.pc_elsewhere, account.pc_here, value)
+            if room != value:
+                elsewhere = (
+                    f", {account.pc_elsewhere} of it provisioned on other qualifiers" if account.pc_elsewhere else ""
+                )
+                action.clamps.append(
+                    f"{name} {value} → {room}: PC never above reserved concurrency ({reserved}{elsewhere})"
+                )
+                value = room
+        elif account.now is not None and value > account.pc_here:
+            if pool.pool_is_all_floor(account.limit):
+                refusals[:] = [_floor_refusal(action, account)]
+            else:
+                largest = pool.largest_provisioned(account.now, account.pc_here, value)
+                if largest != value:
+                    action.clamps.append(
+                        f"{name} {value} → {largest}: leaves ≥ {account.now.minimum} unreserved executions in the "
+                        f"account {account.described()}"
+                    )
+                    value = largest
+        if value != wanted:
+            action.after[name] = value
+    _keep_bounds_in_order(action)
+    account.provision(_pc_left(action, account.pc_here))
+    return refusals
+
+
+def _cap_pc(action: PlannedAction, name: str, wanted: int, settings: Settings) -> int:
+    cap = settings.max_provisioned_concurrency
+    if wanted <= cap:
+        return wanted
+    # A cap limits an increase; it never turns a remediation into a cut (nothing changes instead).
+    value = max(cap, min(int(action.before.get(name) or 0), wanted))
+    action.clamps.append(f"{name} {wanted} → {value}: cap max_provisioned_concurrency={cap}")
+    return value
+
+
+def _keep_bounds_in_order(action: PlannedAction) -> None:
+    """Application Auto Scaling refuses a MinCapacity above the MaxCapacity: the maximum rises to the minimum (a
+    value every clamp already accepted)."""
+    if action.kind != "set_autoscaling_bounds":
+        return
+    low, high = int(action.after.get("min_capacity") or 0), int(action.after.get("max_capacity") or 0)
+    if high < low:
+        action.clamps.append(f"max_capacity {high} → {low}: never below min_capacity")
+        action.after["max_capacity"] = low
+
+
+def _pc_left(action: PlannedAction, current: int) -> int:
+    """The qualifier's PC once `action` is applied (a pre-warm counts from when its "up" action raises it)."""
+    after = {name: int(action.after.get(name) or 0) for name in _PC_FIELDS[action.kind]}
+    if action.kind == "set_provisioned_concurrency":
+        return after["provisioned_concurrency"]
+    if action.kind == "set_autoscaling_bounds":  # Application Auto Scaling moves the PC into the new bounds
+        return min(max(current, after["min_capacity"]), after["max_capacity"])
+    return max(current, after["prewarm_concurrency"])
 
 
 def _check_pool_known(action: PlannedAction, facts: Facts) -> list[Refusal]:
@@ -221,7 +391,7 @@ def _check_pool_known(action: PlannedAction, facts: Facts) -> list[Refusal]:
     return [
         Refusal(guard="unreserved_unknown", limit=MIN_UNRESERVED, observed="unknown (account settings not read)",
                 message=f"{action.target} would take {taken} executions from the account's unreserved pool, whose "
-                        f"size is unknown: Medic never guesses that {MIN_UNRESERVED} stay unreserved")
+                        f"size is unknown: Medic never guesses what stays unreserved")
     ]  # fmt: skip
 
 
@@ -271,38 +441,3 @@ def _cap(action: PlannedAction, settings: Settings) -> list[Refusal]:
     action.clamps.append(f"{name} {wanted} → {value}: cap {setting}={cap}{above}")
     action.after[name] = before if value == current else value
     return []
-
-
-def _clamp_pc(action: PlannedAction, name: str, facts: Facts, settings: Settings) -> None:
-    wanted = int(action.after.get(name) or 0)
-    current = int(action.before.get(name) or 0)
-    value = wanted
-    if value > settings.max_provisioned_concurrency:
-        # A cap limits an increase; it never turns a remediation into a cut (nothing changes instead).
-        value = max(settings.max_provisioned_concurrency, min(current, wanted))
-        action.clamps.append(
-            f"{name} {wanted} → {value}: cap max_provisioned_concurrency={settings.max_provisioned_concurrency}"
-        )
-    # PC on every qualifier of the function counts against its reservation (AWS refuses more).
-    elsewhere = facts.pc_on_other_qualifiers or 0
-    if facts.reserved_concurrency is not None and value > facts.reserved_concurrency - elsewhere:
-        room = max(facts.reserved_concurrency - elsewhere, 0)
-        shown = f", {elsewhere} of it provisioned on other qualifiers" if elsewhere else ""
-        action.clamps.append(
-            f"{name} {value} → {room}: PC never above reserved concurrency ({facts.reserved_concurrency}{shown})"
-        )
-        value = room
-    if not facts.has_reserved_concurrency and facts.unreserved_concurrency is not None:
-        current = int(facts.pc_requested or 0)
-        headroom = facts.unreserved_concurrency - MIN_UNRESERVED
-        if value > current and value - current > headroom:  # only what the change adds is taken from the pool
-            limit = max(current + headroom, current)
-            action.clamps.append(
-                f"{name} {value} → {limit}: leaves ≥ {MIN_UNRESERVED} unreserved executions in the account "
-                f"(unreserved now {facts.unreserved_concurrency})"
-            )
-            value = limit
-    if value != wanted:
-        action.after[name] = value
-        if name == "min_capacity" and int(action.after.get("max_capacity") or 0) < value:
-            action.after["max_capacity"] = value

@@ -48,7 +48,7 @@ def function_facts(**changes: Any) -> Facts:
         "function_name": "checkout", "qualifier": "live", "tags": {"medic:managed": "true"}, "managed": True,
         "memory_mb": 1024, "timeout_s": 10, "alias_version": "7", "has_reserved_concurrency": False,
         "reserved_concurrency": None, "account_limit": 10_000, "unreserved_concurrency": 9_000, "pc_requested": 20,
-        "has_autoscaling": False, "event_sources": [], "async_sources": "",
+        "has_autoscaling": False, "event_sources": [], "async_sources": "", "unreserved_concurrency_peak": 40.0,
     }  # fmt: skip
     world.update(changes)
     return Facts(**world)
@@ -56,7 +56,7 @@ def function_facts(**changes: Any) -> Facts:
 
 def db_facts(consumers: list[ConsumerFacts] | None, **changes: Any) -> Facts:
     world: dict[str, Any] = {"db_instance": "orders-db", "db_max_connections": 400, "consumers": consumers,
-                             "unreserved_concurrency": 9_000}  # fmt: skip
+                             "unreserved_concurrency": 9_000, "unreserved_concurrency_peak": 40.0}  # fmt: skip
     world.update(changes)
     return Facts(**world)
 
@@ -494,13 +494,14 @@ def test_a_prewarm_window_is_between_a_minute_and_a_day(duration: float) -> None
 
 
 def test_a_prewarm_is_clamped_like_any_pc_and_refused_when_not_above_the_floor() -> None:
-    world = function_facts(unreserved_concurrency=150)  # 50 executions of headroom above the 20 of PC
+    world = function_facts(unreserved_concurrency=150)  # 30 executions of headroom above the 20 of PC
     actions = plan("schedule_prewarm", CHECKOUT_LIVE, world, concurrency=240, start_minute_of_day=0, duration_min=60)
 
     assert check_plan(actions, world, settings()) == []
-    assert actions[0].after["prewarm_concurrency"] == 70
+    assert actions[0].after["prewarm_concurrency"] == 50
     assert actions[0].clamps == [
-        "prewarm_concurrency 240 → 70: leaves ≥ 100 unreserved executions in the account (unreserved now 150)"
+        "prewarm_concurrency 240 → 50: leaves ≥ 100 unreserved executions in the account (unreserved now 150, 20 of "
+        "it provisioned on checkout)"
     ]
 
     capped = function_facts(has_reserved_concurrency=True, reserved_concurrency=20)
