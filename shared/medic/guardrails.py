@@ -316,7 +316,9 @@ def _clamp_pc(action: PlannedAction, facts: Facts, settings: Settings, account: 
     reserved = account.reservation(account.target, None)
     for name in _PC_FIELDS[action.kind]:
         wanted = int(action.after.get(name) or 0)
-        value = _cap_pc(action, name, wanted, settings)
+        # The maximum of autoscaling bounds moves the PC down to it: never below what the qualifier holds.
+        held = account.pc_here if name == "max_capacity" else 0
+        value = _cap_pc(action, name, wanted, settings, max(held, int(action.before.get(name) or 0)))
         if reserved is not None:
             room = pool.largest_within_reservation(reserved, account.pc_elsewhere, account.pc_here, value)
             if room != value:
@@ -345,12 +347,12 @@ def _clamp_pc(action: PlannedAction, facts: Facts, settings: Settings, account: 
     return refusals
 
 
-def _cap_pc(action: PlannedAction, name: str, wanted: int, settings: Settings) -> int:
+def _cap_pc(action: PlannedAction, name: str, wanted: int, settings: Settings, current: int) -> int:
     cap = settings.max_provisioned_concurrency
     if wanted <= cap:
         return wanted
     # A cap limits an increase; it never turns a remediation into a cut (nothing changes instead).
-    value = max(cap, min(int(action.before.get(name) or 0), wanted))
+    value = max(cap, min(current, wanted))
     action.clamps.append(f"{name} {wanted} → {value}: cap max_provisioned_concurrency={cap}")
     return value
 

@@ -408,7 +408,10 @@ def assert_safe(outcome: Outcome, target: Target, facts: Facts, settings: Settin
         for name in PC_FIELDS.get(action.kind, ()):
             after = _number(action.after[name])
             before = action.before.get(name)
-            assert after <= settings.max_provisioned_concurrency or (before is not None and after <= _number(before)), (
+            # An autoscaling maximum may stay at the PC the qualifier holds: below it, the PC would be cut.
+            held = float(facts.pc_requested or 0) if name == "max_capacity" else 0.0
+            kept = max(held, _number(before) if before is not None else 0.0)
+            assert after <= settings.max_provisioned_concurrency or after <= kept, (
                 f"{name} {after} above max_provisioned_concurrency={settings.max_provisioned_concurrency}: {described}"
             )
         if action.kind in CAPS:

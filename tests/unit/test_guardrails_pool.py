@@ -210,3 +210,14 @@ def test_autoscaling_bounds_never_end_with_the_minimum_above_the_maximum() -> No
     assert check_plan([action], world, settings()) == []
     assert action.after == {"min_capacity": 20, "max_capacity": 20}
     assert action.clamps == ["max_capacity 15 → 20: never below min_capacity"]
+
+
+def test_the_pc_cap_never_lowers_a_fixed_floor_by_enabling_autoscaling_below_it() -> None:
+    """1,200 provisioned (above the cap of 1,000): a maximum of 1,000 would make Application Auto Scaling cut the PC."""
+    world = unreserved(unreserved_concurrency=5000, pc_requested=1200)
+    [action] = get_action("set_autoscaling_bounds").plan(CHECKOUT_LIVE, {"min": 1300, "max": 1500}, world)
+
+    assert (
+        check_plan([action], world, Settings(plans_table="p", events_table="e", max_provisioned_concurrency=1000)) == []
+    )
+    assert action.after == {"min_capacity": 1000, "max_capacity": 1200}
