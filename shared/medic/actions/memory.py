@@ -1,4 +1,4 @@
-"""Memory of the code an alias serves (memory is CPU: about one vCPU at 1,769 MB)."""
+"""Memory of the code an alias (or a function without an alias) serves: memory is CPU, about one vCPU at 1,769 MB."""
 
 from __future__ import annotations
 
