@@ -5,20 +5,31 @@ becomes BLOCKED with the guard, its limit and the observed value):
 
 - opt-in by tag, per function acted on: the alarm's target (``Facts.managed``), and every other function a plan
   touches (a database's consumers: ``ConsumerFacts.managed``);
-- provisioned concurrency (a floor, autoscaling bounds, a scheduled pre-warm): the PC cap, PC ≤ reserved
-  concurrency (with the PC on the function's other qualifiers, when known), ≥ 100 unreserved executions left in the
-  account;
+- the account's concurrency, with AWS's own arithmetic (`medic.pool`, the same functions the embedded world
+  validates with), applied to the plan's changes *in order*, as the executor makes them: each change is judged
+  against the account as the plan's earlier changes leave it;
+- provisioned concurrency (a floor, autoscaling bounds, a scheduled pre-warm): the PC cap; PC ≤ reserved
+  concurrency (with the PC on the function's other qualifiers, when known); on a function without a reservation,
+  PC comes out of the unreserved pool, which keeps its minimum (``min(100, account limit)``): the pool is
+  ``UnreservedConcurrentExecutions`` minus the PC already on the function, so that PC counts once. Autoscaling
+  bounds never end with a minimum above the maximum;
+- reserved concurrency: an increase takes from the unreserved pool, and never squeezes what the functions without a
+  reservation use: the pool keeps ``max(minimum, their peak)`` (``unreserved_concurrency_peak``; the account's own
+  peak when that is unknown, an upper bound; nothing is taken when both are unknown) (clamped); never below the
+  function's provisioned concurrency (the PC the same plan sets included), never 0;
+- an account whose whole limit is the unreserved minimum (a limit of 100 or less, as a new account's 10) has
+  nothing to give: a reservation or PC increase drawn from it is refused (``unreserved_floor``), never clamped to a
+  value AWS refuses;
 - an increase that takes executions from the account's unreserved pool while the pool's size is unknown (account
-  settings not read) is refused (``unreserved_unknown``): Medic never guesses that 100 stay unreserved;
-- reserved concurrency: an increase leaves ≥ 100 unreserved executions (clamped; the plan's increases add up),
-  never below the target function's provisioned concurrency (the PC the same plan sets included), never 0;
+  settings not read) is refused (``unreserved_unknown``): Medic never guesses what stays unreserved;
 - SQS buffer: MaximumConcurrency above the function's reserved concurrency only turns into throttles (clamped);
 - per-action caps from `Settings`: reserved concurrency ≤ ``max_reserved_concurrency``, memory ≤
   ``max_memory_mb``, a quota request ≤ ``max_quota_request`` (clamped). A cap limits an increase and never turns
   it into a cut: when the current value is already above the cap, the value stays as it is. The quota cap is a
   hard limit: once the account's limit has reached it, a further request is refused (``quota_hard_limit``), never
   crept towards step by step;
-- nothing left to change after the clamps refuses the action (``no_effective_change``).
+- nothing left to change after the clamps refuses the action (``no_effective_change``): a clamp never sends AWS a
+  value it would refuse, it leaves the value as it is and the action is refused.
 
 The monthly cost budget is checked separately, by :func:`check_budget`, once the plan's costs are annotated
 (`medic.cost.annotate_costs` prices the *clamped* values, so it runs after `check_plan`).
@@ -26,19 +37,16 @@ The monthly cost budget is checked separately, by :func:`check_budget`, once the
 
 from __future__ import annotations
 
+from medic import pool
 from medic.actions.base import PlannedAction
 from medic.config import Settings
 from medic.facts import ConsumerFacts, Facts
+from medic.headroom import PC_FIELDS, AccountHeadroom, clamp_pc, clamp_reserved
 from medic.plan import Refusal
 
-#: AWS keeps at least this many concurrent executions unreserved in every account.
-MIN_UNRESERVED = 100
+#: AWS keeps at least this many concurrent executions unreserved in every account (all of a smaller limit).
+MIN_UNRESERVED = pool.MINIMUM_UNRESERVED
 
-_PC_FIELDS = {
-    "set_provisioned_concurrency": ("provisioned_concurrency",),
-    "set_autoscaling_bounds": ("min_capacity", "max_capacity"),
-    "schedule_prewarm": ("prewarm_concurrency",),
-}
 #: The per-action caps: kind → (field, the `Settings` attribute holding its cap).
 _CAPS: dict[str, tuple[str, str]] = {
     "set_reserved_concurrency": ("reserved_concurrency", "max_reserved_concurrency"),
@@ -47,7 +55,7 @@ _CAPS: dict[str, tuple[str, str]] = {
 }
 #: Actions refused when, after the clamps, they would change nothing (their `after` equals what is there).
 _CHANGE_CHECKED = frozenset({
-    *_PC_FIELDS, "set_reserved_concurrency", "set_event_source_max_concurrency", "set_memory", "enable_sqs_buffer",
+    *PC_FIELDS, "set_reserved_concurrency", "set_event_source_max_concurrency", "set_memory", "enable_sqs_buffer",
 })  # fmt: skip
 
 
@@ -58,16 +66,14 @@ def check_plan(actions: list[PlannedAction], facts: Facts, settings: Settings) -
     if not changing:
         return refusals
     refusals += _opt_in(changing, facts, settings)
-    reserved_taken = 0  # executions the plan's reserved-concurrency increases take from the unreserved pool
+    account = AccountHeadroom.of(facts)
     for action in changing:
-        fields = _PC_FIELDS.get(action.kind, ())
-        for name in fields:
-            _clamp_pc(action, name, facts, settings)
+        if action.kind in PC_FIELDS:
+            refusals += clamp_pc(action, facts, settings, account)
         if action.kind in _CAPS:
             refusals += _cap(action, settings)
         if action.kind == "set_reserved_concurrency":
-            reserved_taken += _clamp_reserved(action, facts, reserved_taken)
-            refusals += _check_reserved(action, facts)
+            refusals += clamp_reserved(action, facts, account)
         elif action.kind == "enable_sqs_buffer":
             _clamp_buffer(action, facts)
         refusals += _check_pool_known(action, facts)
@@ -79,7 +85,6 @@ def check_plan(actions: list[PlannedAction], facts: Facts, settings: Settings) -
             )  # fmt: skip
         elif action.kind == "schedule_prewarm":
             refusals += _check_prewarm(action, facts)
-    refusals += _check_planned_pc_fits(changing, facts)
     return refusals
 
 
@@ -154,66 +159,14 @@ def _changes(action: PlannedAction) -> bool:
     return any(action.before.get(name) != value for name, value in action.after.items())
 
 
-def _clamp_reserved(action: PlannedAction, facts: Facts, taken: int) -> int:
-    """Clamp an increase of reserved concurrency to leave ≥ MIN_UNRESERVED unreserved; return what it takes."""
-    before = action.before.get("reserved_concurrency")
-    current = int(before or 0)
-    wanted = int(action.after.get("reserved_concurrency") or 0)
-    value = wanted
-    if facts.unreserved_concurrency is not None and wanted > current:
-        headroom = facts.unreserved_concurrency - MIN_UNRESERVED - taken
-        if wanted - current > headroom:
-            value = current + max(headroom, 0)
-            shown = value if value > 0 else "unchanged"
-            action.clamps.append(
-                f"reserved_concurrency {wanted} → {shown}: leaves ≥ {MIN_UNRESERVED} unreserved executions in the "
-                f"account (unreserved now {facts.unreserved_concurrency}"
-                + (f", {taken} taken by this plan's other reservations)" if taken else ")")
-            )
-            # Reserving nothing at all is not a cap of 0: the function stays as it is.
-            action.after["reserved_concurrency"] = value if value > 0 else before
-    return max(0, value - current) if value > 0 else 0
-
-
-def _check_reserved(action: PlannedAction, facts: Facts) -> list[Refusal]:
-    after = action.after.get("reserved_concurrency")
-    if after is None or after == action.before.get("reserved_concurrency"):
-        return []
-    if after == 0:
-        return [Refusal(guard="reserved_zero", limit=1, observed=0,
-                        message=f"reserved concurrency 0 would stop {action.target} entirely")]  # fmt: skip
-    if action.function_name == facts.function_name:
-        pc = (facts.pc_requested or 0) + (facts.pc_on_other_qualifiers or 0)
-        if int(after) < pc:
-            return [Refusal(guard="reserved_below_pc", limit=pc, observed=after,
-                            message=f"reserved concurrency {after} on {action.target} would be below its "
-                                    f"provisioned concurrency ({pc})")]  # fmt: skip
-    return []
-
-
-def _check_planned_pc_fits(changing: list[PlannedAction], facts: Facts) -> list[Refusal]:
-    """A plan that sets the target's reserved concurrency and its PC too: the new PC must fit the new reservation."""
-    on_target = [action for action in changing if _on_target(action, facts)]
-    reserved = [a.after.get("reserved_concurrency") for a in on_target if a.kind == "set_reserved_concurrency"]
-    planned = [int(a.after.get(name) or 0) for a in on_target for name in _PC_FIELDS.get(a.kind, ())]
-    if not reserved or reserved[-1] is None or not planned:
-        return []
-    pc = max(planned) + (facts.pc_on_other_qualifiers or 0)
-    if pc <= int(reserved[-1]):
-        return []
-    return [Refusal(guard="reserved_below_pc", limit=pc, observed=reserved[-1],
-                    message=f"reserved concurrency {reserved[-1]} on {facts.function_name} would be below the "
-                            f"provisioned concurrency this plan sets ({pc})")]  # fmt: skip
-
-
 def _check_pool_known(action: PlannedAction, facts: Facts) -> list[Refusal]:
     """Refuse an increase drawn from the account's unreserved pool when the pool's size is unknown."""
     if facts.unreserved_concurrency is not None:
         return []
     if action.kind == "set_reserved_concurrency":
         taken = int(action.after.get("reserved_concurrency") or 0) - int(action.before.get("reserved_concurrency") or 0)
-    elif action.kind in _PC_FIELDS and not facts.has_reserved_concurrency:
-        taken = max(int(action.after.get(name) or 0) for name in _PC_FIELDS[action.kind]) - int(facts.pc_requested or 0)
+    elif action.kind in PC_FIELDS and not facts.has_reserved_concurrency:
+        taken = max(int(action.after.get(name) or 0) for name in PC_FIELDS[action.kind]) - int(facts.pc_requested or 0)
     else:
         return []
     if taken <= 0:
@@ -221,7 +174,7 @@ def _check_pool_known(action: PlannedAction, facts: Facts) -> list[Refusal]:
     return [
         Refusal(guard="unreserved_unknown", limit=MIN_UNRESERVED, observed="unknown (account settings not read)",
                 message=f"{action.target} would take {taken} executions from the account's unreserved pool, whose "
-                        f"size is unknown: Medic never guesses that {MIN_UNRESERVED} stay unreserved")
+                        f"size is unknown: Medic never guesses what stays unreserved")
     ]  # fmt: skip
 
 
@@ -271,38 +224,3 @@ def _cap(action: PlannedAction, settings: Settings) -> list[Refusal]:
     action.clamps.append(f"{name} {wanted} → {value}: cap {setting}={cap}{above}")
     action.after[name] = before if value == current else value
     return []
-
-
-def _clamp_pc(action: PlannedAction, name: str, facts: Facts, settings: Settings) -> None:
-    wanted = int(action.after.get(name) or 0)
-    current = int(action.before.get(name) or 0)
-    value = wanted
-    if value > settings.max_provisioned_concurrency:
-        # A cap limits an increase; it never turns a remediation into a cut (nothing changes instead).
-        value = max(settings.max_provisioned_concurrency, min(current, wanted))
-        action.clamps.append(
-            f"{name} {wanted} → {value}: cap max_provisioned_concurrency={settings.max_provisioned_concurrency}"
-        )
-    # PC on every qualifier of the function counts against its reservation (AWS refuses more).
-    elsewhere = facts.pc_on_other_qualifiers or 0
-    if facts.reserved_concurrency is not None and value > facts.reserved_concurrency - elsewhere:
-        room = max(facts.reserved_concurrency - elsewhere, 0)
-        shown = f", {elsewhere} of it provisioned on other qualifiers" if elsewhere else ""
-        action.clamps.append(
-            f"{name} {value} → {room}: PC never above reserved concurrency ({facts.reserved_concurrency}{shown})"
-        )
-        value = room
-    if not facts.has_reserved_concurrency and facts.unreserved_concurrency is not None:
-        current = int(facts.pc_requested or 0)
-        headroom = facts.unreserved_concurrency - MIN_UNRESERVED
-        if value > current and value - current > headroom:  # only what the change adds is taken from the pool
-            limit = max(current + headroom, current)
-            action.clamps.append(
-                f"{name} {value} → {limit}: leaves ≥ {MIN_UNRESERVED} unreserved executions in the account "
-                f"(unreserved now {facts.unreserved_concurrency})"
-            )
-            value = limit
-    if value != wanted:
-        action.after[name] = value
-        if name == "min_capacity" and int(action.after.get("max_capacity") or 0) < value:
-            action.after["max_capacity"] = value

@@ -129,7 +129,7 @@ def test_the_guardrail_clamp_is_exactly_what_aws_accepts(aws: EmbeddedAWS, clien
     lam = make_function(aws, "checkout")
     unreserved = lam.get_account_settings()["AccountLimit"]["UnreservedConcurrentExecutions"]
     facts = Facts(function_name="checkout", managed=True, has_reserved_concurrency=False, pc_requested=0,
-                  unreserved_concurrency=unreserved)  # fmt: skip
+                  unreserved_concurrency=unreserved, unreserved_concurrency_peak=0.0)  # fmt: skip
     [action] = get_action("set_reserved_concurrency").plan(Target.function("checkout"), {"concurrency": 250}, facts)
 
     with pytest.raises(ClientError) as refused:
@@ -146,7 +146,7 @@ def test_toward_a_database_each_consumer_gets_its_share(aws: EmbeddedAWS, client
     lam = make_function(aws, "api")
     make_function(aws, "report")
     lam.put_function_concurrency(FunctionName="report", ReservedConcurrentExecutions=90)
-    facts = Facts(db_instance="orders-db", unreserved_concurrency=900, consumers=[
+    facts = Facts(db_instance="orders-db", unreserved_concurrency=900, unreserved_concurrency_peak=150.0, consumers=[
         ConsumerFacts(function_name="api", managed=True, peak_concurrency=150),
         ConsumerFacts(function_name="report", managed=True, peak_concurrency=50, reserved_concurrency=90),
     ])  # fmt: skip

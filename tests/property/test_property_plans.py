@@ -196,7 +196,7 @@ def test_an_absurd_budget_toward_a_database_is_planned_within_the_caps(kind: str
 def test_a_plan_that_sets_pc_and_a_reservation_keeps_the_pc_within_it() -> None:
     """A row raising PC to 2 and reserving 1 on the same function: AWS would refuse one of the two changes."""
     facts = Facts(function_name="checkout", qualifier="live", has_reserved_concurrency=False, pc_requested=0,
-                  unreserved_concurrency=500, **OPTED_IN)  # fmt: skip
+                  unreserved_concurrency=500, unreserved_concurrency_peak=0.0, **OPTED_IN)  # fmt: skip
     calls = [ActionCall(kind="set_provisioned_concurrency", params={"concurrency": 2}),
              ActionCall(kind="set_reserved_concurrency", params={"concurrency": 1})]  # fmt: skip
     outcome = plan_calls(calls, CHECKOUT_LIVE, facts, Settings(plans_table="p", events_table="e"))

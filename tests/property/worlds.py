@@ -408,7 +408,10 @@ def assert_safe(outcome: Outcome, target: Target, facts: Facts, settings: Settin
         for name in PC_FIELDS.get(action.kind, ()):
             after = _number(action.after[name])
             before = action.before.get(name)
-            assert after <= settings.max_provisioned_concurrency or (before is not None and after <= _number(before)), (
+            # An autoscaling maximum may stay at the PC the qualifier holds: below it, the PC would be cut.
+            held = float(facts.pc_requested or 0) if name == "max_capacity" else 0.0
+            kept = max(held, _number(before) if before is not None else 0.0)
+            assert after <= settings.max_provisioned_concurrency or after <= kept, (
                 f"{name} {after} above max_provisioned_concurrency={settings.max_provisioned_concurrency}: {described}"
             )
         if action.kind in CAPS:
@@ -439,19 +442,37 @@ def assert_safe(outcome: Outcome, target: Target, facts: Facts, settings: Settin
             f"PC {pc_after} (+{others} on other qualifiers) above reserved concurrency {reserved}: {described}"
         )
 
-    # Never leave fewer than 100 unreserved executions: what the plan takes from the account's unreserved pool
-    # (reserved concurrency it adds; PC it adds on a function without a reservation) fits above 100.
-    taken = 0.0
-    for action in changes:
-        if action.kind == "set_reserved_concurrency":
-            taken += max(
-                0.0, _number(action.after["reserved_concurrency"]) - float(action.before["reserved_concurrency"] or 0)
-            )
-    if pc_values and reserved is None:
-        taken += max(0.0, pc_after - float(facts.pc_requested or 0))
-    if taken > 0:
-        unreserved = facts.unreserved_concurrency
-        assert unreserved is not None, f"takes {taken} from an unreserved pool of unknown size: {described}"
-        assert taken <= max(0, unreserved - MIN_UNRESERVED), (
-            f"takes {taken} of {unreserved} unreserved executions, leaving fewer than {MIN_UNRESERVED}: {described}"
+    # Never leave fewer unreserved executions than AWS keeps (min(100, limit)), counted as AWS counts them:
+    # UnreservedConcurrentExecutions (the limit less every reservation) less the PC on functions without a
+    # reservation, the target's own PC counted once. A plan that takes from that pool leaves at least the minimum; one
+    # that raises a reservation (and takes no PC after it) leaves what those functions use at peak, never a guess.
+    unreserved = facts.unreserved_concurrency
+    minimum = facts.minimum_unreserved
+    if minimum is None:
+        minimum = MIN_UNRESERVED if facts.account_limit is None else min(MIN_UNRESERVED, facts.account_limit)
+    own_pc = float(facts.pc_requested or 0) + float(facts.pc_on_other_qualifiers or 0)
+    reserved_taken = sum(
+        _number(a.after["reserved_concurrency"]) - float(a.before["reserved_concurrency"] or 0)
+        for a in changes
+        if a.kind == "set_reserved_concurrency"
+    )
+    pc_taken = pc_after - float(facts.pc_requested or 0) if pc_values else 0.0
+    left_before = (unreserved or 0) - (own_pc if facts.reserved_concurrency is None else 0.0)
+    own_after = own_pc + pc_taken if reserved is None else 0.0
+    left_after = (unreserved or 0) - reserved_taken - own_after
+    if left_after < left_before:
+        assert unreserved is not None, f"takes from an unreserved pool of unknown size: {described}"
+        assert left_after >= minimum, (
+            f"leaves {left_after} of the unreserved pool ({unreserved} unreserved, {own_pc} provisioned on the "
+            f"function), fewer than AWS's minimum {minimum}: {described}"
         )
+        raised = any(
+            _number(a.after["reserved_concurrency"]) > float(a.before["reserved_concurrency"] or 0)
+            for a in changes
+            if a.kind == "set_reserved_concurrency"
+        )
+        if raised and pc_taken <= 0:
+            usage = facts.unreserved_concurrency_peak
+            usage = facts.account_concurrency_peak if usage is None else usage
+            assert usage is not None, f"a reservation raised while the pool's use is unknown: {described}"
+            assert left_after >= usage, f"leaves {left_after}, below what the pool uses ({usage}): {described}"

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from medic.actions import PlannedAction, get_action, registry
+from medic.actions.budget import consumer_shares, split_budget
 from medic.actions.buffer import buffer_queue_names, event_rules, sns_topics
-from medic.actions.concurrency import consumer_shares
 from medic.actions.prewarm import daily_cron
 from medic.config import Settings
 from medic.errors import GuardrailRefused
@@ -48,7 +48,7 @@ def function_facts(**changes: Any) -> Facts:
         "function_name": "checkout", "qualifier": "live", "tags": {"medic:managed": "true"}, "managed": True,
         "memory_mb": 1024, "timeout_s": 10, "alias_version": "7", "has_reserved_concurrency": False,
         "reserved_concurrency": None, "account_limit": 10_000, "unreserved_concurrency": 9_000, "pc_requested": 20,
-        "has_autoscaling": False, "event_sources": [], "async_sources": "",
+        "has_autoscaling": False, "event_sources": [], "async_sources": "", "unreserved_concurrency_peak": 40.0,
     }  # fmt: skip
     world.update(changes)
     return Facts(**world)
@@ -56,7 +56,7 @@ def function_facts(**changes: Any) -> Facts:
 
 def db_facts(consumers: list[ConsumerFacts] | None, **changes: Any) -> Facts:
     world: dict[str, Any] = {"db_instance": "orders-db", "db_max_connections": 400, "consumers": consumers,
-                             "unreserved_concurrency": 9_000}  # fmt: skip
+                             "unreserved_concurrency": 9_000, "unreserved_concurrency_peak": 40.0}  # fmt: skip
     world.update(changes)
     return Facts(**world)
 
@@ -494,13 +494,14 @@ def test_a_prewarm_window_is_between_a_minute_and_a_day(duration: float) -> None
 
 
 def test_a_prewarm_is_clamped_like_any_pc_and_refused_when_not_above_the_floor() -> None:
-    world = function_facts(unreserved_concurrency=150)  # 50 executions of headroom above the 20 of PC
+    world = function_facts(unreserved_concurrency=150)  # 30 executions of headroom above the 20 of PC
     actions = plan("schedule_prewarm", CHECKOUT_LIVE, world, concurrency=240, start_minute_of_day=0, duration_min=60)
 
     assert check_plan(actions, world, settings()) == []
-    assert actions[0].after["prewarm_concurrency"] == 70
+    assert actions[0].after["prewarm_concurrency"] == 50
     assert actions[0].clamps == [
-        "prewarm_concurrency 240 → 70: leaves ≥ 100 unreserved executions in the account (unreserved now 150)"
+        "prewarm_concurrency 240 → 50: leaves ≥ 100 unreserved executions in the account (unreserved now 150, 20 of "
+        "it provisioned on checkout)"
     ]
 
     capped = function_facts(has_reserved_concurrency=True, reserved_concurrency=20)
@@ -515,11 +516,68 @@ def test_a_prewarm_is_clamped_like_any_pc_and_refused_when_not_above_the_floor()
 # --- guardrails: opt-in per function acted on -----------------------------------------------------
 
 
-def test_toward_a_database_each_consumer_must_be_opted_in() -> None:
+def test_toward_a_database_only_the_opted_in_consumers_are_capped_and_the_others_are_advised() -> None:
+    """legacy is not opted in: its peak (100) is counted as spent, api gets the rest of the budget, legacy an advice
+    line with its share of the whole budget; the opt-in guard has nothing to refuse."""
     world = db_facts([consumer("api", 300), consumer("legacy", 100, managed=False)])
     actions = plan("set_reserved_concurrency", ORDERS_DB, world, concurrency=200)
 
     refusals = check_plan(actions, world, settings())
+
+    assert refusals == []
+    assert shape([a for a in actions if a.kind != "advise"]) == [("api", None, 100)]
+    [advice] = [a for a in actions if a.kind == "advise"]
+    assert (advice.target, advice.function_name, advice.resource) == ("legacy", None, {"suggested_cap": 50,
+                                                                                       "counted": 100})  # fmt: skip
+    assert advice.text.startswith(
+        "legacy is not opted in to changes by tag: Medic leaves it as it is and counts the 100 concurrent executions "
+        "it can run now against the budget of 200 toward orders-db. Cap it at 50 (reserved concurrency)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("legacy", "spent"),
+    [
+        (consumer("legacy", 100.2, reserved=80, managed=False), 80),
+        (consumer("legacy", 100, queues=2, maximum=10, managed=False), 20),
+        (consumer("legacy", None, reserved=30, managed=False), 30),
+        (consumer("legacy", 500, queues=1, managed=False), 500),  # a mapping without MaximumConcurrency caps nothing
+    ],
+    ids=["reserved-lower", "sqs-caps-lower", "peak-unknown", "uncapped-queue"],
+)
+def test_an_unmanaged_consumer_spends_its_peak_or_its_cap_when_lower(legacy: ConsumerFacts, spent: int) -> None:
+    split = split_budget(600, [consumer("api", 300), legacy])
+
+    assert split.spent == {"legacy": spent}
+    assert split.shares == {"api": max(1, 600 - spent)}
+
+
+def test_an_unmanaged_consumer_of_unknown_concurrency_is_refused_never_guessed() -> None:
+    error = refused("set_reserved_concurrency", ORDERS_DB, db_facts([consumer("api", 300),
+                                                                     consumer("legacy", None, managed=False)]),
+                    concurrency=200)  # fmt: skip
+
+    assert (error.guard, error.observed) == ("facts", "unknown: legacy")
+
+
+def test_a_queue_consumer_not_opted_in_is_advised_by_the_event_source_action_only() -> None:
+    world = db_facts([consumer("api", 100), consumer("worker", 100, queues=1, managed=False)])
+
+    reserved = plan("set_reserved_concurrency", ORDERS_DB, world, concurrency=200)
+    mappings = plan("set_event_source_max_concurrency", ORDERS_DB, world, concurrency=200)
+
+    assert [(a.kind, a.target) for a in reserved] == [("set_reserved_concurrency", "api")]
+    assert [(a.kind, a.target) for a in mappings] == [("advise", "worker")]
+    assert "MaximumConcurrency of its SQS mappings" in mappings[0].text
+    assert check_plan(reserved + mappings, world, settings()) == []
+
+
+def test_a_change_slipped_onto_an_unmanaged_consumer_is_still_refused() -> None:
+    world = db_facts([consumer("api", 300), consumer("legacy", 100, managed=False)])
+    stray = get_action("set_reserved_concurrency").plan(Target.function("legacy"), {"concurrency": 10},
+                                                        function_facts(function_name="legacy"))  # fmt: skip
+
+    refusals = check_plan(stray, world, settings())
 
     assert refusals == [
         Refusal(guard="opt_in_tag", limit="medic:managed=true", observed="not opted in",

@@ -34,6 +34,7 @@ def facts(**changes: Any) -> Facts:
         "memory_mb": 1024, "timeout_s": 10, "alias_version": "7", "has_reserved_concurrency": False,
         "reserved_concurrency": None, "account_limit": 10_000, "unreserved_concurrency": 9_000, "pc_requested": 20,
         "pc_allocated": 20, "has_autoscaling": False, "invocations": 6_000.0, "warm_duration_avg_ms": 120.0,
+        "unreserved_concurrency_peak": 40.0,
     }  # fmt: skip
     world.update(changes)
     return Facts(**world)

@@ -47,6 +47,7 @@ def facts(**changes: Any) -> Facts:
         "has_autoscaling": False,
         "peak_concurrency": 60.0,
         "spillover_invocations": 340.0,
+        "unreserved_concurrency_peak": 40.0,
     }
     world.update(changes)
     return Facts(**world)
@@ -189,37 +190,40 @@ def test_a_function_with_reserved_concurrency_draws_pc_from_it_not_from_the_acco
 
 
 def test_a_pc_increase_leaves_at_least_100_unreserved_executions_in_the_account() -> None:
-    world = facts(unreserved_concurrency=150)  # 50 above AWS's minimum of 100
+    """The pool is what GetAccountSettings reports unreserved (150) minus the PC already on the function (20): the
+    alias's PC may grow by the 30 above AWS's minimum, to 50 (the 20 it holds is counted once, not twice or never)."""
+    world = facts(unreserved_concurrency=150)
     action = raise_floor(200, world)
 
     refusals = check_plan([action], world, settings())
 
     assert refusals == []
-    assert action.after == {"provisioned_concurrency": 70}  # 20 now + 50 of headroom
-    assert MIN_UNRESERVED == 150 - (70 - 20), "exactly the minimum is left unreserved"
+    assert action.after == {"provisioned_concurrency": 50}
+    assert MIN_UNRESERVED == 150 - 50, "exactly the minimum is left unreserved"
     assert action.clamps == [
-        "provisioned_concurrency 200 → 70: leaves ≥ 100 unreserved executions in the account (unreserved now 150)"
+        "provisioned_concurrency 200 → 50: leaves ≥ 100 unreserved executions in the account (unreserved now 150, "
+        "20 of it provisioned on checkout)"
     ]
 
 
 def test_an_increase_that_fits_in_the_headroom_is_not_clamped() -> None:
     world = facts(unreserved_concurrency=150)
-    action = raise_floor(70, world)
+    action = raise_floor(50, world)
 
     assert check_plan([action], world, settings()) == []
-    assert action.after == {"provisioned_concurrency": 70}
+    assert action.after == {"provisioned_concurrency": 50}
     assert action.clamps == []
 
 
 def test_the_clamps_compose_and_each_is_recorded() -> None:
-    world = facts(unreserved_concurrency=400)  # headroom 300 above the current 20
+    world = facts(unreserved_concurrency=400)  # headroom 280 above the current 20 (400 - 20 provisioned - 100)
     action = raise_floor(900, world)
 
     check_plan([action], world, settings(max_provisioned_concurrency=500))
 
-    assert action.after == {"provisioned_concurrency": 320}
+    assert action.after == {"provisioned_concurrency": 300}
     assert [clamp.split(":")[0] for clamp in action.clamps] == [
-        "provisioned_concurrency 900 → 500", "provisioned_concurrency 500 → 320",
+        "provisioned_concurrency 900 → 500", "provisioned_concurrency 500 → 300",
     ]  # fmt: skip
 
 
@@ -291,13 +295,13 @@ def test_autoscaling_bounds_are_clamped_to_the_cap_and_max_stays_at_least_min() 
 
 
 def test_autoscaling_min_is_clamped_by_the_unreserved_pool_and_max_stays_at_least_min() -> None:
-    world = autoscaled(unreserved_concurrency=170)  # headroom 70 above the current 50
+    world = autoscaled(unreserved_concurrency=170)  # headroom 20 above the current 50 (170 - 50 provisioned - 100)
     action = raise_bounds(150, 190, world)
 
     refusals = check_plan([action], world, settings())
 
     assert refusals == []
-    assert action.after == {"min_capacity": 120, "max_capacity": 120}
+    assert action.after == {"min_capacity": 70, "max_capacity": 70}
     assert action.after["min_capacity"] <= action.after["max_capacity"]  # type: ignore[operator]
 
 

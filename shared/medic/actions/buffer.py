@@ -8,7 +8,8 @@ import math
 from typing import TYPE_CHECKING, Any, Final
 
 from medic.actions.base import Action, PlannedAction, Scalar
-from medic.actions.concurrency import ESM_MAX_CONCURRENCY, ESM_MIN_CONCURRENCY
+from medic.actions.budget import ESM_MIN_CONCURRENCY
+from medic.actions.concurrency import ESM_MAX_CONCURRENCY
 from medic.aws import request_id
 from medic.errors import ActionFailed, GuardrailRefused
 

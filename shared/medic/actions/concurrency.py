@@ -1,11 +1,12 @@
 """Concurrency caps: a function's reserved concurrency, and the MaximumConcurrency of its SQS event source mappings.
 
 Toward a database (a `db_connections` signal, target ``db <instance>``), the runbook gives both actions the same
-parameter: the TOTAL concurrency budget toward the database. :func:`consumer_shares` splits that budget over all
-the database's consumers; `set_reserved_concurrency` caps the consumers without an SQS event source (one planned
-action each) and `set_event_source_max_concurrency` caps the queue consumers' mappings, so the two actions
-together stay within the budget. A share never raises a cap that is already lower: a cap toward a database only
-lowers.
+parameter: the TOTAL concurrency budget toward the database. `medic.actions.budget.split_budget` splits that budget
+over the database's consumers opted in to changes (what the others run now is counted as spent, and each of them
+gets an `advise` line with the cap it should have); `set_reserved_concurrency` caps the opted-in consumers without an
+SQS event source (one planned action each) and `set_event_source_max_concurrency` caps the opted-in queue
+consumers' mappings, so the two actions together stay within the budget. A share never raises a cap that is already
+lower: a cap toward a database only lowers.
 """
 
 from __future__ import annotations
@@ -14,6 +15,14 @@ import math
 from typing import TYPE_CHECKING, Any, Final
 
 from medic.actions.base import Action, PlannedAction, Scalar
+from medic.actions.budget import (
+    ESM_MIN_CONCURRENCY,
+    budget_note,
+    database_consumers,
+    spent_note,
+    split_budget,
+    unmanaged_advice,
+)
 from medic.aws import request_id
 from medic.errors import ActionFailed, GuardrailRefused
 
@@ -22,11 +31,10 @@ if TYPE_CHECKING:
 
     from medic.aws import AwsClients
     from medic.clock import Clock
-    from medic.facts import ConsumerFacts, EventSourceFacts, Facts
+    from medic.facts import EventSourceFacts, Facts
     from medic.signals import Target
 
 #: AWS's range of ScalingConfig.MaximumConcurrency on an SQS event source mapping.
-ESM_MIN_CONCURRENCY: Final = 2
 ESM_MAX_CONCURRENCY: Final = 1000
 #: How often `wait` polls an event source mapping that is still updating.
 ESM_POLL_INTERVAL_S = 2.0
@@ -40,86 +48,6 @@ def _number(value: Any, name: str) -> float:
     return number
 
 
-def consumer_minimum(consumer: ConsumerFacts) -> int:
-    """The smallest share a consumer can get: 1 execution, or 2 per SQS mapping (MaximumConcurrency's minimum)."""
-    mappings = len(consumer.sqs_sources)
-    return ESM_MIN_CONCURRENCY * mappings if mappings else 1
-
-
-def consumer_shares(budget: int, consumers: list[ConsumerFacts]) -> dict[str, int]:
-    """Split a concurrency `budget` toward a database over its consumers (function name → share).
-
-    Shares are proportional to each consumer's peak concurrency (an equal split when any peak is unknown or all are
-    zero), rounded down, and at least :func:`consumer_minimum` (1, or 2 per SQS mapping). A consumer whose
-    proportional share falls below its minimum gets the minimum, and the rest of the budget is split over the others
-    again, so the shares add up to at most `budget` whenever the budget covers the minimums. Finally a share never
-    raises an existing reserved cap: it is ``min(share, reserved_concurrency)`` when the consumer has one.
-
-    >>> from medic.facts import ConsumerFacts, EventSourceFacts
-    >>> queue = EventSourceFacts(uuid="u1", source_arn="arn:aws:sqs:us-east-1:123456789012:orders", kind="sqs")
-    >>> consumer_shares(280, [
-    ...     ConsumerFacts(function_name="api", peak_concurrency=300),
-    ...     ConsumerFacts(function_name="worker", peak_concurrency=100, event_sources=[queue]),
-    ...     ConsumerFacts(function_name="report", peak_concurrency=1, reserved_concurrency=5),
-    ... ])
-    {'api': 209, 'worker': 69, 'report': 1}
-    """
-    if not consumers:
-        return {}
-    minimum = {c.function_name: consumer_minimum(c) for c in consumers}
-    peaks = [c.peak_concurrency for c in consumers]
-    proportional = all(peak is not None for peak in peaks) and sum(peak or 0.0 for peak in peaks) > 0
-    weight = {c.function_name: float(c.peak_concurrency or 0.0) if proportional else 1.0 for c in consumers}
-    fixed: dict[str, int] = {}
-    free = [c.function_name for c in consumers]
-    raw: dict[str, float] = {}
-    while free:
-        rest = budget - sum(fixed.values())
-        total = sum(weight[name] for name in free)
-        # rest × (a fraction ≤ 1): never overflows, whatever the budget (rest × weight could reach infinity)
-        raw = {name: rest * (weight[name] / total) if total > 0 else 0.0 for name in free}
-        below = [name for name in free if raw[name] < minimum[name]]
-        if not below:
-            break
-        fixed.update((name, minimum[name]) for name in below)
-        free = [name for name in free if name not in fixed]
-    shares = {**{name: math.floor(raw[name] + 1e-9) for name in free}, **fixed}
-    for consumer in consumers:
-        if consumer.reserved_concurrency is not None:
-            shares[consumer.function_name] = min(shares[consumer.function_name], consumer.reserved_concurrency)
-    return {c.function_name: shares[c.function_name] for c in consumers}
-
-
-def database_consumers(target: Target, facts: Facts, kind: str) -> list[ConsumerFacts]:
-    """The consumers of the target database, or a refusal: an unknown or empty set never means "all"."""
-    if facts.consumers is None:
-        raise GuardrailRefused(
-            "target",
-            "the database's consumers",
-            "unknown",
-            f"{kind}: the consumers of "
-            f"{target.db_instance_id} could not be read ({facts.missing.get('consumers', '?')})",
-        )
-    if not facts.consumers:
-        raise GuardrailRefused(
-            "target",
-            "at least one consumer",
-            0,
-            f"{kind}: no function is tagged as a consumer of {target.db_instance_id}",
-        )
-    return facts.consumers
-
-
-def _budget_note(budget: int, consumers: list[ConsumerFacts]) -> str:
-    needed = sum(consumer_minimum(c) for c in consumers)
-    if needed <= budget:
-        return ""
-    return (
-        f" The budget {budget} is below the consumers' minimums ({needed}: 1 execution each, 2 per SQS "
-        f"mapping), so together they may exceed it."
-    )
-
-
 def changing_first(actions: list[PlannedAction]) -> list[PlannedAction]:
     """The actions that change something; all of them when none does (the guardrails then refuse the plan)."""
     changing = [action for action in actions if action.before != action.after]
@@ -130,8 +58,9 @@ class SetReservedConcurrency(Action):
     """Set a function's reserved concurrency: a ceiling on its concurrent executions, carved out of the account.
 
     On a function target, `concurrency` is the function's new reserved concurrency (rounded up). On a database
-    target it is the total concurrency budget toward the database: the consumers without an SQS event source get
-    their share of it (:func:`consumer_shares`), one planned action each; a share never raises a lower existing cap,
+    target it is the total concurrency budget toward the database: the opted-in consumers without an SQS event source
+    get their share of it (`medic.actions.budget.split_budget`), one planned action each, and each such consumer not
+    opted in gets an `advise` line instead; a share never raises a lower existing cap,
     and consumers already at 0 (stopped by a human) are left alone. Never plans 0 (DESIGN §5). Rollback restores the
     previous value, or removes the reservation when there was none.
 
@@ -172,21 +101,23 @@ class SetReservedConcurrency(Action):
         if target.kind == "db_instance" and target.db_instance_id:
             consumers = database_consumers(target, facts, self.kind)
             budget = math.floor(_number(params["concurrency"], "concurrency"))
-            shares = consumer_shares(budget, consumers)
-            note = _budget_note(budget, consumers)
+            split = split_budget(budget, consumers)
+            capped = [c for c in consumers if c.managed and not c.sqs_sources and c.reserved_concurrency != 0]
+            note = spent_note(split) + budget_note(split.rest, [c for c in consumers if c.managed])
             actions = [
                 self._planned(
                     c.function_name,
                     c.reserved_concurrency,
-                    shares[c.function_name],
+                    split.shares[c.function_name],
                     f"Reserved concurrency on {c.function_name}: {_shown(c.reserved_concurrency)} → "
-                    f"{shares[c.function_name]}, its share of {budget} concurrent executions toward "
+                    f"{split.shares[c.function_name]}, its share of {budget} concurrent executions toward "
                     f"{target.db_instance_id} (peak {_shown(c.peak_concurrency, 'unknown')}).{note}",
                 )
-                for c in consumers
-                if not c.sqs_sources and c.reserved_concurrency != 0
+                for c in capped
             ]
-            return changing_first(actions)
+            others = [c for c in consumers if not c.sqs_sources]
+            advice = unmanaged_advice(split, others, target.db_instance_id, "reserved concurrency")
+            return (changing_first(actions) if actions else []) + advice
         raise GuardrailRefused(
             "target", "a function or a database", target.display, f"{self.kind} needs a function or a database target"
         )
@@ -245,8 +176,9 @@ class SetEventSourceMaxConcurrency(Action):
 
     On a function target: one planned action per SQS mapping of the function (refused when it has none), each set
     to `concurrency`. On a database target, `concurrency` is the total budget toward the database
-    (:func:`consumer_shares`); each queue consumer's share is split evenly over its SQS mappings (at least 2 each),
-    and never raises a mapping's lower existing cap. Values are clamped to AWS's range 2–1000 and the clamp is
+    (`medic.actions.budget.split_budget`); each opted-in queue consumer's share is split evenly over its SQS mappings
+    (at least 2 each) and never raises a mapping's lower existing cap; a queue consumer not opted in gets an `advise`
+    line instead. Values are clamped to AWS's range 2–1000 and the clamp is
     recorded. Rollback restores the previous value; when there was none it passes an empty ``ScalingConfig``,
     which AWS documents as the way to remove the setting (moto stores it as ``{}``, read back as "not set").
 
@@ -291,14 +223,14 @@ class SetEventSourceMaxConcurrency(Action):
         if target.kind == "db_instance" and target.db_instance_id:
             consumers = database_consumers(target, facts, self.kind)
             budget = math.floor(_number(params["concurrency"], "concurrency"))
-            shares = consumer_shares(budget, consumers)
-            note = _budget_note(budget, consumers)
+            split = split_budget(budget, consumers)
+            note = spent_note(split) + budget_note(split.rest, [c for c in consumers if c.managed])
             actions = []
             for consumer in consumers:
                 queues = consumer.sqs_sources
-                if not queues:
+                if not queues or not consumer.managed:
                     continue
-                share = shares[consumer.function_name]
+                share = split.shares[consumer.function_name]
                 each = max(ESM_MIN_CONCURRENCY, share // len(queues))
                 for source in queues:
                     value = each if source.maximum_concurrency is None else min(each, source.maximum_concurrency)
@@ -312,7 +244,9 @@ class SetEventSourceMaxConcurrency(Action):
                             f"{len(queues)} mapping(s)).{note}",
                         )
                     )
-            return changing_first(actions)
+            queued = [c for c in consumers if c.sqs_sources]
+            advice = unmanaged_advice(split, queued, target.db_instance_id, "MaximumConcurrency of its SQS mappings")
+            return (changing_first(actions) if actions else []) + advice
         raise GuardrailRefused(
             "target", "a function or a database", target.display, f"{self.kind} needs a function or a database target"
         )

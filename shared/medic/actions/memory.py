@@ -1,4 +1,4 @@
-"""Memory of the code an alias serves (memory is CPU: about one vCPU at 1,769 MB)."""
+"""Memory of the code an alias (or a function without an alias) serves: memory is CPU, about one vCPU at 1,769 MB."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from medic.actions.base import Action, PlannedAction, Scalar
-from medic.actions.provisioned import wait_for_pc
+from medic.actions.provisioned import publish_an_alias, wait_for_pc
 from medic.aws import error_code, request_id
 from medic.errors import ActionFailed, GuardrailRefused
 from medic.facts import VCPU_MB
@@ -40,18 +40,36 @@ def alias_of(target: Target, kind: str) -> tuple[str, str]:
     if target.kind != "function" or not target.function_name:
         raise GuardrailRefused("target", "a function alias", target.display, f"{kind} needs a function alias target")
     qualifier = target.qualifier
-    if not qualifier or qualifier == "$LATEST" or qualifier.isdigit():
+    if not qualifier or qualifier == "$LATEST":
+        raise GuardrailRefused("target", "an alias", qualifier or "(unqualified)", publish_an_alias(kind, target))
+    if qualifier.isdigit():
         raise GuardrailRefused(
-            "target",
-            "an alias",
-            qualifier or "(unqualified)",
+            "target", "an alias", qualifier,
             f"{kind} applies to an alias (what traffic is routed to), never $LATEST or a published version",
-        )
+        )  # fmt: skip
     return target.function_name, qualifier
 
 
+def serves_latest(target: Target, facts: Facts) -> bool:
+    """Whether the traffic runs on the unqualified function: no alias in the target, and $LATEST is what the
+    collector found serving it (the target's qualifier, or the qualifier the traffic hits)."""
+    return (
+        target.kind == "function"
+        and bool(target.function_name)
+        and target.qualifier in (None, "$LATEST")
+        and "$LATEST" in (facts.qualifier, facts.traffic_qualifier)
+    )
+
+
 class SetMemory(Action):
-    """Give the code an alias serves more (or less) memory, hence CPU, without shipping anything else.
+    """Give the code an alias (or the unqualified function) serves more (or less) memory, hence CPU, without
+    shipping anything else.
+
+    A function without an alias, whose traffic runs on $LATEST (:func:`serves_latest`), gets the memory directly:
+    UpdateFunctionConfiguration(MemorySize) on the unqualified function, then a wait until its LastUpdateStatus is
+    Successful (Lambda's `function_updated_v2` waiter). ``before`` and ``after`` are ``{"memory_mb"}``, read back from
+    the unqualified function (the same drift check as an alias's); rollback restores the previous memory unless
+    someone changed it since. Everything below is about an alias.
 
     A published version is immutable, so changing $LATEST alone does nothing for the alias. `apply`:
     UpdateFunctionConfiguration(MemorySize) on $LATEST → wait until LastUpdateStatus is Successful →
@@ -91,6 +109,8 @@ class SetMemory(Action):
     max_mode = "approve"
 
     def plan(self, target: Target, params: dict[str, Any], facts: Facts) -> list[PlannedAction]:
+        if serves_latest(target, facts):
+            return [self._plan_unqualified(str(target.function_name), params, facts)]
         function_name, alias = alias_of(target, self.kind)
         if facts.memory_mb is None or facts.alias_version is None:
             unknown = [name for name in ("memory_mb", "alias_version") if getattr(facts, name) is None]
@@ -100,13 +120,7 @@ class SetMemory(Action):
                 f"unknown: {', '.join(unknown)}",
                 f"{self.kind}: the memory and version {alias} serves could not be read",
             )
-        wanted = float(params["memory_mb"])
-        if not math.isfinite(wanted) or wanted <= 0:
-            raise GuardrailRefused("valid_value", "> 0", params["memory_mb"], "memory_mb must be a finite size")
-        value = min(max(round(wanted), MIN_MEMORY_MB), MAX_MEMORY_MB)
-        clamps = []
-        if value != round(wanted):
-            clamps.append(f"memory_mb {round(wanted)} → {value}: Lambda's range is {MIN_MEMORY_MB}–{MAX_MEMORY_MB} MB")
+        value, clamps = _memory_size(params["memory_mb"])
         pc = facts.pc_requested or 0
         text = (
             f"Memory of {function_name}:{alias}: {facts.memory_mb} MB → {value} MB "
@@ -133,13 +147,40 @@ class SetMemory(Action):
             )
         ]
 
+    def _plan_unqualified(self, function_name: str, params: dict[str, Any], facts: Facts) -> PlannedAction:
+        if facts.memory_mb is None:
+            raise GuardrailRefused(
+                "facts", "memory_mb known", "unknown: memory_mb",
+                f"{self.kind}: the memory of {function_name} could not be read",
+            )  # fmt: skip
+        value, clamps = _memory_size(params["memory_mb"])
+        return PlannedAction(
+            kind=self.kind,
+            target=function_name,
+            function_name=function_name,
+            primary="memory_mb",
+            before={"memory_mb": facts.memory_mb},
+            after={"memory_mb": value},
+            text=(
+                f"Memory of {function_name} (no alias: its traffic runs on $LATEST): {facts.memory_mb} MB → {value} MB "
+                f"({facts.memory_mb / VCPU_MB:.2f} → {value / VCPU_MB:.2f} vCPU), set on the unqualified function"
+            ),
+            clamps=clamps,
+        )
+
     def read_live(self, clients: AwsClients, action: PlannedAction) -> dict[str, Scalar]:
-        assert action.function_name and action.qualifier
+        assert action.function_name
+        if action.qualifier is None:
+            config = clients.lambda_.get_function_configuration(FunctionName=action.function_name)
+            return {"memory_mb": config.get("MemorySize")}
+        assert action.qualifier
         version = clients.lambda_.get_alias(FunctionName=action.function_name, Name=action.qualifier)["FunctionVersion"]
         config = clients.lambda_.get_function_configuration(FunctionName=action.function_name, Qualifier=version)
         return {"memory_mb": config.get("MemorySize"), "version": version}
 
     def apply(self, clients: AwsClients, action: PlannedAction) -> str:
+        if action.qualifier is None:
+            return self._apply_unqualified(clients, action)
         assert action.function_name and action.qualifier
         client = clients.lambda_
         name, alias_name, memory = action.function_name, action.qualifier, int(action.after["memory_mb"] or 0)
@@ -191,21 +232,38 @@ class SetMemory(Action):
         action.resource["published_version"] = version
         return request_id(dict(response))
 
+    def _apply_unqualified(self, clients: AwsClients, action: PlannedAction) -> str:
+        """UpdateFunctionConfiguration(MemorySize) on the function itself, settled (idempotent: a second call finds
+        the memory already set and changes nothing)."""
+        assert action.function_name
+        client, memory = clients.lambda_, int(action.after["memory_mb"] or 0)
+        if client.get_function_configuration(FunctionName=action.function_name).get("MemorySize") == memory:
+            self._settle(clients, action)
+            return str(action.resource.get("request_id") or "already applied")
+        response = self._when_settled(clients, action, client.update_function_configuration,
+                                      FunctionName=action.function_name, MemorySize=memory)  # fmt: skip
+        self._settle(clients, action)
+        action.resource["request_id"] = request_id(dict(response))
+        return str(action.resource["request_id"])
+
     def wait(self, clients: AwsClients, action: PlannedAction, clock: Clock, timeout_s: float) -> dict[str, Scalar]:
         live = self.read_live(clients, action)
         if live["memory_mb"] != action.after["memory_mb"]:
-            raise ActionFailed(
-                self.kind,
-                action.target,
-                f"{action.qualifier} serves {live['memory_mb']} MB "
-                f"(version {live['version']}), not {action.after['memory_mb']} MB",
-            )
+            where = (
+                f"{action.function_name}" if action.qualifier is None
+                else f"{action.qualifier} serves {live['memory_mb']} MB (version {live['version']}),"
+            )  # fmt: skip
+            if action.qualifier is None:
+                where += f" has {live['memory_mb']} MB,"
+            raise ActionFailed(self.kind, action.target, f"{where} not {action.after['memory_mb']} MB")
         pc = int(action.resource.get("provisioned_concurrency") or 0)
         if pc:
             live["provisioned_concurrency"] = wait_for_pc(clients, action, clock, timeout_s, pc)["allocated"]
         return live
 
     def rollback(self, clients: AwsClients, action: PlannedAction) -> str:
+        if action.qualifier is None:
+            return self._rollback_unqualified(clients, action)
         assert action.function_name and action.qualifier
         response = self._when_settled(clients, action, clients.lambda_.update_alias, FunctionName=action.function_name,
                                       Name=action.qualifier, FunctionVersion=str(action.before["version"]))  # fmt: skip
@@ -214,14 +272,33 @@ class SetMemory(Action):
             self._restore_latest(clients, action, int(previous), int(action.after["memory_mb"] or 0))
         return request_id(dict(response))
 
-    def _restore_latest(self, clients: AwsClients, action: PlannedAction, previous: int, ours: int) -> None:
-        """Put $LATEST's memory back to `previous`, unless someone changed it since Medic set `ours`."""
+    def _rollback_unqualified(self, clients: AwsClients, action: PlannedAction) -> str:
+        """The function's previous memory, unless someone changed it since Medic set it (then nothing is touched
+        and the rollback fails, naming what it found: Medic does not fight the human)."""
+        assert action.function_name
+        before_mb, ours = int(action.before["memory_mb"] or 0), int(action.after["memory_mb"] or 0)
+        current = clients.lambda_.get_function_configuration(FunctionName=action.function_name).get("MemorySize")
+        if current == before_mb:
+            return ""
+        if current != ours:
+            raise ActionFailed(
+                self.kind, action.target,
+                f"{action.function_name} has {current} MB, changed since Medic set {ours} MB: not restored to "
+                f"{before_mb} MB (Medic does not fight the human)",
+            )  # fmt: skip
+        return self._restore_latest(clients, action, before_mb, ours)
+
+    def _restore_latest(self, clients: AwsClients, action: PlannedAction, previous: int, ours: int) -> str:
+        """Put $LATEST's memory back to `previous`, unless someone changed it since Medic set `ours`; return the
+        request id ("" when nothing was restored)."""
         assert action.function_name
         current = clients.lambda_.get_function_configuration(FunctionName=action.function_name).get("MemorySize")
-        if current == ours and previous != ours and previous >= MIN_MEMORY_MB:
-            self._when_settled(clients, action, clients.lambda_.update_function_configuration,
-                               FunctionName=action.function_name, MemorySize=previous)  # fmt: skip
-            self._settle(clients, action)
+        if current != ours or previous == ours or previous < MIN_MEMORY_MB:
+            return ""
+        response = self._when_settled(clients, action, clients.lambda_.update_function_configuration,
+                                      FunctionName=action.function_name, MemorySize=previous)  # fmt: skip
+        self._settle(clients, action)
+        return request_id(dict(response))
 
     def _when_settled(self, clients: AwsClients, action: PlannedAction, call: Callable[..., _T], **kwargs: Any) -> _T:
         """`call(**kwargs)`; on ResourceConflictException wait for the update to settle, try again (bounded)."""
@@ -253,6 +330,17 @@ class SetMemory(Action):
             )
         except WaiterError as exc:
             raise ActionFailed(self.kind, action.target, f"$LATEST's update did not succeed: {exc}") from exc
+
+
+def _memory_size(wanted_mb: Any) -> tuple[int, list[str]]:
+    """A whole number of MB within Lambda's range, and the clamp when it had to be moved into it."""
+    wanted = float(wanted_mb)
+    if not math.isfinite(wanted) or wanted <= 0:
+        raise GuardrailRefused("valid_value", "> 0", wanted_mb, "memory_mb must be a finite size")
+    value = min(max(round(wanted), MIN_MEMORY_MB), MAX_MEMORY_MB)
+    if value == round(wanted):
+        return value, []
+    return value, [f"memory_mb {round(wanted)} → {value}: Lambda's range is {MIN_MEMORY_MB}–{MAX_MEMORY_MB} MB"]
 
 
 def _canonical(value: Any) -> str:

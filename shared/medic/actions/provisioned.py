@@ -30,10 +30,19 @@ def _qualified(target: Target, kind: str) -> tuple[str, str]:
         raise GuardrailRefused("target", "a function alias", target.display, f"{kind} needs a function target")
     if not target.qualifier or target.qualifier == "$LATEST":
         raise GuardrailRefused(
-            "target", "an alias or version", target.qualifier or "(unqualified)",
-            f"{kind} applies to an alias or published version, never $LATEST",
-        )  # fmt: skip
+            "target", "an alias or version", target.qualifier or "(unqualified)", publish_an_alias(kind, target)
+        )
     return target.function_name, target.qualifier
+
+
+def publish_an_alias(kind: str, target: Target) -> str:
+    """Why a change that needs an alias refuses the unqualified function, and what a human does about it."""
+    name = target.function_name or "the function"
+    return (
+        f"{kind} needs an alias (or, for provisioned concurrency, a published version), never the unqualified "
+        f"function: provisioned concurrency can never go on $LATEST (AWS refuses it). Publish a version of {name}, "
+        f"point an alias at it and send the traffic to the alias"
+    )
 
 
 def read_pc(clients: AwsClients, function_name: str, qualifier: str) -> dict[str, Scalar]:
@@ -73,7 +82,8 @@ def wait_for_pc(
 
 
 class SetProvisionedConcurrency(Action):
-    """Set the provisioned-concurrency floor of an alias (or version).
+    """Set the provisioned-concurrency floor of an alias (or version): at least 1 (Lambda's minimum; a plan for 0 is
+    refused, as $LATEST or an unqualified target is: AWS would refuse the call).
 
     Runbook example::
 
@@ -93,6 +103,12 @@ class SetProvisionedConcurrency(Action):
     def plan(self, target: Target, params: dict[str, Any], facts: Facts) -> list[PlannedAction]:
         function_name, qualifier = _qualified(target, self.kind)
         after = _as_count(params["concurrency"], "concurrency")
+        if after < 1:
+            raise GuardrailRefused(
+                "valid_value", ">= 1", after,
+                f"{self.kind}: PutProvisionedConcurrencyConfig takes at least 1 execution; Medic never plans the "
+                f"removal of {function_name}:{qualifier}'s provisioned concurrency",
+            )  # fmt: skip
         before = facts.pc_requested or 0
         return [
             PlannedAction(

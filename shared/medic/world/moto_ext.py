@@ -85,10 +85,11 @@ from moto.core.responses import ActionResult, BaseResponse
 from moto.moto_api._internal.models import MotoAPIBackend
 from werkzeug.exceptions import HTTPException
 
+from medic import pool
+
 DEFAULT_ACCOUNT_ID: Final = "123456789012"
 DEFAULT_REGION: Final = "us-east-1"
 DEFAULT_ACCOUNT_CONCURRENCY_LIMIT: Final = 1000
-MINIMUM_UNRESERVED_CONCURRENCY: Final = 100
 PC_SCALABLE_DIMENSION: Final = "lambda:function:ProvisionedConcurrency"
 
 # AWS's defaults for the code-storage quotas (Lambda developer guide, "Lambda quotas"); Medic never reads them.
@@ -101,9 +102,6 @@ _ACCOUNT_SETTINGS_URL: Final = r"{0}/(?P<api_version>[^/]+)/account-settings/?$"
 
 _UNPUBLISHED: Final = "Provisioned Concurrency Configs cannot be applied to unpublished function versions."
 _NOT_ALIAS_OR_VERSION: Final = "The function resource provided must be an alias or a published version."
-_PC_ABOVE_RESERVED: Final = (
-    "Requested Provisioned Concurrency should not be greater than the reservedConcurrentExecution for function"
-)
 _ALIAS_ON_PROVISIONED_VERSION: Final = (
     "Alias can't be used for Provisioned Concurrency configuration on an already Provisioned version"
 )
@@ -250,7 +248,7 @@ class _LambdaWorld:
 
     @property
     def minimum_unreserved(self) -> int:
-        return min(MINIMUM_UNRESERVED_CONCURRENCY, self.concurrency_limit)
+        return pool.minimum_unreserved(self.concurrency_limit)
 
 
 @dataclass(frozen=True)
@@ -439,14 +437,17 @@ def _pool_left(
     *,
     reserved: Mapping[str, int | None] | None = None,
     pc: Mapping[tuple[str, str], int] | None = None,
-) -> int:
-    """Unreserved executions left once reserved concurrency and the PC of unreserved functions are taken."""
+) -> pool.UnreservedPool:
+    """The account's unreserved pool (`medic.pool`), with `reserved` and `pc` changed as a request would."""
     reserved_by_function = {name: _reserved_of(group) for name, group in _groups(backend).items()}
     reserved_by_function.update(reserved or {})
     pc_by_key = {key: cfg.requested for key, cfg in world.pc.items()}
     pc_by_key.update(pc or {})
-    left = world.concurrency_limit - sum(r for r in reserved_by_function.values() if r is not None)
-    return left - sum(n for (name, _), n in pc_by_key.items() if reserved_by_function.get(name) is None)
+    return pool.UnreservedPool(
+        unreserved=world.concurrency_limit - sum(r for r in reserved_by_function.values() if r is not None),
+        provisioned=sum(n for (name, _), n in pc_by_key.items() if reserved_by_function.get(name) is None),
+        minimum=world.minimum_unreserved,
+    )
 
 
 def _pc_total(world: _LambdaWorld, name: str, *, excluding: tuple[str, str] | None = None) -> int:
@@ -495,15 +496,13 @@ def _put_pc(
     _check_conflicts(backend, world, target)
     group = _groups(backend)[target.name]
     reserved = _reserved_of(group)
-    if reserved is not None and _pc_total(world, target.name, excluding=target.key) + executions > reserved:
-        raise InvalidParameterValue(_PC_ABOVE_RESERVED)
-    before = _pool_left(backend, world)
-    after = _pool_left(backend, world, pc={target.key: executions})
-    if after < before and after < world.minimum_unreserved:
-        raise InvalidParameterValue(
-            "Specified ConcurrentExecutions for function decreases account's UnreservedConcurrentExecution below "
-            f"its minimum value of [{world.minimum_unreserved}]."
-        )
+    refused = pool.pc_above_reserved_refusal(
+        reserved, _pc_total(world, target.name, excluding=target.key), executions
+    ) or pool.unreserved_refusal(
+        _pool_left(backend, world), _pool_left(backend, world, pc={target.key: executions}), "ConcurrentExecutions"
+    )
+    if refused:
+        raise InvalidParameterValue(refused)
     if dry_run:
         return target, None
     previous = world.pc.get(target.key)
@@ -631,19 +630,11 @@ def _put_function_concurrency(self: LambdaBackend, function_name: str, reserved_
     with _LOCK:
         world = _world(self)
         _purge(self, world)
-        provisioned = _pc_total(world, name)
-        if value < provisioned:
-            raise InvalidParameterValue(
-                f"Specified ReservedConcurrentExecutions for function [{value}] is below the provisioned "
-                f"concurrency requested for it [{provisioned}]; reserved concurrency can't be set below it."
-            )
-        before = _pool_left(self, world)
-        after = _pool_left(self, world, reserved={name: value})
-        if after < before and after < world.minimum_unreserved:
-            raise InvalidParameterValue(
-                "Specified ReservedConcurrentExecutions for function decreases account's "
-                f"UnreservedConcurrentExecution below its minimum value of [{world.minimum_unreserved}]."
-            )
+        refused = pool.reserved_below_pc_refusal(value, _pc_total(world, name)) or pool.unreserved_refusal(
+            _pool_left(self, world), _pool_left(self, world, reserved={name: value}), "ReservedConcurrentExecutions"
+        )
+        if refused:
+            raise InvalidParameterValue(refused)
         for fn in _functions_of(_groups(self)[name]):
             fn.reserved_concurrency = value
     return value
@@ -675,7 +666,14 @@ _original_register_scalable_target = ApplicationAutoscalingBackend.register_scal
 def _autoscaled_pc(
     autoscaling: ApplicationAutoscalingBackend, resource_id: str, low: int | None, high: int | None
 ) -> tuple[LambdaBackend, str, str, int] | None:
-    """The PC change that registering [low, high] implies for resource_id, validated; None when there is none."""
+    """The PC change that registering [low, high] implies for resource_id, validated; None when there is none.
+
+    The change is judged as PutProvisionedConcurrencyConfig judges it: the qualifier's PC *replaced* by the new
+    value (`_put_pc`), so the PC it already holds counts once. A minimum above the maximum is refused, as Application
+    Auto Scaling refuses it (its message is paraphrased: AWS does not document it).
+    """
+    if low is not None and high is not None and low > high:
+        raise AWSValidationException(f"Minimum capacity [{low}] cannot be greater than maximum capacity [{high}].")
     parts = resource_id.split(":")
     if len(parts) != 3 or parts[0] != "function":
         return None
@@ -684,6 +682,7 @@ def _autoscaled_pc(
     world = _world(backend)
     if _version_of(backend, name, qualifier) is None:
         return None
+    _purge(backend, world)
     current = world.pc.get((name, qualifier))
     capacity = current.requested if current is not None else 0
     if low is not None and capacity < low:
