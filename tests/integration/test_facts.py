@@ -4,8 +4,9 @@ its source, and unknown (never guessed) when it cannot be read."""
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,10 @@ from medic.world.server import EmbeddedAWS
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 
 
+#: The alarm event each simulation's alarm raised (the alarm fires once: later collections reuse it).
+events: dict[Simulation, Any] = {}
+
+
 @pytest.fixture
 def world(aws: EmbeddedAWS) -> Iterator[Any]:
     """Build a scenario's world and return (facts, simulation) for its alarm."""
@@ -40,6 +45,7 @@ def world(aws: EmbeddedAWS) -> Iterator[Any]:
         simulations.append(simulation)
         runtime = simulation.setup()
         event = parse_alarm_event(simulation.alarm_events()[0])
+        events[simulation] = event
         collector = collector or runtime.collector
         return collector.collect(classify(event), event, simulation.clock.now()), simulation
 
@@ -237,3 +243,126 @@ def test_every_triage_reads_its_metrics_in_one_request(aws: EmbeddedAWS, path: P
             assert served.count("GetMetricData") == (2 if downstream else 1), path.stem
     finally:
         install(None)
+
+
+# --- where real accounts put things ------------------------------------------------------------------------------
+
+
+def _json_report(duration: float, init: float | None, used: int = 140, size: int = 256) -> str:
+    metrics: dict[str, float] = {"durationMs": duration, "billedDurationMs": int(duration) + 1, "memorySizeMB": size,
+                                 "maxMemoryUsedMB": used}  # fmt: skip
+    if init is not None:
+        metrics["initDurationMs"] = init
+    return json.dumps({"time": "2026-12-03T06:00:00.000Z", "type": "platform.report",
+                       "record": {"requestId": "r", "metrics": metrics, "status": "success"}})  # fmt: skip
+
+
+@pytest.mark.parametrize("insights", [True, False], ids=["logs-insights", "filter-log-events"])
+def test_reports_in_a_shared_custom_log_group_in_the_json_format(world: Any, insights: bool) -> None:
+    from medic.world import moto_ext
+    from medic.world.moto_lambda_logging import log_stream_name
+
+    facts, simulation = world("p99-cpu-starved.yaml")
+    clients = simulation.clients
+    clients.lambda_.update_function_configuration(
+        FunctionName="report-builder", LoggingConfig={"LogFormat": "JSON", "LogGroup": "/shared/app"}
+    )
+    version = clients.lambda_.publish_version(FunctionName="report-builder")["Version"]  # the alias serves versions
+    clients.lambda_.update_alias(FunctionName="report-builder", Name="live", FunctionVersion=version)
+    logs = clients.client("logs")
+    logs.create_log_group(logGroupName="/shared/app")
+    day = simulation.clock.now().date()
+    when = int(simulation.clock.now().timestamp() * 1000) - 60_000
+    for function, reports in (
+        ("report-builder", [_json_report(2400, None)] * 30 + [_json_report(2600, 800)] * 2),
+        ("report-builder-v2", [_json_report(10, None)] * 50),  # another function in the same group: not ours
+    ):
+        stream = log_stream_name(function, version, "0f1e2d", day, log_group="/shared/app")
+        logs.create_log_stream(logGroupName="/shared/app", logStreamName=stream)
+        batch = [{"timestamp": when + i, "message": m} for i, m in enumerate(reports)]
+        logs.put_log_events(logGroupName="/shared/app", logStreamName=stream, logEvents=batch)
+    if not insights:
+        moto_ext.inject_fault("StartQuery", "AccessDeniedException", 400, times=3)
+    facts = _collect(simulation)
+
+    assert (facts.log_group, facts.log_format) == ("/shared/app", "JSON")
+    assert (facts.report_lines, facts.cold_starts) == (32, 2)
+    assert facts.warm_duration_p99_ms == 2400 and facts.cold_duration_avg_ms == pytest.approx(2600)
+    assert (facts.slow_invocations, facts.slow_cold_share) == (32, pytest.approx(2 / 32))
+    assert facts.max_memory_used_mb == 140 and facts.memory_used_ratio == pytest.approx(140 / 256)
+    assert facts.sources["report_lines"].startswith(
+        "logs:StartQuery (Logs Insights) /shared/app, JSON reports" if insights
+         else "logs:FilterLogEvents /shared/app, JSON reports"
+    )  # fmt: skip
+
+
+def test_peak_concurrency_falls_back_to_the_function_level_series_and_says_so(world: Any) -> None:
+    facts, simulation = world("spillover-fixed-floor.yaml")
+    assert facts.sources["peak_concurrency"].endswith(
+        "ConcurrentExecutions Maximum {FunctionName=checkout, Resource=checkout:live}"
+    )
+
+    cloudwatch = simulation.clients.cloudwatch
+    stamp = simulation.clock.now() - timedelta(minutes=2)
+    cloudwatch.put_metric_data(Namespace="AWS/Lambda", MetricData=[  # only the function-level series, elsewhere
+        {"MetricName": "ConcurrentExecutions", "Dimensions": [{"Name": "FunctionName", "Value": "orders"}],
+         "Timestamp": stamp, "Value": 1},
+    ])  # fmt: skip
+    facts = _collect_without(
+        simulation, "ConcurrentExecutions", {"FunctionName": "checkout", "Resource": "checkout:live"}
+    )
+
+    # No ConcurrentExecutions at all for checkout: Little's law from the alias's Invocations and Duration is next,
+    # and it has no Duration either; PC utilization x allocated has none: the fact is unknown, and says what was empty.
+    assert facts.peak_concurrency is None
+    assert facts.missing["peak_concurrency"] == (
+        "no datapoints in the last 15m@60s for ConcurrentExecutions Maximum {FunctionName=checkout, "
+        "Resource=checkout:live}; ConcurrentExecutions Maximum {FunctionName=checkout} (function-level, every "
+        "qualifier: an upper bound for checkout:live); Invocations Sum {FunctionName=checkout, Resource=checkout:live}"
+        " × Duration Average {FunctionName=checkout, Resource=checkout:live} (Little's law: invocations/s × Duration, "
+        "the busiest minute's average concurrency); Invocations Sum {FunctionName=checkout} × Duration Average "
+        "{FunctionName=checkout} (Little's law: invocations/s × Duration, the busiest minute's average concurrency, "
+        "every qualifier); ProvisionedConcurrencyUtilization Maximum {FunctionName=checkout, Resource=checkout:live} "
+        "(× pc_allocated: the busiest share of the provisioned pool)"
+    )
+
+    _put(simulation, "ConcurrentExecutions", {"FunctionName": "checkout"}, [30, 61])
+    facts = _collect_without(
+        simulation, "ConcurrentExecutions", {"FunctionName": "checkout", "Resource": "checkout:live"}
+    )
+    assert facts.peak_concurrency == 61
+    assert facts.sources["peak_concurrency"].endswith(
+        "ConcurrentExecutions Maximum {FunctionName=checkout} (function-level, every qualifier: an upper bound for "
+        "checkout:live)"
+    )
+
+
+ALIAS_SERIES = {"FunctionName": "checkout", "Resource": "checkout:live"}
+
+
+def _collect(simulation: Simulation) -> Facts:
+    event = events[simulation]
+    assert simulation.runtime is not None
+    return simulation.runtime.collector.collect(classify(event), event, simulation.clock.now())
+
+
+def _put(simulation: Simulation, name: str, dimensions: dict[str, str], values: list[float]) -> None:
+    now = simulation.clock.now()
+    simulation.clients.cloudwatch.put_metric_data(Namespace="AWS/Lambda", MetricData=[
+        {"MetricName": name, "Dimensions": [{"Name": k, "Value": v} for k, v in dimensions.items()],
+         "Timestamp": now - timedelta(minutes=len(values) - i, seconds=-30), "Value": value}
+        for i, value in enumerate(values)
+    ])  # fmt: skip
+
+
+def _collect_without(simulation: Simulation, name: str, dimensions: dict[str, str]) -> Facts:
+    """Collect the alarm's facts again after dropping every datapoint of one series (a world where it has none)."""
+    from moto.cloudwatch.models import cloudwatch_backends
+
+    backend = cloudwatch_backends["123456789012"][simulation.region]
+    wanted = sorted(dimensions.items())
+    backend.metric_data = [
+        datum for datum in backend.metric_data
+        if not (datum.name == name and sorted((d.name, d.value) for d in datum.dimensions) == wanted)
+    ]  # fmt: skip
+    return _collect(simulation)

@@ -130,18 +130,21 @@ def function_chains(kind: str, name: str, qualifier: str | None) -> list[Chain]:
                        "÷ pc_allocated"),
             ), zero_when_empty=True),
         ]  # fmt: skip
-    if kind == "throttles":
-        account: dict[str, str] = {}
-        chains += [
-            Chain("account_concurrency_peak", (Source((metric("ConcurrentExecutions", "Maximum", account),), _peak),)),
-            Chain("account_claimed_concurrency_peak",
-                  (Source((metric("ClaimedAccountConcurrency", "Maximum", account),), _peak),)),
-            Chain("unreserved_concurrency_peak",
-                  (Source((metric("UnreservedConcurrentExecutions", "Maximum", account),), _peak),)),
-        ]  # fmt: skip
+    chains += account_chains()
     if kind == "p99_latency":
         chains.append(Chain("duration_avg_ms", narrow_then_wide("Duration", "Average", _average)))
     return chains
+
+
+def account_chains() -> list[Chain]:
+    """The account's concurrency: every signal reads it (the guardrails keep what other functions use unreserved)."""
+    return [
+        Chain("account_concurrency_peak", (Source((SeriesSpec.lambda_("ConcurrentExecutions", "Maximum"),), _peak),)),
+        Chain("account_claimed_concurrency_peak",
+              (Source((SeriesSpec.lambda_("ClaimedAccountConcurrency", "Maximum"),), _peak),)),
+        Chain("unreserved_concurrency_peak",
+              (Source((SeriesSpec.lambda_("UnreservedConcurrentExecutions", "Maximum"),), _peak),)),
+    ]  # fmt: skip
 
 
 def baseline_chain(name: str, qualifier: str | None) -> Chain:

@@ -21,14 +21,13 @@ from medic.facts import chains, database
 from medic.facts.model import BASELINE, DATABASE_TAG, INVOCATION_TAG, METRIC_WINDOW, VCPU_MB, EventSourceFacts, Facts
 from medic.facts.reports import ReportReader, default_log_group
 from medic.facts.series import Points, SeriesSpec, in_window, read_series, window, window_start
+from medic.pool import minimum_unreserved
 from medic.signals import Signal
 
 PC_DIMENSION: Final = "lambda:function:ProvisionedConcurrency"
 #: An unqualified alarm's candidates (aliases + $LATEST) whose metrics are read with the traffic split in one request
 #: (a few dozen series each, under GetMetricData's 500 queries); a function with more aliases reads them afterwards.
 PREFETCH_ALIASES: Final = 12
-#: AWS keeps at least this many executions unreserved, or the whole limit when it is smaller (a new account's 10).
-MIN_UNRESERVED: Final = 100
 
 Job = tuple[str, tuple[str, ...], Callable[[], None]]
 
@@ -131,7 +130,8 @@ class FactCollector:
                 ("lambda:ListEventSourceMappings", ESM_FACTS, lambda: self._event_sources(facts, name)),
                 ("lambda:GetPolicy", ("async_sources",), lambda: self._async_sources(facts, name, qualifier)),
             ]
-        if kind == "p99_latency":
+        if kind == "p99_latency" or (qualifier and qualifier != "$LATEST"):
+            # PC on the other qualifiers: the p99 table asks where the PC sits; a PC change must fit the reservation.
             jobs.append(("lambda:ListProvisionedConcurrencyConfigs", ("pc_qualifiers", "pc_on_other_qualifiers"),
                          lambda: self._pc_elsewhere(facts, name, qualifier)))  # fmt: skip
         self._run(facts, jobs)
@@ -327,8 +327,8 @@ class FactCollector:
         facts.unreserved_concurrency = limits.get("UnreservedConcurrentExecutions")
         facts.sources["account_limit"] = facts.sources["unreserved_concurrency"] = "lambda:GetAccountSettings"
         if facts.account_limit is not None:
-            facts.minimum_unreserved = min(MIN_UNRESERVED, int(facts.account_limit))
-            facts.sources["minimum_unreserved"] = "min(100, account_limit): what AWS keeps unreserved"
+            facts.minimum_unreserved = minimum_unreserved(int(facts.account_limit))
+            facts.sources["minimum_unreserved"] = "min(100, account_limit): what AWS keeps unreserved (medic.pool)"
 
     def _event_sources(self, facts: Facts, name: str) -> None:
         facts.event_sources = self.mappings(name)
@@ -451,7 +451,7 @@ class FactCollector:
             facts.reserved_utilization = peak / facts.reserved_concurrency
             facts.sources["reserved_utilization"] = "function_peak_concurrency / reserved_concurrency"
         everything = facts.account_concurrency_peak
-        if kind == "throttles" and facts.unreserved_concurrency_peak is None and everything is not None:
+        if facts.unreserved_concurrency_peak is None and everything is not None:
             # Without the account's UnreservedConcurrentExecutions: everything that ran, less this function when it
             # runs on its own reservation — an upper bound of what the functions without one used.
             own = (peak or 0.0) if facts.has_reserved_concurrency else 0.0
@@ -493,12 +493,25 @@ class FactCollector:
 
         def describe() -> None:
             found["connections"] = database.describe_consumers(
-                self.clients, consumers, now, self.opt_in_tag, self.mappings, self.max_workers, spec
+                self.clients,
+                consumers,
+                now,
+                self.opt_in_tag,
+                self.mappings,
+                self.max_workers,
+                spec,
+                chains.all_series(account),
+                read,
             )
 
+        account = chains.account_chains()
+        read: dict[SeriesSpec, Points] = {}
+
         def connections() -> None:
-            points = found["connections"] if "connections" in found else in_window(
-                read_series(self.clients, [spec], now).get(spec, []), now)  # fmt: skip
+            if "connections" not in found:  # no consumers' request to read them along
+                read.update(read_series(self.clients, [spec, *chains.all_series(account)], now))
+                found["connections"] = in_window(read.get(spec, []), now)
+            points = found["connections"]
             facts.sources["db_connections"] = f"{chains.PREFIX} {spec.describe()}"
             if points:
                 facts.db_connections = max(v for _, v in points)
@@ -529,6 +542,9 @@ class FactCollector:
                 facts.missing["consumers_peak_concurrency"] = "a consumer has no ConcurrentExecutions datapoints"
             for fact in database.CONSUMER_FACTS:
                 facts.sources[fact] = f"tag:GetResources {DATABASE_TAG}={instance_id} + lambda + cloudwatch"
+        if "cloudwatch:GetMetricData failed" not in facts.missing.get("db_connections", ""):
+            chains.resolve(account, read, facts, now)
+            self._derive(facts, "db_connections")
         if facts.db_connections is not None and facts.db_max_connections:
             facts.db_connection_ratio = facts.db_connections / facts.db_max_connections
             facts.sources["db_connection_ratio"] = "db_connections / db_max_connections"

@@ -14,7 +14,7 @@ from typing import Any, Final
 
 from medic.aws import AwsClients
 from medic.facts.model import DATABASE_TAG, ConsumerFacts, EventSourceFacts, Facts
-from medic.facts.series import SeriesSpec, in_window, read_series, window
+from medic.facts.series import Points, SeriesSpec, in_window, read_series, window
 
 #: Memory (GiB) of common RDS instance classes, for engine-default max_connections.
 DB_CLASS_MEMORY_GIB: Final[dict[str, float]] = {
@@ -82,16 +82,17 @@ def find_consumers(clients: AwsClients, instance_id: str) -> list[ConsumerFacts]
 def describe_consumers(
     clients: AwsClients, consumers: list[ConsumerFacts], now: datetime, opt_in_tag: tuple[str, str],
     mappings: Callable[[str], list[EventSourceFacts]], max_workers: int, database: SeriesSpec,
-) -> list[tuple[datetime, float]]:  # fmt: skip
+    along: list[SeriesSpec], read: dict[SeriesSpec, Points],
+) -> Points:  # fmt: skip
     """Each consumer's configuration, event sources and peak concurrency; the `database` series is read in the same
-    GetMetricData and returned."""
+    GetMetricData and returned, and the series `along` land in `read`."""
     key, value = opt_in_tag
     peaks = {c.function_name: SeriesSpec.lambda_("ConcurrentExecutions", "Maximum", FunctionName=c.function_name)
              for c in consumers}  # fmt: skip
     with ThreadPoolExecutor(max_workers=max_workers) as pool:
         described = list(pool.map(lambda c: clients.lambda_.get_function(FunctionName=c.function_name), consumers))
         sources = list(pool.map(lambda c: mappings(c.function_name), consumers))
-    read = read_series(clients, [*peaks.values(), database], now)
+    read.update(read_series(clients, [*peaks.values(), database, *along], now))
     for consumer, response, found in zip(consumers, described, sources, strict=True):
         tags: dict[str, Any] = response.get("Tags") or {}
         consumer.managed = tags.get(key) == value
