@@ -119,6 +119,20 @@ def test_a_proposed_plan_card_shows_what_fired_the_diagnosis_and_the_change(cloc
     assert blocks[-1]["elements"][0]["text"] == f":hourglass_flowing_sand: *PROPOSED* · plan `{plan.id}`"
 
 
+def test_advice_left_to_a_human_is_on_the_card(clock: ManualClock) -> None:
+    from medic.actions.base import PlannedAction
+
+    advice = PlannedAction(kind="advise", target="db orders-db", primary="advice",
+                           text="orders-report is not opted in: Medic leaves it alone; cap it at 40")  # fmt: skip
+    plan = proposed_plan(clock)
+    plan = plan.model_copy(update={"actions": [*plan.actions, advice]})
+
+    texts = section_texts(blocks_json(plan_blocks(plan)))
+
+    assert "*Left to you*\n• orders-report is not opted in: Medic leaves it alone; cap it at 40" in texts
+    assert not any("advice only" in text for text in texts)  # a bare advise row says nothing more than its rationale
+
+
 def test_the_card_shows_why_each_earlier_row_did_not_match(clock: ManualClock) -> None:
     blocks = blocks_json(plan_blocks(proposed_plan(clock)))
 

@@ -80,6 +80,10 @@ def plan_blocks(plan: Plan, *, decided_note: str = "", approval_note: str = "") 
                 lines.append(f"  Cost: {_usd(action.cost_monthly_usd)} — {action.cost_basis}")
         lines.extend(_total_cost(changes))
         blocks.append(SectionBlock(text=MarkdownTextObject(text=_clip("\n".join(lines)))))
+    advice = [action.text for action in plan.actions if action.kind == "advise" and action.text != "advice only"]
+    if advice:  # what Medic leaves to a human (e.g. a consumer not opted in): said on the card, not only in the log
+        text = "*Left to you*\n" + "\n".join(f"• {line}" for line in advice)
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=_clip(text))))
     if plan.blocked_by:
         refused = "\n".join(
             f"• `{r.guard}`: {r.message} (limit {r.limit}, observed {r.observed})" for r in plan.blocked_by
