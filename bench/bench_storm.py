@@ -119,7 +119,7 @@ def function_spec(kind: str, name: str) -> tuple[dict[str, Any], list[dict[str, 
             "memory_mb": 1024,
             "tags": managed,
             "aliases": [{"name": "live"}],
-            "invocations": {"count": 200, "cold": 60, "init_ms": 1800, "duration_ms": 350},
+            "invocations": {"count": 200, "cold": 60, "init_ms": 1800, "duration_ms": 350, "cold_duration_ms": 2300},
         }
         dims = {"FunctionName": name, "Resource": f"{name}:live"}
         metrics = [
