@@ -112,7 +112,7 @@ class ProvisionedPool:
     version: str
     touched: int = 0
     busy_now: float = 0.0
-    busy_seconds: float = 0.0
+    utilization_sum: float = 0.0
     seconds: int = 0
     above: int = 0
     below: int = 0
@@ -130,29 +130,29 @@ class ProvisionedPool:
         return pool
 
     def reconfigure(self, pc: ProvisionedConcurrency | None, version: str, second: int) -> None:
-        """The live configuration changed (an action ran): follow it as Lambda would."""
+        """The live configuration changed (an action ran): follow what the world says, as Lambda would."""
         if pc is None:
             self.requested = self.allocated = self.touched = 0
             self.autoscaling, self.bounds, self.ready_at = None, None, None
             return
-        if version != self.version:  # the alias moved: the new version's environments are provisioned anew
-            self.version, self.allocated, self.touched = version, 0, 0
-            self._request(pc.requested, second, force=True)
         self.autoscaling = pc.autoscaling
         self.bounds = (pc.autoscaling.min, pc.autoscaling.max) if pc.autoscaling else None
-        if pc.status == "FAILED":
-            self.status, self.requested, self.ready_at = "FAILED", pc.requested, None
+        if version != self.version:  # the alias moved: the new version's environments are provisioned anew
+            self.version, self.allocated, self.touched = version, 0, 0
+        if pc.status in ("FAILED", "IN_PROGRESS"):  # stuck (or failed) where the world says it is
+            self.status, self.requested, self.ready_at = pc.status, pc.requested, None
+            self.allocated = min(self.allocated, pc.allocated) if version == self.version else pc.allocated
+            self.touched = min(self.touched, self.allocated)
             return
+        self.status = "READY"
         self._request(pc.requested, second)
-        if pc.status == "IN_PROGRESS" and self.ready_at is None and self.allocated < self.requested:
-            self.status = "IN_PROGRESS"
 
-    def _request(self, value: int, second: int, force: bool = False) -> None:
-        if self.status == "FAILED" and not force:
+    def _request(self, value: int, second: int) -> None:
+        if self.status == "FAILED":
             return
         if value > self.allocated:
             self.requested, self.status, self.ready_at = value, "IN_PROGRESS", second + self.allocation_s
-        elif value < self.allocated or force:
+        elif value < self.allocated:
             self.requested = self.allocated = value
             self.touched = min(self.touched, value)
             self.status, self.ready_at = "READY", None
@@ -174,8 +174,8 @@ class ProvisionedPool:
             self._track(second)
 
     def _track(self, second: int) -> None:
-        utilization = self.busy_seconds / (self.seconds * self.allocated) if self.allocated else 0.0
-        self.busy_seconds, self.seconds = 0.0, 0
+        utilization = self.utilization_sum / self.seconds  # the minute's Average, as target tracking reads it
+        self.utilization_sum, self.seconds = 0.0, 0
         assert self.autoscaling is not None and self.bounds is not None
         low, high = self.bounds
         target = self.autoscaling.target
@@ -192,5 +192,5 @@ class ProvisionedPool:
                 self._request(max(desired, low), second)
 
     def record(self, busy: float) -> None:
-        self.busy_seconds += busy
+        self.utilization_sum += busy / self.allocated if self.allocated else 0.0
         self.seconds += 1

@@ -71,6 +71,7 @@ class FunctionRuntime:
         self.sqs: SqsQueue | None = None
         self.due: list[tuple[int, int, int]] = []
         self.arrived = 0
+        self._fractions: dict[str, float] = {}
         self._routing_carry = 0.0
         self.reconfigure(config, 0)
         self.plans: list[Plan] = []
@@ -313,16 +314,20 @@ class FunctionRuntime:
             cell.spillover += count
         workload = self.config.workload
         assert workload is not None
-        failing = 0.0
-        if not math.isfinite(work.total) or self.used_mb > self.config.memory_of(entry.version):
-            failing = 1.0
+        if self.used_mb > self.config.memory_of(entry.version):
+            failing = 1.0  # Runtime.OutOfMemory
         else:
-            timeout_ms = self.config.timeout_s * 1000.0
-            failing = fraction_above(work.total, workload.duration.noise, timeout_ms)
-            timeouts = round(count * failing)
-            cell.timeouts += timeouts
+            failing = fraction_above(work.total, workload.duration.noise, self.config.timeout_s * 1000.0)
+            cell.timeouts += self._whole("timeouts", count * failing)
         failing = min(1.0, failing + self.db_failure * (1 - failing))
-        cell.errors += round(count * failing)
+        cell.errors += self._whole("errors", count * failing)
+
+    def _whole(self, what: str, expected: float) -> int:
+        """Whole counts from expected ones, the fractions carried over (so that rare errors still happen)."""
+        carried = self._fractions.get(what, 0.0) + expected
+        whole = math.floor(carried + _EPSILON)
+        self._fractions[what] = carried - whole
+        return whole
 
     def settle(self, second: int, attempted: int, served: int, trace: Trace | None) -> None:
         """What the queue in front of the function does with this second's outcome (async retries, SQS deletes)."""

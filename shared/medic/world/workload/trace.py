@@ -88,7 +88,6 @@ class Trace:
     gauges: dict[int, dict[GaugeKey, Gauge]] = field(default_factory=dict)
     counters: dict[int, dict[GaugeKey, float]] = field(default_factory=dict)
     provisioned: dict[int, dict[tuple[str, str], ProvisionedMinute]] = field(default_factory=dict)
-    demand: dict[int, dict[str, float]] = field(default_factory=dict)
 
     def cell(self, minute: int, key: CellKey) -> Cell:
         cells = self.cells.setdefault(minute, {})
@@ -107,11 +106,6 @@ class Trace:
     def count(self, minute: int, key: GaugeKey, value: float) -> None:
         counters = self.counters.setdefault(minute, {})
         counters[key] = counters.get(key, 0.0) + value
-
-    def want(self, minute: int, function: str, concurrency: float) -> None:
-        """The concurrency a function would have used with no limit (the size of the fix)."""
-        demand = self.demand.setdefault(minute, {})
-        demand[function] = max(demand.get(function, 0.0), concurrency)
 
     def minutes(self) -> list[int]:
         return sorted(set(self.cells) | set(self.gauges) | set(self.counters))
