@@ -43,9 +43,24 @@ def verify(incident: Incident, changes: list[Change]) -> Fix:
     return Fix(tuple(full), after, not after.breaching)
 
 
+def steady(config: AccountConfig) -> AccountConfig:
+    """The configuration with no init phase and no lazy first run: what the traffic needs once warm (PC sizes)."""
+    functions = []
+    for function in config.functions:
+        workload = function.workload
+        if workload is None:
+            functions.append(function)
+            continue
+        duration = workload.duration.model_copy(update={"init_ms": 0.0, "first_run_ms": 0.0})
+        functions.append(replace(function, workload=workload.model_copy(update={"duration": duration})))
+    return replace(config, functions=tuple(functions))
+
+
 def with_fix(incident: Incident, truth: GroundTruth, *, alternatives: bool = True) -> GroundTruth:
-    demand = replay(incident.config, incident.end_minute * 60, limitless=True).trace
-    primary, others, note = _candidates(incident, truth, demand)
+    until = incident.end_minute * 60
+    demand = replay(incident.config, until, limitless=True).trace
+    warm = replay(steady(incident.config), until, limitless=True).trace if _sized_warm(truth) else demand
+    primary, others, note = _candidates(incident, truth, demand, warm)
     fix: Fix | None = None
     for changes in primary:
         fix = verify(incident, changes)
@@ -62,16 +77,24 @@ def peak(trace: Trace, incident: Incident, dimensions: tuple[tuple[str, str], ..
     return max(1, math.ceil(max(found, default=1.0)))
 
 
-def _candidates(incident: Incident, truth: GroundTruth, demand: Trace) -> tuple[Candidates, Candidates, str]:
+def _sized_warm(truth: GroundTruth) -> bool:
+    """Provisioned environments are initialized ahead: size them on the warm demand, not on cold starts' time."""
+    return truth.diagnosis in ("pc_not_ready", "pc_floor_too_low", "autoscaling_max_too_low", "spillover_cold_starts",
+                               "cold_starts", "pc_misconfigured", "burst_limit")  # fmt: skip
+
+
+def _candidates(incident: Incident, truth: GroundTruth, demand: Trace, warm: Trace) -> tuple[
+    Candidates, Candidates, str
+]:  # fmt: skip
     diagnosis = truth.diagnosis
     if truth.signal == "throttles" and diagnosis != "unknown":
-        return _throttles(incident, truth, demand)
+        return _throttles(incident, truth, demand, warm)
     if truth.signal == "db_connections":
         return _connections(incident), [], ""
     if diagnosis in ("pc_not_ready", "pc_floor_too_low", "autoscaling_max_too_low", "spillover_cold_starts"):
-        return _provisioned(incident, truth, demand), [], ""
+        return _provisioned(incident, truth, warm) + _provisioned(incident, truth, demand), [], ""
     if diagnosis in ("cold_starts", "pc_misconfigured"):
-        return _cold(incident, truth, demand), [], ""
+        return _cold(incident, truth, warm) + _cold(incident, truth, demand), [], ""
     if diagnosis in ("cpu_starved", "memory_pressure"):
         return _memory(incident, truth), [], ""
     notes = {
@@ -97,7 +120,9 @@ def _traffic_alias(config: AccountConfig, name: str) -> str:
     return with_pc[0] if with_pc else NEW_ALIAS
 
 
-def _throttles(incident: Incident, truth: GroundTruth, demand: Trace) -> tuple[Candidates, Candidates, str]:
+def _throttles(incident: Incident, truth: GroundTruth, demand: Trace, warm: Trace) -> tuple[
+    Candidates, Candidates, str
+]:  # fmt: skip
     name = _function_of(incident, truth)
     function = incident.config.function(name)
     need = peak(demand, incident, (("FunctionName", name),))
@@ -119,8 +144,9 @@ def _throttles(incident: Incident, truth: GroundTruth, demand: Trace) -> tuple[C
         ]
         first = bursts[0] if bursts else incident.window[0]
         at = max(0.0, (first * 60 - incident.config.model.pc_allocation_s - PREWARM_LEAD_S) / 60)
-        prewarm = [[Change("schedule_prewarm", alias, need, at_min=round(at, 1))]]
-        return prewarm, [[Change("set_provisioned_concurrency", alias, need)]], ""
+        sizes = sorted({peak(warm, incident, (("FunctionName", name),)), need})
+        prewarm = [[Change("schedule_prewarm", alias, size, at_min=round(at, 1))] for size in sizes]
+        return prewarm, [[Change("set_provisioned_concurrency", alias, sizes[0])]], ""
     cap = function.reserved if function.reserved is not None else min(1000, need)
     buffer = [[Change("enable_sqs_buffer", name, max(2, min(1000, cap)))]]
     return buffer, reserve[:1], ""

@@ -177,7 +177,11 @@ class FunctionRuntime:
         return [Entry(resource, version, None, count - routed), Entry(resource, other, None, routed)]
 
     def serve_provisioned(self, entries: list[Entry], second: int, trace: Trace | None) -> list[Entry]:
-        """Invocations on a qualifier with PC run there first; the rest spill to on-demand environments."""
+        """Invocations on a qualifier with PC run there first; the rest spill to on-demand environments.
+
+        Invocations spread over the pool: an environment that never ran takes the next one first, and that first
+        run pays the handler's lazy setup (the init phase ran ahead of traffic). AWS does not document which idle
+        environment gets a request; spreading means a pool with steady traffic has run everywhere before a spike."""
         left: list[Entry] = []
         for entry in entries:
             pc = self.provisioned.get(entry.alias) if entry.alias else None
@@ -186,12 +190,12 @@ class FunctionRuntime:
                 continue
             work = self.work(entry.version, second)
             first_ms = self.config.workload.duration.first_run_ms if self.config.workload else 0.0
+            unit = occupancy_now(max(work.total, 1.0))
             untouched = max(0, pc.allocated - pc.touched)
             first = min(entry.count, untouched)
             spare_per_first = max(0.0, 1000.0 - first_ms - work.total) / max(work.total, 1.0)
             free = max(0.0, pc.touched - pc.busy_now)
-            warm = min(entry.count - first, math.floor(free / occupancy_now(max(work.total, 1.0)) + first *
-                                                       spare_per_first + _EPSILON))  # fmt: skip
+            warm = min(entry.count - first, math.floor(free / unit + first * spare_per_first + _EPSILON))
             pc.touched += first
             pc.occupancy.schedule(second, first, first_ms + work.total)
             pc.occupancy.schedule(second, warm, work.total)
