@@ -186,7 +186,7 @@ def test_async_throttles_are_retried_with_backoff_and_counted_each_time() -> Non
     assert total(trace, "worker", "invocations", minute) == 30 * 60
     assert total(trace, "worker", "throttles", minute) > received - 30 * 60  # retries are throttled again
     age = trace.gauges[3][GaugeKey("AWS/Lambda", "AsyncEventAge", (("FunctionName", "worker"),))]
-    assert age.maximum > 60
+    assert age.maximum > 60_000  # milliseconds
 
 
 def test_async_events_older_than_the_maximum_age_are_dropped() -> None:

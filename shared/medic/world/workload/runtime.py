@@ -344,7 +344,7 @@ class FunctionRuntime:
                 ran = min(left, count)
                 left -= ran
                 if ran and trace is not None and recording:
-                    trace.gauge(minute, _key("AsyncEventAge", name)).add(float(second - enqueued), ran)
+                    trace.gauge(minute, _key("AsyncEventAge", name)).add(1000.0 * (second - enqueued), ran)
                 if count - ran:
                     dropped += self.async_queue.retry(second, enqueued=enqueued, attempts=attempts + 1,
                                                       count=count - ran)  # fmt: skip

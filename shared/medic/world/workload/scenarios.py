@@ -75,7 +75,7 @@ def _reserved(rng: random.Random, variant: str, window: int) -> tuple[dict[str, 
 def _account(rng: random.Random, variant: str, window: int) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     limit = 10 if variant == "new_account" else rng.choice((100, 200, 300, 500, 1000))
     memory = rng.choice((512, 1024))
-    duration, seconds = _duration(rng, memory)
+    duration, seconds = _duration(rng, memory, 400, 1500)
     function: dict[str, Any] = {"name": MAIN, "memory_mb": memory}
     qualifier = _qualified(function, variant)
     neighbour = rng.uniform(0.3, 0.5) if variant == "noisy_neighbour" else 0.0
@@ -90,7 +90,7 @@ def _account(rng: random.Random, variant: str, window: int) -> tuple[dict[str, A
 
 def _burst(rng: random.Random, variant: str, window: int) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     limit = rng.choice((5000, 10000, 20000))
-    seconds = rng.uniform(0.5, 2.0)
+    seconds = rng.uniform(1.5, 4.0)
     duration = {"cpu_ms": 0, "io_ms": round(seconds * 1000), "init_ms": round(rng.uniform(150, 800)), "noise": 0.1}
     function: dict[str, Any] = {"name": MAIN, "memory_mb": 1024, "aliases": [{"name": "live"}]}
     arrivals = {"shape": "spike", "base_rps": _rps(rng.uniform(20, 200), seconds),
@@ -110,7 +110,7 @@ def _async(rng: random.Random, variant: str, window: int) -> tuple[dict[str, Any
 
 def _pc_function(rng: random.Random, pc: int, **alias: Any) -> tuple[dict[str, Any], dict[str, Any], float]:
     memory = rng.choice((512, 1024, 2048))
-    duration, seconds = _duration(rng, memory)
+    duration, seconds = _duration(rng, memory, 200, 800)
     function = {
         "name": MAIN,
         "memory_mb": memory,
@@ -259,7 +259,7 @@ def _connections(
     maximum = rng.randint(50, 500)
     per_env = rng.choice((1, 1, 2))
     memory = rng.choice((512, 1024))
-    duration, seconds = _duration(rng, memory, 100, 500)
+    duration, seconds = _duration(rng, memory, 400, 1500)
     function: dict[str, Any] = {"name": MAIN, "memory_mb": memory}
     environments = maximum / per_env * rng.uniform(1.3, 2.5)
     if variant == "sqs":
