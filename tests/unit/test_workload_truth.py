@@ -250,3 +250,23 @@ def test_the_truth_is_deterministic(seed: int) -> None:
         )
 
     assert make().as_json() == make().as_json()
+
+
+def test_a_fix_keeps_the_unreserved_floor_and_pc_within_reserved() -> None:
+    from medic.world.workload.config import AccountConfig, AliasConfig, FunctionConfig
+    from medic.world.workload.fixes import with_requirements
+
+    config = AccountConfig(limit=1000, functions=(FunctionConfig("api", 512, 10, reserved=20,
+                                                                 aliases=(AliasConfig("live", "1"),)),))  # fmt: skip
+    assert with_requirements(config, [Change("set_reserved_concurrency", "api", 900)]) == [
+        Change("set_reserved_concurrency", "api", 900)  # 100 left unreserved: the floor holds
+    ]
+    assert with_requirements(config, [Change("set_reserved_concurrency", "api", 950)])[1] == Change(
+        "request_quota_increase", "account", 1050
+    )
+    needs = with_requirements(config, [Change("set_provisioned_concurrency", "api:live", 40)])
+    assert needs[1] == Change("set_reserved_concurrency", "api", 40)  # PC never above the reservation
+    tiny = AccountConfig(limit=10, functions=(FunctionConfig("api", 512, 10),))
+    assert with_requirements(tiny, [Change("set_reserved_concurrency", "api", 1)])[1] == Change(
+        "request_quota_increase", "account", 11
+    )  # a new account's pool is all floor: any reservation needs a bigger quota

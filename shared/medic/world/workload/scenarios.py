@@ -20,7 +20,7 @@ def draw(wall: str, variant: str, rng: random.Random, window: int) -> dict[str, 
     function.setdefault("tags", {"medic:managed": "true"})
     world = {"window_min": window, **world, "functions": [function, *world.get("functions", [])]}
     document: dict[str, Any] = {"description": f"generated: {wall} ({variant})", "world": world, "alarm": alarm}
-    _decorate(document, variant, rng)
+    _decorate(document, wall, variant, rng)
     return document
 
 
@@ -105,6 +105,7 @@ def _burst(rng: random.Random, variant: str, window: int) -> tuple[dict[str, Any
 def _async(rng: random.Random, variant: str, window: int) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     function, alarm, world = _reserved(rng, variant, window)
     function["workload"]["invoke"]["path"] = "async"
+    function["invoked_by"] = [{"eventbridge_rule": f"{MAIN}-events"}]  # an asynchronous producer
     return function, alarm, world
 
 
@@ -289,7 +290,7 @@ def _neighbour(rng: random.Random, concurrency: float) -> dict[str, Any]:
             "report_lines": 20}}  # fmt: skip
 
 
-def _decorate(document: dict[str, Any], variant: str, rng: random.Random) -> None:
+def _decorate(document: dict[str, Any], wall: str, variant: str, rng: random.Random) -> None:
     world = document["world"]
     main = world["functions"][0]
     if variant == "json_logs":
@@ -303,7 +304,7 @@ def _decorate(document: dict[str, Any], variant: str, rng: random.Random) -> Non
             [{"metric": "ConcurrentExecutions", "dimensions": ["FunctionName", "Resource"]},
              {"metric": "ConcurrentExecutions", "dimensions": ["FunctionName"]},
              {"metric": "UnreservedConcurrentExecutions"}, {"metric": "ClaimedAccountConcurrency"}])]  # fmt: skip
-    elif variant == "noisy_neighbour" and document["description"].split()[1] != "account_limit":
+    elif variant == "noisy_neighbour" and wall != "account_limit":
         limit = world.get("account_concurrency_limit", 1000)
         world["functions"].append(_neighbour(rng, limit * rng.uniform(0.02, 0.08)))
 
