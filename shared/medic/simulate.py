@@ -507,6 +507,8 @@ def build_world(clients: AwsClients, scenario: Scenario, clock: ManualClock, sto
     story.write(f"workload model: {world.window_min} minutes to {clock.now():%H:%M} UTC (docs/WORKLOAD.md)")
     for line in account.summary():
         story.write(f"  {line}")
+    for change in account.synced:
+        story.write(f"  provisioned concurrency at the window's end (autoscaling): {change}")
     return account
 
 

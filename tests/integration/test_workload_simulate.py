@@ -161,3 +161,26 @@ def test_a_new_account_of_ten_builds(tmp_path: Path, aws_server: EmbeddedAWS) ->
     truth = document["ground_truth"]
     assert truth["diagnosis"] == "account_limit"
     assert truth["fix"]["changes"][0]["kind"] == "request_quota_increase" and truth["fix"]["clears"]
+
+
+def test_the_world_holds_the_pc_the_models_autoscaling_left(tmp_path: Path, aws: EmbeddedAWS) -> None:
+    scenario = {
+        "world": {"window_min": 8, "functions": [{"name": "api", "aliases": [{"name": "live",
+                  "provisioned_concurrency": 5, "autoscaling": {"min": 5, "max": 8}}], "workload": {
+                  "invoke": {"qualifier": "live"}, "arrivals": {"shape": "step", "base_rps": 5, "peak_rps": 60,
+                  "at_min": 1}, "duration": {"cpu_ms": 0, "io_ms": 300}, "report_lines": 10}}]},
+        "alarm": {"name": "api-live-spillover", "namespace": "AWS/Lambda",
+                  "metric": "ProvisionedConcurrencySpilloverInvocations",
+                  "dimensions": {"FunctionName": "api", "Resource": "api:live"}, "threshold": 0},
+    }  # fmt: skip
+    path = tmp_path / "autoscaling.yaml"
+    path.write_text(yaml.safe_dump(scenario))
+    sim = Simulation(load_scenario(path), str(path), aws.endpoint_url, Story(None))
+    try:
+        sim.setup()
+        sim.alarm_events()
+        config = sim.clients.lambda_.get_provisioned_concurrency_config(FunctionName="api", Qualifier="live")
+        assert config["RequestedProvisionedConcurrentExecutions"] == 8  # pinned at the max in the model
+        assert sim.truth is not None and sim.truth["diagnosis"] == "autoscaling_max_too_low"
+    finally:
+        install(None)

@@ -40,6 +40,7 @@ class ModelledAccount:
         self.model.run(self.window_s)
         self.after: AccountConfig | None = None
         self.fix_s: int | None = None
+        self.synced: list[str] = []  # PC the model's autoscaling changed, put into the world
 
     @property
     def trace(self) -> Trace:

@@ -68,11 +68,36 @@ def scheduled_actions(aas: Any, spec: FunctionSpec, alias: AliasSpec, window_sta
 
 
 def model_world(clients: Any, world: WorldSpec, window_end: datetime) -> ModelledAccount:
-    """Run the model over the window and write its series and REPORT lines into the world."""
+    """Run the model over the window and write its series and REPORT lines into the world; the PC that target
+    tracking or a scheduled action changed during the window is put into the world too."""
     account = ModelledAccount(account_config(world), window_end=window_end)
     put_series(clients.cloudwatch, account.series(), account.start)
     put_report_lines(clients.client("logs"), account.reports())
+    account.synced = sync_provisioned(clients, account)
     return account
+
+
+def sync_provisioned(clients: Any, account: ModelledAccount) -> list[str]:
+    """Make the world's PC what the model's Application Auto Scaling left at the window's end (the world serves
+    the configuration, the model its dynamics); a value Lambda refuses stays as it was, as a failed scaling
+    activity would. Returns what changed."""
+    lam = clients.lambda_
+    last = account.trace.provisioned.get(account.config.window_minutes - 1, {})
+    changed = []
+    for (function, alias), state in sorted(last.items()):
+        configured = account.config.function(function).alias(alias)
+        if configured is None or configured.pc is None or state.status == "FAILED":
+            continue
+        if state.requested == configured.pc.requested or state.requested < 1:
+            continue
+        try:
+            lam.put_provisioned_concurrency_config(
+                FunctionName=function, Qualifier=alias, ProvisionedConcurrentExecutions=state.requested
+            )
+        except lam.exceptions.InvalidParameterValueException:
+            continue
+        changed.append(f"{function}:{alias} {configured.pc.requested} → {state.requested}")
+    return changed
 
 
 def continue_world(clients: Any, account: ModelledAccount, fixed: Any, fix_at: datetime, until: datetime) -> None:

@@ -75,7 +75,7 @@ def _reserved(rng: random.Random, variant: str, window: int) -> tuple[dict[str, 
 def _account(rng: random.Random, variant: str, window: int) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     limit = 10 if variant == "new_account" else rng.choice((100, 200, 300, 500, 1000))
     memory = rng.choice((512, 1024))
-    duration, seconds = _duration(rng, memory, 400, 1500)
+    duration, seconds = _duration(rng, memory, 800, 2500)
     function: dict[str, Any] = {"name": MAIN, "memory_mb": memory}
     qualifier = _qualified(function, variant)
     neighbour = rng.uniform(0.3, 0.5) if variant == "noisy_neighbour" else 0.0
