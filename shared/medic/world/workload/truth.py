@@ -28,7 +28,7 @@ from medic.world.workload.config import LATEST, AccountConfig, FunctionConfig
 from medic.world.workload.emit import series
 from medic.world.workload.fixes import Change
 from medic.world.workload.physics import MAX_VCPUS, fraction_above, vcpu_share
-from medic.world.workload.trace import WALLS, CellKey, Trace, WorkKey
+from medic.world.workload.trace import WALLS, CellKey, GaugeKey, ProvisionedMinute, Trace, WorkKey
 
 SIGNALS = {
     "Throttles": "throttles",
@@ -199,19 +199,38 @@ def throttle_wall(incident: Incident) -> tuple[str, dict[str, Any]]:
     return wall, evidence
 
 
-def spillover_cause(incident: Incident) -> tuple[str, dict[str, Any]]:
-    resource = incident.alarm.dimension_map.get("Resource", "")
-    function, _, alias = resource.partition(":")
+def pool_states(incident: Incident, function: str, alias: str) -> tuple[list[ProvisionedMinute], float]:
+    """The alias' PC at the end of each minute of the window, and the peak concurrency on the alias."""
     first, last = incident.window
     states = [
         state
         for minute in range(first, last)
         if (state := incident.trace.provisioned.get(minute, {}).get((function, alias))) is not None
     ]
-    evidence: dict[str, Any] = {"pc": [asdict(state) for state in states[-1:]]}
-    if not states or any(state.status != "READY" for state in states):
+    dims = (("FunctionName", function), ("Resource", f"{function}:{alias}"))
+    key = GaugeKey("AWS/Lambda", "ConcurrentExecutions", dims)
+    demand = max((g.maximum for m in range(first, last) if (g := incident.trace.gauges.get(m, {}).get(key))), default=0)
+    return states, demand
+
+
+def not_ready(states: list[ProvisionedMinute], demand: float) -> bool:
+    """The pool is why invocations spill when it FAILED, or when it is still allocating what would cover them
+    (an autoscaling step toward a max below the demand is not that: the max is)."""
+    if not states or any(state.status == "FAILED" for state in states):
+        return True
+    allocating = any(state.status == "IN_PROGRESS" and state.allocated < state.requested for state in states)
+    return allocating and states[-1].requested >= demand
+
+
+def spillover_cause(incident: Incident) -> tuple[str, dict[str, Any]]:
+    """Why the demand exceeded the pool: not READY, an autoscaling target at its max, else the floor."""
+    function, _, alias = incident.alarm.dimension_map.get("Resource", "").partition(":")
+    states, demand = pool_states(incident, function, alias)
+    evidence: dict[str, Any] = {"pc": [asdict(state) for state in states[-1:]], "peak_concurrency": demand}
+    if not_ready(states, demand):
         return "pc_not_ready", evidence
-    if any(state.bounds is not None and state.allocated >= state.bounds[1] for state in states):
+    final = states[-1]
+    if final.bounds is not None and final.requested >= final.bounds[1]:
         return "autoscaling_max_too_low", evidence
     return "pc_floor_too_low", evidence
 
@@ -240,14 +259,9 @@ def tail_label(incident: Incident, function: FunctionConfig, key: CellKey, work:
     kind, cpu, io, pressure, _ = work
     if kind in ("cold", "pc_first"):
         alias = key[1].split(":", 1)[1] if key[1] and not key[1].split(":", 1)[1].isdigit() else None
-        first, last = incident.window
-        states = [
-            state
-            for minute in range(first, last)
-            if alias and (state := incident.trace.provisioned.get(minute, {}).get((function.name, alias)))
-        ]
+        states, demand = pool_states(incident, function.name, alias) if alias else ([], 0.0)
         if kind == "cold" and states:
-            return "pc_not_ready" if any(s.status != "READY" for s in states) else "spillover_cold_starts"
+            return "pc_not_ready" if not_ready(states, demand) else "spillover_cold_starts"
         others = [a for a in function.aliases if a.pc is not None and a.name != alias]
         if kind == "cold" and others:
             return "pc_misconfigured"
