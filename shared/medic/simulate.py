@@ -811,7 +811,10 @@ def _tell_truth(account: ModelledAccount, scenario: Scenario, story: Story) -> d
         story.write(f"  also clears it: {alternative.describe()}")
     if truth.note:
         story.write(f"  {truth.note}")
-    return truth.as_json()
+    document = truth.as_json()
+    for edge, minute in (("start", truth.window[0]), ("end", truth.window[1])):
+        document["window"][edge] = (account.start + timedelta(minutes=minute)).isoformat()
+    return document
 
 
 def _tell_plan(plan: Plan, story: Story) -> None:
