@@ -9,6 +9,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from medic.errors import ScenarioError
+from medic.world.workload.spec import LoggingSpec, ModelSpec, OmittedSeries, ScheduledScalingSpec, WorkloadSpec
 
 
 class _Model(BaseModel):
@@ -19,6 +20,7 @@ class AutoscalingSpec(_Model):
     min: int = Field(ge=0)
     max: int = Field(ge=1)
     target_utilization: float = Field(default=0.7, gt=0, le=1)
+    scheduled: list[ScheduledScalingSpec] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _ordered(self) -> AutoscalingSpec:
@@ -28,18 +30,35 @@ class AutoscalingSpec(_Model):
 
 
 class AliasSpec(_Model):
-    name: str = Field(min_length=1)
+    name: str = Field(min_length=1, max_length=128, pattern=r"^[a-zA-Z0-9_-]+$")
+    version: str | None = Field(default=None, pattern=r"^[0-9]+$", description="default: the last published")
+    routing: dict[str, float] = Field(default_factory=dict, description="RoutingConfig: {version: weight}")
     provisioned_concurrency: int | None = Field(default=None, ge=1)
     pc_status: Literal["READY", "IN_PROGRESS", "FAILED"] = Field(
         default="READY", description="where the PC allocation is when the alarm fires"
     )
     pc_status_reason: str = "FUNCTION_ERROR_INIT_FAILURE: the function's init code raised"
+    pc_allocated: int | None = Field(default=None, ge=0, description="IN_PROGRESS: what is allocated so far")
     autoscaling: AutoscalingSpec | None = None
+
+    @model_validator(mode="after")
+    def _coherent(self) -> AliasSpec:
+        if self.name.isdigit():
+            raise ValueError("name: an alias name is not a number (that is a version)")
+        if len(self.routing) > 1 or any(not 0 <= w < 1 for w in self.routing.values()):
+            raise ValueError("routing: one additional version with a weight in [0, 1)")
+        if self.routing and (self.provisioned_concurrency or self.autoscaling):
+            # PutProvisionedConcurrencyConfig on a weighted alias fails with InvalidParameterValueException.
+            raise ValueError("routing: Alias with weights can not be used with Provisioned Concurrency")
+        if self.pc_allocated is not None and self.pc_allocated > (self.provisioned_concurrency or 0):
+            raise ValueError("pc_allocated: above provisioned_concurrency")
+        return self
 
 
 class EventSourceSpec(_Model):
     queue: str = Field(min_length=1)
     maximum_concurrency: int | None = Field(default=None, ge=2, le=1000)
+    batch_size: int = Field(default=10, ge=1, le=10000)
 
 
 class InvokerSpec(_Model):
@@ -71,6 +90,32 @@ class FunctionSpec(_Model):
     event_sources: list[EventSourceSpec] = Field(default_factory=list)
     invoked_by: list[InvokerSpec] = Field(default_factory=list)
     invocations: InvocationsSpec | None = None
+    versions: int = Field(default=1, ge=1, le=20, description="published versions (1..versions)")
+    logging: LoggingSpec | None = None
+    workload: WorkloadSpec | None = None
+
+    @model_validator(mode="after")
+    def _qualifiers_exist(self) -> FunctionSpec:
+        aliases = {alias.name for alias in self.aliases}
+        for alias in self.aliases:
+            for version in [alias.version, *alias.routing]:
+                if version is not None and not 1 <= int(version) <= self.versions:
+                    raise ValueError(f"aliases: {alias.name} names version {version}; versions are 1..{self.versions}")
+        if self.workload is not None:
+            qualifier = self.workload.invoke.qualifier
+            known = (
+                qualifier == "$LATEST"
+                or qualifier in aliases
+                or (qualifier.isdigit() and 1 <= int(qualifier) <= self.versions)
+            )
+            if not known:
+                raise ValueError(f"workload.invoke.qualifier: {qualifier!r} is not $LATEST, an alias or a version")
+            queues = [source.queue for source in self.event_sources]
+            if self.workload.invoke.path == "sqs" and not queues:
+                raise ValueError("workload.invoke.path: sqs needs an event source (event_sources)")
+            if self.workload.invoke.queue is not None and self.workload.invoke.queue not in queues:
+                raise ValueError(f"workload.invoke.queue: no event source reads {self.workload.invoke.queue!r}")
+        return self
 
 
 class DatabaseSpec(_Model):
@@ -93,10 +138,26 @@ class MetricSpec(_Model):
 
 class WorldSpec(_Model):
     region: str = "us-east-1"
-    account_concurrency_limit: int = Field(default=1000, ge=100)
+    # New accounts start at a quota of 10 (Lambda developer guide, "Lambda quotas").
+    account_concurrency_limit: int = Field(default=1000, ge=1)
     functions: list[FunctionSpec] = Field(default_factory=list)
     databases: list[DatabaseSpec] = Field(default_factory=list)
     metrics: list[MetricSpec] = Field(default_factory=list)
+    window_min: int = Field(default=20, ge=5, le=180, description="the modelled window before the alarm")
+    after_fix_min: int = Field(default=10, ge=1, le=120, description="the modelled time after the fix")
+    model: ModelSpec = Field(default_factory=ModelSpec)
+    omit_series: list[OmittedSeries] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _names_unique(self) -> WorldSpec:
+        names = [function.name for function in self.functions]
+        if len(set(names)) != len(names):
+            raise ValueError("functions: two functions have the same name")
+        return self
+
+    @property
+    def has_workload(self) -> bool:
+        return any(function.workload is not None for function in self.functions)
 
 
 class AlarmSpec(_Model):

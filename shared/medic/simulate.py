@@ -39,6 +39,7 @@ from medic.slack.transport import ConsoleTransport, render_block
 
 if TYPE_CHECKING:
     from medic.world.server import EmbeddedAWS
+    from medic.world.workload.account import ModelledAccount
 
 Decide = Literal["approve", "reject", "none"]
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -56,15 +57,19 @@ class Outcome:
     plans: list[Plan] = field(default_factory=list)
     log: list[LogEvent] = field(default_factory=list)
     world_after: dict[str, Any] = field(default_factory=dict)
+    ground_truth: dict[str, Any] | None = None
 
     def contract(self) -> dict[str, Any]:
-        """The `--json` document (DESIGN.md §6)."""
-        return {
+        """The `--json` document (DESIGN.md §6); `ground_truth` only when the scenario has a workload."""
+        document = {
             "scenario": self.scenario,
             "plans": [contract_json(plan) for plan in self.plans],
             "log": [event.model_dump(mode="json") for event in self.log],
             "world_after": self.world_after,
         }
+        if self.ground_truth is not None:
+            document["ground_truth"] = self.ground_truth
+        return document
 
 
 class Story:
@@ -168,6 +173,8 @@ class Simulation:
         self.infra: dict[str, str] = {}
         self.handlers: dict[str, Callable[[dict[str, Any], Any], dict[str, Any]]] = {}
         self.runtime: Runtime | None = None
+        self.account: ModelledAccount | None = None
+        self.truth: dict[str, Any] | None = None
 
     def setup(self) -> Runtime:
         """Build the world and Medic's own resources; install Medic's runtime for the handlers."""
@@ -177,7 +184,7 @@ class Simulation:
         self.story.section("The world (embedded AWS: moto over HTTP on 127.0.0.1)")
         moto_ext.set_account_concurrency_limit(self.scenario.world.account_concurrency_limit, ACCOUNT, self.region)
         self.infra = build_medic_infra(self.clients)
-        build_world(self.clients, self.scenario, self.clock, self.story)
+        self.account = build_world(self.clients, self.scenario, self.clock, self.story)
         settings = Settings(
             plans_table=self.infra["plans"],
             events_table=self.infra["events"],
@@ -206,6 +213,8 @@ class Simulation:
         from medic.world import alarms
 
         events = _alarm_events(self.scenario, self.source, self.clock, self.region, alarms)
+        if self.account is not None and self.scenario.alarm is not None:
+            self.truth = _tell_truth(self.account, self.scenario, self.story)
         self.story.section("The alarm fires")
         for event in events:
             detail = event.get("detail", {})
@@ -251,7 +260,8 @@ class Simulation:
     def after_fix_and_verify(self) -> None:
         from medic.world import alarms
 
-        _after_fix(self.scenario, self.clients, self.clock, self.region, alarms, self.handlers["triage"], self.story)
+        _after_fix(self.scenario, self.clients, self.clock, self.region, alarms, self.handlers["triage"], self.story,
+                   self.account)  # fmt: skip
         self.story.section("Verifier (scheduled): is the alarm back to OK?")
         self.story.write("verifier returned " + json.dumps(self.handlers["verifier"]({"source": "aws.events"}, None)))
 
@@ -260,8 +270,9 @@ class Simulation:
         plans = [self.runtime.ledger.get(plan.id) or plan for plan in plans]
         log = [event for plan in plans for event in self.runtime.ledger.events(plan.id)]
         return Outcome(
-            scenario=self.source, plans=plans, log=log, world_after=_world_after(self.clients, self.scenario)
-        )
+            scenario=self.source, plans=plans, log=log, world_after=_world_after(self.clients, self.scenario),
+            ground_truth=self.truth,
+        )  # fmt: skip
 
     def run(self, decide: Decide) -> Outcome:
         try:
@@ -288,6 +299,8 @@ class Simulation:
 def _verification_window(scenario: Scenario) -> int:
     if scenario.after_fix and scenario.after_fix.metrics:
         return max(len(m.values) * m.period for m in scenario.after_fix.metrics)
+    if scenario.world.has_workload:
+        return scenario.world.after_fix_min * 60
     return 300
 
 
@@ -360,7 +373,10 @@ def _zip() -> bytes:
     return buffer.getvalue()
 
 
-def build_world(clients: AwsClients, scenario: Scenario, clock: ManualClock, story: Story) -> None:
+def build_world(clients: AwsClients, scenario: Scenario, clock: ManualClock, story: Story) -> ModelledAccount | None:
+    """Build the scenario's world; with workloads, model the window and write its series and REPORT lines."""
+    from medic.world.workload import build
+
     world = scenario.world
     role = clients.client("iam").create_role(
         RoleName="world-function-role",
@@ -386,20 +402,32 @@ def build_world(clients: AwsClients, scenario: Scenario, clock: ManualClock, sto
             MemorySize=spec.memory_mb,
             Timeout=spec.timeout_s,
             Tags=spec.tags,
+            **build.logging_config(spec),
         )
-        version = lam.publish_version(FunctionName=spec.name)["Version"]
+        versions = build.publish_versions(lam, spec)
         line = f"function {spec.name}: {spec.memory_mb} MB, timeout {spec.timeout_s}s, tags {spec.tags or '{}'}"
+        if spec.logging is not None:
+            line += f", logs {spec.logging.format} in {spec.logging.log_group or f'/aws/lambda/{spec.name}'}"
         if spec.reserved_concurrency is not None:
             lam.put_function_concurrency(FunctionName=spec.name, ReservedConcurrentExecutions=spec.reserved_concurrency)
             line += f", reserved concurrency {spec.reserved_concurrency}"
         story.write(line)
         for alias in spec.aliases:
-            lam.create_alias(FunctionName=spec.name, Name=alias.name, FunctionVersion=version)
-            text = f"  alias {alias.name} → version {version}"
+            kwargs = build.alias_kwargs(spec, alias, versions)
+            lam.create_alias(**kwargs)
+            text = f"  alias {alias.name} → version {kwargs['FunctionVersion']}"
+            if alias.routing:
+                text += f" (+ {', '.join(f'version {v} at {w:.0%}' for v, w in alias.routing.items())})"
             if alias.provisioned_concurrency:
                 from medic.world import moto_ext
 
                 if alias.pc_status == "IN_PROGRESS":
+                    if alias.pc_allocated:  # what was allocated before: READY at once, then the stuck request
+                        lam.put_provisioned_concurrency_config(
+                            FunctionName=spec.name, Qualifier=alias.name,
+                            ProvisionedConcurrentExecutions=alias.pc_allocated,
+                        )  # fmt: skip
+                        lam.get_provisioned_concurrency_config(FunctionName=spec.name, Qualifier=alias.name)
                     moto_ext.set_provisioned_concurrency_ready_delay(24 * 3600)  # reset with the world
                 elif alias.pc_status == "FAILED":
                     moto_ext.inject_provisioned_concurrency_failure(
@@ -437,11 +465,14 @@ def build_world(clients: AwsClients, scenario: Scenario, clock: ManualClock, sto
                     f", autoscaling min {alias.autoscaling.min} max {alias.autoscaling.max} "
                     f"(target tracking at {alias.autoscaling.target_utilization:.0%})"
                 )
+                window_start = clock.now() - timedelta(minutes=world.window_min)
+                for scheduled in build.scheduled_actions(aas, spec, alias, window_start):
+                    text += f", scheduled {scheduled}"
             story.write(text)
         for source in spec.event_sources:
             queue = clients.sqs.create_queue(QueueName=source.queue)["QueueUrl"]
             arn = clients.sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]
-            kwargs: dict[str, Any] = {"EventSourceArn": arn["QueueArn"], "FunctionName": spec.name}
+            kwargs = {"EventSourceArn": arn["QueueArn"], "FunctionName": spec.name, "BatchSize": source.batch_size}
             if source.maximum_concurrency:
                 kwargs["ScalingConfig"] = {"MaximumConcurrency": source.maximum_concurrency}
             lam.create_event_source_mapping(**kwargs)
@@ -470,6 +501,15 @@ def build_world(clients: AwsClients, scenario: Scenario, clock: ManualClock, sto
             f"metric {metric.namespace} {metric.name} {metric.dimensions} ({metric.stat}, {metric.period}s): "
             f"{', '.join(f'{v:g}' for v in metric.values)}"
         )
+    if not world.has_workload:
+        return None
+    account = build.model_world(clients, world, window_end=clock.now())
+    story.write(f"workload model: {world.window_min} minutes to {clock.now():%H:%M} UTC (docs/WORKLOAD.md)")
+    for line in account.summary():
+        story.write(f"  {line}")
+    for change in account.synced:
+        story.write(f"  provisioned concurrency at the window's end (autoscaling): {change}")
+    return account
 
 
 def _build_database(clients: AwsClients, database: Any) -> None:
@@ -607,24 +647,46 @@ def _after_fix(
     alarms: Any,
     triage: Callable[[dict[str, Any], Any], dict[str, Any]],
     story: Story,
+    account: ModelledAccount | None = None,
 ) -> None:
     story.section("After the change: what the world's metrics do")
-    if not scenario.after_fix or not scenario.after_fix.metrics:
+    if (not scenario.after_fix or not scenario.after_fix.metrics) and account is not None:
+        _replay_after_fix(scenario, clients, clock, account, story)
+    elif not scenario.after_fix or not scenario.after_fix.metrics:
         story.write("the scenario has no post-fix data: the plan stays APPLIED, awaiting verification")
         clock.advance(_verification_window(scenario))
         return
-    period = min(metric.period for metric in scenario.after_fix.metrics)
-    fix_time = datetime.fromtimestamp(-(-int(clock.now().timestamp()) // period) * period, tz=UTC)
-    for metric in scenario.after_fix.metrics:
-        _put_metric(clients, metric, begin=fix_time)
-        story.write(f"metric {metric.name} {metric.dimensions}: {', '.join(f'{v:g}' for v in metric.values)}")
-    clock.set(fix_time + timedelta(seconds=_verification_window(scenario)))
+    else:
+        period = min(metric.period for metric in scenario.after_fix.metrics)
+        fix_time = datetime.fromtimestamp(-(-int(clock.now().timestamp()) // period) * period, tz=UTC)
+        for metric in scenario.after_fix.metrics:
+            _put_metric(clients, metric, begin=fix_time)
+            story.write(f"metric {metric.name} {metric.dimensions}: {', '.join(f'{v:g}' for v in metric.values)}")
+        clock.set(fix_time + timedelta(seconds=_verification_window(scenario)))
     for event in alarms.evaluate_alarms(clock.now(), ACCOUNT, region):
         state = event["detail"]["state"]
         story.write(
             f"alarm {event['detail']['alarmName']} → {state['value']} at {state['timestamp']}: {state['reason']}"
         )
         story.write("EventBridge → triage: " + json.dumps(triage(event, None)))
+
+
+def _replay_after_fix(
+    scenario: Scenario, clients: AwsClients, clock: ManualClock, account: ModelledAccount, story: Story
+) -> None:
+    """No post-fix metrics were written: the model continues from the world's live configuration (read back)."""
+    from medic.world.workload.build import continue_world
+    from medic.world.workload.live import read_live_config
+
+    fix_time = datetime.fromtimestamp(-(-int(clock.now().timestamp()) // 60) * 60, tz=UTC)
+    fixed = read_live_config(clients, account.config, account.start)
+    until = fix_time + timedelta(seconds=_verification_window(scenario))
+    continue_world(clients, account, fixed, fix_time, until)
+    story.write(f"the model continues from the live configuration at {fix_time:%H:%M} UTC until {until:%H:%M} UTC")
+    first = account.second_of(fix_time) // 60
+    for line in account.summary(first, account.second_of(until) // 60):
+        story.write(f"  after: {line}")
+    clock.set(until)
 
 
 # -- Slack click -----------------------------------------------------------------------------------
@@ -729,6 +791,32 @@ def _drain_executor(
 
 
 # -- telling the story -----------------------------------------------------------------------------
+
+
+def _tell_truth(account: ModelledAccount, scenario: Scenario, story: Story) -> dict[str, Any]:
+    """The ground truth of the modelled incident (from the model, not from Medic), told and returned as JSON."""
+    from medic.world.workload.build import alarm_view
+
+    assert scenario.alarm is not None
+    truth = account.ground_truth(alarm_view(scenario.alarm))
+    story.section("Ground truth (from the workload model, not from Medic)")
+    before = truth.before
+    story.write(f"{truth.signal} on {truth.target}: {truth.diagnosis} (alarm's worst period {before.alarm_value})")
+    for key, value in truth.evidence.items():
+        story.write(f"  {key}: {json.dumps(value, default=str)}")
+    if truth.fix is not None:
+        verdict = "clears the alarm" if truth.fix.clears else "does NOT clear the alarm"
+        after = truth.fix.after
+        story.write(f"  fix: {truth.fix.describe()} — replayed, {verdict} (worst period after: {after.alarm_value}, "
+                    f"throttles {after.throttles}, spillover {after.spillover}, p99 {after.p99_ms} ms)")  # fmt: skip
+    for alternative in truth.alternatives:
+        story.write(f"  also clears it: {alternative.describe()}")
+    if truth.note:
+        story.write(f"  {truth.note}")
+    document = truth.as_json()
+    for edge, minute in (("start", truth.window[0]), ("end", truth.window[1])):
+        document["window"][edge] = (account.start + timedelta(minutes=minute)).isoformat()
+    return document
 
 
 def _tell_plan(plan: Plan, story: Story) -> None:
