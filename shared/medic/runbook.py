@@ -48,6 +48,7 @@ DIAGNOSES: dict[str, frozenset[str]] = {
             "spillover_cold_starts",
             "dependency",
             "pc_misconfigured",
+            "pc_not_ready",
             "unexplained",
         }
     ),

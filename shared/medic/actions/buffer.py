@@ -12,6 +12,7 @@ from medic.actions.budget import ESM_MIN_CONCURRENCY
 from medic.actions.concurrency import ESM_MAX_CONCURRENCY
 from medic.aws import request_id
 from medic.errors import ActionFailed, GuardrailRefused
+from medic.facts.model import SQS_BUFFER_TAG
 
 if TYPE_CHECKING:
     from mypy_boto3_lambda.type_defs import ScalingConfigTypeDef
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
     from medic.signals import Target
 
 #: The function's own word that its handler takes SQS batches and its role may consume the buffer queues.
-READY_TAG: Final = ("medic:sqs-buffer", "ready")
+READY_TAG: Final = SQS_BUFFER_TAG
 CREATED_BY_TAG: Final = {"medic:created-by": "medic"}
 #: AWS: set the source queue's visibility timeout to at least six times the function's timeout.
 VISIBILITY_TIMEOUT_FACTOR: Final = 6

@@ -18,7 +18,16 @@ from typing import Any, Final
 from medic.aws import AwsClients, error_code
 from medic.events import AlarmStateChangeEvent
 from medic.facts import chains, database
-from medic.facts.model import BASELINE, DATABASE_TAG, INVOCATION_TAG, METRIC_WINDOW, VCPU_MB, EventSourceFacts, Facts
+from medic.facts.model import (
+    BASELINE,
+    DATABASE_TAG,
+    INVOCATION_TAG,
+    METRIC_WINDOW,
+    SQS_BUFFER_TAG,
+    VCPU_MB,
+    EventSourceFacts,
+    Facts,
+)
 from medic.facts.reports import ReportReader, default_log_group
 from medic.facts.series import Points, SeriesSpec, in_window, read_series, window, window_start
 from medic.pool import minimum_unreserved
@@ -34,7 +43,7 @@ Job = tuple[str, tuple[str, ...], Callable[[], None]]
 FUNCTION_FACTS: Final = (
     "function_arn", "memory_mb", "timeout_s", "runtime", "architecture", "tags", "managed",
     "has_reserved_concurrency", "reserved_concurrency", "vcpus", "downstream_database", "is_db_consumer",
-    "log_group", "log_format",
+    "log_group", "log_format", "sqs_buffer_ready",
 )  # fmt: skip
 PC_FACTS: Final = ("pc_requested", "pc_allocated", "pc_available", "pc_status", "pc_status_reason")
 AUTOSCALING_FACTS: Final = ("has_autoscaling", "autoscaling_min", "autoscaling_max", "target_utilization")
@@ -274,6 +283,7 @@ class FactCollector:
         facts.reserved_concurrency = int(reserved) if reserved is not None else None
         if facts.memory_mb:
             facts.vcpus = round(facts.memory_mb / VCPU_MB, 3)
+        facts.sqs_buffer_ready = tags.get(SQS_BUFFER_TAG[0]) == SQS_BUFFER_TAG[1]
         facts.downstream_database = tags.get(DATABASE_TAG)
         facts.is_db_consumer = facts.downstream_database is not None
         for fact in FUNCTION_FACTS:

@@ -16,6 +16,7 @@ VCPU_MB: Final = 1769  # "At 1,769 MB, a function has the equivalent of one vCPU
 #: Tags that carry facts by convention (documented in docs/RUNBOOK.md, "Tag conventions").
 DATABASE_TAG: Final = "medic:database"
 INVOCATION_TAG: Final = "medic:invocation"
+SQS_BUFFER_TAG: Final = ("medic:sqs-buffer", "ready")
 
 
 class EventSourceFacts(BaseModel):
@@ -101,6 +102,7 @@ class Facts(BaseModel):
     climbing_when_throttled: bool | None = None  # concurrency still rising in the minutes it was throttled
     invocation_type: str | None = None  # "sync" | "async" | "sqs" | "stream"
     async_sources: str | None = None
+    sqs_buffer_ready: bool | None = None  # tag medic:sqs-buffer=ready: the handler takes SQS batches too
     has_sqs_source: bool | None = None
     sqs_max_concurrency: int | None = None
     event_sources: list[EventSourceFacts] | None = None

@@ -122,9 +122,10 @@ class AccountConfig:
 
     @property
     def minimum_unreserved(self) -> int:
-        """AWS keeps 100 unreserved executions, min(100, limit) in accounts below 100 (Lambda developer guide,
-        "Configuring reserved concurrency"; moto_ext's PutFunctionConcurrency check says the same)."""
-        return min(100, self.limit)
+        """What AWS keeps unreserved: `medic.pool`, the rule the guardrails and the world's Lambda use too."""
+        from medic import pool
+
+        return pool.minimum_unreserved(self.limit)
 
     def function(self, name: str) -> FunctionConfig:
         for function in self.functions:

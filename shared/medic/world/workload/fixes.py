@@ -157,13 +157,15 @@ def with_requirements(config: AccountConfig, changes: list[Change]) -> list[Chan
         if function.reserved is not None and pc > function.reserved:
             extra.append(Change("set_reserved_concurrency", function.name, pc))
     changed = apply(changed, extra)
+    from medic import pool
+
     reserved = sum(f.reserved for f in changed.functions if f.reserved is not None)
     pc_unreserved = sum(
         a.pc.requested for f in changed.functions if f.reserved is None for a in f.aliases if a.pc is not None
     )
-    needed = reserved + pc_unreserved + changed.minimum_unreserved
-    if needed > changed.limit:
-        extra.append(Change("request_quota_increase", "account", needed))
+    unreserved = pool.UnreservedPool(changed.limit - reserved, pc_unreserved, changed.minimum_unreserved)
+    if unreserved.left < unreserved.minimum:  # AWS would refuse the changes: the quota must grow by the shortfall
+        extra.append(Change("request_quota_increase", "account", changed.limit + unreserved.minimum - unreserved.left))
     return [*changes, *extra]
 
 

@@ -156,9 +156,12 @@ class AccountModel:
 
     def unreserved_pool(self) -> int:
         """The concurrency functions without a reservation share (their PC taken out)."""
+        from medic import pool
+
         reserved = sum(r.config.reserved for r in self.functions if r.config.reserved is not None)
         pc = sum(r.pc_allocated for r in self.functions if r.config.reserved is None)
-        return max(0, self.config.limit - reserved - pc)
+        unreserved = pool.UnreservedPool(self.config.limit - reserved, pc, self.config.minimum_unreserved)
+        return max(0, unreserved.left)
 
     def _databases(self) -> None:
         """Each environment of a consumer holds its connections while it exists; past max_connections, connects

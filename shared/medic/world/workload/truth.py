@@ -11,8 +11,9 @@ is docs/WORKLOAD.md "Ground truth"):
   `autoscaling_max_too_low` (allocated at the autoscaling max), else `pc_floor_too_low` (a fixed PC, or autoscaling
   below its max: too slow for the step).
 * p99_latency — what the invocations above the threshold are made of: cold first runs (`cold_starts`;
-  `spillover_cold_starts` when they spilled from a READY pool on the qualifier, `pc_not_ready` when that pool is not
-  READY, `pc_misconfigured` when the PC sits on another qualifier), warm invocations whose biggest part is CPU with
+  `spillover_cold_starts` when they spilled from a READY pool on the qualifier, `pc_not_ready` when that pool is
+  still allocating, `pc_misconfigured` when it FAILED or the PC sits on another qualifier), warm invocations whose
+  biggest part is CPU with
   more vCPU to gain from memory (`cpu_starved`), the garbage-collection slowdown (`memory_pressure`), or the wait
   downstream (`dependency`). `cpu_bound` (CPU, but memory would not add usable vCPU) is ours.
 * db_connections — `connection_blowup`: the consumers' environments hold the connections.
@@ -261,6 +262,8 @@ def tail_label(incident: Incident, function: FunctionConfig, key: CellKey, work:
         alias = key[1].split(":", 1)[1] if key[1] and not key[1].split(":", 1)[1].isdigit() else None
         states, demand = pool_states(incident, function.name, alias) if alias else ([], 0.0)
         if kind == "cold" and states:
+            if any(state.status == "FAILED" for state in states):
+                return "pc_misconfigured"  # the vocabulary's p99 name for a FAILED pool (README: which wall)
             return "pc_not_ready" if not_ready(states, demand) else "spillover_cold_starts"
         others = [a for a in function.aliases if a.pc is not None and a.name != alias]
         if kind == "cold" and others:
