@@ -393,6 +393,7 @@ _RENDERERS: dict[str, Callable[[Mapping[str, Any]], tuple[str, list[str]]]] = {
     "expired": _simple("expired", "the approval had expired when {user} clicked {clicked}; nothing changed"),
     "enqueued": _simple("queued", "sent to the {queue} queue (message {message_id})"),
     "blocked": lambda data: ("blocked", [_refusal(data)]),
+    "non_finite_removed": lambda data: ("removed", [f"non-finite numbers left out of the plan: {data['observed']}"]),
     "applying": lambda data: ("applying", [f"{data['actions']} change(s) to make" + (
         f"; executor {data['lease_owner']} holds the plan until {data['lease_until']}"
         if data.get("lease_owner") else ""

@@ -134,10 +134,11 @@ class Ledger:
             raise ValueError(f"a plan cannot start in {plan.status}")
         refusal = refuse_non_finite(plan)
         if refusal is not None:
-            if plan.status == "BLOCKED" and claim is not None:
+            blocked = refusal in plan.blocked_by
+            if blocked:
                 claim = None  # a refused plan holds no target
             if now is not None:
-                events = [*events, ("blocked", refusal.model_dump(mode="json"))]
+                events = [*events, ("blocked" if blocked else "non_finite_removed", refusal.model_dump(mode="json"))]
         put = {"TableName": self.plans_table, "Item": self._item(plan),
                "ConditionExpression": "attribute_not_exists(plan_id)"}  # fmt: skip
         if claim is not None and (not events or now is None):
@@ -706,7 +707,7 @@ class Ledger:
                 key = item["plan_id"]["S"]
                 if key.startswith(HEAD_PREFIX) and "head_seq" in item:
                     head = Head(int(item["head_seq"]["N"]), item.get("head_hash", {}).get("S", ""))
-                    found[key[len(HEAD_PREFIX):]] = (head, item.get("head_at", {}).get("S", ""))
+                    found[key[len(HEAD_PREFIX) :]] = (head, item.get("head_at", {}).get("S", ""))
             if "LastEvaluatedKey" not in page:
                 return found
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]

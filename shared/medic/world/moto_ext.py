@@ -1090,9 +1090,10 @@ def install() -> None:
         BaseResponse._dispatch = _dispatch  # type: ignore[method-assign]
         # moto warns when an error code is not in the service's model; an injected code need not be.
         warnings.filterwarnings("ignore", message=r"Exception\(InjectedFault\)", category=UserWarning)
-        from medic.world import moto_dynamodb, moto_logs, moto_quotas  # they build on this module
+        from medic.world import moto_dynamodb, moto_logs, moto_quotas, moto_s3_lock  # they build on this module
 
         moto_quotas.install()
         moto_logs.install()
         moto_dynamodb.install()
+        moto_s3_lock.install()
         _installed = True
