@@ -84,7 +84,7 @@ class DigestStore:
             for marker in page.get("DeleteMarkers", []):
                 found.setdefault(marker["Key"], KeyVersions(marker["Key"])).delete_markers.append(marker)
         for entry in found.values():
-            entry.versions.sort(key=lambda version: version["LastModified"])
+            entry.versions.reverse()  # S3 lists a key's versions newest first; LastModified has 1 s precision only
         return [found[key] for key in sorted(found)]
 
     def read(self, key: str, version_id: str) -> StoredDigest:

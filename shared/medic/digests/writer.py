@@ -79,9 +79,10 @@ def next_digest(ledger: Ledger, previous: Digest | None, now: datetime) -> Diges
         if last is not None:
             if (head.seq, head.hash) == (last.seq, last.hash):
                 continue
-            problem = _extends(ledger, chain_id, head, last)
-            if problem is not None:
-                chains[chain_id], problems[chain_id] = last, problem
+            problem = _extends(ledger, chain_id, head, last, previous.sequence if previous else 0)
+            if problem is not None:  # a problem already named keeps its words: it pages once
+                chains[chain_id] = last
+                problems[chain_id] = previous.problems.get(chain_id, problem) if previous else problem
                 continue
         elif previous is not None and not (head_at and head_at >= since):
             continue
@@ -95,11 +96,17 @@ def next_digest(ledger: Ledger, previous: Digest | None, now: datetime) -> Diges
                   chains_in_log=len(heads), problems=problems)  # fmt: skip
 
 
-def _extends(ledger: Ledger, chain_id: str, head: Head, last: DigestedHead) -> str | None:
-    """None when the chain runs from `head` back through `last` intact, else what breaks it."""
+def _extends(ledger: Ledger, chain_id: str, head: Head, last: DigestedHead, sequence: int) -> str | None:
+    """None when the chain runs from `head` back through `last` (digest #`sequence` recorded it) intact, else what
+    breaks it."""
     if head.seq < last.seq:
-        return f"the chain now ends at #{head.seq}, before #{last.seq} that the previous digest recorded"
+        return f"the chain now ends at #{head.seq}, before #{last.seq} that digest #{sequence} recorded"
     events = {event.seq: event for event in ledger.events(chain_id)}
+    recorded = events.get(last.seq)
+    if recorded is None:
+        return f"record #{last.seq}, recorded by digest #{sequence}, is missing"
+    if recorded.hash != last.hash:
+        return f"record #{last.seq} no longer has the hash digest #{sequence} recorded: the chain was rewritten"
     seq, expected = head.seq, head.hash
     while seq > last.seq:
         event = events.get(seq)
@@ -108,7 +115,6 @@ def _extends(ledger: Ledger, chain_id: str, head: Head, last: DigestedHead) -> s
         if event.hash != expected or recomputed_hash(event) != event.hash:
             return f"record #{seq} does not hold (its hash or its link changed)"
         seq, expected = event.predecessor, event.prev_hash
-    recorded = events.get(last.seq)
-    if seq != last.seq or expected != last.hash or recorded is None or recorded.hash != last.hash:
-        return f"the chain no longer runs through record #{last.seq} as the previous digest recorded it"
+    if seq != last.seq or expected != last.hash:
+        return f"the chain no longer runs through record #{last.seq} as digest #{sequence} recorded it"
     return None
