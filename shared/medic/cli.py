@@ -254,7 +254,7 @@ def _log_verify(runtime: Runtime, args: argparse.Namespace) -> int:
         from medic.digests.store import DigestStore
 
         store = DigestStore(runtime.clients.client("s3"), bucket)
-        check = check_digests(store, runtime.ledger, [report.plan_id for report in reports])
+        check = check_digests(store, runtime.ledger, [report.plan_id for report in reports], only=args.plan)
         chosen = {report.plan_id for report in reports}
         reports = [r for r in with_digest_problems(reports, check) if args.plan is None or r.plan_id in chosen]
     if args.json:

@@ -48,8 +48,11 @@ class DigestCheck:
                 f"{chains} chain(s) that no longer match them")  # fmt: skip
 
 
-def check_digests(store: DigestStore, ledger: Ledger, chain_ids: Iterable[str]) -> DigestCheck:
-    """Check the digest sequence, then `chain_ids` (and every chain a digest covers) against it."""
+def check_digests(
+    store: DigestStore, ledger: Ledger, chain_ids: Iterable[str], *, only: str | None = None
+) -> DigestCheck:
+    """Check the digest sequence, then `chain_ids` and every chain a digest covers against it (only the chain `only`,
+    when given: the sequence is checked whole in any case)."""
     check = DigestCheck()
     _read_sequence(store, check)
     covered: dict[str, list[tuple[int, DigestedHead]]] = {}
@@ -62,7 +65,7 @@ def check_digests(store: DigestStore, ledger: Ledger, chain_ids: Iterable[str]) 
             _add(check, chain_id, None, f"digest #{stored.digest.sequence} found: {problem}")
     readable = [stored.digest for stored in check.digests if stored.digest]
     latest = max(readable, key=lambda digest: digest.sequence) if readable else None
-    for chain_id in sorted({*chain_ids, *covered}):
+    for chain_id in sorted({*chain_ids, *covered} if only is None else {only}):
         _check_chain(check, ledger, chain_id, covered.get(chain_id, []),
                      iso(parse_iso(latest.written_at) - DIGEST_GRACE) if latest else None)  # fmt: skip
     return check
