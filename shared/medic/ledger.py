@@ -128,8 +128,9 @@ class Ledger:
 
         A plan holding a non-finite number (inf, NaN) is never stored as it is (it could not be read back): the
         numbers are removed and a plan that would be acted on is stored BLOCKED by a `non_finite_number` refusal,
-        logged as a `blocked` record with the other records (`medic.finite.refuse_non_finite`). `plan` itself is
-        updated to what is stored, so the caller goes on with the refused plan."""
+        logged as a `blocked` record with the other records (`non_finite_removed` for a plan that keeps its state;
+        `medic.finite.refuse_non_finite`). `plan` itself is updated to what is stored, so the caller goes on with
+        the refused plan."""
         if plan.status not in INITIAL_STATES:
             raise ValueError(f"a plan cannot start in {plan.status}")
         refusal = refuse_non_finite(plan)
