@@ -27,14 +27,16 @@ from medic.plan import PLAN_STATES, Plan
 from medic.verdict import Decision
 
 if TYPE_CHECKING:
-    from medic.ledger import ChainReport, Ledger, LogEvent
+    from medic.ledger import ChainReport, Ledger, LogEvent, UnreadableItem, UnreadableRecord
 
 #: Control flags (kill switch, circuit breaker) keep their own chains in the events table.
 CONTROL_PREFIX = "control#"
 CONTROL_KEYS = ("control#kill-switch", "control#circuit-breaker")
 EXPORT_FORMATS = ("jsonl", "csv")
-#: The columns of `medic log export` (`context` is part of each record's hash: an export can be re-verified).
-EXPORT_FIELDS = ("plan_id", "seq", "at", "kind", "data", "context", "prev_hash", "hash")
+#: The columns of `medic log export`: every field of a record's hash (`context`, `prev_seq`, `plan_state`,
+#: `plan_content` included), so an export can be re-verified.
+EXPORT_FIELDS = ("plan_id", "seq", "at", "kind", "data", "context", "prev_hash", "hash", "prev_seq", "plan_state",
+                 "plan_content")  # fmt: skip
 _DURATION = re.compile(r"^(\d+)\s*([smhdw])$")
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _CLI = "command line"
@@ -66,23 +68,43 @@ def parse_since(text: str, now: datetime, *, field: str = "--since") -> str:
 def list_plans(ledger: Ledger, *, function: str | None = None, since: str | None = None,
                state: str | None = None) -> list[Plan]:  # fmt: skip
     """Plans newest first, touched (created or changed: `updated_at`) at or after `since` (ISO), optionally only
-    those in `state` or about `function`.
+    those in `state` or about `function` (`list_plans_and_problems` also names the items that cannot be read).
 
     With `state` this is one query of the `by_state` index (whose sort key is `updated_at`). Without it, a full
-    scan of the plans table (`Ledger.all_plans`) filtered here: fine at Medic's volume (one plan per alarm
+    scan of the plans table (`Ledger.scan_plans`) filtered here: fine at Medic's volume (one plan per alarm
     transition, storms attach); a by-function index would serve `--function` when that stops being true.
     """
+    return list_plans_and_problems(ledger, function=function, since=since, state=state)[0]
+
+
+def list_plans_and_problems(ledger: Ledger, *, function: str | None = None, since: str | None = None,
+                            state: str | None = None) -> tuple[list[Plan], list[UnreadableItem]]:  # fmt: skip
+    """`list_plans`, and the plan items in range that cannot be read (listed whatever their function: an
+    unreadable item says nothing about what it is about)."""
     if state is not None:
         wanted = state.upper()
         if wanted not in PLAN_STATES:
             raise InputError(field="--state", source=_CLI, problem=f"unknown state {state!r}; one of "
                                                                    f"{', '.join(PLAN_STATES)}")  # fmt: skip
-        plans = ledger.by_state(wanted, since=since)
+        plans, unreadable = ledger.query_state(wanted, since=since)
     else:
-        plans = [plan for plan in ledger.all_plans() if since is None or plan.updated_at >= since]
+        plans, unreadable = ledger.scan_plans()
+        plans = [plan for plan in plans if since is None or plan.updated_at >= since]
     if function:
         plans = [plan for plan in plans if function in functions_of(plan)]
-    return sorted(plans, key=lambda plan: (plan.created_at, plan.id), reverse=True)
+    return sorted(plans, key=lambda plan: (plan.created_at, plan.id), reverse=True), unreadable
+
+
+def unreadable_lines(items: Sequence[UnreadableItem | UnreadableRecord]) -> list[str]:
+    """One line per item of the log that cannot be read: which, and why."""
+    lines = []
+    for item in items:
+        if hasattr(item, "key"):
+            lines.append(f"UNREADABLE plan item {item.key}: {item.problem}")
+        else:
+            lines.append(f"UNREADABLE record {item.plan_id}#{item.seq if item.seq is not None else '?'}: "
+                         f"{item.problem}")  # fmt: skip
+    return lines
 
 
 def functions_of(plan: Plan) -> set[str]:
@@ -143,6 +165,7 @@ class PlanStory:
     plan: Plan | None
     events: list[LogEvent]
     chain: ChainReport
+    unreadable: Sequence[UnreadableItem | UnreadableRecord] = ()
 
     @property
     def links(self) -> dict[str, Any]:
@@ -167,6 +190,7 @@ class PlanStory:
             "events": [event.model_dump(mode="json") for event in self.events],
             "chain": self.chain.model_dump(mode="json"),
             "links": self.links,
+            "unreadable": [item.model_dump(mode="json") for item in self.unreadable],
         }
 
     def text(self) -> str:
@@ -183,13 +207,15 @@ class PlanStory:
             wrapped = [part for line in lines for part in _wrap(line)]
             out.append(prefix + wrapped[0])
             out += [" " * len(prefix) + line for line in wrapped[1:]]
-        out += ["", chain_status(self.chain)]
+        out += ["", *unreadable_lines(self.unreadable), chain_status(self.chain)]
         return "\n".join(out)
 
     def _header(self) -> list[str]:
         plan = self.plan
         if plan is None:
             what = "a control flag" if self.chain_id.startswith(CONTROL_PREFIX) else "no plan item holds this id"
+            if any(hasattr(item, "key") for item in self.unreadable):
+                what = "its plan item cannot be read"
             return [f"chain {self.chain_id} ({what})"]
         out = [f"plan {plan.id}: {plan.status}"]
         verdict = (f"diagnosis {plan.diagnosis}, row {plan.rule}, mode {plan.mode}" if plan.diagnosis
@@ -213,12 +239,17 @@ class PlanStory:
 
 def load_story(ledger: Ledger, chain_id: str) -> PlanStory:
     """Read one plan's item, records and chain; an id with neither is an `InputError` naming it."""
-    plan = ledger.get(chain_id)
-    events = ledger.events(chain_id)
-    if plan is None and not events:
+    plan, problem = ledger.plan_or_problem(chain_id)
+    events, unreadable = ledger.records(chain_id)
+    if plan is None and problem is None and not events and not unreadable:
         raise InputError(field="PLAN", source=_CLI, problem=f"no plan or log chain {chain_id!r} in "
                                                             f"{ledger.plans_table}/{ledger.events_table}")  # fmt: skip
-    return PlanStory(chain_id, plan, events, ledger.verify_report(chain_id))
+    from medic.ledger import UnreadableItem
+
+    bad: list[UnreadableItem | UnreadableRecord] = [*unreadable]
+    if problem is not None:
+        bad.insert(0, UnreadableItem(key=chain_id, problem=problem))
+    return PlanStory(chain_id, plan, events, ledger.verify_report(chain_id), bad)
 
 
 def chain_status(report: ChainReport) -> str:
@@ -226,6 +257,8 @@ def chain_status(report: ChainReport) -> str:
     if report.ok:
         return (f"chain intact: {report.events} record{'s' if report.events != 1 else ''}, every hash recomputed "
                 "and linked to the one before, the last one matching the head anchor")  # fmt: skip
+    if report.first_bad_seq is None:
+        return f"chain BROKEN: {report.problem}"
     return f"chain BROKEN at record #{report.first_bad_seq}: {report.problem}"
 
 
@@ -360,6 +393,7 @@ _RENDERERS: dict[str, Callable[[Mapping[str, Any]], tuple[str, list[str]]]] = {
     "expired": _simple("expired", "the approval had expired when {user} clicked {clicked}; nothing changed"),
     "enqueued": _simple("queued", "sent to the {queue} queue (message {message_id})"),
     "blocked": lambda data: ("blocked", [_refusal(data)]),
+    "non_finite_removed": lambda data: ("removed", [f"non-finite numbers left out of the plan: {data['observed']}"]),
     "applying": lambda data: ("applying", [f"{data['actions']} change(s) to make" + (
         f"; executor {data['lease_owner']} holds the plan until {data['lease_until']}"
         if data.get("lease_owner") else ""
@@ -432,7 +466,8 @@ def verify_chains(ledger: Ledger, chain_id: str | None = None) -> list[ChainRepo
         if report.ok and not report.events and ledger.get(chain_id) is None:
             raise InputError(field="--plan", source=_CLI, problem=f"no plan or log chain {chain_id!r}")
         return [report]
-    ids = {*ledger.chain_ids(), *(plan.id for plan in ledger.all_plans())}
+    plans, unreadable = ledger.scan_plans()
+    ids = {*ledger.chain_ids(), *(plan.id for plan in plans), *(item.key for item in unreadable)}
     ids |= {key for key in CONTROL_KEYS if key not in ids and ledger.events(key)}  # a flag whose head anchor is gone
     return [ledger.verify_report(one) for one in sorted(ids)]
 
@@ -440,7 +475,9 @@ def verify_chains(ledger: Ledger, chain_id: str | None = None) -> list[ChainRepo
 def verify_text(reports: Sequence[ChainReport], *, one: bool = False) -> str:
     """Each broken chain with its first broken record, then a count (for one chain: its status)."""
     broken = [report for report in reports if not report.ok]
-    lines = [f"{r.plan_id}: BROKEN at record #{r.first_bad_seq} (of {r.events}): {r.problem}" for r in broken]
+    lines = [f"{r.plan_id}: BROKEN at record #{r.first_bad_seq} (of {r.events}): {r.problem}"
+             if r.first_bad_seq is not None else f"{r.plan_id}: BROKEN: {r.problem}" for r in broken]  # fmt: skip
+    lines += [f"    also: {more}" for r in broken for more in r.problems[1:]]
     if one:
         return lines[0] if lines else f"{reports[0].plan_id}: {chain_status(reports[0])}"
     lines.append(f"{len(reports)} chain{'s' if len(reports) != 1 else ''} checked: {len(reports) - len(broken)} "
@@ -451,16 +488,27 @@ def verify_text(reports: Sequence[ChainReport], *, one: bool = False) -> str:
 # -- medic log export ------------------------------------------------------------------------------
 
 
-def export_events(ledger: Ledger, *, since: str | None = None) -> Iterator[LogEvent]:
+def export_events(ledger: Ledger, *, since: str | None = None,
+                  unreadable: list[UnreadableItem | UnreadableRecord] | None = None) -> Iterator[LogEvent]:  # fmt: skip
     """Every record of the plans touched at or after `since` (all of each such plan's chain), oldest plan first,
-    then the records of the other chains (control flags) written at or after `since`."""
-    plans = ledger.all_plans()
+    then the records of the other chains (control flags, plans whose item cannot be read) written at or after
+    `since`. What cannot be read is left out and added to `unreadable` when given."""
+    plans, bad_items = ledger.scan_plans()
+    if unreadable is not None:
+        unreadable.extend(bad_items)
+
+    def readable(chain_id: str) -> list[LogEvent]:
+        events, bad = ledger.records(chain_id)
+        if unreadable is not None:
+            unreadable.extend(bad)
+        return events
+
     for plan in plans:
         if since is None or plan.updated_at >= since:
-            yield from ledger.events(plan.id)
+            yield from readable(plan.id)
     known = {plan.id for plan in plans}
     for other in sorted({*ledger.chain_ids(), *CONTROL_KEYS} - known):
-        yield from (event for event in ledger.events(other) if since is None or event.at >= since)
+        yield from (event for event in readable(other) if since is None or event.at >= since)
 
 
 def export_record(event: LogEvent, *, text: bool) -> dict[str, Any]:
@@ -470,7 +518,9 @@ def export_record(event: LogEvent, *, text: bool) -> dict[str, Any]:
         return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False) if text else value
 
     return {"plan_id": event.plan_id, "seq": event.seq, "at": event.at, "kind": event.kind, "data": encode(event.data),
-            "context": encode(event.context), "prev_hash": event.prev_hash, "hash": event.hash}  # fmt: skip
+            "context": encode(event.context), "prev_hash": event.prev_hash, "hash": event.hash,
+            "prev_seq": ("" if event.prev_seq is None else event.prev_seq) if text else event.prev_seq,
+            "plan_state": event.plan_state, "plan_content": event.plan_content}  # fmt: skip
 
 
 def write_export(events: Iterable[LogEvent], fmt: str, stream: IO[str]) -> int:

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 from medic.errors import InputError
 
 if TYPE_CHECKING:
-    from medic.ledger import Ledger
+    from medic.ledger import Ledger, UnreadableItem, UnreadableRecord
+    from medic.runtime import Runtime
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
 
@@ -60,8 +61,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     listing.add_argument("--state", metavar="S", help="only plans in this state (e.g. APPLIED)")
     show = log_commands.add_parser("show", help="the whole story of one plan, in order, and its chain's status")
     show.add_argument("plan", metavar="PLAN")
-    verify = log_commands.add_parser("verify", help="recompute the hash chains; exit 1 when one is broken")
+    verify = log_commands.add_parser("verify", help="recompute the hash chains, check them against the digests; "
+                                                    "exit 1 when one is broken")  # fmt: skip
     verify.add_argument("--plan", metavar="ID", help="only this plan's chain (default: every chain)")
+    verify.add_argument("--digest-bucket", metavar="BUCKET",
+                        help="the Object Lock bucket of the log's digests (default: MEDIC_DIGEST_BUCKET)")  # fmt: skip
     for sub in (listing, show, verify):
         sub.add_argument("--json", action="store_true", help="print JSON instead of text")
     export = log_commands.add_parser("export", help="every record of the plans in range, as JSON lines or CSV")
@@ -216,41 +220,74 @@ def _log(args: argparse.Namespace) -> int:
     from medic.runtime import Runtime
 
     since = audit.parse_since(args.since, SystemClock().now()) if getattr(args, "since", None) is not None else None
-    ledger = Runtime(Settings.from_env()).ledger
+    runtime = Runtime(Settings.from_env())
+    ledger = runtime.ledger
     try:
         if args.log_command == "list":
-            plans = audit.list_plans(ledger, function=args.function, since=since, state=args.state)
+            plans, unreadable = audit.list_plans_and_problems(ledger, function=args.function, since=since,
+                                                              state=args.state)  # fmt: skip
             print(json.dumps([audit.plan_row(p) for p in plans], indent=2) if args.json else audit.plans_table(plans))
+            for line in audit.unreadable_lines(unreadable):
+                print(f"medic: {line}", file=sys.stderr)
             return EXIT_OK
         if args.log_command == "show":
             story = audit.load_story(ledger, args.plan)
             print(json.dumps(story.as_json(), indent=2, ensure_ascii=False) if args.json else story.text())
             return EXIT_OK
         if args.log_command == "verify":
-            reports = audit.verify_chains(ledger, args.plan)
-            if args.json:
-                print(json.dumps([report.model_dump(mode="json") for report in reports], indent=2))
-            else:
-                print(audit.verify_text(reports, one=args.plan is not None))
-            return EXIT_FAILED if any(not report.ok for report in reports) else EXIT_OK
+            return _log_verify(runtime, args)
         return _log_export(ledger, args.format, since, args.output)
     except (BotoCoreError, ClientError) as exc:
         print(f"medic: log: cannot read {ledger.plans_table}/{ledger.events_table}: {exc}", file=sys.stderr)
         return EXIT_INVALID
 
 
+def _log_verify(runtime: Runtime, args: argparse.Namespace) -> int:
+    """`medic log verify`: the chains, then (with a digest bucket) the digests and the chains against them."""
+    from medic import audit
+
+    reports = audit.verify_chains(runtime.ledger, args.plan)
+    bucket = args.digest_bucket or runtime.settings.digest_bucket
+    check = None
+    if bucket:
+        from medic.digests.check import check_digests, with_digest_problems
+        from medic.digests.store import DigestStore
+
+        store = DigestStore(runtime.clients.client("s3"), bucket)
+        check = check_digests(store, runtime.ledger, [report.plan_id for report in reports], only=args.plan)
+        chosen = {report.plan_id for report in reports}
+        reports = [r for r in with_digest_problems(reports, check) if args.plan is None or r.plan_id in chosen]
+    if args.json:
+        print(json.dumps([report.model_dump(mode="json") for report in reports], indent=2))
+    else:
+        print(audit.verify_text(reports, one=args.plan is not None))
+    stream = sys.stderr if args.json else sys.stdout  # --json prints the chains' reports only, as it always did
+    if check is None:
+        print("digests: not checked (no digest bucket: set MEDIC_DIGEST_BUCKET or pass --digest-bucket)", file=stream)
+    else:
+        print(check.summary(), file=stream)
+        for problem in check.problems:
+            print(f"DIGEST PROBLEM: {problem}", file=stream)
+    broken = any(not report.ok for report in reports) or (check is not None and bool(check.problems))
+    return EXIT_FAILED if broken else EXIT_OK
+
+
 def _log_export(ledger: Ledger, fmt: str, since: str | None, output: str | None) -> int:
     from medic import audit
 
+    unreadable: list[UnreadableItem | UnreadableRecord] = []
+    events = audit.export_events(ledger, since=since, unreadable=unreadable)
     if output is None:
-        audit.write_export(audit.export_events(ledger, since=since), fmt, sys.stdout)
-        return EXIT_OK
-    try:
-        with open(output, "w", encoding="utf-8", newline="") as handle:
-            count = audit.write_export(audit.export_events(ledger, since=since), fmt, handle)
-    except OSError as exc:
-        raise InputError(field="--output", source=output, problem=f"cannot write: {exc.strerror or exc}") from None
-    print(f"{count} records written to {output}", file=sys.stderr)
+        audit.write_export(events, fmt, sys.stdout)
+    else:
+        try:
+            with open(output, "w", encoding="utf-8", newline="") as handle:
+                count = audit.write_export(events, fmt, handle)
+        except OSError as exc:
+            raise InputError(field="--output", source=output, problem=f"cannot write: {exc.strerror or exc}") from None
+        print(f"{count} records written to {output}", file=sys.stderr)
+    for line in audit.unreadable_lines(unreadable):
+        print(f"medic: {line} (not exported)", file=sys.stderr)
     return EXIT_OK
 
 

@@ -50,6 +50,7 @@ ENV_VARS: dict[str, str] = {
     "member_role_name": "MEDIC_MEMBER_ROLE_NAME",
     "member_read_role_name": "MEDIC_MEMBER_READ_ROLE_NAME",
     "pc_budget": "MEDIC_PC_BUDGET",
+    "digest_bucket": "MEDIC_DIGEST_BUCKET",
     "region": "AWS_REGION",
 }
 
@@ -133,6 +134,9 @@ class Settings(BaseModel):
         pattern=r"^[A-Za-z0-9_+=,.@-]{0,64}$",
         description="read-only role in member accounts (triage, verifier)",
     )
+    # The remediation log's digests (medic.digests): the Object Lock bucket the digest writer writes to and
+    # `medic log verify` reads. Empty: no digests (verify says so).
+    digest_bucket: str = Field(default="", pattern=r"^([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])?$")
     region: str | None = None
 
     @field_validator("approvers", mode="before")

@@ -3,77 +3,47 @@ append-only, hash-chained audit events.
 
 Two tables so that IAM can tell them apart: the plans table is updated only by conditional writes
 on the expected state; the events table only ever receives `PutItem` with `attribute_not_exists`.
+A chain grows from its head anchor, never from whatever the events table holds last: a record the anchor does not
+cover (put there outside Medic's appends) is skipped and named by `verify_report`, never adopted (`medic.chain`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import threading
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ValidationError
 
+from medic.chain import GENESIS, ChainReport, Head, LogEvent, UnreadableRecord, check_chain, event_hash
 from medic.clock import iso
 from medic.errors import LeaseHeld, StateConflict
-from medic.plan import INITIAL_STATES, Plan, can_transition
+from medic.finite import finite_json, refuse_non_finite, storable
+from medic.plan import INITIAL_STATES, Plan, can_transition, plan_content_hash
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-GENESIS = "0" * 64
+__all__ = ["GENESIS", "ChainReport", "ClaimLost", "Head", "Ledger", "LogEvent", "UnreadableItem",
+           "UnreadableRecord", "event_hash"]  # fmt: skip
+
 APPEND_ATTEMPTS = 8
 Record = tuple[str, dict[str, Any]]
 """A record to append: its kind and its data."""
 TRANSACTION_ITEMS = 100
 """DynamoDB's limit of actions in one TransactWriteItems (the 4 MB limit is far: an event is capped by the callers)."""
+Mark = tuple[str, str]
+"""The plan as a record logs it: (state, content hash)."""
 
 
-class LogEvent(BaseModel):
-    """One audit record: what happened to a plan, when, chained to the record before it.
+class UnreadableItem(BaseModel):
+    """A plans-table item Medic cannot read back as a plan: its key and why."""
 
-    `context` ties the record to the incident: the alarm ARN, its state timestamp and the Slack message ts.
-    """
-
-    plan_id: str
-    seq: int
-    at: str
-    kind: str
-    data: dict[str, Any]
-    prev_hash: str
-    hash: str
-    context: dict[str, str] = Field(default_factory=dict)
-
-
-class ChainReport(BaseModel):
-    """The result of checking one plan's chain: intact, or the first broken record and why."""
-
-    plan_id: str
-    events: int
-    ok: bool
-    first_bad_seq: int | None = None
-    problem: str = ""
-
-
-def event_hash(
-    plan_id: str, seq: int, at: str, kind: str, data: dict[str, Any], prev_hash: str,
-    context: dict[str, str] | None = None,
-) -> str:  # fmt: skip
-    body: dict[str, Any] = {
-        "plan_id": plan_id,
-        "seq": seq,
-        "at": at,
-        "kind": kind,
-        "data": data,
-        "prev_hash": prev_hash,
-    }
-    if context:
-        body["context"] = context
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    key: str
+    problem: str
 
 
 OPEN_PREFIX = "open#"
@@ -124,7 +94,8 @@ class Ledger:
         self.events_table = events_table
         # Per-plan caches, bounded: a warm environment must not grow with every plan it has seen.
         self._context: dict[str, dict[str, str]] = _Recent()
-        self._last: dict[str, LogEvent] = _Recent()
+        self._last: dict[str, Head] = _Recent()  # each chain's head as this ledger last wrote or read it
+        self._marks: dict[str, Mark] = _Recent()  # each plan as this ledger last wrote it: logged on its records
         self._empty: set[str] = _RecentSet()  # chains this ledger just created with their plan: nothing to read back
         self._local = threading.local()  # per thread: what `prefetch` read and what `deferred` holds
 
@@ -153,27 +124,42 @@ class Ledger:
         With `events` (kind, data), the plan and the first records of its chain are written together, in one
         TransactWriteItems: a plan never exists without the records that explain it, and it costs one call. With
         `claim` (target, stale holder), the plan also claims its target in that write (as `claim` does); if another
-        plan holds the target, nothing is written and `ClaimLost` is raised."""
+        plan holds the target, nothing is written and `ClaimLost` is raised.
+
+        A plan holding a non-finite number (inf, NaN) is never stored as it is (it could not be read back): the
+        numbers are removed and a plan that would be acted on is stored BLOCKED by a `non_finite_number` refusal,
+        logged as a `blocked` record with the other records (`non_finite_removed` for a plan that keeps its state;
+        `medic.finite.refuse_non_finite`). `plan` itself is updated to what is stored, so the caller goes on with
+        the refused plan."""
         if plan.status not in INITIAL_STATES:
             raise ValueError(f"a plan cannot start in {plan.status}")
+        refusal = refuse_non_finite(plan)
+        if refusal is not None:
+            blocked = refusal in plan.blocked_by
+            if blocked:
+                claim = None  # a refused plan holds no target
+            if now is not None:
+                events = [*events, ("blocked" if blocked else "non_finite_removed", refusal.model_dump(mode="json"))]
         put = {"TableName": self.plans_table, "Item": self._item(plan),
                "ConditionExpression": "attribute_not_exists(plan_id)"}  # fmt: skip
         if claim is not None and (not events or now is None):
             if not self.claim(claim[0], plan.id, claim[1]):
                 raise ClaimLost(claim[0])
             claim = None
+        mark = _mark(plan)
         if not events or now is None:
             try:
                 self.dynamodb.put_item(**put)  # type: ignore[arg-type]
             except self.dynamodb.exceptions.ConditionalCheckFailedException:
                 return False
             self.remember(plan)
+            self._marks[plan.id] = mark
             self._empty.add(plan.id)
             return True
         self.remember(plan)
-        chain = self._chain(plan.id, events, now, after=None)
+        chain = self._chain(plan.id, events, now, after=None, mark=mark)
         claiming = [{"Put": self._claim_put(claim[0], plan.id, claim[1])}] if claim else []
-        actions: list[dict[str, Any]] = [{"Put": put}, *claiming, *self._chain_writes(plan.id, chain)]
+        actions: list[dict[str, Any]] = [{"Put": put}, *claiming, *self._chain_writes(chain)]
         try:
             self.dynamodb.transact_write_items(TransactItems=actions)  # type: ignore[arg-type]
         except self.dynamodb.exceptions.TransactionCanceledException as exc:
@@ -184,23 +170,38 @@ class Ledger:
                 raise ClaimLost(claim[0]) from None
             if not any(code == "ConditionalCheckFailed" for code in codes):
                 raise
-            # The plan was free but its chain was not (records left by an earlier crash): create, then append.
+            # The plan was free but its chain was not (records left by an earlier crash, or put there by someone
+            # else): create, then append after the chain's committed end.
             if not self.create(plan, claim=claim):
                 return False
             self._empty.discard(plan.id)
             for kind, data in events:
-                self.append(plan.id, kind, data, now)
+                self._append(plan.id, kind, data, now, mark)
             return True
-        self._last[plan.id] = chain[-1][0]
+        self._marks[plan.id] = mark
+        self._written(chain)
         return True
 
     def get(self, plan_id: str) -> Plan | None:
+        """The plan, or None when there is none, or when its item cannot be read as a plan (logged: a redelivery or
+        a click on such a plan then finds nothing to act on, instead of failing; `plan_or_problem` tells them
+        apart)."""
+        plan, problem = self.plan_or_problem(plan_id)
+        if problem is not None:
+            from medic.log import get_logger
+
+            get_logger(component="ledger", plan_id=plan_id).warning("unreadable_plan", problem=problem)
+        return plan
+
+    def plan_or_problem(self, plan_id: str) -> tuple[Plan | None, str | None]:
+        """The plan (None when no plan item has this id), or why its item cannot be read."""
         found = self.item(plan_id)
         if not found or "doc" not in found:
-            return None
-        plan = Plan.model_validate_json(found["doc"]["S"])
-        self.remember(plan)
-        return plan
+            return None, None
+        plan, problem = _plan_of(found)
+        if plan is not None:
+            self.remember(plan)
+        return plan, problem
 
     def transition(self, plan: Plan, new_state: str, now: datetime, *, record: Record | None = None,
                    **changes: Any) -> Plan:  # fmt: skip
@@ -274,6 +275,19 @@ class Ledger:
             with self.deferred():  # one transaction for this update and its record
                 self._conditional_put(plan, expected_state, record, now, lease=lease)
             return
+        previous = self._marks.get(plan.id)
+        self._marks[plan.id] = _mark(plan)  # the records of this write (and after it) log the plan as written
+        try:
+            self._write_update(plan, expected_state, update, record, now)
+        except Exception:
+            if previous is None:
+                self._marks.pop(plan.id, None)
+            else:
+                self._marks[plan.id] = previous
+            raise
+
+    def _write_update(self, plan: Plan, expected_state: str, update: dict[str, Any], record: Record | None,
+                      now: datetime | None) -> None:  # fmt: skip
         pending = self._pending
         if record is not None and now is not None and pending is not None:
             self.append(plan.id, record[0], record[1], now)
@@ -313,8 +327,14 @@ class Ledger:
             raise StateConflict(plan.id, expected_state, current.status if current else None) from None
 
     def by_state(self, state: str, *, since: str | None = None) -> list[Plan]:
-        """Plans in `state` (the by_state index), optionally only those updated at or after `since` (ISO)."""
-        plans: list[Plan] = []
+        """Plans in `state` (the by_state index), optionally only those updated at or after `since` (ISO). An item
+        that cannot be read as a plan is left out (and logged): one bad item never stops the others."""
+        plans, unreadable = self.query_state(state, since=since)
+        _log_unreadable(unreadable)
+        return plans
+
+    def query_state(self, state: str, *, since: str | None = None) -> tuple[list[Plan], list[UnreadableItem]]:
+        """`by_state`, and the items in that state that cannot be read as plans."""
         kwargs: dict[str, Any] = {
             "TableName": self.plans_table,
             "IndexName": "by_state",
@@ -325,22 +345,36 @@ class Ledger:
         if since:
             kwargs["KeyConditionExpression"] += " AND updated_at >= :since"
             kwargs["ExpressionAttributeValues"][":since"] = {"S": since}
-        while True:
-            page = self.dynamodb.query(**kwargs)
-            plans.extend(Plan.model_validate_json(item["doc"]["S"]) for item in page.get("Items", []))
-            if "LastEvaluatedKey" not in page:
-                return plans
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return self._plans(kwargs, query=True)
 
     def all_plans(self) -> list[Plan]:
+        """Every readable plan, oldest first (`scan_plans` also names the items that cannot be read)."""
+        plans, unreadable = self.scan_plans()
+        _log_unreadable(unreadable)
+        return plans
+
+    def scan_plans(self) -> tuple[list[Plan], list[UnreadableItem]]:
+        """Every plan, oldest first, and every plans-table item that should be a plan but cannot be read as one."""
+        plans, unreadable = self._plans({"TableName": self.plans_table}, query=False)
+        return sorted(plans, key=lambda plan: plan.created_at), unreadable
+
+    def _plans(self, kwargs: dict[str, Any], *, query: bool) -> tuple[list[Plan], list[UnreadableItem]]:
         plans: list[Plan] = []
-        kwargs: dict[str, Any] = {"TableName": self.plans_table}
+        unreadable: list[UnreadableItem] = []
         while True:
-            page = self.dynamodb.scan(**kwargs)
-            # Control flags (kill switch, breaker) share the table under "control#…" keys: not plans.
-            plans.extend(Plan.model_validate_json(item["doc"]["S"]) for item in page.get("Items", []) if "doc" in item)
+            page = self.dynamodb.query(**kwargs) if query else self.dynamodb.scan(**kwargs)
+            # Control flags (kill switch, breaker), claims and head anchors share the table without a "doc".
+            for item in page.get("Items", []):
+                if "doc" not in item:
+                    continue
+                plan, problem = _plan_of(item)
+                if plan is not None:
+                    plans.append(plan)
+                else:
+                    unreadable.append(UnreadableItem(key=str(item.get("plan_id", {}).get("S", "?")),
+                                                     problem=problem or "unreadable"))  # fmt: skip
             if "LastEvaluatedKey" not in page:
-                return sorted(plans, key=lambda plan: plan.created_at)
+                return plans, unreadable
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     @staticmethod
@@ -351,7 +385,7 @@ class Ledger:
             "target": {"S": plan.target},
             "created_at": {"S": plan.created_at},
             "updated_at": {"S": plan.updated_at},
-            "doc": {"S": plan.model_dump_json()},
+            "doc": {"S": storable(plan).model_dump_json()},  # never a non-finite number: it would not read back
         }
 
     # -- one open plan per target ----------------------------------------------------------------
@@ -424,49 +458,48 @@ class Ledger:
 
     # -- events ---------------------------------------------------------------------------------
     def append(self, plan_id: str, kind: str, data: dict[str, Any], now: datetime) -> LogEvent:
-        """Append an event to the plan's chain; never overwrites (a lost race retries on the next seq).
+        """Append an event to the plan's chain, after its head anchor; never overwrites (a lost race retries on the
+        next seq).
 
         The event carries the plan's context (alarm ARN, state timestamp, Slack ts) when this ledger has seen
-        the plan (every use case reads or writes its plan before logging), and moves the chain's head anchor.
-        Inside `deferred()`, the record is written with the others of the block, at its end."""
+        the plan (every use case reads or writes its plan before logging), the plan as this ledger last wrote it
+        (state, content hash), and moves the chain's head anchor. Inside `deferred()`, the record is written with
+        the others of the block, at its end."""
+        return self._append(plan_id, kind, data, now, self._marks.get(plan_id))
+
+    def _append(self, plan_id: str, kind: str, data: dict[str, Any], now: datetime, mark: Mark | None) -> LogEvent:
         if self._pending is not None:
             last = self._pending_last(plan_id)
-            [(event, item)] = self._chain(plan_id, [(kind, data)], now, after=last)
+            [(event, item)] = self._chain(plan_id, [(kind, data)], now, after=last, mark=mark)
             self._pending.append((event, item))
             return event
-        for attempt in range(APPEND_ATTEMPTS):
-            # The last record this ledger wrote for the plan saves a read; if another writer appended since,
-            # the conditional put fails and the next attempt reads the chain's real end.
-            last = self._known_last(plan_id) if attempt == 0 else self._last_event(plan_id)
-            chunk = self._chain(plan_id, [(kind, data)], now, after=last)
-            if not self._put_records(chunk):
-                self._empty.discard(plan_id)
-                continue
-            self._written(chunk)
-            return chunk[0][0]
+        # The head this ledger last wrote saves a read; if another writer appended since, the write is refused and
+        # the next attempt starts from the anchor read back.
+        head, first_seq = self._known_head(plan_id), None
+        for _ in range(APPEND_ATTEMPTS):
+            chunk = self._chain(plan_id, [(kind, data)], now, after=head, first_seq=first_seq, mark=mark)
+            if self._put_records(chunk):
+                self._written(chunk)
+                return chunk[0][0]
+            self._last.pop(plan_id, None)
+            self._empty.discard(plan_id)
+            fresh = self.head(plan_id)
+            # The anchor did not move: the seq after it is taken by a record the anchor does not cover (written
+            # outside Medic's appends). Skip such records rather than adopt them or stop logging.
+            first_seq = self._last_seq(plan_id) + 1 if fresh == head else None
+            head = fresh
         raise StateConflict(plan_id, "a free event sequence number", f"{APPEND_ATTEMPTS} lost races")
 
     def _put_records(self, chunk: list[tuple[LogEvent, dict[str, Any]]]) -> bool:
-        """Write records and move their chains' anchors in one TransactWriteItems; False if a record's seq was taken
-        (another writer appended first: nothing was written). An anchor already past a record (the chain's end was
-        deleted) does not stop the record: it is written alone, and `verify_report` names the gap."""
-        actions = self._writes_for(chunk)
+        """Write records and move their chains' anchors in one TransactWriteItems; False when a record's seq was
+        taken or an anchor had moved (another writer appended first, or the seq is squatted): nothing was written."""
         try:
-            self.dynamodb.transact_write_items(TransactItems=actions)  # type: ignore[arg-type]
+            self.dynamodb.transact_write_items(TransactItems=self._writes_for(chunk))  # type: ignore[arg-type]
         except self.dynamodb.exceptions.TransactionCanceledException as exc:
             reasons = exc.response.get("CancellationReasons") or []
-            failed = [i for i, reason in enumerate(reasons) if reason.get("Code") not in (None, "None")]
-            if not failed:
+            if not any(reason.get("Code") == "ConditionalCheckFailed" for reason in reasons):
                 raise
-            if any("Put" in actions[i] for i in failed):
-                return False
-            try:
-                for _, item in chunk:
-                    self.dynamodb.put_item(
-                        TableName=self.events_table, Item=item, ConditionExpression="attribute_not_exists(seq)"
-                    )
-            except self.dynamodb.exceptions.ConditionalCheckFailedException:
-                return False
+            return False
         return True
 
     @contextlib.contextmanager
@@ -506,11 +539,11 @@ class Ledger:
         by_plan: dict[str, list[tuple[LogEvent, dict[str, Any]]]] = {}
         for event, item in chunk:
             by_plan.setdefault(event.plan_id, []).append((event, item))
-        return [write for plan_id, chain in by_plan.items() for write in self._chain_writes(plan_id, chain)]
+        return [write for chain in by_plan.values() for write in self._chain_writes(chain)]
 
     def _written(self, chunk: list[tuple[LogEvent, dict[str, Any]]]) -> None:
         for event, _ in chunk:
-            self._last[event.plan_id] = event
+            self._last[event.plan_id] = Head(event.seq, event.hash)
             self._empty.discard(event.plan_id)
 
     def _reappend(self, chunk: list[tuple[LogEvent, dict[str, Any]]]) -> None:
@@ -519,39 +552,54 @@ class Ledger:
             self._last.pop(event.plan_id, None)
             self._empty.discard(event.plan_id)
         for event, _ in chunk:
-            self.append(event.plan_id, event.kind, event.data, _at(event.at))
+            mark = (event.plan_state, event.plan_content) if event.plan_content else None
+            self._append(event.plan_id, event.kind, event.data, _at(event.at), mark)
 
-    def _pending_last(self, plan_id: str) -> LogEvent | None:
+    def _pending_last(self, plan_id: str) -> Head | None:
         assert self._pending is not None
         mine = [event for event, _ in self._pending if event.plan_id == plan_id]
         if mine:
-            return mine[-1]
-        last = self._known_last(plan_id)
+            return Head(mine[-1].seq, mine[-1].hash)
+        last = self._known_head(plan_id)
         if last is not None:
             self._last[plan_id] = last
         return last
 
-    def _known_last(self, plan_id: str) -> LogEvent | None:
-        """The chain's last record as this ledger knows it (no read when it wrote it, or created the chain)."""
+    def _known_head(self, plan_id: str) -> Head | None:
+        """The chain's head as this ledger knows it (no read when it wrote it, or created the chain)."""
         if plan_id in self._last:
             return self._last[plan_id]
         if plan_id in self._empty:
             return None
-        return self._last_event(plan_id)
+        return self.head(plan_id)
+
+    def head(self, plan_id: str) -> Head | None:
+        """The chain's head anchor: the seq and hash of the last record the writers committed (None: no chain)."""
+        found = self.dynamodb.get_item(TableName=self.plans_table, Key={"plan_id": {"S": HEAD_PREFIX + plan_id}},
+                                       ConsistentRead=True).get("Item")  # fmt: skip
+        if not found or "head_seq" not in found:
+            return None
+        return Head(int(found["head_seq"]["N"]), found.get("head_hash", {}).get("S", ""))
 
     def _chain(self, plan_id: str, records: Sequence[tuple[str, dict[str, Any]]], now: datetime,
-               after: LogEvent | None) -> list[tuple[LogEvent, dict[str, Any]]]:  # fmt: skip
-        """The records linked after `after` (None: the chain's start), with their items for the events table."""
+               after: Head | None, *, first_seq: int | None = None,
+               mark: Mark | None = None) -> list[tuple[LogEvent, dict[str, Any]]]:  # fmt: skip
+        """The records linked after `after` (None: the chain's start), with their items for the events table. The
+        first gets seq `first_seq` when given (a skip over records the anchor does not cover), else the next one."""
         context = self._context.get(plan_id, {})
+        state, content = mark or ("", "")
         out: list[tuple[LogEvent, dict[str, Any]]] = []
-        seq, prev_hash = (after.seq, after.hash) if after else (0, GENESIS)
+        prev_seq, prev_hash = after if after else (0, GENESIS)
+        seq = first_seq if first_seq is not None and first_seq > prev_seq + 1 else prev_seq + 1
         at = iso(now)
         for kind, data in records:
-            seq += 1
-            clean = json.loads(json.dumps(data, default=str))
+            clean = finite_json(data)
+            skip = prev_seq if seq != prev_seq + 1 else None
             event = LogEvent(
                 plan_id=plan_id, seq=seq, at=at, kind=kind, data=clean, prev_hash=prev_hash, context=context,
-                hash=event_hash(plan_id, seq, at, kind, clean, prev_hash, context),
+                prev_seq=skip, plan_state=state, plan_content=content,
+                hash=event_hash(plan_id, seq, at, kind, clean, prev_hash, context, prev_seq=skip, plan_state=state,
+                                plan_content=content),
             )  # fmt: skip
             item = {
                 "plan_id": {"S": plan_id},
@@ -564,24 +612,37 @@ class Ledger:
             }
             if context:
                 item["context"] = {"S": json.dumps(context, sort_keys=True)}
+            if skip is not None:
+                item["prev_seq"] = {"N": str(skip)}
+            if content:
+                item["plan_state"] = {"S": state}
+                item["plan_content"] = {"S": content}
             out.append((event, item))
-            prev_hash = event.hash
+            prev_seq, prev_hash = seq, event.hash
+            seq += 1
         return out
 
-    def _chain_writes(self, plan_id: str, chain: Sequence[tuple[LogEvent, dict[str, Any]]]) -> list[dict[str, Any]]:
-        """TransactWriteItems actions: each record put only if its seq is free, then the head anchor moved to the
-        last one (only forward)."""
+    def _chain_writes(self, chain: Sequence[tuple[LogEvent, dict[str, Any]]]) -> list[dict[str, Any]]:
+        """TransactWriteItems actions: each record put only if its seq is free, then the head anchor moved from the
+        head the records follow to the last one, only if it is still there (compare and swap: a chain grows from
+        its anchor, never from a record the anchor does not cover)."""
         writes: list[dict[str, Any]] = [
             {"Put": {"TableName": self.events_table, "Item": item, "ConditionExpression": "attribute_not_exists(seq)"}}
             for _, item in chain
         ]
-        last = chain[-1][0]
+        first, last = chain[0][0], chain[-1][0]
+        values: dict[str, Any] = {":seq": {"N": str(last.seq)}, ":hash": {"S": last.hash}, ":at": {"S": last.at}}
+        if first.predecessor == 0:
+            condition = "attribute_not_exists(head_seq)"
+        else:
+            condition = "head_seq = :after_seq AND head_hash = :after_hash"
+            values.update({":after_seq": {"N": str(first.predecessor)}, ":after_hash": {"S": first.prev_hash}})
         writes.append({"Update": {
             "TableName": self.plans_table,
-            "Key": {"plan_id": {"S": HEAD_PREFIX + plan_id}},
-            "UpdateExpression": "SET head_seq = :seq, head_hash = :hash",
-            "ConditionExpression": "attribute_not_exists(head_seq) OR head_seq < :seq",
-            "ExpressionAttributeValues": {":seq": {"N": str(last.seq)}, ":hash": {"S": last.hash}},
+            "Key": {"plan_id": {"S": HEAD_PREFIX + first.plan_id}},
+            "UpdateExpression": "SET head_seq = :seq, head_hash = :hash, head_at = :at",
+            "ConditionExpression": condition,
+            "ExpressionAttributeValues": values,
         }})  # fmt: skip
         return writes
 
@@ -593,7 +654,13 @@ class Ledger:
         self._context[plan.id] = {k: v for k, v in context.items() if v}
 
     def events(self, plan_id: str) -> list[LogEvent]:
+        """The chain's records that can be read, by seq (`records` also names those that cannot)."""
+        return self.records(plan_id)[0]
+
+    def records(self, plan_id: str) -> tuple[list[LogEvent], list[UnreadableRecord]]:
+        """Every record of the chain, by seq: those read, and those that cannot be (never a reason to stop)."""
         events: list[LogEvent] = []
+        unreadable: list[UnreadableRecord] = []
         kwargs: dict[str, Any] = {
             "TableName": self.events_table,
             "KeyConditionExpression": "plan_id = :plan",
@@ -602,9 +669,14 @@ class Ledger:
         }
         while True:
             page = self.dynamodb.query(**kwargs)
-            events.extend(self._event(item) for item in page.get("Items", []))
+            for item in page.get("Items", []):
+                event = _event(item)
+                if isinstance(event, LogEvent):
+                    events.append(event)
+                else:
+                    unreadable.append(event)
             if "LastEvaluatedKey" not in page:
-                return events
+                return events, unreadable
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def verify_chain(self, plan_id: str) -> int | None:
@@ -612,74 +684,87 @@ class Ledger:
         return self.verify_report(plan_id).first_bad_seq
 
     def verify_report(self, plan_id: str) -> ChainReport:
-        """Recompute the chain and compare its end with the head anchor; name the first broken record."""
-        events = self.events(plan_id)
-        previous = GENESIS
-        for expected_seq, event in enumerate(events, start=1):
-            recomputed = event_hash(event.plan_id, event.seq, event.at, event.kind, event.data, event.prev_hash,
-                                    event.context)  # fmt: skip
-            if event.seq != expected_seq:
-                problem = f"record #{expected_seq} is missing (the next one is #{event.seq})"
-                return ChainReport(plan_id=plan_id, events=len(events), ok=False, first_bad_seq=expected_seq,
-                                   problem=problem)  # fmt: skip
-            if event.prev_hash != previous:
-                return ChainReport(plan_id=plan_id, events=len(events), ok=False, first_bad_seq=event.seq,
-                                   problem=f"record #{event.seq} does not link to the record before it")  # fmt: skip
-            if event.hash != recomputed:
-                problem = f"record #{event.seq} was modified (its hash does not match its content)"
-                return ChainReport(plan_id=plan_id, events=len(events), ok=False, first_bad_seq=event.seq,
-                                   problem=problem)  # fmt: skip
-            previous = event.hash
-        head = self.dynamodb.get_item(TableName=self.plans_table, Key={"plan_id": {"S": HEAD_PREFIX + plan_id}},
-                                      ConsistentRead=True).get("Item")  # fmt: skip
-        if head:
-            head_seq = int(head["head_seq"]["N"])
-            if head_seq > len(events):
-                return ChainReport(plan_id=plan_id, events=len(events), ok=False, first_bad_seq=len(events) + 1,
-                                   problem=f"records #{len(events) + 1}..#{head_seq} are missing (the head anchor "
-                                           f"says the chain ends at #{head_seq})")  # fmt: skip
-            if head_seq == len(events) and head["head_hash"]["S"] != previous:
-                return ChainReport(plan_id=plan_id, events=len(events), ok=False, first_bad_seq=head_seq,
-                                   problem=f"record #{head_seq} does not match the head anchor")  # fmt: skip
-        elif events:
-            return ChainReport(plan_id=plan_id, events=len(events), ok=False, first_bad_seq=len(events),
-                               problem="the chain's head anchor is missing")  # fmt: skip
-        elif self.get(plan_id) is not None:  # every plan logs at least its alarm: none at all means deleted
-            return ChainReport(plan_id=plan_id, events=0, ok=False, first_bad_seq=1,
-                               problem="every record and the head anchor are missing")  # fmt: skip
-        return ChainReport(plan_id=plan_id, events=len(events), ok=True)
+        """Check the chain against its head anchor, and its plan item against what the chain logged; name the first
+        problem (`medic.chain.check_chain`)."""
+        events, unreadable = self.records(plan_id)
+        plan, problem = self.plan_or_problem(plan_id)
+        return check_chain(plan_id, events, self.head(plan_id), unreadable=unreadable, plan=plan,
+                           plan_exists=plan is not None or problem is not None, plan_problem=problem)  # fmt: skip
 
     def chain_ids(self) -> list[str]:
         """Every chain in the log (plans, rejected inputs, control flags), from the head anchors."""
-        ids: list[str] = []
-        kwargs: dict[str, Any] = {"TableName": self.plans_table, "ProjectionExpression": "plan_id"}
+        return sorted(self.heads())
+
+    def heads(self) -> dict[str, tuple[Head, str]]:
+        """Every chain's head anchor: chain id → (head, when it last moved: "" for anchors older than that)."""
+        found: dict[str, tuple[Head, str]] = {}
+        kwargs: dict[str, Any] = {
+            "TableName": self.plans_table, "ConsistentRead": True, "FilterExpression": "begins_with(plan_id, :head)",
+            "ExpressionAttributeValues": {":head": {"S": HEAD_PREFIX}},
+        }  # fmt: skip
         while True:
             page = self.dynamodb.scan(**kwargs)
-            ids += [i["plan_id"]["S"][len(HEAD_PREFIX):] for i in page.get("Items", [])
-                    if i["plan_id"]["S"].startswith(HEAD_PREFIX)]  # fmt: skip
+            for item in page.get("Items", []):
+                key = item["plan_id"]["S"]
+                if key.startswith(HEAD_PREFIX) and "head_seq" in item:
+                    head = Head(int(item["head_seq"]["N"]), item.get("head_hash", {}).get("S", ""))
+                    found[key[len(HEAD_PREFIX) :]] = (head, item.get("head_at", {}).get("S", ""))
             if "LastEvaluatedKey" not in page:
-                return sorted(ids)
+                return found
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
-    def _last_event(self, plan_id: str) -> LogEvent | None:
+    def _last_seq(self, plan_id: str) -> int:
+        """The highest seq the events table holds for the chain (0: none), whatever the anchor says."""
         page = self.dynamodb.query(
-            TableName=self.events_table,
-            KeyConditionExpression="plan_id = :plan",
-            ExpressionAttributeValues={":plan": {"S": plan_id}},
-            ScanIndexForward=False,
-            Limit=1,
-            ConsistentRead=True,
-        )
-        items = page.get("Items", [])
-        return self._event(items[0]) if items else None
-
-    @staticmethod
-    def _event(item: dict[str, Any]) -> LogEvent:
-        return LogEvent(
-            plan_id=item["plan_id"]["S"], seq=int(item["seq"]["N"]), at=item["at"]["S"], kind=item["kind"]["S"],
-            data=json.loads(item["data"]["S"]), prev_hash=item["prev_hash"]["S"], hash=item["hash"]["S"],
-            context=json.loads(item["context"]["S"]) if "context" in item else {},
+            TableName=self.events_table, KeyConditionExpression="plan_id = :plan",
+            ExpressionAttributeValues={":plan": {"S": plan_id}}, ProjectionExpression="seq", ScanIndexForward=False,
+            Limit=1, ConsistentRead=True,
         )  # fmt: skip
+        items = page.get("Items", [])
+        return int(items[0]["seq"]["N"]) if items else 0
+
+
+def _mark(plan: Plan) -> Mark:
+    return plan.status, plan_content_hash(plan)
+
+
+def _plan_of(item: dict[str, Any]) -> tuple[Plan | None, str | None]:
+    """The plan in a plans-table item, or why it cannot be read."""
+    try:
+        return Plan.model_validate_json(item["doc"]["S"]), None
+    except (KeyError, TypeError) as exc:
+        return None, f"no plan document ({exc})"
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "(document)"
+        return None, f"{where}: {first['msg']} ({exc.error_count()} problem{'s' if exc.error_count() != 1 else ''})"
+
+
+def _log_unreadable(unreadable: list[UnreadableItem]) -> None:
+    if unreadable:
+        from medic.log import get_logger
+
+        for item in unreadable:
+            get_logger(component="ledger", plan_id=item.key).warning("unreadable_plan", problem=item.problem)
+
+
+def _event(item: dict[str, Any]) -> LogEvent | UnreadableRecord:
+    """A record of the events table, or what makes it unreadable."""
+    plan_id = str(item.get("plan_id", {}).get("S", "?"))
+    seq: int | None = None
+    try:
+        seq = int(item["seq"]["N"])
+        return LogEvent(
+            plan_id=plan_id, seq=seq, at=item["at"]["S"], kind=item["kind"]["S"], data=json.loads(item["data"]["S"]),
+            prev_hash=item["prev_hash"]["S"], hash=item["hash"]["S"],
+            context=json.loads(item["context"]["S"]) if "context" in item else {},
+            prev_seq=int(item["prev_seq"]["N"]) if "prev_seq" in item else None,
+            plan_state=item.get("plan_state", {}).get("S", ""), plan_content=item.get("plan_content", {}).get("S", ""),
+        )  # fmt: skip
+    except KeyError as exc:
+        return UnreadableRecord(plan_id=plan_id, seq=seq, problem=f"no {exc.args[0]!r} attribute of the expected type")
+    except (ValueError, TypeError) as exc:  # JSON that is not JSON, a seq that is not a number, a field of a wrong type
+        return UnreadableRecord(plan_id=plan_id, seq=seq, problem=str(exc).splitlines()[0][:300])
 
 
 def _at(text: str) -> datetime:

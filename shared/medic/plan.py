@@ -136,6 +136,42 @@ def approval_hash(plan: Plan) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
+#: The fields of an action that say what the executor changes (not what happened when it did: `applied`, ids).
+_ACTION_CONTENT = ("kind", "target", "function_name", "qualifier", "primary", "before", "after", "resource")
+
+
+def plan_content_hash(plan: Plan) -> str:
+    """The plan's content hash: what the executor and the verifier act on, fixed when the plan is made.
+
+    It covers the plan's identity (id, alarm transition), where it acts (account, region, target), why (signal,
+    diagnosis, the runbook row and mode; the runbook version once the plan carries one), every action with its
+    before and after, the approval hash, the dry-run flag, the approval expiry and whether a failure rolls back. It
+    leaves out what legitimately changes while the plan runs (state, who decided, the Slack card, the lease, the
+    verification, what was applied). The log writes this hash on the records of every plan write, so a plan item
+    edited afterwards no longer matches its log (`medic log verify`).
+
+    >>> from medic.plan import Plan
+    >>> plan = Plan(id="p-1", status="PROPOSED", alarm_arn="a", alarm_name="n", state_timestamp="t", account="1",
+    ...             region="us-east-1", signal="spillover", target="f:live", created_at="c", updated_at="c")
+    >>> plan_content_hash(plan) == plan_content_hash(plan.model_copy(update={"status": "APPROVED"}))
+    True
+    >>> plan_content_hash(plan) == plan_content_hash(plan.model_copy(update={"region": "eu-west-1"}))
+    False
+    """
+    body = {
+        "id": plan.id, "alarm_arn": plan.alarm_arn, "state_timestamp": plan.state_timestamp,
+        "account": plan.account, "region": plan.region, "target": plan.target, "function_name": plan.function_name,
+        "qualifier": plan.qualifier, "db_instance": plan.db_instance, "signal": plan.signal,
+        "diagnosis": plan.diagnosis, "rule": plan.rule, "mode": plan.mode,
+        "runbook_version": getattr(plan, "runbook_version", None),
+        "actions": [{key: getattr(action, key) for key in _ACTION_CONTENT} for action in plan.actions],
+        "approval_hash": plan.approval_hash, "dry_run": plan.dry_run, "expires_at": plan.expires_at,
+        "rollback_on_failure": plan.rollback_on_failure,
+    }  # fmt: skip
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
 def contract_json(plan: Plan) -> dict[str, Any]:
     """The plan as `medic simulate --json` prints it (DESIGN.md §6, a public contract)."""
     return {

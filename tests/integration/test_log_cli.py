@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from medic.cli import main
-from medic.ledger import LogEvent
+from medic.ledger import HEAD_PREFIX, LogEvent, event_hash
+from medic.runtime import install
 from medic.scenario import load_scenario
 from medic.simulate import APPROVER, Outcome, Simulation, Story
 from medic.world.server import EmbeddedAWS
@@ -107,3 +108,100 @@ def test_verify_names_the_plan_and_record_edited_after_the_fact(
     last = capsys.readouterr().out.rstrip().splitlines()[-1]
     problem = f"record #{call.seq} was modified (its hash does not match its content)"
     assert last == f"chain BROKEN at record #{call.seq}: {problem}"
+
+
+# -- issue 18: records outside the committed chain (item 2), non-finite numbers and unreadable items (item 7) -----
+
+
+def test_a_record_put_beyond_the_head_anchor_is_named_and_the_next_append_never_adopts_it(
+    aws: EmbeddedAWS, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sim = Simulation(load_scenario(FLOOR), str(FLOOR), aws.endpoint_url, Story(None))
+    sim.setup()
+    monkeypatch.setenv("MEDIC_PLANS_TABLE", sim.infra["plans"])
+    monkeypatch.setenv("MEDIC_EVENTS_TABLE", sim.infra["events"])
+    try:
+        [plan] = sim.triage(sim.alarm_events())
+        dynamodb = sim.clients.dynamodb
+        anchor = dynamodb.get_item(TableName=sim.infra["plans"], Key={"plan_id": {"S": HEAD_PREFIX + plan.id}})
+        seq, head = int(anchor["Item"]["head_seq"]["N"]) + 1, anchor["Item"]["head_hash"]["S"]
+        at, data = plan.created_at, {"user": "U0ATTACKER", "approvals": ["U0ATTACKER"]}
+        forged = event_hash(plan.id, seq, at, "approval", data, head)
+        dynamodb.put_item(TableName=sim.infra["events"], Item={  # PutItem, as any of Medic's roles may
+            "plan_id": {"S": plan.id}, "seq": {"N": str(seq)}, "at": {"S": at}, "kind": {"S": "approval"},
+            "data": {"S": json.dumps(data)}, "prev_hash": {"S": head}, "hash": {"S": forged},
+        })  # fmt: skip
+
+        assert main(["log", "verify"]) == 1
+        problem = f"record #{seq} is beyond the head anchor (#{seq - 1}): not part of the log Medic's writers committed"
+        assert f"{plan.id}: BROKEN at record #{seq} (of {seq}): {problem}" in capsys.readouterr().out
+
+        assert sim.click(plan, "approve")["statusCode"] == 200  # the real approval appends after the anchor
+        sim.drain_executor()
+    finally:
+        install(None)
+    approval = next(e for e in sim.outcome([plan]).log if e.kind == "approval" and e.data["user"] != "U0ATTACKER")
+    assert (approval.seq, approval.prev_seq, approval.prev_hash) == (seq + 1, seq - 1, head)
+    assert approval.prev_hash != forged, "the forged record was adopted into the chain"
+    assert sim.outcome([plan]).plans[0].status == "APPLIED"
+    assert main(["log", "verify", "--plan", plan.id]) == 1
+    assert f"record #{seq} is not linked into the chain" in capsys.readouterr().out
+
+
+def test_an_alarm_with_non_finite_datapoints_makes_a_readable_blocked_plan(
+    aws: EmbeddedAWS, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sim = Simulation(load_scenario(FLOOR), str(FLOOR), aws.endpoint_url, Story(None))
+    sim.setup()
+    try:
+        [event] = sim.alarm_events()
+        reason = json.loads(event["detail"]["state"]["reasonData"])
+        reason["recentDatapoints"] = [float("inf")]  # Python's json writes Infinity, and reads it back
+        event["detail"]["state"]["reasonData"] = json.dumps(reason)
+        [plan] = sim.triage([event])
+        redelivered = sim.handlers["triage"](event, None)
+    finally:
+        install(None)
+
+    assert (plan.status, plan.recent_datapoints, plan.alarm_value) == ("BLOCKED", [], None)
+    assert plan.blocked_by[-1].guard == "non_finite_number"
+    assert plan.blocked_by[-1].observed.startswith("alarm_value = inf, recent_datapoints[0] = inf")
+    assert redelivered == {"plan_id": plan.id, "status": "BLOCKED", "duplicate": True}
+    monkeypatch.setenv("MEDIC_PLANS_TABLE", sim.infra["plans"])
+    monkeypatch.setenv("MEDIC_EVENTS_TABLE", sim.infra["events"])
+    assert main(["log", "list", "--state", "BLOCKED"]) == 0
+    assert plan.id in capsys.readouterr().out
+    assert main(["log", "verify", "--plan", plan.id]) == 0
+    assert main(["log", "show", plan.id]) == 0
+    assert "refused by non_finite_number" in capsys.readouterr().out
+
+
+def test_an_unreadable_plan_item_is_named_by_every_log_tool_and_stops_none(
+    run: tuple[Simulation, Outcome], capsys: pytest.CaptureFixture[str]
+) -> None:
+    sim, outcome = run
+    [plan] = outcome.plans
+    poisoned = json.loads(plan.model_dump_json()) | {"recent_datapoints": [None]}  # a NaN, as it used to be stored
+    sim.clients.dynamodb.update_item(
+        TableName=sim.infra["plans"], Key={"plan_id": {"S": plan.id}}, UpdateExpression="SET doc = :d, #s = :s",
+        ExpressionAttributeNames={"#s": "state"},
+        ExpressionAttributeValues={":d": {"S": json.dumps(poisoned)}, ":s": {"S": "APPLIED"}},
+    )  # fmt: skip
+    unreadable = f"UNREADABLE plan item {plan.id}: recent_datapoints.0: Input should be a valid number"
+
+    assert main(["log", "list"]) == 0
+    listed = capsys.readouterr()
+    assert plan.id not in listed.out and "1 plan" in listed.out and unreadable in listed.err  # the OK's NOOP
+    assert main(["log", "verify"]) == 1
+    assert f"{plan.id}: BROKEN: the plan item is unreadable: recent_datapoints.0" in capsys.readouterr().out
+    assert main(["log", "show", plan.id]) == 0
+    shown = capsys.readouterr().out
+    assert f"chain {plan.id} (its plan item cannot be read)" in shown and unreadable in shown
+    assert main(["log", "export", "--format", "jsonl"]) == 0
+    exported = capsys.readouterr()
+    assert len(exported.out.splitlines()) >= len(outcome.log) and unreadable in exported.err
+    install(sim.runtime)  # the verifier's run reads the APPLIED plans: the unreadable one is passed over
+    try:
+        assert sim.handlers["verifier"]({"source": "aws.events"}, None) is not None
+    finally:
+        install(None)

@@ -404,7 +404,9 @@ def test_export_csv_has_a_header_and_records_that_verify_again(ledger: Ledger, c
     assert len(rows) == 11 and rows[0]["plan_id"] == plan.id and rows[0]["seq"] == "1"
     for row in rows:  # the export alone is enough to re-check every hash
         recomputed = event_hash(row["plan_id"], int(row["seq"]), row["at"], row["kind"], json.loads(row["data"]),
-                                row["prev_hash"], json.loads(row["context"]))  # fmt: skip
+                                row["prev_hash"], json.loads(row["context"]),
+                                prev_seq=int(row["prev_seq"]) if row["prev_seq"] else None,
+                                plan_state=row["plan_state"], plan_content=row["plan_content"])  # fmt: skip
         assert recomputed == row["hash"]
 
 

@@ -129,7 +129,7 @@ for folder in functions:
     sys.path.remove(folder)
 """
     functions = [str(path) for path in sorted((ROOT / "functions").iterdir()) if (path / "app.py").is_file()]
-    assert len(functions) == 4
+    assert len(functions) == 5  # triage, interactions, executor, verifier, digest
     done = subprocess.run(
         [sys.executable, "-c", code, str(layer), *functions], capture_output=True, text=True, check=False,
         env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}, timeout=120,

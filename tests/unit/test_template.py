@@ -30,7 +30,9 @@ from medic.facts import FactCollector
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
-FUNCTIONS = ("TriageFunction", "InteractionsFunction", "ExecutorFunction", "VerifierFunction")
+FUNCTIONS = ("TriageFunction", "InteractionsFunction", "ExecutorFunction", "VerifierFunction", "DigestFunction")
+#: The functions that write the remediation log (and post to Slack); the digest writer only reads it.
+LOG_WRITERS = ("TriageFunction", "InteractionsFunction", "ExecutorFunction", "VerifierFunction")
 
 #: Actions that only read. A statement on Resource "*" may hold nothing else (but WRITES_WITHOUT_RESOURCE_TYPE).
 READ_ONLY_PREFIXES = ("Get", "List", "Describe")
@@ -132,6 +134,14 @@ EXPECTED_ENV = {
         "MEDIC_RUNBOOK",
         "MEDIC_VERIFY_AFTER_S",
         *("MEDIC_ACCOUNT_ID", "MEDIC_MEMBER_READ_ROLE_NAME"),
+    },
+    "DigestFunction": {  # the globals (it uses the tables' names) and its bucket
+        "MEDIC_PLANS_TABLE",
+        "MEDIC_EVENTS_TABLE",
+        "MEDIC_DRY_RUN",
+        "MEDIC_SLACK_CHANNEL",
+        "MEDIC_SLACK_BOT_TOKEN_SECRET_ARN",
+        "MEDIC_DIGEST_BUCKET",
     },
 }
 
@@ -659,8 +669,9 @@ def test_the_events_table_is_append_only(resources: dict[str, Any]) -> None:
         if _mentions(statement["Resource"], "EventsTable"):
             assert not forbidden & set(_actions(statement)), f"{role} {statement.get('Sid')}"
             assert not _mentions(statement["Resource"], "PlansTable"), f"{role}: one statement per table"
-            appenders.add(role)
-    assert appenders == {f"{name}Role" for name in FUNCTIONS}
+            if "dynamodb:PutItem" in _actions(statement):
+                appenders.add(role)
+    assert appenders == {f"{name}Role" for name in LOG_WRITERS}
 
 
 def test_secrets_are_read_by_arn_and_the_signing_secret_only_by_interactions(resources: dict[str, Any]) -> None:
@@ -671,7 +682,7 @@ def test_secrets_are_read_by_arn_and_the_signing_secret_only_by_interactions(res
             for resource in _as_list(statement["Resource"]):
                 readers.setdefault(resource["Ref"], set()).add(role)
     assert readers == {
-        "SlackBotTokenSecretArn": {f"{name}Role" for name in FUNCTIONS},
+        "SlackBotTokenSecretArn": {f"{name}Role" for name in LOG_WRITERS},  # the digest writer posts nothing
         "SlackSigningSecretArn": {"InteractionsFunctionRole"},
     }
 
@@ -782,6 +793,13 @@ def test_alarm_state_changes_reach_triage_and_failures_reach_its_dlq(resources: 
         if "sqs:SendMessage" in _actions(statement) and _mentions(statement["Resource"], "TriageDLQ")
     ]
     assert sends, "the OnFailure destination needs sqs:SendMessage on TriageDLQ in the triage role"
+
+
+def test_the_digest_writer_runs_every_hour_on_its_bucket(resources: dict[str, Any]) -> None:
+    rule = resources["DigestFunctionEveryHour"]["Properties"]
+    assert rule["ScheduleExpression"] == "rate(1 hour)"
+    assert rule["Targets"][0]["Arn"] == {"Fn::GetAtt": ["DigestFunction", "Arn"]}
+    assert _env(resources, "DigestFunction")["MEDIC_DIGEST_BUCKET"] == {"Ref": "DigestBucket"}
 
 
 def test_the_verifier_runs_every_minute(resources: dict[str, Any]) -> None:
@@ -920,3 +938,79 @@ def test_the_organization_is_optional(cfn: dict[str, Any]) -> None:
     assert cfn["Conditions"][ORGANIZATION] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "OrganizationId"}, ""]}]}
     conditional = {name for name, resource in cfn["Resources"].items() if resource.get("Condition") == ORGANIZATION}
     assert conditional == {"OrganizationAlarmEvents"}
+
+
+# ------------------------------------------------------------------------------------------- the log's digests
+# docs/reliability.md, "Threat model: the log": the digests survive any one compromised role of Medic's.
+
+#: What no role of Medic's may do to the digest bucket or its digests (DigestBucketPolicy denies it by role ARN).
+DIGEST_ESCAPES = frozenset({
+    "s3:DeleteObject", "s3:DeleteObjectVersion", "s3:PutObjectRetention", "s3:PutObjectLegalHold",
+    "s3:BypassGovernanceRetention", "s3:PutBucketPolicy", "s3:DeleteBucketPolicy",
+    "s3:PutBucketObjectLockConfiguration", "s3:PutBucketVersioning", "s3:PutLifecycleConfiguration",
+})  # fmt: skip
+#: The only reads the digest writer makes of the log (medic.digests.writer: Ledger.heads and Ledger.events).
+DIGEST_LOG_READS = frozenset({"dynamodb:Scan", "dynamodb:Query"})
+
+
+def _digest_policy(resources: dict[str, Any]) -> list[dict[str, Any]]:
+    statements: list[dict[str, Any]] = resources["DigestBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    return statements
+
+
+def test_every_digest_is_locked_in_compliance_mode_and_kept(cfn: dict[str, Any], resources: dict[str, Any]) -> None:
+    bucket = resources["DigestBucket"]
+    props = bucket["Properties"]
+    assert props["ObjectLockEnabled"] is True
+    assert props["ObjectLockConfiguration"] == {"ObjectLockEnabled": "Enabled", "Rule": {"DefaultRetention": {
+        "Mode": "COMPLIANCE", "Days": {"Ref": "DigestRetentionDays"}}}}  # fmt: skip
+    assert props["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert set(props["PublicAccessBlockConfiguration"].values()) == {True}
+    assert bucket["DeletionPolicy"] == bucket["UpdateReplacePolicy"] == "Retain"
+    assert cfn["Parameters"]["DigestRetentionDays"]["MinValue"] >= 1
+    assert resources["DigestBucketPolicy"]["Properties"]["Bucket"] == {"Ref": "DigestBucket"}
+
+
+def test_no_role_of_medics_may_loosen_the_digests_or_write_other_objects(resources: dict[str, Any]) -> None:
+    roles = set(_of_type(resources, "AWS::IAM::Role"))
+    assert "DigestFunctionRole" in roles and "ActionsRole" in roles
+    denied: dict[str, set[str]] = {}
+    for statement in _digest_policy(resources):
+        principals = statement.get("Condition", {}).get("ArnEquals", {}).get("aws:PrincipalArn")
+        if statement["Effect"] == "Deny" and principals:
+            assert statement["Principal"] == "*"
+            for action in _actions(statement):
+                denied.setdefault(action, set()).update(ref["Fn::GetAtt"][0] for ref in principals)
+    for action in DIGEST_ESCAPES:
+        assert denied.get(action) == roles, f"{action} is not denied to every role of Medic's"
+    assert denied["s3:PutObject"] == roles - {"DigestFunctionRole"}
+
+
+def test_a_digest_once_written_never_gets_a_later_version(resources: dict[str, Any]) -> None:
+    [statement] = [s for s in _digest_policy(resources) if s.get("Sid") == "DigestsAreWrittenOnce"]
+    assert (statement["Effect"], statement["Principal"], _actions(statement)) == ("Deny", "*", ["s3:PutObject"])
+    assert statement["Condition"] == {"Null": {"s3:if-none-match": "true"}}  # whoever puts: If-None-Match or nothing
+
+
+def test_only_the_digest_writer_touches_the_bucket_and_it_can_only_add_digests(resources: dict[str, Any]) -> None:
+    in_s3: dict[str, set[str]] = {}
+    for role, statement in _role_statements(resources):
+        for action in _actions(statement):
+            if action.startswith("s3:"):
+                in_s3.setdefault(role, set()).add(action)
+                assert _mentions(statement["Resource"], "DigestBucket"), f"{role}: {action} outside the digests"
+    assert in_s3 == {"DigestFunctionRole": {"s3:ListBucket", "s3:GetObject", "s3:PutObject"}}
+    for statement in _statements(resources["DigestFunctionRole"]):
+        actions = set(_actions(statement))
+        if actions & {"s3:GetObject", "s3:PutObject"}:
+            assert _arns(statement) == ["${DigestBucket.Arn}/digests/*"]
+        if "s3:ListBucket" in actions:
+            assert statement["Condition"] == {"StringLike": {"s3:prefix": "digests/*"}}
+        if any(action.startswith("dynamodb:") for action in actions):
+            assert actions <= DIGEST_LOG_READS, f"{statement.get('Sid')}: the digest writer must not change the log"
+
+
+def test_no_role_that_writes_the_log_can_write_a_digest(resources: dict[str, Any]) -> None:
+    for name in LOG_WRITERS:
+        actions = {a for st in _statements(resources[f"{name}Role"]) for a in _actions(st)}
+        assert not {a for a in actions if a.startswith("s3:")}, name

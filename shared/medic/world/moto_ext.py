@@ -825,6 +825,7 @@ def install() -> None:
             moto_lambda_logging,
             moto_logs,
             moto_quotas,
+            moto_s3_lock,
         )
 
         moto_lambda_logging.install()
@@ -832,4 +833,5 @@ def install() -> None:
         moto_quotas.install()
         moto_logs.install()
         moto_dynamodb.install()
+        moto_s3_lock.install()
         _installed = True
