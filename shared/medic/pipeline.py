@@ -477,7 +477,7 @@ def _blocked(plan: Plan, refusals: list[Refusal], rt: Runtime, now: datetime) ->
 def _tampered_mid_apply(plan: Plan, refusal: Refusal, rt: Runtime, now: datetime) -> str:
     """An APPLYING plan that no longer matches its approval (or its own records): FAILED, and nothing touched: its
     content cannot be trusted to say what to apply or to roll back. A human checks what the first executor changed."""
-    plan = rt.ledger.transition(plan, "FAILED", now, blocked_by=[*plan.blocked_by, refusal],
+    plan = rt.ledger.transition(plan, "FAILED", now, unleased=True, blocked_by=[*plan.blocked_by, refusal],
                                 record=("binding_refused", refusal.model_dump(mode="json")))  # fmt: skip
     rt.emit_outcome(plan)
     _reply(plan, rt, f":rotating_light: Stopped mid-apply, nothing more changed and nothing rolled back: "

@@ -18,6 +18,7 @@ import pytest
 from medic.clock import iso, parse_iso
 from medic.pipeline import MAX_REDRIVES
 from medic.plan import Plan, approval_hash
+from medic.replay import Replayer, classify
 from medic.runtime import Runtime, install
 from medic.scenario import load_scenario
 from medic.simulate import Simulation, Story
@@ -143,7 +144,11 @@ def test_an_apply_whose_executor_keeps_dying_is_re_driven_a_bounded_number_of_ti
     abandoned = current(sim, plan)
     assert abandoned.status == "FAILED" and abandoned.abandoned_at and abandoned.rollback_requested_at
     assert kinds(sim, plan).count("redriven") == MAX_REDRIVES and "apply_abandoned" in kinds(sim, plan)
-    sim.drain_executor()  # the rollback the verifier handed over
+    [rollback] = queued(sim)  # the rollback the verifier handed over; were it lost to the DLQ, replay sends it back
+    assert json.loads(rollback["body"]) == {"plan_id": plan.id, "rollback": True}
+    [replayable] = classify(json.loads(rollback["body"]), "queue:medic-executor-dlq#1")
+    assert Replayer(rt(sim), execute=False).redrive(replayable).outcome == "would_enqueue"
+    sim.handlers["executor"]({"Records": [rollback]}, None)
 
     assert current(sim, plan).status == "ROLLED_BACK" and pc(sim) == 20
     assert rt(sim).ledger.verify_chain(plan.id) is None
