@@ -161,8 +161,6 @@ def _click(form: Mapping[str, str], request: _Request, rt: Runtime, now: datetim
 
 def authorize(payload: BlockActionsPayload, plan: Plan, rt: Runtime) -> str:
     """Why this click may not decide this plan ("" when it may). Authorization is on IDs only, never names."""
-    from medic.plan import approval_hash
-
     settings = rt.settings
     if settings.slack_team_id and payload.team.id != settings.slack_team_id:
         return f"team {payload.team.id} is not this workspace"
@@ -180,9 +178,25 @@ def authorize(payload: BlockActionsPayload, plan: Plan, rt: Runtime) -> str:
         return why
     if plan.dry_run:
         return "dry run: this plan can never be applied"
-    if approval_hash(plan) != plan.approval_hash:
+    if not matches_what_was_made(plan, rt):
         return "the plan no longer matches what was proposed"
     return ""
+
+
+def matches_what_was_made(plan: Plan, rt: Runtime) -> bool:
+    """Whether `plan` as read is what triage made and the card shows: its content (`medic.plan.executable_content`)
+    hashes to its own approval hash and to the one stored beside it when it was made (an attribute only triage's role
+    may write; on an item older than that attribute, the hash in triage's `plan_created` record)."""
+    from medic.plan import approval_hash
+
+    current = approval_hash(plan)
+    if current != plan.approval_hash:
+        return False
+    stored = rt.ledger.stored_approval_hash(plan.id)
+    if stored is None:
+        created = next((e.data for e in rt.ledger.events(plan.id) if e.kind == "plan_created"), None)
+        stored = str(created.get("approval_hash") or "") if created else ""
+    return stored == current
 
 
 def _decide(plan: Plan, new_state: str, payload: BlockActionsPayload, request: _Request, rt: Runtime,
@@ -256,7 +270,7 @@ def add_approval(rt: Runtime, plan_id: str, user: str) -> frozenset[str] | None:
             ConditionExpression="attribute_exists(plan_id) AND #state = :proposed AND NOT contains(approvals, :user)",
             ExpressionAttributeNames={"#state": "state"},
             ExpressionAttributeValues={":users": {"SS": [user]}, ":proposed": {"S": "PROPOSED"}, ":user": {"S": user}},
-            ReturnValues="ALL_NEW",
+            ReturnValues="UPDATED_NEW",  # the set after the write; IAM refuses this role ALL_NEW (template.yaml)
         )  # fmt: skip
     except dynamodb.exceptions.ConditionalCheckFailedException:
         return None

@@ -97,6 +97,7 @@ class Ledger:
         self._last: dict[str, Head] = _Recent()  # each chain's head as this ledger last wrote or read it
         self._marks: dict[str, Mark] = _Recent()  # each plan as this ledger last wrote it: logged on its records
         self._empty: set[str] = _RecentSet()  # chains this ledger just created with their plan: nothing to read back
+        self._stored_hash: dict[str, str | None] = _Recent()  # the approval_hash attribute of each plan `get` read
         self._local = threading.local()  # per thread: what `prefetch` read and what `deferred` holds
 
     @property
@@ -201,19 +202,26 @@ class Ledger:
         plan, problem = _plan_of(found)
         if plan is not None:
             self.remember(plan)
+            self._stored_hash[plan_id] = found["approval_hash"]["S"] if "approval_hash" in found else None
         return plan, problem
 
+    def stored_approval_hash(self, plan_id: str) -> str | None:
+        """The `approval_hash` attribute of the plan's item as `get` last read it: written once, with the plan, by its
+        creator (IAM lets no other role write it); None on an item written before the attribute existed."""
+        return self._stored_hash.get(plan_id)
+
     def transition(self, plan: Plan, new_state: str, now: datetime, *, record: Record | None = None,
-                   **changes: Any) -> Plan:  # fmt: skip
-        """Move `plan` to `new_state` if (and only if) it is still in its current state. `record` (kind, data) is
-        appended to its chain in the same write (with any records `deferred()` holds)."""
+                   unleased: bool = False, **changes: Any) -> Plan:  # fmt: skip
+        """Move `plan` to `new_state` if (and only if) it is still in its current state (and, `unleased`, no executor's
+        lease on it is running). `record` (kind, data) is appended to its chain in the same write (with any records
+        `deferred()` holds)."""
         expected = plan.status
         if not can_transition(expected, new_state):
             raise StateConflict(plan.id, f"a state that may become {new_state}", expected)
         # A lease lasts while the plan stays in the state it was taken for (`lease`): a transition ends it.
         updated = plan.model_copy(update={"lease_owner": "", "lease_until": None, **changes, "status": new_state,
                                           "updated_at": iso(now)})  # fmt: skip
-        self._conditional_put(updated, expected, record, now)
+        self._conditional_put(updated, expected, record, now, lease=(iso(now), iso(now)) if unleased else None)
         return updated
 
     def save(self, plan: Plan, now: datetime, *, record: Record | None = None, **changes: Any) -> Plan:
@@ -386,6 +394,7 @@ class Ledger:
             "created_at": {"S": plan.created_at},
             "updated_at": {"S": plan.updated_at},
             "doc": {"S": storable(plan).model_dump_json()},  # never a non-finite number: it would not read back
+            **({"approval_hash": {"S": plan.approval_hash}} if plan.approval_hash else {}),
         }
 
     # -- one open plan per target ----------------------------------------------------------------

@@ -14,6 +14,7 @@ from typing import Any
 from medic.actions import get_action
 from medic.actions.base import PlannedAction
 from medic.aws import AwsClients, member_role_arn, partition_of
+from medic.binding import apply_records_refusal, binding_refusal, recorded
 from medic.clock import iso, parse_iso
 from medic.errors import (
     ActionFailed,
@@ -29,6 +30,7 @@ from medic.guardrails import check_budget, check_plan
 from medic.ledger import OPEN_PREFIX, ClaimLost
 from medic.log import get_logger
 from medic.plan import OPEN_STATES, Plan, Refusal, SlackRef, Verification, approval_hash, plan_id
+from medic.recheck import guard_refusals
 from medic.runbook import decide
 from medic.runtime import Runtime
 from medic.safety import BREAKER_KEY, KILL_SWITCH_KEY
@@ -165,8 +167,10 @@ def _attach(plan: Plan, open_plan: Plan, event: AlarmStateChangeEvent, rt: Runti
 
 
 def _decide_into(plan: Plan, facts: Facts, rt: Runtime, now: datetime) -> None:
-    decision = decide(rt.runbook, plan.signal, facts.values(), facts.tags)
+    runbook = rt.runbook
+    decision = decide(runbook, plan.signal, facts.values(), facts.tags)
     plan.decision = decision
+    plan.runbook, plan.runbook_version = runbook.name, runbook.version
     plan.facts = {k: v for k, v in facts.values().items() if v is not None}
     plan.fact_sources = dict(facts.sources)
     plan.missing_facts = dict(facts.missing)
@@ -375,38 +379,47 @@ def _execute_plan(pid: str, expected_hash: str, rt: Runtime) -> str:
     if plan.status not in ("APPROVED", "APPLYING"):
         log.info("nothing_to_do", status=plan.status)  # a redelivery of a plan already handled
         return plan.status
+    if plan.status == "APPLYING" and plan.lease_until and plan.lease_until > iso(now):
+        # Another executor holds the plan (a duplicate delivery of its message) until its lease expires.
+        raise LeaseHeld(plan.id, plan.lease_owner, plan.lease_until)
+    events = rt.ledger.events(pid)
+    binding = binding_refusal(plan, stored=rt.ledger.stored_approval_hash(pid), expected=expected_hash, events=events)
     if plan.status == "APPROVED":
-        refusal = _apply_time_refusal(plan, expected_hash, rt)
-        if refusal:
-            plan = rt.ledger.transition(plan, "BLOCKED", now, blocked_by=[*plan.blocked_by, refusal],
-                                        record=("blocked", refusal.model_dump(mode="json")))  # fmt: skip
-            rt.emit_outcome(plan)
-            _reply(plan, rt, f":octagonal_sign: Not applied: {refusal.message}")
-            return plan.status
+        refusals = [binding] if binding else _apply_time_refusals(plan, rt, now)
+        if refusals:
+            return _blocked(plan, refusals, rt, now)
         owner, until = _lease_terms(now, rt)
         plan = rt.ledger.lease(plan, now, until, owner, record=("applying", {
             "actions": len(plan.changes), "lease_owner": owner, "lease_until": iso(until),
         }))  # fmt: skip
         clients = action_clients(plan, rt)
     else:
-        # APPLYING: another executor holds the plan (a duplicate delivery of its message) until its lease expires;
-        # after that, this is a redelivery after a crash mid-apply: take the plan over, read the kill switch again.
-        if plan.lease_until and plan.lease_until > iso(now):
-            raise LeaseHeld(plan.id, plan.lease_owner, plan.lease_until)
+        # APPLYING with its lease expired: a redelivery after a crash mid-apply (or the verifier's re-drive). Take the
+        # plan over only if it is still what was approved, then read the kill switch and the guardrails again.
+        binding = binding or apply_records_refusal(plan, events)
+        if binding:
+            return _tampered_mid_apply(plan, binding, rt, now)
         owner, until = _lease_terms(now, rt)
         plan = rt.ledger.lease(plan, now, until, owner, record=("lease_taken_over", {
             "previous_owner": plan.lease_owner, "expired_at": plan.lease_until, "lease_owner": owner,
             "lease_until": iso(until),
         }))  # fmt: skip
         clients = action_clients(plan, rt)
+        done = [a for a in plan.changes if a.applied]
         switch = rt.safety.kill_switch()
         if switch.enabled:
-            return _stopped(plan, [a for a in plan.changes if a.applied], rt, clients, switch.reason)
+            return _stopped(plan, done, rt, clients, "kill_switch", switch.reason or "no reason given")
+        refusals = _guard_refusals(plan, plan.changes, rt, now)
+        if refusals:
+            return _stopped(plan, done, rt, clients, refusals[0].guard, "; ".join(r.message for r in refusals))
 
     applied: list[PlannedAction] = []
     for action in plan.changes:
         impl = get_action(action.kind)
-        live = impl.read_live(clients, action)
+        try:
+            live = impl.read_live(clients, action)
+        except _aws_errors() as exc:  # botocore's own (ParamValidationError...) too: a failure like any other
+            return _failed(plan, action, exc, applied, rt, clients)
         if action.applied or _same(live, action.after):
             # Resumed after a crash: the change is already there, never apply twice; but wait for it to take
             # effect (a PC allocation may have FAILED while the executor was down).
@@ -417,7 +430,7 @@ def _execute_plan(pid: str, expected_hash: str, rt: Runtime) -> str:
                                  rt.clock.now())  # fmt: skip
                 try:
                     action.observed_after = impl.wait(clients, action, rt.clock, rt.settings.pc_ready_timeout_s)
-                except (ActionFailed, _client_error()) as exc:
+                except _aws_errors() as exc:
                     return _failed(plan, action, exc, applied, rt, clients)
             continue
         if not _same(live, action.before):
@@ -429,12 +442,12 @@ def _execute_plan(pid: str, expected_hash: str, rt: Runtime) -> str:
             applied.append(action)
             plan = rt.ledger.save(plan, rt.clock.now(), record=("aws_call", {
                 "action": action.kind, "target": action.target, "request_id": request,
-                "before": action.before, "after": action.after,
+                "before": action.before, "after": action.after, "recorded": recorded(action),
             }))  # fmt: skip
             action.observed_after = impl.wait(clients, action, rt.clock, rt.settings.pc_ready_timeout_s)
             rt.ledger.append(pid, "change_effective", {"target": action.target, "observed": action.observed_after},
                              rt.clock.now())  # fmt: skip
-        except (ActionFailed, _client_error()) as exc:
+        except _aws_errors() as exc:
             return _failed(plan, action, exc, applied, rt, clients)
 
     now = rt.clock.now()
@@ -448,6 +461,30 @@ def _execute_plan(pid: str, expected_hash: str, rt: Runtime) -> str:
     return plan.status
 
 
+def _blocked(plan: Plan, refusals: list[Refusal], rt: Runtime, now: datetime) -> str:
+    """APPROVED → BLOCKED before anything is changed: the refusals on the plan, the first (with the others) logged,
+    the Slack thread told."""
+    record = refusals[0].model_dump(mode="json")
+    if len(refusals) > 1:
+        record["others"] = [refusal.model_dump(mode="json") for refusal in refusals[1:]]
+    plan = rt.ledger.transition(plan, "BLOCKED", now, blocked_by=[*plan.blocked_by, *refusals],
+                                record=("blocked", record))  # fmt: skip
+    rt.emit_outcome(plan)
+    _reply(plan, rt, ":octagonal_sign: Not applied: " + " · ".join(refusal.message for refusal in refusals))
+    return plan.status
+
+
+def _tampered_mid_apply(plan: Plan, refusal: Refusal, rt: Runtime, now: datetime) -> str:
+    """An APPLYING plan that no longer matches its approval (or its own records): FAILED, and nothing touched: its
+    content cannot be trusted to say what to apply or to roll back. A human checks what the first executor changed."""
+    plan = rt.ledger.transition(plan, "FAILED", now, unleased=True, blocked_by=[*plan.blocked_by, refusal],
+                                record=("binding_refused", refusal.model_dump(mode="json")))  # fmt: skip
+    rt.emit_outcome(plan)
+    _reply(plan, rt, f":rotating_light: Stopped mid-apply, nothing more changed and nothing rolled back: "
+                     f"{refusal.message}. A human must check what was applied (the log has each call).")  # fmt: skip
+    return plan.status
+
+
 def _lease_terms(now: datetime, rt: Runtime) -> tuple[str, datetime]:
     """A new owner id for this executor's hold on a plan, and when the hold ends (the executor's timeout: a live
     executor never outlives it)."""
@@ -456,15 +493,18 @@ def _lease_terms(now: datetime, rt: Runtime) -> tuple[str, datetime]:
     return os.urandom(6).hex(), now + timedelta(seconds=rt.settings.executor_lease_s)
 
 
-def _stopped(plan: Plan, applied: list[PlannedAction], rt: Runtime, clients: AwsClients, reason: str) -> str:
-    """The kill switch was flipped while a plan was mid-apply: undo what was applied, stop."""
+def _stopped(plan: Plan, applied: list[PlannedAction], rt: Runtime, clients: AwsClients, guard: str,
+             reason: str) -> str:  # fmt: skip
+    """A resumed apply refused by a control (the kill switch flipped mid-apply) or a guardrail on the live state:
+    undo what was applied, stop."""
     now = rt.clock.now()
-    rt.ledger.append(plan.id, "stopped", {"guard": "kill_switch", "reason": reason}, now)
+    rt.ledger.append(plan.id, "stopped", {"guard": guard, "reason": reason}, now)
     errors = _rollback(plan, applied, rt, clients)
     plan = rt.ledger.transition(plan, "FAILED" if errors else "ROLLED_BACK", rt.clock.now())
     rt.emit_outcome(plan)
     outcome = f"rollback failed: {'; '.join(errors)}" if errors else "applied steps rolled back"
-    _reply(plan, rt, f":octagonal_sign: Stopped by the kill switch ({reason or 'no reason given'}); {outcome}.")
+    by = "the kill switch" if guard == "kill_switch" else f"the guardrail {guard}"
+    _reply(plan, rt, f":octagonal_sign: Stopped by {by} ({reason}); {outcome}.")
     return plan.status
 
 
@@ -529,25 +569,37 @@ def _member_graph_client(plan: Plan, rt: Runtime) -> Any:
     return clients.with_config(config).cloudwatch
 
 
-def _client_error() -> type[Exception]:
-    from botocore.exceptions import ClientError
+def _aws_errors() -> tuple[type[Exception], ...]:
+    """What a step of an apply or a rollback may raise that fails the plan (not the executor): the action's own
+    refusal, AWS's answers, and botocore's own errors raised before or instead of a call (a `ParamValidationError`
+    such as a provisioned concurrency of 0, a connection or read timeout)."""
+    from botocore.exceptions import BotoCoreError, ClientError
 
-    return ClientError
+    return ActionFailed, ClientError, BotoCoreError
 
 
 def _same(live: Mapping[str, Any], expected: Mapping[str, Any]) -> bool:
     return all(live.get(key) == value for key, value in expected.items())
 
 
-def _apply_time_refusal(plan: Plan, expected_hash: str, rt: Runtime) -> Refusal | None:
-    current_hash = approval_hash(plan)
-    if current_hash != plan.approval_hash or (expected_hash and expected_hash != plan.approval_hash):
-        return Refusal(guard="approval_binding", limit=plan.approval_hash, observed=current_hash,
-                       message="the plan differs from what was approved")  # fmt: skip
+def _apply_time_refusals(plan: Plan, rt: Runtime, now: datetime) -> list[Refusal]:
+    """Why an approved plan (bound to its approval) may not be applied now: dry run; the stateful controls (the kill
+    switch is read here, at every apply; the first refusal); else every guardrail on the live state."""
     if rt.settings.dry_run:
-        return Refusal(guard="dry_run", limit=True, observed=True, message="dry run is on: plans are never applied")
-    refusals = rt.safety.refusals(plan, rt.clock.now())  # the kill switch is read here, at every apply
-    return refusals[0] if refusals else None
+        return [Refusal(guard="dry_run", limit=True, observed=True, message="dry run is on: plans are never applied")]
+    refusals = rt.safety.refusals(plan, now)
+    if refusals:
+        return refusals[:1]
+    return _guard_refusals(plan, plan.changes, rt, now)
+
+
+def _guard_refusals(plan: Plan, actions: list[PlannedAction], rt: Runtime, now: datetime) -> list[Refusal]:
+    """The guardrails on `actions` as approved, against the facts re-read now (`medic.recheck`)."""
+    if not actions:
+        return []
+    signal = Signal(kind=plan.signal, target=_target_of(plan), metric=None, reason="re-read at apply")
+    facts = fact_collector(plan, rt).collect(signal, None, now)
+    return guard_refusals(actions, facts, rt.settings, plan.region)
 
 
 def _rollback(plan: Plan, applied: list[PlannedAction], rt: Runtime, clients: AwsClients) -> list[str]:
@@ -557,7 +609,7 @@ def _rollback(plan: Plan, applied: list[PlannedAction], rt: Runtime, clients: Aw
             request = get_action(action.kind).rollback(clients, action)
             rt.ledger.append(plan.id, "rollback", {"target": action.target, "restored": action.before,
                                                    "request_id": request}, rt.clock.now())  # fmt: skip
-        except (ActionFailed, _client_error()) as exc:
+        except _aws_errors() as exc:
             errors.append(f"{action.target}: {exc}")
             rt.ledger.append(plan.id, "rollback_failed", {"target": action.target, "error": str(exc)}, rt.clock.now())
     return errors
@@ -657,7 +709,8 @@ ROLLBACK_HANDOFF_RETRY = timedelta(hours=24)
 
 
 def verify_applied(rt: Runtime) -> dict[str, Any]:
-    """Plans APPLIED past their verification time: alarm back to OK → VERIFIED; still ALARM → FAILED.
+    """Plans APPLIED past their verification time: alarm back to OK → VERIFIED; still ALARM → FAILED. Plans APPLYING
+    past their executor's lease: re-driven, then failed (`stale_apply`).
 
     Each plan is verified on its own: one that cannot be (CloudWatch failing, a member account's role missing)
     never stalls the others; the run then fails (Lambda retries it, its errors alarm) after doing the rest. A FAILED
@@ -670,12 +723,57 @@ def verify_applied(rt: Runtime) -> dict[str, Any]:
             outcomes[plan.id] = "waiting"
             continue
         outcomes[plan.id] = _each(plan, rt, errors, lambda p: verify_plan(p, rt, now))
+    for plan in rt.ledger.by_state("APPLYING"):
+        if not plan.lease_until or plan.lease_until <= iso(now):  # no executor holds it: it died, or never ran
+            outcomes[plan.id] = _each(plan, rt, errors, lambda p: stale_apply(p, rt, now))
     for plan in rt.ledger.by_state("FAILED", since=iso(now - ROLLBACK_HANDOFF_RETRY)):
-        if plan.rollback_on_failure and not plan.rollback_requested_at and plan.id not in outcomes:
+        wanted = plan.rollback_on_failure or plan.abandoned_at
+        if wanted and not plan.rollback_requested_at and plan.id not in outcomes:
             outcomes[plan.id] = _each(plan, rt, errors, lambda p: _request_rollback(p, rt, now))
     if errors:
         raise VerificationIncomplete(errors)
     return {"checked": len(outcomes), "outcomes": outcomes}
+
+
+#: How many times the verifier hands an apply whose executor's lease expired back to the executor before failing it.
+MAX_REDRIVES = 2
+
+
+def stale_apply(plan: Plan, rt: Runtime, now: datetime) -> str:
+    """An APPLYING plan whose executor's lease has expired (the executor died, its message ended in the DLQ, it was
+    stopped by an error it did not handle): no plan stays in a transient state, holding its target, past its lease.
+
+    It is re-driven through the executor queue (`redriven`), which takes it over as after a crash (the approval, the
+    kill switch and the guardrails checked again), at most `MAX_REDRIVES` times, each once the previous one had an
+    executor's lease of time to be taken; after that it is FAILED (`apply_abandoned`, `abandoned_at`) and its applied
+    steps are handed to the executor to roll back. The thread is told."""
+    redrives = [event for event in rt.ledger.events(plan.id) if event.kind == "redriven"]
+    lease = plan.lease_until or ""
+    if redrives:
+        last = redrives[-1]
+        waited = now - parse_iso(last.at) < timedelta(seconds=rt.settings.executor_lease_s)
+        if last.data.get("lease_until") == lease and waited:
+            return "redrive_pending"  # not taken over yet: give the executor its time
+    if len(redrives) < MAX_REDRIVES:
+        body = json.dumps({"plan_id": plan.id, "approval_hash": plan.approval_hash})
+        response = rt.clients.sqs.send_message(QueueUrl=rt.settings.executor_queue_url, MessageBody=body)
+        rt.ledger.append(plan.id, "redriven", {
+            "attempt": len(redrives) + 1, "of": MAX_REDRIVES, "lease_until": lease, "lease_owner": plan.lease_owner,
+            "message_id": response.get("MessageId", ""),
+        }, now)  # fmt: skip
+        return "redriven"
+    abandoned = {"redrives": len(redrives), "lease_until": lease, "lease_owner": plan.lease_owner}
+    try:  # only while no executor holds it: one that took it over meanwhile finishes it
+        plan = rt.ledger.transition(plan, "FAILED", now, unleased=True, abandoned_at=iso(now),
+                                    record=("apply_abandoned", abandoned))  # fmt: skip
+    except StateConflict:
+        return "taken_over"
+    rt.emit_outcome(plan)
+    _reply(plan, rt, f":red_circle: The apply never finished (re-driven {len(redrives)} times, the executor's lease "
+                     f"expired each time): FAILED; whatever it changed is handed back to be rolled back.")  # fmt: skip
+    _handoff_rollback(plan, rt, now)
+    _update_card(plan, rt, "apply abandoned")
+    return "FAILED"
 
 
 def _each(plan: Plan, rt: Runtime, errors: dict[str, str], step: Callable[[Plan], str]) -> str:
@@ -743,29 +841,58 @@ def _request_rollback(plan: Plan, rt: Runtime, now: datetime) -> str:
 
 
 def rollback_plan(pid: str, rt: Runtime) -> str:
-    """Undo a FAILED plan whose rule asks for it (queued by the verifier): FAILED → ROLLED_BACK. One executor at a
-    time (a lease on the FAILED plan): a duplicate message waits, as for an apply."""
+    """Undo a FAILED plan whose rule asks for it (queued by the verifier), or whose apply the verifier abandoned:
+    FAILED → ROLLED_BACK. One executor at a time (a lease on the FAILED plan): a duplicate message waits, as for an
+    apply. Only a plan that is still what was approved, with progress matching the executor's records, is rolled back
+    (what it restores comes from the plan): otherwise the refusal is logged and a human restores it."""
     plan = rt.ledger.get(pid)
-    if plan is None or plan.status != "FAILED" or not plan.rollback_on_failure:
+    if plan is None or plan.status != "FAILED" or not (plan.rollback_on_failure or plan.abandoned_at):
         get_logger(use_case="executor", plan_id=pid).info("nothing_to_roll_back", status=plan and plan.status)
         return plan.status if plan else "unknown"
     now = rt.clock.now()
     if plan.lease_until and plan.lease_until > iso(now):
         raise LeaseHeld(plan.id, plan.lease_owner, plan.lease_until)
+    events = rt.ledger.events(pid)
+    stored = rt.ledger.stored_approval_hash(pid)
+    refusal = binding_refusal(plan, stored=stored, expected="", events=events) or apply_records_refusal(plan, events)
+    if refusal is not None:
+        rt.ledger.append(plan.id, "rollback_refused", refusal.model_dump(mode="json"), now)
+        _reply(plan, rt, f":rotating_light: Not rolled back: {refusal.message}. A human must restore it.")
+        return plan.status
     owner, until = _lease_terms(now, rt)
     plan = rt.ledger.lease(plan, now, until, owner, hold="FAILED", record=("rolling_back", {
         "actions": len([a for a in plan.changes if a.applied]), "lease_owner": owner, "lease_until": iso(until),
         **({"previous_owner": plan.lease_owner} if plan.lease_owner else {}),
     }))  # fmt: skip
-    errors = _rollback(plan, [a for a in plan.changes if a.applied], rt, action_clients(plan, rt))
+    clients = action_clients(plan, rt)
+    applied = [a for a in plan.changes if a.applied or (plan.abandoned_at and _found_applied(plan, a, rt, clients))]
+    if not applied:
+        rt.ledger.append(plan.id, "nothing_to_roll_back", {"reason": "no change of the plan reached AWS"}, now)
+        _reply(plan, rt, ":information_source: Nothing to roll back: no change of this plan had reached AWS.")
+        return plan.status
+    errors = _rollback(plan, applied, rt, clients)
     if errors:
         _reply(plan, rt, f":red_circle: Rollback failed: {'; '.join(errors)}. A human must restore it.")
         return plan.status
     plan = rt.ledger.transition(plan, "ROLLED_BACK", rt.clock.now())
     rt.emit_outcome(plan)
-    _reply(plan, rt, ":rewind: Rolled back as the rule asks: every change restored to its before-state.")
-    _update_card(plan, rt, "verification failed; rolled back")
+    why = "as the rule asks" if plan.rollback_on_failure else "after the abandoned apply"
+    _reply(plan, rt, f":rewind: Rolled back {why}: every change restored to its before-state.")
+    _update_card(plan, rt, "verification failed; rolled back" if plan.rollback_on_failure else "apply abandoned")
     return plan.status
+
+
+def _found_applied(plan: Plan, action: PlannedAction, rt: Runtime, clients: AwsClients) -> bool:
+    """An abandoned apply may have made a change it never recorded (it died between the call and the record): the
+    live state at `after` (and not at `before`) says so."""
+    try:
+        live = get_action(action.kind).read_live(clients, action)
+    except _aws_errors():
+        return False
+    if not _same(live, action.after) or _same(live, action.before):
+        return False
+    rt.ledger.append(plan.id, "change_found_applied", {"target": action.target, "live": dict(live)}, rt.clock.now())
+    return True
 
 
 def _datapoints_since(plan: Plan, rt: Runtime, since: datetime, now: datetime) -> list[float]:

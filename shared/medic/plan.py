@@ -86,6 +86,8 @@ class Plan(BaseModel):
     recent_datapoints: list[float] = Field(default_factory=list)
     diagnosis: str | None = None
     rule: str | None = None
+    runbook: str = Field(default="", description="the runbook the plan was decided with (bound by the approval)")
+    runbook_version: int | None = None
     mode: str | None = None
     dry_run: bool = False
     rationale: str = ""
@@ -114,6 +116,9 @@ class Plan(BaseModel):
         default=None, description="when the verifier handed a FAILED plan's rollback to the executor"
     )
     verification: Verification | None = None
+    abandoned_at: str | None = Field(
+        default=None, description="when the verifier failed an apply no executor finished (its changes are undone)"
+    )
 
     @property
     def changes(self) -> list[PlannedAction]:
@@ -127,17 +132,79 @@ def plan_id(alarm_arn: str, state_timestamp: str) -> str:
     return f"p-{digest[:16]}"
 
 
-def approval_hash(plan: Plan) -> str:
-    """Binds an approval to exactly what was shown: target, actions, before and after."""
-    body = {
+#: Keys of `PlannedAction.resource` an action records *while it applies* (what its rollback restores: a request id,
+#: the version it published, the EventBridge targets and SNS subscriptions it moved), by kind; a key ending in ":" is
+#: a prefix. They do not exist when the plan is approved, so the approval hash leaves them out; the executor binds
+#: them to its own `aws_call` records instead (`medic.binding.apply_records_refusal`). Every other key is approved.
+RECORDED_AT_APPLY: dict[str, tuple[str, ...]] = {
+    "set_memory": ("latest_memory_mb_before", "published_version", "request_id"),
+    "request_quota_increase": ("request_id",),
+    "enable_sqs_buffer": ("original_target:", "original_subscription:"),
+}
+
+
+def recorded_at_apply(kind: str, key: str) -> bool:
+    """Whether `key` of an action's `resource` is one the action writes while applying (not approved)."""
+    return any(key == name or (name.endswith(":") and key.startswith(name)) for name in RECORDED_AT_APPLY.get(kind, ()))
+
+
+def canonical_json(value: Any) -> str:
+    """The one serialization Medic hashes: sorted keys, no whitespace (non-ASCII escaped).
+
+    >>> canonical_json({"b": [1, 2.5], "a": None})
+    '{"a":null,"b":[1,2.5]}'
+    """
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def executable_content(plan: Plan) -> dict[str, Any]:
+    """Everything the executor (and its rollback) acts on or decides with: the plan's identity, account, region and
+    partition (the member-account role it assumes), its target, the runbook and rule that made it, its mode, dry run
+    and rollback rule, and each action's kind, target, function, qualifier, primary field, whole before and after, and
+    the identifiers of its sub-resources (`resource`, less what the action records while applying). What only explains
+    (rationale, facts, costs, texts, clamps) or records progress (status, approvers, leases, applied flags, observed
+    values, request ids) is not in it: those change as the plan moves on, the content never does.
+
+    The approval hash is the SHA-256 of `canonical_json(executable_content(plan))`; a log digest of a plan's content
+    should hash the same serialization."""
+    return {
+        "plan_id": plan.id,
+        "alarm_arn": plan.alarm_arn,  # its partition, and its account for a member-account plan
+        "alarm_name": plan.alarm_name,  # what the verifier reads to decide VERIFIED or FAILED (and the rollback)
+        "metric": plan.metric,
+        "account": plan.account,
+        "region": plan.region,
         "target": plan.target,
-        "actions": [{"kind": a.kind, "target": a.target, "before": a.before, "after": a.after} for a in plan.actions],
+        "function_name": plan.function_name,
+        "qualifier": plan.qualifier,
+        "db_instance": plan.db_instance,
+        "runbook": plan.runbook,
+        "runbook_version": plan.runbook_version,
+        "rule": plan.rule,
+        "mode": plan.mode,
+        "dry_run": plan.dry_run,
+        "rollback_on_failure": plan.rollback_on_failure,
+        "actions": [
+            {
+                "kind": action.kind,
+                "target": action.target,
+                "function_name": action.function_name,
+                "qualifier": action.qualifier,
+                "primary": action.primary,
+                "before": action.before,
+                "after": action.after,
+                "resource": {k: v for k, v in action.resource.items() if not recorded_at_apply(action.kind, k)},
+            }
+            for action in plan.actions
+        ],
     }
-    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
-#: The fields of an action that say what the executor changes (not what happened when it did: `applied`, ids).
-_ACTION_CONTENT = ("kind", "target", "function_name", "qualifier", "primary", "before", "after", "resource")
+def approval_hash(plan: Plan) -> str:
+    """Binds an approval to exactly what the executor will do (`executable_content`), nothing less."""
+    return hashlib.sha256(canonical_json(executable_content(plan)).encode()).hexdigest()
+
+
 
 
 def plan_content_hash(plan: Plan) -> str:
@@ -158,18 +225,11 @@ def plan_content_hash(plan: Plan) -> str:
     >>> plan_content_hash(plan) == plan_content_hash(plan.model_copy(update={"region": "eu-west-1"}))
     False
     """
-    body = {
-        "id": plan.id, "alarm_arn": plan.alarm_arn, "state_timestamp": plan.state_timestamp,
-        "account": plan.account, "region": plan.region, "target": plan.target, "function_name": plan.function_name,
-        "qualifier": plan.qualifier, "db_instance": plan.db_instance, "signal": plan.signal,
-        "diagnosis": plan.diagnosis, "rule": plan.rule, "mode": plan.mode,
-        "runbook_version": getattr(plan, "runbook_version", None),
-        "actions": [{key: getattr(action, key) for key in _ACTION_CONTENT} for action in plan.actions],
-        "approval_hash": plan.approval_hash, "dry_run": plan.dry_run, "expires_at": plan.expires_at,
-        "rollback_on_failure": plan.rollback_on_failure,
+    body = {  # what the executor acts on (the approval's own serialization), and what the plan said and when
+        "executable": executable_content(plan), "state_timestamp": plan.state_timestamp, "signal": plan.signal,
+        "diagnosis": plan.diagnosis, "approval_hash": plan.approval_hash, "expires_at": plan.expires_at,
     }  # fmt: skip
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return hashlib.sha256(canonical_json(body).encode()).hexdigest()
 
 
 def contract_json(plan: Plan) -> dict[str, Any]:

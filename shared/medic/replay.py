@@ -276,7 +276,7 @@ class Replayer:
         if plan is None:
             return Result(item.source, item.kind, pid, "unknown_plan", f"no plan {pid} in {rt.ledger.plans_table}")
         if item.kind == ROLLBACK_MESSAGE:
-            waiting = plan.status == "FAILED" and plan.rollback_on_failure
+            waiting = plan.status == "FAILED" and (plan.rollback_on_failure or plan.abandoned_at is not None)
         else:
             waiting = plan.status in ("APPROVED", "APPLYING")
         if not waiting:

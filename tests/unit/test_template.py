@@ -553,6 +553,70 @@ def test_only_triage_and_the_executor_create_plans(resources: dict[str, Any]) ->
     assert flaggers == {"InteractionsFunctionRole"}
 
 
+#: The plans-table attribute that binds a plan to its approval (medic.binding): only triage, which makes plans, writes
+#: it (the executor too, on the re-proposals it makes after drift). No other role may name it in a write.
+CONTENT_HASH = "approval_hash"
+#: What the roles that move a plan (decide, apply, verify) may name in an UpdateItem, as medic.ledger writes it: the
+#: state and its index keys, the doc, the executor's lease, the approvers set (interactions), the chains' head anchors.
+MOVE_ATTRIBUTES = {
+    "InteractionsFunctionRole": {"plan_id", "state", "target", "created_at", "updated_at", "doc", "lease_until",
+                                 "approvals", "head_seq", "head_hash"},
+    "ExecutorFunctionRole": {"plan_id", "state", "target", "created_at", "updated_at", "doc", "lease_until",
+                             "head_seq", "head_hash"},
+    "VerifierFunctionRole": {"plan_id", "state", "target", "created_at", "updated_at", "doc", "lease_until",
+                             "head_seq", "head_hash"},
+}  # fmt: skip
+#: The items each role may put in the plans table (dynamodb:LeadingKeys): triage its plans, rejected inputs and claims;
+#: the executor its re-proposals and their claims; interactions the kill switch flag only; the verifier nothing.
+PUT_KEYS = {
+    "TriageFunctionRole": ["p-*", "rejected-*", "open#*", "head#*"],
+    "ExecutorFunctionRole": ["p-*-r*", "open#*"],
+    "InteractionsFunctionRole": ["control#kill-switch"],
+}
+#: ReturnValues that return only what the write named (ALL_OLD / ALL_NEW would return the whole item).
+NARROW_RETURN_VALUES = {"StringEqualsIfExists": {"dynamodb:ReturnValues": ["NONE", "UPDATED_OLD", "UPDATED_NEW"]}}
+
+
+def _plans_table_writes(resources: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any], set[str]]]:
+    writes = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem",
+              "dynamodb:PartiQLInsert", "dynamodb:PartiQLUpdate", "dynamodb:PartiQLDelete"}  # fmt: skip
+    for role, statement in _role_statements(resources):
+        granted = writes & set(_actions(statement))
+        if granted and _mentions(statement["Resource"], "PlansTable"):
+            yield role, statement, granted
+
+
+def test_no_role_but_triage_writes_a_plans_approval_hash_or_a_control_flag_it_does_not_own(
+    resources: dict[str, Any],
+) -> None:
+    """Issue 18: a role that moves plans (interactions, executor, verifier) may not rewrite the hash a plan is bound
+    to: its UpdateItem names only MOVE_ATTRIBUTES (dynamodb:Attributes), on plans and head anchors only
+    (dynamodb:LeadingKeys), and returns no whole item; every PutItem of every role is confined to its own items."""
+    seen: dict[str, set[str]] = {}
+    for role, statement, granted in _plans_table_writes(resources):
+        seen.setdefault(role, set()).update(granted)
+        condition = statement.get("Condition", {})
+        keys = condition.get("ForAllValues:StringLike", condition.get("ForAllValues:StringEquals", {}))
+        assert "dynamodb:LeadingKeys" in keys, f"{role} {statement.get('Sid')}: writes any item of the plans table"
+        assert "dynamodb:DeleteItem" not in granted and "dynamodb:BatchWriteItem" not in granted, role
+        if granted == {"dynamodb:PutItem"}:
+            assert keys["dynamodb:LeadingKeys"] == PUT_KEYS[role], f"{role} {statement.get('Sid')}"
+            continue
+        if role == "TriageFunctionRole":  # the writer of plans: content and hash
+            assert granted == {"dynamodb:PutItem", "dynamodb:UpdateItem"}
+            assert keys["dynamodb:LeadingKeys"] == PUT_KEYS[role]
+            continue
+        assert granted == {"dynamodb:UpdateItem"}, f"{role}: moving a plan is an UpdateItem, never a PutItem"
+        assert condition["ForAllValues:StringLike"] == {"dynamodb:LeadingKeys": ["p-*", "head#*"]}
+        attributes = set(condition["ForAllValues:StringEquals"]["dynamodb:Attributes"])
+        assert CONTENT_HASH not in attributes
+        assert attributes == MOVE_ATTRIBUTES[role], f"{role}: exactly what medic.ledger writes"
+        assert {k: v for k, v in condition.items() if k.startswith("StringEqualsIfExists")} == NARROW_RETURN_VALUES
+    assert set(seen) == {"TriageFunctionRole", "InteractionsFunctionRole", "ExecutorFunctionRole",
+                         "VerifierFunctionRole"}  # fmt: skip
+    assert "dynamodb:PutItem" not in seen["VerifierFunctionRole"]
+
+
 def test_triage_may_collect_every_fact(resources: dict[str, Any]) -> None:
     statements = list(_statements(resources["TriageFunctionRole"]))
     assert FactCollector.permissions
