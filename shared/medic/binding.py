@@ -34,24 +34,27 @@ GUARD = "approval_binding"
 APPLY_EVIDENCE = ("aws_call", "change_found_applied")
 
 
-def chain_break(events: Sequence[LogEvent]) -> str | None:
-    """Why `events` (a plan's records, in order) are not an intact hash chain from its first record; None when they
-    are. Checks what was read, without another request: each seq follows the last, links to it, and hashes to itself.
-    """
-    from medic.ledger import GENESIS, event_hash
+def linked_chain(events: Sequence[LogEvent]) -> tuple[list[LogEvent], str | None]:
+    """The plan's records that form its chain, walked from its first record along the links (a record names the one
+    it follows: the seq before it, or `prev_seq` when it skipped a record it never adopted), and why the walk breaks
+    (None: every record on it hashes to itself). Records off the walk (put beside the chain, never linked into it) are
+    left out: `medic log verify` names them; nothing bound here may come from them. Uses only what was read."""
+    from medic.chain import GENESIS, recomputed_hash
 
-    previous = GENESIS
-    for expected_seq, event in enumerate(events, start=1):
-        if event.seq != expected_seq:
-            return f"record #{expected_seq} is missing"
-        if event.prev_hash != previous:
-            return f"record #{event.seq} does not link to the one before it"
-        recomputed = event_hash(event.plan_id, event.seq, event.at, event.kind, event.data, event.prev_hash,
-                                event.context)  # fmt: skip
-        if recomputed != event.hash:
-            return f"record #{event.seq} was modified"
-        previous = event.hash
-    return None
+    ordered = sorted(events, key=lambda event: event.seq)
+    chain: list[LogEvent] = []
+    previous_seq, previous_hash = 0, GENESIS
+    for event in ordered:
+        follows = event.prev_seq if event.prev_seq is not None else event.seq - 1
+        if event.seq <= previous_seq or follows != previous_seq or event.prev_hash != previous_hash:
+            continue  # not the next link of the chain
+        if recomputed_hash(event) != event.hash:
+            return chain, f"record #{event.seq} was modified"
+        chain.append(event)
+        previous_seq, previous_hash = event.seq, event.hash
+    if ordered and not chain:
+        return chain, "record #1 is missing"
+    return chain, None
 
 
 def logged_approval(events: Sequence[LogEvent]) -> tuple[dict[str, Any] | None, list[str]]:
@@ -74,7 +77,7 @@ def binding_refusal(plan: Plan, *, stored: str | None, expected: str, events: Se
         problems.append("it differs from the approval hash stored with the plan when it was made")
     if expected and expected != current:
         problems.append("it differs from the approval hash the executor's message carries")
-    broken = chain_break(events)
+    events, broken = linked_chain(events)
     if broken:
         problems.append(f"its log is not intact ({broken})")
     created, approvals = logged_approval(events)

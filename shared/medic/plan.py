@@ -205,8 +205,6 @@ def approval_hash(plan: Plan) -> str:
     return hashlib.sha256(canonical_json(executable_content(plan)).encode()).hexdigest()
 
 
-
-
 def plan_content_hash(plan: Plan) -> str:
     """The plan's content hash: what the executor and the verifier act on, fixed when the plan is made.
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from medic.actions.base import PlannedAction
-from medic.binding import apply_records_refusal, binding_refusal, chain_break
+from medic.binding import apply_records_refusal, binding_refusal, linked_chain
 from medic.ledger import GENESIS, LogEvent, event_hash
 from medic.plan import RECORDED_AT_APPLY, Plan, approval_hash, canonical_json, executable_content
 
@@ -165,11 +165,29 @@ def test_an_approval_mode_plan_without_an_approval_in_the_log_is_refused() -> No
 def test_a_log_that_is_not_an_intact_chain_is_refused() -> None:
     made = plan()
     events = approved(made)
-    assert chain_break(events) is None
+    assert linked_chain(events) == (events, None)
     edited = [events[0], events[1].model_copy(update={"data": {"user": "U2", "approval_hash": made.approval_hash}})]
-    assert chain_break(edited) == "record #2 was modified"
-    assert chain_break(events[1:]) == "record #1 is missing"
+    assert linked_chain(edited)[1] == "record #2 was modified"
+    assert linked_chain(events[1:]) == ([], "record #1 is missing")
     assert "not intact" in refusal_of(made, events=edited)
+
+
+def test_a_record_put_beside_the_chain_is_never_bound() -> None:
+    """An approval record put with a free seq but not linked into the chain (any role may PutItem there) does not
+    count as an approval: the walk follows the links."""
+    made = plan(status="PROPOSED")
+    events = approved(made, approvals=[])
+    forged = events[-1].model_copy(
+        update={
+            "seq": events[-1].seq + 1,
+            "kind": "approval",
+            "prev_hash": "0" * 64,
+            "data": {"user": "U9", "approval_hash": made.approval_hash},
+        }
+    )
+    chain_only, broken = linked_chain([*events, forged])
+    assert broken is None and forged not in chain_only
+    assert "no approval" in refusal_of(made, events=[*events, forged])
 
 
 def test_progress_that_differs_from_the_executors_records_is_refused() -> None:

@@ -560,11 +560,11 @@ CONTENT_HASH = "approval_hash"
 #: state and its index keys, the doc, the executor's lease, the approvers set (interactions), the chains' head anchors.
 MOVE_ATTRIBUTES = {
     "InteractionsFunctionRole": {"plan_id", "state", "target", "created_at", "updated_at", "doc", "lease_until",
-                                 "approvals", "head_seq", "head_hash"},
+                                 "approvals", "head_seq", "head_hash", "head_at"},
     "ExecutorFunctionRole": {"plan_id", "state", "target", "created_at", "updated_at", "doc", "lease_until",
-                             "head_seq", "head_hash"},
+                             "head_seq", "head_hash", "head_at"},
     "VerifierFunctionRole": {"plan_id", "state", "target", "created_at", "updated_at", "doc", "lease_until",
-                             "head_seq", "head_hash"},
+                             "head_seq", "head_hash", "head_at"},
 }  # fmt: skip
 #: The items each role may put in the plans table (dynamodb:LeadingKeys): triage its plans, rejected inputs and claims;
 #: the executor its re-proposals and their claims; interactions the kill switch flag only; the verifier nothing.
