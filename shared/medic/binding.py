@@ -27,6 +27,7 @@ from medic.plan import Plan, Refusal, approval_hash, recorded_at_apply
 
 if TYPE_CHECKING:
     from medic.actions.base import PlannedAction
+    from medic.chain import Head
     from medic.ledger import LogEvent
 
 GUARD = "approval_binding"
@@ -34,17 +35,34 @@ GUARD = "approval_binding"
 APPLY_EVIDENCE = ("aws_call", "change_found_applied")
 
 
-def linked_chain(events: Sequence[LogEvent]) -> tuple[list[LogEvent], str | None]:
-    """The plan's records that form its chain, walked from its first record along the links (a record names the one
-    it follows: the seq before it, or `prev_seq` when it skipped a record it never adopted), and why the walk breaks
-    (None: every record on it hashes to itself). Records off the walk (put beside the chain, never linked into it) are
-    left out: `medic log verify` names them; nothing bound here may come from them. Uses only what was read."""
+def linked_chain(events: Sequence[LogEvent], head: Head | None = None) -> tuple[list[LogEvent], str | None]:
+    """The plan's records that form its chain, and why the chain is broken (None: every record on it hashes to
+    itself and links to the one before it).
+
+    With the chain's `head` anchor (what the writers committed), the chain is walked back from it along the links (a
+    record names the one it follows: the seq before it, or `prev_seq` when it skipped a record it never adopted);
+    without it, forward from the first record. Records off the chain (put beside it, never linked into it, or beyond
+    the anchor) are left out: `medic log verify` names them; nothing bound here may come from them."""
     from medic.chain import GENESIS, recomputed_hash
 
-    ordered = sorted(events, key=lambda event: event.seq)
-    chain: list[LogEvent] = []
+    by_seq = {event.seq: event for event in events}
+    if head is not None:
+        chain: list[LogEvent] = []
+        seq, wanted = head.seq, head.hash
+        while seq > 0:
+            event = by_seq.get(seq)
+            if event is None:
+                return chain[::-1], f"record #{seq} is missing"
+            if event.hash != wanted or recomputed_hash(event) != event.hash:
+                return chain[::-1], f"record #{seq} was modified"
+            chain.append(event)
+            seq, wanted = (event.prev_seq if event.prev_seq is not None else seq - 1), event.prev_hash
+        if wanted != GENESIS:
+            return chain[::-1], "the chain's first record does not start it"
+        return chain[::-1], None
+    chain = []
     previous_seq, previous_hash = 0, GENESIS
-    for event in ordered:
+    for event in sorted(events, key=lambda event: event.seq):
         follows = event.prev_seq if event.prev_seq is not None else event.seq - 1
         if event.seq <= previous_seq or follows != previous_seq or event.prev_hash != previous_hash:
             continue  # not the next link of the chain
@@ -52,7 +70,7 @@ def linked_chain(events: Sequence[LogEvent]) -> tuple[list[LogEvent], str | None
             return chain, f"record #{event.seq} was modified"
         chain.append(event)
         previous_seq, previous_hash = event.seq, event.hash
-    if ordered and not chain:
+    if events and not chain:
         return chain, "record #1 is missing"
     return chain, None
 
@@ -64,7 +82,9 @@ def logged_approval(events: Sequence[LogEvent]) -> tuple[dict[str, Any] | None, 
     return created, approvals
 
 
-def binding_refusal(plan: Plan, *, stored: str | None, expected: str, events: Sequence[LogEvent]) -> Refusal | None:
+def binding_refusal(
+    plan: Plan, *, stored: str | None, expected: str, events: Sequence[LogEvent], head: Head | None = None
+) -> Refusal | None:
     """Why `plan` may not be applied as read (None: it is exactly what was made and approved).
 
     `stored` is the item's `approval_hash` attribute (None on an item written before it existed), `expected` the
@@ -77,7 +97,7 @@ def binding_refusal(plan: Plan, *, stored: str | None, expected: str, events: Se
         problems.append("it differs from the approval hash stored with the plan when it was made")
     if expected and expected != current:
         problems.append("it differs from the approval hash the executor's message carries")
-    events, broken = linked_chain(events)
+    events, broken = linked_chain(events, head)
     if broken:
         problems.append(f"its log is not intact ({broken})")
     created, approvals = logged_approval(events)
@@ -104,13 +124,13 @@ def recorded(action: PlannedAction) -> dict[str, Any]:
     return {key: value for key, value in action.resource.items() if recorded_at_apply(action.kind, key)}
 
 
-def apply_records_refusal(plan: Plan, events: Sequence[LogEvent]) -> Refusal | None:
+def apply_records_refusal(plan: Plan, events: Sequence[LogEvent], head: Head | None = None) -> Refusal | None:
     """Why the progress kept on the plan item cannot be trusted for a rollback or a resumed apply: an action marked
     applied that no record of the executor says it applied, or what an action recorded while applying (the targets,
     subscriptions and versions its rollback restores) differing from the executor's `aws_call` record of it."""
     calls: dict[tuple[str, str], dict[str, Any]] = {}
     found: set[str] = set()
-    for event in events:
+    for event in linked_chain(events, head)[0]:
         if event.kind == "aws_call":
             calls[(str(event.data.get("action")), str(event.data.get("target")))] = event.data
         elif event.kind == "change_found_applied":

@@ -382,8 +382,9 @@ def _execute_plan(pid: str, expected_hash: str, rt: Runtime) -> str:
     if plan.status == "APPLYING" and plan.lease_until and plan.lease_until > iso(now):
         # Another executor holds the plan (a duplicate delivery of its message) until its lease expires.
         raise LeaseHeld(plan.id, plan.lease_owner, plan.lease_until)
-    events = rt.ledger.events(pid)
-    binding = binding_refusal(plan, stored=rt.ledger.stored_approval_hash(pid), expected=expected_hash, events=events)
+    events, head = rt.ledger.events(pid), rt.ledger.head(pid)
+    stored = rt.ledger.stored_approval_hash(pid)
+    binding = binding_refusal(plan, stored=stored, expected=expected_hash, events=events, head=head)
     if plan.status == "APPROVED":
         refusals = [binding] if binding else _apply_time_refusals(plan, rt, now)
         if refusals:
@@ -396,7 +397,7 @@ def _execute_plan(pid: str, expected_hash: str, rt: Runtime) -> str:
     else:
         # APPLYING with its lease expired: a redelivery after a crash mid-apply (or the verifier's re-drive). Take the
         # plan over only if it is still what was approved, then read the kill switch and the guardrails again.
-        binding = binding or apply_records_refusal(plan, events)
+        binding = binding or apply_records_refusal(plan, events, head)
         if binding:
             return _tampered_mid_apply(plan, binding, rt, now)
         owner, until = _lease_terms(now, rt)
@@ -852,9 +853,11 @@ def rollback_plan(pid: str, rt: Runtime) -> str:
     now = rt.clock.now()
     if plan.lease_until and plan.lease_until > iso(now):
         raise LeaseHeld(plan.id, plan.lease_owner, plan.lease_until)
-    events = rt.ledger.events(pid)
+    events, head = rt.ledger.events(pid), rt.ledger.head(pid)
     stored = rt.ledger.stored_approval_hash(pid)
-    refusal = binding_refusal(plan, stored=stored, expected="", events=events) or apply_records_refusal(plan, events)
+    refusal = binding_refusal(plan, stored=stored, expected="", events=events, head=head) or apply_records_refusal(
+        plan, events, head
+    )
     if refusal is not None:
         rt.ledger.append(plan.id, "rollback_refused", refusal.model_dump(mode="json"), now)
         _reply(plan, rt, f":rotating_light: Not rolled back: {refusal.message}. A human must restore it.")

@@ -545,7 +545,11 @@ def _write_report_lines(clients: AwsClients, name: str, memory_mb: int, spec: An
     logs = clients.client("logs")
     group = f"/aws/lambda/{name}"
     logs.create_log_group(logGroupName=group)
-    logs.create_log_stream(logGroupName=group, logStreamName="world")
+    from medic.world.moto_lambda_logging import log_stream_name
+
+    # Named as Lambda names an environment's stream (the hand-written lines do not say which version ran: $LATEST).
+    stream = log_stream_name(name, "$LATEST", "0" * 32, clock.now().date(), log_group=group)
+    logs.create_log_stream(logGroupName=group, logStreamName=stream)
     base = int((clock.now() - timedelta(minutes=10)).timestamp() * 1000)
     used = spec.memory_used_mb or memory_mb // 2
     events = []
@@ -564,7 +568,7 @@ def _write_report_lines(clients: AwsClients, name: str, memory_mb: int, spec: An
             }
         )
     for chunk in range(0, len(events), 1000):
-        logs.put_log_events(logGroupName=group, logStreamName="world", logEvents=events[chunk : chunk + 1000])
+        logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=events[chunk : chunk + 1000])
 
 
 def _put_metric(

@@ -69,6 +69,15 @@ def _littles_peak(points: Sequence[Points], _: Facts) -> float | None:
     return max(value for _, value in series) if series else None
 
 
+def _rate_peak(points: Sequence[Points], _: Facts) -> float | None:
+    """Requests a second in the busiest minute: the ones served and the ones refused (a missing minute of Throttles
+    is 0: Lambda publishes it only when not 0)."""
+    if not points[0]:
+        return None
+    refused = dict(points[1])
+    return max((count + refused.get(t, 0.0)) / METRIC_PERIOD_S for t, count in points[0])
+
+
 def _times_allocated(points: Sequence[Points], facts: Facts) -> float | None:
     if not points[0] or not facts.pc_allocated:
         return None
@@ -130,6 +139,20 @@ def function_chains(kind: str, name: str, qualifier: str | None) -> list[Chain]:
                        "÷ pc_allocated"),
             ), zero_when_empty=True),
         ]  # fmt: skip
+    demand = "Little's law: invocations/s × Duration Average (no init), the busiest minute"
+    chains.append(Chain("demand_concurrency_peak", (
+        Source((metric("Invocations", "Sum", res), metric("Duration", "Average", res)), _littles_peak, demand),
+        *((Source((metric("Invocations", "Sum", fn), metric("Duration", "Average", fn)), _littles_peak,
+                  demand + ", every qualifier"),) if qualified else ()),
+    )))  # fmt: skip
+    if kind == "throttles":
+        chains += [
+            Chain("request_rate_peak", (Source((metric("Invocations", "Sum", fn), metric("Throttles", "Sum", fn)),
+                                               _rate_peak, "(Invocations + Throttles) / 60 s, the busiest minute"),)),
+        ]  # fmt: skip
+    if kind in ("throttles", "p99_latency"):  # the metric exists only for events queued for asynchronous invocation
+        chains.append(Chain("async_events_received", (Source((metric("AsyncEventsReceived", "Sum", fn),), _total),),
+                            zero_when_empty=True))  # fmt: skip
     chains += account_chains()
     if kind == "p99_latency":
         chains.append(Chain("duration_avg_ms", narrow_then_wide("Duration", "Average", _average)))
@@ -138,8 +161,11 @@ def function_chains(kind: str, name: str, qualifier: str | None) -> list[Chain]:
 
 def account_chains() -> list[Chain]:
     """The account's concurrency: every signal reads it (the guardrails keep what other functions use unreserved)."""
+    rate = "(Invocations + Throttles) / 60 s, every function, the busiest minute"
     return [
         Chain("account_concurrency_peak", (Source((SeriesSpec.lambda_("ConcurrentExecutions", "Maximum"),), _peak),)),
+        Chain("account_request_rate_peak", (Source((SeriesSpec.lambda_("Invocations", "Sum"),
+                                                    SeriesSpec.lambda_("Throttles", "Sum")), _rate_peak, rate),)),
         Chain("account_claimed_concurrency_peak",
               (Source((SeriesSpec.lambda_("ClaimedAccountConcurrency", "Maximum"),), _peak),)),
         Chain("unreserved_concurrency_peak",

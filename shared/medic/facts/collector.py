@@ -80,6 +80,7 @@ class FactCollector:
         "logs:StartQuery",
         "logs:GetQueryResults",
         "logs:FilterLogEvents",
+        "logs:DescribeLogStreams",  # which version an unqualified alarm's traffic runs, when no series says
         "rds:DescribeDBInstances",
         "rds:DescribeDBParameters",
         "tag:GetResources",
@@ -231,35 +232,94 @@ class FactCollector:
     ) -> str | None:
         """Which qualifier an unqualified alarm's traffic hits: the alias with most invocations, else $LATEST.
 
-        The same GetMetricData reads every candidate's own series too (each alias's and the unqualified ones), so the
-        triage reads all its metrics in one request; they land in `read`."""
+        An alias's invocations: its `Resource` series, else its `ExecutedVersion` series (the versions it routes to);
+        when an account has neither, the versions in the function's log stream names. $LATEST only on evidence (no
+        alias, or streams of $LATEST only), never because the aliases' series are missing. The same GetMetricData
+        reads every candidate's own series too, so the triage reads all its metrics in one request (into `read`)."""
         try:
-            aliases = [a["Name"] for a in self.clients.lambda_.list_aliases(FunctionName=name).get("Aliases", [])]
+            aliases = self.clients.lambda_.list_aliases(FunctionName=name).get("Aliases", [])
             total = SeriesSpec.lambda_("Invocations", "Sum", FunctionName=name)
-            by_alias = {alias: SeriesSpec.lambda_("Invocations", "Sum", FunctionName=name, Resource=f"{name}:{alias}")
-                        for alias in aliases}  # fmt: skip
-            specs = [total, *by_alias.values()]
+            by_alias: dict[str, list[SeriesSpec]] = {}
+            versions: dict[str, str] = {}
+            for alias in aliases:
+                resource = f"{name}:{alias['Name']}"
+                routed = [str(alias["FunctionVersion"]),
+                          *((alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {})]  # fmt: skip
+                versions.update({version: alias["Name"] for version in routed[:1]})
+                by_alias[alias["Name"]] = [
+                    SeriesSpec.lambda_("Invocations", "Sum", FunctionName=name, Resource=resource),
+                    *(SeriesSpec.lambda_("Invocations", "Sum", FunctionName=name, Resource=resource,
+                                         ExecutedVersion=version) for version in routed),
+                ]  # fmt: skip
+            specs = [total, *(spec for specs in by_alias.values() for spec in specs)]
             if len(aliases) <= PREFETCH_ALIASES:
-                for candidate in [*aliases, "$LATEST"]:
+                for candidate in [*by_alias, "$LATEST"]:
                     specs += chains.all_series(self._wanted(kind, name, candidate), *self._extra(kind, name, candidate))
             read.update(read_series(self.clients, specs, now, self._lookback(kind)))
         except Exception as exc:  # noqa: BLE001 - any failure leaves the fact unknown, with the reason
             failed = f"lambda:ListAliases/cloudwatch:GetMetricData failed: {error_code(exc)}"
             facts.missing["traffic_qualifier"] = failed
             return None
-        counts = {alias: sum(v for _, v in in_window(read.get(spec, []), now)) for alias, spec in by_alias.items()}
-        everything = sum(v for _, v in in_window(read.get(total, []), now))
-        facts.sources["traffic_qualifier"] = "lambda:ListAliases + cloudwatch:GetMetricData Invocations by Resource"
+
+        def invoked(spec: SeriesSpec) -> float:
+            return sum(v for _, v in in_window(read.get(spec, []), now))
+
+        counts = {alias: invoked(specs[0]) or sum(invoked(spec) for spec in specs[1:])
+                  for alias, specs in by_alias.items()}  # fmt: skip
+        everything = invoked(total)
+        facts.sources["traffic_qualifier"] = (
+            "lambda:ListAliases + cloudwatch:GetMetricData Invocations by Resource (else by ExecutedVersion)"
+        )
         busiest = max(counts, key=counts.__getitem__, default=None)
         if busiest is not None and counts[busiest] > 0 and counts[busiest] >= everything / 2:
             facts.traffic_qualifier = busiest
-        elif everything > 0:
+        elif everything > 0 and not by_alias:
             facts.traffic_qualifier = "$LATEST"  # invoked unqualified: $LATEST, where PC cannot be configured
+        elif everything > 0:
+            self._qualifier_from_streams(facts, name, versions, now)
         else:
             facts.missing["traffic_qualifier"] = (
                 f"no datapoints in the last {window()} for {total.describe()} nor its aliases' Resource series"
             )
         return facts.traffic_qualifier
+
+    def _qualifier_from_streams(self, facts: Facts, name: str, aliases: dict[str, str], now: datetime) -> None:
+        """The qualifier from the versions in the log stream names the function wrote to in the window (Lambda names
+        them `…/[<version>]…`, `…/<name>[<version>]…` in a custom group): only $LATEST, or versions one alias serves."""
+        try:
+            logging = (self.clients.lambda_.get_function(FunctionName=name)["Configuration"].get("LoggingConfig")
+                       or {})  # fmt: skip
+            group = str(logging.get("LogGroup") or default_log_group(name))
+            streams = (
+                self.clients.client("logs")
+                .describe_log_streams(logGroupName=group, orderBy="LastEventTime", descending=True, limit=50)
+                .get("logStreams", [])
+            )
+        except Exception as exc:  # noqa: BLE001 - any failure leaves the fact unknown, with the reason
+            facts.missing["traffic_qualifier"] = (
+                f"no Invocations by alias, and lambda:GetFunction/logs:DescribeLogStreams failed: {error_code(exc)}"
+            )
+            return
+        since = int(window_start(now).timestamp() * 1000)
+        shared = group != default_log_group(name)
+        seen = set()
+        for stream in streams:
+            stream_name = str(stream.get("logStreamName", ""))
+            if int(stream.get("lastEventTimestamp") or 0) < since or (shared and f"/{name}[" not in stream_name):
+                continue
+            version = stream_name.partition("[")[2].partition("]")[0]
+            if version:
+                seen.add(version)
+        served = {aliases.get(version, "?" if version != "$LATEST" else "$LATEST") for version in seen}
+        source = f"logs:DescribeLogStreams {group}: the versions the function logged from ({', '.join(sorted(seen))})"
+        if len(served) == 1 and "?" not in served:
+            facts.traffic_qualifier = served.pop()
+            facts.sources["traffic_qualifier"] = source
+        else:
+            facts.missing["traffic_qualifier"] = (
+                "no Invocations by alias (Resource or ExecutedVersion) in the last "
+                f"{window()}, and the log streams do not name one qualifier ({', '.join(sorted(seen)) or 'none'})"
+            )
 
     # -- Lambda -------------------------------------------------------------------------------------
     def _function(self, facts: Facts, name: str, qualifier: str | None) -> None:
@@ -472,6 +532,20 @@ class FactCollector:
                 + " (UnreservedConcurrentExecutions had no datapoints): an upper bound"
             )
             facts.missing.pop("unreserved_concurrency_peak", None)
+        if facts.unreserved_concurrency is not None and facts.unreserved_concurrency_peak is not None:
+            # What a raise (a reservation, or PC on a function without one) could take without squeezing the others:
+            # the pool, less this function's own PC when it draws from the pool, less what the others use at peak
+            # (at least the minimum AWS keeps).
+            unreserved = not facts.has_reserved_concurrency
+            own_use = (peak if peak is not None else facts.peak_concurrency or 0.0) if unreserved else 0.0
+            own_pc = (facts.pc_requested or 0) + (facts.pc_on_other_qualifiers or 0) if unreserved else 0
+            others = max(0.0, facts.unreserved_concurrency_peak - own_use)
+            keep = max(float(facts.minimum_unreserved or 100), others)
+            facts.unreserved_headroom = max(0.0, facts.unreserved_concurrency - own_pc - keep)
+            facts.sources["unreserved_headroom"] = (
+                "unreserved_concurrency − the function's own PC (no reservation) − max(minimum_unreserved, what the "
+                "other functions without a reservation use at peak)"
+            )
         if facts.unreserved_concurrency_peak is not None and facts.unreserved_concurrency:
             facts.unreserved_pool_utilization = facts.unreserved_concurrency_peak / facts.unreserved_concurrency
             facts.sources["unreserved_pool_utilization"] = "unreserved_concurrency_peak / unreserved_concurrency"
@@ -486,7 +560,7 @@ class FactCollector:
             facts.invocation_type = invocation_type(facts)
             facts.sources["invocation_type"] = (
                 f"tag {INVOCATION_TAG}" if (facts.tags or {}).get(INVOCATION_TAG) in INVOCATION_TYPES
-                else "event source mappings + resource-based policy"
+                else "event source mappings + resource-based policy + AsyncEventsReceived"
             )  # fmt: skip
         if facts.max_memory_used_mb is not None and facts.memory_mb and facts.memory_used_ratio is None:
             facts.memory_used_ratio = facts.max_memory_used_mb / facts.memory_mb
@@ -578,7 +652,9 @@ def alarm_facts(facts: Facts, event: AlarmStateChangeEvent) -> None:
 
 
 def invocation_type(facts: Facts) -> str:
-    """The tag medic:invocation when valid; else an SQS/stream mapping, else async producers, else sync."""
+    """The tag medic:invocation when valid; else an SQS/stream mapping; else async when a producer may invoke it
+    asynchronously (resource-based policy) or events were queued for it (AsyncEventsReceived: S3, SNS, EventBridge or
+    any caller with InvocationType Event); else sync."""
     tagged = (facts.tags or {}).get(INVOCATION_TAG)
     if tagged in INVOCATION_TYPES:
         return tagged
@@ -587,7 +663,7 @@ def invocation_type(facts: Facts) -> str:
         return "sqs"
     if kinds & {"kinesis", "dynamodb", "kafka", "mq"}:
         return "stream"
-    return "async" if facts.async_sources else "sync"
+    return "async" if facts.async_sources or (facts.async_events_received or 0) > 0 else "sync"
 
 
 def _condition_value(statement: dict[str, Any], key: str) -> Any:

@@ -98,6 +98,11 @@ class Facts(BaseModel):
     reserved_utilization: float | None = None
     concurrency_ramp_per_min: float | None = None
     ramp_start_minute_of_day: float | None = None  # UTC minute of the day the steepest one-minute climb began
+    request_rate_peak: float | None = None  # requests/s the function was asked to serve (served + throttled)
+    account_request_rate_peak: float | None = None  # the same for every function of the account
+    async_events_received: float | None = None  # AsyncEventsReceived: events queued for asynchronous invocation
+    demand_concurrency_peak: float | None = None  # invocations/s × Duration (no init): warm environments needed
+    unreserved_headroom: float | None = None  # what a raise could take from the pool without squeezing anyone
     throttled_minutes: int | None = None  # minutes of the window with Throttles > 0
     climbing_when_throttled: bool | None = None  # concurrency still rising in the minutes it was throttled
     invocation_type: str | None = None  # "sync" | "async" | "sqs" | "stream"
