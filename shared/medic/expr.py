@@ -6,7 +6,7 @@ facts, and the tree is compiled once into plain closures.
 
 Allowed: numbers, strings, booleans; fact names; `+ - * / // %`; comparisons (incl. chained and
 `in (...)` with literals); `and`, `or`, `not`; `x if cond else y`; the functions `min`, `max`,
-`ceil`, `floor`, `round`, `abs`.
+`ceil`, `floor`, `round`, `abs`, and `known(a, b, …)` (the first argument whose facts are known: a fallback).
 
 >>> expr = compile_expression("ceil(peak * 1.2)", {"peak": float})
 >>> expr.evaluate({"peak": 50})
@@ -76,6 +76,7 @@ _FUNCTIONS: dict[str, tuple[Callable[..., Any], int, int]] = {
     "floor": (math.floor, 1, 1),
     "round": (round, 1, 1),
     "abs": (abs, 1, 1),
+    "known": (lambda *values: values[0], 2, 4),  # the first argument whose facts are known (evaluated lazily below)
 }
 
 
@@ -117,6 +118,21 @@ def compile_expression(source: str | int | float | bool, facts: Mapping[str, typ
     compiler = _Compiler(facts)
     kind, evaluate = compiler.compile(tree.body)
     return Expression(text, kind, frozenset(compiler.names), evaluate)
+
+
+def _first_known(parts: list[Evaluator]) -> Evaluator:
+    """`known(a, b, …)`: the first argument that can be evaluated (its facts known); unknown when none can. A
+    runbook's fallback in one parameter: `ceil(known(demand_concurrency_peak, peak_concurrency) * 1.2)`."""
+
+    def evaluate(env: Env) -> Any:
+        for part in parts[:-1]:
+            try:
+                return part(env)
+            except UnknownFact:
+                continue
+        return parts[-1](env)
+
+    return evaluate
 
 
 def _kleene(parts: list[Evaluator], *, decisive: bool) -> Evaluator:
@@ -284,4 +300,6 @@ class _Compiler:
         if not low <= len(node.args) <= high:
             raise self.fail(node, f"{node.func.id}() takes {low}..{high} arguments")
         args = [self._expect(arg, "number") for arg in node.args]
+        if node.func.id == "known":
+            return "number", _first_known(args)
         return "number", lambda env: function(*(arg(env) for arg in args))

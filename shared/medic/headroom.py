@@ -8,7 +8,7 @@ validates with), so a clamped value is one AWS accepts. See `medic.guardrails` f
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from medic import pool
 from medic.actions.base import PlannedAction
@@ -110,6 +110,19 @@ def _usage(facts: Facts) -> tuple[int | None, str]:
     return None, "what the functions without a reservation use is unknown (unreserved_concurrency_peak not read)"
 
 
+def _others_usage(facts: Facts) -> tuple[int, str]:
+    """What the *other* functions without a reservation use at peak (PC for this function takes from the same pool;
+    its own on-demand use moves onto the PC), and where that number comes from; 0 when unknown (the minimum then)."""
+    if facts.unreserved_concurrency_peak is None:
+        return 0, "what the other functions use is unknown"
+    own = facts.peak_concurrency if facts.peak_concurrency is not None else facts.function_peak_concurrency or 0.0
+    others = max(0.0, facts.unreserved_concurrency_peak - own)
+    return math.ceil(others), (
+        f"what they used at peak ({facts.unreserved_concurrency_peak:g} without a reservation, {own:g} of it this "
+        f"function's own)"
+    )
+
+
 def _floor_refusal(action: PlannedAction, account: AccountHeadroom) -> Refusal:
     minimum = account.now.minimum if account.now is not None else pool.MINIMUM_UNRESERVED
     return Refusal(
@@ -191,12 +204,14 @@ def clamp_pc(action: PlannedAction, facts: Facts, settings: Settings, account: A
             if pool.pool_is_all_floor(account.limit):
                 refusals[:] = [_floor_refusal(action, account)]
             else:
-                largest = pool.largest_provisioned(account.now, account.pc_here, value)
+                keep, why = _others_usage(facts)
+                kept = replace(account.now, minimum=max(account.now.minimum, keep))
+                largest = pool.largest_provisioned(kept, account.pc_here, value)
                 if largest != value:
-                    action.clamps.append(
-                        f"{name} {value} → {largest}: leaves ≥ {account.now.minimum} unreserved executions in the "
-                        f"account {account.described()}"
-                    )
+                    reason = f"leaves ≥ {account.now.minimum} unreserved executions in the account"
+                    if keep > account.now.minimum:
+                        reason = f"leaves ≥ {keep} unreserved executions for the other functions, {why}"
+                    action.clamps.append(f"{name} {value} → {largest}: {reason} {account.described()}")
                     value = largest
         if value != wanted:
             action.after[name] = value

@@ -313,11 +313,21 @@ def _fill(parts: tuple[str, ...], facts: Mapping[str, Any]) -> str:
         found = facts.get(parts[index])
         if found is None:
             filled[index] = "unknown"
-        elif isinstance(found, float) and found.is_integer():
-            filled[index] = str(int(found))
+        elif isinstance(found, float):
+            filled[index] = _shown(found)
         else:
             filled[index] = str(found)
     return "".join(filled)
+
+
+def _shown(number: float) -> str:
+    """A fact's number as a human reads it on a card: whole numbers whole, others to three significant digits
+    (0.0135, 0.95, 52.7, 1234)."""
+    if not math.isfinite(number) or number.is_integer():
+        return str(int(number)) if math.isfinite(number) else str(number)
+    if abs(number) >= 100:
+        return str(round(number))
+    return f"{number:.3g}"
 
 
 # -- loading -------------------------------------------------------------------------------------

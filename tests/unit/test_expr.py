@@ -223,7 +223,7 @@ def test_an_unknown_fact_name_is_refused_with_its_name_and_column() -> None:
         ("[p for p in (1, 2)]", "ListComp is not allowed"),
         ("max(1, (p for p in (1, 2)))", "GeneratorExp is not allowed"),
         ("{p: 1 for p in (1, 2)}", "DictComp is not allowed"),
-        ("__import__('os')", "only these functions are allowed: abs, ceil, floor, max, min, round"),
+        ("__import__('os')", "only these functions are allowed: abs, ceil, floor, known, max, min, round"),
         ("eval('1')", "only these functions are allowed"),
         ("len(status)", "only these functions are allowed"),
         ("round(peak, ndigits=1)", "keyword arguments are not allowed"),
@@ -318,3 +318,11 @@ def test_and_or_are_three_valued_a_deciding_operand_wins_over_an_unknown_one(sou
 def test_without_a_deciding_operand_an_unknown_fact_keeps_the_whole_unknown(source: str) -> None:
     with pytest.raises(UnknownFact, match="peak"):
         evaluate(source, peak=None)
+
+
+def test_known_takes_the_first_argument_whose_facts_are_known() -> None:
+    assert evaluate("ceil(known(peak, allocated) * 1.2)", peak=None) == 60  # allocated 50
+    assert evaluate("ceil(known(peak, allocated) * 1.2)") == 97  # peak 80.4
+    with pytest.raises(UnknownFact, match="allocated"):
+        evaluate("known(peak, allocated)", peak=None, allocated=None)
+    assert compile_expression("known(peak, 1)", FACTS).names == frozenset({"peak"})

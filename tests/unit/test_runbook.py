@@ -25,6 +25,7 @@ RUNBOOK = Path(__file__).resolve().parents[2] / "runbooks" / "lambda-latency.yam
 SPILLOVER_ROWS = [
     "pc-not-ready",
     "autoscaling-max-reached",
+    "autoscaling-too-slow",
     "floor-too-low",
     "spillover-unexplained",
     "pc-idle-flat-floor",
@@ -183,7 +184,8 @@ def test_floor_too_low_trace_lists_the_rows_above_it_as_not_matched(runbook: Run
     decision = decide(runbook, "spillover", fixed_floor(peak_concurrency=60.0))
 
     assert [(trace.row, trace.matched) for trace in decision.trace] == [
-        ("pc-not-ready", False), ("autoscaling-max-reached", False), ("floor-too-low", True),
+        ("pc-not-ready", False), ("autoscaling-max-reached", False), ("autoscaling-too-slow", False),
+        ("floor-too-low", True),
     ]  # fmt: skip
     assert failing_condition(row_trace(decision, "pc-not-ready")) == ("pc_status != 'READY'", "false")
     autoscaling = row_trace(decision, "autoscaling-max-reached")
@@ -197,17 +199,21 @@ def test_spillover_unexplained_when_the_peak_fits_in_the_fixed_floor(runbook: Ru
     assert (decision.row, decision.diagnosis, decision.mode) == ("spillover-unexplained", "unexplained", "notify")
     assert decision.actions == [ActionCall(kind="advise", params={}, row=decision.row or "")]
     assert decision.rationale.startswith("12 invocations spilled over on checkout:live, but the peak concurrency (18)")
-    assert [trace.row for trace in decision.trace] == SPILLOVER_ROWS[:4]  # first match: the rest is not tried
+    assert [trace.row for trace in decision.trace] == SPILLOVER_ROWS[:5]  # first match: the rest is not tried
     assert failing_condition(row_trace(decision, "floor-too-low")) == ("peak_concurrency > pc_allocated", "false")
 
 
-def test_spillover_unexplained_when_autoscaling_is_not_pinned_at_its_max(runbook: Runbook) -> None:
+def test_autoscaling_below_its_max_that_did_not_keep_up_raises_the_floor(runbook: Runbook) -> None:
+    """Target tracking had room (30 of a max of 50) but demand (80) stepped faster than it scales out: the floor is
+    too low for the step (not unexplained, as it was before target tracking's reaction time was taken into
+    account)."""
     decision = decide(runbook, "spillover", checkout_live(pc_allocated=30, pc_requested=30))
 
-    assert decision.row == "spillover-unexplained"
+    assert (decision.row, decision.diagnosis) == ("autoscaling-too-slow", "pc_floor_too_low")
     autoscaling = row_trace(decision, "autoscaling-max-reached")
     assert failing_condition(autoscaling) == ("pc_allocated >= autoscaling_max", "false")
-    assert failing_condition(row_trace(decision, "floor-too-low")) == ("not has_autoscaling", "false")
+    [call] = decision.actions
+    assert call.kind == "set_autoscaling_bounds" and call.params["min"] >= 80
 
 
 def test_no_spillover_matches_no_row(runbook: Runbook) -> None:

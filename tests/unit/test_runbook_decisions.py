@@ -213,6 +213,13 @@ def reference_evaluate(expression: Expression, facts: Mapping[str, Any]) -> Any:
             return walk(node.body) if walk(node.test) else walk(node.orelse)
         if isinstance(node, ast.Call):
             assert isinstance(node.func, ast.Name)
+            if node.func.id == "known":  # the first argument whose facts are known
+                for arg in node.args[:-1]:
+                    try:
+                        return walk(arg)
+                    except UnknownFact:
+                        continue
+                return walk(node.args[-1])
             return _FUNCTIONS[node.func.id](*(walk(arg) for arg in node.args))
         raise AssertionError(f"not in the language: {ast.dump(node)}")
 

@@ -62,6 +62,7 @@ def checkout_facts() -> Facts:
         function_name="checkout", qualifier="live", tags={"medic:managed": "true"}, managed=True,
         has_reserved_concurrency=False, unreserved_concurrency=900, pc_requested=20, pc_allocated=20,
         pc_status="READY", has_autoscaling=False, spillover_invocations=340.0, peak_concurrency=60.0,
+        demand_concurrency_peak=60.0,
     )  # fmt: skip
 
 
@@ -113,7 +114,7 @@ def test_a_proposed_plan_card_shows_what_fired_the_diagnosis_and_the_change(cloc
     assert "ProvisionedConcurrencySpilloverInvocations (Sum, 60s): *340* vs threshold 0" in fired
     assert "*Recent datapoints* 0, 12, 340" in fired
     assert diagnosis.startswith("*Diagnosis* `pc_floor_too_low` (runbook row `floor-too-low`, mode `approve`)\n")
-    assert "demand peaked at 60 concurrent executions" in diagnosis
+    assert "demand peaked at 60 warm environments (60 concurrent executions)" in diagnosis
     assert change == "*Change* (before → after)\n• `checkout:live` provisioned_concurrency: 20 → *72*"
     assert blocks[-1]["type"] == "context"
     assert blocks[-1]["elements"][0]["text"] == f":hourglass_flowing_sand: *PROPOSED* · plan `{plan.id}`"
@@ -141,6 +142,7 @@ def test_the_card_shows_why_each_earlier_row_did_not_match(clock: ManualClock) -
         "*Why this row* (runbook rows in order)",
         "✘ pc-not-ready: `pc_status != 'READY'` is false (pc_status=\"READY\")",
         "✘ autoscaling-max-reached: `has_autoscaling` is false (has_autoscaling=False)",
+        "✘ autoscaling-too-slow: `has_autoscaling` is false (has_autoscaling=False)",
         "✔ floor-too-low: matched: not has_autoscaling; spillover_invocations > 0; peak_concurrency > pc_allocated",
     ]
 

@@ -140,10 +140,12 @@ def function_chains(kind: str, name: str, qualifier: str | None) -> list[Chain]:
             ), zero_when_empty=True),
         ]  # fmt: skip
     demand = "Little's law: invocations/s × Duration Average (no init), the busiest minute"
+    busy = "environments busy initializing included: an upper bound of the warm demand"
     chains.append(Chain("demand_concurrency_peak", (
         Source((metric("Invocations", "Sum", res), metric("Duration", "Average", res)), _littles_peak, demand),
         *((Source((metric("Invocations", "Sum", fn), metric("Duration", "Average", fn)), _littles_peak,
                   demand + ", every qualifier"),) if qualified else ()),
+        Source((metric("ConcurrentExecutions", "Maximum", res),), _peak, busy),
     )))  # fmt: skip
     if kind == "throttles":
         chains += [

@@ -562,6 +562,10 @@ class FactCollector:
                 f"tag {INVOCATION_TAG}" if (facts.tags or {}).get(INVOCATION_TAG) in INVOCATION_TYPES
                 else "event source mappings + resource-based policy + AsyncEventsReceived"
             )  # fmt: skip
+        if facts.demand_concurrency_peak is None and facts.peak_concurrency is not None:
+            facts.demand_concurrency_peak = facts.peak_concurrency
+            facts.sources["demand_concurrency_peak"] = "peak_concurrency (no Invocations × Duration): an upper bound"
+            facts.missing.pop("demand_concurrency_peak", None)
         if facts.max_memory_used_mb is not None and facts.memory_mb and facts.memory_used_ratio is None:
             facts.memory_used_ratio = facts.max_memory_used_mb / facts.memory_mb
 
