@@ -803,12 +803,37 @@ def verify_plan(plan: Plan, rt: Runtime, now: datetime) -> str:
         note = f"alarm OK; latest {latest:g} within threshold {threshold:g}"
         reply = f":large_green_circle: Verified: {note} (since the change: {', '.join(f'{v:g}' for v in datapoints)})."
         return _conclude(plan, rt, now, verification, "VERIFIED", note, reply)
+    if state == "ALARM" and (waiting := _quota_undecided(plan, rt, now)):
+        return waiting
     if state == "ALARM":
         note = f"alarm still ALARM after the change; latest {latest:g} vs threshold {threshold:g}"
         rollback = " (rollback requested by the rule)" if plan.rollback_on_failure else ""
         reply = f":red_circle: Not fixed: {note}. Escalating to a human{rollback}."
         return _conclude(plan, rt, now, verification, "FAILED", note, reply)
     return "awaiting_data"
+
+
+#: How long a plan that asked AWS for a higher concurrency quota waits for AWS's decision before it is judged.
+QUOTA_DECISION_WAIT = timedelta(days=7)
+
+
+def _quota_undecided(plan: Plan, rt: Runtime, now: datetime) -> str | None:
+    """A plan whose change is a quota increase AWS has not granted yet is not judged on an alarm still firing: AWS
+    reviews such requests (hours to days), so the plan stays APPLIED ("awaiting_quota", said once in the thread)
+    until the account's limit reaches what was asked, or `QUOTA_DECISION_WAIT` has passed."""
+    asked = [int(a.after.get("account_concurrency_limit") or 0) for a in plan.changes
+             if a.kind == "request_quota_increase"]  # fmt: skip
+    if not asked or now - parse_iso(plan.applied_at or plan.updated_at) > QUOTA_DECISION_WAIT:
+        return None
+    limit = target_clients(plan, rt).lambda_.get_account_settings()["AccountLimit"].get("ConcurrentExecutions", 0)
+    if int(limit) >= max(asked):
+        return None  # granted: the alarm is judged as any other
+    if "awaiting_quota" not in {event.kind for event in rt.ledger.events(plan.id)}:
+        rt.ledger.append(plan.id, "awaiting_quota", {"limit": limit, "asked": max(asked)}, now)
+        _reply(plan, rt, f":hourglass_flowing_sand: The alarm still fires: the account's limit is {limit}, AWS has not "
+                         f"granted the {max(asked)} asked yet. Verifying once it has (or in {QUOTA_DECISION_WAIT.days} "
+                         "days).")  # fmt: skip
+    return "awaiting_quota"
 
 
 def _conclude(
