@@ -110,6 +110,18 @@ def _usage(facts: Facts) -> tuple[int | None, str]:
     return None, "what the functions without a reservation use is unknown (unreserved_concurrency_peak not read)"
 
 
+def _own_unreserved_use(facts: Facts, name: str | None) -> int:
+    """What `name` (a function without a reservation) used at peak from the unreserved pool: the alarm's function or
+    one of a database's consumers; 0 when unknown (nothing is then subtracted from what is kept)."""
+    if name is not None and name == facts.function_name:
+        peak = (
+            facts.function_peak_concurrency if facts.function_peak_concurrency is not None else facts.peak_concurrency
+        )
+        return math.floor(peak or 0.0)
+    consumer = next((c for c in facts.consumers or [] if c.function_name == name), None)
+    return math.floor(consumer.peak_concurrency or 0.0) if consumer is not None else 0
+
+
 def _others_usage(facts: Facts) -> tuple[int, str]:
     """What the *other* functions without a reservation use at peak (PC for this function takes from the same pool;
     its own on-demand use moves onto the PC), and where that number comes from; 0 when unknown (the minimum then)."""
@@ -146,6 +158,10 @@ def clamp_reserved(action: PlannedAction, facts: Facts, account: AccountHeadroom
             refusals.append(_floor_refusal(action, account))
         else:
             keep, why = _usage(facts)
+            own = _own_unreserved_use(facts, name) if held is None else 0
+            if keep is not None and own:  # its own use moves into the reservation: keep what the *others* use
+                keep = max(0, keep - own)
+                why += f", less {name}'s own {own} (it moves into the reservation)"
             minimum = account.now.minimum
             if keep is None:
                 value = held or 0

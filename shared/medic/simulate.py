@@ -672,7 +672,8 @@ def _after_fix(
         story.write(
             f"alarm {event['detail']['alarmName']} → {state['value']} at {state['timestamp']}: {state['reason']}"
         )
-        story.write("EventBridge → triage: " + json.dumps(triage(event, None)))
+        if state["value"] == "ALARM":  # the deployed rule forwards ALARM only (template.yaml, TriageFunction)
+            story.write("EventBridge → triage: " + json.dumps(triage(event, None)))
 
 
 def _replay_after_fix(

@@ -78,6 +78,17 @@ def _rate_peak(points: Sequence[Points], _: Facts) -> float | None:
     return max((count + refused.get(t, 0.0)) / METRIC_PERIOD_S for t, count in points[0])
 
 
+def _asked_peak(points: Sequence[Points], _: Facts) -> float | None:
+    """The concurrency the function was asked for (served and refused): at a cap its own concurrency cannot show
+    more than the cap; the requests refused, each for as long as the served ones ran, can."""
+    if not points[0]:
+        return None
+    refused, durations = dict(points[1]), dict(points[2])
+    asked = [(count + refused.get(t, 0.0)) / METRIC_PERIOD_S * durations[t] / 1000
+             for t, count in points[0] if t in durations]  # fmt: skip
+    return max(asked) if asked else None
+
+
 def _times_allocated(points: Sequence[Points], facts: Facts) -> float | None:
     if not points[0] or not facts.pc_allocated:
         return None
@@ -148,7 +159,12 @@ def function_chains(kind: str, name: str, qualifier: str | None) -> list[Chain]:
         Source((metric("ConcurrentExecutions", "Maximum", res),), _peak, busy),
     )))  # fmt: skip
     if kind == "throttles":
+        asked = (
+            "Little's law on what was asked: (Invocations + Throttles) / 60 s × Duration Average, the busiest minute"
+        )
         chains += [
+            Chain("asked_concurrency_peak", (Source((metric("Invocations", "Sum", fn), metric("Throttles", "Sum", fn),
+                                                     metric("Duration", "Average", fn)), _asked_peak, asked),)),
             Chain("request_rate_peak", (Source((metric("Invocations", "Sum", fn), metric("Throttles", "Sum", fn)),
                                                _rate_peak, "(Invocations + Throttles) / 60 s, the busiest minute"),)),
         ]  # fmt: skip

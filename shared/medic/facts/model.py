@@ -98,6 +98,7 @@ class Facts(BaseModel):
     reserved_utilization: float | None = None
     concurrency_ramp_per_min: float | None = None
     ramp_start_minute_of_day: float | None = None  # UTC minute of the day the steepest one-minute climb began
+    asked_concurrency_peak: float | None = None  # what the traffic asked for, served or throttled (Little's law)
     request_rate_peak: float | None = None  # requests/s the function was asked to serve (served + throttled)
     account_request_rate_peak: float | None = None  # the same for every function of the account
     async_events_received: float | None = None  # AsyncEventsReceived: events queued for asynchronous invocation
