@@ -32,6 +32,7 @@ SECTIONS = {
     "custodian": "6. Side by side with Cloud Custodian",
     "sizes": "7. Package sizes and precompiled bytecode",
     "load": "8. Load: bursts of alarms and clicks",
+    "diagnosis": "9. Diagnosis accuracy on generated incidents",
 }
 
 
@@ -130,8 +131,12 @@ def render() -> None:
         "| | target | measured | verdict |",
         "|---|---|---|---|",
     ]
-    for key, doc in docs.items():
-        for t in doc["targets"]:
+    kept_rows, kept_text = _previous()
+    for key in SECTIONS:
+        if key not in docs:
+            lines += kept_rows.get(key, [])  # measured by an earlier run: kept as it was (its section says when)
+            continue
+        for t in docs[key]["targets"]:
             verdict = "pass" if t["passed"] else "**MISSED**"
             lines.append(
                 f"| {SECTIONS[key].split('. ', 1)[0]}. {t['name']} | {t['target']} | {t['measured']} | {verdict} |"
@@ -139,10 +144,32 @@ def render() -> None:
     for key, title in SECTIONS.items():
         lines += ["", f"## {title}", ""]
         if key not in docs:
-            lines.append("_not measured yet: run `make bench`._")
+            lines.append(kept_text.get(key) or "_not measured yet: run `make bench`._")
             continue
         lines += [f"_Measured {docs[key]['environment']}._", "", docs[key]["body"].rstrip()]
     RESULTS.write_text("\n".join(lines) + "\n")
+
+
+def _previous() -> tuple[dict[str, list[str]], dict[str, str]]:
+    """The results.md on disk, by section key: its rows of the targets table and its section's text. A run of some
+    sections (BENCH_ONLY, a fresh clone without bench/out) re-renders the file without losing the others."""
+    if not RESULTS.exists():
+        return {}, {}
+    text = RESULTS.read_text(encoding="utf-8")
+    by_number = {title.split(". ", 1)[0]: key for key, title in SECTIONS.items()}
+    rows: dict[str, list[str]] = {}
+    for line in text.split("\n## Targets", 1)[-1].split("\n## ", 1)[0].splitlines():
+        number = line[2:].split(". ", 1)[0] if line.startswith("| ") else ""
+        if number in by_number:
+            rows.setdefault(by_number[number], []).append(line)
+    sections: dict[str, str] = {}
+    for key, title in SECTIONS.items():
+        marker = f"\n## {title}\n"
+        if marker in text:
+            body = text.split(marker, 1)[1].split("\n## ", 1)[0].strip()
+            if not body.startswith("_not measured yet"):
+                sections[key] = body
+    return rows, sections
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
