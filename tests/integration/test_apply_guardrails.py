@@ -6,18 +6,15 @@ approved or nothing, never a silently clamped value."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from floor import current, pc, rt
 
-from medic.plan import Plan
-from medic.runtime import Runtime, install
-from medic.scenario import load_scenario
-from medic.simulate import ACCOUNT, Simulation, Story
+from medic.simulate import ACCOUNT, Simulation
 from medic.world import moto_ext
-from medic.world.server import EmbeddedAWS
 
 ROOT = Path(__file__).resolve().parents[2]
 FLOOR = ROOT / "scenarios" / "spillover-fixed-floor.yaml"  # set_provisioned_concurrency on checkout:live, 20 → 66
@@ -25,28 +22,9 @@ PUT_PC = "PutProvisionedConcurrencyConfig"
 
 
 @pytest.fixture
-def sim(aws: EmbeddedAWS) -> Iterator[Simulation]:
-    simulation = Simulation(load_scenario(FLOOR), str(FLOOR), aws.endpoint_url, Story(None))
-    simulation.setup()
-    yield simulation
-    install(None)
-    moto_ext.reset_knobs()
-
-
-def rt(sim: Simulation) -> Runtime:
-    assert sim.runtime is not None
-    return sim.runtime
-
-
-def current(sim: Simulation, plan: Plan) -> Plan:
-    found = rt(sim).ledger.get(plan.id)
-    assert found is not None
-    return found
-
-
-def pc(sim: Simulation) -> int:
-    config = sim.clients.lambda_.get_provisioned_concurrency_config(FunctionName="checkout", Qualifier="live")
-    return int(config["RequestedProvisionedConcurrentExecutions"])
+def sim(world: Callable[..., Simulation]) -> Simulation:
+    """The fixed-floor world with Medic installed (the integration conftest's `world`)."""
+    return world()
 
 
 def checkout_arn(sim: Simulation) -> str:

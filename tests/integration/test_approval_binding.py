@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from floor import current, pc, rt
 
 from medic.plan import Plan, approval_hash
-from medic.runtime import Runtime, install
+from medic.runtime import install
 from medic.scenario import Scenario, load_scenario
 from medic.simulate import Simulation, Story
 from medic.world import moto_ext
@@ -41,22 +42,6 @@ def sim(aws: EmbeddedAWS) -> Iterator[Simulation]:
     yield simulation
     install(None)
     moto_ext.reset_knobs()
-
-
-def rt(sim: Simulation) -> Runtime:
-    assert sim.runtime is not None
-    return sim.runtime
-
-
-def current(sim: Simulation, plan: Plan) -> Plan:
-    found = rt(sim).ledger.get(plan.id)
-    assert found is not None
-    return found
-
-
-def pc(sim: Simulation, function: str) -> int:
-    config = sim.clients.lambda_.get_provisioned_concurrency_config(FunctionName=function, Qualifier="live")
-    return int(config["RequestedProvisionedConcurrentExecutions"])
 
 
 def kinds(sim: Simulation, plan: Plan) -> list[str]:

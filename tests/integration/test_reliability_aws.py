@@ -9,18 +9,19 @@ test_faults.py. botocore's backoff is not slept here: retries happen at once.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 from botocore.retries.standard import ExponentialBackoff
+from floor import current, pc, rt
 
 from medic.aws import RETRY_MAX_ATTEMPTS
 from medic.errors import VerificationIncomplete
 from medic.plan import Plan
-from medic.runtime import Runtime, install
+from medic.runtime import install
 from medic.scenario import load_scenario
 from medic.simulate import Simulation, Story, _after_fix
 from medic.world import alarms, moto_ext
@@ -40,32 +41,13 @@ def no_backoff_sleep(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def sim(aws: EmbeddedAWS) -> Iterator[Simulation]:
-    simulation = Simulation(load_scenario(FLOOR), str(FLOOR), aws.endpoint_url, Story(None))
-    simulation.setup()
-    yield simulation
-    install(None)
-    moto_ext.reset_knobs()
-
-
-def rt(sim: Simulation) -> Runtime:
-    assert sim.runtime is not None
-    return sim.runtime
-
-
-def current(sim: Simulation, plan: Plan) -> Plan:
-    found = rt(sim).ledger.get(plan.id)
-    assert found is not None
-    return found
+def sim(world: Callable[..., Simulation]) -> Simulation:
+    """The fixed-floor world with Medic installed (the integration conftest's `world`)."""
+    return world()
 
 
 def kinds(sim: Simulation, plan: Plan) -> list[str]:
     return [event.kind for event in rt(sim).ledger.events(plan.id)]
-
-
-def pc(sim: Simulation) -> int:
-    config = sim.clients.lambda_.get_provisioned_concurrency_config(FunctionName="checkout", Qualifier="live")
-    return int(config["RequestedProvisionedConcurrentExecutions"])
 
 
 def queued(sim: Simulation) -> int:

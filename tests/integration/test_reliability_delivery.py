@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 from botocore.retries.standard import ExponentialBackoff
+from floor import pc, rt
 
 from medic.actions import get_action
 from medic.aws import RETRY_MAX_ATTEMPTS
@@ -62,18 +63,8 @@ def auto_world(world: Callable[..., Simulation], tmp_path: Path) -> Simulation:
     return world(runbook_overrides=str(override))
 
 
-def rt(sim: Simulation) -> Runtime:
-    assert sim.runtime is not None
-    return sim.runtime
-
-
 def kinds(sim: Simulation, plan_id: str) -> list[str]:
     return [event.kind for event in rt(sim).ledger.events(plan_id)]
-
-
-def pc(sim: Simulation) -> int:
-    config = sim.clients.lambda_.get_provisioned_concurrency_config(FunctionName="checkout", Qualifier="live")
-    return int(config["RequestedProvisionedConcurrentExecutions"])
 
 
 def plans(sim: Simulation) -> list[Plan]:

@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+from floor import current, pc, rt
 from pytest_httpserver import HTTPServer
 from slack_sdk.signature import SignatureVerifier
 from werkzeug import Request, Response
@@ -96,24 +97,8 @@ def sim(aws: EmbeddedAWS, slack: FakeSlack) -> Iterator[Simulation]:
     install(None)
 
 
-def rt(sim: Simulation) -> Runtime:
-    assert sim.runtime is not None
-    return sim.runtime
-
-
-def current(sim: Simulation, plan: Plan) -> Plan:
-    found = rt(sim).ledger.get(plan.id)
-    assert found is not None
-    return found
-
-
 def log(sim: Simulation, plan: Plan, kind: str) -> list[dict[str, Any]]:
     return [event.data for event in rt(sim).ledger.events(plan.id) if event.kind == kind]
-
-
-def pc(sim: Simulation) -> int:
-    config = sim.clients.lambda_.get_provisioned_concurrency_config(FunctionName="checkout", Qualifier="live")
-    return int(config["RequestedProvisionedConcurrentExecutions"])
 
 
 def click(sim: Simulation, plan: Plan, slack: FakeSlack) -> dict[str, Any]:

@@ -13,10 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from floor import current, pc, rt
 
 from medic.clock import iso, parse_iso
-from medic.plan import Plan
-from medic.runtime import Runtime
 from medic.simulate import Simulation
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,22 +35,6 @@ tables:
           - {{kind: set_provisioned_concurrency, params: {{concurrency: "ceil(peak_concurrency * {factor})"}}}}
         rationale: The floor follows the peak plus headroom.
 """
-
-
-def rt(sim: Simulation) -> Runtime:
-    assert sim.runtime is not None
-    return sim.runtime
-
-
-def current(sim: Simulation, plan_id: str) -> Plan:
-    found = rt(sim).ledger.get(plan_id)
-    assert found is not None
-    return found
-
-
-def pc(sim: Simulation) -> int:
-    config = sim.clients.lambda_.get_provisioned_concurrency_config(FunctionName="checkout", Qualifier="live")
-    return int(config["RequestedProvisionedConcurrentExecutions"])
 
 
 def shifted(event: dict[str, Any], by: timedelta) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from botocore.retries.standard import ExponentialBackoff
+from floor import pc, rt
 
 import medic.pipeline
 from medic.aws import RETRY_MAX_ATTEMPTS
@@ -24,7 +25,7 @@ from medic.clock import iso, parse_iso
 from medic.errors import EventError
 from medic.log import configure
 from medic.plan import Plan
-from medic.runtime import Runtime, install
+from medic.runtime import install
 from medic.scenario import load_scenario
 from medic.simulate import Simulation, Story
 from medic.world import moto_ext
@@ -61,22 +62,12 @@ def sim(aws: EmbeddedAWS, monkeypatch: pytest.MonkeyPatch) -> Iterator[Simulatio
     moto_ext.reset_knobs()
 
 
-def rt(sim: Simulation) -> Runtime:
-    assert sim.runtime is not None
-    return sim.runtime
-
-
 def plans(sim: Simulation) -> list[Plan]:
     return rt(sim).ledger.all_plans()
 
 
 def kinds(sim: Simulation, plan_id: str) -> list[str]:
     return [event.kind for event in rt(sim).ledger.events(plan_id)]
-
-
-def pc(sim: Simulation) -> int:
-    config = sim.clients.lambda_.get_provisioned_concurrency_config(FunctionName="checkout", Qualifier="live")
-    return int(config["RequestedProvisionedConcurrentExecutions"])
 
 
 def replay(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, list[dict[str, Any]]]:
