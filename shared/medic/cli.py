@@ -300,7 +300,7 @@ def _explain(args: argparse.Namespace) -> int:
     if args.path.endswith((".yaml", ".yml")):
         from medic.simulate import triage_only
 
-        print(explain_all(triage_only(args.path, runbook)))
+        print(explain_all(triage_only(args.path, runbook), runbook))
         return EXIT_OK
     from medic.events import parse_alarm_event
     from medic.signals import classify
@@ -330,7 +330,7 @@ def _explain(args: argparse.Namespace) -> int:
             signal, event, event.detail.state.timestamp
         )
         facts, tags, sources, missing = collected.values(), collected.tags, collected.sources, collected.missing
-    print(explain_decision(decide(runbook, signal.kind, facts, tags), facts, sources, missing))
+    print(explain_decision(decide(runbook, signal.kind, facts, tags), facts, sources, missing, runbook))
     return EXIT_OK
 
 

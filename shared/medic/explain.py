@@ -9,12 +9,15 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from medic.errors import InputError
 from medic.facts import FACT_TYPES
 from medic.plan import Plan
 from medic.verdict import Decision, RowTrace
+
+if TYPE_CHECKING:
+    from medic.runbook import Runbook
 
 
 def _value(value: Any) -> str:
@@ -49,8 +52,9 @@ def trace_lines(decision: Decision) -> list[str]:
 
 
 def explain_decision(decision: Decision, facts: Mapping[str, Any], sources: Mapping[str, str] | None = None,
-                     missing: Mapping[str, str] | None = None) -> str:  # fmt: skip
-    """The full explanation: the verdict, the trace, and the facts the table read (with sources)."""
+                     missing: Mapping[str, str] | None = None, runbook: Runbook | None = None) -> str:  # fmt: skip
+    """The full explanation: the verdict, the trace, and the facts the table read (with sources): its conditions'
+    facts and, given the `runbook`, those the matched rows' parameters read (what sized the change)."""
     out = [f"signal {decision.signal} → table {decision.table or '(none)'} (hit policy {decision.hit_policy})"]
     if decision.matched:
         out.append(f"verdict: {decision.diagnosis} by row {decision.rule}, mode {decision.mode}")
@@ -69,7 +73,8 @@ def explain_decision(decision: Decision, facts: Mapping[str, Any], sources: Mapp
             out.append(f"      {condition.result:<7} {condition.expression}" + (f"   ({values})" if values else ""))
         if row.note:
             out.append(f"      note: {row.note}")
-    read = sorted({name for row in decision.trace for c in row.conditions for name in c.facts})
+    read = sorted({name for row in decision.trace for c in row.conditions for name in c.facts}
+                  | _parameter_facts(decision, runbook))  # fmt: skip
     if read:
         out.append("")
         out.append("facts read:")
@@ -82,13 +87,22 @@ def explain_decision(decision: Decision, facts: Mapping[str, Any], sources: Mapp
     return "\n".join(out)
 
 
-def explain_plan(plan: Plan) -> str:
+def _parameter_facts(decision: Decision, runbook: Runbook | None) -> set[str]:
+    table = runbook.tables.get(decision.table or "") if runbook is not None else None
+    if table is None:
+        return set()
+    matched = {row.row for row in decision.trace if row.matched}
+    return {name for row in table.rows if row.id in matched for action in row.actions
+            for expression in action.params.values() for name in expression.names}  # fmt: skip
+
+
+def explain_plan(plan: Plan, runbook: Runbook | None = None) -> str:
     """A plan's explanation: the alarm, the target, the decision, the changes and the guardrails."""
     out = [f"plan {plan.id}: {plan.alarm_name} → {plan.signal} on {plan.target} → {plan.status}"]
     if plan.decision is None:
         out.append(f"no decision: {plan.reason}")
         return "\n".join(out)
-    out.append(explain_decision(plan.decision, plan.facts, plan.fact_sources, plan.missing_facts))
+    out.append(explain_decision(plan.decision, plan.facts, plan.fact_sources, plan.missing_facts, runbook))
     changes = [a for a in plan.actions if a.kind != "advise"]
     if changes:
         out.append("")
@@ -120,5 +134,5 @@ def load_facts_file(path: str | Path) -> dict[str, Any]:
     return raw
 
 
-def explain_all(plans: Iterable[Plan]) -> str:
-    return "\n\n".join(explain_plan(plan) for plan in plans)
+def explain_all(plans: Iterable[Plan], runbook: Runbook | None = None) -> str:
+    return "\n\n".join(explain_plan(plan, runbook) for plan in plans)

@@ -129,3 +129,20 @@ def test_explain_a_scenario_whose_event_must_change_nothing_prints_the_noop_reas
         f"plan {plan.id}: checkout-live-spillover → spillover on checkout:live → NOOP",
         "no decision: state OK: the alarm recovered; nothing to remediate",
     ]
+
+
+def test_explain_names_where_each_fact_came_from_fallbacks_and_sizing_included(
+    aws: EmbeddedAWS, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The alias has no ConcurrentExecutions series (`omit_series`): the peak comes from the function-level series,
+    and explain says so; the fact that sized the change (the warm demand) is listed with its source too."""
+    path = ROOT / "scenarios" / "real-dimension-spillover-prod.yaml"
+
+    [plan] = triage_only(path, RUNBOOK, aws=aws)
+    text = explain_plan(plan, RUNBOOK)
+
+    assert (
+        "peak_concurrency = 126   ← cloudwatch:GetMetricData [15m@60s] ConcurrentExecutions Maximum "
+        "{FunctionName=checkout} (function-level, every qualifier: an upper bound for checkout:prod)"
+    ) in text
+    assert "  demand_concurrency_peak = " in text and "(Little's law: invocations/s × Duration Average" in text
