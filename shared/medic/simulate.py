@@ -234,7 +234,28 @@ class Simulation:
         plans = [p for p in (self.runtime.ledger.get(r["plan_id"]) for r in triaged if r.get("plan_id")) if p]
         for plan in plans:
             _tell_plan(plan, self.story)
+        if self.account is not None and self.truth is not None and self.scenario.alarm is not None:
+            self._predict(plans)
         return plans
+
+    def _predict(self, plans: list[Plan]) -> None:
+        """Medic's plan replayed through the workload model: what the card's change is predicted to do (told, and in
+        `--json` under ground_truth.predicted)."""
+        from medic.world.workload.build import alarm_view
+        from medic.world.workload.fixes import changes_of
+
+        assert self.account is not None and self.truth is not None and self.scenario.alarm is not None
+        changes = [change for plan in plans for change in changes_of(plan.changes)]
+        if not changes:
+            return
+        fix = self.account.predict(alarm_view(self.scenario.alarm), changes)
+        after = fix.after
+        verdict = "clears the alarm" if fix.clears else "does NOT clear the alarm"
+        self.story.write(
+            f"  predicted by the workload model: {fix.describe()} {verdict} (worst period after {after.alarm_value}, "
+            f"throttles {after.throttles}, spillover {after.spillover}, p99 {after.p99_ms} ms)"
+        )
+        self.truth["predicted"] = {"changes": fix.describe(), "clears": fix.clears, "after": vars(after)}
 
     def click(self, plan: Plan, decide: Decide, user: str = APPROVER) -> dict[str, Any]:
         """Click the card's button as `user`, through a correctly signed request to the interactions handler."""

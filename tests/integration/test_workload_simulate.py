@@ -184,3 +184,17 @@ def test_the_world_holds_the_pc_the_models_autoscaling_left(tmp_path: Path, aws:
         assert sim.truth is not None and sim.truth["diagnosis"] == "autoscaling_max_too_low"
     finally:
         install(None)
+
+
+def test_medics_plan_is_replayed_through_the_model_before_it_is_applied(aws_server: EmbeddedAWS) -> None:
+    """The card's change predicted: a reservation sized on the request rate clears the rate cap's throttles; one
+    sized on concurrency alone would not (the model's own first candidate shows it)."""
+    path = ROOT / "scenarios" / "real-walls-reserved-rps-cap.yaml"
+
+    document = simulate(path, decide="none", aws=aws_server).contract()
+
+    predicted = document["ground_truth"]["predicted"]
+    assert predicted["changes"].startswith("reserved concurrency of token-check ≥ ")
+    assert predicted["clears"] is True and predicted["after"]["throttles"] == 0
+    [plan] = document["plans"]
+    assert plan["status"] == "PROPOSED"  # predicted, not applied

@@ -23,7 +23,8 @@ from medic.world.workload.reports import ReportLine, report_lines
 from medic.world.workload.trace import Trace
 
 if TYPE_CHECKING:
-    from medic.world.workload.truth import GroundTruth
+    from medic.world.workload.fixes import Change
+    from medic.world.workload.truth import Fix, GroundTruth
 
 __all__ = ["ModelledAccount", "account_config"]
 
@@ -73,6 +74,14 @@ class ModelledAccount:
         from medic.world.workload.truth import Incident, ground_truth
 
         return ground_truth(Incident(self.config, self.trace, alarm, self.config.window_minutes))
+
+    def predict(self, alarm: AlarmView, changes: list[Change]) -> Fix:
+        """What `changes` would have done to this incident: the same workload (same seeds) replayed from the window's
+        start with them (and what AWS requires with them), judged on the alarm's evaluation window."""
+        from medic.world.workload.remedies import verify
+        from medic.world.workload.truth import Incident
+
+        return verify(Incident(self.config, self.trace, alarm, self.config.window_minutes), changes)
 
     def summary(self, first: int = 0, last: int | None = None) -> list[str]:
         """One line per modelled function (and database), for the story."""

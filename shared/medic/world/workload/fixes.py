@@ -17,7 +17,7 @@ reserved or quota change AWS would require too — `with_requirements`).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from medic.world.workload.config import (
     LATEST,
@@ -30,6 +30,9 @@ from medic.world.workload.config import (
     Scheduled,
 )
 from medic.world.workload.model import AccountModel
+
+if TYPE_CHECKING:
+    from medic.actions.base import PlannedAction
 
 ChangeKind = Literal[
     "set_reserved_concurrency",
@@ -177,3 +180,31 @@ def replay(config: AccountConfig, until_s: int, *, limitless: bool = False) -> A
     model = AccountModel(config, limitless=limitless)
     model.run(until_s)
     return model
+
+
+def changes_of(actions: list[PlannedAction]) -> list[Change]:
+    """A plan's changes as the model's `Change`s (what the card proposes, to replay it): reserved concurrency, PC,
+    autoscaling bounds, memory, the quota, a buffer, an SQS cap. A pre-warm has no time in the modelled window and
+    advice changes nothing: both are left out."""
+    changes: list[Change] = []
+    for action in actions:
+        after, name = action.after, action.function_name or ""
+        target = f"{name}:{action.qualifier}" if action.qualifier else name
+        if action.kind == "set_reserved_concurrency" and after.get("reserved_concurrency") is not None:
+            changes.append(Change("set_reserved_concurrency", name, int(after["reserved_concurrency"] or 0)))
+        elif action.kind == "set_provisioned_concurrency":
+            changes.append(Change("set_provisioned_concurrency", target, int(after["provisioned_concurrency"] or 0)))
+        elif action.kind == "set_autoscaling_bounds":
+            changes.append(Change("set_autoscaling_bounds", target, int(after["max_capacity"] or 0),
+                                  minimum=int(after["min_capacity"] or 0)))  # fmt: skip
+        elif action.kind == "set_memory":
+            changes.append(Change("set_memory", name, int(after["memory_mb"] or 0)))
+        elif action.kind == "request_quota_increase":
+            changes.append(Change("request_quota_increase", "account", int(after["account_concurrency_limit"] or 0)))
+        elif action.kind == "enable_sqs_buffer":
+            changes.append(Change("enable_sqs_buffer", name, int(after.get("maximum_concurrency") or 0) or None))
+        elif action.kind == "set_event_source_max_concurrency":
+            queue = str(action.resource.get("event_source_arn", "")).rsplit(":", 1)[-1]
+            changes.append(Change("set_event_source_max_concurrency", f"{name}:{queue}",
+                                  int(after["maximum_concurrency"] or 0)))  # fmt: skip
+    return changes

@@ -126,6 +126,11 @@ def _throttles(incident: Incident, truth: GroundTruth, demand: Trace, warm: Trac
     name = _function_of(incident, truth)
     function = incident.config.function(name)
     need = peak(demand, incident, (("FunctionName", name),))
+    # A reservation also caps the request rate at 10 a second per unit (Lambda: "Understanding concurrency and
+    # requests per second"): short functions need it sized on their rate, not their concurrency.
+    arrivals = function.workload.arrivals if function.workload is not None else None
+    rate = max(arrivals.base_rps, arrivals.peak_rps or 0.0) if arrivals is not None else 0.0
+    need = max(need, math.ceil(rate / 10 * 1.1))
     reserve = [[Change("set_reserved_concurrency", name, need)], [Change("set_reserved_concurrency", name,
                                                                          math.ceil(need * 1.25))]]  # fmt: skip
     alias = f"{name}:{_traffic_alias(incident.config, name)}"
