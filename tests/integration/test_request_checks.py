@@ -123,6 +123,20 @@ def test_a_plan_naming_queues_that_are_not_the_functions_own_is_refused_before_a
     assert aws.client("sqs").get_queue_url(QueueName="medic-buffer-payroll")["QueueUrl"]
 
 
+def test_a_plan_naming_a_topic_that_does_not_feed_the_function_subscribes_nothing(
+    aws: EmbeddedAWS, clients: AwsClients
+) -> None:
+    sns = sns_world(aws)
+    other = buffer_plan(topics=f"{TOPIC_ARN},{SECRETS_TOPIC}")  # payroll-events never invoked thumbnailer
+
+    with moto_ext.count_requests() as served, pytest.raises(ActionFailed) as refused:
+        get_action("enable_sqs_buffer").apply(clients, other)
+
+    assert refused.value.reason == f"SNS topic {SECRETS_TOPIC} has no lambda subscription to {LIVE_ARN}"
+    assert changes(served) == [], "refused before the queue, its policy or any subscription"
+    assert sns.list_subscriptions_by_topic(TopicArn=SECRETS_TOPIC)["Subscriptions"] == []
+
+
 def test_the_buffer_clients_refuse_an_open_queue_policy_and_subscriptions_it_never_makes(
     aws: EmbeddedAWS, clients: AwsClients
 ) -> None:
