@@ -543,7 +543,8 @@ def _compile_row(parsed: _Parsed, signal: str, index: int, row: RowDoc) -> Row:
             try:
                 expression = compile_expression(value, FACT_TYPES)
             except ExpressionError as exc:
-                raise fail(f"{exc} in {value!r}", "actions", number, "params", name) from None
+                shown = f"{exc} in {value!r}" if isinstance(value, str) else str(exc)
+                raise fail(shown, "actions", number, "params", name) from None
             if expression.kind != "number":
                 raise fail(f"parameter {name} must be a number, got a {expression.kind}",
                            "actions", number, "params", name)  # fmt: skip
