@@ -324,3 +324,33 @@ def test_the_indexed_reachability_check_finds_what_the_pairwise_rule_finds() -> 
         assert got == expected, f"case {case}"
         found.add(got is None)
     assert found == {True, False}, "the cases reach both outcomes"
+
+
+# --- through the CLI ------------------------------------------------------------------------------------------------
+
+
+def test_the_cli_refuses_poisoned_files_with_exit_status_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from medic.cli import main
+
+    bomb, infinite = tmp_path / "bomb.yaml", tmp_path / "inf.yaml"
+    bomb.write_text(HEADER.replace("tables:", BOMB + "tables:"))
+    infinite.write_text(runbook_yaml(ROWS.replace('"ceil(peak_concurrency * 1.2)"', ".inf")))
+    scenario = tmp_path / "bomb-scenario.yaml"
+    scenario.write_text(BOMB + "world: {region: us-east-1}\n")
+
+    base, team = tmp_path / "base.yaml", tmp_path / "team.yaml"
+    base.write_text(runbook_yaml())
+    team.write_text(infinite.read_text().replace("runbook: test\n", "runbook: team\nextends: test\n"))
+
+    assert main(["runbook", "check", str(base)]) == 0
+    assert main(["runbook", "check", str(bomb)]) == 2
+    assert main(["runbook", "check", str(infinite)]) == 2
+    assert main(["runbook", "check", str(base), "--override", str(team)]) == 2
+    assert main(["simulate", str(scenario)]) == 2
+
+    errors = capsys.readouterr().err
+    assert "bomb.yaml:8: a9.8.8.8.8: more than 500,000 values once its aliases are expanded" in errors
+    field = "tables.spillover.rows.floor.actions.0.params.concurrency: inf is not a finite number"
+    assert f"{infinite}:{CONCURRENCY_LINE}: {field}" in errors
+    assert f"{team}:{CONCURRENCY_LINE + 1}: {field}" in errors
+    assert "bomb-scenario.yaml: a9.8.8.8.8: line 6: more than 500,000 values" in errors
