@@ -22,6 +22,7 @@ import math
 import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from math import isfinite
 from typing import Any, Literal
 
 Kind = Literal["number", "bool", "str"]
@@ -35,11 +36,23 @@ class ExpressionError(ValueError):
 
 
 class UnknownFact(LookupError):
-    """A fact the expression needs is unknown (could not be collected)."""
+    """A fact the expression needs is unknown: not collected (None), or not a finite number (NaN, ±inf: no
+    comparison with it means anything, so it is read as unknown, never as false). `value` is what was there."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, value: Any = None) -> None:
         super().__init__(name)
         self.name = name
+        self.value = value
+
+    @property
+    def reason(self) -> str:
+        """Why the fact is unknown, in words: "is unknown", or "is nan (not a finite number)"."""
+        return "is unknown" if self.value is None else f"is {self.value!r} (not a finite number)"
+
+
+#: How deeply an expression may nest (operators, calls, conditionals): compiling and evaluating walk it recursively,
+#: and 500 characters of `- - - x` would otherwise end in RecursionError. A sum of 71 terms nests 71 levels.
+MAX_DEPTH = 100
 
 
 def kind_of_type(py_type: type) -> Kind:
@@ -102,6 +115,8 @@ class Expression:
 def compile_expression(source: str | int | float | bool, facts: Mapping[str, type]) -> Expression:
     """Parse, type-check and compile `source` against the fact types in `facts`."""
     if isinstance(source, bool | int | float):
+        if isinstance(source, float) and not math.isfinite(source):
+            raise ExpressionError(f"{source!r} is not a finite number")
         constant = source
         return Expression(
             str(source), "bool" if isinstance(source, bool) else "number", frozenset(), lambda _: constant
@@ -115,9 +130,27 @@ def compile_expression(source: str | int | float | bool, facts: Mapping[str, typ
         tree = ast.parse(text, mode="eval")
     except SyntaxError as exc:
         raise ExpressionError(f"syntax error at column {(exc.offset or 0)}: {exc.msg}") from None
-    compiler = _Compiler(facts)
+    except (RecursionError, MemoryError):
+        raise ExpressionError(f"nested more than {MAX_DEPTH} levels deep") from None
+    if _depth(tree.body) > MAX_DEPTH:
+        raise ExpressionError(f"nested more than {MAX_DEPTH} levels deep")
+    compiler = _Compiler(facts, text)
     kind, evaluate = compiler.compile(tree.body)
     return Expression(text, kind, frozenset(compiler.names), evaluate)
+
+
+def _depth(root: ast.AST) -> int:
+    """How deeply `root` nests (1: a name or a constant), walked without recursion."""
+    deepest, stack = 0, [(root, 1)]
+    while stack:
+        node, level = stack.pop()
+        deepest = max(deepest, level)
+        stack.extend(
+            (child, level + 1)
+            for child in ast.iter_child_nodes(node)
+            if not isinstance(child, ast.expr_context | ast.operator | ast.boolop | ast.unaryop | ast.cmpop)
+        )
+    return deepest
 
 
 def _first_known(parts: list[Evaluator]) -> Evaluator:
@@ -156,8 +189,9 @@ def _kleene(parts: list[Evaluator], *, decisive: bool) -> Evaluator:
 
 
 class _Compiler:
-    def __init__(self, facts: Mapping[str, type]) -> None:
+    def __init__(self, facts: Mapping[str, type], source: str = "") -> None:
         self.facts = facts
+        self.source = source
         self.names: set[str] = set()
 
     def fail(self, node: ast.AST, problem: str) -> ExpressionError:
@@ -201,6 +235,9 @@ class _Compiler:
         if isinstance(value, bool):
             kind: Kind = "bool"
         elif isinstance(value, int | float):
+            if isinstance(value, float) and not math.isfinite(value):
+                shown = ast.get_source_segment(self.source, node) or repr(value)
+                raise self.fail(node, f"{shown} is not a finite number (it reads as {value!r})")
             kind = "number"
         elif isinstance(value, str):
             kind = "str"
@@ -219,8 +256,8 @@ class _Compiler:
 
         def read(env: Env) -> Any:
             value = env.get(name)
-            if value is None:
-                raise UnknownFact(name)
+            if value is None or (value.__class__ is float and not isfinite(value)):
+                raise UnknownFact(name, value)
             return value
 
         return kind_of_type(self.facts[name]), read
@@ -279,8 +316,8 @@ class _Compiler:
 
             def fact_against_constant(env: Env) -> bool:
                 value = env.get(fact)
-                if value is None:
-                    raise UnknownFact(fact)
+                if value is None or (value.__class__ is float and not isfinite(value)):
+                    raise UnknownFact(fact, value)
                 return bool(only(value, constant))
 
             return "bool", fact_against_constant

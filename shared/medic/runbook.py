@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import ast
 import fnmatch
+import itertools
 import math
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
@@ -22,6 +23,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from medic import yaml_tree
 from medic.actions import ACTION_KINDS, UnknownAction, get_action
 from medic.errors import RunbookError
 from medic.expr import Evaluator, Expression, ExpressionError, UnknownFact, compile_expression
@@ -188,12 +190,28 @@ class Example:
 
 @dataclass(frozen=True)
 class Runbook:
+    """A loaded runbook. `refused` is set on a runbook that fails closed (`RunbookStore`): an override was refused
+    before any layered runbook was good, so this is the base alone, and every decision made with it is advice
+    (mode notify) that says why."""
+
     name: str
     version: int
     source: str
     tables: dict[str, Table] = field(default_factory=dict)
     examples: tuple[Example, ...] = ()
     layers: tuple[str, ...] = ()
+    refused: str = ""
+
+
+def notify_only(base: Runbook, refusal: RunbookError) -> Runbook:
+    """`base` failing closed because an override was refused: every decision made with it is notify-only, its
+    rationale and reason carry the refusal (the card and the log show it), until the override is fixed."""
+    return replace(base, source=f"{base.source} (notify-only: an override was refused)", refused=str(refusal))
+
+
+def _refusal_notice(runbook: Runbook) -> str:
+    return (f":warning: Advice only: a runbook override was refused ({runbook.refused}). Until it is fixed, Medic "
+            "changes nothing on its own and proposes nothing to approve.")  # fmt: skip
 
 
 # -- decisions -----------------------------------------------------------------------------------
@@ -225,15 +243,11 @@ def decide(runbook: Runbook, signal: str, facts: Mapping[str, Any], tags: Mappin
             continue
         try:
             calls = [
-                {
-                    "kind": action.kind,
-                    "row": row.id,
-                    "params": {k: float(v.evaluate(facts)) for k, v in action.params.items()},
-                }
-                for action in row.actions
+                {"kind": action.kind, "row": row.id, "params": _parameters(action, facts)} for action in row.actions
             ]
         except UnknownFact as unknown:
-            step["note"] = f"a parameter needs the unknown fact {unknown.name!r}"
+            step["note"] = (f"a parameter needs the unknown fact {unknown.name!r}" if unknown.value is None
+                            else f"a parameter needs the fact {unknown.name!r}, which {unknown.reason}")  # fmt: skip
             continue
         except (ArithmeticError, ValueError, TypeError) as exc:
             step["note"] = f"a parameter could not be computed: {exc}"
@@ -247,6 +261,8 @@ def decide(runbook: Runbook, signal: str, facts: Mapping[str, Any], tags: Mappin
         reason = f"no row of table {signal!r} matched"
         if missing_facts:
             reason += f" (unknown facts: {', '.join(missing_facts)})"
+        if runbook.refused:
+            reason += f"; {_refusal_notice(runbook)}"
         return Decision.model_validate({"signal": signal, "table": signal, "hit_policy": table.hit_policy,
                                         "trace": trace, "reason": reason, "missing_facts": missing_facts})  # fmt: skip
     first, _ = matched[0]
@@ -254,6 +270,12 @@ def decide(runbook: Runbook, signal: str, facts: Mapping[str, Any], tags: Mappin
     deciding = changing or [first]
     mode = min((row.mode for row in deciding), key=MODE_ORDER.__getitem__)
     ids = [row.id for row, _ in matched]
+    rationale = "\n\n".join(_fill(row.rationale_parts, facts) for row, _ in matched)
+    reason = f"row{'s' if len(ids) > 1 else ''} {', '.join(repr(i) for i in ids)} matched"
+    if runbook.refused:  # failing closed: what the rows would do, as advice, and why
+        mode = "notify"
+        rationale = f"{_refusal_notice(runbook)}\n\n{rationale}"
+        reason += f" (notify-only: a runbook override was refused: {runbook.refused})"
     return Decision.model_validate(
         {
             "signal": signal,
@@ -263,14 +285,42 @@ def decide(runbook: Runbook, signal: str, facts: Mapping[str, Any], tags: Mappin
             "rows": ids if table.hit_policy == "collect" else [],
             "diagnosis": first.diagnosis,
             "mode": mode,
-            "rationale": "\n\n".join(_fill(row.rationale_parts, facts) for row, _ in matched),
+            "rationale": rationale,
             "actions": [call for _, calls in matched for call in calls],
             "verify": deciding[0].verify,
             "trace": trace,
-            "reason": f"row{'s' if len(ids) > 1 else ''} {', '.join(repr(i) for i in ids)} matched",
+            "reason": reason,
             "missing_facts": missing_facts,
         }
     )
+
+
+def _parameters(action: CompiledAction, facts: Mapping[str, Any]) -> dict[str, float]:
+    """The action's parameters computed on `facts`; a result that is not a finite number (``1e308 * 10``) raises
+    ValueError: the row is skipped, as for a division by zero."""
+    values = {name: float(expression.evaluate(facts)) for name, expression in action.params.items()}
+    for name, value in values.items():
+        if not math.isfinite(value):
+            raise ValueError(f"{action.kind}.{name} is {value!r}, not a finite number")
+    return values
+
+
+def _known(value: Any) -> bool:
+    """Whether a fact's value can be read: neither None nor a non-finite number (`medic.expr.UnknownFact`)."""
+    return value is not None and not (value.__class__ is float and not math.isfinite(value))
+
+
+def _trace_facts(seen: dict[str, Any]) -> dict[str, Any]:
+    """The facts a condition read, as the trace keeps them: a non-finite number as its name ("nan"), which the log
+    can store."""
+    for value in seen.values():
+        if value.__class__ is float and not math.isfinite(value):
+            return {name: _shown_fact(value) for name, value in seen.items()}
+    return seen
+
+
+def _shown_fact(value: Any) -> Any:
+    return str(value) if value.__class__ is float and not math.isfinite(value) else value
 
 
 def _conditions_hold(
@@ -283,14 +333,14 @@ def _conditions_hold(
         try:
             holds = bool(evaluate(facts))
         except UnknownFact as unknown:
-            out.append({"expression": source, "result": "unknown", "facts": seen})
-            missing.update(name for name, value in seen.items() if value is None)
-            return f"fact {unknown.name!r} is unknown"
-        except (ArithmeticError, TypeError) as exc:
-            out.append({"expression": source, "result": "unknown", "facts": seen})
-            missing.update(name for name, value in seen.items() if value is None)
+            out.append({"expression": source, "result": "unknown", "facts": _trace_facts(seen)})
+            missing.update(name for name, value in seen.items() if not _known(value))
+            return f"fact {unknown.name!r} {unknown.reason}"
+        except (ArithmeticError, TypeError, ValueError) as exc:
+            out.append({"expression": source, "result": "unknown", "facts": _trace_facts(seen)})
+            missing.update(name for name, value in seen.items() if not _known(value))
             return f"condition could not be evaluated: {exc}"
-        out.append({"expression": source, "result": "true" if holds else "false", "facts": seen})
+        out.append({"expression": source, "result": "true" if holds else "false", "facts": _trace_facts(seen)})
         if not holds:
             return ""
     return None
@@ -358,10 +408,15 @@ class _Parsed:
 
     def __init__(self, text: str, source: str) -> None:
         self.source = source
+        node = None
         try:
-            node = _compose(text)
-            self.raw = _construct(node)
+            node = yaml_tree.compose(text)
+            yaml_tree.check_tree(node)
+            self.raw = yaml_tree.construct(node)
             self.lines = _line_index(node)
+        except yaml_tree.YamlRefused as exc:
+            table, row, field_name = _locate(_row_ids(node, exc.path), exc.path)
+            raise RunbookError(f"{source}:{exc.line}", exc.problem, table=table, row=row, field=field_name) from None
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f"{source}:{mark.line + 1}" if mark else source
@@ -488,7 +543,8 @@ def _compile_row(parsed: _Parsed, signal: str, index: int, row: RowDoc) -> Row:
             try:
                 expression = compile_expression(value, FACT_TYPES)
             except ExpressionError as exc:
-                raise fail(f"{exc} in {value!r}", "actions", number, "params", name) from None
+                shown = f"{exc} in {value!r}" if isinstance(value, str) else str(exc)
+                raise fail(shown, "actions", number, "params", name) from None
             if expression.kind != "number":
                 raise fail(f"parameter {name} must be a number, got a {expression.kind}",
                            "actions", number, "params", name)  # fmt: skip
@@ -510,29 +566,92 @@ def _normal(expression: Expression) -> str:
     return ast.dump(ast.parse(expression.source, mode="eval").body)
 
 
+#: Above this many conditions in a row, `_check_reachable` counts shared conditions instead of trying every subset.
+_SUBSETS_UP_TO = 10
+
+
 def _check_reachable(table: Table) -> None:
     """Under hit policy `first`, a row is unreachable when an earlier row with the same (or no) scope matches
     whenever it does: the earlier row's conditions are a subset of its own, and every fact the earlier row's
     parameters read is read by the later row's conditions too (else the earlier row is skipped when such a fact
-    is unknown, and the later row is its fallback)."""
+    is unknown, and the later row is its fallback).
+
+    Near-linear in the rows: each row's conditions are normalized once, and the earlier rows whose conditions are a
+    subset of a row's are found through an index (the earlier rows by their exact set of conditions, looked up for
+    each subset of the row's up to `_SUBSETS_UP_TO` conditions; beyond that, by counting, per earlier row, the
+    conditions it shares with this one), never by comparing every pair of rows."""
     if table.hit_policy != "first":
         return
-    for later_index, later in enumerate(table.rows):
-        later_conditions = {_normal(c) for c in later.conditions}
-        later_names = frozenset().union(*(c.names for c in later.conditions))
-        for earlier in table.rows[:later_index]:
-            if earlier.scope is not None and earlier.scope != later.scope:
-                continue
-            param_names = frozenset().union(*(e.names for a in earlier.actions for e in a.params.values()))
-            if {_normal(c) for c in earlier.conditions} <= later_conditions and param_names <= later_names:
-                raise RunbookError(
-                    later.where,
-                    f"unreachable: row {earlier.id!r} ({earlier.where}) matches whenever this row does (its "
-                    "conditions are a subset of these); move this row above it or make the rows exclusive",
-                    table=table.signal,
-                    row=later.id,
-                    field="when",
-                )
+    by_conditions: dict[tuple[Scope | None, frozenset[str]], list[int]] = {}
+    by_condition: dict[str, list[int]] = {}
+    earlier_rows: list[tuple[Scope | None, frozenset[str], frozenset[str]]] = []  # scope, conditions, param facts
+    for index, row in enumerate(table.rows):
+        conditions = frozenset(_normal(c) for c in row.conditions)
+        names = frozenset().union(*(c.names for c in row.conditions))
+        shadowing = [earlier for earlier in _subset_rows(row.scope, conditions, by_conditions, by_condition,
+                                                         earlier_rows)
+                     if earlier_rows[earlier][2] <= names]  # fmt: skip
+        if shadowing:
+            earlier = table.rows[min(shadowing)]
+            raise RunbookError(
+                row.where,
+                f"unreachable: row {earlier.id!r} ({earlier.where}) matches whenever this row does (its "
+                "conditions are a subset of these); move this row above it or make the rows exclusive",
+                table=table.signal,
+                row=row.id,
+                field="when",
+            )
+        params = frozenset().union(*(e.names for a in row.actions for e in a.params.values()))
+        earlier_rows.append((row.scope, conditions, params))
+        by_conditions.setdefault((row.scope, conditions), []).append(index)
+        for condition in conditions:
+            by_condition.setdefault(condition, []).append(index)
+
+
+def _subset_rows(
+    scope: Scope | None,
+    conditions: frozenset[str],
+    by_conditions: dict[tuple[Scope | None, frozenset[str]], list[int]],
+    by_condition: dict[str, list[int]],
+    earlier_rows: list[tuple[Scope | None, frozenset[str], frozenset[str]]],
+) -> list[int]:
+    """The earlier rows (indexes) with no scope or `scope`, whose conditions are a subset of `conditions`."""
+    if len(conditions) <= _SUBSETS_UP_TO:
+        ordered = sorted(conditions)
+        scopes = (None,) if scope is None else (None, scope)
+        return [
+            earlier
+            for size in range(1, len(ordered) + 1)
+            for subset in itertools.combinations(ordered, size)
+            for each in scopes
+            for earlier in by_conditions.get((each, frozenset(subset)), ())
+        ]
+    shared: dict[int, int] = {}
+    for condition in conditions:
+        for earlier in by_condition.get(condition, ()):
+            shared[earlier] = shared.get(earlier, 0) + 1
+    return [
+        earlier
+        for earlier, count in shared.items()
+        if count == len(earlier_rows[earlier][1]) and earlier_rows[earlier][0] in (None, scope)
+    ]
+
+
+def _row_ids(node: yaml.Node | None, loc: tuple[Any, ...]) -> dict[str, Any]:
+    """Just enough of a refused document for `_locate` to name the row at `loc`: its id, read from the node tree
+    (the document itself is not built: it was refused)."""
+    if len(loc) < 4 or loc[0] != "tables" or loc[2] != "rows" or not isinstance(loc[3], int):
+        return {}
+    for key in ("tables", loc[1], "rows", loc[3], "id"):
+        if isinstance(node, yaml.MappingNode):
+            node = next((value for k, value in node.value if isinstance(k, yaml.ScalarNode) and k.value == key), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
+            node = node.value[key]
+        else:
+            return {}
+    if not isinstance(node, yaml.ScalarNode):
+        return {}
+    return {"tables": {loc[1]: {"rows": {loc[3]: {"id": node.value}}}}}
 
 
 def _locate(raw: Any, loc: tuple[Any, ...]) -> tuple[str, str, str]:
@@ -547,30 +666,6 @@ def _locate(raw: Any, loc: tuple[Any, ...]) -> tuple[str, str, str]:
             return table, row_id, ".".join(str(p) for p in loc[4:])
         return table, "", ".".join(str(p) for p in loc[2:])
     return "", "", ".".join(str(p) for p in loc)
-
-
-#: libyaml's parser when PyYAML was built with it (its wheels are), else the pure-Python one: same documents, same
-#: errors, same line marks; the C one parses the shipped runbook ~20× faster, which is most of a cold start's runbook.
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-def _compose(text: str) -> yaml.Node | None:
-    """The document's node tree (one parse: the data and the line index both come from it)."""
-    loader = _Loader(text)
-    try:
-        return loader.get_single_node()  # type: ignore[no-any-return]
-    finally:
-        loader.dispose()
-
-
-def _construct(node: yaml.Node | None) -> Any:
-    if node is None:
-        return None
-    loader = _Loader("")
-    try:
-        return loader.construct_document(node)
-    finally:
-        loader.dispose()
 
 
 def _line_index(node: yaml.Node | None, path: tuple[Any, ...] = ()) -> dict[tuple[Any, ...], int]:
@@ -678,10 +773,16 @@ def runbook_schema() -> dict[str, Any]:
 
 
 class RunbookStore:
-    """The runbook a running Medic decides with: reloaded when its files change, and a refused file never
-    replaces the last good runbook (the refusal is reported to `on_refused`, e.g. logged).
+    """The runbook a running Medic decides with, reloaded when one of its files changes.
 
-    At the first load an invalid override falls back to the base runbook alone; an invalid base raises.
+    - A refused change never replaces the last good layered runbook: Medic keeps deciding with it.
+    - An override refused before any layered runbook was good (at a cold start, or while failing closed) fails
+      closed: the base alone, every decision notify-only with the refusal in its rationale (`notify_only`), until
+      the override is fixed. Falling back to the base as it is would apply what a restricting override blocks.
+    - An invalid base with no runbook to keep raises: Medic cannot decide at all.
+
+    Every refusal is reported to `on_refused` (the runtime logs it and counts it), after the store has settled on
+    what it decides with: `notify_only` then says whether that is advice only.
     """
 
     def __init__(
@@ -693,7 +794,18 @@ class RunbookStore:
         self.path, self.overrides = Path(path), tuple(Path(o) for o in overrides)
         self.on_refused = on_refused or (lambda error: None)
         self._good: Runbook | None = None
+        self._base: Runbook | None = None  # the base alone, while failing closed
         self._stamp: tuple[float, ...] | None = None
+
+    @property
+    def loaded(self) -> bool:
+        """Whether there is a runbook to decide with (a good one, or the base failing closed)."""
+        return self._good is not None
+
+    @property
+    def notify_only(self) -> bool:
+        """Whether the runbook in use fails closed (an override refused): every decision is advice."""
+        return self._good is not None and bool(self._good.refused)
 
     def _mtimes(self) -> tuple[float, ...]:
         stamps = []
@@ -712,9 +824,24 @@ class RunbookStore:
         try:
             self._good = load_runbook(self.path, self.overrides)
         except RunbookError as error:
-            self.on_refused(error)
-            if self._good is None:
-                if not self.overrides:
-                    raise
-                self._good = load_runbook(self.path)  # the base alone; raises if it is invalid too
+            try:
+                if self._good is None or self._good.refused:
+                    self._fail_closed(error)
+            finally:
+                self.on_refused(error)
+        assert self._good is not None
         return self._good
+
+    def _fail_closed(self, error: RunbookError) -> None:
+        """No good layered runbook to keep: the base alone (as it is now, else the last good one), notify-only;
+        raises when there is no base to fall back on."""
+        if not self.overrides:
+            if self._good is None:
+                raise error
+            return
+        try:
+            self._base = load_runbook(self.path)
+        except RunbookError:
+            if self._base is None:
+                raise
+        self._good = notify_only(self._base, error)

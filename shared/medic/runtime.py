@@ -22,6 +22,11 @@ if TYPE_CHECKING:
     from medic.slack.transport import SlackTransport
 
 
+#: The metric counting runbook files refused (namespace Medic; dimension Outcome: notify_only, kept_last_good, or
+#: no_runbook when the base itself is refused and Medic cannot decide).
+RUNBOOK_REFUSED = "RunbookRefused"
+
+
 class Runtime:
     def __init__(
         self,
@@ -48,18 +53,24 @@ class Runtime:
 
     @property
     def runbook(self) -> Runbook:
-        """The last good runbook (base + overrides); a changed file is reloaded, a refused one is logged."""
+        """The runbook to decide with (base + overrides); a changed file is reloaded. A refused change keeps the last
+        good layered runbook; an override refused with none to keep fails closed (every plan advice, saying why)."""
         return self._runbook or self.runbook_store.current()
 
     @cached_property
     def runbook_store(self) -> RunbookStore:
         from medic.log import get_logger
+        from medic.metrics import emit, metric_document
         from medic.runbook import RunbookStore
 
         def refused(error: Exception) -> None:
-            get_logger(component="runbook").error("runbook_refused", error=str(error))
+            outcome = "notify_only" if store.notify_only else "kept_last_good" if store.loaded else "no_runbook"
+            get_logger(component="runbook").error("runbook_refused", error=str(error), outcome=outcome)
+            emit(metric_document({RUNBOOK_REFUSED: (1, "Count")}, {"Outcome": outcome}, at=self.clock.now()),
+                 self.metrics_stream)  # fmt: skip
 
-        return RunbookStore(self.settings.runbook_path, self.settings.runbook_overrides, refused)
+        store = RunbookStore(self.settings.runbook_path, self.settings.runbook_overrides, refused)
+        return store
 
     @cached_property
     def safety(self) -> SafetyControls:

@@ -8,6 +8,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from medic import yaml_tree
 from medic.errors import ScenarioError
 from medic.world.workload.spec import LoggingSpec, ModelSpec, OmittedSeries, ScheduledScalingSpec, WorkloadSpec
 
@@ -209,7 +210,10 @@ def load_scenario(path: str | Path) -> Scenario:
     """Load and validate a scenario file; `ScenarioError` names the file and the first bad field."""
     source = str(path)
     try:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        raw = yaml_tree.load(Path(path).read_text(encoding="utf-8"))
+    except yaml_tree.YamlRefused as exc:
+        field = ".".join(str(part) for part in exc.path) or "(root)"
+        raise ScenarioError(field=field, source=source, problem=f"line {exc.line}: {exc.problem}") from None
     except OSError as exc:
         raise ScenarioError(field="(root)", source=source, problem=f"cannot read: {exc.strerror or exc}") from None
     except UnicodeDecodeError as exc:

@@ -7,7 +7,9 @@ function's statements in template.yaml, with IAM's documented semantics for the 
 (dynamodb:LeadingKeys, dynamodb:Attributes, dynamodb:ReturnValues; a TransactWriteItems is authorized item by item as
 the PutItem/UpdateItem it contains). Both ways: the template allows everything the code does, grants the roles that
 move plans no attribute their code never names, and refuses them the write an attacker holding them would need: the
-`approval_hash` attribute a plan is bound to (moto does not evaluate IAM; this test does, on the real requests)."""
+`approval_hash` attribute a plan is bound to (moto does not evaluate IAM; this test does, on the real requests).
+The events table's appends are judged the same way: each role may put records only on the chains its code appends
+to (dynamodb:LeadingKeys)."""
 
 from __future__ import annotations
 
@@ -59,15 +61,16 @@ def _tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any
 _CfnLoader.add_multi_constructor("!", _tag)
 
 
-def plans_statements(function: str) -> list[dict[str, Any]]:
-    """The function's statements on the plans table itself (an Fn::If takes its organization branch)."""
+def plans_statements(function: str, table: str = "PlansTable") -> list[dict[str, Any]]:
+    """The function's statements on the table itself (the plans table unless said; an Fn::If takes its organization
+    branch)."""
     template = yaml.load((ROOT / "template.yaml").read_text(encoding="utf-8"), Loader=_CfnLoader)
     found = []
     for policy in template["Resources"][function]["Properties"]["Policies"]:
         for written in policy["Statement"]:
             statement = written["Fn::If"][1] if "Fn::If" in written else written
             resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
-            if any(json.dumps(r) == json.dumps({"Fn::GetAtt": "PlansTable.Arn"}) for r in resources):
+            if any(json.dumps(r) == json.dumps({"Fn::GetAtt": f"{table}.Arn"}) for r in resources):
                 found.append(statement)
     return found
 
@@ -86,7 +89,7 @@ def allowed(function: str, request: dict[str, Any]) -> bool:
     """Whether one of `function`'s statements allows `request` (action, leading key, attributes, return values)."""
     context = {"dynamodb:LeadingKeys": [request["key"]], "dynamodb:Attributes": sorted(request["attributes"]),
                "dynamodb:ReturnValues": [request["returns"]] if request["returns"] else None}  # fmt: skip
-    for statement in plans_statements(function):
+    for statement in plans_statements(function, request.get("table", "PlansTable")):
         actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
         if request["action"] not in actions:
             continue
@@ -106,17 +109,21 @@ def _names(expression: str, aliases: dict[str, str]) -> set[str]:
     return names | {word for word in re.findall(r"[A-Za-z_]\w*", bare) if word not in KEYWORDS}
 
 
-def plan_writes(operation: str, params: dict[str, Any], plans_table: str) -> Iterator[dict[str, Any]]:
-    """Each write of a request on the plans table, as IAM authorizes it (a transaction: each of its items)."""
+def plan_writes(operation: str, params: dict[str, Any], plans_table: str, events_table: str = "") -> Iterator[
+    dict[str, Any]
+]:  # fmt: skip
+    """Each write of a request on the plans table (and the events table, when named), as IAM authorizes it (a
+    transaction: each of its items); `table` says which (its logical id)."""
     if operation == "TransactWriteItems":
         for item in params["TransactItems"]:
             [(kind, inner)] = item.items()
             if kind != "ConditionCheck":
                 yield from plan_writes({"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem"}[kind],
-                                       inner, plans_table)  # fmt: skip
+                                       inner, plans_table, events_table)  # fmt: skip
         return
-    if operation not in ("PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem") or params.get("TableName") != (
-        plans_table
+    tables = {plans_table: "PlansTable", **({events_table: "EventsTable"} if events_table else {})}
+    if operation not in ("PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem") or params.get("TableName") not in (
+        tables
     ):
         assert operation != "BatchWriteItem", "BatchWriteItem: not a write Medic makes"
         return
@@ -126,7 +133,7 @@ def plan_writes(operation: str, params: dict[str, Any], plans_table: str) -> Ite
     for expression in ("UpdateExpression", "ConditionExpression"):
         attributes |= _names(params.get(expression, ""), aliases)
     yield {"action": f"dynamodb:{operation}", "key": key["plan_id"]["S"], "attributes": attributes,
-           "returns": params.get("ReturnValues")}  # fmt: skip
+           "returns": params.get("ReturnValues"), "table": tables[params["TableName"]]}  # fmt: skip
 
 
 # -- the remediation -------------------------------------------------------------------------------------------------
@@ -151,7 +158,8 @@ def slash_command(sim: Simulation, text: str) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def recorded(aws_server: EmbeddedAWS) -> Iterator[list[tuple[str, dict[str, Any]]]]:
-    """Every plans-table write of one remediation, with the function that made it."""
+    """Every write of one remediation on the plans and events tables, with the function that made it (a refused
+    Slack request and a rejected event included: their chains are the log's too)."""
     aws_server.reset()
     scenario = load_scenario(FLOOR)
     scenario = scenario.model_copy(update={"settings": {**scenario.settings, "two_person_cost_usd": 0.0}})
@@ -162,7 +170,8 @@ def recorded(aws_server: EmbeddedAWS) -> Iterator[list[tuple[str, dict[str, Any]
 
     def record(params: dict[str, Any], model: Any, **_: Any) -> None:
         if calling:
-            writes.extend((calling[-1], w) for w in plan_writes(model.name, params, sim.infra["plans"]))
+            made = plan_writes(model.name, params, sim.infra["plans"], sim.infra["events"])
+            writes.extend((calling[-1], w) for w in made)
 
     sim.clients.dynamodb.meta.events.register("before-parameter-build.dynamodb", record)
     for name, handler in list(sim.handlers.items()):
@@ -190,6 +199,9 @@ def recorded(aws_server: EmbeddedAWS) -> Iterator[list[tuple[str, dict[str, Any]
         assert sim.runtime.ledger.get(fresh.id).status == "VERIFIED"  # type: ignore[union-attr]
         for text in ("pause drill", "resume"):
             assert sim.handlers["interactions"](slash_command(sim, text), None)["statusCode"] == 200
+        unsigned = {**slash_command(sim, "pause"), "headers": {}}
+        assert sim.handlers["interactions"](unsigned, None)["statusCode"] == 401  # kept on the day's refused# chain
+        assert sim.handlers["triage"]({"not": "an alarm"}, None)["status"] == "rejected"  # kept as rejected-…
         yield writes
     finally:
         install(None)
@@ -211,7 +223,7 @@ def test_the_roles_that_move_plans_are_granted_no_attribute_their_code_never_nam
     recorded: list[tuple[str, dict[str, Any]]], function: str
 ) -> None:
     named = set().union(*(r["attributes"] for caller, r in recorded if caller == function and
-                          r["action"] == "dynamodb:UpdateItem"))  # fmt: skip
+                          r["action"] == "dynamodb:UpdateItem" and r["table"] == "PlansTable"))  # fmt: skip
     [moving] = [s for s in plans_statements(FUNCTIONS[function]) if s["Action"] == "dynamodb:UpdateItem"]
     assert set(moving["Condition"]["ForAllValues:StringEquals"]["dynamodb:Attributes"]) == named
 
@@ -232,3 +244,28 @@ def test_no_role_but_triage_may_rewrite_the_hash_a_plan_is_bound_to(function: st
     assert not allowed(FUNCTIONS[function], {**doc_only, "key": "control#circuit-breaker", "returns": None})
     assert allowed("TriageFunction", _forged("p-0123456789abcdef"))  # the writer of plans
     assert not allowed("TriageFunction", _forged("control#kill-switch", "dynamodb:PutItem")), "not the approvers' flag"
+
+
+# -- the events table: each role appends to its own chains only ------------------------------------------------------
+
+#: The chains each function appends to (`plan_id` of the events table), as the remediation above shows them.
+APPENDED_CHAINS = {"triage": ("p-", "rejected-"), "interactions": ("p-", "refused#", "control#kill-switch"),
+                   "executor": ("p-",), "verifier": ("p-",)}  # fmt: skip
+
+
+@pytest.mark.parametrize("function", sorted(FUNCTIONS))
+def test_each_role_appends_to_the_log_only_on_the_chains_its_code_writes(
+    recorded: list[tuple[str, dict[str, Any]]], function: str
+) -> None:
+    appended = {r["key"] for caller, r in recorded if caller == function and r["table"] == "EventsTable"}
+    assert all(r["action"] == "dynamodb:PutItem" for _, r in recorded if r["table"] == "EventsTable")
+    assert {prefix for prefix in APPENDED_CHAINS[function] if any(k.startswith(prefix) for k in appended)} == set(
+        APPENDED_CHAINS[function]
+    ), "the remediation reaches every chain the role is granted"
+    others = {"p-0123456789abcdef", "rejected-0123456789abcdef", "refused#2026-12-03", "control#kill-switch",
+              "control#circuit-breaker", "head#p-0123456789abcdef"}  # fmt: skip
+    for chain in others:
+        record = {"action": "dynamodb:PutItem", "key": chain, "attributes": {"plan_id", "seq"}, "returns": None,
+                  "table": "EventsTable"}  # fmt: skip
+        granted = allowed(FUNCTIONS[function], record)
+        assert granted == chain.startswith(APPENDED_CHAINS[function]), f"{function} on {chain}"

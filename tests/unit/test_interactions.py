@@ -666,6 +666,20 @@ def test_refusals_are_logged_with_a_per_minute_budget(rt: Runtime, clock: Manual
     assert rt.ledger.verify_chain(chain) is None
 
 
+def test_a_signed_payload_nested_too_deeply_is_refused_not_a_recursion_error(rt: Runtime, clock: ManualClock) -> None:
+    plan = stored(rt, make_plan(clock))
+    deep = click(plan.id, message={"ts": CARD_TS, "blocks": [json.loads("[" * 60 + "]" * 60)]})
+    assert handle_interaction(deep, rt)["statusCode"] == 200, "a deep but bounded payload is a click like any other"
+
+    bomb = click(plan.id, message={"ts": CARD_TS, "blocks": "BLOCKS"})
+    body = base64.b64decode(bomb["body"]).replace(b"%22BLOCKS%22", b"%5B" * 9_000 + b"%5D" * 9_000)
+    assert len(body) < 64 * 1024, "within the size Medic accepts: only its nesting is hostile"
+
+    assert answer(handle_interaction(signed(body), rt)) == (400, "payload nested more than 64 levels deep")
+    [refused] = [e for e in rt.ledger.events(f"refused#{clock.now():%Y-%m-%d}") if e.kind == "request_refused"]
+    assert (refused.data["reason"], refused.data["signed"]) == ("payload nested more than 64 levels deep", True)
+
+
 # -- the metric graph ------------------------------------------------------------------------------
 
 

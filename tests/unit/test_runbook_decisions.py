@@ -93,12 +93,19 @@ def reference_decide(
         try:
             calls = [
                 ActionCall(
-                    kind=action.kind, row=row.id, params={k: float(v.evaluate(facts)) for k, v in action.params.items()}
+                    kind=action.kind,
+                    row=row.id,
+                    params=finite_parameters(
+                        action.kind, {k: float(v.evaluate(facts)) for k, v in action.params.items()}
+                    ),
                 )
                 for action in row.actions
             ]
         except UnknownFact as unknown:
-            row_trace.note = f"a parameter needs the unknown fact {unknown.name!r}"
+            row_trace.note = (
+                f"a parameter needs the unknown fact {unknown.name!r}" if unknown.value is None
+                else f"a parameter needs the fact {unknown.name!r}, which is {unknown.value!r} (not a finite number)"
+            )  # fmt: skip
             continue
         except (ArithmeticError, ValueError, TypeError) as exc:
             row_trace.note = f"a parameter could not be computed: {exc}"
@@ -108,7 +115,7 @@ def reference_decide(
         if table.hit_policy == "first":
             break
     missing = sorted({name for t in trace if not t.matched for c in t.conditions if c.result == "unknown"
-                      for name, value in c.facts.items() if value is None})  # fmt: skip
+                      for name in c.facts if not known(facts.get(name))})  # fmt: skip
     if not matched:
         reason = f"no row of table {signal!r} matched"
         if missing:
@@ -137,16 +144,32 @@ def reference_decide(
     )
 
 
+def known(value: Any) -> bool:
+    """A fact that can be read: neither None nor a number that is not finite (NaN, ±inf read as unknown)."""
+    return value is not None and not (isinstance(value, float) and not math.isfinite(value))
+
+
+def finite_parameters(kind: str, params: dict[str, float]) -> dict[str, float]:
+    for name, value in params.items():
+        if not math.isfinite(value):
+            raise ValueError(f"{kind}.{name} is {value!r}, not a finite number")
+    return params
+
+
 def reference_conditions_hold(row: Row, facts: Mapping[str, Any], row_trace: RowTrace) -> bool:
     for condition in row.conditions:
         seen = {name: facts.get(name) for name in sorted(condition.names)}
+        if any(isinstance(value, float) and not math.isfinite(value) for value in seen.values()):
+            seen = {name: str(value) if isinstance(value, float) and not math.isfinite(value) else value
+                    for name, value in seen.items()}  # fmt: skip
         try:
             holds = bool(reference_evaluate(condition, facts))
         except UnknownFact as missing:
             row_trace.conditions.append(ConditionResult(expression=condition.source, result="unknown", facts=seen))
-            row_trace.note = f"fact {missing.name!r} is unknown"
+            row_trace.note = (f"fact {missing.name!r} is unknown" if missing.value is None
+                              else f"fact {missing.name!r} is {missing.value!r} (not a finite number)")  # fmt: skip
             return False
-        except (ArithmeticError, TypeError) as exc:
+        except (ArithmeticError, TypeError, ValueError) as exc:
             row_trace.conditions.append(ConditionResult(expression=condition.source, result="unknown", facts=seen))
             row_trace.note = f"condition could not be evaluated: {exc}"
             return False
@@ -176,8 +199,8 @@ def reference_evaluate(expression: Expression, facts: Mapping[str, Any]) -> Any:
             if node.id in ("true", "false"):
                 return node.id == "true"
             value = facts.get(node.id)
-            if value is None:
-                raise UnknownFact(node.id)
+            if not known(value):
+                raise UnknownFact(node.id, value)
             return value
         if isinstance(node, ast.BoolOp):  # three-valued: a decisive part wins over an unknown one
             decisive = isinstance(node.op, ast.Or)

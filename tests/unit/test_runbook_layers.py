@@ -441,15 +441,56 @@ def test_a_running_medic_keeps_its_last_good_runbook_when_a_change_is_refused(tm
     assert "a fifth" in store.current().tables["spillover"].rows[0].rationale
 
 
-def test_an_invalid_override_at_start_falls_back_to_the_base_and_is_reported(tmp_path: Path) -> None:
+def test_an_invalid_override_at_start_fails_closed_every_decision_advice_saying_why(tmp_path: Path) -> None:
     (tmp_path / "base.yaml").write_text(BASE)
     (tmp_path / "team.yaml").write_text(TEAM.replace("mode: auto", "mode: sometimes"))
     refusals: list[RunbookError] = []
+    store = RunbookStore(tmp_path / "base.yaml", [tmp_path / "team.yaml"], refusals.append)
 
-    runbook = RunbookStore(tmp_path / "base.yaml", [tmp_path / "team.yaml"], refusals.append).current()
+    runbook = store.current()
 
-    assert runbook.layers == (str(tmp_path / "base.yaml"),)
-    assert "team.yaml" in str(refusals[0])
+    assert runbook.layers == (str(tmp_path / "base.yaml"),) and store.notify_only
+    assert "team.yaml" in str(refusals[0]) and runbook.refused == str(refusals[0])
+    decision = decide(runbook, "spillover", spill())
+    assert (decision.row, decision.mode) == ("floor", "notify"), "the base's approve row, as advice"
+    assert decision.rationale.startswith(f":warning: Advice only: a runbook override was refused ({refusals[0]})")
+    assert decision.rationale.endswith("Raise the floor to 50 plus 20%.")
+    assert "notify-only: a runbook override was refused" in decision.reason
+    unmatched = decide(runbook, "spillover", spill(spillover_invocations=0.0))
+    assert unmatched.mode is None and "Advice only" in unmatched.reason
+    assert store.current() is runbook and len(refusals) == 1, "refused once, not at every call"
+
+
+def test_a_failing_closed_medic_takes_the_fixed_override_and_reports_a_new_refusal(tmp_path: Path) -> None:
+    base, team = tmp_path / "base.yaml", tmp_path / "team.yaml"
+    base.write_text(BASE)
+    team.write_text(TEAM.replace("mode: auto", "mode: sometimes"))
+    refusals: list[RunbookError] = []
+    store = RunbookStore(base, [team], refusals.append)
+    assert store.current().refused
+
+    _touch_later(team, TEAM.replace("mode: auto", "mode: never"))
+    assert "team.yaml" in store.current().refused and len(refusals) == 2, "still closed, with the newer error"
+    _touch_later(base, BASE.replace("plus 20%", "plus a fifth"))
+    assert "a fifth" in store.current().tables["spillover"].rows[0].rationale, "closed on the base as it is now"
+    assert store.current().refused
+
+    _touch_later(team, TEAM)
+    fixed = store.current()
+    assert not fixed.refused and not store.notify_only and len(fixed.layers) == 2
+    assert decide(fixed, "spillover", spill(), {"team": "payments"}).mode == "auto"
+
+
+def test_an_invalid_base_under_a_failing_closed_runbook_keeps_the_last_base(tmp_path: Path) -> None:
+    base, team = tmp_path / "base.yaml", tmp_path / "team.yaml"
+    base.write_text(BASE)
+    team.write_text("runbook: team\nversion: 1\nextends: nothing\n")
+    store = RunbookStore(base, [team])
+    closed = store.current()
+
+    _touch_later(base, "runbook: x\n")
+
+    assert store.current().tables == closed.tables and store.notify_only
 
 
 def test_an_invalid_base_at_start_raises(tmp_path: Path) -> None:

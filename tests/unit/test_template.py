@@ -720,6 +720,85 @@ def test_buffer_rule_and_quota_changes_are_confined(resources: dict[str, Any], a
         assert condition["Null"] == {"events:TargetArn": "false"}  # ForAllValues holds on a missing key
 
 
+def test_each_subscription_the_buffer_may_make_pairs_its_protocol_with_its_endpoint(resources: dict[str, Any]) -> None:
+    """sqs only to a buffer queue, lambda only to a function (rollback); never one statement for both, which would let
+    a lambda subscription point anywhere a queue may (and the other way round)."""
+    statements = _granting(list(_statements(resources["ActionsRole"])), "sns:Subscribe")
+    pairs = {}
+    for statement in statements:
+        assert _actions(statement) == ["sns:Subscribe"], statement.get("Sid")
+        protocol = statement["Condition"]["StringEquals"]["sns:Protocol"]
+        endpoints = _arns({"Resource": statement["Condition"]["StringLike"]["sns:Endpoint"]})
+        assert isinstance(protocol, str) and len(endpoints) == 1, statement.get("Sid")
+        pairs[protocol] = endpoints[0]
+        assert all(arn.endswith(":sns:${AWS::Region}:${AWS::AccountId}:*") for arn in _arns(statement))
+    assert pairs == {
+        "sqs": "arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:medic-buffer-*",
+        "lambda": "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:*",
+    }
+
+
+def test_buffer_queues_are_created_tagged_and_only_tagged_ones_are_changed(resources: dict[str, Any]) -> None:
+    statements = list(_statements(resources["ActionsRole"]))
+    for action in ("sqs:CreateQueue", "sqs:TagQueue"):
+        for statement in _granting(statements, action):
+            assert statement["Condition"] == {
+                "StringEquals": {"aws:RequestTag/medic:created-by": "medic"},
+                "ForAllValues:StringEquals": {"aws:TagKeys": ["medic:created-by"]},
+            }, action
+    for action in ("sqs:SetQueueAttributes", "sqs:DeleteQueue"):
+        for statement in _granting(statements, action):
+            assert statement["Condition"] == {"StringEquals": {"aws:ResourceTag/medic:created-by": "medic"}}, action
+
+
+#: Writes whose content IAM cannot narrow (no condition key on the configuration's fields, a queue's attributes or
+#: policy, the topic a queue is subscribed to): each is checked on the client before it is sent.
+CHECKED_IN_CODE = {
+    "lambda:UpdateFunctionConfiguration": ("lambda", "UpdateFunctionConfiguration"),
+    "sqs:SetQueueAttributes": ("sqs", "SetQueueAttributes"),
+    "sqs:CreateQueue": ("sqs", "CreateQueue"),
+    "sns:Subscribe": ("sns", "Subscribe"),
+}
+
+
+def test_what_iam_cannot_narrow_the_actions_check_before_a_request_is_sent() -> None:
+    from medic.actions.request_checks import CHECKS, CONFIGURATION_FIELDS
+
+    declared = _declared_by_actions()
+    for permission, operation in CHECKED_IN_CODE.items():
+        assert permission.lower() in declared, f"{permission}: declared by no action any more?"
+        assert operation in CHECKS, f"{permission} is granted and nothing checks what its requests carry"
+    assert {"FunctionName", "MemorySize"} == CONFIGURATION_FIELDS, "set_memory owns MemorySize, nothing else"
+    assert declared["lambda:updatefunctionconfiguration"] == {"set_memory"}
+
+
+#: The chains (events-table partition keys) each function appends records to: tests/integration/test_plan_writers.py
+#: runs a whole remediation and checks the code appends to these and the template allows no other.
+LOG_CHAINS = {
+    "TriageFunction": ["p-*", "rejected-*"],
+    "InteractionsFunction": ["p-*", "refused#*", "control#kill-switch"],
+    "ExecutorFunction": ["p-*"],
+    "VerifierFunction": ["p-*"],
+}
+
+
+def test_each_function_appends_to_its_own_chains_of_the_log_only(resources: dict[str, Any]) -> None:
+    for function, chains in LOG_CHAINS.items():
+        statements = [s for s in _statements(resources[f"{function}Role"]) if _mentions(s["Resource"], "EventsTable")]
+        [append] = _granting(statements, "dynamodb:PutItem")
+        assert _actions(append) == ["dynamodb:PutItem"], function
+        assert append["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": chains}}, function
+
+
+def test_the_slack_workspace_and_app_must_be_given(cfn: dict[str, Any]) -> None:
+    for name, prefix in (("SlackTeamId", "T"), ("SlackAppId", "A")):
+        parameter = cfn["Parameters"][name]
+        assert "Default" not in parameter, f"{name} is required: its check is never off"
+        pattern = re.compile(parameter["AllowedPattern"])
+        assert pattern.fullmatch(f"{prefix}0MEDIC") and not pattern.fullmatch(""), name
+        assert "docs/slack.md" in parameter["Description"], f"{name} says where to find it"
+
+
 def test_the_events_table_is_append_only(resources: dict[str, Any]) -> None:
     forbidden = {
         "dynamodb:UpdateItem",

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Final
 from medic.actions.base import Action, PlannedAction, Scalar
 from medic.actions.budget import ESM_MIN_CONCURRENCY
 from medic.actions.concurrency import ESM_MAX_CONCURRENCY
+from medic.actions.request_checks import confine
 from medic.aws import request_id
 from medic.errors import ActionFailed, GuardrailRefused
 from medic.facts.model import SQS_BUFFER_TAG
@@ -106,6 +107,9 @@ class EnableSqsBuffer(Action):
     RedrivePolicy…) are recorded in ``resource`` (``original_subscription:<topic arn>``). The queue's subscription
     takes the function's filter policy (FilterPolicy, FilterPolicyScope), so the function gets the same messages.
     Re-running finds what exists.
+    Nothing is sent unless the plan's queues are the function's own (`buffer_queue_names`), and every queue change,
+    queue policy and subscription it sends is checked on the client first (`medic.actions.request_checks`): IAM lets
+    the actions role set any attribute of a ``medic-buffer-*`` queue and subscribe one to any topic of the account.
     Refused unless the function carries ``medic:sqs-buffer=ready``: its handler receives SQS batches afterwards, a
     different event shape, and its role must be able to consume the queue. Each SQS record's ``body`` is then the
     EventBridge event (or the rule's transformed input) as it was, or, for a topic, the SNS envelope as JSON
@@ -290,6 +294,7 @@ class EnableSqsBuffer(Action):
 
     # -- changing -----------------------------------------------------------------------------------
     def apply(self, clients: AwsClients, action: PlannedAction) -> str:
+        self._check_own_queues(action)
         function_arn = self._function_arn(clients, action)
         rule_arns = [self._rule_arn(clients, action, rule) for rule in self._rules(action)]
         topics = self._topics(action)
@@ -318,7 +323,7 @@ class EnableSqsBuffer(Action):
             },
         )
         policy = _queue_policy(queue_arn, rule_arns, topics)
-        clients.sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": policy})
+        confine(clients.sqs).set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": policy})
         self._ensure_mapping(clients, action, queue_arn, function_arn)
         request = ""
         for rule in self._rules(action):
@@ -337,7 +342,7 @@ class EnableSqsBuffer(Action):
         self, clients: AwsClients, action: PlannedAction, topic: str, function_arn: str, queue_arn: str
     ) -> str:
         """Record the function's subscription to `topic`, subscribe the queue alike, then unsubscribe the function."""
-        sns = clients.client("sns")
+        sns = confine(clients.client("sns"))
         subscriptions = self._subscriptions(clients, topic) or []
         original = _subscription(subscriptions, "lambda", function_arn)  # SNS keeps one per protocol and endpoint
         if original is None:
@@ -389,6 +394,7 @@ class EnableSqsBuffer(Action):
 
     def rollback(self, clients: AwsClients, action: PlannedAction) -> str:
         """Point the producers back at the function; then remove the mapping and queues unless messages are left."""
+        self._check_own_queues(action)
         function_arn = self._function_arn(clients, action)
         queue_arn = self._queue_arn(clients, str(action.resource["queue"]))
         request = ""
@@ -414,7 +420,7 @@ class EnableSqsBuffer(Action):
         self, clients: AwsClients, action: PlannedAction, topic: str, function_arn: str, queue_arn: str | None
     ) -> str:
         """Re-subscribe the function to `topic` as recorded, then unsubscribe the queue; what was done, in words."""
-        sns = clients.client("sns")
+        sns = confine(clients.client("sns"))
         subscriptions = self._subscriptions(clients, topic)
         if subscriptions is None:
             return f"SNS topic {topic} no longer exists"
@@ -478,6 +484,16 @@ class EnableSqsBuffer(Action):
         return notes
 
     # -- helpers ------------------------------------------------------------------------------------
+    def _check_own_queues(self, action: PlannedAction) -> None:
+        """Refuse, before any call, a plan whose queues are not this function's own buffer queues: apply would
+        subscribe another queue to the topics and open its policy to them, rollback would delete it."""
+        own = buffer_queue_names(str(action.function_name or ""))
+        named = (str(action.resource.get("queue")), str(action.resource.get("dlq")))
+        if not action.function_name or named != own:
+            raise ActionFailed(self.kind, action.target,
+                               f"the plan names the queues {named[0]}, {named[1]}, not {action.function_name}'s own "
+                               f"buffer queues {own[0]}, {own[1]}")  # fmt: skip
+
     @staticmethod
     def _rules(action: PlannedAction) -> list[str]:
         return [rule for rule in str(action.resource["rules"]).split(",") if rule]
@@ -525,7 +541,7 @@ class EnableSqsBuffer(Action):
     def _ensure_queue(
         self, clients: AwsClients, action: PlannedAction, queue: str, attributes: dict[str, str]
     ) -> tuple[str, str]:
-        sqs = clients.sqs
+        sqs = confine(clients.sqs)
         try:
             url = sqs.get_queue_url(QueueName=queue)["QueueUrl"]
         except sqs.exceptions.QueueDoesNotExist:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from medic.actions.base import Action, PlannedAction, Scalar
 from medic.actions.provisioned import publish_an_alias, wait_for_pc
+from medic.actions.request_checks import confine
 from medic.aws import error_code, request_id
 from medic.errors import ActionFailed, GuardrailRefused
 from medic.facts import VCPU_MB
@@ -80,6 +81,10 @@ class SetMemory(Action):
     on the new version; `wait` waits for it to be READY again. A change call answered ResourceConflictException (an
     update of the function in progress) waits for the update to settle (Lambda's `function_updated_v2` waiter) and
     is tried again, at most CONFLICT_ATTEMPTS times in all; then the action fails (ActionFailed), never loops.
+
+    Every UpdateFunctionConfiguration it sends carries the function and ``MemorySize`` only, checked on the client
+    before it is sent (`medic.actions.request_checks`): IAM lets the actions role change any field of an opted-in
+    function's configuration, and no condition key names the fields.
 
     ``before`` is ``{"memory_mb", "version"}`` (the alias's version and its memory); ``after`` is only
     ``{"memory_mb"}``, because the new version's number exists only once published: the executor's drift check then
@@ -182,7 +187,7 @@ class SetMemory(Action):
         if action.qualifier is None:
             return self._apply_unqualified(clients, action)
         assert action.function_name and action.qualifier
-        client = clients.lambda_
+        client = confine(clients.lambda_)
         name, alias_name, memory = action.function_name, action.qualifier, int(action.after["memory_mb"] or 0)
         alias = client.get_alias(FunctionName=name, Name=alias_name)
         if (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights"):
@@ -236,7 +241,7 @@ class SetMemory(Action):
         """UpdateFunctionConfiguration(MemorySize) on the function itself, settled (idempotent: a second call finds
         the memory already set and changes nothing)."""
         assert action.function_name
-        client, memory = clients.lambda_, int(action.after["memory_mb"] or 0)
+        client, memory = confine(clients.lambda_), int(action.after["memory_mb"] or 0)
         if client.get_function_configuration(FunctionName=action.function_name).get("MemorySize") == memory:
             self._settle(clients, action)
             return str(action.resource.get("request_id") or "already applied")
@@ -295,7 +300,7 @@ class SetMemory(Action):
         current = clients.lambda_.get_function_configuration(FunctionName=action.function_name).get("MemorySize")
         if current != ours or previous == ours or previous < MIN_MEMORY_MB:
             return ""
-        response = self._when_settled(clients, action, clients.lambda_.update_function_configuration,
+        response = self._when_settled(clients, action, confine(clients.lambda_).update_function_configuration,
                                       FunctionName=action.function_name, MemorySize=previous)  # fmt: skip
         self._settle(clients, action)
         return request_id(dict(response))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qs
@@ -20,6 +21,11 @@ from slack_sdk.signature import SignatureVerifier
 from medic.errors import SlackRequestRefused
 
 MAX_BODY_BYTES = 64 * 1024
+#: How deeply an interaction payload's JSON may nest. Slack's block_actions payloads nest about ten levels (the
+#: message's rich-text blocks are the deepest); 64 KiB of brackets would nest ~20,000, past where Python's JSON
+#: decoder gives up with RecursionError.
+MAX_PAYLOAD_DEPTH = 64
+_JSON_SPECIAL = re.compile(r'[\[\]{}"\\]')
 APPROVE_ACTION_ID = "medic_approve"
 REJECT_ACTION_ID = "medic_reject"
 
@@ -113,7 +119,10 @@ def parse_block_actions(body: bytes | Mapping[str, str]) -> BlockActionsPayload:
     """Parse the form-encoded `payload=` of an interaction request; refuse (400) anything else."""
     form = parse_form(body) if isinstance(body, bytes) else body
     try:
-        raw = json.loads(form["payload"])
+        text = form["payload"]
+        if not nests_within(text, MAX_PAYLOAD_DEPTH):
+            raise SlackRequestRefused(400, f"payload nested more than {MAX_PAYLOAD_DEPTH} levels deep")
+        raw = json.loads(text)
     except (ValueError, KeyError):
         raise SlackRequestRefused(400, "body is not a Slack interaction payload") from None
     if not isinstance(raw, dict) or raw.get("type") != "block_actions":
@@ -122,6 +131,36 @@ def parse_block_actions(body: bytes | Mapping[str, str]) -> BlockActionsPayload:
         return BlockActionsPayload.model_validate(raw)
     except ValidationError as exc:
         raise _refused(exc) from None
+
+
+def nests_within(text: str, limit: int) -> bool:
+    """Whether the JSON `text` nests arrays and objects at most `limit` levels deep (brackets inside strings do not
+    count). Linear in the text, no recursion: it runs before the decoder, which recurses.
+
+    >>> nests_within('{"a": [1, {"b": "[[["}]}', 3), nests_within('[[[]]]', 2)
+    (True, False)
+    """
+    if text.count("[") + text.count("{") <= limit:
+        return True
+    depth, in_string, escaped = 0, False, -1
+    for match in _JSON_SPECIAL.finditer(text):
+        position, char = match.start(), match.group()
+        if position == escaped:  # the character right after a backslash in a string: a quote or a backslash
+            continue
+        if in_string:
+            if char == "\\":
+                escaped = position + 1
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > limit:
+                return False
+        elif char in "]}":
+            depth -= 1
+    return True
 
 
 class SlashCommand(_Model):
