@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 import random
 import textwrap
-import time
 from pathlib import Path
 from typing import Any
 
@@ -151,24 +150,20 @@ BOMB = "".join(
 )  # 9^10 ≈ 3.5 billion values once expanded, 300 bytes of text
 
 
-def test_an_alias_bomb_is_refused_at_once() -> None:
-    started = time.perf_counter()
+def test_an_alias_bomb_is_refused_without_being_expanded() -> None:
+    """3.5 billion values once expanded: refused while counting them (expanding them would not end in a test run)."""
     error = refused(HEADER.replace("tables:", BOMB + "tables:"))
-    elapsed = time.perf_counter() - started
 
     assert "once its aliases are expanded (an alias bomb?)" in str(error)
     assert str(error).startswith("bad.yaml:")
-    assert elapsed < 1.0, f"refused after {elapsed:.1f}s"
 
 
-def test_an_alias_bomb_in_a_scenario_is_refused_at_once(tmp_path: Path) -> None:
+def test_an_alias_bomb_in_a_scenario_is_refused_without_being_expanded(tmp_path: Path) -> None:
     path = tmp_path / "bomb.yaml"
     path.write_text(BOMB + "world: {region: us-east-1}\n")
-    started = time.perf_counter()
 
     with pytest.raises(ScenarioError, match=r"line \d+: more than .* values once its aliases are expanded"):
         load_scenario(path)
-    assert time.perf_counter() - started < 1.0
 
 
 def test_aliases_that_expand_to_a_reasonable_size_are_fine() -> None:
@@ -266,22 +261,12 @@ def many_rows(count: int) -> str:
     return runbook_yaml(rows)
 
 
-def load_time(text: str, repeats: int) -> float:
-    best = math.inf
-    for _ in range(repeats):
-        started = time.perf_counter()
-        parse_runbook(text, "many.yaml")
-        best = min(best, time.perf_counter() - started)
-    return best
+def test_a_runbook_of_2000_rows_loads(tmp_path: Path) -> None:
+    """Its load time against 200 rows (linear: 10×, the old pairwise check: ~100×) is measured by the decisions
+    benchmark (bench section 4), never by a timed test; here: it loads, each row checked against those above it."""
+    runbook = parse_runbook(many_rows(2000), "many.yaml")
 
-
-def test_a_runbook_of_2000_rows_loads_in_time_linear_in_its_rows() -> None:
-    small, large = many_rows(200), many_rows(2000)
-    load_time(small, 1)  # warm up (models built, imports done)
-
-    ratio = load_time(large, 2) / load_time(small, 5)
-
-    assert ratio < 30, f"2,000 rows took {ratio:.0f}× the time of 200 (linear: 10×, quadratic: 100×)"
+    assert len(runbook.tables["spillover"].rows) == 2000
 
 
 def pairwise_unreachable(rows: list[Row]) -> tuple[str, str] | None:
