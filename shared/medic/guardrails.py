@@ -8,7 +8,8 @@ becomes BLOCKED with the guard, its limit and the observed value):
 - the account's concurrency, with AWS's own arithmetic (`medic.pool`, the same functions the embedded world
   validates with), applied to the plan's changes *in order*, as the executor makes them: each change is judged
   against the account as the plan's earlier changes leave it;
-- provisioned concurrency (a floor, autoscaling bounds, a scheduled pre-warm): the PC cap; PC ≤ reserved
+- provisioned concurrency (a floor, autoscaling bounds, a scheduled pre-warm): never on an alias whose version another
+  alias already provisions (AWS allows one configuration per version); the PC cap; PC ≤ reserved
   concurrency (with the PC on the function's other qualifiers, when known); on a function without a reservation,
   PC comes out of the unreserved pool, which keeps its minimum (``min(100, account limit)``): the pool is
   ``UnreservedConcurrentExecutions`` minus the PC already on the function, so that PC counts once. Autoscaling
@@ -68,6 +69,13 @@ def check_plan(actions: list[PlannedAction], facts: Facts, settings: Settings) -
     refusals += _opt_in(changing, facts, settings)
     account = AccountHeadroom.of(facts)
     for action in changing:
+        if action.kind in PC_FIELDS and _on_target(action, facts) and facts.pc_version_taken and not facts.pc_requested:
+            refusals.append(Refusal(
+                guard="pc_version_taken", limit="one PC configuration per version", observed=facts.pc_qualifiers,
+                message=f"another alias of {action.target}'s version holds provisioned concurrency "
+                        f"({facts.pc_qualifiers}): AWS refuses a second configuration on the same version; point the "
+                        "traffic at that alias, or move the PC (delete it there first)",
+            ))  # fmt: skip
         if action.kind in PC_FIELDS:
             refusals += clamp_pc(action, facts, settings, account)
         if action.kind in _CAPS:

@@ -65,10 +65,10 @@ def test_explain_an_event_offline_with_given_facts(tmp_path: Path, capsys: pytes
     assert "verdict: reserved_limit by row reserved-limit, mode approve" in out
     assert "  ✘ account-limit  [" in out
     assert (  # three-valued: unknown, since the request rate that could still make it true is not given
-        "unknown account_utilization >= 0.9 or (not has_reserved_concurrency and unreserved_pool_utilization >= 0.9)"
-        " or account_request_rate_peak >= account_limit * 9   (account_limit=unknown,"
-        " account_request_rate_peak=unknown, account_utilization=0.4, has_reserved_concurrency=True,"
-        " unreserved_pool_utilization=unknown)"
+        "unknown account_utilization >= 0.97 or claimed_utilization >= 0.97 or (not has_reserved_concurrency and"
+        " unreserved_pool_utilization >= 0.97) or account_request_rate_peak >= account_limit * 9   (account_limit="
+        "unknown, account_request_rate_peak=unknown, account_utilization=0.4, claimed_utilization=unknown,"
+        " has_reserved_concurrency=True, unreserved_pool_utilization=unknown)"
     ) in out
     assert "actions: set_reserved_concurrency(concurrency=150)" in out
 

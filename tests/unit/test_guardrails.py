@@ -363,3 +363,24 @@ def test_a_count_that_is_not_a_finite_non_negative_number_is_refused(value: floa
 
 def test_a_fractional_count_is_rounded_up() -> None:
     assert raise_floor(72.1, facts()).after == {"provisioned_concurrency": 73}
+
+
+# --- one PC configuration per version --------------------------------------------------------------------------
+
+
+def test_pc_on_an_alias_whose_version_another_alias_provisions_is_refused() -> None:
+    """AWS: "Alias can't be used for Provisioned Concurrency configuration on an already Provisioned version" —
+    refused at plan time, never sent to be refused after an approval."""
+    world = facts(pc_requested=0, pc_allocated=0, pc_on_other_qualifiers=40, pc_version_taken=True,
+                  pc_qualifiers="blue:40(READY)")  # fmt: skip
+
+    refusals = check_plan([raise_floor(30, world)], world, settings())
+
+    assert guards(refusals) == ["pc_version_taken"]
+    assert "blue:40(READY)" in refusals[0].message
+
+
+def test_pc_on_an_alias_of_its_own_version_passes() -> None:
+    world = facts(pc_requested=0, pc_allocated=0, pc_on_other_qualifiers=40, pc_version_taken=False)
+
+    assert check_plan([raise_floor(30, world)], world, settings()) == []

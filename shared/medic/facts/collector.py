@@ -142,7 +142,8 @@ class FactCollector:
             ]
         if kind == "p99_latency" or (qualifier and qualifier != "$LATEST"):
             # PC on the other qualifiers: the p99 table asks where the PC sits; a PC change must fit the reservation.
-            jobs.append(("lambda:ListProvisionedConcurrencyConfigs", ("pc_qualifiers", "pc_on_other_qualifiers"),
+            jobs.append(("lambda:ListProvisionedConcurrencyConfigs",
+                         ("pc_qualifiers", "pc_on_other_qualifiers", "pc_version_taken"),
                          lambda: self._pc_elsewhere(facts, name, qualifier)))  # fmt: skip
         self._run(facts, jobs)
         if "cloudwatch:GetMetricData failed" not in facts.missing.get(metric_facts[0], ""):
@@ -379,17 +380,27 @@ class FactCollector:
         paginator = self.clients.lambda_.get_paginator("list_provisioned_concurrency_configs")
         for page in paginator.paginate(FunctionName=name):
             configs.extend(page.get("ProvisionedConcurrencyConfigs", []))
-        described, elsewhere = [], 0
+        described, elsewhere, others = [], 0, []
         for config in configs:
             other = str(config.get("FunctionArn", "")).rsplit(":", 1)[-1]
             requested = int(config.get("RequestedProvisionedConcurrentExecutions", 0))
             described.append(f"{other}:{requested}({config.get('Status', '?')})")
             if other != qualifier:
                 elsewhere += requested
+                others.append(other)
         facts.pc_qualifiers = ", ".join(sorted(described)) or "none"
         facts.pc_on_other_qualifiers = elsewhere
         source = "lambda:ListProvisionedConcurrencyConfigs"
         facts.sources["pc_qualifiers"] = facts.sources["pc_on_other_qualifiers"] = source
+        if qualifier and qualifier != "$LATEST":
+            # "Each version of a function can only have one provisioned concurrency configuration" (Lambda developer
+            # guide): PC on another alias of the same version means AWS refuses PC on this one.
+            versions: dict[str, str] = {}
+            for listed in self.clients.lambda_.get_paginator("list_aliases").paginate(FunctionName=name):
+                versions.update({alias["Name"]: str(alias["FunctionVersion"]) for alias in listed.get("Aliases", [])})
+            mine = versions.get(qualifier, qualifier)
+            facts.pc_version_taken = any(versions.get(other, other) == mine for other in others)
+            facts.sources["pc_version_taken"] = f"{source} + lambda:ListAliases (version {mine})"
 
     def _account(self, facts: Facts) -> None:
         limits = self.clients.lambda_.get_account_settings()["AccountLimit"]
@@ -516,6 +527,9 @@ class FactCollector:
         if facts.account_concurrency_peak is not None and facts.account_limit:
             facts.account_utilization = facts.account_concurrency_peak / facts.account_limit
             facts.sources["account_utilization"] = "account_concurrency_peak / account_limit"
+        if facts.account_claimed_concurrency_peak is not None and facts.account_limit:
+            facts.claimed_utilization = facts.account_claimed_concurrency_peak / facts.account_limit
+            facts.sources["claimed_utilization"] = "account_claimed_concurrency_peak / account_limit"
         peak = facts.function_peak_concurrency
         if peak is not None and facts.reserved_concurrency:
             facts.reserved_utilization = peak / facts.reserved_concurrency

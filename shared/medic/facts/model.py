@@ -138,6 +138,8 @@ class Facts(BaseModel):
     traffic_qualifier: str | None = None
     pc_qualifiers: str | None = None
     pc_on_other_qualifiers: int | None = None
+    pc_version_taken: bool | None = None  # another alias of the same version holds PC: AWS refuses PC on this one
+    claimed_utilization: float | None = None  # account_claimed_concurrency_peak / account_limit
     # db_connections: the instance and the functions that use it
     db_instance: str | None = None
     db_engine: str | None = None
