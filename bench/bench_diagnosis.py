@@ -111,6 +111,12 @@ def report(rows: list[dict[str, Any]], wall_s: float, workers: int) -> None:
     )
     fixes = [r for r in judged if r["outcome"] in ("VERIFIED", "FAILED", "ROLLED_BACK")]
     verified_ok = [r for r in fixes if r["outcome"] == "VERIFIED"]
+    by_wall = collections.defaultdict(list)
+    for r in fixes:
+        by_wall[r["truth"]].append(r["outcome"] == "VERIFIED")
+    verification = table(
+        ["truth", "fixes verified", "of"], [[w, sum(ok), len(ok)] for w, ok in sorted(by_wall.items())]
+    )
     seconds = Stat.of([r["seconds"] for r in judged]) if judged else Stat(0, 0, 0, 0)
     known = [r for r in judged if r["truth"] != "unexplained"]
     body = mode_note() + (
@@ -124,6 +130,7 @@ def report(rows: list[dict[str, Any]], wall_s: float, workers: int) -> None:
         f"{len(blocked)} plans BLOCKED by a guardrail at triage ({guards or 'none'}). "
         f"Fix verified on the model's continuation (every {VERIFY_EVERY}th incident): {len(verified_ok)}/{len(fixes)} "
         f"VERIFIED.\n\n### Confusion matrix\n\n{matrix}\n\n### By variant\n\n{variants}\n\n"
+        f"### Fixes verified on the model's continuation, by wall\n\n{verification}\n\n"
         + (f"### Misses (first {len(misses)})\n\n{miss_table}\n" if misses else "No miss.\n")
         + ("\n### Refusals and violations\n\n"
            + "\n".join(f"- {r['wall']}/{r['variant']}/{r['seed']}: {r['refused'] or '; '.join(r['violations'])}"
