@@ -47,7 +47,7 @@ template: $(STAMP) $(CHECKOV_STAMP)
 	$(BIN)/python scripts/check_template.py template.yaml templates/member-account.yaml --checkov $(CHECKOV_VENV)/bin/checkov
 
 pytest: $(STAMP)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n auto --dist loadscope
 
 # The benchmarks get a venv of their own: c7n (the side-by-side) pins boto3 exactly, which .venv must not get.
 BENCH_VENV := bench/.venv

@@ -22,13 +22,14 @@ from medic.clock import iso
 from medic.digests.model import digest_key, sha256
 from medic.digests.writer import LogTampered
 from medic.ledger import HEAD_PREFIX, Ledger, LogEvent
-from medic.plan import approval_hash
+from medic.plan import Plan, approval_hash
 from medic.runtime import install
 from medic.scenario import load_scenario
 from medic.simulate import Outcome, Simulation, Story, load_handler
 from medic.world.server import EmbeddedAWS
 
 FLOOR = Path(__file__).resolve().parents[2] / "scenarios" / "spillover-fixed-floor.yaml"
+OK_EVENT = FLOOR.parents[1] / "events" / "ok-state.json"
 BUCKET = "medic-log-digests"
 
 
@@ -52,6 +53,16 @@ class Log:
     def digest(self, sequence: int) -> dict[str, Any]:
         body = self.s3.get_object(Bucket=BUCKET, Key=digest_key(sequence))["Body"].read()
         return dict(json.loads(body))
+
+    def noop_from_an_ok_transition(self) -> list[Plan]:
+        """A second chain: the OK transition of events/ok-state.json, triaged as EventBridge would hand it over."""
+        assert self.sim.runtime is not None
+        install(self.sim.runtime)
+        try:
+            result = self.sim.handlers["triage"](json.loads(OK_EVENT.read_text()), None)
+        finally:
+            install(None)
+        return [p for p in self.sim.runtime.ledger.all_plans() if p.id == result.get("plan_id")]
 
     def records(self) -> list[LogEvent]:
         return Ledger(self.dynamodb, self.plans, self.events).events(self.plan.id)
@@ -164,11 +175,11 @@ def test_a_plan_item_edited_after_the_fact_no_longer_matches_its_log(
 def test_a_shortened_chain_and_a_vanished_chain_are_named_against_the_digest(
     log: Log, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    [noop] = log.noop_from_an_ok_transition()
     log.write_digest()
     *kept, last = log.records()
     log.dynamodb.delete_item(TableName=log.events, Key={"plan_id": {"S": log.plan.id}, "seq": {"N": str(last.seq)}})
     log.rewrite([kept[-1]])  # the anchor moved back: the chain alone looks whole
-    [noop] = [p for p in log.sim.runtime.ledger.all_plans() if p.id != log.plan.id] if log.sim.runtime else []
     for event in Ledger(log.dynamodb, log.plans, log.events).events(noop.id):
         log.dynamodb.delete_item(TableName=log.events, Key={"plan_id": {"S": noop.id}, "seq": {"N": str(event.seq)}})
     for key in (noop.id, HEAD_PREFIX + noop.id):
