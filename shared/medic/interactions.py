@@ -98,7 +98,7 @@ class _Request:
 
 def handle_interaction(event: Mapping[str, Any], rt: Runtime) -> dict[str, Any]:
     """A Function URL event from Slack (a button click or `/medic`) → verified, authorized, decided, answered."""
-    from medic.slack.requests import function_url_body, parse_form, verify_signature
+    from medic.slack.requests import function_url_body, parse_form
 
     now = rt.clock.now()
     context = event.get("requestContext") or {}
@@ -110,7 +110,7 @@ def handle_interaction(event: Mapping[str, Any], rt: Runtime) -> dict[str, Any]:
     )
     try:
         request.headers, request.body = function_url_body(event)
-        verify_signature(request.headers, request.body, rt.signing_secret)
+        _verify(request, rt)
         request.signed = True
         form = parse_form(request.body)
         if "command" in form:
@@ -122,6 +122,20 @@ def handle_interaction(event: Mapping[str, Any], rt: Runtime) -> dict[str, Any]:
         )
         _log_refusal(rt, request, refused, now)
         return _http(refused.status, {"text": refused.reason})
+
+
+def _verify(request: _Request, rt: Runtime) -> None:
+    """Slack's signature, checked with the cached signing secret and, when it fails, once more with the secret read
+    again: a secret rotated in Secrets Manager is in force at the first click after the rotation."""
+    from medic.slack.requests import verify_signature
+
+    try:
+        verify_signature(request.headers, request.body, rt.signing_secret)
+    except SlackRequestRefused as refused:
+        reread = rt.reread_signing_secret() if refused.status == 401 else None
+        if reread is None:
+            raise
+        verify_signature(request.headers, request.body, reread)
 
 
 def _http(status: int, body: Mapping[str, Any]) -> dict[str, Any]:

@@ -6,6 +6,8 @@ warm. Tests and the simulator install their own with `install()`; explicit argum
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from functools import cached_property
 from typing import IO, TYPE_CHECKING
 
@@ -26,6 +28,11 @@ if TYPE_CHECKING:
 #: no_runbook when the base itself is refused and Medic cannot decide).
 RUNBOOK_REFUSED = "RunbookRefused"
 
+#: Seconds a secret read from Secrets Manager is reused: a rotated Slack secret or bot token is picked up within it.
+SECRET_TTL_S = 300
+#: After a Slack signature failed, the signing secret is read again at most once per this many seconds.
+SECRET_REREAD_S = 60
+
 
 class Runtime:
     def __init__(
@@ -44,6 +51,7 @@ class Runtime:
         self.clients = clients or AwsClients(region=settings.region)
         self.clock: Clock = clock or SystemClock()
         self._slack = slack
+        self._secrets: dict[str, _Secret] = {}
 
     @cached_property
     def ledger(self) -> Ledger:
@@ -95,9 +103,21 @@ class Runtime:
             self._slack = WebApiTransport(lambda: self.secret(arn), self.settings.slack_api_url)
         return self._slack
 
-    @cached_property
+    @property
     def signing_secret(self) -> str:
+        """Slack's signing secret, read at most every `SECRET_TTL_S` (a rotated secret is picked up without a
+        redeploy)."""
         return self.secret(self.settings.slack_signing_secret_arn) if self.settings.slack_signing_secret_arn else ""
+
+    def reread_signing_secret(self) -> str | None:
+        """After a signature failed: the signing secret read again (it may have been rotated since it was cached),
+        at most once per `SECRET_REREAD_S`, so that forged requests cannot make each one cost a read. None when it
+        was read within that time (the failure stands)."""
+        arn = self.settings.slack_signing_secret_arn
+        cached = self._secrets.get(arn)
+        if not arn or (cached is not None and self.clock.now() < cached.read_at + timedelta(seconds=SECRET_REREAD_S)):
+            return None
+        return self.secret(arn, fresh=True)
 
     def emit_outcome(self, plan: Plan) -> None:
         """Count the plan's outcome and, by state, the time from the alarm to it (EMF, no API call)."""
@@ -110,12 +130,20 @@ class Runtime:
         if name and plan.state_timestamp:
             emit(latency(name, seconds_since(plan.state_timestamp, now), plan.signal, at=now), self.metrics_stream)
 
-    def secret(self, arn: str) -> str:
-        """A secret's string value, read once per environment (never logged)."""
-        cache = self.__dict__.setdefault("_secrets", {})
-        if arn not in cache:
-            cache[arn] = self.clients.secrets.get_secret_value(SecretId=arn)["SecretString"]
-        return str(cache[arn])
+    def secret(self, arn: str, *, fresh: bool = False) -> str:
+        """A secret's string value (never logged), reused for `SECRET_TTL_S` after it was read; `fresh` reads it now."""
+        now = self.clock.now()
+        cached = self._secrets.get(arn)
+        if fresh or cached is None or now >= cached.read_at + timedelta(seconds=SECRET_TTL_S):
+            value = self.clients.secrets.get_secret_value(SecretId=arn)["SecretString"]
+            cached = self._secrets[arn] = _Secret(str(value), now)
+        return cached.value
+
+
+@dataclass(frozen=True)
+class _Secret:
+    value: str
+    read_at: datetime
 
 
 _current: Runtime | None = None

@@ -34,7 +34,7 @@ from medic.interactions import (
     handle_interaction,
 )
 from medic.plan import Plan, SlackRef, approval_hash
-from medic.runtime import Runtime
+from medic.runtime import SECRET_TTL_S, Runtime
 from medic.safety import KILL_SWITCH_KEY
 from medic.slack.graph import PNG_MAGIC, attach_metric_graph, metric_widget
 from medic.slack.requests import APPROVE_ACTION_ID, REJECT_ACTION_ID
@@ -531,6 +531,70 @@ def test_an_unreadable_bot_token_is_logged_and_never_undoes_a_decision(
     [failed] = [e.data for e in rt.ledger.events(plan.id) if e.kind == "slack_failed"]
     assert failed == {"call": "bot token", "error": "ResourceNotFoundException"}
     assert calls(fake_slack, "/api/chat.update") == []
+
+
+# -- the signing secret: cached for a while, read again when a rotation makes a signature fail ------
+
+
+ROTATED = "0e1d2c3b4a59687766554433221100ff"
+
+
+def signed_with(secret: str, body: bytes) -> dict[str, Any]:
+    event = signed(body)
+    timestamp = event["headers"]["x-slack-request-timestamp"]
+    event["headers"]["x-slack-signature"] = SignatureVerifier(secret).generate_signature(timestamp=timestamp, body=body)
+    return event
+
+
+def payload_of(event: dict[str, Any]) -> bytes:
+    return base64.b64decode(event["body"])
+
+
+def test_a_rotated_signing_secret_is_in_force_at_the_first_click_after_the_rotation(
+    aws: dict[str, str], rt: Runtime, clock: ManualClock
+) -> None:
+    reads = secret_reads(rt)
+    first, second = stored(rt, make_plan(clock)), stored(rt, make_plan(clock, pid="p-00000000000000ff"))
+    assert answer(handle_interaction(click(first.id), rt))[0] == 200  # the secret is read and cached
+
+    AwsClients(region=REGION).secrets.put_secret_value(SecretId=aws["secret"], SecretString=ROTATED)
+    clock.advance(120)
+    response = handle_interaction(signed_with(ROTATED, payload_of(click(second.id))), rt)
+
+    assert answer(response) == (200, f"APPROVED by <@{ONCALL}>")
+    assert reads == [aws["secret"], aws["secret"]], "read once, then once again when the cached one failed"
+
+
+def test_forged_signatures_cost_one_read_of_the_secret_a_minute_at_most(
+    aws: dict[str, str], rt: Runtime, clock: ManualClock
+) -> None:
+    reads = secret_reads(rt)
+    plan = stored(rt, make_plan(clock))
+
+    statuses = []
+    for _ in range(5):
+        statuses.append(handle_interaction(signed_with("not-the-secret", payload_of(click(plan.id))), rt)["statusCode"])
+        clock.advance(10)
+    clock.advance(60)
+    statuses.append(handle_interaction(signed_with("not-the-secret", payload_of(click(plan.id))), rt)["statusCode"])
+
+    assert statuses == [401] * 6
+    assert len(reads) == 2, "the first failure re-reads at once; the next within the minute do not; then one more"
+    assert rt.ledger.get(plan.id).status == "PROPOSED"  # type: ignore[union-attr]
+
+
+def test_the_cached_signing_secret_is_read_again_after_its_ttl(
+    aws: dict[str, str], rt: Runtime, clock: ManualClock
+) -> None:
+    reads = secret_reads(rt)
+    first, second = stored(rt, make_plan(clock)), stored(rt, make_plan(clock, pid="p-00000000000000ff"))
+    assert answer(handle_interaction(click(first.id), rt))[0] == 200
+    clock.advance(SECRET_TTL_S - 1)
+    assert len(reads) == 1
+    clock.advance(1)
+    handle_interaction(click(second.id), rt)
+
+    assert len(reads) == 2
 
 
 # -- /medic ----------------------------------------------------------------------------------------
