@@ -81,6 +81,8 @@ class _Request:
     signed: bool = False
     user: str = ""
     plan_id: str = ""
+    channel: str = ""
+    response_url: str = ""
 
     @property
     def digest(self) -> str:
@@ -150,6 +152,8 @@ def _click(form: Mapping[str, str], request: _Request, rt: Runtime, now: datetim
 
     payload = parse_block_actions(form)
     request.user = payload.user.id
+    request.channel = payload.channel.id if payload.channel else ""
+    request.response_url = payload.response_url
     action = payload.actions[0]
     if action.action_id not in (APPROVE_ACTION_ID, REJECT_ACTION_ID):
         raise SlackRequestRefused(400, f"unknown action_id {action.action_id[:64]!r}")
@@ -330,7 +334,7 @@ def _expire(plan: Plan, payload: BlockActionsPayload, request: _Request, rt: Run
     rt.ledger.append(plan.id, "expired", {"user": payload.user.id, "clicked": payload.actions[0].action_id,
                                           "expires_at": plan.expires_at, "request": request.digest}, now)  # fmt: skip
     _show(plan, rt, payload, request, now, decided_note=f"expired at {plan.expires_at}; nothing was changed")
-    return _http(410, {"text": f"This approval expired at {plan.expires_at}; nothing was changed."})
+    return _tell_clicker(plan, request, rt, now, f"This approval expired at {plan.expires_at}; nothing was changed.")
 
 
 def _already_decided(plan: Plan, payload: BlockActionsPayload, request: _Request, rt: Runtime,
@@ -351,11 +355,11 @@ def _already_decided(plan: Plan, payload: BlockActionsPayload, request: _Request
     who = ", ".join(current.decided_by) or "nobody"
     if current.status == "APPROVED" and "enqueued" not in {e.kind for e in rt.ledger.events(current.id)}:
         _enqueue(current, rt, now)  # the approving click failed after its write (SQS down): hand the plan over now
-        return _http(200, {"text": f"Already APPROVED (by {who}); handed to the executor now."})
+        return _tell_clicker(current, request, rt, now, f"Already APPROVED (by {who}); handed to the executor now.")
     ignored = {"user": payload.user.id, "clicked": clicked, "status": current.status,
                "decided_by": current.decided_by, "request": request.digest}  # fmt: skip
     rt.ledger.append(current.id, "click_ignored", ignored, now)
-    return _http(200, {"text": f"Already {current.status} (by {who}); your click changed nothing."})
+    return _tell_clicker(current, request, rt, now, f"Already {current.status} (by {who}); your click changed nothing.")
 
 
 def _replayed(plan: Plan, request: _Request, rt: Runtime) -> bool:
@@ -376,7 +380,24 @@ def _refuse_on_plan(plan: Plan, request: _Request, rt: Runtime, now: datetime, s
     rt.ledger.append(plan.id, "approval_refused", {"user": request.user, "reason": reason, "status": status,
                                                    "clicked": clicked, "request": request.digest}, now)  # fmt: skip
     get_logger(use_case="interactions", plan_id=plan.id).warning("approval_refused", user=request.user, reason=reason)
-    return _http(status, {"text": reason})
+    return _tell_clicker(plan, request, rt, now, reason)
+
+
+def _tell_clicker(plan: Plan, request: _Request, rt: Runtime, now: datetime, text: str) -> dict[str, Any]:
+    """Answer a verified click that changed nothing. Slack shows the clicker nothing of an HTTP answer to a button
+    but, when it is not 200, a warning icon: the answer is 200 and the reason goes to the clicker alone, through the
+    click's response_url (else `chat.postEphemeral`). A refusal's status stays in the plan's log."""
+    from botocore.exceptions import BotoCoreError, ClientError
+    from slack_sdk.errors import SlackClientError
+
+    transport = rt.slack
+    if transport is not None and request.user:
+        url = fresh_response_url(request.response_url, request.sent_at, now, allowed_origins(rt.settings))
+        try:
+            transport.whisper(url, request.channel or plan.slack.channel, request.user, text)
+        except (SlackClientError, ClientError, BotoCoreError) as exc:  # logged already; the clicker does not hear why
+            get_logger(use_case="interactions", plan_id=plan.id).warning("whisper_failed", error=str(exc)[:200])
+    return _http(200, {"response_type": "ephemeral", "replace_original": False, "text": text})
 
 
 def _enqueue(plan: Plan, rt: Runtime, now: datetime) -> None:

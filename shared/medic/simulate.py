@@ -271,7 +271,7 @@ class Simulation:
         assert self.runtime is not None
         response = self.click(plan, "approve")
         current = self.runtime.ledger.get(plan.id)
-        if response["statusCode"] == 200 and current is not None and current.status == "PROPOSED":
+        if current is not None and current.status == "PROPOSED" and APPROVER in current.decided_by:
             response = self.click(plan, "approve", user=SECOND_APPROVER)
         return response
 

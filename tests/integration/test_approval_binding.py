@@ -139,7 +139,7 @@ def test_a_plan_edited_before_its_approval_cannot_be_approved(sim: Simulation) -
 
     response = sim.click(plan, "approve")
 
-    assert response["statusCode"] == 403
+    assert response["statusCode"] == 200  # the clicker is told apart; the refusal (403) is logged
     assert "no longer matches what was proposed" in response["body"]
     assert current(sim, plan).status == "PROPOSED"
     assert kinds(sim, plan)[-1] == "approval_refused"

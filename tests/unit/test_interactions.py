@@ -163,6 +163,10 @@ def answer(response: dict[str, Any]) -> tuple[int, str]:
     return response["statusCode"], json.loads(response["body"])["text"]
 
 
+def refusal_statuses(rt: Runtime, chain: str) -> list[int]:
+    return [int(event.data["status"]) for event in rt.ledger.events(chain) if event.kind == "approval_refused"]
+
+
 def kinds(rt: Runtime, chain: str) -> list[str]:
     return [event.kind for event in rt.ledger.events(chain)]
 
@@ -283,7 +287,7 @@ def test_the_same_approver_twice_is_refused_and_logged(rt: Runtime, aws: dict[st
 
     status, text = answer(handle_interaction(click(plan.id, ONCALL), rt))
 
-    assert status == 403
+    assert status == 200, "Slack shows a clicker nothing of a refusal's body: they are told apart (ephemeral)"
     assert text == f"{ONCALL} has already approved this plan: it needs a second, distinct approver"
     assert rt.ledger.get(plan.id).status == "PROPOSED"  # type: ignore[union-attr]
     [refused] = [e.data for e in rt.ledger.events(plan.id) if e.kind == "approval_refused"]
@@ -309,7 +313,8 @@ def test_the_person_who_triggered_a_manual_plan_cannot_approve_it_alone(rt: Runt
 
     status, text = answer(handle_interaction(click(plan.id, ONCALL), rt))
     assert status == 200 and "1 of 2 approvals" in text and "U0ONCALL triggered this plan" in text
-    assert answer(handle_interaction(click(plan.id, ONCALL), rt))[0] == 403
+    assert answer(handle_interaction(click(plan.id, ONCALL), rt))[0] == 200
+    assert refusal_statuses(rt, plan.id) == [403]
     assert messages_in_queue(aws) == 0
 
     assert answer(handle_interaction(click(plan.id, SECOND), rt))[0] == 200
@@ -369,7 +374,8 @@ def test_a_member_of_the_approver_group_approves_and_the_group_is_cached(
     assert lookup.headers["Authorization"] == "Bearer xoxb-test"
     clock.advance(2)  # past the 300 s TTL: asked again
     third = stored(rt, make_plan(clock, pid="p-0000000000000aaa"))
-    assert answer(handle_interaction(click(third.id, OUTSIDER), rt))[0] == 403
+    assert answer(handle_interaction(click(third.id, OUTSIDER), rt))[0] == 200
+    assert refusal_statuses(rt, third.id) == [403]
     assert len(calls(fake_slack, "/api/usergroups.users.list")) == 2
 
 
@@ -382,10 +388,61 @@ def test_when_the_group_cannot_be_resolved_nobody_in_it_may_approve(
 
     status, text = answer(handle_interaction(click(plan.id, GROUP_MEMBER), rt))
 
-    assert status == 403
+    assert (status, refusal_statuses(rt, plan.id)) == (200, [403])
     assert text.startswith(f"user {GROUP_MEMBER} is not an approver (the group {GROUP} is unknown: SlackApiError")
     assert rt.ledger.get(plan.id).status == "PROPOSED"  # type: ignore[union-attr]
     assert answer(handle_interaction(click(plan.id, ONCALL), rt))[0] == 200, "the listed approvers still decide"
+
+
+# -- a click that changes nothing: 200, and the reason told to the clicker alone ---------------------
+
+
+def test_a_refused_click_is_told_to_the_clicker_alone_through_the_response_url(
+    aws: dict[str, str], clock: ManualClock, httpserver: HTTPServer
+) -> None:
+    httpserver.expect_request("/actions/T0MEDIC/1/abc", method="POST").respond_with_data("ok")
+    rt = runtime(aws, clock, web(httpserver), slack_api_url=httpserver.url_for("/api/"))
+    plan = stored(rt, make_plan(clock))
+
+    response = handle_interaction(
+        click(plan.id, OUTSIDER, response_url=httpserver.url_for("/actions/T0MEDIC/1/abc")), rt
+    )
+
+    assert (response["statusCode"], ephemeral(response)) == (200, f"user {OUTSIDER} is not an approver")
+    [told] = calls(httpserver, "/actions/T0MEDIC/1/abc")
+    assert told.get_json() == {"text": f"user {OUTSIDER} is not an approver", "response_type": "ephemeral",
+                               "replace_original": False}  # fmt: skip
+    assert refusal_statuses(rt, plan.id) == [403] and rt.ledger.get(plan.id).status == "PROPOSED"  # type: ignore[union-attr]
+
+
+def test_without_a_fresh_response_url_the_clicker_is_told_with_chat_post_ephemeral(
+    aws: dict[str, str], clock: ManualClock, fake_slack: HTTPServer
+) -> None:
+    fake_slack.expect_request("/api/chat.postEphemeral", method="POST").respond_with_json({"ok": True})
+    rt = runtime(aws, clock, web(fake_slack), slack_api_url=fake_slack.url_for("/api/"))
+    plan = stored(rt, make_plan(clock))
+    clock.advance(rt.settings.approval_ttl_s + 1)
+
+    response = handle_interaction(click(plan.id, ONCALL, response_url=""), rt)
+
+    assert ephemeral(response) == f"This approval expired at {plan.expires_at}; nothing was changed."
+    [told] = calls(fake_slack, "/api/chat.postEphemeral")
+    sent = told.get_json()
+    assert (sent["channel"], sent["user"], sent["text"]) == (CHANNEL, ONCALL, ephemeral(response))
+    assert rt.ledger.get(plan.id).status == "EXPIRED"  # type: ignore[union-attr]
+
+
+def test_when_slack_cannot_tell_the_clicker_the_refusal_still_stands_and_is_logged(
+    aws: dict[str, str], clock: ManualClock, httpserver: HTTPServer
+) -> None:
+    httpserver.expect_request("/api/chat.postEphemeral").respond_with_json({"ok": False, "error": "channel_not_found"})
+    rt = runtime(aws, clock, web(httpserver), slack_api_url=httpserver.url_for("/api/"))
+    plan = stored(rt, make_plan(clock))
+
+    response = handle_interaction(click(plan.id, OUTSIDER, response_url=""), rt)
+
+    assert (response["statusCode"], refusal_statuses(rt, plan.id)) == (200, [403])
+    assert rt.ledger.get(plan.id).status == "PROPOSED"  # type: ignore[union-attr]
 
 
 # -- the card: response_url while valid, else chat.update ------------------------------------------

@@ -18,6 +18,7 @@ from medic.slack.blocks import blocks_json
 
 if TYPE_CHECKING:
     from slack_sdk import WebClient
+    from slack_sdk.webhook import WebhookClient
 
 _LINK = re.compile(r"<([^|>]+)\|([^>]+)>")
 
@@ -36,6 +37,11 @@ class SlackTransport(Protocol):
         ...
 
     def reply(self, channel: str, thread_ts: str, text: str) -> str: ...
+
+    def whisper(self, response_url: str, channel: str, user: str, text: str) -> None:
+        """Tell one user something only they see: through the click's `response_url` when given (no token needed),
+        else `chat.postEphemeral`. Slack shows nothing of an HTTP answer to a button click but its status."""
+        ...
 
     def upload(self, channel: str, thread_ts: str, filename: str, content: bytes, title: str, alt_text: str) -> str:
         """Upload a file into a message's thread; return the file id."""
@@ -101,19 +107,9 @@ class WebApiTransport:
 
     def replace(self, response_url: str, channel: str, ts: str, text: str, blocks: list[Block]) -> None:
         from slack_sdk.errors import SlackRequestError
-        from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
-        from slack_sdk.webhook import WebhookClient
 
-        hook = WebhookClient(
-            response_url,
-            timeout=RESPONSE_URL_TIMEOUT_S,
-            retry_handlers=[
-                ConnectionErrorRetryHandler(max_retry_count=1),
-                RateLimitErrorRetryHandler(max_retry_count=1),
-            ],
-        )
         with _reachable():
-            response = hook.send(text=text, blocks=blocks, replace_original=True)
+            response = _hook(response_url).send(text=text, blocks=blocks, replace_original=True)
         if response.status_code != 200:
             raise SlackRequestError(f"response_url answered {response.status_code}: {str(response.body)[:200]}")
 
@@ -121,6 +117,18 @@ class WebApiTransport:
         with _reachable():
             response = self.client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=text)
         return str(response["ts"])
+
+    def whisper(self, response_url: str, channel: str, user: str, text: str) -> None:
+        from slack_sdk.errors import SlackRequestError
+
+        if not response_url:
+            with _reachable():
+                self.client.chat_postEphemeral(channel=channel, user=user, text=text)
+            return
+        with _reachable():
+            response = _hook(response_url).send(text=text, response_type="ephemeral", replace_original=False)
+        if response.status_code != 200:
+            raise SlackRequestError(f"response_url answered {response.status_code}: {str(response.body)[:200]}")
 
     def upload(self, channel: str, thread_ts: str, filename: str, content: bytes, title: str, alt_text: str) -> str:
         """files_upload_v2: files.getUploadURLExternal, the upload itself, files.completeUploadExternal."""
@@ -137,6 +145,18 @@ class WebApiTransport:
             response = self.client.usergroups_users_list(usergroup=usergroup)
         users = response.get("users") or []
         return [str(user) for user in users]
+
+
+def _hook(response_url: str) -> WebhookClient:
+    """A client for a click's `response_url`: one retry on a dropped connection or a 429, within Slack's 3 s."""
+    from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
+    from slack_sdk.webhook import WebhookClient
+
+    return WebhookClient(
+        response_url,
+        timeout=RESPONSE_URL_TIMEOUT_S,
+        retry_handlers=[ConnectionErrorRetryHandler(max_retry_count=1), RateLimitErrorRetryHandler(max_retry_count=1)],
+    )
 
 
 @contextmanager
@@ -165,6 +185,7 @@ class ConsoleTransport:
         self.replies: list[dict[str, Any]] = []
         self.files: list[dict[str, Any]] = []
         self.replaced_via: list[str] = []  # the response_urls used to replace messages
+        self.whispers: list[dict[str, str]] = []  # ephemeral answers to one user
         self.usergroups = {group: list(members) for group, members in (usergroups or {}).items()}
 
     def post(self, channel: str, text: str, blocks: list[Block]) -> str:
@@ -194,6 +215,12 @@ class ConsoleTransport:
 
     def usergroup_members(self, usergroup: str) -> list[str]:
         return list(self.usergroups.get(usergroup, []))
+
+    def whisper(self, response_url: str, channel: str, user: str, text: str) -> None:
+        self.whispers.append(
+            {"channel": channel, "user": user, "text": text, "via": response_url or "chat.postEphemeral"}
+        )
+        self._write(f"\n  ┆ Slack → <@{user}> only, in #{channel}: {text}\n")
 
     def reply(self, channel: str, thread_ts: str, text: str) -> str:
         ts = self._next_ts()
