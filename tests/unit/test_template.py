@@ -480,11 +480,28 @@ def test_no_write_action_on_every_resource(resources: dict[str, Any]) -> None:
                 assert statement.get("Condition"), f"{role} {statement.get('Sid')}: {writes} on '*' needs a Condition"
 
 
+#: The one IAM action any role of Medic's holds: Application Auto Scaling creates its Lambda service-linked role with
+#: the permissions of the first caller of RegisterScalableTarget in an account (Application Auto Scaling user guide,
+#: "Service-linked roles": the role's ARN as the resource, its service principal as iam:AWSServiceName).
+AUTOSCALING_SERVICE_LINKED_ROLE = {
+    "Sid": "CreateAutoscalingServiceLinkedRole",
+    "Effect": "Allow",
+    "Action": "iam:CreateServiceLinkedRole",
+    "Resource": {
+        "Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/aws-service-role/"
+        "lambda.application-autoscaling.amazonaws.com/AWSServiceRoleForApplicationAutoScaling_LambdaConcurrency"
+    },
+    "Condition": {"StringEquals": {"iam:AWSServiceName": "lambda.application-autoscaling.amazonaws.com"}},
+}
+
+
 def test_no_wildcard_actions_and_no_iam(resources: dict[str, Any]) -> None:
     for role, statement in _role_statements(resources):
         for action in _actions(statement):
             assert "*" not in action, f"{role}: {action}"
-            assert not action.startswith("iam:"), f"{role}: {action}"
+            if action.startswith("iam:"):
+                # Nothing of IAM but Application Auto Scaling's service-linked role, for the actions role.
+                assert (role, statement) == ("ActionsRole", AUTOSCALING_SERVICE_LINKED_ROLE), f"{role}: {action}"
             assert action not in {"lambda:TagResource", "lambda:UntagResource"}, f"{role}: {action}"
         assert statement["Effect"] == "Allow"
 
@@ -683,6 +700,21 @@ def test_only_the_executor_changes_lambda_or_autoscaling(resources: dict[str, An
                 granted.setdefault(role, set()).add(action)
     declared = {p for action in registry().values() for p in action.permissions if changing.match(p)}
     assert granted == {"ActionsRole": declared}
+
+
+def test_the_first_scalable_target_in_an_account_may_create_autoscalings_service_linked_role(
+    resources: dict[str, Any],
+) -> None:
+    """Without it, the first autoscaling or pre-warm change in an account fails: RegisterScalableTarget creates the
+    role with the caller's permissions and is refused (AccessDeniedException on iam:CreateServiceLinkedRole)."""
+    statements = list(_statements(resources["ActionsRole"]))
+    assert _granting(statements, "iam:CreateServiceLinkedRole") == [AUTOSCALING_SERVICE_LINKED_ROLE]
+    registering = {kind for kind, action in registry().items()
+                   if "application-autoscaling:RegisterScalableTarget" in action.permissions}  # fmt: skip
+    assert registering == {"set_autoscaling_bounds", "schedule_prewarm"}
+    for kind in registering:
+        assert "iam:CreateServiceLinkedRole" in registry()[kind].permissions, kind
+    assert {kind for kind, a in registry().items() if "iam:CreateServiceLinkedRole" in a.permissions} == registering
 
 
 def test_autoscaling_changes_are_confined_to_lambda_provisioned_concurrency(resources: dict[str, Any]) -> None:
