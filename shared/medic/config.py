@@ -54,7 +54,11 @@ ENV_VARS: dict[str, str] = {
     "region": "AWS_REGION",
 }
 
-DEFAULT_RUNBOOK = Path(__file__).resolve().parents[2] / "runbooks" / "lambda-latency.yaml"
+#: The shipped runbook: runbooks/ in a checkout (where the runbook layer and the docs find it), else the copy an
+#: installed package carries (setup.py puts runbooks/*.yaml into medic/runbooks/ in the wheel).
+_CHECKOUT_RUNBOOK = Path(__file__).resolve().parents[2] / "runbooks" / "lambda-latency.yaml"
+_PACKAGED_RUNBOOK = Path(__file__).resolve().parent / "runbooks" / "lambda-latency.yaml"
+DEFAULT_RUNBOOK = _CHECKOUT_RUNBOOK if _CHECKOUT_RUNBOOK.is_file() else _PACKAGED_RUNBOOK
 
 
 class Settings(BaseModel):

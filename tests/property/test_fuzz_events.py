@@ -21,7 +21,13 @@ from medic.events import AlarmStateChangeEvent, parse_alarm_event
 from medic.signals import SIGNAL_KINDS, classify
 
 ROOT = Path(__file__).resolve().parents[2]
-SAMPLES = {path.name: path.read_text(encoding="utf-8") for path in sorted((ROOT / "events").glob("*.json"))}
+#: The other functions' sample events and `sam local`'s env.json, which share events/ with the alarm events.
+NOT_ALARMS = ("env.json", "executor-", "interactions-", "verifier-", "digest-")
+SAMPLES = {
+    path.name: path.read_text(encoding="utf-8")
+    for path in sorted((ROOT / "events").glob("*.json"))
+    if not path.name.startswith(NOT_ALARMS)
+}
 EVENTS = {name: json.loads(text) for name, text in SAMPLES.items()}
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -164,9 +165,62 @@ def test_alarm_state_changes_are_forwarded_to_medics_bus_and_only_there(
     role = member["Resources"]["AlarmForwardingRole"]["Properties"]
     [trust] = role["AssumeRolePolicyDocument"]["Statement"]
     assert trust["Principal"] == {"Service": "events.amazonaws.com"}
-    rule_arn = "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/${AWS::StackName}-alarms-to-medic"
-    own_rule = {"Fn::Sub": rule_arn}
-    assert trust["Condition"]["ArnEquals"]["aws:SourceArn"] == own_rule
-    assert rule["Name"] == {"Fn::Sub": "${AWS::StackName}-alarms-to-medic"}
+    assert trust["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+    for stack_name in STACK_NAMES:  # the trust names this stack's rule, and only it
+        pseudo = _pseudo(stack_name)
+        rule_arn = f"arn:aws:events:us-east-1:{pseudo['AWS::AccountId']}:rule/{_resolve(rule['Name'], pseudo)}"
+        assert _resolve(trust["Condition"]["ArnEquals"]["aws:SourceArn"], pseudo) == rule_arn
     [statement] = _statements(member["Resources"]["AlarmForwardingRole"])
     assert (statement["Action"], statement["Resource"]) == ("events:PutEvents", bus)
+
+
+#: Stack names the member template is deployed under: a StackSet's stack instance (StackSet-<set name>-<uuid>), the
+#: longest name CloudFormation allows, and a stack deployed by hand (the management account: samconfig.toml, member).
+STACK_NAMES = (
+    "StackSet-medic-member-3f2c9a1e-7b4d-4e8a-9c21-5d6e7f8a9b0c",
+    "S" + "x" * 127,
+    "medic-member",
+)
+#: EventBridge's limits on a rule's name (EventBridge API reference, PutRule: Name).
+RULE_NAME = re.compile(r"[\.\-_A-Za-z0-9]{1,64}")
+
+
+def _pseudo(stack_name: str) -> dict[str, str]:
+    stack_id = f"arn:aws:cloudformation:us-east-1:222222222222:stack/{stack_name}/0e3e6a00-8b1c-11ef-9f2d-0a1b2c3d4e5f"
+    return {"AWS::StackName": stack_name, "AWS::StackId": stack_id, "AWS::AccountId": "222222222222",
+            "AWS::Region": "us-east-1", "AWS::Partition": "aws"}  # fmt: skip
+
+
+def _resolve(value: Any, pseudo: dict[str, str]) -> Any:
+    """A value as CloudFormation computes it from the pseudo parameters (Ref, Fn::Sub, Fn::Select, Fn::Split)."""
+    if not isinstance(value, dict):
+        return value
+    [(function, argument)] = value.items()
+    if function == "Ref":
+        return pseudo[argument]
+    if function == "Fn::Select":
+        index, items = argument
+        return _resolve(items, pseudo)[int(index)]
+    if function == "Fn::Split":
+        delimiter, text = argument
+        return str(_resolve(text, pseudo)).split(delimiter)
+    if function == "Fn::Sub":
+        text, variables = (argument, {}) if isinstance(argument, str) else argument
+        names = {**pseudo, **{name: _resolve(v, pseudo) for name, v in variables.items()}}
+        return re.sub(r"\$\{([^}]+)\}", lambda match: str(names[match.group(1)]), text)
+    raise AssertionError(f"cannot resolve {function}")
+
+
+@pytest.mark.parametrize("stack_name", STACK_NAMES)
+def test_every_rule_name_fits_eventbridge_whatever_the_stack_is_called(
+    member: dict[str, Any], central: dict[str, Any], stack_name: str
+) -> None:
+    """A StackSet names its stack instances StackSet-<set>-<uuid>: a rule named after the stack went past 64."""
+    rules = [(template, name, resource["Properties"])
+             for template, resources in (("member", member["Resources"]), ("central", central["Resources"]))
+             for name, resource in resources.items() if resource["Type"] == "AWS::Events::Rule"]  # fmt: skip
+    assert {(template, name) for template, name, _ in rules} >= {("member", "AlarmForwardingRule")}
+    for template, name, properties in rules:
+        if "Name" in properties:  # else CloudFormation generates one that fits
+            resolved = _resolve(properties["Name"], _pseudo(stack_name))
+            assert RULE_NAME.fullmatch(resolved), f"{template} {name}: {resolved!r} ({len(resolved)} characters)"

@@ -480,11 +480,28 @@ def test_no_write_action_on_every_resource(resources: dict[str, Any]) -> None:
                 assert statement.get("Condition"), f"{role} {statement.get('Sid')}: {writes} on '*' needs a Condition"
 
 
+#: The one IAM action any role of Medic's holds: Application Auto Scaling creates its Lambda service-linked role with
+#: the permissions of the first caller of RegisterScalableTarget in an account (Application Auto Scaling user guide,
+#: "Service-linked roles": the role's ARN as the resource, its service principal as iam:AWSServiceName).
+AUTOSCALING_SERVICE_LINKED_ROLE = {
+    "Sid": "CreateAutoscalingServiceLinkedRole",
+    "Effect": "Allow",
+    "Action": "iam:CreateServiceLinkedRole",
+    "Resource": {
+        "Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/aws-service-role/"
+        "lambda.application-autoscaling.amazonaws.com/AWSServiceRoleForApplicationAutoScaling_LambdaConcurrency"
+    },
+    "Condition": {"StringEquals": {"iam:AWSServiceName": "lambda.application-autoscaling.amazonaws.com"}},
+}
+
+
 def test_no_wildcard_actions_and_no_iam(resources: dict[str, Any]) -> None:
     for role, statement in _role_statements(resources):
         for action in _actions(statement):
             assert "*" not in action, f"{role}: {action}"
-            assert not action.startswith("iam:"), f"{role}: {action}"
+            if action.startswith("iam:"):
+                # Nothing of IAM but Application Auto Scaling's service-linked role, for the actions role.
+                assert (role, statement) == ("ActionsRole", AUTOSCALING_SERVICE_LINKED_ROLE), f"{role}: {action}"
             assert action not in {"lambda:TagResource", "lambda:UntagResource"}, f"{role}: {action}"
         assert statement["Effect"] == "Allow"
 
@@ -683,6 +700,21 @@ def test_only_the_executor_changes_lambda_or_autoscaling(resources: dict[str, An
                 granted.setdefault(role, set()).add(action)
     declared = {p for action in registry().values() for p in action.permissions if changing.match(p)}
     assert granted == {"ActionsRole": declared}
+
+
+def test_the_first_scalable_target_in_an_account_may_create_autoscalings_service_linked_role(
+    resources: dict[str, Any],
+) -> None:
+    """Without it, the first autoscaling or pre-warm change in an account fails: RegisterScalableTarget creates the
+    role with the caller's permissions and is refused (AccessDeniedException on iam:CreateServiceLinkedRole)."""
+    statements = list(_statements(resources["ActionsRole"]))
+    assert _granting(statements, "iam:CreateServiceLinkedRole") == [AUTOSCALING_SERVICE_LINKED_ROLE]
+    registering = {kind for kind, action in registry().items()
+                   if "application-autoscaling:RegisterScalableTarget" in action.permissions}  # fmt: skip
+    assert registering == {"set_autoscaling_bounds", "schedule_prewarm"}
+    for kind in registering:
+        assert "iam:CreateServiceLinkedRole" in registry()[kind].permissions, kind
+    assert {kind for kind, a in registry().items() if "iam:CreateServiceLinkedRole" in a.permissions} == registering
 
 
 def test_autoscaling_changes_are_confined_to_lambda_provisioned_concurrency(resources: dict[str, Any]) -> None:
@@ -1157,3 +1189,105 @@ def test_no_role_that_writes_the_log_can_write_a_digest(resources: dict[str, Any
     for name in LOG_WRITERS:
         actions = {a for st in _statements(resources[f"{name}Role"]) for a in _actions(st)}
         assert not {a for a in actions if a.startswith("s3:")}, name
+
+
+# ------------------------------------------------------------ the dashboard
+
+#: `SEARCH('{Namespace,Dimension,...} MetricName="Name" ...', 'Stat', period)`: the schema and the metric it names.
+SEARCH = re.compile(r"""SEARCH\('\{(?P<schema>[^}]*)\}\s+MetricName="(?P<metric>[^"]+)"[^']*',\s*'\w+',\s*\d+\)""")
+
+
+def _emitted_metrics(tmp_path: Path) -> dict[str, frozenset[str]]:
+    """Medic's own metric name → its dimension names, from the EMF documents the code prints: a plan's outcome and
+    its latencies (what `Runtime.emit_outcome` emits), and a refused runbook (`Runtime.runbook_store`'s callback)."""
+    import io
+
+    from medic import metrics
+    from medic.config import Settings
+    from medic.errors import MedicError
+    from medic.runtime import Runtime
+
+    stream = io.StringIO()
+    metrics.emit(metrics.plan_outcome("spillover", "VERIFIED"), stream)
+    for name in metrics.LATENCIES:
+        metrics.emit(metrics.latency(name, 1.0, "spillover"), stream)
+    settings = Settings(plans_table="p", events_table="e", region="us-east-1", runbook_path=tmp_path / "missing.yaml")
+    with pytest.raises(MedicError):  # no runbook at all: refused, counted, and Medic cannot decide
+        _ = Runtime(settings, metrics_stream=stream).runbook
+    emitted: dict[str, frozenset[str]] = {}
+    for line in stream.getvalue().splitlines():
+        for directive in json.loads(line)["_aws"]["CloudWatchMetrics"]:
+            assert directive["Namespace"] == metrics.NAMESPACE
+            [dimensions] = directive["Dimensions"]
+            for metric in directive["Metrics"]:
+                emitted[metric["Name"]] = frozenset(dimensions)
+    return emitted
+
+
+def _dashboard(resources: dict[str, Any]) -> dict[str, Any]:
+    """The dashboard's body as CloudFormation would deploy it, every ${…} replaced by a dummy value."""
+    [dashboard] = _of_type(resources, "AWS::CloudWatch::Dashboard").values()
+    body = dashboard["Properties"]["DashboardBody"]["Fn::Sub"]
+    assert isinstance(body, str), "one Fn::Sub string: every ${…} a resource, a GetAtt or a pseudo parameter"
+    for name in re.findall(r"\$\{([^}]+)\}", body):
+        assert name.startswith("AWS::") or name.split(".")[0] in resources, f"${{{name}}} names nothing"
+    parsed: dict[str, Any] = json.loads(re.sub(r"\$\{([^}]+)\}", lambda m: f"dummy-{m.group(1)}", body))
+    return parsed
+
+
+def _dashboard_metrics(body: dict[str, Any]) -> Iterator[tuple[str, str, tuple[str, ...]]]:
+    """(namespace, metric, dimension names or values) of every line the dashboard graphs."""
+    for widget in body["widgets"]:
+        for line in widget.get("properties", {}).get("metrics", []):
+            if isinstance(line[0], dict):
+                (expression,) = line
+                match = SEARCH.fullmatch(expression["expression"])
+                assert match, f"not a search expression on one metric: {expression['expression']}"
+                namespace, *dimensions = [part.strip() for part in match["schema"].split(",")]
+                yield namespace, match["metric"], tuple(dimensions)
+            else:
+                namespace, metric, *rest = [item for item in line if not isinstance(item, dict)]
+                yield namespace, metric, tuple(rest)
+
+
+def test_the_dashboard_graphs_what_medic_emits(resources: dict[str, Any], tmp_path: Path) -> None:
+    emitted = _emitted_metrics(tmp_path)
+    assert set(emitted) == {"Plans", "TimeToPlan", "TimeToApply", "TimeToVerify", "RunbookRefused"}
+    graphed = set()
+    for namespace, metric, dimensions in _dashboard_metrics(_dashboard(resources)):
+        if namespace == "Medic":
+            assert metric in emitted, f"Medic emits no metric {metric}"
+            # A search schema must name exactly the dimension set the metric is emitted with, or it finds nothing.
+            assert frozenset(dimensions) == emitted[metric], f"{metric}: {dimensions} vs {sorted(emitted[metric])}"
+            graphed.add(metric)
+        else:
+            assert namespace in {"AWS/SQS", "AWS/Lambda"}, namespace
+    assert graphed == set(emitted), "every metric Medic emits has its graph"
+
+
+def test_the_dashboard_shows_every_dlq_and_every_function(resources: dict[str, Any]) -> None:
+    graphed = {
+        (namespace, metric, dimensions) for namespace, metric, dimensions in _dashboard_metrics(_dashboard(resources))
+    }
+    dead_letter_targets = set()
+    for resource in resources.values():
+        properties = resource.get("Properties", {})
+        targets = [
+            properties.get("RedrivePolicy", {}).get("deadLetterTargetArn"),
+            properties.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination"),
+            *(target.get("DeadLetterConfig", {}).get("Arn") for target in properties.get("Targets", [])),
+        ]
+        dead_letter_targets |= {t["Fn::GetAtt"][0] for t in targets if isinstance(t, dict) and "Fn::GetAtt" in t}
+    queues = set(_of_type(resources, "AWS::SQS::Queue"))
+    assert dead_letter_targets == {q for q in queues if q.endswith("DLQ")} == {"ExecutorDLQ", "TriageDLQ"}
+    for queue in dead_letter_targets:
+        depth = ("AWS/SQS", "ApproximateNumberOfMessagesVisible", ("QueueName", f"dummy-{queue}.QueueName"))
+        assert depth in graphed, f"{queue}'s depth is not on the dashboard"
+    for function in FUNCTIONS:
+        assert ("AWS/Lambda", "Errors", ("FunctionName", f"dummy-{function}")) in graphed, function
+
+
+def test_the_dashboard_is_named_per_region_and_linked_from_the_outputs(cfn: dict[str, Any]) -> None:
+    [(name, dashboard)] = _of_type(cfn["Resources"], "AWS::CloudWatch::Dashboard").items()
+    assert dashboard["Properties"]["DashboardName"] == {"Fn::Sub": "${AWS::StackName}-${AWS::Region}"}
+    assert f"#dashboards/dashboard/${{{name}}}" in cfn["Outputs"]["DashboardUrl"]["Value"]["Fn::Sub"]

@@ -68,6 +68,9 @@ class SchedulePrewarm(Action):
         "application-autoscaling:DescribeScheduledActions",
         "application-autoscaling:PutScheduledAction",
         "application-autoscaling:DeleteScheduledAction",
+        # RegisterScalableTarget creates Application Auto Scaling's Lambda service-linked role the first time in an
+        # account, with the caller's permission (template.yaml confines it to that role).
+        "iam:CreateServiceLinkedRole",
         "lambda:GetProvisionedConcurrencyConfig",
         "lambda:PutProvisionedConcurrencyConfig",
         "lambda:DeleteProvisionedConcurrencyConfig",

@@ -178,6 +178,9 @@ class SetAutoscalingBounds(Action):
         "application-autoscaling:DeregisterScalableTarget",
         "application-autoscaling:PutScalingPolicy",
         "application-autoscaling:DeleteScalingPolicy",
+        # RegisterScalableTarget creates Application Auto Scaling's Lambda service-linked role the first time in an
+        # account, with the caller's permission (template.yaml confines it to that role).
+        "iam:CreateServiceLinkedRole",
         "lambda:GetProvisionedConcurrencyConfig",
         "lambda:PutProvisionedConcurrencyConfig",
         "lambda:DeleteProvisionedConcurrencyConfig",

@@ -1,0 +1,58 @@
+"""docs/deploy.md gets a first deployment through: it answers the question whose default aborts `sam deploy --guided`,
+and the code it cites for why that answer is safe exists."""
+
+from __future__ import annotations
+
+import importlib
+import re
+from pathlib import Path
+
+import yaml
+
+from medic.slack.requests import MAX_BODY_BYTES
+
+ROOT = Path(__file__).resolve().parents[2]
+DOC = ROOT / "docs" / "deploy.md"
+#: `medic.module.name` in backticks: a module or an attribute of one.
+CITED = re.compile(r"`(medic(?:\.\w+)+)`")
+
+
+class _TemplateLoader(yaml.SafeLoader):
+    """Reads CloudFormation's short-form tags (!Ref, !Sub, …) as plain values: only the structure matters here."""
+
+
+_TemplateLoader.add_multi_constructor("!", lambda loader, suffix, node: None)
+
+
+def _public_function_urls() -> list[str]:
+    template = yaml.load((ROOT / "template.yaml").read_text(encoding="utf-8"), Loader=_TemplateLoader)
+    return [
+        name
+        for name, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::Serverless::Function"
+        and (resource["Properties"].get("FunctionUrlConfig") or {}).get("AuthType") == "NONE"
+    ]
+
+
+def test_the_guided_deploys_question_on_each_public_function_url_is_answered_yes() -> None:
+    text = DOC.read_text(encoding="utf-8")
+    public = _public_function_urls()
+    assert public == ["InteractionsFunction"]
+    for function in public:
+        # SAM CLI's guided prompt (samcli/commands/deploy/guided_context.py, prompt_authorization), default N.
+        assert f"{function} Function Url has no authentication. Is this okay? [y/N]: y" in text
+    assert "Only `--guided` asks it" in text
+
+
+def test_the_code_deploy_md_cites_exists() -> None:
+    text = DOC.read_text(encoding="utf-8")
+    cited = CITED.findall(text)
+    assert "medic.interactions.handle_interaction" in cited
+    for name in cited:
+        module, _, attribute = name.rpartition(".")
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError:
+            assert hasattr(importlib.import_module(module), attribute), f"docs/deploy.md cites {name}: not found"
+    assert hasattr(importlib.import_module("medic.slack.requests"), "verify_signature")
+    assert MAX_BODY_BYTES == 64 * 1024 and "at most 64 KiB" in text
