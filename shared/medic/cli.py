@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -16,9 +17,37 @@ if TYPE_CHECKING:
     from medic.runtime import Runtime
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
+#: What a shell reports for a command killed by SIGPIPE (128 + 13), as `yes | head -1` does for `yes`.
+EXIT_BROKEN_PIPE = 141
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command. A mistake in what the operator gave (a file, an argument, a setting) or in the environment (no
+    region, no credentials, AWS refusing a call) exits 2 with one line on stderr; anything else is a bug and keeps
+    its traceback."""
+    args = _parser().parse_args(argv)
+    try:
+        status = _run(args)
+        sys.stdout.flush()  # a reader gone (`medic … | head`) shows here, inside the try, not at exit
+        return status
+    except BrokenPipeError:
+        # Quiet, as Unix tools are: Python would flush stdout again at exit and print "Exception ignored … Broken
+        # pipe", so the descriptor points at /dev/null from now on.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+    except InputError as exc:
+        print(f"medic: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    except Exception as exc:
+        problem = environment_problem(exc, args)
+        if problem is None:
+            raise
+        print(f"medic: {problem}", file=sys.stderr)
+        return EXIT_INVALID
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="medic", description="Remediation of AWS Lambda latency and throughput.")
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -87,34 +116,79 @@ def main(argv: Sequence[str] | None = None) -> int:
     alarms.add_argument("--prefix", default="", help="prefix for the alarm names")
     alarms.add_argument("--format", choices=("cloudformation", "cli", "scenario", "json"), default="cloudformation")
 
-    args = parser.parse_args(argv)
-    try:
-        if args.command == "simulate":
-            return _simulate(args)
-        if args.command == "explain":
-            return _explain(args)
-        if args.command == "control":
-            return _control(args)
-        if args.command == "alarms":
-            from medic.alarms_gen import recommended, render
+    return parser
 
-            definitions = recommended(args.function, alias=args.alias, p99_ms=args.p99_ms, database=args.database,
-                                      max_connections=args.max_connections, prefix=args.prefix)  # fmt: skip
-            sys.stdout.write(render(definitions, args.format))
-            return EXIT_OK
-        if args.command == "log":
-            return _log(args)
-        if args.command == "replay":
-            return replaying.run(args)
-        if args.runbook_command == "schema":
-            from medic.runbook import runbook_schema
 
-            print(json.dumps(runbook_schema(), indent=2))
-            return EXIT_OK
-        return _runbook_check(args.file, args.override)
-    except InputError as exc:
-        print(f"medic: {exc}", file=sys.stderr)
-        return EXIT_INVALID
+def _run(args: argparse.Namespace) -> int:
+    if args.command == "simulate":
+        return _simulate(args)
+    if args.command == "explain":
+        return _explain(args)
+    if args.command == "control":
+        return _control(args)
+    if args.command == "alarms":
+        from medic.alarms_gen import recommended, render
+
+        definitions = recommended(args.function, alias=args.alias, p99_ms=args.p99_ms, database=args.database,
+                                  max_connections=args.max_connections, prefix=args.prefix)  # fmt: skip
+        sys.stdout.write(render(definitions, args.format))
+        return EXIT_OK
+    if args.command == "log":
+        return _log(args)
+    if args.command == "replay":
+        from medic import replay
+
+        return replay.run(args)
+    if args.runbook_command == "schema":
+        from medic.runbook import runbook_schema
+
+        print(json.dumps(runbook_schema(), indent=2))
+        return EXIT_OK
+    return _runbook_check(args.file, args.override)
+
+
+def environment_problem(exc: Exception, args: argparse.Namespace) -> str | None:
+    """The line that tells the operator what to fix when `exc` comes from the environment: no region, no credentials
+    (or an expired session), AWS unreachable, or AWS refusing a call (which call, the code, and what the command was
+    reading). None for anything else: a bug keeps its traceback."""
+    exceptions = sys.modules.get("botocore.exceptions")
+    if exceptions is None:  # botocore was never imported: not one of its errors (and no import just to ask)
+        return None
+    command = " ".join(part for part in (args.command, getattr(args, f"{args.command}_command", None)) if part)
+    if isinstance(exc, exceptions.ClientError):
+        error = exc.response.get("Error", {})
+        code, message = error.get("Code", "?"), error.get("Message", "")
+        return f"{command}: AWS refused {exc.operation_name} ({code}{': ' + message if message else ''})" + (
+            f" — {what}" if (what := _aws_resources(args)) else ""
+        )
+    if isinstance(exc, exceptions.NoRegionError):
+        return f"{command}: no AWS region configured: set AWS_REGION (or AWS_DEFAULT_REGION, or a profile's region)"
+    if isinstance(exc, exceptions.NoCredentialsError):
+        return (f"{command}: no AWS credentials found: set AWS_PROFILE (then `aws sso login` if it uses SSO) or "
+                "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")  # fmt: skip
+    environment = (
+        exceptions.PartialCredentialsError, exceptions.ProfileNotFound, exceptions.CredentialRetrievalError,
+        exceptions.SSOError, exceptions.TokenRetrievalError, exceptions.InvalidRegionError,
+        exceptions.ConnectionError, exceptions.HTTPClientError,
+    )  # fmt: skip
+    if isinstance(exc, environment):
+        return f"{command}: {exc}"
+    return None
+
+
+def _aws_resources(args: argparse.Namespace) -> str:
+    """What the command was reading or writing, from the same environment the command read (for a refusal's line)."""
+    if args.command not in ("control", "log"):
+        return ""
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    parts = [f"the remediation log's tables {os.environ.get('MEDIC_PLANS_TABLE')} (MEDIC_PLANS_TABLE) and "
+             f"{os.environ.get('MEDIC_EVENTS_TABLE')} (MEDIC_EVENTS_TABLE)"]  # fmt: skip
+    bucket = getattr(args, "digest_bucket", None) or (
+        os.environ.get("MEDIC_DIGEST_BUCKET") if getattr(args, "log_command", None) == "verify" else None
+    )
+    if bucket:
+        parts.append(f"the digest bucket {bucket}")
+    return ", ".join(parts) + (f", in {region}" if region else "")
 
 
 def _simulate(args: argparse.Namespace) -> int:
@@ -211,9 +285,7 @@ def _control(args: argparse.Namespace) -> int:
 
 def _log(args: argparse.Namespace) -> int:
     """`medic log list|show|verify|export` against the tables named by MEDIC_PLANS_TABLE and MEDIC_EVENTS_TABLE
-    (AWS_ENDPOINT_URL points it at the embedded world)."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
+    (AWS_ENDPOINT_URL points it at the embedded world); AWS's refusals are told by `main`."""
     from medic import audit
     from medic.clock import SystemClock
     from medic.config import Settings
@@ -222,24 +294,20 @@ def _log(args: argparse.Namespace) -> int:
     since = audit.parse_since(args.since, SystemClock().now()) if getattr(args, "since", None) is not None else None
     runtime = Runtime(Settings.from_env())
     ledger = runtime.ledger
-    try:
-        if args.log_command == "list":
-            plans, unreadable = audit.list_plans_and_problems(ledger, function=args.function, since=since,
-                                                              state=args.state)  # fmt: skip
-            print(json.dumps([audit.plan_row(p) for p in plans], indent=2) if args.json else audit.plans_table(plans))
-            for line in audit.unreadable_lines(unreadable):
-                print(f"medic: {line}", file=sys.stderr)
-            return EXIT_OK
-        if args.log_command == "show":
-            story = audit.load_story(ledger, args.plan)
-            print(json.dumps(story.as_json(), indent=2, ensure_ascii=False) if args.json else story.text())
-            return EXIT_OK
-        if args.log_command == "verify":
-            return _log_verify(runtime, args)
-        return _log_export(ledger, args.format, since, args.output)
-    except (BotoCoreError, ClientError) as exc:
-        print(f"medic: log: cannot read {ledger.plans_table}/{ledger.events_table}: {exc}", file=sys.stderr)
-        return EXIT_INVALID
+    if args.log_command == "list":
+        plans, unreadable = audit.list_plans_and_problems(ledger, function=args.function, since=since,
+                                                          state=args.state)  # fmt: skip
+        print(json.dumps([audit.plan_row(p) for p in plans], indent=2) if args.json else audit.plans_table(plans))
+        for line in audit.unreadable_lines(unreadable):
+            print(f"medic: {line}", file=sys.stderr)
+        return EXIT_OK
+    if args.log_command == "show":
+        story = audit.load_story(ledger, args.plan)
+        print(json.dumps(story.as_json(), indent=2, ensure_ascii=False) if args.json else story.text())
+        return EXIT_OK
+    if args.log_command == "verify":
+        return _log_verify(runtime, args)
+    return _log_export(ledger, args.format, since, args.output)
 
 
 def _log_verify(runtime: Runtime, args: argparse.Namespace) -> int:

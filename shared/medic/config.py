@@ -190,4 +190,5 @@ class Settings(BaseModel):
         except ValidationError as exc:
             first = exc.errors()[0]
             name = str(first["loc"][0]) if first["loc"] else "settings"
-            raise ConfigError(field=ENV_VARS.get(name, name), source="environment", problem=first["msg"]) from None
+            problem = "not set" if first["type"] == "missing" and name not in overrides else first["msg"]
+            raise ConfigError(field=ENV_VARS.get(name, name), source="environment", problem=problem) from None
