@@ -151,9 +151,11 @@ class Settings(BaseModel):
     def _split_two_person(cls, value: Any) -> Any:
         if isinstance(value, str):
             value = tuple(part.strip() for part in value.split(",") if part.strip())
+        if not isinstance(value, list | tuple):
+            return value  # pydantic says what it expected
         from medic.actions import ACTION_KINDS  # the vocabulary: a typo must not silently drop the rule
 
-        for entry in value or ():
+        for entry in value:
             kind, _, qualifier = str(entry).partition(":")
             if kind not in ACTION_KINDS or qualifier not in ("", "cut"):
                 raise ValueError(

@@ -1,5 +1,5 @@
 """`medic` never shows a traceback for the operator's mistake or the environment's: no region, no credentials, no
-tables configured, AWS refusing a call, a reader that went away (`medic … | head`).
+tables configured, AWS refusing a call, a scenario's bad `settings:`, a reader that went away (`medic … | head`).
 Each is one line on stderr and exit 2 (a closed pipe: quiet, as Unix tools are); a bug keeps its traceback."""
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from moto import mock_aws
 from medic.cli import EXIT_BROKEN_PIPE, _parser, environment_problem, main
 
 ROOT = Path(__file__).resolve().parents[2]
+FLOOR = ROOT / "scenarios" / "spillover-fixed-floor.yaml"
 PLANS, EVENTS = "medic-plans", "medic-events"
 
 COMMANDS = [
@@ -166,6 +167,34 @@ def test_only_the_environments_errors_are_told_a_bug_keeps_its_traceback() -> No
     assert environment_problem(ParamValidationError(report="Missing required parameter"), args) is None
     assert environment_problem(KeyError("plan_id"), args) is None
     assert environment_problem(TypeError("unhashable type"), args) is None
+
+
+# -- a scenario's settings -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("settings", "field", "problem"),
+    [
+        ("{dry_runn: true}", "settings.dry_runn", "unknown setting; known: "),
+        ("{plans_table: mine}", "settings.plans_table", "set by the simulator"),
+        ("{region: eu-west-1}", "settings.region", "set by the simulator"),
+        ("{dry_run: perhaps}", "settings.dry_run", "Input should be a valid boolean"),
+        ("{max_memory_mb: 64}", "settings.max_memory_mb", "greater than or equal to 128"),
+        ("{two_person_actions: 3}", "settings.two_person_actions", "valid tuple"),
+        ("[dry_run]", "settings", "valid dictionary"),
+    ],
+)
+def test_a_scenarios_bad_settings_are_refused_naming_the_field_and_file(
+    tmp_path: Path, settings: str, field: str, problem: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    scenario = tmp_path / "bad-settings.yaml"
+    scenario.write_text(FLOOR.read_text() + f"settings: {settings}\n")
+
+    assert main(["simulate", str(scenario)]) == 2
+
+    line = one_line(capsys.readouterr().err)
+    assert line.startswith(f"medic: {scenario}: {field}: "), line
+    assert problem in line
 
 
 # -- a reader that went away -----------------------------------------------------------------------------------------
