@@ -7,8 +7,11 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import IO, TYPE_CHECKING, Any
 
 from medic.errors import InputError
 
@@ -55,7 +58,9 @@ def _parser() -> argparse.ArgumentParser:
     simulate.add_argument("scenarios", nargs="+", metavar="SCENARIO.yaml")
     simulate.add_argument("--decide", choices=("approve", "reject", "none"), default="approve")
     simulate.add_argument("--json", action="store_true", help="print the contract JSON (DESIGN.md §6) only")
-    simulate.add_argument("--no-block-json", action="store_true", help="do not print the Block Kit JSON")
+    verbose_help = "tell each scenario's whole story and show its Slack cards, then the summary"
+    simulate.add_argument("--verbose", "-v", action="store_true", help=verbose_help)
+    simulate.add_argument("--no-block-json", action="store_true", help="with --verbose: not the cards' Block Kit JSON")
     simulate.add_argument("--check", action="store_true", help="exit 1 when a scenario's `expect:` does not hold")
 
     explain = commands.add_parser("explain", help="print the decision trace for a scenario or an alarm event")
@@ -192,47 +197,152 @@ def _aws_resources(args: argparse.Namespace) -> str:
 
 
 def _simulate(args: argparse.Namespace) -> int:
+    """Each scenario on a fresh world, in turn: progress on stderr (several scenarios), a summary line per scenario on
+    stdout (the story and the cards with --verbose; the contract JSON alone with --json). A scenario that is invalid
+    or fails does not stop the others: every failure is told at the end, and the exit status is 2 when one was
+    invalid, else 1 when one failed (or, with --check, missed its `expect:`)."""
+    from contextlib import ExitStack
+
     from medic.scenario import load_scenario
     from medic.simulate import simulate
     from medic.world.server import EmbeddedAWS
 
+    refused: dict[str, InputError] = {}
     for path in args.scenarios:
-        load_scenario(path)  # refuse bad input before starting anything
-    status = EXIT_OK
-    documents = []
-    with EmbeddedAWS() as world:
-        for path in args.scenarios:
-            stream = None if args.json else sys.stdout
-            outcome = simulate(path, decide=args.decide, stream=stream, show_json=not args.no_block_json, aws=world)
-            documents.append(outcome.contract())
-            if args.check:
-                problems = expectation_problems(path, outcome.contract())
-                for problem in problems:
-                    print(f"medic: {path}: expect: {problem}", file=sys.stderr)
-                if problems:
-                    status = EXIT_FAILED
+        try:
+            load_scenario(path)  # an invalid file is told without starting a world for it
+        except InputError as exc:
+            refused[path] = exc
+    story = sys.stdout if args.verbose and not args.json else None
+    with ExitStack() as stack:
+        world = stack.enter_context(EmbeddedAWS()) if len(refused) < len(args.scenarios) else None
+
+        def run_one(path: str) -> dict[str, Any]:
+            if path in refused:
+                raise refused[path]
+            outcome = simulate(path, decide=args.decide, stream=story, show_json=not args.no_block_json, aws=world)
+            return outcome.contract()
+
+        runs = run_scenarios(args.scenarios, run_one, progress=sys.stderr if len(args.scenarios) > 1 else None)
+    documents = [run.document for run in runs if run.document is not None]
     if args.json:
-        print(json.dumps(documents[0] if len(documents) == 1 else documents, indent=2, default=str))
-    elif len(documents) > 1:
-        print("\n━━ Summary " + "━" * 70)
-        for document in documents:
-            for plan in document["plans"]:
-                changes = ", ".join(f"{a['kind']} {a['target']} {a['before']} → {a['after']}" for a in plan["actions"])
-                print(f"{document['scenario']}: {plan['signal']}/{plan['diagnosis']} → {plan['status']}"
-                      f" ({changes or 'no change'})")  # fmt: skip
-            for target, state in document["world_after"].items():
-                print(f"    world now: {target} {json.dumps(state)}")
-    return status
+        if len(args.scenarios) > 1 or documents:
+            print(json.dumps(documents if len(args.scenarios) > 1 else documents[0], indent=2, default=str))
+    else:
+        if args.verbose:
+            print("\n━━ Summary " + "━" * 70)
+        print(summary_table(runs))
+    failures = [run for run in runs if run.failed(check=args.check)]
+    if len(runs) > 1 and failures:
+        print(f"medic: {len(failures)} of {len(runs)} scenarios failed:", file=sys.stderr)
+    for run in failures:
+        for line in run.failure_lines():
+            print(f"medic: {line}", file=sys.stderr)
+    if any(run.invalid for run in runs):
+        return EXIT_INVALID
+    return EXIT_FAILED if failures else EXIT_OK
 
 
-def expectation_problems(path: str, document: dict[str, object]) -> list[str]:
+@dataclass
+class ScenarioRun:
+    """One scenario of `medic simulate`: its contract JSON, how it differs from its `expect:`, or why it did not run."""
+
+    path: str
+    document: dict[str, Any] | None = None
+    expect: list[str] | None = None  # None: the scenario has no `expect:`
+    error: str = ""  # the one line saying why it did not finish
+    invalid: bool = False  # the error is in what the scenario says (exit 2), not a failure of the run
+
+    @property
+    def verdict(self) -> str:
+        if self.error:
+            return "invalid" if self.invalid else "error"
+        return "expect failed" if self.expect else "ok"
+
+    def failed(self, *, check: bool) -> bool:
+        return bool(self.error) or (check and bool(self.expect))
+
+    def failure_lines(self) -> list[str]:
+        if self.error:
+            return [f"{self.path}: {self.error}"]
+        return [f"{self.path}: expect: {problem}" for problem in self.expect or ()]
+
+
+def run_scenarios(
+    paths: Sequence[str], run_one: Callable[[str], dict[str, Any]], progress: IO[str] | None = None
+) -> list[ScenarioRun]:
+    """`run_one` over each scenario, in order, telling `progress` (`[3/40] scenarios/x.yaml … ok (4.2 s)`). One that
+    raises does not stop the others: an `InputError` is recorded as its one line; any other exception is a bug, its
+    traceback printed to stderr as it happens, and recorded as failed."""
+    runs = []
+    for index, path in enumerate(paths, 1):
+        started = time.monotonic()
+        run = ScenarioRun(path)
+        try:
+            run.document = run_one(path)
+            run.expect = _expectation(path, run.document)
+        except BrokenPipeError:
+            raise  # the reader is gone: main() stops quietly
+        except InputError as exc:
+            run.error, run.invalid = (f"{exc.field}: {exc.problem}" if exc.source == path else str(exc)), True
+        except Exception as exc:  # noqa: BLE001 - one scenario's bug must not hide the others' results; it is shown
+            traceback.print_exc(file=sys.stderr)
+            run.error = f"{type(exc).__name__}: {exc} (traceback above)"
+        runs.append(run)
+        if progress is not None:
+            elapsed = time.monotonic() - started
+            print(f"[{index}/{len(paths)}] {path} … {run.verdict} ({elapsed:.1f} s)", file=progress, flush=True)
+    return runs
+
+
+def summary_table(runs: Sequence[ScenarioRun]) -> str:
+    """One line per scenario, columns aligned: scenario, signal/diagnosis, the plan's final state, the expectation
+    (ok, FAILED, — when there is none; INVALID or ERROR when it did not run) and the plan's changes or the error."""
+    rows = [("scenario", "signal/diagnosis", "state", "expect", "plan")]
+    for run in runs:
+        if run.document is None:
+            rows.append((run.path, "—", "—", run.verdict.upper(), run.error))
+            continue
+        plans: list[dict[str, Any]] = run.document["plans"]
+        expect = "—" if run.expect is None else "FAILED" if run.expect else "ok"
+        if run.expect:
+            expect += " (" + "; ".join(run.expect) + ")"
+        diagnosis = " | ".join(f"{plan['signal']}/{plan['diagnosis'] or '—'}" for plan in plans) or "—"
+        state = " | ".join(str(plan["status"]) for plan in plans) or "no plan"
+        changes = " | ".join(_plan_changes(plan) for plan in plans)
+        rows.append((run.path, diagnosis, state, expect, changes))
+    widths = [max(len(row[column]) for row in rows) for column in range(4)]
+    return "\n".join("  ".join([*(cell.ljust(width) for cell, width in zip(row, widths, strict=False)), row[4]])
+                     .rstrip() for row in rows)  # fmt: skip
+
+
+def _plan_changes(plan: dict[str, Any]) -> str:
+    actions = plan["actions"]
+    changes = [f"{a['kind']} {a['target']} {_value(a['before'])} → {_value(a['after'])}"
+               for a in actions if a["kind"] != "advise"]  # fmt: skip
+    advice = sum(1 for action in actions if action["kind"] == "advise")
+    if advice:
+        changes.append("advice" if advice == 1 else f"{advice} pieces of advice")
+    return ", ".join(changes) or "no change"
+
+
+def _value(value: object) -> str:
+    return "unset" if value is None else str(value)  # e.g. no reserved concurrency, no maximum concurrency
+
+
+def expectation_problems(path: str, document: dict[str, Any]) -> list[str]:
     """How a run's contract JSON differs from the scenario's `expect:` (empty when it holds)."""
+    return _expectation(path, document) or []
+
+
+def _expectation(path: str, document: dict[str, Any]) -> list[str] | None:
+    """`expectation_problems`, or None when the scenario has no `expect:`."""
     from medic.scenario import load_scenario
 
     expect = load_scenario(path).expect
     plans = document.get("plans")
     if expect is None:
-        return []
+        return None
     if not isinstance(plans, list) or not plans:
         return ["no plan was made"]
     plan = plans[0]
