@@ -11,12 +11,14 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from medic.errors import InputError
 
 if TYPE_CHECKING:
     from medic.ledger import Ledger, UnreadableItem, UnreadableRecord
+    from medic.runbook import ExampleResult, Runbook
     from medic.runtime import Runtime
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
@@ -50,8 +52,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INVALID
 
 
+def version() -> str:
+    """The installed distribution's version (`pip install`, `make`'s editable install); from a source tree that was
+    never installed (e.g. `PYTHONPATH=shared`), the package's own `__version__`, saying so."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("medic")
+    except PackageNotFoundError:
+        from medic import __version__
+
+        return f"{__version__} (not installed: from {Path(__file__).resolve().parent})"
+
+
+class _Version(argparse.Action):
+    """`--version`, looked up only when asked (metadata is read from disk)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        print(f"medic {version()}")
+        parser.exit()
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="medic", description="Remediation of AWS Lambda latency and throughput.")
+    parser.add_argument("--version", action=_Version, help="print medic's version and exit")
     commands = parser.add_subparsers(dest="command", required=True)
 
     simulate = commands.add_parser("simulate", help="run scenarios on a fresh embedded AWS world")
@@ -68,12 +96,14 @@ def _parser() -> argparse.ArgumentParser:
     explain.add_argument("--facts", metavar="FACTS.json", help="for an EVENT: decide on these facts, not live AWS")
     explain.add_argument("--override", action="append", default=[], metavar="FILE", help="runbook override layer")
     explain.add_argument("--runbook", default=None, metavar="FILE", help="the base runbook (default: the shipped one)")
+    explain.add_argument("--json", action="store_true", help="print the explanation as JSON (docs/RUNBOOK.md)")
 
     runbook = commands.add_parser("runbook", help="runbook tools")
     runbook_commands = runbook.add_subparsers(dest="runbook_command", required=True)
     check = runbook_commands.add_parser("check", help="validate a runbook and run its examples")
     check.add_argument("file", nargs="?", default=None)
     check.add_argument("--override", action="append", default=[], metavar="FILE", help="runbook override layer")
+    check.add_argument("--json", action="store_true", help="print the result as JSON (docs/RUNBOOK.md)")
     runbook_commands.add_parser("schema", help="print the runbook JSON Schema (for editors)")
 
     control = commands.add_parser("control", help="the kill switch and the circuit breaker (MEDIC_* tables)")
@@ -149,7 +179,7 @@ def _run(args: argparse.Namespace) -> int:
 
         print(json.dumps(runbook_schema(), indent=2))
         return EXIT_OK
-    return _runbook_check(args.file, args.override)
+    return _runbook_check(args.file, args.override, as_json=args.json)
 
 
 def environment_problem(exc: Exception, args: argparse.Namespace) -> str | None:
@@ -358,23 +388,63 @@ def _expectation(path: str, document: dict[str, Any]) -> list[str] | None:
     return problems
 
 
-def _runbook_check(path: str | None, overrides: Sequence[str] = ()) -> int:
+def _runbook_check(path: str | None, overrides: Sequence[str] = (), as_json: bool = False) -> int:
+    """Validate a runbook (and its override layers) and run its examples: exit 0, 1 when an example fails, 2 when the
+    runbook is refused. With `as_json`, `runbook_check_json`'s document on stdout in every case."""
     from medic.config import DEFAULT_RUNBOOK
     from medic.runbook import load_runbook, run_examples
 
-    runbook = load_runbook(path or DEFAULT_RUNBOOK, overrides)
+    files = [str(path or DEFAULT_RUNBOOK), *map(str, overrides)]
+    try:
+        runbook = load_runbook(files[0], overrides)
+    except InputError as exc:
+        if not as_json:
+            raise
+        print(json.dumps(runbook_check_json(files, None, [], exc), indent=2, ensure_ascii=False))
+        print(f"medic: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    results = run_examples(runbook)
+    failed = sum(1 for result in results if not result.passed)
+    if as_json:
+        print(json.dumps(runbook_check_json(files, runbook, results), indent=2, ensure_ascii=False, default=str))
+        return EXIT_FAILED if failed else EXIT_OK
     rows = sum(len(table.rows) for table in runbook.tables.values())
     print(
         f"{runbook.source}: runbook {runbook.name} v{runbook.version} valid: {len(runbook.tables)} tables, {rows} rows"
     )
-    results = run_examples(runbook)
     for result in results:
         print(f"  {'ok  ' if result.passed else 'FAIL'} {result.name}  [{result.where}]")
         for problem in result.problems:
             print(f"       {problem}")
-    failed = sum(1 for result in results if not result.passed)
     print(f"examples: {len(results) - failed} passed, {failed} failed")
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def runbook_check_json(files: list[str], runbook: Runbook | None, results: Sequence[ExampleResult],
+                       refused: InputError | None = None) -> dict[str, Any]:  # fmt: skip
+    """`medic runbook check --json` (docs/RUNBOOK.md): the files checked (base, then overrides), whether the layered
+    runbook is valid, its tables and rows, each example's outcome with its problems, and why the runbook was refused
+    (`problems`: the loader stops at the first, which names its file:line, table, row and field)."""
+    passed = sum(1 for result in results if result.passed)
+    problems = [] if refused is None else [{
+        "source": refused.source, "field": refused.field, "table": getattr(refused, "table", "") or None,
+        "row": getattr(refused, "row", "") or None, "problem": refused.problem, "message": str(refused),
+    }]  # fmt: skip
+    return {
+        "files": files,
+        "valid": runbook is not None,
+        "runbook": None if runbook is None else _runbook_json(runbook),
+        "tables": None if runbook is None else {name: len(table.rows) for name, table in runbook.tables.items()},
+        "rows": None if runbook is None else sum(len(table.rows) for table in runbook.tables.values()),
+        "examples": {
+            "passed": passed,
+            "failed": len(results) - passed,
+            "results": [
+                {"name": r.name, "where": r.where, "passed": r.passed, "problems": list(r.problems)} for r in results
+            ],
+        },
+        "problems": problems,
+    }
 
 
 def _control(args: argparse.Namespace) -> int:
@@ -470,15 +540,20 @@ def _log_export(ledger: Ledger, fmt: str, since: str | None, output: str | None)
 
 
 def _explain(args: argparse.Namespace) -> int:
+    """The decision trace of a scenario's plans or of an alarm event, as text or (--json) as data: `explain_json`."""
     from medic.config import DEFAULT_RUNBOOK
-    from medic.explain import explain_all, explain_decision, load_facts_file
+    from medic.explain import decision_json, explain_all, explain_decision, load_facts_file, plan_explanation_json
     from medic.runbook import decide, load_runbook
 
     runbook = load_runbook(args.runbook or DEFAULT_RUNBOOK, args.override)
     if args.path.endswith((".yaml", ".yml")):
         from medic.simulate import triage_only
 
-        print(explain_all(triage_only(args.path, runbook), runbook))
+        plans = triage_only(args.path, runbook)
+        if args.json:
+            print(explain_json(args.path, runbook, [plan_explanation_json(plan, runbook) for plan in plans]))
+        else:
+            print(explain_all(plans, runbook))
         return EXIT_OK
     from medic.events import parse_alarm_event
     from medic.signals import classify
@@ -489,11 +564,17 @@ def _explain(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise InputError(field="(root)", source=args.path, problem=f"cannot read: {exc.strerror or exc}") from None
     signal = classify(event)
-    print(f"alarm {event.detail.alarm_name} ({event.detail.state.value}) → signal {signal.kind} on "
-          f"{signal.target.display}: {signal.reason}")  # fmt: skip
+    explanation: dict[str, Any] = {
+        "alarm": event.detail.alarm_name, "signal": signal.kind, "target": signal.target.display or None,
+        "signal_reason": signal.reason, "plan": None, "no_decision": None, "decision": None,
+    }  # fmt: skip
+    if not args.json:
+        print(f"alarm {event.detail.alarm_name} ({event.detail.state.value}) → signal {signal.kind} on "
+              f"{signal.target.display}: {signal.reason}")  # fmt: skip
     undecided = signal.undecided_reason(runbook.tables)
     if undecided is not None:  # as triage: a NOOP, no facts read, no table evaluated
-        print(f"no decision: {undecided}")
+        explanation["no_decision"] = undecided
+        print(explain_json(args.path, runbook, [explanation]) if args.json else f"no decision: {undecided}")
         return EXIT_OK
     if args.facts:
         facts = load_facts_file(args.facts)
@@ -508,8 +589,24 @@ def _explain(args: argparse.Namespace) -> int:
             signal, event, event.detail.state.timestamp
         )
         facts, tags, sources, missing = collected.values(), collected.tags, collected.sources, collected.missing
-    print(explain_decision(decide(runbook, signal.kind, facts, tags), facts, sources, missing, runbook))
+    decision = decide(runbook, signal.kind, facts, tags)
+    if args.json:
+        explanation["decision"] = decision_json(decision, facts, sources, missing, runbook)
+        print(explain_json(args.path, runbook, [explanation]))
+    else:
+        print(explain_decision(decision, facts, sources, missing, runbook))
     return EXIT_OK
+
+
+def explain_json(source: str, runbook: Runbook, explanations: list[dict[str, Any]]) -> str:
+    """`medic explain --json` (docs/RUNBOOK.md, "The trace"): what was explained, with which runbook, and one
+    explanation per plan (a scenario) or for the alarm (an event)."""
+    document = {"source": source, "runbook": _runbook_json(runbook), "explanations": explanations}
+    return json.dumps(document, indent=2, ensure_ascii=False, default=str)
+
+
+def _runbook_json(runbook: Runbook) -> dict[str, Any]:
+    return {"name": runbook.name, "version": runbook.version, "source": runbook.source, "layers": list(runbook.layers)}
 
 
 if __name__ == "__main__":
