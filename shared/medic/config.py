@@ -155,9 +155,11 @@ class Settings(BaseModel):
     def _split_two_person(cls, value: Any) -> Any:
         if isinstance(value, str):
             value = tuple(part.strip() for part in value.split(",") if part.strip())
+        if not isinstance(value, list | tuple):
+            return value  # pydantic says what it expected
         from medic.actions import ACTION_KINDS  # the vocabulary: a typo must not silently drop the rule
 
-        for entry in value or ():
+        for entry in value:
             kind, _, qualifier = str(entry).partition(":")
             if kind not in ACTION_KINDS or qualifier not in ("", "cut"):
                 raise ValueError(
@@ -194,4 +196,5 @@ class Settings(BaseModel):
         except ValidationError as exc:
             first = exc.errors()[0]
             name = str(first["loc"][0]) if first["loc"] else "settings"
-            raise ConfigError(field=ENV_VARS.get(name, name), source="environment", problem=first["msg"]) from None
+            problem = "not set" if first["type"] == "missing" and name not in overrides else first["msg"]
+            raise ConfigError(field=ENV_VARS.get(name, name), source="environment", problem=problem) from None

@@ -73,8 +73,7 @@ def explain_decision(decision: Decision, facts: Mapping[str, Any], sources: Mapp
             out.append(f"      {condition.result:<7} {condition.expression}" + (f"   ({values})" if values else ""))
         if row.note:
             out.append(f"      note: {row.note}")
-    read = sorted({name for row in decision.trace for c in row.conditions for name in c.facts}
-                  | _parameter_facts(decision, runbook))  # fmt: skip
+    read = _facts_read(decision, runbook)
     if read:
         out.append("")
         out.append("facts read:")
@@ -85,6 +84,12 @@ def explain_decision(decision: Decision, facts: Mapping[str, Any], sources: Mapp
         out.append("")
         out.append("rationale: " + decision.rationale)
     return "\n".join(out)
+
+
+def _facts_read(decision: Decision, runbook: Runbook | None) -> list[str]:
+    """The facts the table read: its conditions' and, given the `runbook`, the matched rows' parameters'."""
+    conditions = {name for row in decision.trace for condition in row.conditions for name in condition.facts}
+    return sorted(conditions | _parameter_facts(decision, runbook))
 
 
 def _parameter_facts(decision: Decision, runbook: Runbook | None) -> set[str]:
@@ -115,6 +120,74 @@ def explain_plan(plan: Plan, runbook: Runbook | None = None) -> str:
     for refusal in plan.blocked_by:
         out.append(f"  blocked by {refusal.guard}: {refusal.message}")
     return "\n".join(out)
+
+
+def decision_json(
+    decision: Decision,
+    facts: Mapping[str, Any],
+    sources: Mapping[str, str] | None = None,
+    missing: Mapping[str, str] | None = None,
+    runbook: Runbook | None = None,
+) -> dict[str, Any]:
+    """`explain_decision` as data (`medic explain --json`, docs/RUNBOOK.md "The trace"): the table, the verdict, how
+    many rows were evaluated and which matched, the trace, and the facts read with their values and sources."""
+    table = runbook.tables.get(decision.table or "") if runbook is not None else None
+    return {
+        "table": decision.table,
+        "hit_policy": decision.hit_policy,
+        "verdict": {
+            "matched": decision.matched,
+            "diagnosis": decision.diagnosis,
+            "rule": decision.rule,
+            "mode": decision.mode,
+            "actions": [{"kind": call.kind, "params": call.params} for call in decision.actions],
+            "rationale": decision.rationale or None,
+            "reason": decision.reason or None,
+        },
+        "rows": {
+            "in_table": len(table.rows) if table is not None else None,
+            "evaluated": len(decision.trace),
+            "matched": [row.row for row in decision.trace if row.matched],
+        },
+        "trace": [row.model_dump(mode="json") for row in decision.trace],
+        "facts": {
+            name: {"value": facts.get(name), "source": (sources or {}).get(name), "missing": (missing or {}).get(name)}
+            for name in _facts_read(decision, runbook)
+        },
+    }
+
+
+def plan_explanation_json(plan: Plan, runbook: Runbook | None = None) -> dict[str, Any]:
+    """`explain_plan` as data: the alarm, the signal and target, the decision (None with the reason when there was
+    none), the plan's changes and what blocked it."""
+    decision = None
+    if plan.decision is not None:
+        decision = decision_json(plan.decision, plan.facts, plan.fact_sources, plan.missing_facts, runbook)
+    return {
+        "alarm": plan.alarm_name,
+        "signal": plan.signal,
+        "target": plan.target,
+        "signal_reason": None,
+        "plan": {
+            "id": plan.id,
+            "status": plan.status,
+            "changes": [
+                {
+                    "kind": action.kind,
+                    "target": action.target,
+                    "before": action.before.get(action.primary),
+                    "after": action.after.get(action.primary),
+                    "changes": {key: [action.before.get(key), action.after.get(key)] for key in action.after},
+                    "clamps": list(action.clamps),
+                }
+                for action in plan.actions
+                if action.kind != "advise"
+            ],
+            "blocked_by": [refusal.model_dump(mode="json") for refusal in plan.blocked_by],
+        },
+        "no_decision": plan.reason if plan.decision is None else None,
+        "decision": decision,
+    }
 
 
 def load_facts_file(path: str | Path) -> dict[str, Any]:

@@ -190,13 +190,21 @@ class ExpectSpec(_Model):
     mode: str | None = None
 
 
+#: The `Settings` the simulator gives Medic itself (medic.simulate.Simulation.setup): the world's own tables, queue,
+#: Slack app and actions role, and its region (`world.region`). A scenario's `settings:` may set any other.
+SIMULATOR_SETTINGS = frozenset({
+    "plans_table", "events_table", "executor_queue_url", "slack_channel", "slack_signing_secret_arn", "slack_team_id",
+    "slack_app_id", "actions_role_arn", "region",
+})  # fmt: skip
+
+
 class Scenario(_Model):
     description: str = ""
     world: WorldSpec
     alarm: AlarmSpec | None = None
     alarm_event: str | None = None
     after_fix: AfterFixSpec | None = None
-    settings: dict[str, Any] = Field(default_factory=dict)
+    settings: dict[str, Any] = Field(default_factory=dict, description="Settings overrides, e.g. dry_run: true")
     expect: ExpectSpec | None = None
 
     @model_validator(mode="after")
@@ -228,8 +236,30 @@ def load_scenario(path: str | Path) -> Scenario:
     if not isinstance(raw, dict):
         raise ScenarioError(field="(root)", source=source, problem="a scenario is a mapping with `world` and `alarm`")
     try:
-        return Scenario.model_validate(raw)
+        scenario = Scenario.model_validate(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(part) for part in first["loc"]) or "(root)"
+        raise ScenarioError(field=field, source=source, problem=first["msg"]) from None
+    _check_settings(scenario.settings, source)
+    return scenario
+
+
+def _check_settings(settings: dict[str, Any], source: str) -> None:
+    """`settings:` overrides Medic's `Settings` (e.g. `dry_run: true`) but not what the simulator builds for its world:
+    refused here, before any world is started, naming `settings.<field>`."""
+    from medic.config import Settings
+
+    for name in settings:
+        if name in SIMULATOR_SETTINGS:
+            problem = "set by the simulator (its world's own resources and region); not a scenario setting"
+            raise ScenarioError(field=f"settings.{name}", source=source, problem=problem)
+        if name not in Settings.model_fields:
+            known = ", ".join(sorted(set(Settings.model_fields) - SIMULATOR_SETTINGS))
+            raise ScenarioError(field=f"settings.{name}", source=source, problem=f"unknown setting; known: {known}")
+    try:
+        Settings.model_validate({"plans_table": "-", "events_table": "-", **settings})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in ("settings", *first["loc"]))
         raise ScenarioError(field=field, source=source, problem=first["msg"]) from None

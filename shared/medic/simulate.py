@@ -185,7 +185,13 @@ class Simulation:
         moto_ext.set_account_concurrency_limit(self.scenario.world.account_concurrency_limit, ACCOUNT, self.region)
         self.infra = build_medic_infra(self.clients)
         self.account = build_world(self.clients, self.scenario, self.clock, self.story)
+        defaults: dict[str, Any] = {
+            "approvers": frozenset({APPROVER, SECOND_APPROVER}),
+            "dry_run": False,
+            "verify_after_s": _verification_window(self.scenario),
+        }
         settings = Settings(
+            **{**defaults, **self.scenario.settings},  # the scenario's overrides win over the simulator's defaults
             plans_table=self.infra["plans"],
             events_table=self.infra["events"],
             executor_queue_url=self.infra["queue"],
@@ -193,12 +199,8 @@ class Simulation:
             slack_signing_secret_arn=self.infra["signing_secret_arn"],
             slack_team_id=TEAM,
             slack_app_id=APP,
-            approvers=frozenset({APPROVER, SECOND_APPROVER}),
-            dry_run=False,
             region=self.region,
-            verify_after_s=_verification_window(self.scenario),
             actions_role_arn=self.infra["actions_role_arn"],
-            **self.scenario.settings,
         )
         self.metrics = io.StringIO()  # the EMF lines Lambda would print (stdout is the story here)
         self.runtime = Runtime(

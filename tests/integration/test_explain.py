@@ -4,6 +4,8 @@ with the fact values that made it fail. And on an event with given facts, offlin
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -146,3 +148,38 @@ def test_explain_names_where_each_fact_came_from_fallbacks_and_sizing_included(
         "{FunctionName=checkout} (function-level, every qualifier: an upper bound for checkout:prod)"
     ) in text
     assert "  demand_concurrency_peak = " in text and "(Little's law: invocations/s × Duration Average" in text
+
+
+def test_explain_json_of_a_scenario_is_the_plans_explanation_as_data() -> None:
+    """`medic explain SCENARIO.yaml --json`, as an operator runs it: one explanation per plan, the same trace, verdict
+    and facts as the text, and the plan's changes."""
+    path = ROOT / "scenarios" / "spillover-fixed-floor.yaml"
+    medic = [sys.executable, "-m", "medic.cli", "explain", str(path)]
+
+    as_json = subprocess.run([*medic, "--json"], capture_output=True, text=True, check=False, timeout=600)
+    as_text = subprocess.run(medic, capture_output=True, text=True, check=False, timeout=600)
+
+    assert as_json.returncode == as_text.returncode == 0, as_json.stderr + as_text.stderr
+    document = json.loads(as_json.stdout)
+    assert document["source"] == str(path) and document["runbook"]["name"] == RUNBOOK.name
+    [explanation] = document["explanations"]
+    plan, decision = explanation["plan"], explanation["decision"]
+    assert (explanation["alarm"], explanation["signal"], explanation["target"], explanation["no_decision"]) == (
+        "checkout-live-spillover", "spillover", "checkout:live", None)  # fmt: skip
+    assert as_text.stdout.startswith(f"plan {plan['id']}: checkout-live-spillover → spillover on checkout:live → "
+                                     f"{plan['status']}\n")  # fmt: skip
+    [change] = plan["changes"]
+    assert (change["kind"], change["target"], change["before"]) == ("set_provisioned_concurrency", "checkout:live", 20)
+    assert change["changes"] == {"provisioned_concurrency": [20, change["after"]]}
+    assert (f"  set_provisioned_concurrency checkout:live: {{'provisioned_concurrency': 20}} → "
+            f"{{'provisioned_concurrency': {change['after']}}}\n") in as_text.stdout  # fmt: skip
+    verdict = decision["verdict"]
+    assert (verdict["diagnosis"], verdict["rule"], verdict["matched"]) == ("pc_floor_too_low", "floor-too-low", True)
+    assert f"verdict: pc_floor_too_low by row floor-too-low, mode {verdict['mode']}" in as_text.stdout
+    assert decision["rows"]["matched"] == ["floor-too-low"]
+    assert decision["rows"]["evaluated"] == len(decision["trace"]) <= decision["rows"]["in_table"]
+    for name, fact in decision["facts"].items():
+        line = f"  {name} = "
+        assert line in as_text.stdout, name
+        if fact["source"]:
+            assert f"← {fact['source']}" in as_text.stdout

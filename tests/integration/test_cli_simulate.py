@@ -1,0 +1,97 @@
+"""`medic simulate` as an operator runs it: a scenario's `settings:` (as docs/ARCHITECTURE.md §6 shows them); many
+scenarios (`make demo`): progress on stderr, one summary line each, the story behind --verbose, and a scenario that
+is invalid or fails stops none of the others."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from medic.runtime import install
+from medic.scenario import load_scenario
+from medic.simulate import Simulation, Story
+from medic.world.server import EmbeddedAWS
+
+ROOT = Path(__file__).resolve().parents[2]
+FLOOR = ROOT / "scenarios" / "spillover-fixed-floor.yaml"
+
+
+def test_a_scenario_in_dry_run_proposes_and_changes_nothing(aws: EmbeddedAWS, tmp_path: Path) -> None:
+    path = tmp_path / "floor-dry-run.yaml"
+    path.write_text(FLOOR.read_text() + "settings: {dry_run: true}\n")
+    sim = Simulation(load_scenario(path), str(path), aws.endpoint_url, Story(None))
+    try:
+        outcome = sim.run("approve")
+    finally:
+        install(None)
+
+    [plan] = outcome.plans
+    assert plan.dry_run is True and plan.status == "PROPOSED"
+    assert [action.kind for action in plan.actions] == ["set_provisioned_concurrency"]
+    assert outcome.world_after["checkout:live"]["provisioned_concurrency"] == 20  # the floor the scenario set
+    assert "approval" not in [event.kind for event in outcome.log]
+
+
+# -- many scenarios: progress, a summary, failures told at the end -----------------------------------------------------
+
+
+def medic(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "medic.cli", *argv], capture_output=True, text=True, check=False,
+                          timeout=600)  # fmt: skip
+
+
+def test_many_scenarios_one_invalid_one_missing_its_expectation_the_others_still_run(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("world:\n  functions:\n    - {name: checkout, memory_mb: 64}\nalarm: {name: a}\n")
+    wrong = tmp_path / "floor-expects-cold-starts.yaml"
+    wrong.write_text(FLOOR.read_text().replace("diagnosis: pc_floor_too_low", "diagnosis: cold_starts"))
+
+    run = medic("simulate", str(broken), str(wrong), str(FLOOR), "--check")
+
+    assert run.returncode == 2, run.stderr  # an invalid file: 2, as for one scenario alone
+    assert "Traceback" not in run.stderr
+    progress = [line for line in run.stderr.splitlines() if line.startswith("[")]
+    assert [re.sub(r" \(\d+\.\d s\)$", "", line) for line in progress] == [
+        f"[1/3] {broken} … invalid",
+        f"[2/3] {wrong} … expect failed",
+        f"[3/3] {FLOOR} … ok",
+    ]
+    assert run.stderr.splitlines()[len(progress) :] == [
+        "medic: 2 of 3 scenarios failed:",
+        f"medic: {broken}: world.functions.0.memory_mb: Input should be greater than or equal to 128",
+        f"medic: {wrong}: expect: diagnosis is 'pc_floor_too_low', expected 'cold_starts'",
+    ]
+    header, *lines = run.stdout.splitlines()
+    assert header.split() == ["scenario", "signal/diagnosis", "state", "expect", "plan"]
+    assert [line.split()[:5] for line in lines] == [
+        [str(broken), "—", "—", "INVALID", "world.functions.0.memory_mb:"],
+        [str(wrong), "spillover/pc_floor_too_low", "VERIFIED", "FAILED", "(diagnosis"],
+        [str(FLOOR), "spillover/pc_floor_too_low", "VERIFIED", "ok", "set_provisioned_concurrency"],
+    ]
+    assert re.search(r"set_provisioned_concurrency checkout:live 20 → \d+$", lines[2])
+    assert "━━" not in run.stdout and "Block Kit JSON" not in run.stdout  # the story and the cards: --verbose only
+
+
+def test_without_check_a_missed_expectation_is_shown_and_the_run_succeeds(tmp_path: Path) -> None:
+    wrong = tmp_path / "floor-expects-cold-starts.yaml"
+    wrong.write_text(FLOOR.read_text().replace("diagnosis: pc_floor_too_low", "diagnosis: cold_starts"))
+
+    run = medic("simulate", str(wrong))
+
+    assert run.returncode == 0, run.stderr
+    assert run.stderr == ""  # one scenario: no progress
+    [line] = run.stdout.splitlines()[1:]
+    assert "FAILED (diagnosis is 'pc_floor_too_low', expected 'cold_starts')" in line
+
+
+def test_verbose_tells_the_story_with_the_cards_then_the_summary() -> None:
+    run = medic("simulate", str(FLOOR), "--verbose")
+
+    assert run.returncode == 0, run.stderr
+    story, summary = run.stdout.split("━━ Summary ")
+    assert "━━ 1. The world (embedded AWS" in story and "━━ 3. Triage: signal → facts → runbook → plan" in story
+    assert "Block Kit JSON:" in story  # the card
+    assert "Remediation log (DynamoDB, append-only, hash-chained)" in story
+    assert re.search(rf"^{re.escape(str(FLOOR))} +spillover/pc_floor_too_low +VERIFIED +ok ", summary, re.M)
