@@ -17,6 +17,7 @@ PLACEHOLDER = "https://replace-with-interactions-url.invalid/"
 #: Each Web API method Medic calls, and the bot scope Slack requires for it.
 SCOPE_OF_METHOD = {
     "chat_postMessage": "chat:write",
+    "chat_postEphemeral": "chat:write",  # a refused click is told to its clicker alone
     "chat_update": "chat:write",
     "files_upload_v2": "files:write",
     "usergroups_users_list": "usergroups:read",
