@@ -3,18 +3,44 @@
 #   make test   ruff, mypy, the SAM template check, and the whole pytest suite
 #   make bench  the benchmarks (bench/README.md) in their own bench/.venv → bench/results.md; never part of `test`
 #               BENCH_QUICK=1 for a smoke run (minutes), BENCH_ONLY="storm decisions" for some sections only
-.PHONY: demo test lint typecheck template pytest bench clean
+#   make lock   shared/requirements.in → shared/requirements.lock, the pins both the layer and .venv install
+#               (UPGRADE=1 moves every pin to the newest its range allows; without it, pins that still fit stay)
+.PHONY: demo test lint typecheck template pytest bench lock clean
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+#: The layer's requirements pinned, with hashes: shared/Makefile builds the layer from it, and .venv gets the same.
+LOCK := shared/requirements.lock
 
-$(STAMP): pyproject.toml
+# The runtime's requirements come from the lock, hash-checked, so the tests run on the versions the layer ships; then
+# medic and its developer tools, held to the lock's pins. pip takes any hash in a constraints file as a demand to
+# hash everything, which an editable install cannot meet: the constraints are the lock without its hashes.
+$(STAMP): pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(LOCK)
+	sed -e '/^ *--hash=/d' -e 's/ *\\$$//' $(LOCK) > $(VENV)/constraints.txt
+	$(BIN)/python -m pip install --quiet -e '.[dev]' -c $(VENV)/constraints.txt
 	touch $(STAMP)
+
+# The lock: shared/requirements.in resolved by uv (pinned here, in a venv of its own inside .venv/) for Python 3.11
+# and later on every platform, so one file serves the layer (python3.13, Linux arm64 wheels) and .venv (3.11+,
+# any OS), with the hashes of every file PyPI has for each pin. The pins must also suit the developer tools, which
+# share .venv (aws-sam-translator holds pydantic to one minor series): the whole [dev] resolution constrains them.
+# uv keeps the pins of the file it writes where they still fit, so the lock is copied there first.
+LOCK_VENV := $(VENV)/lock
+UV := uv==0.13.8
+UV_COMPILE = $(LOCK_VENV)/bin/uv pip compile --quiet --universal --python-version 3.11 $(if $(UPGRADE),--upgrade)
+
+lock:
+	test -x $(LOCK_VENV)/bin/python || $(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/python -m pip install --quiet '$(UV)'
+	test ! -f $(LOCK) || cp $(LOCK) $(LOCK_VENV)/dev-tools.txt
+	$(UV_COMPILE) pyproject.toml --extra dev -o $(LOCK_VENV)/dev-tools.txt
+	$(UV_COMPILE) --generate-hashes --custom-compile-command 'make lock' shared/requirements.in \
+		-c $(LOCK_VENV)/dev-tools.txt -o $(LOCK)
 
 # The fixed-floor story runs last, so the demo ends on it: PC raised in the world, plan VERIFIED.
 DEMO_LAST := scenarios/spillover-fixed-floor.yaml

@@ -35,10 +35,10 @@ from medic.world.server import EmbeddedAWS
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = ROOT / "scenarios"
 RUNBOOK = ROOT / "runbooks" / "lambda-latency.yaml"
-#: What the Medic layer ships (shared/requirements.txt); boto3 comes with the runtime.
+#: What the Medic layer ships (shared/requirements.in); boto3 comes with the runtime.
 LAYER_REQUIREMENTS = [
     line.split("#", 1)[0].strip()
-    for line in (ROOT / "shared" / "requirements.txt").read_text().splitlines()
+    for line in (ROOT / "shared" / "requirements.in").read_text().splitlines()
     if line.split("#", 1)[0].strip()
 ]
 RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "urllib3", "python-dateutil", "six")

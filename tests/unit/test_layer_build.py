@@ -73,6 +73,18 @@ def test_sam_builds_the_layer_with_the_makefile_for_the_functions_runtime() -> N
     assert "PYTHON_VERSION := 3.13" in makefile and "ARCH ?= aarch64" in makefile
 
 
+def test_the_layers_requirements_come_from_the_lock_the_tests_run_on(tmp_path: Path) -> None:
+    # What make would run (-n: nothing downloaded); tests/unit/test_lock.py checks the lock and the venv against it.
+    done = _make("-n", "requirements", artifacts=str(tmp_path), RUNTIME_PYTHON=sys.executable)
+    assert done.returncode == 0, done.stderr
+    commands = [" ".join(command.split()) for command in done.stdout.replace("\\\n", " ").splitlines()]
+    install = next(command for command in commands if " -m pip install " in command)
+    assert f'--require-hashes -r "{ROOT}/shared/requirements.lock"' in install
+    assert "--only-binary=:all:" in install and "--python-version 3.13" in install
+    assert install.count(" -r ") == 1 and "requirements.in" not in install
+    assert not list(tmp_path.iterdir())
+
+
 @pytest.mark.skipif(sys.version_info[:2] == (3, 13), reason="this interpreter is the runtime's version")
 def test_the_build_refuses_a_python_other_than_the_runtimes(tmp_path: Path) -> None:
     done = _make("bytecode", artifacts=str(tmp_path), RUNTIME_PYTHON=sys.executable)
