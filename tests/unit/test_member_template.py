@@ -9,15 +9,14 @@ to Medic's bus, which accepts exactly those (test_template.py).
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
-import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
+from template_script import load_check_script
 
 from medic.facts import FactCollector
 
@@ -32,18 +31,9 @@ READS_BEYOND_FACTS = {
 }
 
 
-def _load_check_script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("check_template", ROOT / "scripts" / "check_template.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def check_template() -> ModuleType:
-    return _load_check_script()
+    return load_check_script()
 
 
 @pytest.fixture(scope="module")

@@ -7,16 +7,14 @@ role then fails at the change set ("Requires capabilities : [CAPABILITY_NAMED_IA
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import shlex
-import sys
 import tomllib
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
+from template_script import load_check_script
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMCONFIG = ROOT / "samconfig.toml"
@@ -37,15 +35,6 @@ TEMPLATE_BODY_LIMIT = 51_200
 PLACEHOLDER = "REPLACE_ME"
 
 
-def _load_check_script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("check_template", ROOT / "scripts" / "check_template.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def config() -> dict[str, Any]:
     with SAMCONFIG.open("rb") as file:
@@ -55,7 +44,7 @@ def config() -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def templates() -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
     """config environment → (the template as written, the CloudFormation it deploys as)."""
-    check = _load_check_script()
+    check = load_check_script()
     loaded = {}
     for env, path in ENVIRONMENTS.items():
         source = check.load_template(path)

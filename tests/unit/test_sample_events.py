@@ -12,16 +12,14 @@ import ast
 import base64
 import hashlib
 import hmac
-import importlib.util
 import json
 import re
-import sys
 import time
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
+from template_script import load_check_script
 
 from medic.clock import iso
 from medic.errors import SlackRequestRefused
@@ -44,18 +42,9 @@ ENV = "env.json"
 MESSAGE_WRITERS = (ROOT / "shared" / "medic" / "pipeline.py", ROOT / "shared" / "medic" / "interactions.py")
 
 
-def _load_check_script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("check_template", ROOT / "scripts" / "check_template.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def template() -> dict[str, Any]:
-    loaded: dict[str, Any] = _load_check_script().load_template(ROOT / "template.yaml")
+    loaded: dict[str, Any] = load_check_script().load_template(ROOT / "template.yaml")
     return loaded
 
 

@@ -13,16 +13,15 @@ from __future__ import annotations
 
 import ast
 import fnmatch
-import importlib.util
 import json
 import re
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
+from template_script import load_check_script
 
 from medic.actions import registry
 from medic.config import ENV_VARS
@@ -146,18 +145,9 @@ EXPECTED_ENV = {
 }
 
 
-def _load_check_script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("check_template", ROOT / "scripts" / "check_template.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses resolve annotations through sys.modules
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def check_template() -> ModuleType:
-    return _load_check_script()
+    return load_check_script()
 
 
 @pytest.fixture(scope="module")
