@@ -9,7 +9,7 @@ import os
 import sys
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -17,6 +17,7 @@ from typing import IO, TYPE_CHECKING, Any
 from medic.errors import InputError
 
 if TYPE_CHECKING:
+    from medic.config import Settings
     from medic.ledger import Ledger, UnreadableItem, UnreadableRecord
     from medic.runbook import ExampleResult, Runbook
     from medic.runtime import Runtime
@@ -106,7 +107,7 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--json", action="store_true", help="print the result as JSON (docs/RUNBOOK.md)")
     runbook_commands.add_parser("schema", help="print the runbook JSON Schema (for editors)")
 
-    control = commands.add_parser("control", help="the kill switch and the circuit breaker (MEDIC_* tables)")
+    control = commands.add_parser("control", help="the kill switch and the circuit breaker (MEDIC_* tables or --stack)")
     control_commands = control.add_subparsers(dest="control_command", required=True)
     control_commands.add_parser("status", help="print the controls' state as JSON")
     switch = control_commands.add_parser("kill-switch", help="turn the kill switch on or off")
@@ -115,8 +116,10 @@ def _parser() -> argparse.ArgumentParser:
     for sub in (switch, reset):
         sub.add_argument("--by", required=True, help="who (a Slack user id or a name): it is logged")
         sub.add_argument("--reason", default="", help="why: it is logged and shown on refused plans")
+    for sub in control_commands.choices.values():
+        _stack_argument(sub)
 
-    log = commands.add_parser("log", help="the remediation log (MEDIC_PLANS_TABLE, MEDIC_EVENTS_TABLE)")
+    log = commands.add_parser("log", help="the remediation log (MEDIC_PLANS_TABLE, MEDIC_EVENTS_TABLE, or --stack)")
     log_commands = log.add_subparsers(dest="log_command", required=True)
     since_help = "only plans created or changed since then: a duration back from now (30m, 24h, 7d) or ISO"
     listing = log_commands.add_parser("list", help="plans, newest first")
@@ -129,13 +132,16 @@ def _parser() -> argparse.ArgumentParser:
                                                     "exit 1 when one is broken")  # fmt: skip
     verify.add_argument("--plan", metavar="ID", help="only this plan's chain (default: every chain)")
     verify.add_argument("--digest-bucket", metavar="BUCKET",
-                        help="the Object Lock bucket of the log's digests (default: MEDIC_DIGEST_BUCKET)")  # fmt: skip
+                        help="the Object Lock bucket of the log's digests (default: MEDIC_DIGEST_BUCKET, or "
+                             "the stack's DigestBucketName with --stack)")  # fmt: skip
     for sub in (listing, show, verify):
         sub.add_argument("--json", action="store_true", help="print JSON instead of text")
     export = log_commands.add_parser("export", help="every record of the plans in range, as JSON lines or CSV")
     export.add_argument("--format", required=True, choices=("jsonl", "csv"))
     export.add_argument("--since", metavar="24h|7d|ISO", help=since_help)
     export.add_argument("--output", metavar="FILE", help="write to FILE (default: stdout)")
+    for sub in log_commands.choices.values():
+        _stack_argument(sub)
 
     from medic import replay as replaying
 
@@ -152,6 +158,11 @@ def _parser() -> argparse.ArgumentParser:
     alarms.add_argument("--format", choices=("cloudformation", "cli", "scenario", "json"), default="cloudformation")
 
     return parser
+
+
+def _stack_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--stack", metavar="NAME", help="the deployed Medic's stack: its outputs name the log's tables "
+                                                        "and the digest bucket (docs/deploy.md)")  # fmt: skip
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -216,14 +227,22 @@ def _aws_resources(args: argparse.Namespace) -> str:
     if args.command not in ("control", "log"):
         return ""
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-    parts = [f"the remediation log's tables {os.environ.get('MEDIC_PLANS_TABLE')} (MEDIC_PLANS_TABLE) and "
-             f"{os.environ.get('MEDIC_EVENTS_TABLE')} (MEDIC_EVENTS_TABLE)"]  # fmt: skip
+    where = f", in {region}" if region else ""
+    stack = getattr(args, "stack", None)
+    environ: Mapping[str, str] | None = getattr(args, "environment", None)
+    if environ is None:
+        if stack:  # refused before its outputs were read
+            return f"reading the outputs of stack {stack}{where}"
+        environ = os.environ
+    named = f", named by stack {stack}'s outputs" if stack else ""
+    parts = [f"the remediation log's tables {environ.get('MEDIC_PLANS_TABLE')} (MEDIC_PLANS_TABLE) and "
+             f"{environ.get('MEDIC_EVENTS_TABLE')} (MEDIC_EVENTS_TABLE){named}"]  # fmt: skip
     bucket = getattr(args, "digest_bucket", None) or (
-        os.environ.get("MEDIC_DIGEST_BUCKET") if getattr(args, "log_command", None) == "verify" else None
+        environ.get("MEDIC_DIGEST_BUCKET") if getattr(args, "log_command", None) == "verify" else None
     )
     if bucket:
         parts.append(f"the digest bucket {bucket}")
-    return ", ".join(parts) + (f", in {region}" if region else "")
+    return ", ".join(parts) + where
 
 
 def _simulate(args: argparse.Namespace) -> int:
@@ -447,13 +466,28 @@ def runbook_check_json(files: list[str], runbook: Runbook | None, results: Seque
     }
 
 
+def _settings(args: argparse.Namespace) -> Settings:
+    """`medic control` and `medic log`'s settings: the environment's, with what `--stack NAME`'s outputs name filled
+    in (`medic.stack`: a `MEDIC_*` variable that names something else is refused). The environment the command used is
+    kept on `args.environment`, for the line that tells AWS's refusals (`environment_problem`)."""
+    from medic.config import Settings
+
+    if not args.stack:
+        return Settings.from_env()
+    from medic.stack import LOG_OUTPUTS, describe_stack
+
+    verify = getattr(args, "log_command", None) == "verify" and not args.digest_bucket
+    args.environment = describe_stack(args.stack).environment(LOG_OUTPUTS, os.environ,
+                                                              ("DigestBucketName",) if verify else ())  # fmt: skip
+    return Settings.from_env(args.environment)
+
+
 def _control(args: argparse.Namespace) -> int:
     from medic.clock import SystemClock
-    from medic.config import Settings
     from medic.runtime import Runtime
     from medic.safety import BREAKER_KEY, KILL_SWITCH_KEY, describe
 
-    runtime = Runtime(Settings.from_env())
+    runtime = Runtime(_settings(args))
     now = SystemClock().now()
     if args.control_command == "kill-switch":
         runtime.safety.set_control(KILL_SWITCH_KEY, args.state == "on", args.by, args.reason, now)
@@ -464,15 +498,14 @@ def _control(args: argparse.Namespace) -> int:
 
 
 def _log(args: argparse.Namespace) -> int:
-    """`medic log list|show|verify|export` against the tables named by MEDIC_PLANS_TABLE and MEDIC_EVENTS_TABLE
-    (AWS_ENDPOINT_URL points it at the embedded world); AWS's refusals are told by `main`."""
+    """`medic log list|show|verify|export` against the tables named by MEDIC_PLANS_TABLE and MEDIC_EVENTS_TABLE, or by
+    `--stack NAME`'s outputs (AWS_ENDPOINT_URL points it at the embedded world); AWS's refusals are told by `main`."""
     from medic import audit
     from medic.clock import SystemClock
-    from medic.config import Settings
     from medic.runtime import Runtime
 
     since = audit.parse_since(args.since, SystemClock().now()) if getattr(args, "since", None) is not None else None
-    runtime = Runtime(Settings.from_env())
+    runtime = Runtime(_settings(args))
     ledger = runtime.ledger
     if args.log_command == "list":
         plans, unreadable = audit.list_plans_and_problems(ledger, function=args.function, since=since,

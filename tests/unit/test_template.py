@@ -1014,6 +1014,26 @@ def test_outputs(cfn: dict[str, Any]) -> None:
     assert cfn["Outputs"]["SlashCommandUrl"]["Value"] == cfn["Outputs"]["InteractionsUrl"]["Value"] == url
 
 
+def test_every_output_the_cli_reads_is_declared_with_what_the_functions_are_given(
+    cfn: dict[str, Any], resources: dict[str, Any]
+) -> None:
+    """`medic … --stack NAME` reads these outputs (medic.stack): each must exist, and name what the functions' own
+    variable names, so the CLI reads the same log the deployed functions write."""
+    from medic.stack import CLI_OUTPUTS, SETTING_OUTPUTS, TRIAGE_FUNCTION_OUTPUT
+
+    outputs = cfn["Outputs"]
+    assert set(CLI_OUTPUTS) <= set(outputs), f"missing from template.yaml's Outputs: {set(CLI_OUTPUTS) - set(outputs)}"
+    given: dict[str, set[str]] = {}
+    for function in FUNCTIONS:
+        variables = resources[function]["Properties"]["Environment"]["Variables"]
+        for variable, value in variables.items():
+            given.setdefault(variable, set()).add(json.dumps(value, sort_keys=True))
+    for output, variable in SETTING_OUTPUTS.items():
+        assert variable in ENV_VARS.values()
+        assert json.dumps(outputs[output]["Value"], sort_keys=True) in given[variable], (output, variable)
+    assert outputs[TRIAGE_FUNCTION_OUTPUT]["Value"] == {"Ref": "TriageFunction"}
+
+
 def test_the_metric_graph_is_read_by_the_card_posters_only(resources: dict[str, Any]) -> None:
     readers = {role for role, statement in _role_statements(resources)
                if "cloudwatch:GetMetricWidgetImage" in _actions(statement)}  # fmt: skip
