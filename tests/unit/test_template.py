@@ -1034,6 +1034,22 @@ def test_every_output_the_cli_reads_is_declared_with_what_the_functions_are_give
     assert outputs[TRIAGE_FUNCTION_OUTPUT]["Value"] == {"Ref": "TriageFunction"}
 
 
+def test_every_output_the_docs_name_is_declared(cfn: dict[str, Any]) -> None:
+    """The docs read outputs by name (`OutputKey=='X'`, "the stack's output `X`"): each must be one the stack has, and
+    docs/deploy.md's table of outputs lists them all."""
+    named: dict[str, set[str]] = {}
+    for doc in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), ROOT / "slack" / "manifest.yaml"]:
+        text = doc.read_text(encoding="utf-8")
+        for name in re.findall(r"OutputKey=='(\w+)'", text) + re.findall(r"outputs? `([A-Z]\w+)`", text):
+            named.setdefault(name, set()).add(doc.name)
+    assert {"InteractionsUrl", "TriageFunctionName", "DashboardUrl", "ActionsRoleArn"} <= set(named)
+    assert {name: docs for name, docs in named.items() if name not in cfn["Outputs"]} == {}
+    deploy = (ROOT / "docs" / "deploy.md").read_text(encoding="utf-8")
+    table = deploy[deploy.index("| output | what |") :].split("\n\n", 1)[0]
+    listed = {name for row in table.splitlines()[2:] for name in re.findall(r"`(\w+)`", row.split("|")[1])}
+    assert listed == set(cfn["Outputs"])
+
+
 def test_the_metric_graph_is_read_by_the_card_posters_only(resources: dict[str, Any]) -> None:
     readers = {role for role, statement in _role_statements(resources)
                if "cloudwatch:GetMetricWidgetImage" in _actions(statement)}  # fmt: skip
