@@ -1,9 +1,10 @@
-"""The `medic` command: `medic simulate`, `medic explain`, `medic runbook check|schema`, `medic control`,
-`medic log list|show|verify|export`, `medic replay`."""
+"""The `medic` command: `medic simulate`, `medic explain`, `medic runbook check|schema`, `medic schema`,
+`medic control`, `medic log list|show|verify|export`, `medic replay`, `medic alarms`."""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import sys
@@ -25,6 +26,13 @@ if TYPE_CHECKING:
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
 #: What a shell reports for a command killed by SIGPIPE (128 + 13), as `yes | head -1` does for `yes`.
 EXIT_BROKEN_PIPE = 141
+#: `medic schema KIND`: the function that makes each JSON Schema (module, name), imported when asked. The files checked
+#: in (runbooks/runbook.schema.json, docs/schemas/) are their output, kept current by the tests.
+SCHEMAS: dict[str, tuple[str, str]] = {
+    "runbook": ("medic.runbook", "runbook_schema"),
+    "scenario": ("medic.scenario", "scenario_schema"),
+    "facts": ("medic.explain", "facts_schema"),
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -105,7 +113,10 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("file", nargs="?", default=None)
     check.add_argument("--override", action="append", default=[], metavar="FILE", help="runbook override layer")
     check.add_argument("--json", action="store_true", help="print the result as JSON (docs/RUNBOOK.md)")
-    runbook_commands.add_parser("schema", help="print the runbook JSON Schema (for editors)")
+    runbook_commands.add_parser("schema", help="print the runbook JSON Schema (for editors): medic schema runbook")
+
+    schema = commands.add_parser("schema", help="print the JSON Schema of a file medic reads (docs/schemas/)")
+    schema.add_argument("kind", choices=tuple(SCHEMAS), help="a runbook, a scenario, or the facts of explain --facts")
 
     control = commands.add_parser("control", help="the kill switch and the circuit breaker (MEDIC_* tables or --stack)")
     control_commands = control.add_subparsers(dest="control_command", required=True)
@@ -185,10 +196,9 @@ def _run(args: argparse.Namespace) -> int:
         from medic import replay
 
         return replay.run(args)
-    if args.runbook_command == "schema":
-        from medic.runbook import runbook_schema
-
-        print(json.dumps(runbook_schema(), indent=2))
+    if args.command == "schema" or args.runbook_command == "schema":
+        module, function = SCHEMAS[getattr(args, "kind", "runbook")]
+        print(json.dumps(getattr(importlib.import_module(module), function)(), indent=2))
         return EXIT_OK
     return _runbook_check(args.file, args.override, as_json=args.json)
 
