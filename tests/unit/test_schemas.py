@@ -139,3 +139,47 @@ def test_a_facts_file_of_the_wrong_types_is_refused_by_the_loader_and_the_schema
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith(f"medic: {path}: {field}: {problem}"), err
     assert list(validator("facts").iter_errors(facts)) != []
+
+
+# -- docs/SCENARIOS.md: its examples are what the loaders and the simulator take and give ---------------------------
+
+DOC = (ROOT / "docs" / "SCENARIOS.md").read_text(encoding="utf-8")
+
+
+def _block(language: str, after: str) -> str:
+    start = DOC.index(f"```{language}\n", DOC.index(after)) + len(language) + 4
+    return DOC[start : DOC.index("```", start)]
+
+
+def test_the_docs_scenario_example_loads_and_validates(tmp_path: Path) -> None:
+    path = tmp_path / "example.yaml"
+    path.write_text(_block("yaml", "## The scenario file"), encoding="utf-8")
+
+    scenario = load_scenario(path)
+
+    assert scenario.expect is not None and scenario.expect.diagnosis == "pc_floor_too_low"
+    assert list(validator("scenario").iter_errors(yaml_tree.load(path.read_text(encoding="utf-8")))) == []
+
+
+def test_the_docs_facts_example_loads_and_validates(tmp_path: Path) -> None:
+    path = tmp_path / "facts.json"
+    path.write_text(_block("json", "## The facts file"), encoding="utf-8")
+
+    facts = load_facts_file(path)
+
+    assert facts["throttles"] == 75 and facts["tags"] == {"team": "payments"}
+    assert list(validator("facts").iter_errors(facts)) == []
+
+
+def test_the_docs_json_contract_has_the_keys_the_simulator_prints() -> None:
+    from medic.chain import LogEvent
+    from medic.plan import Plan, contract_json
+    from medic.simulate import Outcome
+
+    documented = json.loads(_block("json", "### `--json`"))
+    plan = Plan(id="p-1", status="PROPOSED", alarm_arn="a", alarm_name="n", state_timestamp="t", account="1",
+                region="us-east-1", signal="spillover", target="f:live", created_at="c", updated_at="c")  # fmt: skip
+
+    assert set(documented) == set(Outcome("s", plans=[plan]).contract())
+    assert list(documented["plans"][0]) == list(contract_json(plan))
+    assert list(documented["log"][0]) == list(LogEvent.model_fields)
