@@ -94,7 +94,7 @@ def _parser() -> argparse.ArgumentParser:
     simulate = commands.add_parser("simulate", help="run scenarios on a fresh embedded AWS world")
     simulate.add_argument("scenarios", nargs="+", metavar="SCENARIO.yaml")
     simulate.add_argument("--decide", choices=("approve", "reject", "none"), default="approve")
-    simulate.add_argument("--json", action="store_true", help="print the contract JSON (DESIGN.md §6) only")
+    simulate.add_argument("--json", action="store_true", help="print the contract JSON only (docs/SCENARIOS.md)")
     verbose_help = "tell each scenario's whole story and show its Slack cards, then the summary"
     simulate.add_argument("--verbose", "-v", action="store_true", help=verbose_help)
     simulate.add_argument("--no-block-json", action="store_true", help="with --verbose: not the cards' Block Kit JSON")

@@ -1,4 +1,4 @@
-"""The scenario file of `medic simulate` (DESIGN.md §6, a public contract): a whole world + an alarm."""
+"""The scenario file of `medic simulate` (docs/SCENARIOS.md, a public contract): a whole world + an alarm."""
 
 from __future__ import annotations
 
