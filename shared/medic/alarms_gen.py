@@ -30,7 +30,7 @@ _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 @dataclass(frozen=True)
 class AlarmDefinition:
-    """One CloudWatch metric alarm, in the scenario's terms (DESIGN.md §6)."""
+    """One CloudWatch metric alarm, in the scenario's terms (docs/SCENARIOS.md, `alarm`)."""
 
     name: str
     namespace: str

@@ -1,15 +1,16 @@
-"""The `medic` command: `medic simulate`, `medic explain`, `medic runbook check|schema`, `medic control`,
-`medic log list|show|verify|export`, `medic replay`."""
+"""The `medic` command: `medic simulate`, `medic explain`, `medic runbook check|schema`, `medic schema`,
+`medic control`, `medic log list|show|verify|export`, `medic replay`, `medic alarms`."""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import sys
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -17,6 +18,7 @@ from typing import IO, TYPE_CHECKING, Any
 from medic.errors import InputError
 
 if TYPE_CHECKING:
+    from medic.config import Settings
     from medic.ledger import Ledger, UnreadableItem, UnreadableRecord
     from medic.runbook import ExampleResult, Runbook
     from medic.runtime import Runtime
@@ -24,6 +26,13 @@ if TYPE_CHECKING:
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
 #: What a shell reports for a command killed by SIGPIPE (128 + 13), as `yes | head -1` does for `yes`.
 EXIT_BROKEN_PIPE = 141
+#: `medic schema KIND`: the function that makes each JSON Schema (module, name), imported when asked. The files checked
+#: in (runbooks/runbook.schema.json, docs/schemas/) are their output, kept current by the tests.
+SCHEMAS: dict[str, tuple[str, str]] = {
+    "runbook": ("medic.runbook", "runbook_schema"),
+    "scenario": ("medic.scenario", "scenario_schema"),
+    "facts": ("medic.explain", "facts_schema"),
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -85,7 +94,7 @@ def _parser() -> argparse.ArgumentParser:
     simulate = commands.add_parser("simulate", help="run scenarios on a fresh embedded AWS world")
     simulate.add_argument("scenarios", nargs="+", metavar="SCENARIO.yaml")
     simulate.add_argument("--decide", choices=("approve", "reject", "none"), default="approve")
-    simulate.add_argument("--json", action="store_true", help="print the contract JSON (DESIGN.md §6) only")
+    simulate.add_argument("--json", action="store_true", help="print the contract JSON only (docs/SCENARIOS.md)")
     verbose_help = "tell each scenario's whole story and show its Slack cards, then the summary"
     simulate.add_argument("--verbose", "-v", action="store_true", help=verbose_help)
     simulate.add_argument("--no-block-json", action="store_true", help="with --verbose: not the cards' Block Kit JSON")
@@ -104,9 +113,12 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("file", nargs="?", default=None)
     check.add_argument("--override", action="append", default=[], metavar="FILE", help="runbook override layer")
     check.add_argument("--json", action="store_true", help="print the result as JSON (docs/RUNBOOK.md)")
-    runbook_commands.add_parser("schema", help="print the runbook JSON Schema (for editors)")
+    runbook_commands.add_parser("schema", help="print the runbook JSON Schema (for editors): medic schema runbook")
 
-    control = commands.add_parser("control", help="the kill switch and the circuit breaker (MEDIC_* tables)")
+    schema = commands.add_parser("schema", help="print the JSON Schema of a file medic reads (docs/schemas/)")
+    schema.add_argument("kind", choices=tuple(SCHEMAS), help="a runbook, a scenario, or the facts of explain --facts")
+
+    control = commands.add_parser("control", help="the kill switch and the circuit breaker (MEDIC_* tables or --stack)")
     control_commands = control.add_subparsers(dest="control_command", required=True)
     control_commands.add_parser("status", help="print the controls' state as JSON")
     switch = control_commands.add_parser("kill-switch", help="turn the kill switch on or off")
@@ -115,8 +127,10 @@ def _parser() -> argparse.ArgumentParser:
     for sub in (switch, reset):
         sub.add_argument("--by", required=True, help="who (a Slack user id or a name): it is logged")
         sub.add_argument("--reason", default="", help="why: it is logged and shown on refused plans")
+    for sub in control_commands.choices.values():
+        _stack_argument(sub)
 
-    log = commands.add_parser("log", help="the remediation log (MEDIC_PLANS_TABLE, MEDIC_EVENTS_TABLE)")
+    log = commands.add_parser("log", help="the remediation log (MEDIC_PLANS_TABLE, MEDIC_EVENTS_TABLE, or --stack)")
     log_commands = log.add_subparsers(dest="log_command", required=True)
     since_help = "only plans created or changed since then: a duration back from now (30m, 24h, 7d) or ISO"
     listing = log_commands.add_parser("list", help="plans, newest first")
@@ -129,13 +143,16 @@ def _parser() -> argparse.ArgumentParser:
                                                     "exit 1 when one is broken")  # fmt: skip
     verify.add_argument("--plan", metavar="ID", help="only this plan's chain (default: every chain)")
     verify.add_argument("--digest-bucket", metavar="BUCKET",
-                        help="the Object Lock bucket of the log's digests (default: MEDIC_DIGEST_BUCKET)")  # fmt: skip
+                        help="the Object Lock bucket of the log's digests (default: MEDIC_DIGEST_BUCKET, or "
+                             "the stack's DigestBucketName with --stack)")  # fmt: skip
     for sub in (listing, show, verify):
         sub.add_argument("--json", action="store_true", help="print JSON instead of text")
     export = log_commands.add_parser("export", help="every record of the plans in range, as JSON lines or CSV")
     export.add_argument("--format", required=True, choices=("jsonl", "csv"))
     export.add_argument("--since", metavar="24h|7d|ISO", help=since_help)
     export.add_argument("--output", metavar="FILE", help="write to FILE (default: stdout)")
+    for sub in log_commands.choices.values():
+        _stack_argument(sub)
 
     from medic import replay as replaying
 
@@ -152,6 +169,11 @@ def _parser() -> argparse.ArgumentParser:
     alarms.add_argument("--format", choices=("cloudformation", "cli", "scenario", "json"), default="cloudformation")
 
     return parser
+
+
+def _stack_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--stack", metavar="NAME", help="the deployed Medic's stack: its outputs name the log's tables "
+                                                        "and the digest bucket (docs/deploy.md)")  # fmt: skip
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -174,10 +196,9 @@ def _run(args: argparse.Namespace) -> int:
         from medic import replay
 
         return replay.run(args)
-    if args.runbook_command == "schema":
-        from medic.runbook import runbook_schema
-
-        print(json.dumps(runbook_schema(), indent=2))
+    if args.command == "schema" or args.runbook_command == "schema":
+        module, function = SCHEMAS[getattr(args, "kind", "runbook")]
+        print(json.dumps(getattr(importlib.import_module(module), function)(), indent=2))
         return EXIT_OK
     return _runbook_check(args.file, args.override, as_json=args.json)
 
@@ -216,14 +237,22 @@ def _aws_resources(args: argparse.Namespace) -> str:
     if args.command not in ("control", "log"):
         return ""
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-    parts = [f"the remediation log's tables {os.environ.get('MEDIC_PLANS_TABLE')} (MEDIC_PLANS_TABLE) and "
-             f"{os.environ.get('MEDIC_EVENTS_TABLE')} (MEDIC_EVENTS_TABLE)"]  # fmt: skip
+    where = f", in {region}" if region else ""
+    stack = getattr(args, "stack", None)
+    environ: Mapping[str, str] | None = getattr(args, "environment", None)
+    if environ is None:
+        if stack:  # refused before its outputs were read
+            return f"reading the outputs of stack {stack}{where}"
+        environ = os.environ
+    named = f", named by stack {stack}'s outputs" if stack else ""
+    parts = [f"the remediation log's tables {environ.get('MEDIC_PLANS_TABLE')} (MEDIC_PLANS_TABLE) and "
+             f"{environ.get('MEDIC_EVENTS_TABLE')} (MEDIC_EVENTS_TABLE){named}"]  # fmt: skip
     bucket = getattr(args, "digest_bucket", None) or (
-        os.environ.get("MEDIC_DIGEST_BUCKET") if getattr(args, "log_command", None) == "verify" else None
+        environ.get("MEDIC_DIGEST_BUCKET") if getattr(args, "log_command", None) == "verify" else None
     )
     if bucket:
         parts.append(f"the digest bucket {bucket}")
-    return ", ".join(parts) + (f", in {region}" if region else "")
+    return ", ".join(parts) + where
 
 
 def _simulate(args: argparse.Namespace) -> int:
@@ -447,13 +476,28 @@ def runbook_check_json(files: list[str], runbook: Runbook | None, results: Seque
     }
 
 
+def _settings(args: argparse.Namespace) -> Settings:
+    """`medic control` and `medic log`'s settings: the environment's, with what `--stack NAME`'s outputs name filled
+    in (`medic.stack`: a `MEDIC_*` variable that names something else is refused). The environment the command used is
+    kept on `args.environment`, for the line that tells AWS's refusals (`environment_problem`)."""
+    from medic.config import Settings
+
+    if not args.stack:
+        return Settings.from_env()
+    from medic.stack import LOG_OUTPUTS, describe_stack
+
+    verify = getattr(args, "log_command", None) == "verify" and not args.digest_bucket
+    args.environment = describe_stack(args.stack).environment(LOG_OUTPUTS, os.environ,
+                                                              ("DigestBucketName",) if verify else ())  # fmt: skip
+    return Settings.from_env(args.environment)
+
+
 def _control(args: argparse.Namespace) -> int:
     from medic.clock import SystemClock
-    from medic.config import Settings
     from medic.runtime import Runtime
     from medic.safety import BREAKER_KEY, KILL_SWITCH_KEY, describe
 
-    runtime = Runtime(Settings.from_env())
+    runtime = Runtime(_settings(args))
     now = SystemClock().now()
     if args.control_command == "kill-switch":
         runtime.safety.set_control(KILL_SWITCH_KEY, args.state == "on", args.by, args.reason, now)
@@ -464,15 +508,14 @@ def _control(args: argparse.Namespace) -> int:
 
 
 def _log(args: argparse.Namespace) -> int:
-    """`medic log list|show|verify|export` against the tables named by MEDIC_PLANS_TABLE and MEDIC_EVENTS_TABLE
-    (AWS_ENDPOINT_URL points it at the embedded world); AWS's refusals are told by `main`."""
+    """`medic log list|show|verify|export` against the tables named by MEDIC_PLANS_TABLE and MEDIC_EVENTS_TABLE, or by
+    `--stack NAME`'s outputs (AWS_ENDPOINT_URL points it at the embedded world); AWS's refusals are told by `main`."""
     from medic import audit
     from medic.clock import SystemClock
-    from medic.config import Settings
     from medic.runtime import Runtime
 
     since = audit.parse_since(args.since, SystemClock().now()) if getattr(args, "since", None) is not None else None
-    runtime = Runtime(Settings.from_env())
+    runtime = Runtime(_settings(args))
     ledger = runtime.ledger
     if args.log_command == "list":
         plans, unreadable = audit.list_plans_and_problems(ledger, function=args.function, since=since,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +18,8 @@ from medic.plan import Plan
 from medic.verdict import Decision, RowTrace
 
 if TYPE_CHECKING:
+    from pydantic import BaseModel
+
     from medic.runbook import Runbook
 
 
@@ -191,7 +194,8 @@ def plan_explanation_json(plan: Plan, runbook: Runbook | None = None) -> dict[st
 
 
 def load_facts_file(path: str | Path) -> dict[str, Any]:
-    """A JSON object of facts (name → value) for `medic explain EVENT --facts FILE`; bad input names the field."""
+    """A JSON object of facts (name → value) for `medic explain EVENT --facts FILE`, as `facts_schema` describes it
+    (docs/SCENARIOS.md, "The facts file"); bad input names the field. The values are returned as given."""
     source = str(path)
     try:
         raw = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -204,7 +208,42 @@ def load_facts_file(path: str | Path) -> dict[str, Any]:
     for name in raw:
         if name not in FACT_TYPES and name not in ("tags",):
             raise InputError(field=name, source=source, problem=f"unknown fact; known: {', '.join(sorted(FACT_TYPES))}")
+    from pydantic import ValidationError
+
+    try:
+        _facts_file_model().model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or "(root)"
+        raise InputError(field=field, source=source, problem=first["msg"]) from None
     return raw
+
+
+@cache
+def _facts_file_model() -> type[BaseModel]:
+    """The facts file as a model, built on first use (a hundred fields: not at import, which the functions pay): each
+    fact optional, of its expression type (a number, a boolean or a string; null is unknown), and `tags`."""
+    from pydantic import ConfigDict, Field, create_model
+
+    fields: dict[str, Any] = {
+        name: (kind | None, Field(default=None, title=name)) for name, kind in sorted(FACT_TYPES.items())
+    }
+    fields["tags"] = (dict[str, str] | None, Field(default=None, description="the target's tags (row scopes)"))
+    config = ConfigDict(extra="forbid", strict=True)  # strict: "75" is not the number 75, nor 1 the boolean true
+    model: type[BaseModel] = create_model("FactsFile", __config__=config, **fields)
+    return model
+
+
+def facts_schema() -> dict[str, Any]:
+    """The JSON Schema of the facts file of `medic explain EVENT.json --facts FILE` (`medic schema facts`)."""
+    schema = _facts_file_model().model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "Medic facts file (medic explain --facts)"
+    schema["description"] = (
+        "Fact name → value, for a decision on given facts instead of live AWS. A fact left out, or null, is unknown. "
+        'What each fact is and where Medic reads it: docs/RUNBOOK.md, "The facts"; the format: docs/SCENARIOS.md.'
+    )
+    return schema
 
 
 def explain_all(plans: Iterable[Plan], runbook: Runbook | None = None) -> str:

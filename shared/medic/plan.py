@@ -231,7 +231,7 @@ def plan_content_hash(plan: Plan) -> str:
 
 
 def contract_json(plan: Plan) -> dict[str, Any]:
-    """The plan as `medic simulate --json` prints it (DESIGN.md §6, a public contract)."""
+    """The plan as `medic simulate --json` prints it (docs/SCENARIOS.md, a public contract)."""
     return {
         "id": plan.id,
         "signal": plan.signal,

@@ -10,12 +10,13 @@ Inputs: saved files (an alarm event, a Lambda failure record, an executor messag
 JSON list of them), dead-letter queues (`--queue URL`), and plans in the log (`--plan ID`, `--rejected`).
 
 Re-driving: an alarm event goes through triage here, with this process's settings (or a deployed function's, with
-`--settings-from`); the plan id derives from the alarm ARN and its state timestamp, so an event replayed twice, or
-replayed after Lambda's own retry succeeded, is one plan (triage answers `duplicate`, re-posting a card or
-re-enqueueing an approved plan only if that was lost). An executor message goes back to the executor queue, to be
-applied by the executor with its own role and guards (approval hash, kill switch, live state): only for a plan that
-is still APPROVED or APPLYING (or FAILED awaiting the rollback its rule asks for); anything else has nothing to do.
-Slack clicks are never replayed: a decision is a person's, and Slack's signature expires after five minutes.
+`--settings-from`, or a deployed stack's triage function's, with `--stack`); the plan id derives from the alarm ARN and
+its state timestamp, so an event replayed twice, or replayed after Lambda's own retry succeeded, is one plan (triage
+answers `duplicate`, re-posting a card or re-enqueueing an approved plan only if that was lost). An executor message
+goes back to the executor queue, to be applied by the executor with its own role and guards (approval hash, kill switch,
+live state): only for a plan that is still APPROVED or APPLYING (or FAILED awaiting the rollback its rule asks for);
+anything else has nothing to do. Slack clicks are never replayed: a decision is a person's, and Slack's signature
+expires after five minutes.
 
 A queue message is deleted only once its input is handled (its outcome is in the log); whatever failed, or could not
 be replayed, goes back to its queue at the end of the run. Every re-drive is recorded in the plan's chain
@@ -386,6 +387,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--settings-from", metavar="FUNCTION",
         help="use the MEDIC_* settings of this deployed function (e.g. the triage function)",
     )  # fmt: skip
+    parser.add_argument(
+        "--stack", metavar="NAME",
+        help="use the settings of this deployed Medic's triage function (its stack's output TriageFunctionName)",
+    )  # fmt: skip
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
 
 
@@ -401,11 +406,19 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(field="--by", source="replay", problem="--execute needs --by WHO (it is logged)")
     if args.max < 1:
         raise InputError(field="--max", source="replay", problem="must be at least 1")
+    if args.stack and args.settings_from:
+        raise InputError(field="--stack", source="replay", problem="give --stack or --settings-from, not both")
     configure(os.environ.get("MEDIC_LOG_LEVEL") or "WARNING")  # the report is the output
     items = [item for path in args.files for item in items_from_file(path)]  # bad files refused before any work
     from botocore.exceptions import BotoCoreError, ClientError
 
-    rt = Runtime(_settings(args.settings_from), metrics_stream=io.StringIO())  # EMF is for Lambda's logs, not here
+    function, field = args.settings_from, "--settings-from"
+    if args.stack:
+        from medic.stack import TRIAGE_FUNCTION_OUTPUT, describe_stack
+
+        function = describe_stack(args.stack).output(TRIAGE_FUNCTION_OUTPUT)
+        field = f"--stack {args.stack} ({TRIAGE_FUNCTION_OUTPUT})"
+    rt = Runtime(_settings(function, field), metrics_stream=io.StringIO())  # EMF is for Lambda's logs, not here
     try:
         items += items_from_log(rt.ledger, args.plan, rejected=args.rejected) if args.plan or args.rejected else []
         replayer = Replayer(rt, execute=args.execute, by=args.by)
@@ -435,8 +448,9 @@ def report(results: Sequence[Result], *, execute: bool) -> str:
     return "\n".join(lines)
 
 
-def _settings(function: str | None) -> Settings:
-    """Settings from the environment, or from a deployed function's MEDIC_* variables (the ones it runs with)."""
+def _settings(function: str | None, field: str = "--settings-from") -> Settings:
+    """Settings from the environment, or from a deployed function's MEDIC_* variables (the ones it runs with); `field`
+    names the argument that named the function, for the line that says it cannot be read."""
     from medic.config import Settings
 
     if not function:
@@ -450,7 +464,7 @@ def _settings(function: str | None) -> Settings:
             FunctionName=function
         )
     except (ClientError, BotoCoreError) as exc:
-        raise InputError(field="--settings-from", source=function, problem=f"cannot read it: {exc}") from None
+        raise InputError(field=field, source=function, problem=f"cannot read it: {exc}") from None
     env = {k: v for k, v in (config.get("Environment") or {}).get("Variables", {}).items() if k.startswith("MEDIC_")}
     for var in ("MEDIC_RUNBOOK", "MEDIC_RUNBOOK_OVERRIDES"):  # layer paths (/opt/…) exist in Lambda, not here
         paths = [p for p in env.get(var, "").split(",") if p]

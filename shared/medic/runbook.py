@@ -36,7 +36,7 @@ SIGNALS = ("throttles", "spillover", "p99_latency", "db_connections")
 #: Modes from the most cautious to the most autonomous.
 MODE_ORDER: dict[str, int] = {"notify": 0, "approve": 1, "auto": 2}
 
-#: The diagnoses of the vocabulary (DESIGN.md §3), per signal. Runbooks may not invent others.
+#: The diagnoses of the vocabulary (docs/ARCHITECTURE.md §3), per signal. Runbooks may not invent others.
 DIAGNOSES: dict[str, frozenset[str]] = {
     "throttles": frozenset({"account_limit", "reserved_limit", "burst_limit", "async_burst", "unexplained"}),
     "spillover": frozenset(

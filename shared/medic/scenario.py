@@ -1,4 +1,4 @@
-"""The scenario file of `medic simulate` (DESIGN.md §6, a public contract): a whole world + an alarm."""
+"""The scenario file of `medic simulate` (docs/SCENARIOS.md, a public contract): a whole world + an alarm."""
 
 from __future__ import annotations
 
@@ -212,6 +212,22 @@ class Scenario(_Model):
         if self.alarm is None and self.alarm_event is None:
             raise ValueError("give either `alarm` (an alarm to create and evaluate) or `alarm_event` (an event file)")
         return self
+
+
+def scenario_schema() -> dict[str, Any]:
+    """The JSON Schema of a scenario file (`medic schema scenario`): the models', with what the loader checks beyond
+    them (`alarm` or `alarm_event`; the `settings:` a scenario may set)."""
+    from medic.config import Settings
+
+    schema = Scenario.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "Medic scenario (medic simulate, medic explain)"
+    schema["description"] = "A whole AWS world and an alarm; the format: docs/SCENARIOS.md."
+    schema["anyOf"] = [{"required": [key], "properties": {key: {"not": {"type": "null"}}}}
+                       for key in ("alarm", "alarm_event")]  # fmt: skip
+    settable = sorted(set(Settings.model_fields) - SIMULATOR_SETTINGS)
+    schema["properties"]["settings"]["propertyNames"] = {"enum": settable}
+    return schema
 
 
 def load_scenario(path: str | Path) -> Scenario:

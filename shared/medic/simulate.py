@@ -60,7 +60,7 @@ class Outcome:
     ground_truth: dict[str, Any] | None = None
 
     def contract(self) -> dict[str, Any]:
-        """The `--json` document (DESIGN.md §6); `ground_truth` only when the scenario has a workload."""
+        """The `--json` document (docs/SCENARIOS.md); `ground_truth` only when the scenario has a workload."""
         document = {
             "scenario": self.scenario,
             "plans": [contract_json(plan) for plan in self.plans],

@@ -1,9 +1,10 @@
-"""`medic simulate` as an operator runs it: a scenario's `settings:` (as docs/ARCHITECTURE.md §6 shows them); many
+"""`medic simulate` as an operator runs it: docs/SCENARIOS.md's example; a scenario's `settings:`; many
 scenarios (`make demo`): progress on stderr, one summary line each, the story behind --verbose, and a scenario that
 is invalid or fails stops none of the others."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -32,6 +33,29 @@ def test_a_scenario_in_dry_run_proposes_and_changes_nothing(aws: EmbeddedAWS, tm
     assert [action.kind for action in plan.actions] == ["set_provisioned_concurrency"]
     assert outcome.world_after["checkout:live"]["provisioned_concurrency"] == 20  # the floor the scenario set
     assert "approval" not in [event.kind for event in outcome.log]
+
+
+def test_the_docs_scenario_example_holds_its_expectation_and_prints_the_documented_contract(
+    aws: EmbeddedAWS, tmp_path: Path
+) -> None:
+    from medic.cli import expectation_problems
+    from medic.simulate import simulate
+
+    doc = (ROOT / "docs" / "SCENARIOS.md").read_text(encoding="utf-8")
+    start = doc.index("```yaml\n", doc.index("## The scenario file")) + len("```yaml\n")
+    path = tmp_path / "example.yaml"
+    path.write_text(doc[start : doc.index("```", start)], encoding="utf-8")
+    start = doc.index("```json\n", doc.index("### `--json`")) + len("```json\n")
+    documented = json.loads(doc[start : doc.index("```", start)])
+
+    contract = simulate(path, aws=aws).contract()
+
+    assert expectation_problems(str(path), contract) == []
+    assert list(contract) == list(documented)
+    [plan], [shown] = contract["plans"], documented["plans"]
+    assert {key: value for key, value in plan.items() if key != "id"} == {k: v for k, v in shown.items() if k != "id"}
+    assert contract["world_after"] == documented["world_after"]
+    assert list(contract["log"][0]) == list(documented["log"][0])
 
 
 # -- many scenarios: progress, a summary, failures told at the end -----------------------------------------------------

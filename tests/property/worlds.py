@@ -383,7 +383,7 @@ def _number(value: Any) -> float:
 
 
 def assert_safe(outcome: Outcome, target: Target, facts: Facts, settings: Settings) -> None:
-    """The safety invariants of DESIGN.md §5 on a plan that may be applied (a BLOCKED plan applies nothing)."""
+    """The safety invariants (docs/ARCHITECTURE.md §5) on a plan that may be applied (a BLOCKED one applies nothing)."""
     if not outcome.actionable:
         return
     changes = outcome.changes

@@ -156,6 +156,60 @@ def test_access_denied_names_the_call_and_says_what_aws_said(
     assert f"tables {PLANS} (MEDIC_PLANS_TABLE) and {EVENTS} (MEDIC_EVENTS_TABLE), in us-east-1" in line
 
 
+# -- the stack named by --stack ---------------------------------------------------------------------------------------
+
+
+class _RefusingCloudFormation(BaseHTTPRequestHandler):
+    """CloudFormation as it answers a principal without cloudformation:DescribeStacks (the query protocol's XML)."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        body = (
+            b"<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>User: "
+            b"arn:aws:iam::123456789012:user/ops is not authorized to perform: cloudformation:DescribeStacks</Message>"
+            b"</Error><RequestId>1</RequestId></ErrorResponse>"
+        )
+        self.send_response(403)
+        self.send_header("Content-Type", "text/xml")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.mark.parametrize("argv", [["control", "status"], ["log", "list"]], ids=["control", "log"])
+def test_a_stack_aws_will_not_describe_names_the_call_and_the_stack(
+    environment: pytest.MonkeyPatch, argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _RefusingCloudFormation)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    for name, value in {"AWS_REGION": "eu-west-1", "AWS_ACCESS_KEY_ID": "AKIAEXAMPLE", "AWS_SECRET_ACCESS_KEY": "x",
+                        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{server.server_address[1]}"}.items():  # fmt: skip
+        environment.setenv(name, value)
+    try:
+        assert main([*argv, "--stack", "payments-medic"]) == 2
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    line = one_line(capsys.readouterr().err)
+    assert line.startswith(f"medic: {' '.join(argv)}: AWS refused DescribeStacks (AccessDenied: User: "), line
+    assert line.endswith(" — reading the outputs of stack payments-medic, in eu-west-1"), line
+
+
+def test_a_stack_without_a_region_says_how_to_set_one(
+    environment: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    environment.setenv("AWS_ACCESS_KEY_ID", "AKIAEXAMPLE")
+    environment.setenv("AWS_SECRET_ACCESS_KEY", "secret")
+
+    assert main(["log", "list", "--stack", "payments-medic"]) == 2
+
+    assert one_line(capsys.readouterr().err).startswith("medic: log list: no AWS region configured: set AWS_REGION")
+
+
 def test_only_the_environments_errors_are_told_a_bug_keeps_its_traceback() -> None:
     from botocore.exceptions import ClientError, NoRegionError, ParamValidationError
 

@@ -1004,6 +1004,42 @@ def test_outputs(cfn: dict[str, Any]) -> None:
     assert cfn["Outputs"]["SlashCommandUrl"]["Value"] == cfn["Outputs"]["InteractionsUrl"]["Value"] == url
 
 
+def test_every_output_the_cli_reads_is_declared_with_what_the_functions_are_given(
+    cfn: dict[str, Any], resources: dict[str, Any]
+) -> None:
+    """`medic … --stack NAME` reads these outputs (medic.stack): each must exist, and name what the functions' own
+    variable names, so the CLI reads the same log the deployed functions write."""
+    from medic.stack import CLI_OUTPUTS, SETTING_OUTPUTS, TRIAGE_FUNCTION_OUTPUT
+
+    outputs = cfn["Outputs"]
+    assert set(CLI_OUTPUTS) <= set(outputs), f"missing from template.yaml's Outputs: {set(CLI_OUTPUTS) - set(outputs)}"
+    given: dict[str, set[str]] = {}
+    for function in FUNCTIONS:
+        variables = resources[function]["Properties"]["Environment"]["Variables"]
+        for variable, value in variables.items():
+            given.setdefault(variable, set()).add(json.dumps(value, sort_keys=True))
+    for output, variable in SETTING_OUTPUTS.items():
+        assert variable in ENV_VARS.values()
+        assert json.dumps(outputs[output]["Value"], sort_keys=True) in given[variable], (output, variable)
+    assert outputs[TRIAGE_FUNCTION_OUTPUT]["Value"] == {"Ref": "TriageFunction"}
+
+
+def test_every_output_the_docs_name_is_declared(cfn: dict[str, Any]) -> None:
+    """The docs read outputs by name (`OutputKey=='X'`, "the stack's output `X`"): each must be one the stack has, and
+    docs/deploy.md's table of outputs lists them all."""
+    named: dict[str, set[str]] = {}
+    for doc in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), ROOT / "slack" / "manifest.yaml"]:
+        text = doc.read_text(encoding="utf-8")
+        for name in re.findall(r"OutputKey=='(\w+)'", text) + re.findall(r"outputs? `([A-Z]\w+)`", text):
+            named.setdefault(name, set()).add(doc.name)
+    assert {"InteractionsUrl", "TriageFunctionName", "DashboardUrl", "ActionsRoleArn"} <= set(named)
+    assert {name: docs for name, docs in named.items() if name not in cfn["Outputs"]} == {}
+    deploy = (ROOT / "docs" / "deploy.md").read_text(encoding="utf-8")
+    table = deploy[deploy.index("| output | what |") :].split("\n\n", 1)[0]
+    listed = {name for row in table.splitlines()[2:] for name in re.findall(r"`(\w+)`", row.split("|")[1])}
+    assert listed == set(cfn["Outputs"])
+
+
 def test_the_metric_graph_is_read_by_the_card_posters_only(resources: dict[str, Any]) -> None:
     readers = {role for role, statement in _role_statements(resources)
                if "cloudwatch:GetMetricWidgetImage" in _actions(statement)}  # fmt: skip

@@ -1,4 +1,4 @@
-"""The registry of actions, keyed by the vocabulary of DESIGN.md §3."""
+"""The registry of actions, keyed by the vocabulary of docs/ARCHITECTURE.md §3."""
 
 from __future__ import annotations
 

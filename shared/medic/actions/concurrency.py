@@ -57,12 +57,12 @@ def changing_first(actions: list[PlannedAction]) -> list[PlannedAction]:
 class SetReservedConcurrency(Action):
     """Set a function's reserved concurrency: a ceiling on its concurrent executions, carved out of the account.
 
-    On a function target, `concurrency` is the function's new reserved concurrency (rounded up). On a database
-    target it is the total concurrency budget toward the database: the opted-in consumers without an SQS event source
-    get their share of it (`medic.actions.budget.split_budget`), one planned action each, and each such consumer not
-    opted in gets an `advise` line instead; a share never raises a lower existing cap,
-    and consumers already at 0 (stopped by a human) are left alone. Never plans 0 (DESIGN §5). Rollback restores the
-    previous value, or removes the reservation when there was none.
+    On a function target, `concurrency` is the function's new reserved concurrency (rounded up). On a database target it
+    is the total concurrency budget toward the database: the opted-in consumers without an SQS event source get their
+    share of it (`medic.actions.budget.split_budget`), one planned action each, and each such consumer not opted in gets
+    an `advise` line instead; a share never raises a lower existing cap, and consumers already at 0 (stopped by a human)
+    are left alone. Never plans 0 (docs/ARCHITECTURE.md §5). Rollback restores the previous value, or removes the
+    reservation when there was none.
 
     Runbook example::
 

@@ -1,10 +1,10 @@
 """Fixes as data, and the what-if replay that verifies them: the same workload (same seeds) rerun from the window's
 start with the changed configuration.
 
-A `Change` is one setting, named with DESIGN.md's action kinds where one fits (plus `pc_ready`: the provisioned
-concurrency reaches READY — the init failure fixed, or the allocation finished). `apply` keeps AWS's rules: PC never
-above the function's reserved concurrency, the unreserved pool never below its minimum (the change then carries the
-reserved or quota change AWS would require too — `with_requirements`).
+A `Change` is one setting, named with the vocabulary's action kinds (docs/ARCHITECTURE.md §3) where one fits (plus
+`pc_ready`: the provisioned concurrency reaches READY — the init failure fixed, or the allocation finished). `apply`
+keeps AWS's rules: PC never above the function's reserved concurrency, the unreserved pool never below its minimum (the
+change then carries the reserved or quota change AWS would require too — `with_requirements`).
 
 >>> from medic.world.workload.config import AccountConfig, FunctionConfig
 >>> config = AccountConfig(limit=1000, functions=(FunctionConfig("api", 512, 10, reserved=50),))

@@ -1,8 +1,7 @@
 """The ground truth of a modelled incident: which wall was hit (from the model and AWS's rules, never from Medic's
 runbook) and the fix that clears it, verified by a what-if replay (`medic.world.workload.remedies`).
 
-The vocabulary (DESIGN.md §3, plus `memory_pressure`, `pc_not_ready`, `pc_misconfigured`, `async_burst`; the table
-is docs/WORKLOAD.md "Ground truth"):
+The diagnoses are the vocabulary's (docs/ARCHITECTURE.md §3; the table is docs/WORKLOAD.md "Ground truth"):
 
 * throttles — the constraint that refused most throttled requests in the alarm's evaluation window:
   `account_limit` (the account limit or the unreserved pool), `reserved_limit`, `burst_limit` (the scaling rate);
