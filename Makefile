@@ -1,11 +1,12 @@
 # Medic — the two commands that work on a fresh machine (each bootstraps .venv/ idempotently):
 #   make demo   run `medic simulate` over scenarios/ with approval given, on the embedded AWS world
 #   make test   ruff, mypy, the SAM template check, and the whole pytest suite
+#   make test-fast  the unit and property tests only (no embedded AWS server), while editing
 #   make bench  the benchmarks (bench/README.md) in their own bench/.venv → bench/results.md; never part of `test`
 #               BENCH_QUICK=1 for a smoke run (minutes), BENCH_ONLY="storm decisions" for some sections only
 #   make lock   shared/requirements.in → shared/requirements.lock, the pins both the layer and .venv install
 #               (UPGRADE=1 moves every pin to the newest its range allows; without it, pins that still fit stay)
-.PHONY: demo test lint typecheck template pytest bench lock clean
+.PHONY: demo test test-fast lint typecheck template pytest bench lock clean
 
 PYTHON ?= python3
 VENV := .venv
@@ -74,6 +75,9 @@ template: $(STAMP) $(CHECKOV_STAMP)
 
 pytest: $(STAMP)
 	$(BIN)/pytest -q -n auto --dist loadscope
+
+test-fast: $(STAMP)
+	$(BIN)/pytest -q -n auto tests/unit tests/property
 
 # The benchmarks get a venv of their own: c7n (the side-by-side) pins boto3 exactly, which .venv must not get.
 BENCH_VENV := bench/.venv
