@@ -1,5 +1,5 @@
 """docs/deploy.md gets a first deployment through: it answers the question whose default aborts `sam deploy --guided`,
-and the code it cites for why that answer is safe exists."""
+the code it cites for why that answer is safe exists, and it says what the deploying principal must be allowed."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import yaml
+from template_script import load_check_script
 
 from medic.slack.requests import MAX_BODY_BYTES
 
@@ -15,6 +16,8 @@ ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "deploy.md"
 #: `medic.module.name` in backticks: a module or an attribute of one.
 CITED = re.compile(r"`(medic(?:\.\w+)+)`")
+#: A CloudFormation resource type in backticks.
+RESOURCE_TYPE = re.compile(r"`(AWS::\w+::\w+)`")
 
 
 class _TemplateLoader(yaml.SafeLoader):
@@ -56,3 +59,19 @@ def test_the_code_deploy_md_cites_exists() -> None:
             assert hasattr(importlib.import_module(module), attribute), f"docs/deploy.md cites {name}: not found"
     assert hasattr(importlib.import_module("medic.slack.requests"), "verify_signature")
     assert MAX_BODY_BYTES == 64 * 1024 and "at most 64 KiB" in text
+
+
+def _section(text: str, heading: str) -> str:
+    start = text.index(f"\n## {heading}")
+    return text[start : text.index("\n## ", start + 1)]
+
+
+def test_the_deploying_principals_permissions_name_every_resource_type_the_stack_creates() -> None:
+    """Step 1 lists what the deploying principal must be allowed to create: every resource type of the template as
+    CloudFormation gets it (after SAM's transform), and no other."""
+    check = load_check_script()
+    deployed = check.translate(check.load_template(ROOT / "template.yaml"))
+    types = {resource["Type"] for resource in deployed["Resources"].values()}
+    assert {"AWS::Lambda::Url", "AWS::S3::Bucket", "AWS::CloudWatch::Dashboard", "AWS::Logs::LogGroup"} <= types
+    listed = set(RESOURCE_TYPE.findall(_section(DOC.read_text(encoding="utf-8"), "1. Prerequisites")))
+    assert listed == types, f"missing: {sorted(types - listed)}; not in the template: {sorted(listed - types)}"
