@@ -16,6 +16,8 @@ ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "deploy.md"
 #: `medic.module.name` in backticks: a module or an attribute of one.
 CITED = re.compile(r"`(medic(?:\.\w+)+)`")
+#: A fenced shell block's body.
+SHELL_BLOCK = re.compile(r"```(?:bash|sh)\n(.*?)```", re.DOTALL)
 #: A CloudFormation resource type in backticks.
 RESOURCE_TYPE = re.compile(r"`(AWS::\w+::\w+)`")
 
@@ -75,3 +77,28 @@ def test_the_deploying_principals_permissions_name_every_resource_type_the_stack
     assert {"AWS::Lambda::Url", "AWS::S3::Bucket", "AWS::CloudWatch::Dashboard", "AWS::Logs::LogGroup"} <= types
     listed = set(RESOURCE_TYPE.findall(_section(DOC.read_text(encoding="utf-8"), "1. Prerequisites")))
     assert listed == types, f"missing: {sorted(types - listed)}; not in the template: {sorted(listed - types)}"
+
+
+def _shell_commands(text: str) -> list[str]:
+    """Every command of the doc's shell blocks: continuation lines joined, comments dropped, split at pipes, `&&` and
+    command substitutions."""
+    commands = []
+    for block in SHELL_BLOCK.findall(text):
+        for line in block.replace("\\\n", " ").splitlines():
+            code = re.sub(r"(^|\s)#.*", "", line)
+            commands += [part.strip() for part in re.split(r"&&|\||\$\(", code) if part.strip()]
+    return commands
+
+
+def test_every_command_that_reaches_aws_names_the_region() -> None:
+    """Secrets, stack, tags and alarms must be in one Region: a secret created in the profile's Region while the stack
+    runs in another cannot be read. Every aws and sam command that reaches AWS says `--region "$REGION"`; `medic`, which
+    has no --region, gets AWS_REGION."""
+    commands = _shell_commands(DOC.read_text(encoding="utf-8"))
+    reaching = [c for c in commands if c.startswith("aws ") or re.match(r"sam (deploy|delete|local)\b", c)]
+    assert len(reaching) >= 8 and any(c.startswith("aws secretsmanager create-secret") for c in reaching)
+    assert [c for c in reaching if '--region "$REGION"' not in c] == []
+    medic = [c for c in commands if re.search(r"\bmedic (log|control|replay)\b", c)]
+    assert medic and [c for c in medic if not c.startswith('AWS_REGION="$REGION" medic ')] == []
+    assert [c for c in commands if c.startswith("aws secretsmanager create-secret") and
+            "--query ARN --output text" not in c] == []  # fmt: skip
