@@ -102,3 +102,28 @@ def test_every_command_that_reaches_aws_names_the_region() -> None:
     assert medic and [c for c in medic if not c.startswith('AWS_REGION="$REGION" medic ')] == []
     assert [c for c in commands if c.startswith("aws secretsmanager create-secret") and
             "--query ARN --output text" not in c] == []  # fmt: skip
+
+
+def test_deployments_use_a_copy_of_samconfig_that_git_ignores() -> None:
+    """`sam deploy --guided` rewrites the file it saves to: the tracked samconfig.toml would show the user's IDs in
+    `git diff` and fail tests/unit/test_samconfig.py. The doc deploys from a git-ignored copy."""
+    commands = _shell_commands(DOC.read_text(encoding="utf-8"))
+    assert "cp samconfig.toml samconfig.local.toml" in commands
+    deploys = [command for command in commands if command.startswith("sam deploy")]
+    assert deploys and [c for c in deploys if "--config-file samconfig.local.toml" not in c] == []
+    assert "samconfig.local.toml" in (ROOT / ".gitignore").read_text(encoding="utf-8").splitlines()
+
+
+def test_what_the_doc_says_of_approvers_and_the_stack_name_is_what_the_template_does() -> None:
+    """Approvers may be emptied (its default is empty, which the doc tells ApproverGroup-only users to rely on, since
+    `--guided` keeps samconfig's REPLACE_ME on Enter); and the stack's name is the prefix of the alarms triage skips."""
+    text = " ".join(DOC.read_text(encoding="utf-8").split())  # a phrase may wrap
+    template = load_check_script().load_template(ROOT / "template.yaml")
+    approvers = template["Parameters"]["Approvers"]
+    assert approvers["Default"] == "" and re.fullmatch(approvers["AllowedPattern"], "")
+    assert '"Approvers=REPLACE_ME",' in (ROOT / "samconfig.toml").read_text(encoding="utf-8")
+    assert "set `Approvers=` in `samconfig.local.toml`" in text and "the parameter defaults to empty" in text
+
+    rule = template["Resources"]["TriageFunction"]["Properties"]["Events"]["AlarmStateChange"]["Properties"]
+    assert rule["Pattern"]["detail"]["alarmName"] == [{"anything-but": {"prefix": {"Fn::Sub": "${AWS::StackName}-"}}}]
+    assert "skips every alarm whose name starts with `<stack>-`" in text
