@@ -127,3 +127,30 @@ def test_what_the_doc_says_of_approvers_and_the_stack_name_is_what_the_template_
     rule = template["Resources"]["TriageFunction"]["Properties"]["Events"]["AlarmStateChange"]["Properties"]
     assert rule["Pattern"]["detail"]["alarmName"] == [{"anything-but": {"prefix": {"Fn::Sub": "${AWS::StackName}-"}}}]
     assert "skips every alarm whose name starts with `<stack>-`" in text
+
+
+def test_the_parameter_table_answers_every_question_guided_asks() -> None:
+    """`sam deploy --guided` asks for every parameter of the template: the table says what to answer to each."""
+    text = DOC.read_text(encoding="utf-8")
+    table = text[text.index("| parameter | answer |") :].split("\n\n", 1)[0]
+    listed = {name for row in table.splitlines()[2:] for name in re.findall(r"`(\w+)`", row.split("|")[1])}
+    assert listed == set(load_check_script().load_template(ROOT / "template.yaml")["Parameters"])
+
+
+def test_tearing_down_says_what_the_stack_keeps() -> None:
+    """What `sam delete` leaves behind is what the template retains: the log's tables (deletion protection on) and the
+    Object Lock bucket; the log groups are deleted with the stack."""
+    text = DOC.read_text(encoding="utf-8")
+    section = " ".join(_section(text, "Tearing down").split())
+    resources = load_check_script().load_template(ROOT / "template.yaml")["Resources"]
+    retained = {name for name, resource in resources.items() if resource.get("DeletionPolicy") == "Retain"}
+    assert retained == {"PlansTable", "EventsTable", "DigestBucket"}
+    for table in ("PlansTable", "EventsTable"):
+        assert resources[table]["Properties"]["DeletionProtectionEnabled"] is True
+    assert resources["DigestBucket"]["Properties"]["ObjectLockConfiguration"]["Rule"]["DefaultRetention"] == {
+        "Mode": "COMPLIANCE", "Days": {"Ref": "DigestRetentionDays"}}  # fmt: skip
+    assert {resource.get("DeletionPolicy") for resource in resources.values()
+            if resource["Type"] == "AWS::Logs::LogGroup"} == {"Delete"}  # fmt: skip
+    for claim in ("the plans and events tables and the digest bucket", "--no-deletion-protection-enabled",
+                  "COMPLIANCE mode", "log groups (`DeletionPolicy: Delete`)"):  # fmt: skip
+        assert claim in section, claim
