@@ -154,3 +154,12 @@ def test_tearing_down_says_what_the_stack_keeps() -> None:
     for claim in ("the plans and events tables and the digest bucket", "--no-deletion-protection-enabled",
                   "COMPLIANCE mode", "log groups (`DeletionPolicy: Delete`)"):  # fmt: skip
         assert claim in section, claim
+
+
+def test_every_alarm_template_the_doc_generates_is_deployed() -> None:
+    commands = _shell_commands(DOC.read_text(encoding="utf-8"))
+    generated = [re.search(r"> (\S+)$", c) for c in commands if c.startswith("medic alarms") and "cloudformation" in c]
+    assert generated
+    for match in generated:
+        assert match is not None
+        assert any(c.startswith(f"aws cloudformation deploy --template-file {match[1]} ") for c in commands), match[1]
