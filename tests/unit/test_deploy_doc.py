@@ -163,3 +163,25 @@ def test_every_alarm_template_the_doc_generates_is_deployed() -> None:
     for match in generated:
         assert match is not None
         assert any(c.startswith(f"aws cloudformation deploy --template-file {match[1]} ") for c in commands), match[1]
+
+
+NUMBERS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
+
+
+def test_the_docs_count_and_name_the_functions_the_template_has() -> None:
+    resources = load_check_script().load_template(ROOT / "template.yaml")["Resources"]
+    functions = [name.removesuffix("Function").lower() for name, resource in resources.items()
+                 if resource["Type"] == "AWS::Serverless::Function"]  # fmt: skip
+    assert "digest" in functions
+    word = NUMBERS[len(functions)]
+    text = DOC.read_text(encoding="utf-8")
+    counted = re.findall(rf"\b({'|'.join(NUMBERS)}) functions\b", text, flags=re.IGNORECASE)
+    assert len(counted) >= 2 and {count.lower() for count in counted} == {word}
+    created = _section(text, "What the stack creates")
+    assert f"{word.capitalize()} functions ({', '.join(functions)})" in " ".join(created.split())
+    assert "Object Lock" in created
+
+    layout = {row.split("|")[1].strip(): row for row in (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
+              if row.startswith("| `")}  # fmt: skip
+    assert f"{word} functions" in layout["`template.yaml`"]
+    assert all(function in layout["`functions/<name>/app.py`"] for function in functions)
