@@ -7,10 +7,11 @@ import importlib
 import re
 from pathlib import Path
 
+import pytest
 import yaml
 from template_script import load_check_script
 
-from medic.slack.requests import MAX_BODY_BYTES
+from medic.slack.requests import MAX_BODY_BYTES, SlackRequestRefused, verify_signature
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "deploy.md"
@@ -185,3 +186,13 @@ def test_the_docs_count_and_name_the_functions_the_template_has() -> None:
               if row.startswith("| `")}  # fmt: skip
     assert f"{word} functions" in layout["`template.yaml`"]
     assert all(function in layout["`functions/<name>/app.py`"] for function in functions)
+
+
+def test_the_smoke_test_expects_what_medic_answers_an_unsigned_request() -> None:
+    """After the deployment, an unsigned POST to the Function URL must reach Medic and be refused: 401."""
+    commands = _shell_commands(DOC.read_text(encoding="utf-8"))
+    assert "curl -s -o /dev/null -w '%{http_code}\\n' -X POST \"$URL\"" in commands
+    assert "The smoke test must print `401`" in DOC.read_text(encoding="utf-8")
+    with pytest.raises(SlackRequestRefused) as refused:
+        verify_signature({}, b"", "the signing secret")
+    assert refused.value.status == 401
