@@ -982,6 +982,23 @@ def test_interactions_has_a_public_function_url(cfn: dict[str, Any], resources: 
     assert cfn["Outputs"]["InteractionsUrl"]["Value"] == {"Fn::GetAtt": ["InteractionsFunctionUrl", "FunctionUrl"]}
 
 
+def test_the_public_function_url_has_both_permissions_lambda_requires(resources: dict[str, Any]) -> None:
+    """Since October 2025 a Function URL with AuthType NONE needs two resource-based statements: InvokeFunctionUrl
+    with the URL's auth type, and InvokeFunction when invoked through a URL; without either, Lambda answers 403
+    (AccessDeniedException) before the function runs. They are the stack's only permissions for everyone."""
+    public = [
+        res["Properties"]
+        for res in _of_type(resources, "AWS::Lambda::Permission").values()
+        if res["Properties"]["Principal"] == "*"
+    ]
+    assert sorted(public, key=lambda props: str(props["Action"])) == [
+        {"Action": "lambda:InvokeFunction", "FunctionName": {"Ref": "InteractionsFunction"}, "Principal": "*",
+         "InvokedViaFunctionUrl": True},
+        {"Action": "lambda:InvokeFunctionUrl", "FunctionName": {"Ref": "InteractionsFunction"}, "Principal": "*",
+         "FunctionUrlAuthType": "NONE"},
+    ]  # fmt: skip
+
+
 def test_medic_watches_itself(resources: dict[str, Any]) -> None:
     watched = set()
     for alarm in _of_type(resources, "AWS::CloudWatch::Alarm").values():
