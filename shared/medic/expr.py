@@ -6,7 +6,7 @@ facts, and the tree is compiled once into plain closures.
 
 Allowed: numbers, strings, booleans; fact names; `+ - * / // %`; comparisons (incl. chained and
 `in (...)` with literals); `and`, `or`, `not`; `x if cond else y`; the functions `min`, `max`,
-`ceil`, `floor`, `round`, `abs`, and `known(a, b, …)` (the first argument whose facts are known: a fallback).
+`ceil`, `floor`, `round`, `abs`, `sqrt`, and `known(a, b, …)` (the first argument whose facts are known: a fallback).
 
 >>> expr = compile_expression("ceil(peak * 1.2)", {"peak": float})
 >>> expr.evaluate({"peak": 50})
@@ -89,6 +89,7 @@ _FUNCTIONS: dict[str, tuple[Callable[..., Any], int, int]] = {
     "floor": (math.floor, 1, 1),
     "round": (round, 1, 1),
     "abs": (abs, 1, 1),
+    "sqrt": (lambda x: math.sqrt(max(0.0, x)), 1, 1),  # square-root staffing: demand + 3 * sqrt(demand)
     "known": (lambda *values: values[0], 2, 4),  # the first argument whose facts are known (evaluated lazily below)
 }
 

@@ -186,7 +186,15 @@ _OPERATORS: dict[type[ast.AST], Any] = {
     ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Eq: operator.eq, ast.NotEq: operator.ne,
     ast.Lt: operator.lt, ast.LtE: operator.le, ast.Gt: operator.gt, ast.GtE: operator.ge,
 }  # fmt: skip
-_FUNCTIONS = {"min": min, "max": max, "ceil": math.ceil, "floor": math.floor, "round": round, "abs": abs}
+_FUNCTIONS = {
+    "min": min,
+    "max": max,
+    "ceil": math.ceil,
+    "floor": math.floor,
+    "round": round,
+    "abs": abs,
+    "sqrt": lambda x: math.sqrt(max(0.0, x)),
+}
 
 
 def reference_evaluate(expression: Expression, facts: Mapping[str, Any]) -> Any:
