@@ -1,5 +1,5 @@
 """Helpers for the tests that drive the fixed-floor world (`scenarios/spillover-fixed-floor.yaml`: PC on
-checkout:live, 20 → 66 once approved) through the real handlers: the runtime, a plan read back, the PC in force."""
+checkout:live, 20 → 78 once approved) through the real handlers: the runtime, a plan read back, the PC in force."""
 
 from __future__ import annotations
 

@@ -17,7 +17,7 @@ from medic.simulate import ACCOUNT, Simulation
 from medic.world import moto_ext
 
 ROOT = Path(__file__).resolve().parents[2]
-FLOOR = ROOT / "scenarios" / "spillover-fixed-floor.yaml"  # set_provisioned_concurrency on checkout:live, 20 → 66
+FLOOR = ROOT / "scenarios" / "spillover-fixed-floor.yaml"  # set_provisioned_concurrency on checkout:live, 20 → 78
 PUT_PC = "PutProvisionedConcurrencyConfig"
 
 
@@ -106,7 +106,7 @@ def test_the_opt_in_tag_removed_while_an_apply_is_redelivered_stops_it_and_undoe
 
     monkeypatch.setattr(impl, "wait", dies_once)
     sim.handlers["executor"]({"Records": [record]}, None)
-    assert current(sim, plan).status == "APPLYING" and pc(sim) == 66
+    assert current(sim, plan).status == "APPLYING" and pc(sim) == 78
     untag(sim)
     after_visibility_timeout(sim)
 

@@ -23,7 +23,7 @@ from medic.world import moto_ext
 from medic.world.server import EmbeddedAWS
 
 ROOT = Path(__file__).resolve().parents[2]
-FLOOR = ROOT / "scenarios" / "spillover-fixed-floor.yaml"  # set_provisioned_concurrency on checkout:live, 20 → 66
+FLOOR = ROOT / "scenarios" / "spillover-fixed-floor.yaml"  # set_provisioned_concurrency on checkout:live, 20 → 78
 PUT_PC = "PutProvisionedConcurrencyConfig"
 
 
@@ -128,7 +128,7 @@ def test_the_hash_the_human_approved_is_in_the_approval_record_and_bound_at_appl
 
     assert approval.data["approval_hash"] == created.data["approval_hash"] == approval_hash(current(sim, plan))
     sim.drain_executor()
-    assert current(sim, plan).status == "APPLIED" and pc(sim, "checkout") == 66
+    assert current(sim, plan).status == "APPLIED" and pc(sim, "checkout") == 78
 
 
 def test_a_plan_edited_before_its_approval_cannot_be_approved(sim: Simulation) -> None:
@@ -166,7 +166,7 @@ def test_an_apply_taken_over_after_a_crash_is_refused_if_the_plan_was_rewritten_
     monkeypatch.setattr(impl, "wait", dies)
     assert sim.handlers["executor"]({"Records": [record]}, None)["batchItemFailures"]
     monkeypatch.undo()
-    assert current(sim, plan).status == "APPLYING" and pc(sim, "checkout") == 66
+    assert current(sim, plan).status == "APPLYING" and pc(sim, "checkout") == 78
     tamper(sim, plan, lambda doc: doc["actions"][0]["before"].update(provisioned_concurrency=500), rehash=True)
     after_visibility_timeout(sim)
 
@@ -176,7 +176,7 @@ def test_an_apply_taken_over_after_a_crash_is_refused_if_the_plan_was_rewritten_
     final = current(sim, plan)
     assert (final.status, final.blocked_by[-1].guard) == ("FAILED", "approval_binding")
     assert served.count(PUT_PC) == 0 and served.count("DeleteProvisionedConcurrencyConfig") == 0
-    assert pc(sim, "checkout") == 66
+    assert pc(sim, "checkout") == 78
     assert "binding_refused" in kinds(sim, plan)
     assert any("A human must check" in reply["text"] for reply in sim.console.replies)
 

@@ -123,7 +123,7 @@ def test_the_kill_switch_is_read_again_when_a_crashed_apply_is_redelivered(
     monkeypatch.setattr(type(impl), "wait", crash)
     assert execute_batch({"Records": [record]}, sim.runtime)["batchItemFailures"]  # left for redelivery
     monkeypatch.undo()
-    assert _pc(sim) == 66 and sim.runtime.ledger.get(plan.id).status == "APPLYING"  # type: ignore[union-attr]
+    assert _pc(sim) == 78 and sim.runtime.ledger.get(plan.id).status == "APPLYING"  # type: ignore[union-attr]
     sim.runtime.safety.set_control(KILL_SWITCH_KEY, True, "U0ONCALL", "stop", sim.clock.now())
     after_visibility_timeout(sim)
 

@@ -32,7 +32,7 @@ from medic.world import moto_ext
 from medic.world.server import EmbeddedAWS
 
 ROOT = Path(__file__).resolve().parents[2]
-FLOOR = ROOT / "scenarios" / "spillover-fixed-floor.yaml"  # set_provisioned_concurrency on checkout:live, 20 → 66
+FLOOR = ROOT / "scenarios" / "spillover-fixed-floor.yaml"  # set_provisioned_concurrency on checkout:live, 20 → 78
 CPU = ROOT / "scenarios" / "p99-cpu-starved.yaml"  # set_memory on report-builder:live, 256 → 512 MB
 DB = ROOT / "scenarios" / "db-connection-blowup.yaml"  # ESM cap on orders-worker, then reserved on orders-api
 PUT_PC = "PutProvisionedConcurrencyConfig"
@@ -170,7 +170,7 @@ def test_throttling_twice_is_absorbed_by_the_retry_config(world: Callable[[Path]
     assert final(sim, plan).status == "APPLIED"
     assert (served.count(PUT_PC), served.count(PUT_PC, succeeded=True)) == (3, 1)
     assert len(backoff) == 2 and all(0 <= delay <= 20 for delay in backoff)  # standard mode: jittered, capped 20 s
-    assert pc(sim) == (66, "READY")
+    assert pc(sim) == (78, "READY")
     assert kinds(sim, plan).count("aws_call") == 1
 
 
@@ -340,7 +340,7 @@ def test_a_crash_mid_apply_then_a_redelivery_applies_once(
     assert again == {"batchItemFailures": []}
     assert final(sim, plan).status == "APPLIED"
     assert served.count(PUT_PC) == 1, "the redelivery saw the change already made and did not call again"
-    assert pc(sim) == (66, "READY")
+    assert pc(sim) == (78, "READY")
 
 
 def test_a_crash_while_waiting_does_not_hide_a_failed_allocation(

@@ -28,7 +28,7 @@ from medic.world import alarms, moto_ext
 from medic.world.server import EmbeddedAWS
 
 ROOT = Path(__file__).resolve().parents[2]
-FLOOR = ROOT / "scenarios" / "spillover-fixed-floor.yaml"  # set_provisioned_concurrency on checkout:live, 20 → 66
+FLOOR = ROOT / "scenarios" / "spillover-fixed-floor.yaml"  # set_provisioned_concurrency on checkout:live, 20 → 78
 PUT_PC = "PutProvisionedConcurrencyConfig"
 # Injected 5xx codes that a service's model does not list (SQS's InternalError) make moto warn; they are AWS's own.
 pytestmark = pytest.mark.filterwarnings("ignore:Exception\\(InjectedFault\\):UserWarning")
@@ -104,7 +104,7 @@ def test_dynamodb_failing_at_the_decision_fails_the_click_and_the_next_click_dec
     assert current(sim, plan).status == "APPROVED" and queued(sim) == 1
     with moto_ext.count_requests() as served:
         sim.drain_executor()
-    assert served.count(PUT_PC, succeeded=True) == 1 and pc(sim) == 66
+    assert served.count(PUT_PC, succeeded=True) == 1 and pc(sim) == 78
 
 
 def test_sqs_failing_at_the_approvals_enqueue_is_recovered_by_the_next_click(sim: Simulation) -> None:
@@ -146,7 +146,7 @@ def test_dynamodb_failing_when_the_executor_starts_leaves_the_message_for_redeli
 
     assert again == {"batchItemFailures": []}
     assert current(sim, plan).status == "APPLIED"
-    assert served.count(PUT_PC, succeeded=True) == 1 and pc(sim) == 66
+    assert served.count(PUT_PC, succeeded=True) == 1 and pc(sim) == 78
 
 
 def test_a_conflict_on_the_change_fails_the_plan_clearly_with_nothing_changed(sim: Simulation) -> None:

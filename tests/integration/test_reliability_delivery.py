@@ -28,7 +28,7 @@ from medic.slack.transport import ConsoleTransport
 from medic.world import moto_ext
 
 ROOT = Path(__file__).resolve().parents[2]
-FLOOR = ROOT / "scenarios" / "spillover-fixed-floor.yaml"  # set_provisioned_concurrency on checkout:live, 20 → 66
+FLOOR = ROOT / "scenarios" / "spillover-fixed-floor.yaml"  # set_provisioned_concurrency on checkout:live, 20 → 78
 PUT_PC = "PutProvisionedConcurrencyConfig"
 # Injected 5xx codes that a service's model does not list (SQS's InternalError) make moto warn; they are AWS's own.
 pytestmark = pytest.mark.filterwarnings("ignore:Exception\\(InjectedFault\\):UserWarning")
@@ -167,7 +167,7 @@ def test_triage_retried_after_a_timeout_mid_triage_posts_one_card(world: Callabl
     assert rt(sim).ledger.verify_chain(plan.id) is None
     assert sim.click(plan, "approve")["statusCode"] == 200
     sim.drain_executor()
-    assert pc(sim) == 66
+    assert pc(sim) == 78
 
 
 def test_triage_retried_after_sqs_failed_at_the_enqueue_applies_an_auto_plan_once(auto_world: Simulation) -> None:
@@ -245,7 +245,7 @@ def test_a_duplicate_executor_message_during_an_apply_makes_one_change(
 
     assert first == again == {"batchItemFailures": []}
     assert served.count(PUT_PC, succeeded=True) == 1
-    assert pc(sim) == 66
+    assert pc(sim) == 78
     final = rt(sim).ledger.get(plan.id)
     assert final is not None and final.status == "APPLIED" and (final.lease_owner, final.lease_until) == ("", None)
     assert kinds(sim, plan.id).count("applying") == 1 and "lease_taken_over" not in kinds(sim, plan.id)
@@ -279,4 +279,4 @@ def test_a_redelivery_takes_over_an_apply_whose_executor_died(
     [taken] = [e for e in ledger.events(plan.id) if e.kind == "lease_taken_over"]
     assert taken.data["previous_owner"] == "dead-executor" and taken.data["expired_at"] == held.lease_until
     assert taken.data["lease_owner"] not in ("", "dead-executor")
-    assert served.count(PUT_PC, succeeded=True) == 1 and pc(sim) == 66
+    assert served.count(PUT_PC, succeeded=True) == 1 and pc(sim) == 78

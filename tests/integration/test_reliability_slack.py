@@ -35,7 +35,7 @@ from medic.world import alarms
 from medic.world.server import EmbeddedAWS
 
 ROOT = Path(__file__).resolve().parents[2]
-FLOOR = ROOT / "scenarios" / "spillover-fixed-floor.yaml"  # set_provisioned_concurrency on checkout:live, 20 → 66
+FLOOR = ROOT / "scenarios" / "spillover-fixed-floor.yaml"  # set_provisioned_concurrency on checkout:live, 20 → 78
 
 
 @dataclass
@@ -206,7 +206,7 @@ def test_a_card_deleted_mid_flow_never_undoes_the_decision_nor_stops_the_fix(sim
     assert "message_not_found" in failed["detail"]
 
     sim.drain_executor()
-    assert current(sim, plan).status == "APPLIED" and pc(sim) == 66
+    assert current(sim, plan).status == "APPLIED" and pc(sim) == 78
     _after_fix(sim.scenario, sim.clients, sim.clock, sim.region, alarms, sim.handlers["triage"], sim.story)
     sim.handlers["verifier"]({"source": "aws.events"}, None)
 

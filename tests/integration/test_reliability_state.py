@@ -69,7 +69,7 @@ def test_clock_skew_between_the_alarm_and_medic_changes_neither_idempotency_nor_
     sim.clock.advance(ttl.total_seconds() - 60)
     assert sim.click(plan, "approve")["statusCode"] == 200
     sim.drain_executor()
-    assert current(sim, plan.id).status == "APPLIED" and pc(sim) == 66
+    assert current(sim, plan.id).status == "APPLIED" and pc(sim) == 78
 
 
 def test_an_approval_after_its_expiry_on_medics_clock_is_refused_whatever_the_alarm_said(

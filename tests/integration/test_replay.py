@@ -32,7 +32,7 @@ from medic.world import moto_ext
 from medic.world.server import EmbeddedAWS
 
 ROOT = Path(__file__).resolve().parents[2]
-FLOOR = ROOT / "scenarios" / "spillover-fixed-floor.yaml"  # set_provisioned_concurrency on checkout:live, 20 → 66
+FLOOR = ROOT / "scenarios" / "spillover-fixed-floor.yaml"  # set_provisioned_concurrency on checkout:live, 20 → 78
 BY = "U0ONCALL"
 configure()  # Medic's logs bound to the session's stderr now, not to one test's `capsys` (closed after it)
 pytestmark = pytest.mark.filterwarnings("ignore:Exception\\(InjectedFault\\):UserWarning")
@@ -229,7 +229,7 @@ def test_the_executor_dlq_sends_an_approved_plan_back_once_and_it_is_applied_onc
         sim.drain_executor()
 
     assert rt(sim).ledger.get(plan.id).status == "APPLIED"  # type: ignore[union-attr]
-    assert served.count("PutProvisionedConcurrencyConfig", succeeded=True) == 1 and pc(sim) == 66
+    assert served.count("PutProvisionedConcurrencyConfig", succeeded=True) == 1 and pc(sim) == 78
     [enqueued] = [e.data for e in rt(sim).ledger.events(plan.id) if e.kind == "enqueued" and e.data.get("replayed_by")]
     assert enqueued["replayed_by"] == BY and enqueued["source"].startswith("queue:medic-executor-dlq#")
     status, again = replay(capsys, "--queue", dlq, "--execute", "--by", BY)
@@ -251,7 +251,7 @@ def test_an_approved_plan_whose_hand_over_failed_is_sent_back_by_its_id(
     sim.drain_executor()
     status, [after] = replay(capsys, "--plan", plan.id, "--execute", "--by", BY)
 
-    assert rt(sim).ledger.get(plan.id).status == "APPLIED" and pc(sim) == 66  # type: ignore[union-attr]
+    assert rt(sim).ledger.get(plan.id).status == "APPLIED" and pc(sim) == 78  # type: ignore[union-attr]
     assert (status, after["outcome"]) == (0, "nothing_to_do") and "is APPLIED" in after["detail"]
 
 

@@ -24,7 +24,7 @@ from medic.simulate import Simulation
 from medic.world import moto_ext
 
 ROOT = Path(__file__).resolve().parents[2]
-FLOOR = ROOT / "scenarios" / "spillover-fixed-floor.yaml"  # set_provisioned_concurrency on checkout:live, 20 → 66
+FLOOR = ROOT / "scenarios" / "spillover-fixed-floor.yaml"  # set_provisioned_concurrency on checkout:live, 20 → 78
 PUT_PC = "PutProvisionedConcurrencyConfig"
 
 
@@ -105,7 +105,7 @@ def test_an_apply_whose_executor_keeps_dying_is_re_driven_a_bounded_number_of_ti
     sim.click(plan, "approve")
     lease = timedelta(seconds=rt(sim).settings.executor_lease_s)
     sim.handlers["executor"]({"Records": queued(sim)}, None)
-    assert current(sim, plan).status == "APPLYING" and pc(sim) == 66
+    assert current(sim, plan).status == "APPLYING" and pc(sim) == 78
     assert verifier(sim)["outcomes"] == {}, "a running lease is the executor's: the verifier leaves the plan alone"
 
     for attempt in range(1, MAX_REDRIVES + 1):
@@ -160,5 +160,5 @@ def test_a_redriven_apply_that_an_executor_finishes_is_applied_once(
         assert verifier(sim)["outcomes"] == {plan.id: "redriven"}
         sim.drain_executor()
 
-    assert current(sim, plan).status == "APPLIED" and pc(sim) == 66
+    assert current(sim, plan).status == "APPLIED" and pc(sim) == 78
     assert served.count(PUT_PC, succeeded=True) == 1

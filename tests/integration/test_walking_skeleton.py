@@ -169,7 +169,7 @@ def test_after_drift_medic_re_proposes_from_the_live_state(proposed) -> None:
     fresh = sim.runtime.ledger.get(plan.id + "-r1")
     assert fresh is not None and fresh.status == "PROPOSED"  # a new decision, never the old approval
     [action] = fresh.changes
-    assert (action.before, action.after) == ({"provisioned_concurrency": 30}, {"provisioned_concurrency": 66})
+    assert (action.before, action.after) == ({"provisioned_concurrency": 30}, {"provisioned_concurrency": 78})
     assert fresh.reason.startswith(f"re-proposed from the live state after {plan.id} drifted")
     assert fresh.slack.ts and fresh.slack.ts != plan.slack.ts
     assert [e.data for e in sim.runtime.ledger.events(plan.id) if e.kind == "reproposed"] == [

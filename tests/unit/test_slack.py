@@ -67,7 +67,7 @@ def checkout_facts() -> Facts:
 
 
 def proposed_plan(clock: ManualClock, **changes: Any) -> Plan:
-    """The plan triage proposes for the spillover alarm on `checkout:live` (floor 20 → 72, needs approval)."""
+    """The plan triage proposes for the spillover alarm on `checkout:live` (floor 20 → 84, needs approval)."""
     facts = checkout_facts()
     decision = decide(load_runbook(DEFAULT_RUNBOOK), "spillover", facts.values())
     actions = [
@@ -115,7 +115,7 @@ def test_a_proposed_plan_card_shows_what_fired_the_diagnosis_and_the_change(cloc
     assert "*Recent datapoints* 0, 12, 340" in fired
     assert diagnosis.startswith("*Diagnosis* `pc_floor_too_low` (runbook row `floor-too-low`, mode `approve`)\n")
     assert "demand peaked at 60 warm environments (60 concurrent executions)" in diagnosis
-    assert change == "*Change* (before → after)\n• `checkout:live` provisioned_concurrency: 20 → *72*"
+    assert change == "*Change* (before → after)\n• `checkout:live` provisioned_concurrency: 20 → *84*"
     assert blocks[-1]["type"] == "context"
     assert blocks[-1]["elements"][0]["text"] == f":hourglass_flowing_sand: *PROPOSED* · plan `{plan.id}`"
 
@@ -160,7 +160,7 @@ def test_a_proposed_plan_card_has_approve_with_a_confirm_dialog_and_reject(clock
     assert approve["value"] == plan.id
     assert approve["style"] == "primary"
     assert approve["confirm"]["title"]["text"] == "Apply this change?"
-    assert approve["confirm"]["text"]["text"] == "Provisioned concurrency on checkout:live: 20 → 72"
+    assert approve["confirm"]["text"]["text"] == "Provisioned concurrency on checkout:live: 20 → 84"
     assert approve["confirm"]["confirm"]["text"] == "Apply"
     assert approve["confirm"]["deny"]["text"] == "Cancel"
     assert reject["text"]["text"] == "Reject"
@@ -192,7 +192,7 @@ def test_a_dry_run_card_has_no_buttons_and_says_it_is_a_dry_run(clock: ManualClo
 
     assert of_type(blocks, "actions") == []
     assert "DRY RUN: proposal only, never applied" in blocks[-1]["elements"][0]["text"]
-    assert "provisioned_concurrency: 20 → *72*" in section_texts(blocks)[2], "the proposal is still shown"
+    assert "provisioned_concurrency: 20 → *84*" in section_texts(blocks)[2], "the proposal is still shown"
 
 
 def test_a_blocked_card_lists_the_refusals_and_has_no_buttons(clock: ManualClock) -> None:
@@ -583,7 +583,7 @@ def test_the_console_renders_a_card_readably(clock: ManualClock) -> None:
     assert f"┌─ Slack → #ops (new message ts={ts})" in out
     assert "│ MEDIC: SPILLOVER ON CHECKOUT:LIVE\n│ ═══" in out
     assert "│ Diagnosis `pc_floor_too_low` (runbook row `floor-too-low`, mode `approve`)" in out
-    assert "│ • `checkout:live` provisioned_concurrency: 20 → 72" in out
+    assert "│ • `checkout:live` provisioned_concurrency: 20 → 84" in out
     assert "│ [ Approve ]  [ Reject ]" in out
     assert f"│ :hourglass_flowing_sand: PROPOSED · plan `{plan.id}`" in out
     assert "Block Kit JSON" not in out
