@@ -803,7 +803,7 @@ def verify_plan(plan: Plan, rt: Runtime, now: datetime) -> str:
         note = f"alarm OK; latest {latest:g} within threshold {threshold:g}"
         reply = f":large_green_circle: Verified: {note} (since the change: {', '.join(f'{v:g}' for v in datapoints)})."
         return _conclude(plan, rt, now, verification, "VERIFIED", note, reply)
-    if state == "ALARM" and (waiting := _quota_undecided(plan, rt, now)):
+    if state == "ALARM" and (waiting := _quota_undecided(plan, rt, now) or _connections_settling(plan, rt, now)):
         return waiting
     if state == "ALARM":
         note = f"alarm still ALARM after the change; latest {latest:g} vs threshold {threshold:g}"
@@ -834,6 +834,27 @@ def _quota_undecided(plan: Plan, rt: Runtime, now: datetime) -> str | None:
                          f"granted the {max(asked)} asked yet. Verifying once it has (or in {QUOTA_DECISION_WAIT.days} "
                          "days).")  # fmt: skip
     return "awaiting_quota"
+
+
+#: How long a database-connections plan is given before a still-firing alarm fails it. A cap on the consumers stops
+#: new connections at once, but the open ones are released only as the idle execution environments holding them are
+#: reclaimed (AWS documents no idle lifetime: minutes, not seconds) or the database closes idle sessions.
+CONNECTIONS_SETTLE = timedelta(minutes=30)
+
+
+def _connections_settling(plan: Plan, rt: Runtime, now: datetime) -> str | None:
+    """A db_connections plan whose alarm still fires within `CONNECTIONS_SETTLE` of its change stays APPLIED
+    ("settling", said once in the thread) and is verified again by the next runs; past it, it is judged."""
+    applied = parse_iso(plan.applied_at or plan.updated_at)
+    if plan.signal != "db_connections" or now - applied >= CONNECTIONS_SETTLE:
+        return None
+    if "settling" not in {event.kind for event in rt.ledger.events(plan.id)}:
+        until = applied + CONNECTIONS_SETTLE
+        rt.ledger.append(plan.id, "settling", {"until": iso(until)}, now)
+        _reply(plan, rt, ":hourglass_flowing_sand: The alarm still fires: open connections close only as the idle "
+                         "execution environments holding them are reclaimed. Verifying again until "
+                         f"{iso(until)}.")  # fmt: skip
+    return "settling"
 
 
 def _conclude(

@@ -69,6 +69,13 @@ class ModelledAccount:
         self.model.run(last_s)
         return first, math.ceil(last_s / 60)
 
+    def run_on(self, until: datetime) -> tuple[int, int]:
+        """Run on with the configuration the model has until `until`; the minutes added."""
+        first = math.ceil(self.model.second / 60)
+        last_s = self.second_of(until)
+        self.model.run(last_s)
+        return first, math.ceil(last_s / 60)
+
     def ground_truth(self, alarm: AlarmView) -> GroundTruth:
         """The incident's truth for an alarm evaluated at the window's end."""
         from medic.world.workload.truth import Incident, ground_truth

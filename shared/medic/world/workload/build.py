@@ -107,6 +107,13 @@ def continue_world(clients: Any, account: ModelledAccount, fixed: Any, fix_at: d
     put_report_lines(clients.client("logs"), account.reports(first, last))
 
 
+def run_world_on(clients: Any, account: ModelledAccount, until: datetime) -> None:
+    """Model on, with the configuration it has, until `until`, and write it."""
+    first, last = account.run_on(until)
+    put_series(clients.cloudwatch, account.series(first, last), account.start)
+    put_report_lines(clients.client("logs"), account.reports(first, last))
+
+
 def alarm_view(spec: Any) -> AlarmView:
     """The truth's view of a scenario's `alarm:` (an AlarmSpec)."""
     return AlarmView(
