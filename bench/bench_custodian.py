@@ -48,7 +48,7 @@ from worlds import (
 )
 
 from medic.runbook import layer, load_runbook
-from medic.simulate import ACCOUNT, Simulation
+from medic_tools.simulate import ACCOUNT, Simulation
 
 FUNCTION = "thumbnailer"
 BEFORE, AFTER = 100, 150

@@ -1,12 +1,13 @@
 """9. Diagnosis accuracy: ≥ 2,000 incidents generated from the workload model, judged against its ground truth.
 
-Each incident is drawn by `medic.world.workload.generate(wall, variant, seed)`: a workload and a configuration whose
+Each incident is drawn by `medic_tools.world.workload.generate(wall, variant, seed)`: a workload and a configuration
+whose
 metrics, REPORT lines and ground truth (which wall, which fix clears it) follow from the model's physics, never from
 Medic's runbook (docs/WORKLOAD.md). The walls cover every diagnosis of the vocabulary the model produces; the
 variants the shapes real accounts have (JSON logs, a shared custom log group, a series missing at the alias, a noisy
 neighbour, a new account of 10, traffic on $LATEST, PC FAILED, PC on another alias, SQS consumers).
 
-Per incident (`medic.world.workload.evaluate`): a fresh embedded world, the alarm through the real triage handler,
+Per incident (`medic_tools.world.workload.evaluate`): a fresh embedded world, the alarm through the real triage handler,
 the plan's diagnosis against the truth; a plan asking for approval is approved (two people where the two-person rule
 says so) and executed by the real executor, then the world is read back for the safety invariants (AWS's unreserved
 minimum, PC within reservations, Medic's caps): a *violation* is a change that broke one; a *refusal* an approved
@@ -28,7 +29,7 @@ from typing import Any
 
 from report import Stat, Target, mode_note, save, say, size, table
 
-from medic.world.workload.generator import VARIANTS
+from medic_tools.world.workload.generator import VARIANTS
 
 SECTION = "diagnosis"
 VERIFY_EVERY = 10
@@ -37,15 +38,15 @@ _AWS: Any = None
 
 def _start_world() -> None:
     global _AWS  # one embedded world per worker process, for all its incidents  # noqa: PLW0603
-    from medic.world.server import EmbeddedAWS
+    from medic_tools.world.server import EmbeddedAWS
 
     _AWS = EmbeddedAWS()
     _AWS.__enter__()
 
 
 def _judge(job: tuple[str, str, int, bool]) -> dict[str, Any]:
-    from medic.world.workload.evaluate import Judged, evaluate
-    from medic.world.workload.generator import GenerationError, generate
+    from medic_tools.world.workload.evaluate import Judged, evaluate
+    from medic_tools.world.workload.generator import GenerationError, generate
 
     wall, variant, seed, verify = job
     try:

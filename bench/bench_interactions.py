@@ -23,7 +23,7 @@ from report import Stat, Target, mode_note, ratio, save, say, size, table
 from worlds import World, medic_env, medic_package, retimed, scenario, signed_click, wipe_log, world
 
 from medic.plan import Plan
-from medic.simulate import Simulation
+from medic_tools.simulate import Simulation
 
 SECTION = "interactions_ack"
 SCENARIO = "throttles-reserved-limit"

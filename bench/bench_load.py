@@ -17,7 +17,7 @@ Each burst, on the next `functions` functions:
 
 An execution environment is one thread with its own runtime (settings, clients, ledger and caches, as Lambda builds
 them once per environment) and its own copy of `functions/<name>/app.py`, handling one event at a time, as Lambda
-does. Every AWS request is counted at the endpoint (`medic.world.moto_ext.count_requests`).
+does. Every AWS request is counted at the endpoint (`medic_tools.world.moto_ext.count_requests`).
 
 Checked at the end, from the world and the log: no lost event (every distinct transition has its plan; every plan
 its chain, intact), no duplicate effect (one decision per card, one executor message per approval, one changing
@@ -211,7 +211,7 @@ class Environments:
         of the handler module)."""
         handler = getattr(self._local, "handler", None)
         if handler is None:
-            from medic.simulate import load_handler
+            from medic_tools.simulate import load_handler
 
             runtime = self.make_runtime()
             self.registry.append(runtime)
@@ -242,9 +242,9 @@ def build(aws: Any, slack_url: str, config: Config) -> tuple[Any, Callable[[], A
     from medic.aws import AwsClients
     from medic.clock import SystemClock
     from medic.runtime import Runtime
-    from medic.scenario import load_scenario
-    from medic.simulate import Simulation, Story
     from medic.slack.transport import WebApiTransport
+    from medic_tools.scenario import load_scenario
+    from medic_tools.simulate import Simulation, Story
 
     aws.reset()
     spec = load_scenario(FLOOR)
@@ -337,8 +337,8 @@ def click(plan: Any, secret: str, slack_url: str, *, approve: bool, user: str, n
     """A Function URL event carrying Slack's signed `block_actions` request (a click on the plan's card)."""
     from slack_sdk.signature import SignatureVerifier
 
-    from medic.simulate import APP, CHANNEL, TEAM
     from medic.slack.requests import APPROVE_ACTION_ID, REJECT_ACTION_ID
+    from medic_tools.simulate import APP, CHANNEL, TEAM
 
     payload = {
         "type": "block_actions", "user": {"id": user, "username": "oncall"}, "api_app_id": APP, "team": {"id": TEAM},
@@ -380,7 +380,7 @@ def run(aws: Any, slack_url: str, config: Config, say: Callable[[str], None] = l
 def _run(
     aws: Any, slack_url: str, config: Config, say: Callable[[str], None], figures: Figures, started: float
 ) -> Figures:
-    from medic.world import moto_ext
+    from medic_tools.world import moto_ext
 
     sim, make_runtime = build(aws, slack_url, config)
     secret = sim.runtime.signing_secret

@@ -32,8 +32,8 @@ from lambda_env import Answer, Environment
 from report import Stat, Target, mode_note, save, say, size, table
 from worlds import World, medic_env, medic_package, retimed, simulation, world
 
-from medic.scenario import Scenario
-from medic.simulate import ACCOUNT, Simulation
+from medic_tools.scenario import Scenario
+from medic_tools.simulate import ACCOUNT, Simulation
 
 SECTION = "storm"
 SEED = 1000
@@ -183,7 +183,7 @@ def storm_world(functions: int) -> tuple[Scenario, dict[str, str], list[dict[str
 
 def fire(sim: Simulation, alarms: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Create the alarms and let the world evaluate them: function name → its ALARM event."""
-    from medic.world import alarms as world_alarms
+    from medic_tools.world import alarms as world_alarms
 
     cloudwatch = sim.clients.cloudwatch
     for spec in alarms:

@@ -20,7 +20,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from medic.world.server import EmbeddedAWS
+from medic_tools.world.server import EmbeddedAWS
 
 DIMENSIONS = [{"Name": "FunctionName", "Value": "checkout"}]
 MAX_VALUES_PER_DATUM = 150

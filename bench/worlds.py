@@ -1,5 +1,5 @@
 """The worlds the benchmarks run in: the embedded AWS (moto's server in this process, its requests
-counted), a fake Slack, a scenario built by `medic.simulate.Simulation`, and the environment a Medic
+counted), a fake Slack, a scenario built by `medic_tools.simulate.Simulation`, and the environment a Medic
 function gets in a child process (the same settings as the simulation's runtime, read from MEDIC_*).
 
 The bench process builds the state each measurement starts from (a world, a proposed plan, an approved
@@ -28,9 +28,9 @@ from lambda_env import Environment, FakeSlack, Package, closure
 from medic.config import ENV_VARS, Settings
 from medic.plan import Plan
 from medic.runbook import Runbook
-from medic.scenario import Scenario, load_scenario
-from medic.simulate import ACCOUNT, APPROVER, Simulation, Story, _signed_click
-from medic.world.server import EmbeddedAWS
+from medic_tools.scenario import Scenario, load_scenario
+from medic_tools.simulate import ACCOUNT, APPROVER, Simulation, Story, _signed_click
+from medic_tools.world.server import EmbeddedAWS
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = ROOT / "scenarios"

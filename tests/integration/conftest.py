@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from medic.world.server import DUMMY_CREDENTIAL, EmbeddedAWS
+from medic_tools.world.server import DUMMY_CREDENTIAL, EmbeddedAWS
 
 _HERE = Path(__file__).parent
 FLOOR = _HERE.parents[1] / "scenarios" / "spillover-fixed-floor.yaml"
@@ -52,9 +52,9 @@ def world(aws: EmbeddedAWS) -> Iterator[Callable[..., Any]]:
     """The fixed-floor scenario's world with Medic installed (a `Simulation`); settings may be overridden. A test
     module may define its own `world` (e.g. taking a scenario path): the module's fixture wins."""
     from medic.runtime import install
-    from medic.scenario import load_scenario
-    from medic.simulate import Simulation, Story
-    from medic.world import moto_ext
+    from medic_tools.scenario import load_scenario
+    from medic_tools.simulate import Simulation, Story
+    from medic_tools.world import moto_ext
 
     def build(**settings: Any) -> Simulation:
         scenario = load_scenario(FLOOR)

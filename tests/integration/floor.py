@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from medic.plan import Plan
 from medic.runtime import Runtime
-from medic.simulate import Simulation
+from medic_tools.simulate import Simulation
 
 
 def rt(sim: Simulation) -> Runtime:

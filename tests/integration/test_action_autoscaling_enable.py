@@ -16,7 +16,7 @@ from medic.aws import AwsClients
 from medic.clock import ManualClock
 from medic.facts import Facts
 from medic.signals import Target
-from medic.world.server import EmbeddedAWS
+from medic_tools.world.server import EmbeddedAWS
 
 REGION = "us-east-1"
 

@@ -15,8 +15,8 @@ from medic.clock import ManualClock
 from medic.errors import ActionFailed, GuardrailRefused
 from medic.facts import Facts
 from medic.signals import Target
-from medic.world import moto_ext, moto_quotas
-from medic.world.server import EmbeddedAWS
+from medic_tools.world import moto_ext, moto_quotas
+from medic_tools.world.server import EmbeddedAWS
 
 LAMBDA = {"ServiceCode": "lambda", "QuotaCode": "L-B99A9384"}
 CHECKOUT = Target(kind="function", function_name="checkout", qualifier="live")

@@ -27,8 +27,8 @@ from medic.errors import ActionFailed
 from medic.facts import ConsumerFacts, EventSourceFacts, Facts
 from medic.guardrails import check_plan
 from medic.signals import Target
-from medic.world import moto_ext
-from medic.world.server import EmbeddedAWS
+from medic_tools.world import moto_ext
+from medic_tools.world.server import EmbeddedAWS
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"

@@ -30,8 +30,8 @@ from medic.errors import ActionFailed
 from medic.facts import ConsumerFacts, Facts
 from medic.guardrails import check_plan
 from medic.signals import Target
-from medic.world import moto_ext
-from medic.world.server import EmbeddedAWS
+from medic_tools.world import moto_ext
+from medic_tools.world.server import EmbeddedAWS
 
 REGION = "us-east-1"
 CHECKOUT = Target.function("checkout")

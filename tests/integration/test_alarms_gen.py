@@ -12,13 +12,13 @@ from typing import Any
 import pytest
 import yaml
 
-from medic.alarms_gen import recommended, render
-from medic.cli import main
 from medic.errors import InputError
 from medic.runtime import install
-from medic.scenario import Scenario, load_scenario
-from medic.simulate import Simulation, Story
-from medic.world.server import EmbeddedAWS
+from medic_tools.alarms_gen import recommended, render
+from medic_tools.cli import main
+from medic_tools.scenario import Scenario, load_scenario
+from medic_tools.simulate import Simulation, Story
+from medic_tools.world.server import EmbeddedAWS
 
 ROOT = Path(__file__).resolve().parents[2]
 

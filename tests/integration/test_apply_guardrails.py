@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from floor import current, pc, rt
 
-from medic.simulate import ACCOUNT, Simulation
-from medic.world import moto_ext
+from medic_tools.simulate import ACCOUNT, Simulation
+from medic_tools.world import moto_ext
 
 ROOT = Path(__file__).resolve().parents[2]
 FLOOR = ROOT / "scenarios" / "spillover-fixed-floor.yaml"  # set_provisioned_concurrency on checkout:live, 20 → 78

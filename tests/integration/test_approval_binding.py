@@ -17,10 +17,10 @@ from floor import current, pc, rt
 
 from medic.plan import Plan, approval_hash
 from medic.runtime import install
-from medic.scenario import Scenario, load_scenario
-from medic.simulate import Simulation, Story
-from medic.world import moto_ext
-from medic.world.server import EmbeddedAWS
+from medic_tools.scenario import Scenario, load_scenario
+from medic_tools.simulate import Simulation, Story
+from medic_tools.world import moto_ext
+from medic_tools.world.server import EmbeddedAWS
 
 ROOT = Path(__file__).resolve().parents[2]
 FLOOR = ROOT / "scenarios" / "spillover-fixed-floor.yaml"  # set_provisioned_concurrency on checkout:live, 20 → 78
@@ -185,8 +185,8 @@ def test_a_rollback_is_refused_when_the_failed_plan_was_rewritten(aws: EmbeddedA
     """The verifier hands a FAILED plan's rollback to the executor; meanwhile its before-state (what the rollback
     puts back) is rewritten to 500. The executor restores nothing from a rewritten plan: refused, logged, PC as is."""
     from medic.runbook import layer, load_runbook
-    from medic.simulate import _after_fix
-    from medic.world import alarms
+    from medic_tools.simulate import _after_fix
+    from medic_tools.world import alarms
 
     team = Path(__file__).parent / "runbooks" / "checkout-team-rollback.yaml"
     shipped = load_runbook(ROOT / "runbooks" / "lambda-latency.yaml")

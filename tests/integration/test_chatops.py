@@ -27,11 +27,11 @@ from slack_sdk.signature import SignatureVerifier
 
 from medic.plan import Plan
 from medic.runtime import Runtime, install
-from medic.scenario import load_scenario
-from medic.simulate import APP, APPROVER, CHANNEL, SECOND_APPROVER, TEAM, Simulation, Story, simulate
 from medic.slack.requests import APPROVE_ACTION_ID, MAX_BODY_BYTES, REJECT_ACTION_ID
 from medic.slack.transport import WebApiTransport
-from medic.world.server import EmbeddedAWS
+from medic_tools.scenario import load_scenario
+from medic_tools.simulate import APP, APPROVER, CHANNEL, SECOND_APPROVER, TEAM, Simulation, Story, simulate
+from medic_tools.world.server import EmbeddedAWS
 
 ROOT = Path(__file__).resolve().parents[2]
 FLOOR = ROOT / "scenarios" / "spillover-fixed-floor.yaml"  # PC 20 → 72 on checkout:live, one approver
@@ -470,5 +470,5 @@ def test_a_fresh_process_decides_without_importing_the_pipeline(world: Callable[
     assert rt(sim).ledger.get(plan.id).status == "APPROVED"  # type: ignore[union-attr]
     heavy_at_import = {"boto3", "botocore", "medic.ledger", "medic.plan", "medic.slack.blocks", "slack_sdk.web"}
     assert heavy_at_import.isdisjoint(result["at_import"]), "nothing heavy before the first request"
-    never = {"medic.pipeline", "medic.guardrails", "medic.cost", "medic.simulate", "slack_bolt", "moto"}
+    never = {"medic.pipeline", "medic.guardrails", "medic.cost", "medic_tools.simulate", "slack_bolt", "moto"}
     assert never.isdisjoint(result["after"]), sorted(never & set(result["after"]))

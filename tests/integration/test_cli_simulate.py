@@ -11,9 +11,9 @@ import sys
 from pathlib import Path
 
 from medic.runtime import install
-from medic.scenario import load_scenario
-from medic.simulate import Simulation, Story
-from medic.world.server import EmbeddedAWS
+from medic_tools.scenario import load_scenario
+from medic_tools.simulate import Simulation, Story
+from medic_tools.world.server import EmbeddedAWS
 
 ROOT = Path(__file__).resolve().parents[2]
 FLOOR = ROOT / "scenarios" / "spillover-fixed-floor.yaml"
@@ -38,8 +38,8 @@ def test_a_scenario_in_dry_run_proposes_and_changes_nothing(aws: EmbeddedAWS, tm
 def test_the_docs_scenario_example_holds_its_expectation_and_prints_the_documented_contract(
     aws: EmbeddedAWS, tmp_path: Path
 ) -> None:
-    from medic.cli import expectation_problems
-    from medic.simulate import simulate
+    from medic_tools.cli import expectation_problems
+    from medic_tools.simulate import simulate
 
     doc = (ROOT / "docs" / "SCENARIOS.md").read_text(encoding="utf-8")
     start = doc.index("```yaml\n", doc.index("## The scenario file")) + len("```yaml\n")
@@ -62,7 +62,7 @@ def test_the_docs_scenario_example_holds_its_expectation_and_prints_the_document
 
 
 def medic(*argv: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "medic.cli", *argv], capture_output=True, text=True, check=False,
+    return subprocess.run([sys.executable, "-m", "medic_tools.cli", *argv], capture_output=True, text=True, check=False,
                           timeout=600)  # fmt: skip
 
 

@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
-from medic.cli import main
 from medic.runtime import install
 from medic.safety import KILL_SWITCH_KEY
-from medic.scenario import load_scenario
-from medic.simulate import Simulation, Story
-from medic.world.server import EmbeddedAWS
+from medic_tools.cli import main
+from medic_tools.scenario import load_scenario
+from medic_tools.simulate import Simulation, Story
+from medic_tools.world.server import EmbeddedAWS
 
 FLOOR = Path(__file__).resolve().parents[2] / "scenarios" / "spillover-fixed-floor.yaml"
 

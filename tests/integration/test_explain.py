@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from medic.cli import main
 from medic.explain import explain_all, explain_plan
 from medic.runbook import load_runbook
-from medic.scenario import load_scenario
-from medic.simulate import triage_only
-from medic.world.server import EmbeddedAWS
+from medic_tools.cli import main
+from medic_tools.scenario import load_scenario
+from medic_tools.simulate import triage_only
+from medic_tools.world.server import EmbeddedAWS
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = sorted((ROOT / "scenarios").glob("*.yaml"))
@@ -103,7 +103,7 @@ HELD_BACK = [
 def test_explain_an_event_that_must_change_nothing_prints_why_and_reads_no_facts(
     name: str, says: str, aws: EmbeddedAWS, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from medic.world import moto_ext
+    from medic_tools.world import moto_ext
 
     with moto_ext.count_requests() as served:  # the AWS the CLI would read (AWS_ENDPOINT_URL points at it)
         status = main(["explain", str(ROOT / "events" / name)])
@@ -154,7 +154,7 @@ def test_explain_json_of_a_scenario_is_the_plans_explanation_as_data() -> None:
     """`medic explain SCENARIO.yaml --json`, as an operator runs it: one explanation per plan, the same trace, verdict
     and facts as the text, and the plan's changes."""
     path = ROOT / "scenarios" / "spillover-fixed-floor.yaml"
-    medic = [sys.executable, "-m", "medic.cli", "explain", str(path)]
+    medic = [sys.executable, "-m", "medic_tools.cli", "explain", str(path)]
 
     as_json = subprocess.run([*medic, "--json"], capture_output=True, text=True, check=False, timeout=600)
     as_text = subprocess.run(medic, capture_output=True, text=True, check=False, timeout=600)

@@ -22,10 +22,10 @@ from medic.facts import (
     summarize_report_lines,
 )
 from medic.runtime import install
-from medic.scenario import load_scenario
 from medic.signals import classify
-from medic.simulate import Simulation, Story
-from medic.world.server import EmbeddedAWS
+from medic_tools.scenario import load_scenario
+from medic_tools.simulate import Simulation, Story
+from medic_tools.world.server import EmbeddedAWS
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 
@@ -133,7 +133,7 @@ def test_traffic_on_latest_while_pc_sits_on_an_alias(world: Any) -> None:
 
 
 def test_logs_insights_unavailable_falls_back_to_a_bounded_filter(world: Any) -> None:
-    from medic.world import moto_ext
+    from medic_tools.world import moto_ext
 
     moto_ext.inject_fault("StartQuery", "AccessDeniedException", 400, times=3)  # each of the three queries
     facts, _ = world("p99-cpu-starved.yaml")
@@ -158,7 +158,7 @@ def test_database_facts_and_consumers(world: Any) -> None:
 
 
 def test_a_permission_denied_leaves_facts_unknown_with_the_reason(world: Any) -> None:
-    from medic.world import moto_ext
+    from medic_tools.world import moto_ext
 
     moto_ext.inject_fault("GetResources", "AccessDeniedException", 400)
     facts, _ = world("db-connection-blowup.yaml")
@@ -230,7 +230,7 @@ def test_every_triage_reads_its_metrics_in_one_request(aws: EmbeddedAWS, path: P
     """All metric reads of one triage are one GetMetricData: the traffic split of an unqualified alarm reads every
     candidate's series along, a database's connections come with its consumers'. The one exception: the database
     behind a throttled function, known only from the function's tags (read in the same phase as the metrics)."""
-    from medic.world import moto_ext
+    from medic_tools.world import moto_ext
 
     simulation = Simulation(load_scenario(path), str(path), aws.endpoint_url, Story(io.StringIO()))
     try:
@@ -260,8 +260,8 @@ def _json_report(duration: float, init: float | None, used: int = 140, size: int
 
 @pytest.mark.parametrize("insights", [True, False], ids=["logs-insights", "filter-log-events"])
 def test_reports_in_a_shared_custom_log_group_in_the_json_format(world: Any, insights: bool) -> None:
-    from medic.world import moto_ext
-    from medic.world.moto_lambda_logging import log_stream_name
+    from medic_tools.world import moto_ext
+    from medic_tools.world.moto_lambda_logging import log_stream_name
 
     facts, simulation = world("p99-cpu-starved.yaml")
     clients = simulation.clients

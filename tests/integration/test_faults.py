@@ -26,10 +26,10 @@ from medic.actions.memory import CONFLICT_ATTEMPTS
 from medic.aws import retry_config
 from medic.plan import Plan
 from medic.runtime import install
-from medic.scenario import load_scenario
-from medic.simulate import Simulation, Story
-from medic.world import moto_ext
-from medic.world.server import EmbeddedAWS
+from medic_tools.scenario import load_scenario
+from medic_tools.simulate import Simulation, Story
+from medic_tools.world import moto_ext
+from medic_tools.world.server import EmbeddedAWS
 
 ROOT = Path(__file__).resolve().parents[2]
 FLOOR = ROOT / "scenarios" / "spillover-fixed-floor.yaml"  # set_provisioned_concurrency on checkout:live, 20 → 78
@@ -365,7 +365,7 @@ def test_a_crash_while_waiting_does_not_hide_a_failed_allocation(
 
 
 def test_duplicate_events_and_a_double_click_make_one_change(world: Callable[[Path], Simulation]) -> None:
-    from medic.simulate import APPROVER, _signed_click
+    from medic_tools.simulate import APPROVER, _signed_click
 
     sim = world(FLOOR)
     assert sim.runtime is not None

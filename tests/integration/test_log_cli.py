@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from medic.cli import main
 from medic.ledger import HEAD_PREFIX, LogEvent, event_hash
 from medic.runtime import install
-from medic.scenario import load_scenario
-from medic.simulate import APPROVER, Outcome, Simulation, Story
-from medic.world.server import EmbeddedAWS
+from medic_tools.cli import main
+from medic_tools.scenario import load_scenario
+from medic_tools.simulate import APPROVER, Outcome, Simulation, Story
+from medic_tools.world.server import EmbeddedAWS
 
 FLOOR = Path(__file__).resolve().parents[2] / "scenarios" / "spillover-fixed-floor.yaml"
 

@@ -17,16 +17,16 @@ from typing import Any
 import pytest
 
 from medic.chain import recomputed_hash
-from medic.cli import main
 from medic.clock import iso
 from medic.digests.model import digest_key, sha256
 from medic.digests.writer import LogTampered
 from medic.ledger import HEAD_PREFIX, Ledger, LogEvent
 from medic.plan import Plan, approval_hash
 from medic.runtime import install
-from medic.scenario import load_scenario
-from medic.simulate import Outcome, Simulation, Story, load_handler
-from medic.world.server import EmbeddedAWS
+from medic_tools.cli import main
+from medic_tools.scenario import load_scenario
+from medic_tools.simulate import Outcome, Simulation, Story, load_handler
+from medic_tools.world.server import EmbeddedAWS
 
 FLOOR = Path(__file__).resolve().parents[2] / "scenarios" / "spillover-fixed-floor.yaml"
 OK_EVENT = FLOOR.parents[1] / "events" / "ok-state.json"

@@ -17,8 +17,8 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from moto.cloudwatch.models import cloudwatch_backends
 
-from medic.world.alarms import evaluate_alarms
-from medic.world.server import DUMMY_CREDENTIAL, EmbeddedAWS
+from medic_tools.world.alarms import evaluate_alarms
+from medic_tools.world.server import DUMMY_CREDENTIAL, EmbeddedAWS
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"

@@ -1,5 +1,5 @@
 """The world's DynamoDB transactions, over HTTP: all or nothing, isolated from concurrent item writes (as AWS
-documents TransactWriteItems), without copying whole tables (medic.world.moto_dynamodb)."""
+documents TransactWriteItems), without copying whole tables (medic_tools.world.moto_dynamodb)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from medic.world.server import EmbeddedAWS
+from medic_tools.world.server import EmbeddedAWS
 
 TABLE = "items"
 

@@ -14,8 +14,8 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from medic.world import moto_ext
-from medic.world.server import DUMMY_CREDENTIAL, EmbeddedAWS
+from medic_tools.world import moto_ext
+from medic_tools.world.server import DUMMY_CREDENTIAL, EmbeddedAWS
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"

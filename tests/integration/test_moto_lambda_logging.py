@@ -13,8 +13,8 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from medic.world.moto_lambda_logging import log_stream_name
-from medic.world.server import DUMMY_CREDENTIAL, EmbeddedAWS
+from medic_tools.world.moto_lambda_logging import log_stream_name
+from medic_tools.world.server import DUMMY_CREDENTIAL, EmbeddedAWS
 
 DEFAULT = {"LogFormat": "Text", "LogGroup": "/aws/lambda/checkout"}
 JSON_DEFAULT = {

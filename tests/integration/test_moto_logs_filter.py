@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 from botocore.exceptions import ClientError
 
-from medic.world.server import EmbeddedAWS
+from medic_tools.world.server import EmbeddedAWS
 
 GROUP = "/shared/app"
 MESSAGES = [

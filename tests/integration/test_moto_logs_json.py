@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from medic.world import moto_logs_fields
-from medic.world.moto_lambda_logging import log_stream_name
-from medic.world.server import EmbeddedAWS
+from medic_tools.world import moto_logs_fields
+from medic_tools.world.moto_lambda_logging import log_stream_name
+from medic_tools.world.server import EmbeddedAWS
 
 SHARED = "/shared/app"
 TEXT_GROUP = "/aws/lambda/legacy"

@@ -11,8 +11,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from medic.facts import REPORT_QUERY, WARM_QUERY
-from medic.world import moto_ext, moto_logs, moto_quotas
-from medic.world.server import EmbeddedAWS
+from medic_tools.world import moto_ext, moto_logs, moto_quotas
+from medic_tools.world.server import EmbeddedAWS
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"

@@ -1,4 +1,4 @@
-"""The embedded world's S3 Object Lock in compliance mode (`medic.world.moto_s3_lock` on top of moto), over HTTP:
+"""The embedded world's S3 Object Lock in compliance mode (`medic_tools.world.moto_s3_lock` on top of moto), over HTTP:
 what the digest bucket relies on is refused as S3 refuses it, and what S3 allows stays allowed."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from medic.world.server import EmbeddedAWS
+from medic_tools.world.server import EmbeddedAWS
 
 BUCKET = "medic-digests-test"
 

@@ -20,10 +20,10 @@ from medic import aws as medic_aws
 from medic.aws import AwsClients
 from medic.errors import ConfigError
 from medic.runtime import Runtime, install
-from medic.scenario import load_scenario
-from medic.simulate import ACCOUNT, APPROVER, Simulation, Story, build_world
-from medic.world import alarms, moto_ext
-from medic.world.server import EmbeddedAWS
+from medic_tools.scenario import load_scenario
+from medic_tools.simulate import ACCOUNT, APPROVER, Simulation, Story, build_world
+from medic_tools.world import alarms, moto_ext
+from medic_tools.world.server import EmbeddedAWS
 
 FLOOR = Path(__file__).resolve().parents[2] / "scenarios" / "spillover-fixed-floor.yaml"
 MEMBER = "222222222222"

@@ -27,10 +27,10 @@ import pytest
 import yaml
 
 from medic.runtime import install
-from medic.scenario import load_scenario
-from medic.simulate import APP, APPROVER, CHANNEL, TEAM, Simulation, Story
-from medic.world import moto_ext
-from medic.world.server import EmbeddedAWS
+from medic_tools.scenario import load_scenario
+from medic_tools.simulate import APP, APPROVER, CHANNEL, TEAM, Simulation, Story
+from medic_tools.world import moto_ext
+from medic_tools.world.server import EmbeddedAWS
 
 ROOT = Path(__file__).resolve().parents[2]
 FLOOR = ROOT / "scenarios" / "spillover-fixed-floor.yaml"

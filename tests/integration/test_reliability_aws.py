@@ -22,10 +22,10 @@ from medic.aws import RETRY_MAX_ATTEMPTS
 from medic.errors import VerificationIncomplete
 from medic.plan import Plan
 from medic.runtime import install
-from medic.scenario import load_scenario
-from medic.simulate import Simulation, Story, _after_fix
-from medic.world import alarms, moto_ext
-from medic.world.server import EmbeddedAWS
+from medic_tools.scenario import load_scenario
+from medic_tools.simulate import Simulation, Story, _after_fix
+from medic_tools.world import alarms, moto_ext
+from medic_tools.world.server import EmbeddedAWS
 
 ROOT = Path(__file__).resolve().parents[2]
 FLOOR = ROOT / "scenarios" / "spillover-fixed-floor.yaml"  # set_provisioned_concurrency on checkout:live, 20 → 78

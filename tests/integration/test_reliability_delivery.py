@@ -23,9 +23,9 @@ from medic.aws import RETRY_MAX_ATTEMPTS
 from medic.clock import iso, parse_iso
 from medic.plan import Plan
 from medic.runtime import Runtime, install
-from medic.simulate import Simulation
 from medic.slack.transport import ConsoleTransport
-from medic.world import moto_ext
+from medic_tools.simulate import Simulation
+from medic_tools.world import moto_ext
 
 ROOT = Path(__file__).resolve().parents[2]
 FLOOR = ROOT / "scenarios" / "spillover-fixed-floor.yaml"  # set_provisioned_concurrency on checkout:live, 20 → 78

@@ -19,7 +19,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from medic.log import configure
-from medic.world.server import EmbeddedAWS
+from medic_tools.world.server import EmbeddedAWS
 
 ROOT = Path(__file__).resolve().parents[2]
 configure("WARNING")  # Medic's own logs would be hundreds of lines here

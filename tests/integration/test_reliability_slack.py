@@ -27,12 +27,12 @@ from werkzeug import Request, Response
 
 from medic.plan import Plan
 from medic.runtime import Runtime, install
-from medic.scenario import load_scenario
-from medic.simulate import APP, APPROVER, CHANNEL, TEAM, Simulation, Story, _after_fix
 from medic.slack.requests import APPROVE_ACTION_ID
 from medic.slack.transport import WebApiTransport
-from medic.world import alarms
-from medic.world.server import EmbeddedAWS
+from medic_tools.scenario import load_scenario
+from medic_tools.simulate import APP, APPROVER, CHANNEL, TEAM, Simulation, Story, _after_fix
+from medic_tools.world import alarms
+from medic_tools.world.server import EmbeddedAWS
 
 ROOT = Path(__file__).resolve().parents[2]
 FLOOR = ROOT / "scenarios" / "spillover-fixed-floor.yaml"  # set_provisioned_concurrency on checkout:live, 20 → 78

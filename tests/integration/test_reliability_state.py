@@ -16,7 +16,7 @@ import pytest
 from floor import current, pc, rt
 
 from medic.clock import iso, parse_iso
-from medic.simulate import Simulation
+from medic_tools.simulate import Simulation
 
 ROOT = Path(__file__).resolve().parents[2]
 FLOOR = ROOT / "scenarios" / "spillover-fixed-floor.yaml"  # peak 55 on checkout:live, a fixed floor of 20

@@ -1,7 +1,7 @@
 """`medic replay` against the embedded AWS over HTTP: saved events, the triage and executor DLQs, rejected inputs and
 approved plans whose hand-over failed are re-driven through the pipeline, idempotently; a dry run by default.
 
-The command runs as an operator would run it: `medic.cli.main` with MEDIC_* and AWS_* pointing at the world. The
+The command runs as an operator would run it: `medic_tools.cli.main` with MEDIC_* and AWS_* pointing at the world. The
 world's metrics end now (the command's clock is the system's), so a replayed alarm is decided on live facts.
 """
 
@@ -20,16 +20,16 @@ from floor import pc, rt
 
 import medic.pipeline
 from medic.aws import RETRY_MAX_ATTEMPTS
-from medic.cli import main
 from medic.clock import iso, parse_iso
 from medic.errors import EventError
 from medic.log import configure
 from medic.plan import Plan
 from medic.runtime import install
-from medic.scenario import load_scenario
-from medic.simulate import Simulation, Story
-from medic.world import moto_ext
-from medic.world.server import EmbeddedAWS
+from medic_tools.cli import main
+from medic_tools.scenario import load_scenario
+from medic_tools.simulate import Simulation, Story
+from medic_tools.world import moto_ext
+from medic_tools.world.server import EmbeddedAWS
 
 ROOT = Path(__file__).resolve().parents[2]
 FLOOR = ROOT / "scenarios" / "spillover-fixed-floor.yaml"  # set_provisioned_concurrency on checkout:live, 20 → 78

@@ -21,8 +21,8 @@ from medic.aws import AwsClients
 from medic.errors import ActionFailed
 from medic.facts import Facts
 from medic.signals import Target
-from medic.world import moto_ext
-from medic.world.server import EmbeddedAWS
+from medic_tools.world import moto_ext
+from medic_tools.world.server import EmbeddedAWS
 
 REGION, ACCOUNT = "us-east-1", "123456789012"
 LIVE_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:thumbnailer:live"

@@ -20,7 +20,7 @@ from typing import Any
 from medic.clock import iso, parse_iso
 from medic.plan import Plan
 from medic.runtime import RUNBOOK_REFUSED, Runtime
-from medic.simulate import Simulation
+from medic_tools.simulate import Simulation
 
 ADVICE_ONLY = """\
 runbook: payments

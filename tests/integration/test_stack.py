@@ -18,15 +18,15 @@ import pytest
 import yaml
 
 from medic.aws import AwsClients
-from medic.cli import main
 from medic.log import configure
 from medic.runtime import install
 from medic.safety import KILL_SWITCH_KEY
-from medic.scenario import load_scenario
-from medic.simulate import Simulation, Story
-from medic.stack import LOG_OUTPUTS, TRIAGE_FUNCTION_OUTPUT
-from medic.world import moto_ext
-from medic.world.server import EmbeddedAWS
+from medic_tools.cli import main
+from medic_tools.scenario import load_scenario
+from medic_tools.simulate import Simulation, Story
+from medic_tools.stack import LOG_OUTPUTS, TRIAGE_FUNCTION_OUTPUT
+from medic_tools.world import moto_ext
+from medic_tools.world.server import EmbeddedAWS
 
 ROOT = Path(__file__).resolve().parents[2]
 FLOOR = ROOT / "scenarios" / "spillover-fixed-floor.yaml"

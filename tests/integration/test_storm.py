@@ -15,9 +15,9 @@ from typing import Any
 
 from medic.clock import iso
 from medic.runtime import install
-from medic.scenario import load_scenario
-from medic.simulate import Simulation, Story
-from medic.world.server import EmbeddedAWS
+from medic_tools.scenario import load_scenario
+from medic_tools.simulate import Simulation, Story
+from medic_tools.world.server import EmbeddedAWS
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = json.loads((ROOT / "events" / "spillover-alarm.json").read_text())

@@ -19,9 +19,9 @@ from floor import current, pc, rt
 from medic.clock import iso, parse_iso
 from medic.pipeline import MAX_REDRIVES
 from medic.plan import Plan, approval_hash
-from medic.replay import Replayer, classify
-from medic.simulate import Simulation
-from medic.world import moto_ext
+from medic_tools.replay import Replayer, classify
+from medic_tools.simulate import Simulation
+from medic_tools.world import moto_ext
 
 ROOT = Path(__file__).resolve().parents[2]
 FLOOR = ROOT / "scenarios" / "spillover-fixed-floor.yaml"  # set_provisioned_concurrency on checkout:live, 20 → 78

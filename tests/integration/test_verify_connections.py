@@ -12,11 +12,11 @@ from pathlib import Path
 from medic.clock import parse_iso
 from medic.pipeline import CONNECTIONS_SETTLE
 from medic.runtime import install
-from medic.scenario import load_scenario
-from medic.simulate import ACCOUNT, Simulation, Story
-from medic.world import alarms
-from medic.world.server import EmbeddedAWS
-from medic.world.workload.generator import generate
+from medic_tools.scenario import load_scenario
+from medic_tools.simulate import ACCOUNT, Simulation, Story
+from medic_tools.world import alarms
+from medic_tools.world.server import EmbeddedAWS
+from medic_tools.world.workload.generator import generate
 
 
 def _applied(aws: EmbeddedAWS, folder: Path) -> tuple[Simulation, str]:

@@ -8,10 +8,10 @@ from pathlib import Path
 
 from medic.pipeline import QUOTA_DECISION_WAIT
 from medic.runtime import install
-from medic.scenario import load_scenario
-from medic.simulate import Simulation, Story
-from medic.world import moto_quotas
-from medic.world.server import EmbeddedAWS
+from medic_tools.scenario import load_scenario
+from medic_tools.simulate import Simulation, Story
+from medic_tools.world import moto_quotas
+from medic_tools.world.server import EmbeddedAWS
 
 SCENARIO = Path(__file__).resolve().parents[2] / "scenarios" / "throttles-account-limit.yaml"
 
@@ -33,8 +33,8 @@ def _verify(sim: Simulation, *, advance_s: int) -> str:
     verifier."""
     from datetime import timedelta
 
-    from medic.simulate import ACCOUNT
-    from medic.world import alarms
+    from medic_tools.simulate import ACCOUNT
+    from medic_tools.world import alarms
 
     assert sim.runtime is not None
     minutes = min(advance_s // 60, 30)

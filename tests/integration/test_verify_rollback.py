@@ -7,9 +7,9 @@ from pathlib import Path
 
 from medic.runbook import layer, load_runbook
 from medic.runtime import install
-from medic.scenario import load_scenario
-from medic.simulate import Simulation, Story
-from medic.world.server import EmbeddedAWS
+from medic_tools.scenario import load_scenario
+from medic_tools.simulate import Simulation, Story
+from medic_tools.world.server import EmbeddedAWS
 
 ROOT = Path(__file__).resolve().parents[2]
 INSUFFICIENT = ROOT / "scenarios" / "spillover-fix-insufficient.yaml"

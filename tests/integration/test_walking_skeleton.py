@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 import yaml
 
-from medic.cli import expectation_problems
-from medic.scenario import load_scenario
-from medic.simulate import APPROVER, Simulation, Story, simulate
-from medic.world import moto_ext
-from medic.world.server import EmbeddedAWS
+from medic_tools.cli import expectation_problems
+from medic_tools.scenario import load_scenario
+from medic_tools.simulate import APPROVER, Simulation, Story, simulate
+from medic_tools.world import moto_ext
+from medic_tools.world.server import EmbeddedAWS
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = sorted((ROOT / "scenarios").glob("*.yaml"))
@@ -215,13 +215,13 @@ def test_a_poisoned_executor_message_ends_in_the_dlq(proposed) -> None:
 
 
 def _click_request(sim: Simulation, plan, decide: str = "approve") -> dict:
-    from medic.simulate import _signed_click
+    from medic_tools.simulate import _signed_click
 
     return _signed_click(plan, decide, sim.console, sim.runtime, APPROVER)
 
 
 def test_cli_json_contract_and_invalid_input_exit_codes(tmp_path: Path) -> None:
-    medic = [sys.executable, "-m", "medic.cli"]
+    medic = [sys.executable, "-m", "medic_tools.cli"]
     run = subprocess.run([*medic, "simulate", str(FLOOR), "--json"], capture_output=True, text=True, check=False)
     assert run.returncode == 0, run.stderr
     document = json.loads(run.stdout)
@@ -239,7 +239,7 @@ def test_cli_json_contract_and_invalid_input_exit_codes(tmp_path: Path) -> None:
 
 
 def test_cli_runs_several_scenarios_each_on_a_fresh_world() -> None:
-    medic = [sys.executable, "-m", "medic.cli", "simulate", str(FLOOR), str(FLOOR), "--json", "--check"]
+    medic = [sys.executable, "-m", "medic_tools.cli", "simulate", str(FLOOR), str(FLOOR), "--json", "--check"]
     run = subprocess.run(medic, capture_output=True, text=True, check=False)
     assert run.returncode == 0, run.stderr
     first, second = json.loads(run.stdout)
@@ -389,7 +389,7 @@ def test_a_recovery_while_a_plan_is_open_is_its_own_noop_never_attached_to_the_p
 
 def test_cli_json_shows_the_noop_plan_of_an_ok_event(tmp_path: Path) -> None:
     path, _ = _held_back_scenario(tmp_path, "ok-state")
-    medic = [sys.executable, "-m", "medic.cli", "simulate", str(path), "--json", "--check"]
+    medic = [sys.executable, "-m", "medic_tools.cli", "simulate", str(path), "--json", "--check"]
 
     run = subprocess.run(medic, capture_output=True, text=True, check=False)
 

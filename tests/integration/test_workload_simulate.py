@@ -12,9 +12,9 @@ import pytest
 import yaml
 
 from medic.runtime import install
-from medic.scenario import load_scenario
-from medic.simulate import Simulation, Story, simulate
-from medic.world.server import EmbeddedAWS
+from medic_tools.scenario import load_scenario
+from medic_tools.simulate import Simulation, Story, simulate
+from medic_tools.world.server import EmbeddedAWS
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from medic.world.alarms import evaluate_alarms
-from medic.world.server import EmbeddedAWS
+from medic_tools.world.alarms import evaluate_alarms
+from medic_tools.world.server import EmbeddedAWS
 
 NOW = datetime(2024, 5, 14, 9, 31, 12, 345000, tzinfo=UTC)
 LAST_MINUTE = datetime(2024, 5, 14, 9, 30, tzinfo=UTC)
@@ -207,7 +207,7 @@ DOC_TABLES = [
     (3, "- - - - -", ("INSUFFICIENT_DATA", None, "ALARM", "OK")),
     (3, "0 X X - X", ("ALARM", "ALARM", "ALARM", "ALARM")),
     (3, "- - - - X", ("INSUFFICIENT_DATA", None, "ALARM", "OK")),
-    # AWS: ALARM with `missing`; documented deviation in medic.world.alarms, so that cell is not checked.
+    # AWS: ALARM with `missing`; documented deviation in medic_tools.world.alarms, so that cell is not checked.
     (3, "X - - - -", (None, None, "ALARM", "OK")),
     (2, "0 - X - X", ("ALARM", "ALARM", "ALARM", "ALARM")),
     (2, "0 0 X 0 X", ("ALARM", "ALARM", "ALARM", "ALARM")),

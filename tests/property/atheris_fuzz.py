@@ -26,7 +26,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # the oracles live nex
 with atheris.instrument_imports(include=["medic"]):  # imported first, so that medic's code reports its coverage
     import medic.events
     import medic.runbook
-    import medic.scenario
     import medic.signals
 
 from test_fuzz_events import SAMPLES, parsed_or_refused

@@ -42,9 +42,9 @@ from medic.clock import ManualClock, iso
 from medic.config import Settings
 from medic.plan import Plan, SlackRef, approval_hash
 from medic.runtime import Runtime
-from medic.simulate import build_medic_infra
 from medic.slack.requests import APPROVE_ACTION_ID, REJECT_ACTION_ID
 from medic.slack.transport import ConsoleTransport
+from medic_tools.simulate import build_medic_infra
 
 ROOT = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"

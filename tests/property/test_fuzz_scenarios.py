@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from medic.errors import ScenarioError
-from medic.scenario import Scenario, load_scenario
+from medic_tools.scenario import Scenario, load_scenario
 
 ROOT = Path(__file__).resolve().parents[2]
 TEXTS = {path.name: path.read_text(encoding="utf-8") for path in sorted((ROOT / "scenarios").glob("*.yaml"))}

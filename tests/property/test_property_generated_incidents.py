@@ -17,9 +17,9 @@ from fuzzing import examples
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from medic.world.server import EmbeddedAWS
-from medic.world.workload.evaluate import evaluate
-from medic.world.workload.generator import VARIANTS, generate
+from medic_tools.world.server import EmbeddedAWS
+from medic_tools.world.workload.evaluate import evaluate
+from medic_tools.world.workload.generator import VARIANTS, generate
 
 PAIRS = [(wall, variant) for wall, variants in VARIANTS.items() for variant in variants]
 

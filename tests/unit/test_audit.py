@@ -19,7 +19,6 @@ import pytest
 from medic import audit
 from medic.actions import get_action
 from medic.actions.base import PlannedAction
-from medic.cli import main
 from medic.clock import ManualClock, iso
 from medic.errors import InputError
 from medic.facts import Facts
@@ -27,6 +26,7 @@ from medic.ledger import Ledger, LogEvent, event_hash
 from medic.plan import Plan, approval_hash, plan_id
 from medic.signals import Target
 from medic.verdict import ConditionResult, Decision, RowTrace
+from medic_tools.cli import main
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from moto import mock_aws
 
-from medic.cli import EXIT_BROKEN_PIPE, _parser, environment_problem, main
+from medic_tools.cli import EXIT_BROKEN_PIPE, _parser, environment_problem, main
 
 ROOT = Path(__file__).resolve().parents[2]
 FLOOR = ROOT / "scenarios" / "spillover-fixed-floor.yaml"
@@ -260,7 +260,7 @@ def test_output_into_a_closed_pipe_exits_quietly() -> None:
     read_end, write_end = os.pipe()
     os.close(read_end)
     try:
-        run = subprocess.run([sys.executable, "-m", "medic.cli", "runbook", "schema"], stdout=write_end,
+        run = subprocess.run([sys.executable, "-m", "medic_tools.cli", "runbook", "schema"], stdout=write_end,
                              stderr=subprocess.PIPE, text=True, check=False, timeout=120)  # fmt: skip
     finally:
         os.close(write_end)
@@ -270,7 +270,7 @@ def test_output_into_a_closed_pipe_exits_quietly() -> None:
 
 
 def test_a_reader_that_stops_after_one_line_gets_it_and_nothing_is_said() -> None:
-    process = subprocess.Popen([sys.executable, "-m", "medic.cli", "runbook", "schema"], stdout=subprocess.PIPE,
+    process = subprocess.Popen([sys.executable, "-m", "medic_tools.cli", "runbook", "schema"], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)  # fmt: skip
     assert process.stdout is not None and process.stderr is not None
     first = process.stdout.readline()

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from medic.cli import main
 from medic.runbook import load_runbook
+from medic_tools.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "runbooks" / "lambda-latency.yaml"

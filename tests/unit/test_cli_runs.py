@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from medic.cli import run_scenarios, summary_table
+from medic_tools.cli import run_scenarios, summary_table
 
 FLOOR = Path(__file__).resolve().parents[2] / "scenarios" / "spillover-fixed-floor.yaml"
 

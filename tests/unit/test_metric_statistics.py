@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from moto.cloudwatch.models import MetricAggregatedDatum, MetricDatum, MetricDatumBase
 
-from medic.world.metric_statistics import WeightedDatum, raw_samples, statistic_value
+from medic_tools.world.metric_statistics import WeightedDatum, raw_samples, statistic_value
 
 T0 = datetime(2026, 1, 5, 12, 0)
 PERCENTILES = ("p0", "p1", "p50", "p90", "p95", "p99", "p99.9", "p100", "tm50", "tm90", "tm99", "tm100")

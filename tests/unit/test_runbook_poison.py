@@ -28,9 +28,9 @@ from medic.runbook import (
     load_runbook,
     parse_runbook,
 )
-from medic.scenario import load_scenario
 from medic.verdict import VerifySpec
 from medic.yaml_tree import MAX_NODES
+from medic_tools.scenario import load_scenario
 
 HEADER = """\
 runbook: test
@@ -315,7 +315,7 @@ def test_the_indexed_reachability_check_finds_what_the_pairwise_rule_finds() -> 
 
 
 def test_the_cli_refuses_poisoned_files_with_exit_status_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from medic.cli import main
+    from medic_tools.cli import main
 
     bomb, infinite = tmp_path / "bomb.yaml", tmp_path / "inf.yaml"
     bomb.write_text(HEADER.replace("tables:", BOMB + "tables:"))

@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 
 from medic import yaml_tree
-from medic.cli import SCHEMAS, main
 from medic.errors import InputError
 from medic.explain import facts_schema, load_facts_file
 from medic.runbook import runbook_schema
-from medic.scenario import load_scenario, scenario_schema
+from medic_tools.cli import SCHEMAS, main
+from medic_tools.scenario import load_scenario, scenario_schema
 
 ROOT = Path(__file__).resolve().parents[2]
 FILES = {
@@ -174,7 +174,7 @@ def test_the_docs_facts_example_loads_and_validates(tmp_path: Path) -> None:
 def test_the_docs_json_contract_has_the_keys_the_simulator_prints() -> None:
     from medic.chain import LogEvent
     from medic.plan import Plan, contract_json
-    from medic.simulate import Outcome
+    from medic_tools.simulate import Outcome
 
     documented = json.loads(_block("json", "### `--json`"))
     plan = Plan(id="p-1", status="PROPOSED", alarm_arn="a", alarm_name="n", state_timestamp="t", account="1",

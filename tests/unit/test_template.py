@@ -1024,9 +1024,9 @@ def test_outputs(cfn: dict[str, Any]) -> None:
 def test_every_output_the_cli_reads_is_declared_with_what_the_functions_are_given(
     cfn: dict[str, Any], resources: dict[str, Any]
 ) -> None:
-    """`medic … --stack NAME` reads these outputs (medic.stack): each must exist, and name what the functions' own
+    """`medic … --stack NAME` reads these outputs (medic_tools.stack): each must exist, and name what the functions' own
     variable names, so the CLI reads the same log the deployed functions write."""
-    from medic.stack import CLI_OUTPUTS, SETTING_OUTPUTS, TRIAGE_FUNCTION_OUTPUT
+    from medic_tools.stack import CLI_OUTPUTS, SETTING_OUTPUTS, TRIAGE_FUNCTION_OUTPUT
 
     outputs = cfn["Outputs"]
     assert set(CLI_OUTPUTS) <= set(outputs), f"missing from template.yaml's Outputs: {set(CLI_OUTPUTS) - set(outputs)}"

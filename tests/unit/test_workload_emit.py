@@ -9,10 +9,10 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from medic.scenario import WorldSpec
-from medic.world.workload.account import ModelledAccount, account_config
-from medic.world.workload.alarm import statistic
-from medic.world.workload.emit import MAX_VALUES, Datum
+from medic_tools.scenario import WorldSpec
+from medic_tools.world.workload.account import ModelledAccount, account_config
+from medic_tools.world.workload.alarm import statistic
+from medic_tools.world.workload.emit import MAX_VALUES, Datum
 
 END = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from medic.scenario import load_scenario
-from medic.world.workload import generate
-from medic.world.workload.generator import VARIANTS, WALLS, truth_of
+from medic_tools.scenario import load_scenario
+from medic_tools.world.workload import generate
+from medic_tools.world.workload.generator import VARIANTS, WALLS, truth_of
 
 CASES = [(wall, "base") for wall in WALLS] + [
     (wall, VARIANTS[wall][1 + index % (len(VARIANTS[wall]) - 1)]) for index, wall in enumerate(WALLS)

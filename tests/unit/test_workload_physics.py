@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from medic.scenario import WorldSpec
-from medic.world.workload.config import AccountConfig, account_config
-from medic.world.workload.model import AccountModel
-from medic.world.workload.physics import handler_work, pressure_factor, vcpu_share
-from medic.world.workload.trace import GaugeKey, Trace
+from medic_tools.scenario import WorldSpec
+from medic_tools.world.workload.config import AccountConfig, account_config
+from medic_tools.world.workload.model import AccountModel
+from medic_tools.world.workload.physics import handler_work, pressure_factor, vcpu_share
+from medic_tools.world.workload.trace import GaugeKey, Trace
 
 STEADY = {"poisson": False}
 NO_NOISE = {"noise": 0}

@@ -9,9 +9,9 @@ import pytest
 import yaml
 
 from medic.errors import ScenarioError
-from medic.scenario import load_scenario
-from medic.world.workload.arrivals import ArrivalStream, rate_at
-from medic.world.workload.spec import ArrivalsSpec
+from medic_tools.scenario import load_scenario
+from medic_tools.world.workload.arrivals import ArrivalStream, rate_at
+from medic_tools.world.workload.spec import ArrivalsSpec
 
 ALARM = {"name": "a", "namespace": "AWS/Lambda", "metric": "Throttles", "dimensions": {"FunctionName": "api"},
          "threshold": 0}  # fmt: skip

@@ -7,13 +7,13 @@ from typing import Any
 
 import pytest
 
-from medic.scenario import WorldSpec
-from medic.world.workload.alarm import AlarmView
-from medic.world.workload.config import account_config
-from medic.world.workload.fixes import Change
-from medic.world.workload.model import AccountModel
-from medic.world.workload.remedies import verify
-from medic.world.workload.truth import GroundTruth, Incident, ground_truth
+from medic_tools.scenario import WorldSpec
+from medic_tools.world.workload.alarm import AlarmView
+from medic_tools.world.workload.config import account_config
+from medic_tools.world.workload.fixes import Change
+from medic_tools.world.workload.model import AccountModel
+from medic_tools.world.workload.remedies import verify
+from medic_tools.world.workload.truth import GroundTruth, Incident, ground_truth
 
 WINDOW = 6
 
@@ -253,8 +253,8 @@ def test_the_truth_is_deterministic(seed: int) -> None:
 
 
 def test_a_fix_keeps_the_unreserved_floor_and_pc_within_reserved() -> None:
-    from medic.world.workload.config import AccountConfig, AliasConfig, FunctionConfig
-    from medic.world.workload.fixes import with_requirements
+    from medic_tools.world.workload.config import AccountConfig, AliasConfig, FunctionConfig
+    from medic_tools.world.workload.fixes import with_requirements
 
     config = AccountConfig(limit=1000, functions=(FunctionConfig("api", 512, 10, reserved=20,
                                                                  aliases=(AliasConfig("live", "1"),)),))  # fmt: skip
