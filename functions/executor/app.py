@@ -7,7 +7,7 @@ from typing import Any
 
 from medic import runtime
 from medic.log import bind
-from medic.pipeline import execute_batch
+from medic.usecases.execute import execute_batch
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

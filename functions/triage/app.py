@@ -8,7 +8,7 @@ from typing import Any
 
 from medic import runtime
 from medic.log import bind
-from medic.pipeline import triage
+from medic.usecases.triage import triage
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

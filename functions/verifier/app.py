@@ -4,7 +4,7 @@ from typing import Any
 
 from medic import runtime
 from medic.log import bind
-from medic.pipeline import verify_applied
+from medic.usecases.verify import verify_applied
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 Slack gives the endpoint 3 s, cold start included, so a click does only verify → authorize → one conditional write
 → enqueue → respond (and replaces the card); the executor does the rest. This module imports nothing heavy at import
 time: the request models, the ledger (through the runtime), Block Kit and the safety controls are imported where
-they are used, and neither `medic.pipeline` (facts, guardrails, costs) nor Bolt is imported at all.
+they are used, and neither triage nor planning (facts, guardrails, costs) nor Bolt is imported at all.
 
 **Clicks** (`block_actions`): the v0 signature over the raw body (±300 s) before any other work; then the button
 (`action_id`, a plan id), the plan, and authorization on IDs only (team, app, the plan's channel and card, the
@@ -220,6 +220,8 @@ def matches_what_was_made(plan: Plan, rt: Runtime) -> bool:
 def _decide(plan: Plan, new_state: str, payload: BlockActionsPayload, request: _Request, rt: Runtime,
             now: datetime) -> dict[str, Any]:  # fmt: skip
     """One conditional write PROPOSED → APPROVED | REJECTED; the loser of a race is told who decided."""
+    from medic import queue
+
     user = payload.user.id
     approve = new_state == "APPROVED"
     data = _click_data(payload, plan, request)
@@ -232,7 +234,7 @@ def _decide(plan: Plan, new_state: str, payload: BlockActionsPayload, request: _
         return _already_decided(plan, payload, request, rt, now)
     with rt.ledger.deferred():  # what follows is logged in one write when the card is shown
         if approve:
-            _enqueue(plan, rt, now)
+            queue.enqueue(plan, rt, now)
         _show(plan, rt, payload, request, now, decided_note=f"{new_state.lower()} by <@{user}> at {iso(now)}")
     get_logger(use_case="interactions", plan_id=plan.id).info("decided", state=new_state, user=user)
     return _http(200, {"text": f"{new_state} by <@{user}>"})
@@ -241,6 +243,8 @@ def _decide(plan: Plan, new_state: str, payload: BlockActionsPayload, request: _
 def _approve_with_others(plan: Plan, required: int, reasons: list[str], payload: BlockActionsPayload,
                          request: _Request, rt: Runtime, now: datetime) -> dict[str, Any]:  # fmt: skip
     """The two-person rule: record this approval; the plan moves to APPROVED only with enough distinct approvers."""
+    from medic import queue
+
     user = payload.user.id
     approvals = add_approval(rt, plan.id, user)
     if approvals is None:  # the plan moved on, or this user already approved it
@@ -270,7 +274,7 @@ def _approve_with_others(plan: Plan, required: int, reasons: list[str], payload:
     except StateConflict:
         return _already_decided(plan, payload, request, rt, now)
     rt.ledger.append(plan.id, "approval", data, now)
-    _enqueue(plan, rt, now)
+    queue.enqueue(plan, rt, now)
     who = " and ".join(f"<@{u}>" for u in order)
     _show(plan, rt, payload, request, now, decided_note=f"approved by {who} at {iso(now)}")
     get_logger(use_case="interactions", plan_id=plan.id).info("decided", state="APPROVED", approvals=order)
@@ -340,6 +344,8 @@ def _expire(plan: Plan, payload: BlockActionsPayload, request: _Request, rt: Run
 def _already_decided(plan: Plan, payload: BlockActionsPayload, request: _Request, rt: Runtime,
                      now: datetime) -> dict[str, Any]:  # fmt: skip
     """The click lost: the plan is no longer PROPOSED. Say who decided (a replay of a handled click is refused)."""
+    from medic import queue
+
     current = rt.ledger.get(plan.id) or plan
     clicked = payload.actions[0].action_id
     if _replayed(current, request, rt):
@@ -354,7 +360,7 @@ def _already_decided(plan: Plan, payload: BlockActionsPayload, request: _Request
         return _refuse_on_plan(current, request, rt, now, 409, reason, clicked)
     who = ", ".join(current.decided_by) or "nobody"
     if current.status == "APPROVED" and "enqueued" not in {e.kind for e in rt.ledger.events(current.id)}:
-        _enqueue(current, rt, now)  # the approving click failed after its write (SQS down): hand the plan over now
+        queue.enqueue(current, rt, now)  # the approving click failed after its write (SQS down): hand the plan over now
         return _tell_clicker(current, request, rt, now, f"Already APPROVED (by {who}); handed to the executor now.")
     ignored = {"user": payload.user.id, "clicked": clicked, "status": current.status,
                "decided_by": current.decided_by, "request": request.digest}  # fmt: skip
@@ -398,12 +404,6 @@ def _tell_clicker(plan: Plan, request: _Request, rt: Runtime, now: datetime, tex
         except (SlackClientError, ClientError, BotoCoreError) as exc:  # logged already; the clicker does not hear why
             get_logger(use_case="interactions", plan_id=plan.id).warning("whisper_failed", error=str(exc)[:200])
     return _http(200, {"response_type": "ephemeral", "replace_original": False, "text": text})
-
-
-def _enqueue(plan: Plan, rt: Runtime, now: datetime) -> None:
-    body = json.dumps({"plan_id": plan.id, "approval_hash": plan.approval_hash})
-    response = rt.clients.sqs.send_message(QueueUrl=rt.settings.executor_queue_url, MessageBody=body)
-    rt.ledger.append(plan.id, "enqueued", {"queue": "executor", "message_id": response.get("MessageId", "")}, now)
 
 
 # -- approvers -------------------------------------------------------------------------------------

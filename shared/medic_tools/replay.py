@@ -237,7 +237,7 @@ class Replayer:
 
     def _triage(self, item: Item) -> Result:
         from medic.log import get_logger
-        from medic.pipeline import triage
+        from medic.usecases.triage import triage
 
         rt, pid = self.rt, item.plan_id
         if not self.execute:

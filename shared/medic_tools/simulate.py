@@ -974,7 +974,7 @@ def _tell_ending(outcome: Outcome, story: Story) -> None:
         )
     story.section("Outcome")
     for plan in outcome.plans:
-        from medic.pipeline import describe_change
+        from medic.outcomes import describe_change
 
         changes = "; ".join(describe_change(a) for a in plan.changes) or "no change"
         story.write(f"plan {plan.id}: {plan.signal}/{plan.diagnosis} → {plan.status} ({changes})")

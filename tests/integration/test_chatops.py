@@ -470,5 +470,14 @@ def test_a_fresh_process_decides_without_importing_the_pipeline(world: Callable[
     assert rt(sim).ledger.get(plan.id).status == "APPROVED"  # type: ignore[union-attr]
     heavy_at_import = {"boto3", "botocore", "medic.ledger", "medic.plan", "medic.slack.blocks", "slack_sdk.web"}
     assert heavy_at_import.isdisjoint(result["at_import"]), "nothing heavy before the first request"
-    never = {"medic.pipeline", "medic.guardrails", "medic.cost", "medic_tools.simulate", "slack_bolt", "moto"}
+    never = {
+        "medic.usecases.triage",
+        "medic.usecases.execute",
+        "medic.planning.make",
+        "medic.guardrails",
+        "medic.cost",
+        "medic_tools.simulate",
+        "slack_bolt",
+        "moto",
+    }
     assert never.isdisjoint(result["after"]), sorted(never & set(result["after"]))

@@ -107,7 +107,7 @@ def test_the_kill_switch_is_read_again_when_a_crashed_apply_is_redelivered(
     simulation: Simulation, monkeypatch: pytest.MonkeyPatch, after_visibility_timeout: Callable[[Simulation], None]
 ) -> None:
     from medic.actions import get_action
-    from medic.pipeline import execute_batch
+    from medic.usecases.execute import execute_batch
 
     sim = simulation
     assert sim.runtime is not None

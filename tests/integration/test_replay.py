@@ -18,7 +18,7 @@ import pytest
 from botocore.retries.standard import ExponentialBackoff
 from floor import pc, rt
 
-import medic.pipeline
+import medic.usecases.triage
 from medic.aws import RETRY_MAX_ATTEMPTS
 from medic.clock import iso, parse_iso
 from medic.errors import EventError
@@ -262,15 +262,15 @@ def test_rejected_inputs_are_replayed_from_the_log_once_medic_can_read_them(
     sim: Simulation, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     [event] = sim.alarm_events()
-    real_parser = medic.pipeline.parse_alarm_event
+    real_parser = medic.usecases.triage.parse_alarm_event
 
     def older_parser(raw: Any, **kwargs: Any) -> Any:  # a Medic that did not know this event's shape yet
         raise EventError("detail.configuration", "event", "unsupported alarm configuration")
 
-    monkeypatch.setattr(medic.pipeline, "parse_alarm_event", older_parser)
+    monkeypatch.setattr(medic.usecases.triage, "parse_alarm_event", older_parser)
     rejected = sim.handlers["triage"](event, None)
     broken = sim.handlers["triage"]({"detail-type": "CloudWatch Alarm State Change", "source": "aws.cloudwatch"}, None)
-    monkeypatch.setattr(medic.pipeline, "parse_alarm_event", real_parser)  # the upgrade
+    monkeypatch.setattr(medic.usecases.triage, "parse_alarm_event", real_parser)  # the upgrade
     assert rejected["status"] == broken["status"] == "rejected"
 
     status, results = replay(capsys, "--rejected", "--execute", "--by", BY)

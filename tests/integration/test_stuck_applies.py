@@ -17,8 +17,8 @@ import pytest
 from floor import current, pc, rt
 
 from medic.clock import iso, parse_iso
-from medic.pipeline import MAX_REDRIVES
 from medic.plan import Plan, approval_hash
+from medic.usecases.verify import MAX_REDRIVES
 from medic_tools.replay import Replayer, classify
 from medic_tools.simulate import Simulation
 from medic_tools.world import moto_ext

@@ -10,8 +10,8 @@ from datetime import timedelta
 from pathlib import Path
 
 from medic.clock import parse_iso
-from medic.pipeline import CONNECTIONS_SETTLE
 from medic.runtime import install
+from medic.usecases.verify import CONNECTIONS_SETTLE
 from medic_tools.scenario import load_scenario
 from medic_tools.simulate import ACCOUNT, Simulation, Story
 from medic_tools.world import alarms

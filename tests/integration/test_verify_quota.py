@@ -6,8 +6,8 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from medic.pipeline import QUOTA_DECISION_WAIT
 from medic.runtime import install
+from medic.usecases.verify import QUOTA_DECISION_WAIT
 from medic_tools.scenario import load_scenario
 from medic_tools.simulate import Simulation, Story
 from medic_tools.world import moto_quotas

@@ -26,6 +26,7 @@ from medic.errors import SlackRequestRefused
 from medic.events import parse_alarm_event
 from medic.interactions import PLAN_ID
 from medic.plan import plan_id
+from medic.queue import ExecutorMessage
 from medic.slack.requests import APPROVE_ACTION_ID, function_url_body, parse_block_actions, verify_signature
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,8 +39,6 @@ FUNCTION_EVENTS = {
     "digest-schedule.json": "DigestFunction",
 }
 ENV = "env.json"
-#: The writers of the executor's queue messages (`MessageBody=body`).
-MESSAGE_WRITERS = (ROOT / "shared" / "medic" / "pipeline.py", ROOT / "shared" / "medic" / "interactions.py")
 
 
 @pytest.fixture(scope="module")
@@ -68,19 +67,9 @@ def _throttles_plan_id() -> str:
 
 
 def _message_shapes() -> set[frozenset[str]]:
-    """The key sets of the executor messages Medic writes: `body = json.dumps({...})` before `send_message`."""
-    shapes = set()
-    for path in MESSAGE_WRITERS:
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if (
-                isinstance(node, ast.Assign)
-                and [getattr(target, "id", None) for target in node.targets] == ["body"]
-                and isinstance(node.value, ast.Call)
-                and ast.unparse(node.value.func) == "json.dumps"
-                and isinstance(node.value.args[0], ast.Dict)
-            ):
-                shapes.add(frozenset(ast.literal_eval(key) for key in node.value.args[0].keys if key is not None))
-    return shapes
+    """The key sets of the executor messages Medic writes (medic.queue.ExecutorMessage, its two shapes)."""
+    apply, undo = ExecutorMessage(plan_id="p-0", approval_hash="0" * 64), ExecutorMessage(plan_id="p-0", rollback=True)
+    return {frozenset(json.loads(message.body())) for message in (apply, undo)}
 
 
 def test_events_holds_alarm_events_and_one_sample_per_other_function(template: dict[str, Any]) -> None:
@@ -109,13 +98,14 @@ def test_the_executor_event_carries_the_message_triage_and_interactions_enqueue(
     assert record["eventSource"] == "aws:sqs" and record["eventSourceARN"].startswith("arn:aws:sqs:")
     assert record["messageId"] and record["md5OfBody"] == hashlib.md5(record["body"].encode()).hexdigest()
     body = json.loads(record["body"])
-    # No typed reader exists: `medic.pipeline.execute_batch` reads body["plan_id"], body.get("approval_hash") and
-    # body.get("rollback"). The sample is one of the shapes the writers send.
+    # The executor reads it as medic.queue.ExecutorMessage, which every writer sends; the sample is one of its shapes.
     shapes = _message_shapes()
     assert shapes == {frozenset({"plan_id", "approval_hash"}), frozenset({"plan_id", "rollback"})}
     assert frozenset(body) in shapes
     assert PLAN_ID.fullmatch(body["plan_id"]) and body["plan_id"] == _throttles_plan_id()
     assert re.fullmatch(r"[0-9a-f]{64}", body["approval_hash"]), "a SHA-256 in hex, as medic.plan.approval_hash"
+    message = ExecutorMessage.parse(record["body"])
+    assert not message.rollback and json.loads(message.body()) == body
 
 
 def test_the_click_parses_as_medic_reads_it_and_is_refused_until_re_signed() -> None:
