@@ -47,7 +47,7 @@ from worlds import (
     world,
 )
 
-from medic.runbook import layer, load_runbook
+from medic.planning.runbook import layer, load_runbook
 from medic_tools.simulate import ACCOUNT, Simulation
 
 FUNCTION = "thumbnailer"

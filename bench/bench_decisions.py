@@ -1,6 +1,8 @@
-"""4. The decision engine alone: `medic.runbook.decide` over the shipped runbook, decisions per second on one core.
+"""4. The decision engine alone: `medic.planning.runbook.decide` over the shipped runbook, decisions per second on one
+core.
 
-The runbook: runbooks/lambda-latency.yaml, loaded once with `medic.runbook.load_runbook` (as the functions load it).
+The runbook: runbooks/lambda-latency.yaml, loaded once with `medic.planning.runbook.load_runbook` (as the functions
+load it).
 The input: fact sets generated from a seeded random generator, per table, in realistic ranges (account limits,
 reserved and provisioned concurrency, utilizations, cold-start ratios, memory sizes, database connections...),
 coherent where the collector derives one fact from others (utilizations, ratios), with each fact unknown (None,
@@ -31,7 +33,7 @@ from typing import Any
 from report import Target, mode_note, save, say, size, table
 
 from medic.facts import FACT_TYPES
-from medic.runbook import SIGNALS, Runbook, decide, load_runbook
+from medic.planning.runbook import SIGNALS, Runbook, decide, load_runbook
 
 SECTION = "decisions"
 RUNBOOK = Path(__file__).resolve().parents[1] / "runbooks" / "lambda-latency.yaml"
@@ -261,7 +263,7 @@ def many_rows(count: int) -> str:
 
 def load_scaling() -> tuple[float, float, float]:
     """(200 rows' load, 2,000 rows' load, their ratio): linear is 10×, a pairwise reachability check ~100×."""
-    from medic.runbook import parse_runbook
+    from medic.planning.runbook import parse_runbook
 
     def best(text: str, repeats: int) -> float:
         times = []

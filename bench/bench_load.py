@@ -23,7 +23,7 @@ Checked at the end, from the world and the log: no lost event (every distinct tr
 its chain, intact), no duplicate effect (one decision per card, one executor message per approval, one changing
 call per applied plan, redeliveries change nothing), no error. Memory: Medic's own retained memory
 (`tracemalloc`, allocations made in `shared/medic`, the embedded world excepted) after each burst. What an
-environment keeps per plan it has seen is capped (`medic.ledger.CACHED_PLANS`), so its memory is bounded by its
+environment keeps per plan it has seen is capped (`medic.ledger.store.CACHED_PLANS`), so its memory is bounded by its
 baseline plus the cap times the growth per plan: that ceiling must stay under `MEMORY_CEILING` (far below any Lambda
 memory size). With `cache_plans` set to a small cap (the tests do), the plateau itself is checked: past the cap,
 Medic's retained memory stops growing (under `PLATEAU_PER_PLAN` bytes per plan).
@@ -76,7 +76,7 @@ class Config:
     workers: int = 4  # execution environments per function (triage, interactions); the executor has 2
     deadline_s: float = 600.0
     seed: int = 8
-    cache_plans: int | None = None  # cap Medic's per-plan caches lower for the run (None: medic.ledger's own)
+    cache_plans: int | None = None  # cap Medic's per-plan caches lower for the run (None: medic.ledger.store's own)
 
 
 @dataclass
@@ -143,7 +143,7 @@ class Figures:
         growth = self.growth_per_plan()
         if growth is None or not self.bursts:
             return None
-        from medic import ledger
+        from medic.ledger import store as ledger
 
         return self.bursts[0].medic_bytes / max(1, self.environments) + ledger.CACHED_PLANS * max(0.0, growth)
 
@@ -240,9 +240,9 @@ def build(aws: Any, slack_url: str, config: Config) -> tuple[Any, Callable[[], A
     import boto3
 
     from medic.aws import AwsClients
+    from medic.chatops.transport import WebApiTransport
     from medic.clock import SystemClock
     from medic.runtime import Runtime
-    from medic.slack.transport import WebApiTransport
     from medic_tools.scenario import load_scenario
     from medic_tools.simulate import Simulation, Story
 
@@ -337,7 +337,7 @@ def click(plan: Any, secret: str, slack_url: str, *, approve: bool, user: str, n
     """A Function URL event carrying Slack's signed `block_actions` request (a click on the plan's card)."""
     from slack_sdk.signature import SignatureVerifier
 
-    from medic.slack.requests import APPROVE_ACTION_ID, REJECT_ACTION_ID
+    from medic.chatops.requests import APPROVE_ACTION_ID, REJECT_ACTION_ID
     from medic_tools.simulate import APP, CHANNEL, TEAM
 
     payload = {
@@ -364,7 +364,7 @@ def click(plan: Any, secret: str, slack_url: str, *, approve: bool, user: str, n
 def run(aws: Any, slack_url: str, config: Config, say: Callable[[str], None] = lambda text: None) -> Figures:
     """The load test's core: build the world, run the bursts, check the world and the log. Never raises for a
     failed invariant: `violations(figures)` lists them."""
-    from medic import ledger
+    from medic.ledger import store as ledger
 
     started = time.perf_counter()
     figures = Figures(config)
@@ -632,7 +632,7 @@ def render(f: Figures, problems: list[str]) -> tuple[str, list[Any]]:
     alarm_s = sum(b.alarms_s for b in f.bursts)
     click_s = sum(b.clicks_s for b in f.bursts)
     growth = f.growth_per_plan()
-    from medic import ledger
+    from medic.ledger import store as ledger
 
     cache = ledger.CACHED_PLANS
     per_env = [b.medic_bytes / max(1, f.environments) / 1024 for b in f.bursts]

@@ -27,7 +27,7 @@ from lambda_env import Environment, FakeSlack, Package, closure
 
 from medic.config import ENV_VARS, Settings
 from medic.plan import Plan
-from medic.runbook import Runbook
+from medic.planning.runbook import Runbook
 from medic_tools.scenario import Scenario, load_scenario
 from medic_tools.simulate import ACCOUNT, APPROVER, Simulation, Story, _signed_click
 from medic_tools.world.server import EmbeddedAWS
@@ -42,7 +42,7 @@ LAYER_REQUIREMENTS = [
     if line.split("#", 1)[0].strip()
 ]
 RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "urllib3", "python-dateutil", "six")
-BOT_TOKEN_SECRET = "medic/slack-bot-token"
+BOT_TOKEN_SECRET = "medic/chatops-bot-token"
 
 
 @dataclass

@@ -7,7 +7,7 @@ cannot change the log (docs/reliability.md, "Threat model: the log").
 from typing import Any
 
 from medic import runtime
-from medic.digests.writer import write_digest
+from medic.ledger.digests.writer import write_digest
 from medic.log import bind
 
 

@@ -1,15 +1,16 @@
 """Interactions: Slack's request URL (a Lambda Function URL) for the card's buttons and the `/medic` command.
 
 Verifies the Slack signature before any other work, authorizes on IDs, records a decision with one conditional
-write, enqueues the plan for the executor and answers within Slack's 3 s (cold start included: `medic.interactions`
+write, enqueues the plan for the executor and answers within Slack's 3 s (cold start included:
+`medic.usecases.interactions`
 imports only what that path needs).
 """
 
 from typing import Any
 
 from medic import runtime
-from medic.interactions import handle_interaction
 from medic.log import bind
+from medic.usecases.interactions import handle_interaction
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -138,7 +138,7 @@ class Settings(BaseModel):
         pattern=r"^[A-Za-z0-9_+=,.@-]{0,64}$",
         description="read-only role in member accounts (triage, verifier)",
     )
-    # The remediation log's digests (medic.digests): the Object Lock bucket the digest writer writes to and
+    # The remediation log's digests (medic.ledger.digests): the Object Lock bucket the digest writer writes to and
     # `medic log verify` reads. Empty: no digests (verify says so).
     digest_bucket: str = Field(default="", pattern=r"^([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])?$")
     region: str | None = None

@@ -22,7 +22,7 @@ from medic.runtime import Runtime
 def post_card(plan: Plan, rt: Runtime, now: datetime) -> Plan:
     from slack_sdk.errors import SlackClientError
 
-    from medic.slack.blocks import plan_blocks, plan_summary
+    from medic.chatops.blocks import plan_blocks, plan_summary
 
     transport = rt.slack
     if transport is None or not rt.settings.slack_channel:
@@ -33,7 +33,7 @@ def post_card(plan: Plan, rt: Runtime, now: datetime) -> Plan:
         rt.ledger.append(plan.id, "slack_failed", {"error": type(exc).__name__, "detail": str(exc)[:500]}, now)
         return plan
     rt.ledger.append(plan.id, "slack_posted", {"channel": rt.settings.slack_channel, "ts": ts}, now)
-    from medic.slack.graph import attach_metric_graph  # the alarm's graph in the card's thread, when available
+    from medic.chatops.graph import attach_metric_graph  # the alarm's graph in the card's thread, when available
 
     attach_metric_graph(plan, rt, rt.settings.slack_channel, ts, now, cloudwatch=member_graph_client(plan, rt))
     try:
@@ -45,7 +45,7 @@ def post_card(plan: Plan, rt: Runtime, now: datetime) -> Plan:
 def update_card(plan: Plan, rt: Runtime, note: str) -> None:
     from slack_sdk.errors import SlackClientError
 
-    from medic.slack.blocks import plan_blocks, plan_summary
+    from medic.chatops.blocks import plan_blocks, plan_summary
 
     if rt.slack is None or not plan.slack.ts:
         return

@@ -9,7 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from medic.actions.base import PlannedAction
-from medic.verdict import Decision
+from medic.planning.verdict import Decision
 
 PlanState = Literal[
     "PROPOSED", "APPROVED", "REJECTED", "EXPIRED", "APPLYING", "APPLIED", "VERIFIED",
@@ -135,7 +135,8 @@ def plan_id(alarm_arn: str, state_timestamp: str) -> str:
 #: Keys of `PlannedAction.resource` an action records *while it applies* (what its rollback restores: a request id,
 #: the version it published, the EventBridge targets and SNS subscriptions it moved), by kind; a key ending in ":" is
 #: a prefix. They do not exist when the plan is approved, so the approval hash leaves them out; the executor binds
-#: them to its own `aws_call` records instead (`medic.binding.apply_records_refusal`). Every other key is approved.
+#: them to its own `aws_call` records instead (`medic.ledger.binding.apply_records_refusal`). Every other key is
+#: approved.
 RECORDED_AT_APPLY: dict[str, tuple[str, ...]] = {
     "set_memory": ("latest_memory_mb_before", "published_version", "request_id"),
     "request_quota_increase": ("request_id",),

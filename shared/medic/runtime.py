@@ -16,12 +16,12 @@ from medic.clock import Clock, SystemClock
 from medic.config import Settings
 
 if TYPE_CHECKING:
+    from medic.chatops.transport import SlackTransport
     from medic.facts import FactCollector
-    from medic.ledger import Ledger
+    from medic.ledger.store import Ledger
     from medic.plan import Plan
-    from medic.runbook import Runbook, RunbookStore
+    from medic.planning.runbook import Runbook, RunbookStore
     from medic.safety import SafetyControls
-    from medic.slack.transport import SlackTransport
 
 
 #: The metric counting runbook files refused (namespace Medic; dimension Outcome: notify_only, kept_last_good, or
@@ -55,7 +55,7 @@ class Runtime:
 
     @cached_property
     def ledger(self) -> Ledger:
-        from medic.ledger import Ledger
+        from medic.ledger.store import Ledger
 
         return Ledger(self.clients.dynamodb, self.settings.plans_table, self.settings.events_table)
 
@@ -69,7 +69,7 @@ class Runtime:
     def runbook_store(self) -> RunbookStore:
         from medic.log import get_logger
         from medic.metrics import emit, metric_document
-        from medic.runbook import RunbookStore
+        from medic.planning.runbook import RunbookStore
 
         def refused(error: Exception) -> None:
             outcome = "notify_only" if store.notify_only else "kept_last_good" if store.loaded else "no_runbook"
@@ -97,7 +97,7 @@ class Runtime:
         """The Slack transport: injected, else the Web API with the bot token from Secrets Manager, read at its first
         Web API call (a card replaced through a click's response_url needs no token, so it reads none)."""
         if self._slack is None and self.settings.slack_bot_token_secret_arn:
-            from medic.slack.transport import WebApiTransport
+            from medic.chatops.transport import WebApiTransport
 
             arn = self.settings.slack_bot_token_secret_arn
             self._slack = WebApiTransport(lambda: self.secret(arn), self.settings.slack_api_url)

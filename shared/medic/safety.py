@@ -30,7 +30,7 @@ from medic.plan import Plan, Refusal
 if TYPE_CHECKING:
     from medic.actions.base import PlannedAction
     from medic.config import Settings
-    from medic.ledger import Ledger
+    from medic.ledger.store import Ledger
 
 KILL_SWITCH_KEY = "control#kill-switch"
 BREAKER_KEY = "control#circuit-breaker"

@@ -19,8 +19,8 @@ from medic.errors import InputError
 
 if TYPE_CHECKING:
     from medic.config import Settings
-    from medic.ledger import Ledger, UnreadableItem, UnreadableRecord
-    from medic.runbook import ExampleResult, Runbook
+    from medic.ledger.store import Ledger, UnreadableItem, UnreadableRecord
+    from medic.planning.runbook import ExampleResult, Runbook
     from medic.runtime import Runtime
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
@@ -29,9 +29,9 @@ EXIT_BROKEN_PIPE = 141
 #: `medic schema KIND`: the function that makes each JSON Schema (module, name), imported when asked. The files checked
 #: in (runbooks/runbook.schema.json, docs/schemas/) are their output, kept current by the tests.
 SCHEMAS: dict[str, tuple[str, str]] = {
-    "runbook": ("medic.runbook", "runbook_schema"),
+    "runbook": ("medic.planning.runbook", "runbook_schema"),
     "scenario": ("medic_tools.scenario", "scenario_schema"),
-    "facts": ("medic.explain", "facts_schema"),
+    "facts": ("medic.planning.explain", "facts_schema"),
 }
 
 
@@ -421,7 +421,7 @@ def _runbook_check(path: str | None, overrides: Sequence[str] = (), as_json: boo
     """Validate a runbook (and its override layers) and run its examples: exit 0, 1 when an example fails, 2 when the
     runbook is refused. With `as_json`, `runbook_check_json`'s document on stdout in every case."""
     from medic.config import DEFAULT_RUNBOOK
-    from medic.runbook import load_runbook, run_examples
+    from medic.planning.runbook import load_runbook, run_examples
 
     files = [str(path or DEFAULT_RUNBOOK), *map(str, overrides)]
     try:
@@ -511,8 +511,8 @@ def _control(args: argparse.Namespace) -> int:
 def _log(args: argparse.Namespace) -> int:
     """`medic log list|show|verify|export` against the tables named by MEDIC_PLANS_TABLE and MEDIC_EVENTS_TABLE, or by
     `--stack NAME`'s outputs (AWS_ENDPOINT_URL points it at the embedded world); AWS's refusals are told by `main`."""
-    from medic import audit
     from medic.clock import SystemClock
+    from medic.ledger import audit
     from medic.runtime import Runtime
 
     since = audit.parse_since(args.since, SystemClock().now()) if getattr(args, "since", None) is not None else None
@@ -536,13 +536,13 @@ def _log(args: argparse.Namespace) -> int:
 
 def _log_verify(runtime: Runtime, args: argparse.Namespace) -> int:
     """`medic log verify`: the chains, then (with a digest bucket) the digests and the chains against them."""
-    from medic import audit
+    from medic.ledger import audit
 
     reports = audit.verify_chains(runtime.ledger, args.plan)
     bucket = args.digest_bucket or runtime.settings.digest_bucket
     check = None
     if bucket:
-        from medic.digests.store import DigestStore
+        from medic.ledger.digests.store import DigestStore
         from medic_tools.digest_check import check_digests, with_digest_problems
 
         store = DigestStore(runtime.clients.client("s3"), bucket)
@@ -565,7 +565,7 @@ def _log_verify(runtime: Runtime, args: argparse.Namespace) -> int:
 
 
 def _log_export(ledger: Ledger, fmt: str, since: str | None, output: str | None) -> int:
-    from medic import audit
+    from medic.ledger import audit
 
     unreadable: list[UnreadableItem | UnreadableRecord] = []
     events = audit.export_events(ledger, since=since, unreadable=unreadable)
@@ -586,8 +586,14 @@ def _log_export(ledger: Ledger, fmt: str, since: str | None, output: str | None)
 def _explain(args: argparse.Namespace) -> int:
     """The decision trace of a scenario's plans or of an alarm event, as text or (--json) as data: `explain_json`."""
     from medic.config import DEFAULT_RUNBOOK
-    from medic.explain import decision_json, explain_all, explain_decision, load_facts_file, plan_explanation_json
-    from medic.runbook import decide, load_runbook
+    from medic.planning.explain import (
+        decision_json,
+        explain_all,
+        explain_decision,
+        load_facts_file,
+        plan_explanation_json,
+    )
+    from medic.planning.runbook import decide, load_runbook
 
     runbook = load_runbook(args.runbook or DEFAULT_RUNBOOK, args.override)
     if args.path.endswith((".yaml", ".yml")):
@@ -599,8 +605,8 @@ def _explain(args: argparse.Namespace) -> int:
         else:
             print(explain_all(plans, runbook))
         return EXIT_OK
-    from medic.events import parse_alarm_event
-    from medic.signals import classify
+    from medic.alarms.events import parse_alarm_event
+    from medic.alarms.signals import classify
 
     try:
         with open(args.path, encoding="utf-8") as handle:

@@ -15,13 +15,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from medic.clock import iso, parse_iso
-from medic.digests.model import DigestedHead, digest_key, sequence_of
-from medic.digests.store import DigestStore, StoredDigest
-from medic.digests.writer import DIGEST_GRACE
+from medic.ledger.digests.model import DigestedHead, digest_key, sequence_of
+from medic.ledger.digests.store import DigestStore, StoredDigest
+from medic.ledger.digests.writer import DIGEST_GRACE
 
 if TYPE_CHECKING:
-    from medic.chain import ChainReport
-    from medic.ledger import Ledger
+    from medic.ledger.chain import ChainReport
+    from medic.ledger.store import Ledger
 
 
 @dataclass
@@ -170,7 +170,7 @@ def _runs(numbers: Sequence[int]) -> list[list[int]]:
 def with_digest_problems(reports: list[ChainReport], check: DigestCheck) -> list[ChainReport]:
     """The chain reports with what the digests say added (a chain only the digests know gets a report of its
     own): a chain that no longer matches a digest is broken, whatever its own links say."""
-    from medic.chain import ChainReport
+    from medic.ledger.chain import ChainReport
 
     out = []
     by_id = {report.plan_id: report for report in reports}

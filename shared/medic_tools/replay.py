@@ -39,7 +39,7 @@ from medic.errors import InputError
 
 if TYPE_CHECKING:
     from medic.config import Settings
-    from medic.ledger import Ledger
+    from medic.ledger.store import Ledger
     from medic.runtime import Runtime
 
 ALARM_EVENT, EXECUTOR_MESSAGE, ROLLBACK_MESSAGE, UNREPLAYABLE = (
@@ -137,9 +137,9 @@ def parse_text(text: str, source: str) -> list[Item]:
 
 def _alarm_plan(payload: dict[str, Any]) -> tuple[str | None, str]:
     """The plan id triage gives this event, or None and why it makes no plan."""
+    from medic.alarms.events import parse_alarm_event
     from medic.clock import iso
     from medic.errors import EventError
-    from medic.events import parse_alarm_event
     from medic.plan import plan_id
 
     try:

@@ -26,15 +26,15 @@ from typing import IO, TYPE_CHECKING, Any, Literal
 from urllib.parse import urlencode
 
 from medic.aws import AwsClients
+from medic.chatops.blocks import APPROVE_ACTION_ID, REJECT_ACTION_ID
+from medic.chatops.transport import ConsoleTransport, render_block
 from medic.clock import ManualClock
 from medic.config import Settings
 from medic.errors import ScenarioError
-from medic.ledger import LogEvent
+from medic.ledger.store import LogEvent
 from medic.plan import Plan, contract_json
-from medic.runbook import Runbook
+from medic.planning.runbook import Runbook
 from medic.runtime import Runtime, install
-from medic.slack.blocks import APPROVE_ACTION_ID, REJECT_ACTION_ID
-from medic.slack.transport import ConsoleTransport, render_block
 from medic_tools.scenario import MetricSpec, Scenario, load_scenario
 
 if TYPE_CHECKING:
@@ -405,7 +405,7 @@ def build_medic_infra(clients: AwsClients) -> dict[str, str]:
             "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "3"}),
         },
     )["QueueUrl"]
-    secret = clients.secrets.create_secret(Name="medic/slack-signing-secret", SecretString=secrets.token_hex(16))
+    secret = clients.secrets.create_secret(Name="medic/chatops-signing-secret", SecretString=secrets.token_hex(16))
     executor = {"AWS": f"arn:aws:iam::{ACCOUNT}:role/medic-executor"}
     trust = {"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Action": ["sts:AssumeRole", "sts:SetSourceIdentity"], "Principal": executor}

@@ -12,10 +12,10 @@ import pytest
 
 from medic.actions import get_action
 from medic.actions.provisioned import PC_DIMENSION
+from medic.alarms.signals import Target
 from medic.aws import AwsClients
 from medic.clock import ManualClock
 from medic.facts import Facts
-from medic.signals import Target
 from medic_tools.world.server import EmbeddedAWS
 
 REGION = "us-east-1"

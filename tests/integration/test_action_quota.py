@@ -10,11 +10,11 @@ import pytest
 from medic.actions import get_action
 from medic.actions.base import PlannedAction
 from medic.actions.quota import RequestQuotaIncrease
+from medic.alarms.signals import Target
 from medic.aws import AwsClients
 from medic.clock import ManualClock
 from medic.errors import ActionFailed, GuardrailRefused
 from medic.facts import Facts
-from medic.signals import Target
 from medic_tools.world import moto_ext, moto_quotas
 from medic_tools.world.server import EmbeddedAWS
 

@@ -20,13 +20,13 @@ from botocore.exceptions import ClientError
 from medic.actions import PlannedAction, get_action
 from medic.actions.memory import UNRELEASED_CODE
 from medic.actions.provisioned import PC_DIMENSION
+from medic.alarms.signals import Target
 from medic.aws import AwsClients
 from medic.clock import ManualClock
 from medic.config import Settings
 from medic.errors import ActionFailed
 from medic.facts import ConsumerFacts, EventSourceFacts, Facts
-from medic.guardrails import check_plan
-from medic.signals import Target
+from medic.planning.guardrails import check_plan
 from medic_tools.world import moto_ext
 from medic_tools.world.server import EmbeddedAWS
 

@@ -2,7 +2,7 @@
 
 * For many random account states (limit, reservations, PC on the target's aliases and inside another function's
   reservation, autoscaling) and random capacity changes, whatever the guardrails let through — clamped or not — is
-  accepted by the world when the executor applies it, in order. The world validates with the same `medic.pool`
+  accepted by the world when the executor applies it, in order. The world validates with the same `medic.planning.pool`
   functions the guardrails clamp with; these states are built through the world's own API, so they are states AWS
   allows. (PC on *other* functions without a reservation is not among the facts; the states leave it out.)
 * The world counts a qualifier's existing PC once when Application Auto Scaling raises its bounds, and refuses a
@@ -23,13 +23,13 @@ from hypothesis import strategies as st
 from test_actions import TIMEOUT_S, apply_twice, make_function, same
 
 from medic.actions import PlannedAction, get_action
+from medic.alarms.signals import Target
 from medic.aws import AwsClients
 from medic.clock import ManualClock
 from medic.config import Settings
 from medic.errors import ActionFailed
 from medic.facts import ConsumerFacts, Facts
-from medic.guardrails import check_plan
-from medic.signals import Target
+from medic.planning.guardrails import check_plan
 from medic_tools.world import moto_ext
 from medic_tools.world.server import EmbeddedAWS
 

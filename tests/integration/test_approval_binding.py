@@ -184,7 +184,7 @@ def test_an_apply_taken_over_after_a_crash_is_refused_if_the_plan_was_rewritten_
 def test_a_rollback_is_refused_when_the_failed_plan_was_rewritten(aws: EmbeddedAWS) -> None:
     """The verifier hands a FAILED plan's rollback to the executor; meanwhile its before-state (what the rollback
     puts back) is rewritten to 500. The executor restores nothing from a rewritten plan: refused, logged, PC as is."""
-    from medic.runbook import layer, load_runbook
+    from medic.planning.runbook import layer, load_runbook
     from medic_tools.simulate import _after_fix
     from medic_tools.world import alarms
 
@@ -225,7 +225,7 @@ def test_what_an_action_records_while_applying_keeps_the_plan_bound_for_its_roll
     """An action records what its rollback restores while it applies (a published version, moved targets, a quota
     request). Those keys are the only ones outside the approval (medic.plan.RECORDED_AT_APPLY); they are bound to the
     executor's `aws_call` record instead. So the applied plan still binds, and a rollback is not refused."""
-    from medic.binding import apply_records_refusal, binding_refusal, recorded
+    from medic.ledger.binding import apply_records_refusal, binding_refusal, recorded
 
     path = ROOT / "scenarios" / f"{scenario}.yaml"
     sim = Simulation(load_scenario(path), str(path), aws.endpoint_url, Story(None))

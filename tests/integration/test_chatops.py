@@ -25,10 +25,10 @@ from urllib.parse import parse_qs, urlencode
 import pytest
 from slack_sdk.signature import SignatureVerifier
 
+from medic.chatops.requests import APPROVE_ACTION_ID, MAX_BODY_BYTES, REJECT_ACTION_ID
+from medic.chatops.transport import WebApiTransport
 from medic.plan import Plan
 from medic.runtime import Runtime, install
-from medic.slack.requests import APPROVE_ACTION_ID, MAX_BODY_BYTES, REJECT_ACTION_ID
-from medic.slack.transport import WebApiTransport
 from medic_tools.scenario import load_scenario
 from medic_tools.simulate import APP, APPROVER, CHANNEL, SECOND_APPROVER, TEAM, Simulation, Story, simulate
 from medic_tools.world.server import EmbeddedAWS
@@ -468,14 +468,14 @@ def test_a_fresh_process_decides_without_importing_the_pipeline(world: Callable[
     result = json.loads(run.stdout.splitlines()[-1])
     assert result["status"] == 200
     assert rt(sim).ledger.get(plan.id).status == "APPROVED"  # type: ignore[union-attr]
-    heavy_at_import = {"boto3", "botocore", "medic.ledger", "medic.plan", "medic.slack.blocks", "slack_sdk.web"}
+    heavy_at_import = {"boto3", "botocore", "medic.ledger.store", "medic.plan", "medic.chatops.blocks", "slack_sdk.web"}
     assert heavy_at_import.isdisjoint(result["at_import"]), "nothing heavy before the first request"
     never = {
         "medic.usecases.triage",
         "medic.usecases.execute",
         "medic.planning.make",
-        "medic.guardrails",
-        "medic.cost",
+        "medic.planning.guardrails",
+        "medic.planning.cost",
         "medic_tools.simulate",
         "slack_bolt",
         "moto",

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from medic.explain import explain_all, explain_plan
-from medic.runbook import load_runbook
+from medic.planning.explain import explain_all, explain_plan
+from medic.planning.runbook import load_runbook
 from medic_tools.cli import main
 from medic_tools.scenario import load_scenario
 from medic_tools.simulate import triage_only

@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from medic.events import parse_alarm_event
+from medic.alarms.events import parse_alarm_event
+from medic.alarms.signals import classify
 from medic.facts import (
     FactCollector,
     Facts,
@@ -22,7 +23,6 @@ from medic.facts import (
     summarize_report_lines,
 )
 from medic.runtime import install
-from medic.signals import classify
 from medic_tools.scenario import load_scenario
 from medic_tools.simulate import Simulation, Story
 from medic_tools.world.server import EmbeddedAWS
@@ -213,8 +213,8 @@ def test_engine_default_max_connections(engine: str, instance_class: str, expect
 
 
 def test_collect_on_a_target_of_nothing_collects_nothing() -> None:
+    from medic.alarms.signals import Signal, Target
     from medic.aws import AwsClients
-    from medic.signals import Signal, Target
 
     event = parse_alarm_event((Path(__file__).resolve().parents[2] / "events" / "composite-alarm.json").read_text())
     signal = Signal(kind="unknown", target=Target.none(), metric=None, reason="composite")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from medic.ledger import HEAD_PREFIX, LogEvent, event_hash
+from medic.ledger.store import HEAD_PREFIX, LogEvent, event_hash
 from medic.runtime import install
 from medic_tools.cli import main
 from medic_tools.scenario import load_scenario

@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 
-from medic.chain import recomputed_hash
 from medic.clock import iso
-from medic.digests.model import digest_key, sha256
-from medic.digests.writer import LogTampered
-from medic.ledger import HEAD_PREFIX, Ledger, LogEvent
+from medic.ledger.chain import recomputed_hash
+from medic.ledger.digests.model import digest_key, sha256
+from medic.ledger.digests.writer import LogTampered
+from medic.ledger.store import HEAD_PREFIX, Ledger, LogEvent
 from medic.plan import Plan, approval_hash
 from medic.runtime import install
 from medic_tools.cli import main

@@ -218,7 +218,7 @@ def test_one_plan_that_cannot_be_verified_does_not_stall_the_others(sim: Simulat
 def failing_fix(aws: EmbeddedAWS) -> Iterator[Simulation]:
     """A fix that does not clear the alarm, under a team rule that asks for a rollback when verification fails: the
     plan is applied and its alarm is still firing when the verifier runs."""
-    from medic.runbook import layer, load_runbook
+    from medic.planning.runbook import layer, load_runbook
 
     team = Path(__file__).parent / "runbooks" / "checkout-team-rollback.yaml"
     shipped = load_runbook(ROOT / "runbooks" / "lambda-latency.yaml")

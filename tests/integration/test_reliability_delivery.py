@@ -20,10 +20,10 @@ from floor import pc, rt
 
 from medic.actions import get_action
 from medic.aws import RETRY_MAX_ATTEMPTS
+from medic.chatops.transport import ConsoleTransport
 from medic.clock import iso, parse_iso
 from medic.plan import Plan
 from medic.runtime import Runtime, install
-from medic.slack.transport import ConsoleTransport
 from medic_tools.simulate import Simulation
 from medic_tools.world import moto_ext
 

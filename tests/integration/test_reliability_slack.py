@@ -25,10 +25,10 @@ from pytest_httpserver import HTTPServer
 from slack_sdk.signature import SignatureVerifier
 from werkzeug import Request, Response
 
+from medic.chatops.requests import APPROVE_ACTION_ID
+from medic.chatops.transport import WebApiTransport
 from medic.plan import Plan
 from medic.runtime import Runtime, install
-from medic.slack.requests import APPROVE_ACTION_ID
-from medic.slack.transport import WebApiTransport
 from medic_tools.scenario import load_scenario
 from medic_tools.simulate import APP, APPROVER, CHANNEL, TEAM, Simulation, Story, _after_fix
 from medic_tools.world import alarms

@@ -17,10 +17,10 @@ import pytest
 
 from medic.actions import PlannedAction, get_action
 from medic.actions.request_checks import RequestRefused
+from medic.alarms.signals import Target
 from medic.aws import AwsClients
 from medic.errors import ActionFailed
 from medic.facts import Facts
-from medic.signals import Target
 from medic_tools.world import moto_ext
 from medic_tools.world.server import EmbeddedAWS
 

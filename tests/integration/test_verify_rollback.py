@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from medic.runbook import layer, load_runbook
+from medic.planning.runbook import layer, load_runbook
 from medic.runtime import install
 from medic_tools.scenario import load_scenario
 from medic_tools.simulate import Simulation, Story

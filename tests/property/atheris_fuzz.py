@@ -24,9 +24,9 @@ import atheris
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the oracles live next to this file (run as a script)
 
 with atheris.instrument_imports(include=["medic"]):  # imported first, so that medic's code reports its coverage
-    import medic.events
-    import medic.runbook
-    import medic.signals
+    import medic.alarms.events
+    import medic.alarms.signals
+    import medic.planning.runbook
 
 from test_fuzz_events import SAMPLES, parsed_or_refused
 from test_fuzz_runbook import TEXT, loaded_or_refused
@@ -42,7 +42,7 @@ def events(data: bytes) -> None:
 
 def runbook(data: bytes) -> None:
     text = data.decode("utf-8", "replace")
-    loaded_or_refused(lambda: medic.runbook.parse_runbook(text, "fuzzed.yaml"))
+    loaded_or_refused(lambda: medic.planning.runbook.parse_runbook(text, "fuzzed.yaml"))
 
 
 def scenario(data: bytes) -> None:

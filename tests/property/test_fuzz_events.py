@@ -16,9 +16,9 @@ from fuzzing import examples, json_values, mutated, mutated_text, no_aws_calls, 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from medic.alarms.events import AlarmStateChangeEvent, parse_alarm_event
+from medic.alarms.signals import SIGNAL_KINDS, classify
 from medic.errors import EventError
-from medic.events import AlarmStateChangeEvent, parse_alarm_event
-from medic.signals import SIGNAL_KINDS, classify
 
 ROOT = Path(__file__).resolve().parents[2]
 #: The other functions' sample events and `sam local`'s env.json, which share events/ with the alarm events.

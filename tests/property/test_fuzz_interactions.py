@@ -1,4 +1,4 @@
-"""Fuzzing the Slack endpoint (functions/interactions/app.py → `medic.interactions.handle_interaction`).
+"""Fuzzing the Slack endpoint (functions/interactions/app.py → `medic.usecases.interactions.handle_interaction`).
 
 Three kinds of requests: anything at all (random headers, bodies and base64 flags, unsigned or forged), requests
 signed with the real signing secret whose body is random or a mutated button click or `/medic` command, and signed
@@ -38,12 +38,12 @@ from moto import mock_aws
 from medic import runtime
 from medic.actions.base import PlannedAction
 from medic.aws import AwsClients
+from medic.chatops.requests import APPROVE_ACTION_ID, REJECT_ACTION_ID
+from medic.chatops.transport import ConsoleTransport
 from medic.clock import ManualClock, iso
 from medic.config import Settings
 from medic.plan import Plan, SlackRef, approval_hash
 from medic.runtime import Runtime
-from medic.slack.requests import APPROVE_ACTION_ID, REJECT_ACTION_ID
-from medic.slack.transport import ConsoleTransport
 from medic_tools.simulate import build_medic_infra
 
 ROOT = Path(__file__).resolve().parents[2]

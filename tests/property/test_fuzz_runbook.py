@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from medic.config import DEFAULT_RUNBOOK
 from medic.errors import RunbookError
-from medic.runbook import Runbook, decide, layer, load_runbook, parse_runbook, run_examples
+from medic.planning.runbook import Runbook, decide, layer, load_runbook, parse_runbook, run_examples
 
 TEXT = DEFAULT_RUNBOOK.read_text(encoding="utf-8")
 DOCUMENT = yaml.safe_load(TEXT)

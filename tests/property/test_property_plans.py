@@ -31,11 +31,11 @@ from worlds import (
     situations,
 )
 
+from medic.alarms.signals import Target
 from medic.config import DEFAULT_RUNBOOK, Settings
 from medic.facts import ConsumerFacts, EventSourceFacts, Facts
-from medic.runbook import Runbook, Table, load_runbook
-from medic.signals import Target
-from medic.verdict import ActionCall
+from medic.planning.runbook import Runbook, Table, load_runbook
+from medic.planning.verdict import ActionCall
 
 RUNBOOK = load_runbook(DEFAULT_RUNBOOK)
 #: Tags of a function that is not opted in (None: its tags could not be read).

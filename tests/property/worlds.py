@@ -22,15 +22,15 @@ from hypothesis import strategies as st
 from medic.actions import get_action, registry
 from medic.actions.base import PlannedAction
 from medic.actions.buffer import READY_TAG
+from medic.alarms.signals import Target
 from medic.config import Settings
-from medic.cost import annotate_costs
 from medic.errors import GuardrailRefused
 from medic.facts import DATABASE_TAG, INVOCATION_TAG, VCPU_MB, ConsumerFacts, EventSourceFacts, Facts
-from medic.guardrails import MIN_UNRESERVED, check_budget, check_plan
 from medic.plan import Refusal
-from medic.runbook import Runbook, decide
-from medic.signals import Target
-from medic.verdict import ActionCall, Decision
+from medic.planning.cost import annotate_costs
+from medic.planning.guardrails import MIN_UNRESERVED, check_budget, check_plan
+from medic.planning.runbook import Runbook, decide
+from medic.planning.verdict import ActionCall, Decision
 
 OPT_IN = ("medic:managed", "true")
 FUNCTION_SIGNALS = ("throttles", "spillover", "p99_latency")

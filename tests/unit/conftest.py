@@ -9,7 +9,7 @@ import pytest
 from moto import mock_aws
 
 from medic.aws import AwsClients
-from medic.ledger import Ledger
+from medic.ledger.store import Ledger
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

@@ -14,12 +14,12 @@ from medic.actions import PlannedAction, get_action, registry
 from medic.actions.budget import consumer_shares, split_budget
 from medic.actions.buffer import buffer_queue_names, event_rules, sns_topics
 from medic.actions.prewarm import daily_cron
+from medic.alarms.signals import Target
 from medic.config import Settings
 from medic.errors import GuardrailRefused
 from medic.facts import ConsumerFacts, EventSourceFacts, Facts
-from medic.guardrails import check_plan
 from medic.plan import Refusal
-from medic.signals import Target
+from medic.planning.guardrails import check_plan
 
 ORDERS_DB = Target.db_instance("orders-db")
 CHECKOUT = Target.function("checkout")

@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 
 from medic.actions import get_action
+from medic.alarms.signals import Target
 from medic.config import Settings
 from medic.errors import GuardrailRefused
 from medic.facts import Facts
-from medic.guardrails import check_plan
-from medic.signals import Target
+from medic.planning.guardrails import check_plan
 
 CHECKOUT = Target.function("checkout")
 

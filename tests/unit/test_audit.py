@@ -16,16 +16,16 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from medic import audit
 from medic.actions import get_action
 from medic.actions.base import PlannedAction
+from medic.alarms.signals import Target
 from medic.clock import ManualClock, iso
 from medic.errors import InputError
 from medic.facts import Facts
-from medic.ledger import Ledger, LogEvent, event_hash
+from medic.ledger import audit
+from medic.ledger.store import Ledger, LogEvent, event_hash
 from medic.plan import Plan, approval_hash, plan_id
-from medic.signals import Target
-from medic.verdict import ConditionResult, Decision, RowTrace
+from medic.planning.verdict import ConditionResult, Decision, RowTrace
 from medic_tools.cli import main
 
 if TYPE_CHECKING:
@@ -484,8 +484,8 @@ def test_without_the_tables_configured_the_command_says_which_variable(
 
 
 def test_a_lease_and_its_take_over_are_told_with_who_held_the_plan_until_when() -> None:
-    from medic.audit import describe_event
-    from medic.ledger import LogEvent
+    from medic.ledger.audit import describe_event
+    from medic.ledger.store import LogEvent
 
     def event(kind: str, data: dict[str, object]) -> LogEvent:
         return LogEvent(plan_id="p-1", seq=1, at="2026-11-22T05:00:00.000Z", kind=kind, data=data, prev_hash="",

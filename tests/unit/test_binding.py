@@ -1,5 +1,6 @@
 """The approval hash covers everything the executor acts on, and only that; the executor's binding checks
-(medic.binding) refuse a plan that differs from what triage logged or the approver approved, and progress that differs
+(medic.ledger.binding) refuse a plan that differs from what triage logged or the approver approved, and progress that
+differs
 from the executor's own records. Pure: plans and chains built in memory."""
 
 from __future__ import annotations
@@ -9,8 +10,8 @@ from typing import Any
 import pytest
 
 from medic.actions.base import PlannedAction
-from medic.binding import apply_records_refusal, binding_refusal, linked_chain
-from medic.ledger import GENESIS, LogEvent, event_hash
+from medic.ledger.binding import apply_records_refusal, binding_refusal, linked_chain
+from medic.ledger.store import GENESIS, LogEvent, event_hash
 from medic.plan import RECORDED_AT_APPLY, Plan, approval_hash, canonical_json, executable_content
 
 NOW = "2026-11-22T05:01:00.000Z"

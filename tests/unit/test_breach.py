@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from medic.breach import Breach, breach_of
-from medic.events import AlarmState, parse_alarm_event
+from medic.alarms.breach import Breach, breach_of
+from medic.alarms.events import AlarmState, parse_alarm_event
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 

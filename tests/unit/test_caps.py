@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 
 from medic.actions import PlannedAction, get_action
+from medic.alarms.signals import Target
 from medic.config import Settings
-from medic.cost import annotate_costs
 from medic.facts import Facts
-from medic.guardrails import check_budget, check_plan
 from medic.plan import Refusal
-from medic.signals import Target
+from medic.planning.cost import annotate_costs
+from medic.planning.guardrails import check_budget, check_plan
 
 CHECKOUT = Target.function("checkout")
 CHECKOUT_LIVE = Target.function("checkout", "live")

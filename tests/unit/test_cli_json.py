@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from medic.runbook import load_runbook
+from medic.planning.runbook import load_runbook
 from medic_tools.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]

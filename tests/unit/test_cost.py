@@ -14,7 +14,12 @@ from typing import Any
 import pytest
 
 from medic.actions import PlannedAction, get_action
-from medic.cost import (
+from medic.alarms.signals import Target
+from medic.chatops.blocks import blocks_json, plan_blocks
+from medic.errors import ConfigError
+from medic.facts import Facts
+from medic.plan import Plan
+from medic.planning.cost import (
     FALLBACK_REGION,
     PRICES_FILE,
     PriceTable,
@@ -23,11 +28,6 @@ from medic.cost import (
     format_usd,
     load_prices,
 )
-from medic.errors import ConfigError
-from medic.facts import Facts
-from medic.plan import Plan
-from medic.signals import Target
-from medic.slack.blocks import blocks_json, plan_blocks
 
 ROOT = Path(__file__).resolve().parents[2]
 CHECKOUT_LIVE = Target.function("checkout", "live")

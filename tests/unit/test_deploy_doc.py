@@ -11,7 +11,7 @@ import pytest
 import yaml
 from template_script import load_check_script
 
-from medic.slack.requests import MAX_BODY_BYTES, SlackRequestRefused, verify_signature
+from medic.chatops.requests import MAX_BODY_BYTES, SlackRequestRefused, verify_signature
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "deploy.md"
@@ -53,14 +53,14 @@ def test_the_guided_deploys_question_on_each_public_function_url_is_answered_yes
 def test_the_code_deploy_md_cites_exists() -> None:
     text = DOC.read_text(encoding="utf-8")
     cited = CITED.findall(text)
-    assert "medic.interactions.handle_interaction" in cited
+    assert "medic.usecases.interactions.handle_interaction" in cited
     for name in cited:
         module, _, attribute = name.rpartition(".")
         try:
             importlib.import_module(name)
         except ModuleNotFoundError:
             assert hasattr(importlib.import_module(module), attribute), f"docs/deploy.md cites {name}: not found"
-    assert hasattr(importlib.import_module("medic.slack.requests"), "verify_signature")
+    assert hasattr(importlib.import_module("medic.chatops.requests"), "verify_signature")
     assert MAX_BODY_BYTES == 64 * 1024 and "at most 64 KiB" in text
 
 

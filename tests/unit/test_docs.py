@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import get_args
 
 from medic.actions import ACTION_KINDS
+from medic.alarms.signals import SignalKind
 from medic.plan import PLAN_STATES
-from medic.runbook import DIAGNOSES, MODE_ORDER
-from medic.signals import SignalKind
+from medic.planning.runbook import DIAGNOSES, MODE_ORDER
 
 ROOT = Path(__file__).resolve().parents[2]
 #: A citation of the design document that lives outside the repository (its name, or its "§n" shorthand).

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from medic.alarms.events import ROOT_FIELD, AlarmStateChangeEvent, ReasonData, parse_alarm_event
 from medic.errors import EventError, InputError, MedicError
-from medic.events import ROOT_FIELD, AlarmStateChangeEvent, ReasonData, parse_alarm_event
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 #: events/ also holds the other functions' sample events, named after their function, and `sam local`'s env.json

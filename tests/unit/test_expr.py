@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from medic.expr import ExpressionError, UnknownFact, compile_expression
+from medic.planning.expr import ExpressionError, UnknownFact, compile_expression
 
 #: The facts these tests write expressions against (the runbook's real ones are `medic.facts.FACT_TYPES`).
 FACTS: dict[str, type] = {

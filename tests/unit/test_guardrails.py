@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 
 from medic.actions import PlannedAction, get_action
+from medic.alarms.signals import Target
 from medic.config import Settings
 from medic.errors import GuardrailRefused
 from medic.facts import Facts
-from medic.guardrails import MIN_UNRESERVED, check_plan
 from medic.plan import Refusal
-from medic.signals import Target
+from medic.planning.guardrails import MIN_UNRESERVED, check_plan
 
 CHECKOUT_LIVE = Target.function("checkout", "live")
 OPTED_IN = {"medic:managed": "true", "team": "payments"}

@@ -1,6 +1,7 @@
 """Guardrails on the account's concurrency pool: what a plan may take from it, judged as AWS judges it.
 
-The pool is `UnreservedConcurrentExecutions` less the PC already on functions without a reservation (`medic.pool`);
+The pool is `UnreservedConcurrentExecutions` less the PC already on functions without a reservation
+(`medic.planning.pool`);
 a plan's changes are judged in the order the executor makes them; a reserved raise leaves the functions without a
 reservation what they use; an account whose limit is all floor has nothing to give.
 """
@@ -12,11 +13,11 @@ from typing import Any
 import pytest
 
 from medic.actions import PlannedAction, get_action
+from medic.alarms.signals import Target
 from medic.config import Settings
 from medic.facts import Facts
-from medic.guardrails import check_plan
 from medic.plan import Refusal
-from medic.signals import Target
+from medic.planning.guardrails import check_plan
 
 CHECKOUT = Target.function("checkout")
 CHECKOUT_LIVE = Target.function("checkout", "live")

@@ -1,4 +1,5 @@
-"""The interactions use case (`medic.interactions`): the two-person rule, the approver user group, the card replaced
+"""The interactions use case (`medic.usecases.interactions`): the two-person rule, the approver user group, the card
+replaced
 through the click's response_url, the `/medic` slash command, refusals kept in the log, and the metric graph.
 
 DynamoDB, SQS and Secrets Manager are moto's in-process `mock_aws`; Slack is the console transport, or slack_sdk's
@@ -23,22 +24,22 @@ from werkzeug import Request
 
 from medic.actions.base import PlannedAction
 from medic.aws import AwsClients
+from medic.chatops.graph import PNG_MAGIC, attach_metric_graph, metric_widget
+from medic.chatops.requests import APPROVE_ACTION_ID, REJECT_ACTION_ID
+from medic.chatops.transport import ConsoleTransport, SlackTransport, WebApiTransport
 from medic.clock import ManualClock, iso
 from medic.config import Settings
 from medic.errors import ConfigError
-from medic.interactions import (
+from medic.plan import Plan, SlackRef, approval_hash
+from medic.runtime import SECRET_TTL_S, Runtime
+from medic.safety import KILL_SWITCH_KEY
+from medic.usecases.interactions import (
     REFUSALS_LOGGED_PER_MINUTE,
     add_approval,
     approvals_required,
     fresh_response_url,
     handle_interaction,
 )
-from medic.plan import Plan, SlackRef, approval_hash
-from medic.runtime import SECRET_TTL_S, Runtime
-from medic.safety import KILL_SWITCH_KEY
-from medic.slack.graph import PNG_MAGIC, attach_metric_graph, metric_widget
-from medic.slack.requests import APPROVE_ACTION_ID, REJECT_ACTION_ID
-from medic.slack.transport import ConsoleTransport, SlackTransport, WebApiTransport
 
 REGION, PLANS, EVENTS = "us-east-1", "medic-plans", "medic-events"  # as tests/unit/conftest.py makes them
 

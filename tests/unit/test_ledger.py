@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from medic.actions import get_action
+from medic.alarms.signals import Target
 from medic.clock import ManualClock, iso
 from medic.errors import LeaseHeld, StateConflict
 from medic.facts import Facts
-from medic.ledger import GENESIS, Ledger, event_hash
+from medic.ledger.store import GENESIS, Ledger, event_hash
 from medic.plan import PLAN_STATES, TRANSITIONS, Plan, approval_hash, plan_id
-from medic.signals import Target
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

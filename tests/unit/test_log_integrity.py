@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING
 import pytest
 
 from medic.actions import get_action
-from medic.chain import GENESIS, may_become
+from medic.alarms.signals import Target
 from medic.clock import ManualClock, iso
 from medic.facts import Facts
-from medic.ledger import HEAD_PREFIX, Ledger, event_hash
+from medic.ledger.chain import GENESIS, may_become
+from medic.ledger.store import HEAD_PREFIX, Ledger, event_hash
 from medic.plan import Plan, approval_hash, plan_content_hash, plan_id
-from medic.signals import Target
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

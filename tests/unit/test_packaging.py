@@ -36,7 +36,8 @@ def test_an_installed_medic_finds_its_runbook_outside_a_checkout(tmp_path: Path)
     assert installed.read_bytes() == (ROOT / "runbooks" / "lambda-latency.yaml").read_bytes()
     probe = (
         "import sys; sys.path.insert(0, sys.argv[1]); import medic; from medic.config import DEFAULT_RUNBOOK;"
-        "from medic.runbook import load_runbook; assert medic.__file__.startswith(sys.argv[1]), medic.__file__;"
+        "from medic.planning.runbook import load_runbook;"
+        "assert medic.__file__.startswith(sys.argv[1]), medic.__file__;"
         "print(DEFAULT_RUNBOOK, load_runbook(DEFAULT_RUNBOOK).name)"
     )
     done = subprocess.run(  # a fresh interpreter: this one imported medic from the checkout

@@ -1,4 +1,5 @@
-"""AWS's concurrency-pool arithmetic (`medic.pool`): the rules the guardrails clamp with and the world validates with.
+"""AWS's concurrency-pool arithmetic (`medic.planning.pool`): the rules the guardrails clamp with and the world
+validates with.
 
 Each rule is checked against the numbers AWS documents (PutFunctionConcurrency's 100 unreserved executions, the
 [10] of a new account, PC within the reservation), and each clamp against the refusal it must avoid: a clamped value
@@ -11,8 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from medic import pool
-from medic.pool import UnreservedPool
+from medic.planning import pool
+from medic.planning.pool import UnreservedPool
 
 
 @pytest.mark.parametrize(("limit", "minimum"), [(1000, 100), (101, 100), (100, 100), (50, 50), (10, 10), (0, 0)])

@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from medic import ledger as ledger_module
 from medic.clock import ManualClock, iso
-from medic.ledger import Ledger
+from medic.ledger import store as ledger_module
+from medic.ledger.store import Ledger
 from medic.plan import Plan, plan_id
 
 ALARM = "arn:aws:cloudwatch:us-east-1:123456789012:alarm:fn{index}-live-spillover"

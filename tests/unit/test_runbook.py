@@ -18,8 +18,8 @@ from medic.actions import ACTION_KINDS
 from medic.config import DEFAULT_RUNBOOK
 from medic.errors import InputError, RunbookError
 from medic.facts import Facts
-from medic.runbook import Runbook, decide, load_runbook, parse_runbook
-from medic.verdict import ActionCall, Decision, RowTrace
+from medic.planning.runbook import Runbook, decide, load_runbook, parse_runbook
+from medic.planning.verdict import ActionCall, Decision, RowTrace
 
 RUNBOOK = Path(__file__).resolve().parents[2] / "runbooks" / "lambda-latency.yaml"
 SPILLOVER_ROWS = [

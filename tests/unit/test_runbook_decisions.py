@@ -21,9 +21,9 @@ from typing import Any
 import pytest
 
 from medic.config import DEFAULT_RUNBOOK
-from medic.expr import Expression, UnknownFact
 from medic.facts import FACT_TYPES
-from medic.runbook import (
+from medic.planning.expr import Expression, UnknownFact
+from medic.planning.runbook import (
     MODE_ORDER,
     Row,
     Runbook,
@@ -32,7 +32,7 @@ from medic.runbook import (
     load_runbook,
     render,
 )
-from medic.verdict import ActionCall, ConditionResult, Decision, RowTrace
+from medic.planning.verdict import ActionCall, ConditionResult, Decision, RowTrace
 
 RUNBOOK = load_runbook(DEFAULT_RUNBOOK)
 SIGNALS = tuple(RUNBOOK.tables)

@@ -15,8 +15,8 @@ import pytest
 from medic.actions import registry
 from medic.actions.base import Action, PlannedAction
 from medic.errors import RunbookError
-from medic.explain import explain_decision, trace_lines
-from medic.runbook import (
+from medic.planning.explain import explain_decision, trace_lines
+from medic.planning.runbook import (
     Runbook,
     RunbookStore,
     decide,

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from medic.errors import RunbookError, ScenarioError
-from medic.expr import MAX_DEPTH, ExpressionError, compile_expression
 from medic.facts import FACT_TYPES
-from medic.runbook import (
+from medic.planning.expr import MAX_DEPTH, ExpressionError, compile_expression
+from medic.planning.runbook import (
     CompiledAction,
     Row,
     Scope,
@@ -28,7 +28,7 @@ from medic.runbook import (
     load_runbook,
     parse_runbook,
 )
-from medic.verdict import VerifySpec
+from medic.planning.verdict import VerifySpec
 from medic.yaml_tree import MAX_NODES
 from medic_tools.scenario import load_scenario
 

@@ -9,14 +9,14 @@ from typing import Any
 import pytest
 
 from medic.actions import get_action
+from medic.alarms.signals import Target
 from medic.clock import iso
 from medic.config import Settings
 from medic.errors import ConfigError
 from medic.facts import Facts
-from medic.ledger import Ledger
+from medic.ledger.store import Ledger
 from medic.plan import Plan, approval_hash, plan_id
 from medic.safety import BREAKER_KEY, KILL_SWITCH_KEY, SafetyControls, describe, parse_freeze_windows
-from medic.signals import Target
 
 NOW = datetime(2026, 11, 25, 14, 0, tzinfo=UTC)  # a Wednesday
 

@@ -21,13 +21,13 @@ from typing import Any
 import pytest
 from template_script import load_check_script
 
+from medic.alarms.events import parse_alarm_event
+from medic.chatops.requests import APPROVE_ACTION_ID, function_url_body, parse_block_actions, verify_signature
 from medic.clock import iso
 from medic.errors import SlackRequestRefused
-from medic.events import parse_alarm_event
-from medic.interactions import PLAN_ID
 from medic.plan import plan_id
 from medic.queue import ExecutorMessage
-from medic.slack.requests import APPROVE_ACTION_ID, function_url_body, parse_block_actions, verify_signature
+from medic.usecases.interactions import PLAN_ID
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events"

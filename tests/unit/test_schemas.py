@@ -14,8 +14,8 @@ import pytest
 
 from medic import yaml_tree
 from medic.errors import InputError
-from medic.explain import facts_schema, load_facts_file
-from medic.runbook import runbook_schema
+from medic.planning.explain import facts_schema, load_facts_file
+from medic.planning.runbook import runbook_schema
 from medic_tools.cli import SCHEMAS, main
 from medic_tools.scenario import load_scenario, scenario_schema
 
@@ -172,7 +172,7 @@ def test_the_docs_facts_example_loads_and_validates(tmp_path: Path) -> None:
 
 
 def test_the_docs_json_contract_has_the_keys_the_simulator_prints() -> None:
-    from medic.chain import LogEvent
+    from medic.ledger.chain import LogEvent
     from medic.plan import Plan, contract_json
     from medic_tools.simulate import Outcome
 

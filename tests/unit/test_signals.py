@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from medic.events import AlarmStateChangeEvent, parse_alarm_event
-from medic.signals import SIGNAL_KINDS, SIGNAL_TAG, Signal, Target, classify
+from medic.alarms.events import AlarmStateChangeEvent, parse_alarm_event
+from medic.alarms.signals import SIGNAL_KINDS, SIGNAL_TAG, Signal, Target, classify
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 CHECKOUT_LIVE = {"FunctionName": "checkout", "Resource": "checkout:live"}

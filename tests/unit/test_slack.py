@@ -24,15 +24,8 @@ from slack_sdk.models.blocks import Block
 from slack_sdk.signature import SignatureVerifier
 
 from medic.actions import get_action
-from medic.clock import ManualClock, iso
-from medic.config import DEFAULT_RUNBOOK, Settings
-from medic.errors import SlackRequestRefused
-from medic.facts import Facts
-from medic.guardrails import check_plan
-from medic.plan import Plan, approval_hash, plan_id
-from medic.runbook import decide, load_runbook
-from medic.signals import Target
-from medic.slack.blocks import (
+from medic.alarms.signals import Target
+from medic.chatops.blocks import (
     APPROVE_ACTION_ID,
     REJECT_ACTION_ID,
     SECTION_TEXT_LIMIT,
@@ -40,8 +33,15 @@ from medic.slack.blocks import (
     plan_blocks,
     plan_summary,
 )
-from medic.slack.requests import MAX_BODY_BYTES, function_url_body, parse_block_actions, verify_signature
-from medic.slack.transport import ConsoleTransport, WebApiTransport, render_block
+from medic.chatops.requests import MAX_BODY_BYTES, function_url_body, parse_block_actions, verify_signature
+from medic.chatops.transport import ConsoleTransport, WebApiTransport, render_block
+from medic.clock import ManualClock, iso
+from medic.config import DEFAULT_RUNBOOK, Settings
+from medic.errors import SlackRequestRefused
+from medic.facts import Facts
+from medic.plan import Plan, approval_hash, plan_id
+from medic.planning.guardrails import check_plan
+from medic.planning.runbook import decide, load_runbook
 
 ALARM_ARN = "arn:aws:cloudwatch:us-east-1:123456789012:alarm:checkout-live-spillover"
 STATE_TS = "2026-11-22T05:00:00.000Z"
@@ -678,7 +678,7 @@ def test_one_of_two_approvals_keeps_the_buttons_and_says_so(clock: ManualClock) 
 
 def example_message(clock: ManualClock) -> dict[str, Any]:
     """The message triage posts for the spillover plan, costs included: what docs/slack-card-example.json shows."""
-    from medic.cost import annotate_costs
+    from medic.planning.cost import annotate_costs
 
     plan = proposed_plan(clock)
     annotate_costs(plan.actions, checkout_facts(), plan.region)

@@ -560,11 +560,12 @@ def test_only_triage_and_the_executor_create_plans(resources: dict[str, Any]) ->
     assert flaggers == {"InteractionsFunctionRole"}
 
 
-#: The plans-table attribute that binds a plan to its approval (medic.binding): only triage, which makes plans, writes
-#: it (the executor too, on the re-proposals it makes after drift). No other role may name it in a write.
+#: The plans-table attribute that binds a plan to its approval (medic.ledger.binding): only triage, which makes plans,
+#: writes it (the executor too, on the re-proposals it makes after drift). No other role may name it in a write.
 CONTENT_HASH = "approval_hash"
-#: What the roles that move a plan (decide, apply, verify) may name in an UpdateItem, as medic.ledger writes it: the
-#: state and its index keys, the doc, the executor's lease, the approvers set (interactions), the chains' head anchors.
+#: What the roles that move a plan (decide, apply, verify) may name in an UpdateItem, as medic.ledger.store writes it:
+#: the state and its index keys, the doc, the executor's lease, the approvers set (interactions), the chains' head
+#: anchors.
 MOVE_ATTRIBUTES = {
     "InteractionsFunctionRole": {"plan_id", "state", "target", "created_at", "updated_at", "doc", "lease_until",
                                  "approvals", "head_seq", "head_hash", "head_at"},
@@ -617,7 +618,7 @@ def test_no_role_but_triage_writes_a_plans_approval_hash_or_a_control_flag_it_do
         assert condition["ForAllValues:StringLike"] == {"dynamodb:LeadingKeys": ["p-*", "head#*"]}
         attributes = set(condition["ForAllValues:StringEquals"]["dynamodb:Attributes"])
         assert CONTENT_HASH not in attributes
-        assert attributes == MOVE_ATTRIBUTES[role], f"{role}: exactly what medic.ledger writes"
+        assert attributes == MOVE_ATTRIBUTES[role], f"{role}: exactly what medic.ledger.store writes"
         assert {k: v for k, v in condition.items() if k.startswith("StringEqualsIfExists")} == NARROW_RETURN_VALUES
     assert set(seen) == {"TriageFunctionRole", "InteractionsFunctionRole", "ExecutorFunctionRole",
                          "VerifierFunctionRole"}  # fmt: skip
@@ -1167,7 +1168,7 @@ DIGEST_ESCAPES = frozenset({
     "s3:BypassGovernanceRetention", "s3:PutBucketPolicy", "s3:DeleteBucketPolicy",
     "s3:PutBucketObjectLockConfiguration", "s3:PutBucketVersioning", "s3:PutLifecycleConfiguration",
 })  # fmt: skip
-#: The only reads the digest writer makes of the log (medic.digests.writer: Ledger.heads and Ledger.events).
+#: The only reads the digest writer makes of the log (medic.ledger.digests.writer: Ledger.heads and Ledger.events).
 DIGEST_LOG_READS = frozenset({"dynamodb:Scan", "dynamodb:Query"})
 
 

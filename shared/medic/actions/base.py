@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field
 
 if TYPE_CHECKING:
+    from medic.alarms.signals import Target
     from medic.aws import AwsClients
     from medic.clock import Clock
     from medic.facts import Facts
-    from medic.signals import Target
 
 Scalar = int | float | str | bool | None
 

@@ -24,8 +24,8 @@ from medic.actions.base import PlannedAction
 from medic.errors import GuardrailRefused
 
 if TYPE_CHECKING:
+    from medic.alarms.signals import Target
     from medic.facts import ConsumerFacts, Facts
-    from medic.signals import Target
 
 #: AWS's minimum of ScalingConfig.MaximumConcurrency on an SQS event source mapping.
 ESM_MIN_CONCURRENCY: Final = 2

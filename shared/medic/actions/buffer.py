@@ -18,10 +18,10 @@ from medic.facts.model import SQS_BUFFER_TAG
 if TYPE_CHECKING:
     from mypy_boto3_lambda.type_defs import ScalingConfigTypeDef
 
+    from medic.alarms.signals import Target
     from medic.aws import AwsClients
     from medic.clock import Clock
     from medic.facts import Facts
-    from medic.signals import Target
 
 #: The function's own word that its handler takes SQS batches and its role may consume the buffer queues.
 READY_TAG: Final = SQS_BUFFER_TAG

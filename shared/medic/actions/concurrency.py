@@ -29,10 +29,10 @@ from medic.errors import ActionFailed, GuardrailRefused
 if TYPE_CHECKING:
     from mypy_boto3_lambda.type_defs import ScalingConfigTypeDef
 
+    from medic.alarms.signals import Target
     from medic.aws import AwsClients
     from medic.clock import Clock
     from medic.facts import EventSourceFacts, Facts
-    from medic.signals import Target
 
 #: AWS's range of ScalingConfig.MaximumConcurrency on an SQS event source mapping.
 ESM_MAX_CONCURRENCY: Final = 1000

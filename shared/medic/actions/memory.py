@@ -15,10 +15,10 @@ from medic.errors import ActionFailed, GuardrailRefused
 from medic.facts import VCPU_MB
 
 if TYPE_CHECKING:
+    from medic.alarms.signals import Target
     from medic.aws import AwsClients
     from medic.clock import Clock
     from medic.facts import Facts
-    from medic.signals import Target
 
 #: Lambda's memory range (MB).
 MIN_MEMORY_MB: Final = 128

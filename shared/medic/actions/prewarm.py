@@ -12,10 +12,10 @@ from medic.aws import error_code, request_id
 from medic.errors import ActionFailed, GuardrailRefused
 
 if TYPE_CHECKING:
+    from medic.alarms.signals import Target
     from medic.aws import AwsClients
     from medic.clock import Clock
     from medic.facts import Facts
-    from medic.signals import Target
 
 MINUTES_PER_DAY: Final = 1440
 _NOT_FOUND = frozenset({"ObjectNotFoundException", "ValidationException"})

@@ -9,10 +9,10 @@ from medic.actions.base import Action, PlannedAction, Scalar
 from medic.errors import ActionFailed, GuardrailRefused
 
 if TYPE_CHECKING:
+    from medic.alarms.signals import Target
     from medic.aws import AwsClients
     from medic.clock import Clock
     from medic.facts import Facts
-    from medic.signals import Target
 
 PC_DIMENSION: Final = "lambda:function:ProvisionedConcurrency"
 POLL_INTERVAL_S = 5.0

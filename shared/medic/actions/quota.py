@@ -12,10 +12,10 @@ from medic.errors import ActionFailed, GuardrailRefused
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+    from medic.alarms.signals import Target
     from medic.aws import AwsClients
     from medic.clock import Clock
     from medic.facts import Facts
-    from medic.signals import Target
 
 SERVICE_CODE: Final = "lambda"
 #: Service Quotas' code of Lambda's "Concurrent executions" quota.

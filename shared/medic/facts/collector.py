@@ -15,8 +15,9 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any, Final
 
+from medic.alarms.events import AlarmStateChangeEvent
+from medic.alarms.signals import Signal
 from medic.aws import AwsClients, error_code
-from medic.events import AlarmStateChangeEvent
 from medic.facts import chains, database
 from medic.facts.model import (
     BASELINE,
@@ -30,8 +31,7 @@ from medic.facts.model import (
 )
 from medic.facts.reports import ReportReader, default_log_group
 from medic.facts.series import Points, SeriesSpec, in_window, read_series, window, window_start
-from medic.pool import minimum_unreserved
-from medic.signals import Signal
+from medic.planning.pool import minimum_unreserved
 
 PC_DIMENSION: Final = "lambda:function:ProvisionedConcurrency"
 #: An unqualified alarm's candidates (aliases + $LATEST) whose metrics are read with the traffic split in one request
@@ -409,7 +409,9 @@ class FactCollector:
         facts.sources["account_limit"] = facts.sources["unreserved_concurrency"] = "lambda:GetAccountSettings"
         if facts.account_limit is not None:
             facts.minimum_unreserved = minimum_unreserved(int(facts.account_limit))
-            facts.sources["minimum_unreserved"] = "min(100, account_limit): what AWS keeps unreserved (medic.pool)"
+            facts.sources["minimum_unreserved"] = (
+                "min(100, account_limit): what AWS keeps unreserved (medic.planning.pool)"
+            )
 
     def _event_sources(self, facts: Facts, name: str) -> None:
         facts.event_sources = self.mappings(name)

@@ -69,7 +69,7 @@ class Facts(BaseModel):
     reserved_concurrency: int | None = None
     account_limit: int | None = None
     unreserved_concurrency: int | None = None
-    minimum_unreserved: int | None = None  # AWS keeps min(100, account_limit) unreserved (medic.pool)
+    minimum_unreserved: int | None = None  # AWS keeps min(100, account_limit) unreserved (medic.planning.pool)
     # Provisioned concurrency on the qualifier
     pc_requested: int | None = None
     pc_allocated: int | None = None

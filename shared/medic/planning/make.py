@@ -16,9 +16,9 @@ from medic.errors import (
     GuardrailRefused,
 )
 from medic.facts import Facts
-from medic.guardrails import check_budget, check_plan
 from medic.plan import Plan, Refusal, approval_hash
-from medic.runbook import decide
+from medic.planning.guardrails import check_budget, check_plan
+from medic.planning.runbook import decide
 from medic.runtime import Runtime
 
 
@@ -45,7 +45,7 @@ def make_plan(plan: Plan, facts: Facts, rt: Runtime, now: datetime) -> None:
                 Refusal(guard=refused.guard, limit=refused.limit, observed=refused.observed, message=refused.message)
             )
     plan.blocked_by.extend(check_plan(plan.actions, facts, rt.settings))
-    from medic.cost import annotate_costs
+    from medic.planning.cost import annotate_costs
 
     annotate_costs(plan.actions, facts, plan.region, facts.architecture or "x86_64")
     plan.blocked_by.extend(check_budget(plan.actions, rt.settings))
@@ -65,7 +65,7 @@ def make_plan(plan: Plan, facts: Facts, rt: Runtime, now: datetime) -> None:
 
 
 def target_of(plan: Plan) -> Any:
-    from medic.signals import Target
+    from medic.alarms.signals import Target
 
     if plan.function_name:
         return Target.function(plan.function_name, plan.qualifier)

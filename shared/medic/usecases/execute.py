@@ -12,11 +12,11 @@ from medic.accounts import action_clients
 from medic.actions import get_action
 from medic.actions.base import PlannedAction
 from medic.aws import AwsClients
-from medic.binding import apply_records_refusal, binding_refusal, recorded
 from medic.clock import iso
 from medic.errors import (
     LeaseHeld,
 )
+from medic.ledger.binding import apply_records_refusal, binding_refusal, recorded
 from medic.log import get_logger
 from medic.plan import Plan, Refusal
 from medic.queue import ExecutorMessage

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from medic import outcomes, queue
 from medic.accounts import fact_collector
+from medic.alarms.signals import Signal
 from medic.clock import iso
 from medic.plan import OPEN_STATES, Plan, SlackRef
 from medic.planning.make import make_plan, target_of
 from medic.runtime import Runtime
-from medic.signals import Signal
 
 #: How many times one alarm transition is re-proposed after drift (then a human takes over).
 MAX_REPROPOSALS = 2

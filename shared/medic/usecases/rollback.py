@@ -8,11 +8,11 @@ from medic.accounts import action_clients
 from medic.actions import get_action
 from medic.actions.base import PlannedAction
 from medic.aws import AwsClients
-from medic.binding import apply_records_refusal, binding_refusal
 from medic.clock import iso
 from medic.errors import (
     LeaseHeld,
 )
+from medic.ledger.binding import apply_records_refusal, binding_refusal
 from medic.log import get_logger
 from medic.plan import Plan
 from medic.runtime import Runtime

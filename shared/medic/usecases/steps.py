@@ -11,15 +11,15 @@ from typing import Any
 from medic.accounts import fact_collector
 from medic.actions import get_action
 from medic.actions.base import PlannedAction
+from medic.alarms.signals import Signal
 from medic.aws import AwsClients
 from medic.errors import (
     ActionFailed,
 )
 from medic.plan import Plan, Refusal
 from medic.planning.make import target_of
-from medic.recheck import guard_refusals
+from medic.planning.recheck import guard_refusals
 from medic.runtime import Runtime
-from medic.signals import Signal
 
 
 def aws_errors() -> tuple[type[Exception], ...]:
@@ -61,7 +61,7 @@ def undo(plan: Plan, applied: list[PlannedAction], rt: Runtime, clients: AwsClie
 
 
 def guard_refusals_now(plan: Plan, actions: list[PlannedAction], rt: Runtime, now: datetime) -> list[Refusal]:
-    """The guardrails on `actions` as approved, against the facts re-read now (`medic.recheck`)."""
+    """The guardrails on `actions` as approved, against the facts re-read now (`medic.planning.recheck`)."""
     if not actions:
         return []
     signal = Signal(kind=plan.signal, target=target_of(plan), metric=None, reason="re-read at apply")

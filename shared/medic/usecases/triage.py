@@ -13,19 +13,19 @@ from typing import Any
 
 from medic import outcomes, queue
 from medic.accounts import fact_collector
+from medic.alarms.events import AlarmStateChangeEvent, parse_alarm_event
+from medic.alarms.signals import Signal, classify
 from medic.clock import iso, parse_iso
 from medic.errors import (
     EventError,
 )
-from medic.events import AlarmStateChangeEvent, parse_alarm_event
 from medic.facts import Facts
-from medic.ledger import OPEN_PREFIX, ClaimLost
+from medic.ledger.store import OPEN_PREFIX, ClaimLost
 from medic.log import get_logger
 from medic.plan import OPEN_STATES, Plan, plan_id
 from medic.planning.make import make_plan
 from medic.runtime import Runtime
 from medic.safety import BREAKER_KEY, KILL_SWITCH_KEY
-from medic.signals import Signal, classify
 
 
 def triage(raw_event: Mapping[str, Any] | str | bytes, rt: Runtime) -> dict[str, Any]:

@@ -86,7 +86,7 @@ from moto.core.responses import ActionResult, BaseResponse
 from moto.moto_api._internal.models import MotoAPIBackend
 from werkzeug.exceptions import HTTPException
 
-from medic import pool
+from medic.planning import pool
 
 DEFAULT_ACCOUNT_ID: Final = "123456789012"
 DEFAULT_REGION: Final = "us-east-1"
@@ -439,7 +439,7 @@ def _pool_left(
     reserved: Mapping[str, int | None] | None = None,
     pc: Mapping[tuple[str, str], int] | None = None,
 ) -> pool.UnreservedPool:
-    """The account's unreserved pool (`medic.pool`), with `reserved` and `pc` changed as a request would."""
+    """The account's unreserved pool (`medic.planning.pool`), with `reserved` and `pc` changed as a request would."""
     reserved_by_function = {name: _reserved_of(group) for name, group in _groups(backend).items()}
     reserved_by_function.update(reserved or {})
     pc_by_key = {key: cfg.requested for key, cfg in world.pc.items()}

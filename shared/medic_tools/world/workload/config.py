@@ -122,8 +122,8 @@ class AccountConfig:
 
     @property
     def minimum_unreserved(self) -> int:
-        """What AWS keeps unreserved: `medic.pool`, the rule the guardrails and the world's Lambda use too."""
-        from medic import pool
+        """What AWS keeps unreserved: `medic.planning.pool`, the rule the guardrails and the world's Lambda use too."""
+        from medic.planning import pool
 
         return pool.minimum_unreserved(self.limit)
 

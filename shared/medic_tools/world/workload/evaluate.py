@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from medic import pool
+from medic.planning import pool
 
 if TYPE_CHECKING:
     from medic.aws import AwsClients

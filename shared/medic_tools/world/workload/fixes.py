@@ -160,7 +160,7 @@ def with_requirements(config: AccountConfig, changes: list[Change]) -> list[Chan
         if function.reserved is not None and pc > function.reserved:
             extra.append(Change("set_reserved_concurrency", function.name, pc))
     changed = apply(changed, extra)
-    from medic import pool
+    from medic.planning import pool
 
     reserved = sum(f.reserved for f in changed.functions if f.reserved is not None)
     pc_unreserved = sum(

@@ -156,7 +156,7 @@ class AccountModel:
 
     def unreserved_pool(self) -> int:
         """The concurrency functions without a reservation share (their PC taken out)."""
-        from medic import pool
+        from medic.planning import pool
 
         reserved = sum(r.config.reserved for r in self.functions if r.config.reserved is not None)
         pc = sum(r.pc_allocated for r in self.functions if r.config.reserved is None)

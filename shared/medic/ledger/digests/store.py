@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from medic.digests.model import DIGEST_PREFIX, Digest, DigestLink, digest_key, encode, sequence_of, sha256
+from medic.ledger.digests.model import DIGEST_PREFIX, Digest, DigestLink, digest_key, encode, sequence_of, sha256
 
 
 @dataclass(frozen=True)

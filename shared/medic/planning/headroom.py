@@ -1,8 +1,8 @@
 """The account's concurrency as a plan uses it: the guardrails' clamps of provisioned and reserved concurrency.
 
 A plan's changes are judged in the order the executor makes them, each against the account as the earlier ones
-leave it (:class:`AccountHeadroom`), with AWS's arithmetic from `medic.pool` (the functions the embedded world
-validates with), so a clamped value is one AWS accepts. See `medic.guardrails` for the guards as a whole.
+leave it (:class:`AccountHeadroom`), with AWS's arithmetic from `medic.planning.pool` (the functions the embedded world
+validates with), so a clamped value is one AWS accepts. See `medic.planning.guardrails` for the guards as a whole.
 """
 
 from __future__ import annotations
@@ -10,11 +10,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 
-from medic import pool
 from medic.actions.base import PlannedAction
 from medic.config import Settings
 from medic.facts import Facts
 from medic.plan import Refusal
+from medic.planning import pool
 
 #: The fields of each action that hold provisioned concurrency.
 PC_FIELDS = {

@@ -5,7 +5,7 @@ becomes BLOCKED with the guard, its limit and the observed value):
 
 - opt-in by tag, per function acted on: the alarm's target (``Facts.managed``), and every other function a plan
   touches (a database's consumers: ``ConsumerFacts.managed``);
-- the account's concurrency, with AWS's own arithmetic (`medic.pool`, the same functions the embedded world
+- the account's concurrency, with AWS's own arithmetic (`medic.planning.pool`, the same functions the embedded world
   validates with), applied to the plan's changes *in order*, as the executor makes them: each change is judged
   against the account as the plan's earlier changes leave it;
 - provisioned concurrency (a floor, autoscaling bounds, a scheduled pre-warm): never on an alias whose version another
@@ -33,17 +33,17 @@ becomes BLOCKED with the guard, its limit and the observed value):
   value it would refuse, it leaves the value as it is and the action is refused.
 
 The monthly cost budget is checked separately, by :func:`check_budget`, once the plan's costs are annotated
-(`medic.cost.annotate_costs` prices the *clamped* values, so it runs after `check_plan`).
+(`medic.planning.cost.annotate_costs` prices the *clamped* values, so it runs after `check_plan`).
 """
 
 from __future__ import annotations
 
-from medic import pool
 from medic.actions.base import PlannedAction
 from medic.config import Settings
 from medic.facts import ConsumerFacts, Facts
-from medic.headroom import PC_FIELDS, AccountHeadroom, clamp_pc, clamp_reserved
 from medic.plan import Refusal
+from medic.planning import pool
+from medic.planning.headroom import PC_FIELDS, AccountHeadroom, clamp_pc, clamp_reserved
 
 #: AWS keeps at least this many concurrent executions unreserved in every account (all of a smaller limit).
 MIN_UNRESERVED = pool.MINIMUM_UNRESERVED
@@ -99,7 +99,7 @@ def check_plan(actions: list[PlannedAction], facts: Facts, settings: Settings) -
 def check_budget(actions: list[PlannedAction], settings: Settings) -> list[Refusal]:
     """Refusals of the monthly cost budget (empty when no budget is set or the plan fits in it).
 
-    Run it after `medic.cost.annotate_costs`: a plan whose added monthly cost (the sum of its positive
+    Run it after `medic.planning.cost.annotate_costs`: a plan whose added monthly cost (the sum of its positive
     ``cost_monthly_usd``; savings are not counted against increases) exceeds ``monthly_cost_budget_usd`` is refused
     (``cost_budget``), and so is every change whose cost is unknown (``cost_unknown``): under a budget, Medic never
     guesses.

@@ -3,7 +3,8 @@
 Between the approval and the apply, the world moves: a function's opt-in tag is removed, its reserved concurrency is
 lowered, the account's unreserved pool shrinks, the budget fills. The executor re-reads the facts the guards need
 (the same collector as triage: tags, reservation, account settings, provisioned concurrency and autoscaling, the
-database's consumers) and runs the same guards (`medic.guardrails.check_plan`, then the cost budget) on a copy of the
+database's consumers) and runs the same guards (`medic.planning.guardrails.check_plan`, then the cost budget) on a
+copy of the
 approved actions. A guard that refuses, or one that would now clamp an approved value, refuses the plan: Medic applies
 exactly what was approved or nothing, never a silently smaller change. The stateful controls (kill switch, freeze
 windows, circuit breaker, rate limit, cooldown, PC budget: `medic.safety`) are read again by the executor as well.
@@ -36,8 +37,8 @@ def guard_refusals(actions: list[PlannedAction], facts: Facts, settings: Setting
     >>> [r.guard for r in guard_refusals([pc], live, Settings(plans_table="p", events_table="e"), "us-east-1")]
     ['opt_in_tag']
     """
-    from medic.cost import annotate_costs
-    from medic.guardrails import check_budget, check_plan
+    from medic.planning.cost import annotate_costs
+    from medic.planning.guardrails import check_budget, check_plan
 
     copies = [action.model_copy(deep=True) for action in actions]
     refusals = check_plan(copies, facts, settings)

@@ -27,8 +27,8 @@ from medic.plan import Plan, Refusal, approval_hash, recorded_at_apply
 
 if TYPE_CHECKING:
     from medic.actions.base import PlannedAction
-    from medic.chain import Head
-    from medic.ledger import LogEvent
+    from medic.ledger.chain import Head
+    from medic.ledger.store import LogEvent
 
 GUARD = "approval_binding"
 #: Records that prove an action's change reached AWS (written by the executor with the plan's state).
@@ -43,7 +43,7 @@ def linked_chain(events: Sequence[LogEvent], head: Head | None = None) -> tuple[
     record names the one it follows: the seq before it, or `prev_seq` when it skipped a record it never adopted);
     without it, forward from the first record. Records off the chain (put beside it, never linked into it, or beyond
     the anchor) are left out: `medic log verify` names them; nothing bound here may come from them."""
-    from medic.chain import GENESIS, recomputed_hash
+    from medic.ledger.chain import GENESIS, recomputed_hash
 
     by_seq = {event.seq: event for event in events}
     if head is not None:

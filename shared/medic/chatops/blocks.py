@@ -18,8 +18,8 @@ from slack_sdk.models.blocks import (
 )
 
 from medic.actions.base import PlannedAction
+from medic.chatops.requests import APPROVE_ACTION_ID, REJECT_ACTION_ID
 from medic.plan import Plan
-from medic.slack.requests import APPROVE_ACTION_ID, REJECT_ACTION_ID
 
 __all__ = ["APPROVE_ACTION_ID", "REJECT_ACTION_ID", "blocks_json", "console_links", "plan_blocks", "plan_summary"]
 
@@ -65,7 +65,7 @@ def plan_blocks(plan: Plan, *, decided_note: str = "", approval_note: str = "") 
         diagnosis = f"*No action*: {plan.reason}"
     blocks.append(SectionBlock(text=MarkdownTextObject(text=_clip(diagnosis))))
     if plan.decision is not None and plan.decision.trace:
-        from medic.explain import trace_lines
+        from medic.planning.explain import trace_lines
 
         why = "*Why this row* (runbook rows in order)\n" + "\n".join(trace_lines(plan.decision))
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=_clip(why))]))
@@ -153,7 +153,9 @@ def console_links(plan: Plan) -> list[tuple[str, str]]:
 
 
 def _usd(amount: float | None) -> str:
-    from medic.cost import format_usd  # where a change is priced: medic.cost builds its price models at import
+    from medic.planning.cost import (
+        format_usd,  # where a change is priced: medic.planning.cost builds its price models at import
+    )
 
     return format_usd(amount)
 

@@ -14,7 +14,7 @@ from typing import IO, TYPE_CHECKING, Any, Protocol
 from slack_sdk.errors import SlackClientError
 from slack_sdk.models.blocks import Block
 
-from medic.slack.blocks import blocks_json
+from medic.chatops.blocks import blocks_json
 
 if TYPE_CHECKING:
     from slack_sdk import WebClient

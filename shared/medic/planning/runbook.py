@@ -26,9 +26,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from medic import yaml_tree
 from medic.actions import ACTION_KINDS, UnknownAction, get_action
 from medic.errors import RunbookError
-from medic.expr import Evaluator, Expression, ExpressionError, UnknownFact, compile_expression
 from medic.facts import FACT_TYPES
-from medic.verdict import Decision, Mode, VerifySpec
+from medic.planning.expr import Evaluator, Expression, ExpressionError, UnknownFact, compile_expression
+from medic.planning.verdict import Decision, Mode, VerifySpec
 
 HitPolicy = Literal["first", "collect"]
 SignalName = Literal["throttles", "spillover", "p99_latency", "db_connections"]
@@ -306,7 +306,7 @@ def _parameters(action: CompiledAction, facts: Mapping[str, Any]) -> dict[str, f
 
 
 def _known(value: Any) -> bool:
-    """Whether a fact's value can be read: neither None nor a non-finite number (`medic.expr.UnknownFact`)."""
+    """Whether a fact's value can be read: neither None nor a non-finite number (`medic.planning.expr.UnknownFact`)."""
     return value is not None and not (value.__class__ is float and not math.isfinite(value))
 
 

@@ -17,14 +17,14 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from medic.chain import Head, recomputed_hash
 from medic.clock import iso, parse_iso
-from medic.digests.model import Digest, DigestedHead
-from medic.digests.store import DigestStore
 from medic.errors import ConfigError, MedicError
+from medic.ledger.chain import Head, recomputed_hash
+from medic.ledger.digests.model import Digest, DigestedHead
+from medic.ledger.digests.store import DigestStore
 
 if TYPE_CHECKING:
-    from medic.ledger import Ledger
+    from medic.ledger.store import Ledger
     from medic.runtime import Runtime
 
 #: How long after its `at` a record may still reach the table (the executor's deferred records: its 900 s timeout).

@@ -1,6 +1,7 @@
 """The verdict of the decision engine: `Decision`, with its trace and action calls.
 
-Apart from the runbook (medic.runbook) so that what reads a plan (the interactions, the executor, the verifier, the
+Apart from the runbook (medic.planning.runbook) so that what reads a plan (the interactions, the executor, the
+verifier, the
 CLI) imports the models of a verdict without the engine, its loader and the facts' vocabulary.
 """
 

@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING, Any
 from medic.errors import InputError
 from medic.facts import FACT_TYPES
 from medic.plan import Plan
-from medic.verdict import Decision, RowTrace
+from medic.planning.verdict import Decision, RowTrace
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
-    from medic.runbook import Runbook
+    from medic.planning.runbook import Runbook
 
 
 def _value(value: Any) -> str:

@@ -44,10 +44,10 @@ from medic.errors import MedicError, SlackRequestRefused, StateConflict
 from medic.log import get_logger
 
 if TYPE_CHECKING:
+    from medic.chatops.requests import BlockActionsPayload, SlashCommand
     from medic.config import Settings
     from medic.plan import Plan
     from medic.runtime import Runtime
-    from medic.slack.requests import BlockActionsPayload, SlashCommand
 
 #: Plan ids as triage makes them (`p-` + 16 hex) and re-proposals (`-r1`): anything else is not a button of Medic's.
 PLAN_ID = re.compile(r"p-[0-9a-f]{16}(-r[0-9]{1,2})?")
@@ -100,7 +100,7 @@ class _Request:
 
 def handle_interaction(event: Mapping[str, Any], rt: Runtime) -> dict[str, Any]:
     """A Function URL event from Slack (a button click or `/medic`) → verified, authorized, decided, answered."""
-    from medic.slack.requests import function_url_body, parse_form
+    from medic.chatops.requests import function_url_body, parse_form
 
     now = rt.clock.now()
     context = event.get("requestContext") or {}
@@ -129,7 +129,7 @@ def handle_interaction(event: Mapping[str, Any], rt: Runtime) -> dict[str, Any]:
 def _verify(request: _Request, rt: Runtime) -> None:
     """Slack's signature, checked with the cached signing secret and, when it fails, once more with the secret read
     again: a secret rotated in Secrets Manager is in force at the first click after the rotation."""
-    from medic.slack.requests import verify_signature
+    from medic.chatops.requests import verify_signature
 
     try:
         verify_signature(request.headers, request.body, rt.signing_secret)
@@ -148,7 +148,7 @@ def _http(status: int, body: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _click(form: Mapping[str, str], request: _Request, rt: Runtime, now: datetime) -> dict[str, Any]:
-    from medic.slack.requests import APPROVE_ACTION_ID, REJECT_ACTION_ID, parse_block_actions
+    from medic.chatops.requests import APPROVE_ACTION_ID, REJECT_ACTION_ID, parse_block_actions
 
     payload = parse_block_actions(form)
     request.user = payload.user.id
@@ -480,7 +480,7 @@ def _show(plan: Plan, rt: Runtime, payload: BlockActionsPayload, request: _Reque
     if transport is None:
         return
     log = get_logger(use_case="interactions", plan_id=plan.id)
-    from medic.slack.blocks import plan_blocks, plan_summary
+    from medic.chatops.blocks import plan_blocks, plan_summary
 
     blocks = plan_blocks(plan, decided_note=decided_note, approval_note=approval_note)
     text = plan_summary(plan)
@@ -554,7 +554,7 @@ def _log_refusal(rt: Runtime, request: _Request, refused: SlackRequestRefused, n
 
 
 def _command(form: Mapping[str, str], request: _Request, rt: Runtime, now: datetime) -> dict[str, Any]:
-    from medic.slack.requests import parse_slash_command
+    from medic.chatops.requests import parse_slash_command
 
     command = parse_slash_command(form)
     request.user = command.user_id
@@ -645,7 +645,7 @@ def _kill_switch(verb: str, reason: str, command: SlashCommand, request: _Reques
 
 def log_text(rt: Runtime, now: datetime, function: str | None) -> str:
     """Recent remediations (plans of the last days that proposed, applied or refused a change), newest first."""
-    from medic import audit
+    from medic.ledger import audit
     from medic.plan import PLAN_STATES
 
     if function is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", function):
@@ -676,7 +676,7 @@ def explain_text(rt: Runtime, plan_id: str) -> str:
     plan = rt.ledger.get(plan_id)
     if plan is None:
         return f"No plan `{plan_id}` in the remediation log."
-    from medic.explain import explain_plan
+    from medic.planning.explain import explain_plan
 
     return f"*Plan `{plan.id}`*\n```{_escape(_clip(explain_plan(plan), ANSWER_LIMIT - 200))}```"
 

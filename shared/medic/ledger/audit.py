@@ -22,12 +22,12 @@ from typing import IO, TYPE_CHECKING, Any
 
 from medic.clock import iso
 from medic.errors import InputError
-from medic.explain import trace_lines
 from medic.plan import PLAN_STATES, Plan
-from medic.verdict import Decision
+from medic.planning.explain import trace_lines
+from medic.planning.verdict import Decision
 
 if TYPE_CHECKING:
-    from medic.ledger import ChainReport, Ledger, LogEvent, UnreadableItem, UnreadableRecord
+    from medic.ledger.store import ChainReport, Ledger, LogEvent, UnreadableItem, UnreadableRecord
 
 #: Control flags (kill switch, circuit breaker) keep their own chains in the events table.
 CONTROL_PREFIX = "control#"
@@ -244,7 +244,7 @@ def load_story(ledger: Ledger, chain_id: str) -> PlanStory:
     if plan is None and problem is None and not events and not unreadable:
         raise InputError(field="PLAN", source=_CLI, problem=f"no plan or log chain {chain_id!r} in "
                                                             f"{ledger.plans_table}/{ledger.events_table}")  # fmt: skip
-    from medic.ledger import UnreadableItem
+    from medic.ledger.store import UnreadableItem
 
     bad: list[UnreadableItem | UnreadableRecord] = [*unreadable]
     if problem is not None:

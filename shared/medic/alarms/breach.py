@@ -21,7 +21,7 @@ When the witnesses disagree, or neither tells, the direction is ``unknown``: Med
 
 Example::
 
-    >>> from medic.events import parse_alarm_event
+    >>> from medic.alarms.events import parse_alarm_event
     >>> breach_of(parse_alarm_event(open("events/anomaly-lower-band-alarm.json").read()).detail.state)  # doctest: +SKIP
     Breach(direction='below', evidence='datapoint 61.2 under its lower band 182.5')
 """
@@ -31,7 +31,7 @@ from __future__ import annotations
 import re
 from typing import Literal, NamedTuple
 
-from medic.events import AlarmState, ReasonData
+from medic.alarms.events import AlarmState, ReasonData
 
 BreachDirection = Literal["above", "below", "unknown"]
 

@@ -4,7 +4,7 @@ append-only, hash-chained audit events.
 Two tables so that IAM can tell them apart: the plans table is updated only by conditional writes
 on the expected state; the events table only ever receives `PutItem` with `attribute_not_exists`.
 A chain grows from its head anchor, never from whatever the events table holds last: a record the anchor does not
-cover (put there outside Medic's appends) is skipped and named by `verify_report`, never adopted (`medic.chain`).
+cover (put there outside Medic's appends) is skipped and named by `verify_report`, never adopted (`medic.ledger.chain`).
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from medic.chain import GENESIS, ChainReport, Head, LogEvent, UnreadableRecord, check_chain, event_hash
 from medic.clock import iso
 from medic.errors import LeaseHeld, StateConflict
 from medic.finite import finite_json, refuse_non_finite, storable
+from medic.ledger.chain import GENESIS, ChainReport, Head, LogEvent, UnreadableRecord, check_chain, event_hash
 from medic.plan import INITIAL_STATES, Plan, can_transition, plan_content_hash
 
 if TYPE_CHECKING:
@@ -694,7 +694,7 @@ class Ledger:
 
     def verify_report(self, plan_id: str) -> ChainReport:
         """Check the chain against its head anchor, and its plan item against what the chain logged; name the first
-        problem (`medic.chain.check_chain`)."""
+        problem (`medic.ledger.chain.check_chain`)."""
         events, unreadable = self.records(plan_id)
         plan, problem = self.plan_or_problem(plan_id)
         return check_chain(plan_id, events, self.head(plan_id), unreadable=unreadable, plan=plan,

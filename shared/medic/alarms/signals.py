@@ -35,7 +35,7 @@ Some alarms name a signal and a target and still must change nothing: :attr:`Sig
 
 - The state is not ``ALARM``: ``OK`` (recovered, or within its threshold) or ``INSUFFICIENT_DATA`` (no data to
   judge).
-- The value fell where only a rise is the problem (:mod:`medic.breach` reads the direction from the event): a
+- The value fell where only a rise is the problem (:mod:`medic.alarms.breach` reads the direction from the event): a
   lower band or ``LessThan…`` breach of ``Duration`` (latency dropped), ``Throttles``, ``ConcurrentExecutions``,
   spillover or ``DatabaseConnections``; or Medic cannot tell which way it breached. ``ProvisionedConcurrency-
   Utilization`` is the exception: too high (the pool is exhausted) and too low (paid for and idle, the cost row
@@ -58,8 +58,8 @@ from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
-from medic.breach import BreachDirection, breach_of
-from medic.events import AlarmConfiguration, AlarmStateChangeEvent, MetricStat
+from medic.alarms.breach import BreachDirection, breach_of
+from medic.alarms.events import AlarmConfiguration, AlarmStateChangeEvent, MetricStat
 
 SignalKind = Literal["throttles", "spillover", "p99_latency", "db_connections", "unknown"]
 SIGNAL_KINDS: tuple[SignalKind, ...] = get_args(SignalKind)
@@ -148,7 +148,8 @@ class Target(BaseModel):
 class Signal(BaseModel):
     """The symptom an alarm reports, what it is about, the metric that said so, and why (one line).
 
-    ``direction``: which way an ``ALARM`` breached (:mod:`medic.breach`), ``None`` when not read (another state, a
+    ``direction``: which way an ``ALARM`` breached (:mod:`medic.alarms.breach`), ``None`` when not read (another
+    state, a
     re-proposal). ``noop_reason``: why this alarm must lead to no change although its signal and target may be
     known (see the module doc); ``None`` when nothing holds it back.
     """

@@ -1,0 +1,2 @@
+"""What arrives: the alarm state-change events (`events`, every documented shape), the signal an alarm reports and its
+target (`signals`), and which way it breached (`breach`)."""

@@ -1,1 +1,0 @@
-"""ChatOps in Slack: Block Kit messages, transports, and verified interaction requests."""
