@@ -7,17 +7,15 @@ import json
 import math
 from typing import TYPE_CHECKING, Any, Final
 
+from medic.actions import buffer_resources as resources
 from medic.actions.base import Action, PlannedAction, Scalar
 from medic.actions.budget import ESM_MIN_CONCURRENCY
 from medic.actions.concurrency import ESM_MAX_CONCURRENCY
 from medic.actions.request_checks import confine
-from medic.aws import request_id
 from medic.errors import ActionFailed, GuardrailRefused
 from medic.facts.model import SQS_BUFFER_TAG
 
 if TYPE_CHECKING:
-    from mypy_boto3_lambda.type_defs import ScalingConfigTypeDef
-
     from medic.alarms.signals import Target
     from medic.aws import AwsClients
     from medic.clock import Clock
@@ -25,7 +23,6 @@ if TYPE_CHECKING:
 
 #: The function's own word that its handler takes SQS batches and its role may consume the buffer queues.
 READY_TAG: Final = SQS_BUFFER_TAG
-CREATED_BY_TAG: Final = {"medic:created-by": "medic"}
 #: AWS: set the source queue's visibility timeout to at least six times the function's timeout.
 VISIBILITY_TIMEOUT_FACTOR: Final = 6
 MAX_RECEIVE_COUNT: Final = 5
@@ -34,18 +31,6 @@ QUEUE_NAME_MAX: Final = 80
 ESM_POLL_INTERVAL_S = 2.0
 _ESM_SETTLING = frozenset({"Creating", "Enabling", "Updating"})
 _ORIGINAL = "original_target:"
-_ORIGINAL_SUBSCRIPTION = "original_subscription:"
-#: The subscription attributes Subscribe accepts for a lambda endpoint (RawMessageDelivery is not one of them).
-_RESTORABLE: Final = (
-    "FilterPolicyScope",
-    "FilterPolicy",
-    "RedrivePolicy",
-    "DeliveryPolicy",
-    "SubscriptionRoleArn",
-    "ReplayPolicy",
-)
-#: The attributes of the function's subscription the queue's subscription takes too: the same messages get through.
-_FILTER: Final = ("FilterPolicyScope", "FilterPolicy")
 #: Why an S3 producer is never rewired by Medic.
 S3_REFUSAL: Final = (
     "an S3 notification is part of the bucket's whole notification configuration: rewiring it is a human's call"
@@ -208,7 +193,7 @@ class EnableSqsBuffer(Action):
                 "unknown",
                 f"{self.kind}: {name}'s timeout (for the queue's visibility timeout) is unknown",
             )
-        wanted = math.ceil(_finite(params["maximum_concurrency"]))
+        wanted = math.ceil(resources.finite(params["maximum_concurrency"]))
         value = min(max(wanted, ESM_MIN_CONCURRENCY), ESM_MAX_CONCURRENCY)
         clamps = []
         if value != wanted:
@@ -264,11 +249,15 @@ class EnableSqsBuffer(Action):
 
     # -- reading ------------------------------------------------------------------------------------
     def read_live(self, clients: AwsClients, action: PlannedAction) -> dict[str, Scalar]:
-        function_arn = self._function_arn(clients, action)
-        queue_arn = self._queue_arn(clients, str(action.resource["queue"]))
+        function_arn = resources.function_arn(clients, action)
+        queue_arn = resources.queue_arn(clients, str(action.resource["queue"]))
         states = []
         for rule in self._rules(action):
-            arns = [str(t["Arn"]) for t in self._targets(clients, rule)] if self._rule_exists(clients, rule) else []
+            arns = (
+                [str(t["Arn"]) for t in resources.targets(clients, rule)]
+                if resources.rule_exists(clients, rule)
+                else []
+            )
             if function_arn in arns:
                 states.append("function")
             elif queue_arn is not None and queue_arn in arns:
@@ -276,10 +265,10 @@ class EnableSqsBuffer(Action):
             else:
                 states.append("none")
         for topic in self._topics(action):
-            subscriptions = self._subscriptions(clients, topic) or []
-            if _subscribed(subscriptions, "lambda", function_arn):
+            subscriptions = resources.list_subscriptions(clients, topic) or []
+            if resources.subscribed(subscriptions, "lambda", function_arn):
                 states.append("function")
-            elif queue_arn is not None and _subscribed(subscriptions, "sqs", queue_arn):
+            elif queue_arn is not None and resources.subscribed(subscriptions, "sqs", queue_arn):
                 states.append("queue")
             else:
                 states.append("none")
@@ -288,32 +277,32 @@ class EnableSqsBuffer(Action):
             buffered = True
         elif "none" not in states:
             buffered = False
-        mapping = self._mapping(clients, queue_arn, action) if queue_arn else None
+        mapping = resources.find_mapping(clients, queue_arn, action) if queue_arn else None
         maximum = (mapping.get("ScalingConfig") or {}).get("MaximumConcurrency") if mapping else None
         return {"buffered": buffered, "maximum_concurrency": maximum}
 
     # -- changing -----------------------------------------------------------------------------------
     def apply(self, clients: AwsClients, action: PlannedAction) -> str:
         self._check_own_queues(action)
-        function_arn = self._function_arn(clients, action)
-        rule_arns = [self._rule_arn(clients, action, rule) for rule in self._rules(action)]
+        function_arn = resources.function_arn(clients, action)
+        rule_arns = [resources.rule_arn(clients, action, rule) for rule in self._rules(action)]
         topics = self._topics(action)
         for topic in topics:  # every topic still delivers to the function (or, applied before, to the queue)
-            subscriptions = self._subscriptions(clients, topic)
+            subscriptions = resources.list_subscriptions(clients, topic)
             if subscriptions is None:
                 raise ActionFailed(self.kind, action.target, f"SNS topic {topic} no longer exists")
-            if not _subscribed(subscriptions, "lambda", function_arn) and not any(
+            if not resources.subscribed(subscriptions, "lambda", function_arn) and not any(
                 s.get("Protocol") == "sqs" and str(s.get("Endpoint", "")).endswith(f":{action.resource['queue']}")
                 for s in subscriptions
             ):
                 raise ActionFailed(
                     self.kind, action.target, f"SNS topic {topic} has no lambda subscription to {function_arn}"
                 )
-        _, dlq_arn = self._ensure_queue(
+        _, dlq_arn = resources.ensure_queue(
             clients, action, str(action.resource["dlq"]), {"MessageRetentionPeriod": str(DLQ_RETENTION_S)}
         )
         redrive = {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": MAX_RECEIVE_COUNT}
-        queue_url, queue_arn = self._ensure_queue(
+        queue_url, queue_arn = resources.ensure_queue(
             clients,
             action,
             str(action.resource["queue"]),
@@ -322,63 +311,28 @@ class EnableSqsBuffer(Action):
                 "RedrivePolicy": json.dumps(redrive),
             },
         )
-        policy = _queue_policy(queue_arn, rule_arns, topics)
+        policy = resources.queue_policy(queue_arn, rule_arns, topics)
         confine(clients.sqs).set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": policy})
-        self._ensure_mapping(clients, action, queue_arn, function_arn)
+        resources.ensure_mapping(clients, action, queue_arn, function_arn)
         request = ""
         for rule in self._rules(action):
             moved = []
-            for target in self._targets(clients, rule):
+            for target in resources.targets(clients, rule):
                 if target["Arn"] == function_arn:
                     action.resource.setdefault(f"{_ORIGINAL}{rule}:{target['Id']}", json.dumps(target, sort_keys=True))
                     moved.append({**{k: v for k, v in target.items() if k != "RoleArn"}, "Arn": queue_arn})
             if moved:
-                request = self._put_targets(clients, action, rule, moved)
+                request = resources.put_targets(clients, action, rule, moved)
         for topic in topics:
-            request = self._move_subscription(clients, action, topic, function_arn, queue_arn) or request
+            request = resources.move_subscription(clients, action, topic, function_arn, queue_arn) or request
         return request
-
-    def _move_subscription(
-        self, clients: AwsClients, action: PlannedAction, topic: str, function_arn: str, queue_arn: str
-    ) -> str:
-        """Record the function's subscription to `topic`, subscribe the queue alike, then unsubscribe the function."""
-        sns = confine(clients.client("sns"))
-        subscriptions = self._subscriptions(clients, topic) or []
-        original = _subscription(subscriptions, "lambda", function_arn)  # SNS keeps one per protocol and endpoint
-        if original is None:
-            return ""  # moved already
-        arn = str(original["SubscriptionArn"])
-        attributes = sns.get_subscription_attributes(SubscriptionArn=arn).get("Attributes", {})
-        kept = {key: str(attributes[key]) for key in _RESTORABLE if attributes.get(key)}
-        action.resource.setdefault(
-            f"{_ORIGINAL_SUBSCRIPTION}{topic}", json.dumps({"SubscriptionArn": arn, "Attributes": kept}, sort_keys=True)
-        )
-        request = ""
-        queued = _subscription(subscriptions, "sqs", queue_arn)
-        if queued is None:
-            subscribed: dict[str, str] = {"RawMessageDelivery": "false"}
-            subscribed.update((key, kept[key]) for key in _FILTER if key in kept)
-            response = sns.subscribe(
-                TopicArn=topic,
-                Protocol="sqs",
-                Endpoint=queue_arn,
-                Attributes=subscribed,
-                ReturnSubscriptionArn=True,
-            )
-            queued = {"SubscriptionArn": str(response["SubscriptionArn"])}
-            request = request_id(dict(response))
-        if not str(queued["SubscriptionArn"]).startswith("arn:"):  # pending confirmation: the function stays
-            raise ActionFailed(
-                self.kind, action.target, f"the queue's subscription to {topic} is {queued['SubscriptionArn']}"
-            )
-        return request_id(dict(sns.unsubscribe(SubscriptionArn=arn))) or request
 
     def wait(self, clients: AwsClients, action: PlannedAction, clock: Clock, timeout_s: float) -> dict[str, Scalar]:
         """Wait for the mapping to be enabled, then read back where the rules point."""
-        queue_arn = self._queue_arn(clients, str(action.resource["queue"]))
+        queue_arn = resources.queue_arn(clients, str(action.resource["queue"]))
         deadline = clock.now().timestamp() + timeout_s
         while True:
-            mapping = self._mapping(clients, queue_arn, action) if queue_arn else None
+            mapping = resources.find_mapping(clients, queue_arn, action) if queue_arn else None
             state = str(mapping.get("State", "")) if mapping else "missing"
             if mapping and state not in _ESM_SETTLING:
                 break
@@ -395,93 +349,26 @@ class EnableSqsBuffer(Action):
     def rollback(self, clients: AwsClients, action: PlannedAction) -> str:
         """Point the producers back at the function; then remove the mapping and queues unless messages are left."""
         self._check_own_queues(action)
-        function_arn = self._function_arn(clients, action)
-        queue_arn = self._queue_arn(clients, str(action.resource["queue"]))
+        function_arn = resources.function_arn(clients, action)
+        queue_arn = resources.queue_arn(clients, str(action.resource["queue"]))
         request = ""
         for rule in self._rules(action):
-            if not self._rule_exists(clients, rule):
+            if not resources.rule_exists(clients, rule):
                 continue
             restored = []
-            for target in self._targets(clients, rule):
+            for target in resources.targets(clients, rule):
                 if queue_arn is not None and target["Arn"] == queue_arn:
                     original = action.resource.get(f"{_ORIGINAL}{rule}:{target['Id']}")
                     restored.append(json.loads(str(original)) if original else {**target, "Arn": function_arn})
             if restored:
-                request = self._put_targets(clients, action, rule, restored)
+                request = resources.put_targets(clients, action, rule, restored)
         notes = []
         for topic in self._topics(action):
-            note = self._restore_subscription(clients, action, topic, function_arn, queue_arn)
+            note = resources.restore_subscription(clients, action, topic, function_arn, queue_arn)
             if note:
                 notes.append(note)
-        notes += self._remove_created(clients, action, queue_arn)
+        notes += resources.remove_created(clients, action, queue_arn)
         return "; ".join(part for part in (request, *notes) if part)
-
-    def _restore_subscription(
-        self, clients: AwsClients, action: PlannedAction, topic: str, function_arn: str, queue_arn: str | None
-    ) -> str:
-        """Re-subscribe the function to `topic` as recorded, then unsubscribe the queue; what was done, in words."""
-        sns = confine(clients.client("sns"))
-        subscriptions = self._subscriptions(clients, topic)
-        if subscriptions is None:
-            return f"SNS topic {topic} no longer exists"
-        recorded = action.resource.get(f"{_ORIGINAL_SUBSCRIPTION}{topic}")
-        original: dict[str, Any] = json.loads(str(recorded)) if recorded else {}
-        queued = [
-            str(s["SubscriptionArn"])
-            for s in subscriptions
-            if queue_arn is not None and s.get("Protocol") == "sqs" and s.get("Endpoint") == queue_arn
-        ]
-        done = []
-        if not _subscribed(subscriptions, "lambda", function_arn) and (original or queued):
-            response = sns.subscribe(
-                TopicArn=topic,
-                Protocol="lambda",
-                Endpoint=function_arn,
-                Attributes=dict(original.get("Attributes") or {}),
-                ReturnSubscriptionArn=True,
-            )
-            was = f" (was {original['SubscriptionArn']})" if original else ""
-            done.append(f"re-subscribed {function_arn} to {topic} as {response['SubscriptionArn']}{was}")
-        for arn in queued:
-            sns.unsubscribe(SubscriptionArn=arn)
-            done.append(f"unsubscribed {action.resource['queue']} from {topic}")
-        return "; ".join(done)
-
-    def _remove_created(self, clients: AwsClients, action: PlannedAction, queue_arn: str | None) -> list[str]:
-        """Delete the mapping, queue and DLQ apply created, once empty; what was done or kept, in words."""
-        queue, dlq = str(action.resource["queue"]), str(action.resource["dlq"])
-        mapping = self._mapping(clients, queue_arn, action) if queue_arn else None
-        before = action.before.get("maximum_concurrency")
-        if before is not None:  # the mapping (and its queue) predate the plan: restore its cap, delete nothing
-            if mapping is not None and (mapping.get("ScalingConfig") or {}).get("MaximumConcurrency") != before:
-                scaling: ScalingConfigTypeDef = {"MaximumConcurrency": int(before)}
-                clients.lambda_.update_event_source_mapping(UUID=str(mapping["UUID"]), ScalingConfig=scaling)
-            return [f"kept {queue}, {dlq} and their mapping: they existed before the plan"]
-        notes = []
-        if queue_arn is not None:
-            url = clients.sqs.get_queue_url(QueueName=queue)["QueueUrl"]
-            if not _created_by_medic(clients, url):
-                return [f"kept {queue}, {dlq} and the mapping: {queue} was not created by Medic"]
-            left = _messages(clients, url)
-            if left:
-                return [
-                    f"kept {queue} ({left} message(s) still buffered), {dlq} and the mapping so the messages drain "
-                    f"into {action.target}: delete them once {queue} is empty"
-                ]
-            if mapping is not None:
-                clients.lambda_.delete_event_source_mapping(UUID=str(mapping["UUID"]))
-                notes.append(f"deleted mapping {mapping['UUID']}")
-            clients.sqs.delete_queue(QueueUrl=url)
-            notes.append(f"deleted {queue} (empty)")
-        dlq_url = self._queue_url(clients, dlq)
-        if dlq_url is not None and _created_by_medic(clients, dlq_url):
-            failed = _messages(clients, dlq_url)
-            if failed:
-                notes.append(f"kept {dlq}: it holds {failed} failed event(s) to replay or discard by hand")
-            else:
-                clients.sqs.delete_queue(QueueUrl=dlq_url)
-                notes.append(f"deleted {dlq} (empty)")
-        return notes
 
     # -- helpers ------------------------------------------------------------------------------------
     def _check_own_queues(self, action: PlannedAction) -> None:
@@ -502,171 +389,3 @@ class EnableSqsBuffer(Action):
     def _topics(action: PlannedAction) -> list[str]:
         """The topic ARNs the plan rewires (none in a plan made before SNS was buffered)."""
         return [topic for topic in str(action.resource.get("topics") or "").split(",") if topic]
-
-    @staticmethod
-    def _subscriptions(clients: AwsClients, topic: str) -> list[dict[str, Any]] | None:
-        """The topic's subscriptions; None when the topic is gone."""
-        sns = clients.client("sns")
-        found: list[dict[str, Any]] = []
-        try:
-            for page in sns.get_paginator("list_subscriptions_by_topic").paginate(TopicArn=topic):
-                found += [dict(subscription) for subscription in page.get("Subscriptions", [])]
-        except sns.exceptions.NotFoundException:
-            return None
-        return found
-
-    @staticmethod
-    def _function_arn(clients: AwsClients, action: PlannedAction) -> str:
-        """The ARN the rules invoke and the mapping feeds: the alias's when qualified, else the function's."""
-        assert action.function_name
-        arn = clients.lambda_.get_function_configuration(FunctionName=action.function_name)["FunctionArn"]
-        unqualified = ":".join(arn.split(":")[:7])
-        return f"{unqualified}:{action.qualifier}" if action.qualifier else unqualified
-
-    @staticmethod
-    def _queue_arn(clients: AwsClients, queue: str) -> str | None:
-        try:
-            url = clients.sqs.get_queue_url(QueueName=queue)["QueueUrl"]
-        except clients.sqs.exceptions.QueueDoesNotExist:
-            return None
-        return clients.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-
-    @staticmethod
-    def _queue_url(clients: AwsClients, queue: str) -> str | None:
-        try:
-            return clients.sqs.get_queue_url(QueueName=queue)["QueueUrl"]
-        except clients.sqs.exceptions.QueueDoesNotExist:
-            return None
-
-    def _ensure_queue(
-        self, clients: AwsClients, action: PlannedAction, queue: str, attributes: dict[str, str]
-    ) -> tuple[str, str]:
-        sqs = confine(clients.sqs)
-        try:
-            url = sqs.get_queue_url(QueueName=queue)["QueueUrl"]
-        except sqs.exceptions.QueueDoesNotExist:
-            url = sqs.create_queue(QueueName=queue, Attributes=attributes, tags=dict(CREATED_BY_TAG))["QueueUrl"]  # type: ignore[arg-type]
-        else:
-            if not _created_by_medic(clients, url):
-                raise ActionFailed(self.kind, action.target, f"queue {queue} exists and was not created by Medic")
-            sqs.set_queue_attributes(QueueUrl=url, Attributes=attributes)  # type: ignore[arg-type]
-        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        return url, arn
-
-    @staticmethod
-    def _mapping(clients: AwsClients, queue_arn: str, action: PlannedAction) -> dict[str, Any] | None:
-        """The mapping from the queue to this function (any qualifier: AWS reports the ARN it was given)."""
-        paginator = clients.lambda_.get_paginator("list_event_source_mappings")
-        for page in paginator.paginate(EventSourceArn=queue_arn):
-            for mapping in page.get("EventSourceMappings", []):
-                if str(mapping.get("FunctionArn", "")).split(":")[6:7] == [action.function_name]:
-                    return dict(mapping)
-        return None
-
-    def _ensure_mapping(self, clients: AwsClients, action: PlannedAction, queue_arn: str, function_arn: str) -> str:
-        scaling: ScalingConfigTypeDef = {"MaximumConcurrency": int(action.after["maximum_concurrency"] or 0)}
-        mapping = self._mapping(clients, queue_arn, action)
-        if mapping is None:
-            created = clients.lambda_.create_event_source_mapping(
-                EventSourceArn=queue_arn,
-                FunctionName=function_arn,
-                ScalingConfig=scaling,
-                Enabled=True,
-            )
-            return request_id(dict(created))
-        if (mapping.get("ScalingConfig") or {}).get("MaximumConcurrency") != scaling["MaximumConcurrency"]:
-            updated = clients.lambda_.update_event_source_mapping(UUID=str(mapping["UUID"]), ScalingConfig=scaling)
-            return request_id(dict(updated))
-        return ""
-
-    def _rule_arn(self, clients: AwsClients, action: PlannedAction, rule: str) -> str:
-        events = clients.client("events")
-        try:
-            return str(events.describe_rule(Name=rule)["Arn"])
-        except events.exceptions.ResourceNotFoundException as exc:
-            raise ActionFailed(self.kind, action.target, f"EventBridge rule {rule} no longer exists") from exc
-
-    @staticmethod
-    def _rule_exists(clients: AwsClients, rule: str) -> bool:
-        events = clients.client("events")
-        try:
-            events.describe_rule(Name=rule)
-        except events.exceptions.ResourceNotFoundException:
-            return False
-        return True
-
-    @staticmethod
-    def _targets(clients: AwsClients, rule: str) -> list[dict[str, Any]]:
-        events = clients.client("events")
-        targets: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {"Rule": rule}
-        while True:
-            page = events.list_targets_by_rule(**kwargs)
-            targets += [dict(target) for target in page.get("Targets", [])]
-            if not page.get("NextToken"):
-                return targets
-            kwargs["NextToken"] = page["NextToken"]
-
-    def _put_targets(self, clients: AwsClients, action: PlannedAction, rule: str, targets: list[dict[str, Any]]) -> str:
-        response = clients.client("events").put_targets(Rule=rule, Targets=targets)
-        if response.get("FailedEntryCount"):
-            failures = "; ".join(
-                f"{e.get('TargetId')}: {e.get('ErrorCode')} {e.get('ErrorMessage')}"
-                for e in response.get("FailedEntries", [])
-            )
-            raise ActionFailed(self.kind, action.target, f"rule {rule}: {failures}")
-        return request_id(dict(response))
-
-
-def _queue_policy(queue_arn: str, rule_arns: list[str], topic_arns: list[str]) -> str:
-    """Let EventBridge send from exactly these rules, and SNS from exactly these topics."""
-    statements = [
-        {
-            "Sid": sid,
-            "Effect": "Allow",
-            "Principal": {"Service": service},
-            "Action": "sqs:SendMessage",
-            "Resource": queue_arn,
-            "Condition": {"ArnEquals": {"aws:SourceArn": arns}},
-        }
-        for sid, service, arns in (
-            ("medic-buffer-eventbridge", "events.amazonaws.com", rule_arns),
-            ("medic-buffer-sns", "sns.amazonaws.com", topic_arns),
-        )
-        if arns
-    ]
-    return json.dumps({"Version": "2012-10-17", "Statement": statements})
-
-
-def _subscription(subscriptions: list[dict[str, Any]], protocol: str, endpoint: str) -> dict[str, Any] | None:
-    return next((s for s in subscriptions if s.get("Protocol") == protocol and s.get("Endpoint") == endpoint), None)
-
-
-def _subscribed(subscriptions: list[dict[str, Any]], protocol: str, endpoint: str) -> bool:
-    return _subscription(subscriptions, protocol, endpoint) is not None
-
-
-#: Every message a queue holds: visible, in flight (received, not yet deleted) and delayed.
-_COUNTS: Final = (
-    "ApproximateNumberOfMessages",
-    "ApproximateNumberOfMessagesNotVisible",
-    "ApproximateNumberOfMessagesDelayed",
-)
-
-
-def _created_by_medic(clients: AwsClients, url: str) -> bool:
-    tags = clients.sqs.list_queue_tags(QueueUrl=url).get("Tags", {})
-    return all(tags.get(key) == value for key, value in CREATED_BY_TAG.items())
-
-
-def _messages(clients: AwsClients, url: str) -> int:
-    """How many messages the queue at `url` holds (approximately, as SQS counts them)."""
-    attributes = clients.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=list(_COUNTS))["Attributes"]
-    return sum(int(attributes.get(name, 0)) for name in _COUNTS)
-
-
-def _finite(value: Any) -> float:
-    number = float(value)
-    if not math.isfinite(number) or number < 0:
-        raise GuardrailRefused("valid_value", ">= 0", value, "maximum_concurrency must be a finite count")
-    return number
