@@ -87,6 +87,8 @@ class Settings(BaseModel):
         description="a Slack user group (S…) whose members approve too (usergroups.users.list)",
     )
     approver_group_ttl_s: int = Field(default=300, ge=0, description="how long the group's members are cached")
+    #: The default is the actions' own `risk` (medic.actions.base.Action), written out: building Settings must not
+    #: import the actions (tests/unit/test_action_declarations.py keeps the two equal).
     two_person_actions: tuple[str, ...] = Field(
         default=("request_quota_increase", "set_memory", "set_reserved_concurrency:cut"),
         description="action kinds needing two approvers; KIND:cut only when the primary value goes down",

@@ -222,19 +222,17 @@ class SafetyControls:
         return sorted(plans, key=lambda p: p.updated_at)
 
 
-_PC_FIELDS = {
-    "set_provisioned_concurrency": "provisioned_concurrency",
-    "set_autoscaling_bounds": "min_capacity",
-    "schedule_prewarm": "prewarm_concurrency",
-}
 
 
 def pc_added(action: PlannedAction) -> int:
     """Provisioned executions an action adds (0 for a cut or another kind). A new autoscaling target or pre-warm
     counts from the fixed floor it replaces, when the plan recorded one."""
-    field = _PC_FIELDS.get(action.kind)
-    if field is None:
+    from medic.actions import get_action
+
+    fields = get_action(action.kind).pc_fields  # the first is the floor the account pays for
+    if not fields:
         return 0
+    field = fields[0]
     before = action.before.get(field)
     if before is None:
         before = action.resource.get("fixed_floor") or action.before.get("min_capacity") or 0

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from medic.aws import AwsClients
     from medic.clock import Clock
     from medic.facts import Facts
+    from medic.planning.cost import Estimate, Rates
 
 Scalar = int | float | str | bool | None
 
@@ -44,8 +45,22 @@ class PlannedAction(BaseModel):
         return self.before != self.after
 
 
+Risk = Literal["low", "cut", "high"]
+
+
 class Action(ABC):
-    """A registered remediation. Subclasses declare their IAM permissions up front.
+    """A registered remediation. Each subclass declares, in one place, what every stage needs to know about it:
+
+    - `permissions`: the IAM actions it calls (the template's actions role grants them; tests/unit/test_template.py);
+    - `cap`: the guardrail cap of its own, as (the `after` field, the `Settings` attribute holding the maximum);
+      `must_change`: refused when, after the guardrails' clamps, it would change nothing; `pc_fields`: the fields that
+      hold provisioned concurrency (clamped against the account's pool; the first is what the PC budget counts);
+    - `risk`: how many approvers it needs by default ("high": two; "cut": two when its primary value goes down or it
+      caps what had no cap; "low": one); `Settings.two_person_actions` is the deployed rule, and its default is what
+      the actions declare (the Slack endpoint reads the setting, never the actions: it must stay light at a click);
+    - `free` (why it costs nothing) or `estimate` (what it adds to the monthly bill, from `medic.planning.cost`'s
+      prices and arithmetic);
+    - `max_mode`: the most autonomous mode a runbook row may give it ("approve": never applied unasked).
 
     `plan` computes before → after from facts (no calls); `read_live` reads the current value of
     the same fields (for the drift check); `apply` makes the change idempotently; `wait` blocks
@@ -56,8 +71,17 @@ class Action(ABC):
     permissions: ClassVar[tuple[str, ...]] = ()
     params: ClassVar[tuple[str, ...]] = ()
     changes_aws: ClassVar[bool] = True
-    #: The most autonomous mode a runbook row may give this action ("approve": never applied unasked).
     max_mode: ClassVar[str] = "auto"
+    cap: ClassVar[tuple[str, str] | None] = None
+    must_change: ClassVar[bool] = False
+    pc_fields: ClassVar[tuple[str, ...]] = ()
+    risk: ClassVar[Risk] = "low"
+    free: ClassVar[str | None] = None
+
+    def estimate(self, action: PlannedAction, facts: Facts, rates: Rates) -> Estimate:
+        """(USD per month, the basis with the numbers used) of `action`; (None, "unknown: …") when a fact it needs
+        is not known. Only called for an action that is not `free`."""
+        return None, f"unknown: no cost model for action kind {self.kind!r}"
 
     @abstractmethod
     def plan(self, target: Target, params: dict[str, Any], facts: Facts) -> list[PlannedAction]:

@@ -14,6 +14,14 @@ from medic.actions.concurrency import ESM_MAX_CONCURRENCY
 from medic.actions.request_checks import confine
 from medic.errors import ActionFailed, GuardrailRefused
 from medic.facts.model import SQS_BUFFER_TAG
+from medic.planning.cost import (
+    SQS_REQUESTS_PER_MESSAGE,
+    Estimate,
+    Rates,
+    invocations_text,
+    missing,
+    monthly_invocations,
+)
 
 if TYPE_CHECKING:
     from medic.alarms.signals import Target
@@ -126,6 +134,7 @@ class EnableSqsBuffer(Action):
     """
 
     kind = "enable_sqs_buffer"
+    must_change = True
     permissions = (
         "lambda:GetFunctionConfiguration",
         "lambda:ListEventSourceMappings",
@@ -389,3 +398,14 @@ class EnableSqsBuffer(Action):
     def _topics(action: PlannedAction) -> list[str]:
         """The topic ARNs the plan rewires (none in a plan made before SNS was buffered)."""
         return [topic for topic in str(action.resource.get("topics") or "").split(",") if topic]
+
+    def estimate(self, action: PlannedAction, facts: Facts, rates: Rates) -> Estimate:
+        monthly = monthly_invocations(facts, rates.table)
+        if monthly is None:
+            return None, missing(facts, "invocations")
+        usd = monthly * SQS_REQUESTS_PER_MESSAGE * rates.sqs_per_million / 1_000_000
+        return usd, (
+            f"{invocations_text(facts, monthly, rates.table)}, each a message: × {SQS_REQUESTS_PER_MESSAGE} SQS "
+            f"requests (send, receive, delete; batching lowers it) × ${rates.sqs_per_million:.2f} per million standard "
+            f"requests; the free tier is not deducted ({rates.label})"
+        )

@@ -72,6 +72,10 @@ class SetReservedConcurrency(Action):
     """
 
     kind = "set_reserved_concurrency"
+    cap = ("reserved_concurrency", "max_reserved_concurrency")
+    must_change = True
+    risk = "cut"
+    free = "no charge for reserved concurrency (a cap and a guarantee, not billed)"
     permissions = (
         "lambda:GetFunctionConcurrency",
         "lambda:PutFunctionConcurrency",
@@ -190,6 +194,8 @@ class SetEventSourceMaxConcurrency(Action):
     """
 
     kind = "set_event_source_max_concurrency"
+    must_change = True
+    free = "no charge for an event source mapping's maximum concurrency"
     permissions = ("lambda:GetEventSourceMapping", "lambda:UpdateEventSourceMapping")
     params = ("concurrency",)
 

@@ -13,6 +13,22 @@ from medic.actions.request_checks import confine
 from medic.aws import error_code, request_id
 from medic.errors import ActionFailed, GuardrailRefused
 from medic.facts import VCPU_MB
+from medic.planning.cost import (
+    MB_PER_GB,
+    SECONDS_PER_HOUR,
+    Estimate,
+    Rates,
+    count_text,
+    field_number,
+    format_usd,
+    invocations_text,
+    missing,
+    monthly_invocations,
+    price_text,
+    signed_gb_text,
+    signed_text,
+    unknown_field,
+)
 
 if TYPE_CHECKING:
     from medic.alarms.signals import Target
@@ -101,6 +117,9 @@ class SetMemory(Action):
     """
 
     kind = "set_memory"
+    cap = ("memory_mb", "max_memory_mb")
+    must_change = True
+    risk = "high"
     permissions = (
         "lambda:GetAlias",
         "lambda:GetFunction",
@@ -335,6 +354,37 @@ class SetMemory(Action):
             )
         except WaiterError as exc:
             raise ActionFailed(self.kind, action.target, f"$LATEST's update did not succeed: {exc}") from exc
+
+    def estimate(self, action: PlannedAction, facts: Facts, rates: Rates) -> Estimate:
+        after = field_number(action.after, "memory_mb")
+        if after is None:
+            return None, unknown_field(action, "after", "memory_mb")
+        before = field_number(action.before, "memory_mb")
+        if before is None:
+            before = float(facts.memory_mb) if facts.memory_mb is not None else None
+        monthly = monthly_invocations(facts, rates.table)
+        seconds = facts.warm_duration_avg_ms / 1000 if facts.warm_duration_avg_ms is not None else None
+        if before is None or seconds is None or monthly is None or facts.pc_requested is None:
+            known = {"memory_mb": before, "warm_duration_avg_ms": seconds, "invocations": monthly,
+                     "pc_requested": facts.pc_requested}  # fmt: skip
+            return None, missing(facts, *(name for name, value in known.items() if value is None))
+        prices, table = rates.lambda_, rates.table
+        delta_mb = after - before
+        usd = delta_mb / MB_PER_GB * seconds * monthly * prices.duration_gb_s
+        basis = (
+            f"{signed_text(delta_mb)} MB ({signed_gb_text(delta_mb)}) × {seconds:g} s average warm duration × "
+            f"{invocations_text(facts, monthly, table)} × {price_text(prices.duration_gb_s)}/GB-s on demand, "
+            f"before any speed-up (more memory is more CPU, which usually shortens the duration)"
+        )
+        if facts.pc_requested:
+            pool = delta_mb / MB_PER_GB * facts.pc_requested * rates.month_s * prices.provisioned_gb_s
+            usd += pool
+            basis += (
+                f"; plus its {facts.pc_requested} provisioned executions at the new size: "
+                f"{signed_gb_text(delta_mb)} × {facts.pc_requested} × {count_text(table.hours_per_month)} h × "
+                f"{SECONDS_PER_HOUR} s × {price_text(prices.provisioned_gb_s)}/GB-s = {format_usd(pool)}"
+            )
+        return usd, f"{basis} ({rates.label})"
 
 
 def _memory_size(wanted_mb: Any) -> tuple[int, list[str]]:

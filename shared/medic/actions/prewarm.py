@@ -10,6 +10,22 @@ from medic.actions.memory import alias_of
 from medic.actions.provisioned import PC_DIMENSION, read_pc
 from medic.aws import error_code, request_id
 from medic.errors import ActionFailed, GuardrailRefused
+from medic.planning.cost import (
+    MB_PER_GB,
+    PREWARM_DAYS_PER_MONTH,
+    SECONDS_PER_HOUR,
+    UNKNOWN,
+    Estimate,
+    Rates,
+    count_text,
+    daily_minute,
+    field_number,
+    gb_text,
+    missing,
+    price_text,
+    signed_text,
+    unknown_field,
+)
 
 if TYPE_CHECKING:
     from medic.alarms.signals import Target
@@ -61,6 +77,8 @@ class SchedulePrewarm(Action):
     """
 
     kind = "schedule_prewarm"
+    must_change = True
+    pc_fields = ("prewarm_concurrency",)
     permissions = (
         "application-autoscaling:DescribeScalableTargets",
         "application-autoscaling:RegisterScalableTarget",
@@ -262,6 +280,43 @@ class SchedulePrewarm(Action):
             ScalableTargetAction={"MinCapacity": low, "MaxCapacity": high},
         )
         return request_id(dict(response))
+
+    def estimate(self, action: PlannedAction, facts: Facts, rates: Rates) -> Estimate:
+        """Needs after.prewarm_concurrency and the window: after.duration_min (or resource.duration_min), else the
+        minutes between after.schedule and after.schedule_end (daily crons, as SchedulePrewarm plans them)."""
+        concurrency = field_number(action.after, "prewarm_concurrency")
+        if concurrency is None:
+            return None, unknown_field(action, "after", "prewarm_concurrency")
+        duration = field_number(action.after, "duration_min")
+        if duration is None:
+            duration = field_number(action.resource, "duration_min")
+        if duration is None:
+            start, end = (
+                daily_minute(action.after.get("schedule")),
+                daily_minute(action.after.get("schedule_end")),
+            )
+            if start is None or end is None:
+                return (
+                    None,
+                    f"{UNKNOWN}the pre-warm window (after.duration_min, or after.schedule and schedule_end)",
+                )
+            duration = float((end - start) % (24 * 60))
+        if facts.pc_requested is None:
+            return None, missing(facts, "pc_requested")
+        if facts.memory_mb is None:
+            return None, missing(facts, "memory_mb")
+        prices = rates.lambda_
+        # The "up" action only ever raises the floor: below today's PC it adds nothing.
+        added = max(0.0, concurrency - facts.pc_requested)
+        hours = duration / 60
+        usd = added * facts.memory_mb / MB_PER_GB * hours * PREWARM_DAYS_PER_MONTH * SECONDS_PER_HOUR
+        usd *= prices.provisioned_gb_s
+        return usd, (
+            f"pre-warmed pool: {count_text(concurrency)} − {facts.pc_requested} provisioned today = "
+            f"{signed_text(added)} executions × {gb_text(facts.memory_mb)} × {hours:g} h ({count_text(duration)} min) "
+            f"a day × {PREWARM_DAYS_PER_MONTH} days × {SECONDS_PER_HOUR} s × "
+            f"{price_text(prices.provisioned_gb_s)}/GB-s ({rates.label})"
+        )
 
 
 def _finite(value: Any, name: str) -> float:

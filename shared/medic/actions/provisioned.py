@@ -7,6 +7,20 @@ from typing import TYPE_CHECKING, Any, Final
 
 from medic.actions.base import Action, PlannedAction, Scalar
 from medic.errors import ActionFailed, GuardrailRefused
+from medic.planning.cost import (
+    MB_PER_GB,
+    SECONDS_PER_HOUR,
+    Estimate,
+    Rates,
+    count_text,
+    field_number,
+    format_usd,
+    gb_text,
+    missing,
+    price_text,
+    signed_text,
+    unknown_field,
+)
 
 if TYPE_CHECKING:
     from medic.alarms.signals import Target
@@ -93,6 +107,8 @@ class SetProvisionedConcurrency(Action):
     """
 
     kind = "set_provisioned_concurrency"
+    must_change = True
+    pc_fields = ("provisioned_concurrency",)
     permissions = (
         "lambda:GetProvisionedConcurrencyConfig",
         "lambda:PutProvisionedConcurrencyConfig",
@@ -154,6 +170,25 @@ class SetProvisionedConcurrency(Action):
             )
         return str(response["ResponseMetadata"].get("RequestId", ""))
 
+    def estimate(self, action: PlannedAction, facts: Facts, rates: Rates) -> Estimate:
+        before = field_number(action.before, "provisioned_concurrency")
+        after = field_number(action.after, "provisioned_concurrency")
+        if before is None or after is None:
+            side = "before" if before is None else "after"
+            return None, unknown_field(action, side, "provisioned_concurrency")
+        if facts.memory_mb is None:
+            return None, missing(facts, "memory_mb")
+        prices, hours = rates.lambda_, rates.table.hours_per_month
+        delta = after - before
+        usd = delta * facts.memory_mb / MB_PER_GB * rates.month_s * prices.provisioned_gb_s
+        return usd, (
+            f"idle cost of the provisioned pool: {signed_text(delta)} executions × {gb_text(facts.memory_mb)} × "
+            f"{count_text(hours)} h × {SECONDS_PER_HOUR} s × {price_text(prices.provisioned_gb_s)}/GB-s "
+            f"({rates.label}); invocations served on it are billed "
+            f"{price_text(prices.provisioned_duration_gb_s)}/GB-s instead of {price_text(prices.duration_gb_s)}/GB-s "
+            "on demand, which offsets part of it"
+        )
+
 
 class SetAutoscalingBounds(Action):
     """Set min/max of the alias's `lambda:function:ProvisionedConcurrency` scalable target.
@@ -172,6 +207,8 @@ class SetAutoscalingBounds(Action):
     """
 
     kind = "set_autoscaling_bounds"
+    must_change = True
+    pc_fields = ("min_capacity", "max_capacity")
     permissions = (
         "application-autoscaling:DescribeScalableTargets",
         "application-autoscaling:RegisterScalableTarget",
@@ -304,6 +341,35 @@ class SetAutoscalingBounds(Action):
     def _resource(action: PlannedAction) -> str:
         return f"function:{action.function_name}:{action.qualifier}"
 
+    def estimate(self, action: PlannedAction, facts: Facts, rates: Rates) -> Estimate:
+        new_min, new_max = field_number(action.after, "min_capacity"), field_number(action.after, "max_capacity")
+        if new_min is None or new_max is None:
+            return None, unknown_field(action, "after", "min_capacity" if new_min is None else "max_capacity")
+        # Without a scalable target today, the floor and the ceiling are both the fixed PC.
+        fixed = float(facts.pc_requested) if facts.pc_requested is not None else None
+        old_min = field_number(action.before, "min_capacity")
+        old_max = field_number(action.before, "max_capacity")
+        old_min = fixed if old_min is None else old_min
+        old_max = fixed if old_max is None else old_max
+        if old_min is None or old_max is None:
+            return None, missing(facts, "autoscaling_min" if old_min is None else "autoscaling_max", "pc_requested")
+        if facts.memory_mb is None:
+            return None, missing(facts, "memory_mb")
+        prices, hours = rates.lambda_, rates.table.hours_per_month
+        per_execution = facts.memory_mb / MB_PER_GB * rates.month_s * prices.provisioned_gb_s
+        usd = (new_min - old_min) * per_execution
+        basis = (
+            f"the floor you now always pay: min {count_text(old_min)} → {count_text(new_min)} "
+            f"({signed_text(new_min - old_min)} executions) × {gb_text(facts.memory_mb)} × {count_text(hours)} h × "
+            f"{SECONDS_PER_HOUR} s × {price_text(prices.provisioned_gb_s)}/GB-s"
+        )
+        if new_max > old_max:
+            basis += (
+                f"; up to {format_usd((new_max - old_max) * per_execution)} more if it scales to the new max "
+                f"(max {count_text(old_max)} → {count_text(new_max)})"
+            )
+        return usd, f"{basis} ({rates.label})"
+
 
 class Advise(Action):
     """No change: the advice an engineer needs, with the facts behind it.
@@ -316,6 +382,7 @@ class Advise(Action):
     """
 
     kind = "advise"
+    free = "no charge for advice (nothing changes)"
     changes_aws = False
     params = ()
 

@@ -98,6 +98,9 @@ class RequestQuotaIncrease(Action):
     """
 
     kind = "request_quota_increase"
+    cap = ("account_concurrency_limit", "max_quota_request")
+    risk = "high"
+    free = "no charge for a quota increase (concurrency is billed only when used)"
     permissions = (
         "servicequotas:GetServiceQuota",
         "servicequotas:RequestServiceQuotaIncrease",

@@ -23,7 +23,6 @@ from __future__ import annotations
 import functools
 import importlib.resources
 import json
-from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, Literal
@@ -47,8 +46,8 @@ WINDOWS_PER_HOUR: Final = timedelta(hours=1) / METRIC_WINDOW
 PREWARM_DAYS_PER_MONTH: Final = 30
 #: SQS requests per buffered message: SendMessage, ReceiveMessage, DeleteMessage (batching lowers it).
 SQS_REQUESTS_PER_MESSAGE: Final = 3
-_MB_PER_GB: Final = 1024
-_UNKNOWN: Final = "unknown: "
+MB_PER_GB: Final = 1024
+UNKNOWN: Final = "unknown: "
 
 Estimate = tuple[float | None, str]
 
@@ -134,7 +133,7 @@ def _parse(text: str, source: str) -> PriceTable:
         raise ConfigError(field=field, source=source, problem=first["msg"] + more) from exc
 
 
-class _Rates(BaseModel):
+class Rates(BaseModel):
     """The prices one estimate uses, and how to say where they came from."""
 
     model_config = ConfigDict(frozen=True)
@@ -149,19 +148,19 @@ class _Rates(BaseModel):
         return self.table.hours_per_month * SECONDS_PER_HOUR
 
 
-def _rates(table: PriceTable, region: str, architecture: str) -> _Rates | str:
+def rates_for(table: PriceTable, region: str, architecture: str) -> Rates | str:
     """The region's prices for the architecture, or why there are none (a string)."""
     if architecture not in ARCHITECTURES:
-        return f"{_UNKNOWN}architecture {architecture!r} is not one of {', '.join(ARCHITECTURES)}"
+        return f"{UNKNOWN}architecture {architecture!r} is not one of {', '.join(ARCHITECTURES)}"
     priced = region if region in table.regions else FALLBACK_REGION
     prices = table.regions[priced]
     lambda_prices: LambdaPrices | None = getattr(prices, architecture)
     if lambda_prices is None:
-        return f"{_UNKNOWN}no {architecture} prices for {priced} in {PRICES_FILE} (as of {table.as_of})"
+        return f"{UNKNOWN}no {architecture} prices for {priced} in {PRICES_FILE} (as of {table.as_of})"
     label = f"{priced} {architecture} list prices as of {table.as_of}"
     if priced != region:
         label += f"; {region or 'the region'} is not in {PRICES_FILE}, so {FALLBACK_REGION} prices are used"
-    return _Rates(
+    return Rates(
         table=table, lambda_=lambda_prices, sqs_per_million=prices.sqs_standard_requests_per_million, label=label
     )
 
@@ -185,49 +184,49 @@ def format_usd(value: float | None) -> str:
     return f"{sign}${abs(value):,.2f}/month"
 
 
-def _price(value: float) -> str:
+def price_text(value: float) -> str:
     """A per-GB-second price as the price list writes it: $0.0000166667."""
     return "$" + f"{value:.10f}".rstrip("0")
 
 
-def _gb(memory_mb: float) -> str:
-    gb = memory_mb / _MB_PER_GB
+def gb_text(memory_mb: float) -> str:
+    gb = memory_mb / MB_PER_GB
     return f"{gb:.4f}".rstrip("0").rstrip(".") + " GB"
 
 
-def _signed_gb(delta_mb: float) -> str:
-    return ("+" if delta_mb >= 0 else "−") + _gb(abs(delta_mb))
+def signed_gb_text(delta_mb: float) -> str:
+    return ("+" if delta_mb >= 0 else "−") + gb_text(abs(delta_mb))
 
 
-def _count(value: float) -> str:
+def count_text(value: float) -> str:
     return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
 
 
-def _signed(value: float) -> str:
-    return ("+" if value >= 0 else "−") + _count(abs(value))
+def signed_text(value: float) -> str:
+    return ("+" if value >= 0 else "−") + count_text(abs(value))
 
 
 # -- reading the action and the facts -------------------------------------------------------------------
 
 
-def _number(values: dict[str, Scalar], key: str) -> float | None:
+def field_number(values: dict[str, Scalar], key: str) -> float | None:
     value = values.get(key)
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return float(value)
 
 
-def _missing(facts: Facts, *names: str) -> str:
+def missing(facts: Facts, *names: str) -> str:
     """``unknown: memory_mb (why it is unknown, when the collector said)``."""
     parts = [f"{name} ({facts.missing[name]})" if name in facts.missing else name for name in names]
-    return _UNKNOWN + ", ".join(parts)
+    return UNKNOWN + ", ".join(parts)
 
 
-def _unknown_field(action: PlannedAction, side: str, key: str) -> str:
-    return f"{_UNKNOWN}the action's {side}.{key} (needed to price {action.kind})"
+def unknown_field(action: PlannedAction, side: str, key: str) -> str:
+    return f"{UNKNOWN}the action's {side}.{key} (needed to price {action.kind})"
 
 
-def _minutes(cron: Scalar) -> int | None:
+def daily_minute(cron: Scalar) -> int | None:
     """The UTC minute of the day of a daily ``cron(M H * * ? *)`` schedule."""
     if not isinstance(cron, str) or not cron.startswith("cron(") or not cron.endswith(")"):
         return None
@@ -237,161 +236,18 @@ def _minutes(cron: Scalar) -> int | None:
     return int(fields[1]) * 60 + int(fields[0])
 
 
-def _monthly_invocations(facts: Facts, table: PriceTable) -> float | None:
+def monthly_invocations(facts: Facts, table: PriceTable) -> float | None:
     if facts.invocations is None:
         return None
     return facts.invocations * WINDOWS_PER_HOUR * table.hours_per_month
 
 
-def _invocations_text(facts: Facts, monthly: float, table: PriceTable) -> str:
+def invocations_text(facts: Facts, monthly: float, table: PriceTable) -> str:
     minutes = int(METRIC_WINDOW.total_seconds() // 60)
     return (
-        f"{_count(monthly)} invocations/month ({_count(facts.invocations or 0)} in the last {minutes} min "
-        f"× {WINDOWS_PER_HOUR:g} × {_count(table.hours_per_month)} h)"
+        f"{count_text(monthly)} invocations/month ({count_text(facts.invocations or 0)} in the last {minutes} min "
+        f"× {WINDOWS_PER_HOUR:g} × {count_text(table.hours_per_month)} h)"
     )
-
-
-# -- the estimates, one per action kind -----------------------------------------------------------------
-
-
-def _provisioned_concurrency(action: PlannedAction, facts: Facts, rates: _Rates) -> Estimate:
-    before = _number(action.before, "provisioned_concurrency")
-    after = _number(action.after, "provisioned_concurrency")
-    if before is None or after is None:
-        side = "before" if before is None else "after"
-        return None, _unknown_field(action, side, "provisioned_concurrency")
-    if facts.memory_mb is None:
-        return None, _missing(facts, "memory_mb")
-    prices, hours = rates.lambda_, rates.table.hours_per_month
-    delta = after - before
-    usd = delta * facts.memory_mb / _MB_PER_GB * rates.month_s * prices.provisioned_gb_s
-    return usd, (
-        f"idle cost of the provisioned pool: {_signed(delta)} executions × {_gb(facts.memory_mb)} × "
-        f"{_count(hours)} h × {SECONDS_PER_HOUR} s × {_price(prices.provisioned_gb_s)}/GB-s ({rates.label}); "
-        f"invocations served on it are billed {_price(prices.provisioned_duration_gb_s)}/GB-s instead of "
-        f"{_price(prices.duration_gb_s)}/GB-s on demand, which offsets part of it"
-    )
-
-
-def _autoscaling_bounds(action: PlannedAction, facts: Facts, rates: _Rates) -> Estimate:
-    new_min, new_max = _number(action.after, "min_capacity"), _number(action.after, "max_capacity")
-    if new_min is None or new_max is None:
-        return None, _unknown_field(action, "after", "min_capacity" if new_min is None else "max_capacity")
-    # Without a scalable target today, the floor and the ceiling are both the fixed PC.
-    fixed = float(facts.pc_requested) if facts.pc_requested is not None else None
-    old_min = _number(action.before, "min_capacity")
-    old_max = _number(action.before, "max_capacity")
-    old_min = fixed if old_min is None else old_min
-    old_max = fixed if old_max is None else old_max
-    if old_min is None or old_max is None:
-        return None, _missing(facts, "autoscaling_min" if old_min is None else "autoscaling_max", "pc_requested")
-    if facts.memory_mb is None:
-        return None, _missing(facts, "memory_mb")
-    prices, hours = rates.lambda_, rates.table.hours_per_month
-    per_execution = facts.memory_mb / _MB_PER_GB * rates.month_s * prices.provisioned_gb_s
-    usd = (new_min - old_min) * per_execution
-    basis = (
-        f"the floor you now always pay: min {_count(old_min)} → {_count(new_min)} ({_signed(new_min - old_min)} "
-        f"executions) × {_gb(facts.memory_mb)} × {_count(hours)} h × {SECONDS_PER_HOUR} s × "
-        f"{_price(prices.provisioned_gb_s)}/GB-s"
-    )
-    if new_max > old_max:
-        basis += (
-            f"; up to {format_usd((new_max - old_max) * per_execution)} more if it scales to the new max "
-            f"(max {_count(old_max)} → {_count(new_max)})"
-        )
-    return usd, f"{basis} ({rates.label})"
-
-
-def _prewarm(action: PlannedAction, facts: Facts, rates: _Rates) -> Estimate:
-    """Needs after.prewarm_concurrency and the window: after.duration_min (or resource.duration_min), else the
-    minutes between after.schedule and after.schedule_end (daily crons, as SchedulePrewarm plans them)."""
-    concurrency = _number(action.after, "prewarm_concurrency")
-    if concurrency is None:
-        return None, _unknown_field(action, "after", "prewarm_concurrency")
-    duration = _number(action.after, "duration_min")
-    if duration is None:
-        duration = _number(action.resource, "duration_min")
-    if duration is None:
-        start, end = _minutes(action.after.get("schedule")), _minutes(action.after.get("schedule_end"))
-        if start is None or end is None:
-            return None, f"{_UNKNOWN}the pre-warm window (after.duration_min, or after.schedule and schedule_end)"
-        duration = float((end - start) % (24 * 60))
-    if facts.pc_requested is None:
-        return None, _missing(facts, "pc_requested")
-    if facts.memory_mb is None:
-        return None, _missing(facts, "memory_mb")
-    prices = rates.lambda_
-    # The "up" action only ever raises the floor: below today's PC it adds nothing.
-    added = max(0.0, concurrency - facts.pc_requested)
-    hours = duration / 60
-    usd = added * facts.memory_mb / _MB_PER_GB * hours * PREWARM_DAYS_PER_MONTH * SECONDS_PER_HOUR
-    usd *= prices.provisioned_gb_s
-    return usd, (
-        f"pre-warmed pool: {_count(concurrency)} − {facts.pc_requested} provisioned today = {_signed(added)} "
-        f"executions × {_gb(facts.memory_mb)} × {hours:g} h ({_count(duration)} min) a day × "
-        f"{PREWARM_DAYS_PER_MONTH} days × {SECONDS_PER_HOUR} s × {_price(prices.provisioned_gb_s)}/GB-s ({rates.label})"
-    )
-
-
-def _memory(action: PlannedAction, facts: Facts, rates: _Rates) -> Estimate:
-    after = _number(action.after, "memory_mb")
-    if after is None:
-        return None, _unknown_field(action, "after", "memory_mb")
-    before = _number(action.before, "memory_mb")
-    if before is None:
-        before = float(facts.memory_mb) if facts.memory_mb is not None else None
-    monthly = _monthly_invocations(facts, rates.table)
-    seconds = facts.warm_duration_avg_ms / 1000 if facts.warm_duration_avg_ms is not None else None
-    if before is None or seconds is None or monthly is None or facts.pc_requested is None:
-        known = {"memory_mb": before, "warm_duration_avg_ms": seconds, "invocations": monthly,
-                 "pc_requested": facts.pc_requested}  # fmt: skip
-        return None, _missing(facts, *(name for name, value in known.items() if value is None))
-    prices, table = rates.lambda_, rates.table
-    delta_mb = after - before
-    usd = delta_mb / _MB_PER_GB * seconds * monthly * prices.duration_gb_s
-    basis = (
-        f"{_signed(delta_mb)} MB ({_signed_gb(delta_mb)}) × {seconds:g} s average warm duration × "
-        f"{_invocations_text(facts, monthly, table)} × {_price(prices.duration_gb_s)}/GB-s on demand, before any "
-        f"speed-up (more memory is more CPU, which usually shortens the duration)"
-    )
-    if facts.pc_requested:
-        pool = delta_mb / _MB_PER_GB * facts.pc_requested * rates.month_s * prices.provisioned_gb_s
-        usd += pool
-        basis += (
-            f"; plus its {facts.pc_requested} provisioned executions at the new size: "
-            f"{_signed_gb(delta_mb)} × {facts.pc_requested} × {_count(table.hours_per_month)} h × "
-            f"{SECONDS_PER_HOUR} s × {_price(prices.provisioned_gb_s)}/GB-s = {format_usd(pool)}"
-        )
-    return usd, f"{basis} ({rates.label})"
-
-
-def _sqs_buffer(action: PlannedAction, facts: Facts, rates: _Rates) -> Estimate:
-    monthly = _monthly_invocations(facts, rates.table)
-    if monthly is None:
-        return None, _missing(facts, "invocations")
-    usd = monthly * SQS_REQUESTS_PER_MESSAGE * rates.sqs_per_million / 1_000_000
-    return usd, (
-        f"{_invocations_text(facts, monthly, rates.table)}, each a message: × {SQS_REQUESTS_PER_MESSAGE} SQS "
-        f"requests (send, receive, delete; batching lowers it) × ${rates.sqs_per_million:.2f} per million standard "
-        f"requests; the free tier is not deducted ({rates.label})"
-    )
-
-
-_PRICED: Final[dict[str, Callable[[PlannedAction, Facts, _Rates], Estimate]]] = {
-    "set_provisioned_concurrency": _provisioned_concurrency,
-    "set_autoscaling_bounds": _autoscaling_bounds,
-    "schedule_prewarm": _prewarm,
-    "set_memory": _memory,
-    "enable_sqs_buffer": _sqs_buffer,
-}
-
-_FREE: Final[dict[str, str]] = {
-    "set_reserved_concurrency": "no charge for reserved concurrency (a cap and a guarantee, not billed)",
-    "set_event_source_max_concurrency": "no charge for an event source mapping's maximum concurrency",
-    "request_quota_increase": "no charge for a quota increase (concurrency is billed only when used)",
-    "advise": "no charge for advice (nothing changes)",
-}
 
 
 def estimate(
@@ -404,15 +260,17 @@ def estimate(
 ) -> Estimate:
     """(USD per month, the basis with the numbers used) of one planned change; (None, "unknown: …") when a fact
     or price it needs is not known. `prices` defaults to the shipped table."""
-    if action.kind in _FREE:
-        return 0.0, _FREE[action.kind]
-    priced = _PRICED.get(action.kind)
-    if priced is None:
-        return None, f"{_UNKNOWN}no cost model for action kind {action.kind!r}"
-    rates = _rates(prices or load_prices(), region, architecture)
+    from medic.actions import registry
+
+    impl = registry().get(action.kind)
+    if impl is None:
+        return None, f"{UNKNOWN}no cost model for action kind {action.kind!r}"
+    if impl.free is not None:
+        return 0.0, impl.free
+    rates = rates_for(prices or load_prices(), region, architecture)
     if isinstance(rates, str):
         return None, rates
-    return priced(action, facts, rates)
+    return impl.estimate(action, facts, rates)
 
 
 def annotate_costs(

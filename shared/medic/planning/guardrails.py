@@ -38,27 +38,16 @@ The monthly cost budget is checked separately, by :func:`check_budget`, once the
 
 from __future__ import annotations
 
+from medic.actions import get_action
 from medic.actions.base import PlannedAction
 from medic.config import Settings
 from medic.facts import ConsumerFacts, Facts
 from medic.plan import Refusal
 from medic.planning import pool
-from medic.planning.headroom import PC_FIELDS, AccountHeadroom, clamp_pc, clamp_reserved
+from medic.planning.headroom import AccountHeadroom, clamp_pc, clamp_reserved, pc_fields
 
 #: AWS keeps at least this many concurrent executions unreserved in every account (all of a smaller limit).
 MIN_UNRESERVED = pool.MINIMUM_UNRESERVED
-
-#: The per-action caps: kind → (field, the `Settings` attribute holding its cap).
-_CAPS: dict[str, tuple[str, str]] = {
-    "set_reserved_concurrency": ("reserved_concurrency", "max_reserved_concurrency"),
-    "set_memory": ("memory_mb", "max_memory_mb"),
-    "request_quota_increase": ("account_concurrency_limit", "max_quota_request"),
-}
-#: Actions refused when, after the clamps, they would change nothing (their `after` equals what is there).
-_CHANGE_CHECKED = frozenset({
-    *PC_FIELDS, "set_reserved_concurrency", "set_event_source_max_concurrency", "set_memory", "enable_sqs_buffer",
-})  # fmt: skip
-
 
 def check_plan(actions: list[PlannedAction], facts: Facts, settings: Settings) -> list[Refusal]:
     """Clamp `actions` in place and return the refusals (empty: the plan may proceed)."""
@@ -69,23 +58,24 @@ def check_plan(actions: list[PlannedAction], facts: Facts, settings: Settings) -
     refusals += _opt_in(changing, facts, settings)
     account = AccountHeadroom.of(facts)
     for action in changing:
-        if action.kind in PC_FIELDS and _on_target(action, facts) and facts.pc_version_taken and not facts.pc_requested:
+        impl = get_action(action.kind)  # what the action declares: its PC fields, its cap, whether it must change
+        if impl.pc_fields and _on_target(action, facts) and facts.pc_version_taken and not facts.pc_requested:
             refusals.append(Refusal(
                 guard="pc_version_taken", limit="one PC configuration per version", observed=facts.pc_qualifiers,
                 message=f"another alias of {action.target}'s version holds provisioned concurrency "
                         f"({facts.pc_qualifiers}): AWS refuses a second configuration on the same version; point the "
                         "traffic at that alias, or move the PC (delete it there first)",
             ))  # fmt: skip
-        if action.kind in PC_FIELDS:
+        if impl.pc_fields:
             refusals += clamp_pc(action, facts, settings, account)
-        if action.kind in _CAPS:
-            refusals += _cap(action, settings)
+        if impl.cap is not None:
+            refusals += _cap(action, impl.cap, settings)
         if action.kind == "set_reserved_concurrency":
             refusals += clamp_reserved(action, facts, account)
         elif action.kind == "enable_sqs_buffer":
             _clamp_buffer(action, facts)
         refusals += _check_pool_known(action, facts)
-        if action.kind in _CHANGE_CHECKED and not _changes(action):
+        if impl.must_change and not _changes(action):
             refusals.append(
                 Refusal(guard="no_effective_change", limit=action.before.get(action.primary),
                         observed=action.after.get(action.primary),
@@ -104,7 +94,8 @@ def check_budget(actions: list[PlannedAction], settings: Settings) -> list[Refus
     (``cost_budget``), and so is every change whose cost is unknown (``cost_unknown``): under a budget, Medic never
     guesses.
 
-    >>> from medic.actions.base import PlannedAction
+    >>> from medic.actions import get_action
+from medic.actions.base import PlannedAction
     >>> pc = PlannedAction(kind="set_provisioned_concurrency", target="checkout:live",
     ...                    primary="provisioned_concurrency", cost_monthly_usd=109.5)
     >>> [r.guard for r in check_budget([pc], Settings(plans_table="p", events_table="e", monthly_cost_budget_usd=100))]
@@ -173,8 +164,8 @@ def _check_pool_known(action: PlannedAction, facts: Facts) -> list[Refusal]:
         return []
     if action.kind == "set_reserved_concurrency":
         taken = int(action.after.get("reserved_concurrency") or 0) - int(action.before.get("reserved_concurrency") or 0)
-    elif action.kind in PC_FIELDS and not facts.has_reserved_concurrency:
-        taken = max(int(action.after.get(name) or 0) for name in PC_FIELDS[action.kind]) - int(facts.pc_requested or 0)
+    elif pc_fields(action.kind) and not facts.has_reserved_concurrency:
+        taken = max(int(action.after.get(name) or 0) for name in pc_fields(action.kind)) - int(facts.pc_requested or 0)
     else:
         return []
     if taken <= 0:
@@ -211,9 +202,9 @@ def _check_prewarm(action: PlannedAction, facts: Facts) -> list[Refusal]:
                             f"provisioned concurrency floor ({floor})")]  # fmt: skip
 
 
-def _cap(action: PlannedAction, settings: Settings) -> list[Refusal]:
+def _cap(action: PlannedAction, cap_of: tuple[str, str], settings: Settings) -> list[Refusal]:
     """Clamp the action's field to its cap (an increase only); refuse a quota request once the hard limit is hit."""
-    name, setting = _CAPS[action.kind]
+    name, setting = cap_of
     cap = int(getattr(settings, setting))
     wanted = action.after.get(name)
     if wanted is None:

@@ -16,12 +16,13 @@ from medic.facts import Facts
 from medic.plan import Refusal
 from medic.planning import pool
 
+
 #: The fields of each action that hold provisioned concurrency.
-PC_FIELDS = {
-    "set_provisioned_concurrency": ("provisioned_concurrency",),
-    "set_autoscaling_bounds": ("min_capacity", "max_capacity"),
-    "schedule_prewarm": ("prewarm_concurrency",),
-}
+def pc_fields(kind: str) -> tuple[str, ...]:
+    """The fields of an action kind that hold provisioned concurrency (`Action.pc_fields`; none for most kinds)."""
+    from medic.actions import get_action
+
+    return get_action(kind).pc_fields
 
 
 @dataclass
@@ -201,7 +202,7 @@ def clamp_pc(action: PlannedAction, facts: Facts, settings: Settings, account: A
     """Clamp each PC field of `action` (the cap, the reservation, the unreserved pool); record the PC it leaves."""
     refusals: list[Refusal] = []
     reserved = account.reservation(account.target, None)
-    for name in PC_FIELDS[action.kind]:
+    for name in pc_fields(action.kind):
         wanted = int(action.after.get(name) or 0)
         # The maximum of autoscaling bounds moves the PC down to it: never below what the qualifier holds.
         held = account.pc_here if name == "max_capacity" else 0
@@ -259,7 +260,7 @@ def _keep_bounds_in_order(action: PlannedAction) -> None:
 
 def _pc_left(action: PlannedAction, current: int) -> int:
     """The qualifier's PC once `action` is applied (a pre-warm counts from when its "up" action raises it)."""
-    after = {name: int(action.after.get(name) or 0) for name in PC_FIELDS[action.kind]}
+    after = {name: int(action.after.get(name) or 0) for name in pc_fields(action.kind)}
     if action.kind == "set_provisioned_concurrency":
         return after["provisioned_concurrency"]
     if action.kind == "set_autoscaling_bounds":  # Application Auto Scaling moves the PC into the new bounds
