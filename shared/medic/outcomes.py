@@ -8,6 +8,7 @@ fails is logged as a warning. The card and the thread are views; the remediation
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from medic.accounts import member_graph_client
 from medic.actions.base import PlannedAction
@@ -76,3 +77,25 @@ def describe_change(action: PlannedAction) -> str:
     status = action.observed_after.get("request_status")
     pending = f" (request {status}: AWS applies it after review)" if status else ""
     return f"{action.kind} on {action.target}: {fields or 'no field changes'}{pending}"
+
+
+def move(
+    rt: Runtime,
+    plan: Plan,
+    state: str,
+    now: datetime,
+    *,
+    say: str | None = None,
+    note: str | None = None,
+    **changes: Any,
+) -> Plan:
+    """A state change and what follows every one, in one place: the transition (`Ledger.transition`, with its record
+    when `record=` is given), the outcome metric, then, when given, the reply in the card's thread (`say`) and the
+    card's note (`note`). The plan as stored."""
+    plan = rt.ledger.transition(plan, state, now, **changes)
+    rt.emit_outcome(plan)
+    if say:
+        reply(plan, rt, say)
+    if note:
+        update_card(plan, rt, note)
+    return plan

@@ -184,7 +184,8 @@ def _execute_plan(pid: str, expected_hash: str, rt: Runtime) -> str:
 
     now = rt.clock.now()
     verify_after = now + timedelta(seconds=rt.settings.verify_after_s)
-    plan = rt.ledger.transition(
+    plan = outcomes.move(
+        rt,
         plan,
         "APPLIED",
         now,
@@ -192,7 +193,6 @@ def _execute_plan(pid: str, expected_hash: str, rt: Runtime) -> str:
         verify_after=iso(verify_after),
         record=("applied", {"verify_after": iso(verify_after)}),
     )
-    rt.emit_outcome(plan)
     changes = "; ".join(outcomes.describe_change(a) for a in plan.changes)
     outcomes.reply(plan, rt, f":wrench: Applied: {changes}. Verifying after {plan.verify_after}.")
     log.info("applied")
@@ -205,30 +205,30 @@ def _blocked(plan: Plan, refusals: list[Refusal], rt: Runtime, now: datetime) ->
     record = refusals[0].model_dump(mode="json")
     if len(refusals) > 1:
         record["others"] = [refusal.model_dump(mode="json") for refusal in refusals[1:]]
-    plan = rt.ledger.transition(
-        plan, "BLOCKED", now, blocked_by=[*plan.blocked_by, *refusals], record=("blocked", record)
+    plan = outcomes.move(
+        rt,
+        plan,
+        "BLOCKED",
+        now,
+        blocked_by=[*plan.blocked_by, *refusals],
+        record=("blocked", record),
+        say=":octagonal_sign: Not applied: " + " · ".join(refusal.message for refusal in refusals),
     )
-    rt.emit_outcome(plan)
-    outcomes.reply(plan, rt, ":octagonal_sign: Not applied: " + " · ".join(refusal.message for refusal in refusals))
     return plan.status
 
 
 def _tampered_mid_apply(plan: Plan, refusal: Refusal, rt: Runtime, now: datetime) -> str:
     """An APPLYING plan that no longer matches its approval (or its own records): FAILED, and nothing touched: its
     content cannot be trusted to say what to apply or to roll back. A human checks what the first executor changed."""
-    plan = rt.ledger.transition(
+    plan = outcomes.move(
+        rt,
         plan,
         "FAILED",
         now,
         unleased=True,
         blocked_by=[*plan.blocked_by, refusal],
         record=("binding_refused", refusal.model_dump(mode="json")),
-    )
-    rt.emit_outcome(plan)
-    outcomes.reply(
-        plan,
-        rt,
-        f":rotating_light: Stopped mid-apply, nothing more changed and nothing rolled back: "
+        say=f":rotating_light: Stopped mid-apply, nothing more changed and nothing rolled back: "
         f"{refusal.message}. A human must check what was applied (the log has each call).",
     )
     return plan.status
@@ -242,11 +242,10 @@ def _stopped(
     now = rt.clock.now()
     rt.ledger.append(plan.id, "stopped", {"guard": guard, "reason": reason}, now)
     errors = undo(plan, applied, rt, clients)
-    plan = rt.ledger.transition(plan, "FAILED" if errors else "ROLLED_BACK", rt.clock.now())
-    rt.emit_outcome(plan)
     outcome = f"rollback failed: {'; '.join(errors)}" if errors else "applied steps rolled back"
     by = "the kill switch" if guard == "kill_switch" else f"the guardrail {guard}"
-    outcomes.reply(plan, rt, f":octagonal_sign: Stopped by {by} ({reason}); {outcome}.")
+    say = f":octagonal_sign: Stopped by {by} ({reason}); {outcome}."
+    plan = outcomes.move(rt, plan, "FAILED" if errors else "ROLLED_BACK", rt.clock.now(), say=say)
     return plan.status
 
 
@@ -277,12 +276,12 @@ def _drifted(
         {"target": action.target, "expected": action.before, "live": dict(live), "rollback_errors": errors},
         now,
     )
-    plan = rt.ledger.transition(plan, "DRIFTED", now)
-    rt.emit_outcome(plan)
-    outcomes.reply(
-        plan,
+    plan = outcomes.move(
         rt,
-        f":twisted_rightwards_arrows: Not applied: {action.target} changed since the plan was made "
+        plan,
+        "DRIFTED",
+        now,
+        say=f":twisted_rightwards_arrows: Not applied: {action.target} changed since the plan was made "
         f"(expected {action.before}, found {dict(live)}). Medic does not fight the human.",
     )
     repropose(plan, rt)
@@ -301,11 +300,10 @@ def _failed(
     errors = undo(plan, applied, rt, clients)
     now = rt.clock.now()
     # FAILED: nothing was changed (nothing to undo), or undoing failed; ROLLED_BACK: changes were made and undone.
-    plan = rt.ledger.transition(plan, "ROLLED_BACK" if applied and not errors else "FAILED", now)
-    rt.emit_outcome(plan)
     if errors:
         outcome = "Rollback failed: " + "; ".join(errors)
     else:
         outcome = "Rolled back." if applied else "Nothing was changed."
-    outcomes.reply(plan, rt, f":red_circle: {action.kind} on {action.target} failed: {reason}. {outcome}")
+    say = f":red_circle: {action.kind} on {action.target} failed: {reason}. {outcome}"
+    plan = outcomes.move(rt, plan, "ROLLED_BACK" if applied and not errors else "FAILED", now, say=say)
     return plan.status

@@ -67,12 +67,14 @@ def rollback_plan(pid: str, rt: Runtime) -> str:
     if errors:
         outcomes.reply(plan, rt, f":red_circle: Rollback failed: {'; '.join(errors)}. A human must restore it.")
         return plan.status
-    plan = rt.ledger.transition(plan, "ROLLED_BACK", rt.clock.now())
-    rt.emit_outcome(plan)
     why = "as the rule asks" if plan.rollback_on_failure else "after the abandoned apply"
-    outcomes.reply(plan, rt, f":rewind: Rolled back {why}: every change restored to its before-state.")
-    outcomes.update_card(
-        plan, rt, "verification failed; rolled back" if plan.rollback_on_failure else "apply abandoned"
+    plan = outcomes.move(
+        rt,
+        plan,
+        "ROLLED_BACK",
+        rt.clock.now(),
+        say=f":rewind: Rolled back {why}: every change restored to its before-state.",
+        note="verification failed; rolled back" if plan.rollback_on_failure else "apply abandoned",
     )
     return plan.status
 

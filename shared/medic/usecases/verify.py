@@ -95,18 +95,19 @@ def stale_apply(plan: Plan, rt: Runtime, now: datetime) -> str:
         return "redriven"
     abandoned = {"redrives": len(redrives), "lease_until": lease, "lease_owner": plan.lease_owner}
     try:  # only while no executor holds it: one that took it over meanwhile finishes it
-        plan = rt.ledger.transition(
-            plan, "FAILED", now, unleased=True, abandoned_at=iso(now), record=("apply_abandoned", abandoned)
+        plan = outcomes.move(
+            rt,
+            plan,
+            "FAILED",
+            now,
+            unleased=True,
+            abandoned_at=iso(now),
+            record=("apply_abandoned", abandoned),
+            say=f":red_circle: The apply never finished (re-driven {len(redrives)} times, the executor's lease "
+            f"expired each time): FAILED; whatever it changed is handed back to be rolled back.",
         )
     except StateConflict:
         return "taken_over"
-    rt.emit_outcome(plan)
-    outcomes.reply(
-        plan,
-        rt,
-        f":red_circle: The apply never finished (re-driven {len(redrives)} times, the executor's lease "
-        f"expired each time): FAILED; whatever it changed is handed back to be rolled back.",
-    )
     _handoff_rollback(plan, rt, now)
     outcomes.update_card(plan, rt, "apply abandoned")
     return "FAILED"
@@ -205,8 +206,7 @@ def _conclude(
     plan: Plan, rt: Runtime, now: datetime, verification: Verification, outcome: str, note: str, reply: str
 ) -> str:
     verification = verification.model_copy(update={"outcome": outcome, "note": note})
-    plan = rt.ledger.transition(plan, outcome, now, verification=verification)
-    rt.emit_outcome(plan)
+    plan = outcomes.move(rt, plan, outcome, now, verification=verification)
     rt.ledger.append(
         plan.id,
         "verified" if outcome == "VERIFIED" else "verification_failed",
