@@ -222,8 +222,6 @@ class SafetyControls:
         return sorted(plans, key=lambda p: p.updated_at)
 
 
-
-
 def pc_added(action: PlannedAction) -> int:
     """Provisioned executions an action adds (0 for a cut or another kind). A new autoscaling target or pre-warm
     counts from the fixed floor it replaces, when the plan recorded one."""

@@ -5,9 +5,9 @@ allows: PC on a function's qualifiers never exceeds its reserved concurrency), t
 call reads is lost (None, "unknown") now and then, as when that call fails. Values cover the realistic ranges and
 their edges (0, 1, 99/100/101, the caps, far above them).
 
-`make_plan` runs what triage runs between the facts and the remediation log — `runbook.decide`, each action's
-`plan`, `guardrails.check_plan`, `cost.annotate_costs`, `guardrails.check_budget` — and nothing stateful (the kill
-switch, cooldowns and rate limits read the log; they only ever refuse more).
+`make_plan` runs what triage runs between the facts and the remediation log — `runbook.decide`, then
+`medic.planning.make.plan_actions` (each action's `plan`, the guardrails, the costs, the budget), the same code — and
+nothing stateful (the kill switch, cooldowns and rate limits read the log; they only ever refuse more).
 """
 
 from __future__ import annotations
@@ -24,11 +24,10 @@ from medic.actions.base import PlannedAction
 from medic.actions.buffer import READY_TAG
 from medic.alarms.signals import Target
 from medic.config import Settings
-from medic.errors import GuardrailRefused
 from medic.facts import DATABASE_TAG, INVOCATION_TAG, VCPU_MB, ConsumerFacts, EventSourceFacts, Facts
 from medic.plan import Refusal
-from medic.planning.cost import annotate_costs
-from medic.planning.guardrails import MIN_UNRESERVED, check_budget, check_plan
+from medic.planning.guardrails import MIN_UNRESERVED
+from medic.planning.make import plan_actions
 from medic.planning.runbook import Runbook, decide
 from medic.planning.verdict import ActionCall, Decision
 
@@ -351,7 +350,7 @@ class Outcome:
 
 
 def make_plan(runbook: Runbook, signal: str, target: Target, facts: Facts, settings: Settings) -> Outcome:
-    """decide → plan each action → guardrails (clamps, refusals) → costs → budget, as `pipeline.triage` does."""
+    """decide → `medic.planning.make.plan_actions` (each action, guardrails, costs, budget), as triage's `make_plan`."""
     decision = decide(runbook, signal, facts.values(), facts.tags)
     if not decision.matched:
         return Outcome(decision)
@@ -360,18 +359,9 @@ def make_plan(runbook: Runbook, signal: str, target: Target, facts: Facts, setti
 
 def plan_calls(calls: list[ActionCall], target: Target, facts: Facts, settings: Settings,
                decision: Decision | None = None) -> Outcome:  # fmt: skip
-    outcome = Outcome(decision)
-    for call in calls:
-        try:
-            outcome.actions.extend(get_action(call.kind).plan(target, call.params, facts))
-        except GuardrailRefused as refused:
-            outcome.refusals.append(
-                Refusal(guard=refused.guard, limit=refused.limit, observed=refused.observed, message=refused.message)
-            )
-    outcome.refusals.extend(check_plan(outcome.actions, facts, settings))
-    annotate_costs(outcome.actions, facts, "us-east-1", facts.architecture or "x86_64")
-    outcome.refusals.extend(check_budget(outcome.actions, settings))
-    return outcome
+    """The planning step itself (`plan_actions`, the code triage runs), in us-east-1."""
+    actions, refusals = plan_actions(calls, target, facts, settings, "us-east-1")
+    return Outcome(decision, actions=actions, refusals=refusals)
 
 
 # -- the invariants --------------------------------------------------------------------------------

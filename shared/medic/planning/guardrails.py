@@ -49,6 +49,7 @@ from medic.planning.headroom import AccountHeadroom, clamp_pc, clamp_reserved, p
 #: AWS keeps at least this many concurrent executions unreserved in every account (all of a smaller limit).
 MIN_UNRESERVED = pool.MINIMUM_UNRESERVED
 
+
 def check_plan(actions: list[PlannedAction], facts: Facts, settings: Settings) -> list[Refusal]:
     """Clamp `actions` in place and return the refusals (empty: the plan may proceed)."""
     refusals: list[Refusal] = []
@@ -94,8 +95,7 @@ def check_budget(actions: list[PlannedAction], settings: Settings) -> list[Refus
     (``cost_budget``), and so is every change whose cost is unknown (``cost_unknown``): under a budget, Medic never
     guesses.
 
-    >>> from medic.actions import get_action
-from medic.actions.base import PlannedAction
+    >>> from medic.actions.base import PlannedAction
     >>> pc = PlannedAction(kind="set_provisioned_concurrency", target="checkout:live",
     ...                    primary="provisioned_concurrency", cost_monthly_usd=109.5)
     >>> [r.guard for r in check_budget([pc], Settings(plans_table="p", events_table="e", monthly_cost_budget_usd=100))]
