@@ -159,7 +159,7 @@ class Settings(BaseModel):
             value = tuple(part.strip() for part in value.split(",") if part.strip())
         if not isinstance(value, list | tuple):
             return value  # pydantic says what it expected
-        from medic.actions import ACTION_KINDS  # the vocabulary: a typo must not silently drop the rule
+        from medic.vocabulary import ACTION_KINDS  # a typo must not silently drop the rule
 
         for entry in value:
             kind, _, qualifier = str(entry).partition(":")

@@ -10,13 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from medic.actions.base import PlannedAction
 from medic.planning.verdict import Decision
-
-PlanState = Literal[
-    "PROPOSED", "APPROVED", "REJECTED", "EXPIRED", "APPLYING", "APPLIED", "VERIFIED",
-    "FAILED", "ROLLED_BACK", "BLOCKED", "DRIFTED", "SUPERSEDED", "NOOP",
-]  # fmt: skip
-
-PLAN_STATES: tuple[str, ...] = PlanState.__args__  # type: ignore[attr-defined]
+from medic.vocabulary import PLAN_STATES as PLAN_STATES  # noqa: PLC0414 - re-exported
+from medic.vocabulary import PlanState as PlanState  # noqa: PLC0414 - re-exported
 
 #: Allowed transitions (from → to). Every change of state is one conditional write on the old state.
 TRANSITIONS: dict[str, frozenset[str]] = {

@@ -5,19 +5,7 @@ from __future__ import annotations
 from functools import cache
 
 from medic.actions.base import Action, PlannedAction
-
-#: Every action kind of the vocabulary (a public contract).
-ACTION_KINDS = (
-    "set_provisioned_concurrency",
-    "set_autoscaling_bounds",
-    "schedule_prewarm",
-    "set_reserved_concurrency",
-    "set_event_source_max_concurrency",
-    "enable_sqs_buffer",
-    "set_memory",
-    "request_quota_increase",
-    "advise",
-)
+from medic.vocabulary import ACTION_KINDS
 
 
 @cache

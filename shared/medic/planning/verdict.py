@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Mode = Literal["auto", "approve", "notify"]
+from medic.vocabulary import Mode as Mode  # noqa: PLC0414 - re-exported
 
 
 class VerifySpec(BaseModel):
