@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from medic.clock import iso, parse_iso
 from medic.errors import ConfigError
+from medic.ledger.keys import BREAKER_KEY, KILL_SWITCH_KEY
 from medic.plan import Plan, Refusal
 
 if TYPE_CHECKING:
@@ -32,8 +33,9 @@ if TYPE_CHECKING:
     from medic.config import Settings
     from medic.ledger.store import Ledger
 
-KILL_SWITCH_KEY = "control#kill-switch"
-BREAKER_KEY = "control#circuit-breaker"
+__all__ = ["BREAKER_KEY", "CHANGED_STATES", "FAILED_STATES", "KILL_SWITCH_KEY", "Control", "FreezeWindow",
+           "SafetyControls", "describe", "parse_freeze_windows", "pc_added"]  # fmt: skip
+
 #: States of plans whose changes reached AWS (or were being made): they count for cooldowns and the rate limit.
 CHANGED_STATES = ("APPLYING", "APPLIED", "VERIFIED", "FAILED", "ROLLED_BACK")
 FAILED_STATES = ("FAILED", "ROLLED_BACK")

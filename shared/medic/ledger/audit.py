@@ -22,6 +22,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from medic.clock import iso
 from medic.errors import InputError
+from medic.ledger.keys import CONTROL_KEYS, CONTROL_PREFIX
 from medic.plan import PLAN_STATES, Plan
 from medic.planning.explain import trace_lines
 from medic.planning.verdict import Decision
@@ -29,9 +30,6 @@ from medic.planning.verdict import Decision
 if TYPE_CHECKING:
     from medic.ledger.store import ChainReport, Ledger, LogEvent, UnreadableItem, UnreadableRecord
 
-#: Control flags (kill switch, circuit breaker) keep their own chains in the events table.
-CONTROL_PREFIX = "control#"
-CONTROL_KEYS = ("control#kill-switch", "control#circuit-breaker")
 EXPORT_FORMATS = ("jsonl", "csv")
 #: The columns of `medic log export`: every field of a record's hash (`context`, `prev_seq`, `plan_state`,
 #: `plan_content` included), so an export can be re-verified.

@@ -22,13 +22,14 @@ from medic.clock import iso
 from medic.errors import LeaseHeld, StateConflict
 from medic.finite import finite_json, refuse_non_finite, storable
 from medic.ledger.chain import GENESIS, ChainReport, Head, LogEvent, UnreadableRecord, check_chain, event_hash
+from medic.ledger.keys import HEAD_PREFIX, OPEN_PREFIX
 from medic.plan import INITIAL_STATES, Plan, can_transition, plan_content_hash
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-__all__ = ["GENESIS", "ChainReport", "ClaimLost", "Head", "Ledger", "LogEvent", "UnreadableItem",
-           "UnreadableRecord", "event_hash"]  # fmt: skip
+__all__ = ["GENESIS", "HEAD_PREFIX", "OPEN_PREFIX", "ChainReport", "ClaimLost", "Head", "Ledger", "LogEvent",
+           "UnreadableItem", "UnreadableRecord", "event_hash"]  # fmt: skip
 
 APPEND_ATTEMPTS = 8
 Record = tuple[str, dict[str, Any]]
@@ -44,13 +45,6 @@ class UnreadableItem(BaseModel):
 
     key: str
     problem: str
-
-
-OPEN_PREFIX = "open#"
-"""The plans-table item `open#<target>` names the plan holding the target's one open incident (storms attach)."""
-HEAD_PREFIX = "head#"
-"""The plans-table item `head#<plan id>` anchors the last seq and hash of a plan's chain: deleting the last event
-from the (append-only) events table is then detected too. It lives in the other table, which IAM separates."""
 
 
 class ClaimLost(Exception):

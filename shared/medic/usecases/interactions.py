@@ -41,6 +41,7 @@ from weakref import WeakKeyDictionary
 
 from medic.clock import iso, parse_iso
 from medic.errors import MedicError, SlackRequestRefused, StateConflict
+from medic.ledger.keys import REFUSED_PREFIX
 from medic.log import get_logger
 
 if TYPE_CHECKING:
@@ -54,7 +55,6 @@ PLAN_ID = re.compile(r"p-[0-9a-f]{16}(-r[0-9]{1,2})?")
 #: Slack's response_url accepts messages for 30 minutes after the interaction.
 RESPONSE_URL_TTL_S = 30 * 60
 SLACK_HOOKS = "https://hooks.slack.com/"
-REFUSED_PREFIX = "refused#"
 REFUSALS_LOGGED_PER_MINUTE = 30
 #: An ephemeral answer stays well under Slack's message limits.
 ANSWER_LIMIT = 3900
