@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from medic.clock import iso, parse_iso
 from medic.errors import ConfigError
+from medic.ledger.items import Control
 from medic.ledger.keys import BREAKER_KEY, KILL_SWITCH_KEY
 from medic.plan import Plan, Refusal
 
@@ -41,16 +42,6 @@ CHANGED_STATES = ("APPLYING", "APPLIED", "VERIFIED", "FAILED", "ROLLED_BACK")
 FAILED_STATES = ("FAILED", "ROLLED_BACK")
 _DAYS = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
 _WEEKLY = re.compile(r"^(?P<d1>[a-z]{3})\s+(?P<t1>\d{1,2}:\d{2})\s*-\s*(?P<d2>[a-z]{3})\s+(?P<t2>\d{1,2}:\d{2})$")
-
-
-@dataclass(frozen=True)
-class Control:
-    """A control flag as stored in the plans table."""
-
-    enabled: bool
-    by: str = ""
-    at: str = ""
-    reason: str = ""
 
 
 # -- freeze windows --------------------------------------------------------------------------------
@@ -118,24 +109,12 @@ class SafetyControls:
 
     # flags -----------------------------------------------------------------------------------------
     def control(self, key: str) -> Control:
-        item = self.ledger.item(key)
-        if not item:
-            return Control(enabled=False)
-        return Control(
-            enabled=item.get("enabled", {}).get("BOOL", False),
-            by=item.get("by", {}).get("S", ""),
-            at=item.get("at", {}).get("S", ""),
-            reason=item.get("reason", {}).get("S", ""),
-        )
+        return self.ledger.control(key)
 
     def set_control(self, key: str, enabled: bool, by: str, reason: str, now: datetime) -> Control:
         """Set a flag and log who did it (the events table, under the control's key)."""
         control = Control(enabled=enabled, by=by, at=iso(now), reason=reason)
-        self.ledger.dynamodb.put_item(
-            TableName=self.ledger.plans_table,
-            Item={"plan_id": {"S": key}, "enabled": {"BOOL": enabled}, "by": {"S": by}, "at": {"S": control.at},
-                  "reason": {"S": reason}},
-        )  # fmt: skip
+        self.ledger.put_control(key, control)
         self.ledger.append(key, "control_set", {"enabled": enabled, "by": by, "reason": reason}, now)
         return control
 

@@ -1,10 +1,12 @@
-"""The plans table's items read as they are (consistently, several in one round trip with `prefetch`), and the
-claims that keep one open plan per target (`open#<target>`).
+"""The plans table's items read as they are (consistently, several in one round trip with `prefetch`), and the two
+kinds of item that are not plans: the claims that keep one open plan per target (`open#<target>`) and the control
+flags (`control#…`: kill switch, circuit breaker; what they mean is `medic.safety`'s).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from medic.ledger.keys import OPEN_PREFIX
@@ -23,9 +25,19 @@ class ClaimLost(Exception):
         self.target = target
 
 
+@dataclass(frozen=True)
+class Control:
+    """A control flag as stored in the plans table."""
+
+    enabled: bool
+    by: str = ""
+    at: str = ""
+    reason: str = ""
+
+
 class TableItems:
-    """Reads items, claims targets. A part of `Ledger`, which sets up the client, the table and the thread-local state
-    declared here."""
+    """Reads items, claims targets, reads and writes control flags. A part of `Ledger`, which sets up the client, the
+    table and the thread-local state declared here."""
 
     dynamodb: DynamoDBClient
     plans_table: str
@@ -96,3 +108,25 @@ class TableItems:
             put["ConditionExpression"] += " OR holder = :stale"
             put["ExpressionAttributeValues"] = {":stale": {"S": stale_holder}}
         return put
+
+    # -- control flags -----------------------------------------------------------------------------
+    def control(self, key: str) -> Control:
+        """The control flag under `key` (off when it was never set)."""
+        item = self.item(key)
+        if not item:
+            return Control(enabled=False)
+        return Control(
+            enabled=item.get("enabled", {}).get("BOOL", False),
+            by=item.get("by", {}).get("S", ""),
+            at=item.get("at", {}).get("S", ""),
+            reason=item.get("reason", {}).get("S", ""),
+        )
+
+    def put_control(self, key: str, control: Control) -> None:
+        """Write the control flag under `key` as it is now (logging who set it is the caller's part:
+        `medic.safety.SafetyControls.set_control`)."""
+        self.dynamodb.put_item(
+            TableName=self.plans_table,
+            Item={"plan_id": {"S": key}, "enabled": {"BOOL": control.enabled}, "by": {"S": control.by},
+                  "at": {"S": control.at}, "reason": {"S": control.reason}},
+        )  # fmt: skip

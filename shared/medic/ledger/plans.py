@@ -322,6 +322,24 @@ class Plans(TableItems, RecordChains):
         )  # fmt: skip
         return int(response["Attributes"]["attached"]["N"])
 
+    def add_approval(self, plan_id: str, user: str) -> frozenset[str] | None:
+        """Add `user` to the plan item's `approvals` set in one conditional write (the plan still PROPOSED, the user not
+        yet in it); the approvals after the write, or None when the condition failed. Concurrent approvals all
+        count."""
+        try:
+            response = self.dynamodb.update_item(
+                TableName=self.plans_table, Key={"plan_id": {"S": plan_id}}, UpdateExpression="ADD approvals :users",
+                ConditionExpression="attribute_exists(plan_id) AND #state = :proposed "
+                                    "AND NOT contains(approvals, :user)",
+                ExpressionAttributeNames={"#state": "state"},
+                ExpressionAttributeValues={":users": {"SS": [user]}, ":proposed": {"S": "PROPOSED"},
+                                           ":user": {"S": user}},
+                ReturnValues="UPDATED_NEW",  # the set after the write; IAM refuses interactions ALL_NEW (template.yaml)
+            )  # fmt: skip
+        except self.dynamodb.exceptions.ConditionalCheckFailedException:
+            return None
+        return frozenset(response["Attributes"]["approvals"]["SS"])
+
     def remember(self, plan: Plan) -> None:
         """Keep the plan's context for the events logged about it from now on."""
         context = {"alarm_arn": plan.alarm_arn, "state_timestamp": plan.state_timestamp}

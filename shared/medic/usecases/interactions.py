@@ -284,19 +284,7 @@ def _approve_with_others(plan: Plan, required: int, reasons: list[str], payload:
 def add_approval(rt: Runtime, plan_id: str, user: str) -> frozenset[str] | None:
     """Add `user` to the plan item's `approvals` set in one conditional write (the plan still PROPOSED, the user not
     yet in it); the approvals after the write, or None when the condition failed. Concurrent approvals all count."""
-    dynamodb = rt.ledger.dynamodb
-    try:
-        response = dynamodb.update_item(
-            TableName=rt.ledger.plans_table, Key={"plan_id": {"S": plan_id}},
-            UpdateExpression="ADD approvals :users",
-            ConditionExpression="attribute_exists(plan_id) AND #state = :proposed AND NOT contains(approvals, :user)",
-            ExpressionAttributeNames={"#state": "state"},
-            ExpressionAttributeValues={":users": {"SS": [user]}, ":proposed": {"S": "PROPOSED"}, ":user": {"S": user}},
-            ReturnValues="UPDATED_NEW",  # the set after the write; IAM refuses this role ALL_NEW (template.yaml)
-        )  # fmt: skip
-    except dynamodb.exceptions.ConditionalCheckFailedException:
-        return None
-    return frozenset(response["Attributes"]["approvals"]["SS"])
+    return rt.ledger.add_approval(plan_id, user)
 
 
 def approvals_required(plan: Plan, settings: Settings) -> tuple[int, list[str]]:
