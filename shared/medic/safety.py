@@ -1,11 +1,12 @@
-"""The stateful controls: kill switch, freeze windows, circuit breaker, global rate limit, cooldowns.
+"""The stateful controls: kill switch, freeze windows, circuit breaker, global rate limit, cooldowns, PC budget.
 
 Unlike the guardrails (pure checks of one plan against its facts and the caps), these read the remediation
 log: what Medic changed recently, what failed, and the control flags humans set. They run when a plan is
 made (triage) and again at apply time (executor), each refusal naming its limit and the observed value.
 
-* **Kill switch**: a flag in the plans table (`control#kill-switch`), flipped by any approver (CLI now,
-  Slack later) or statically by `MEDIC_KILL_SWITCH=true`. While on, nothing is applied.
+* **Kill switch**: a flag in the plans table (`control#kill-switch`, kept by `medic.ledger.items`), flipped by any
+  approver (`medic control kill-switch on|off`, `/medic pause|resume` in Slack) or statically by
+  `MEDIC_KILL_SWITCH=true`. While on, nothing is applied.
 * **Freeze windows**: `MEDIC_FREEZE_WINDOWS`, `;`-separated, weekly (`Fri 18:00-Mon 08:00`, UTC) or absolute
   (`2026-12-24T00:00Z/2026-12-27T00:00Z`). Inside one, nothing is applied.
 * **Circuit breaker**: after `MEDIC_CIRCUIT_BREAKER_FAILURES` remediations ended FAILED or ROLLED_BACK since

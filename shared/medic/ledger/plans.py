@@ -1,6 +1,7 @@
 """The plans in the plans table: created with the first records of their chain, moved from state to state and
 saved by conditional writes on the state they were read in (the records that explain a write go in the same
-transaction), leased to one executor, read back one by one or by state (the `by_state` index).
+transaction), leased to one executor, their approvers and attached alarms added atomically, and read back one by
+one, by state (the `by_state` index) or all.
 """
 
 from __future__ import annotations
