@@ -1,11 +1,12 @@
-"""The stateful controls: kill switch, freeze windows, circuit breaker, global rate limit, cooldowns.
+"""The stateful controls: kill switch, freeze windows, circuit breaker, global rate limit, cooldowns, PC budget.
 
 Unlike the guardrails (pure checks of one plan against its facts and the caps), these read the remediation
 log: what Medic changed recently, what failed, and the control flags humans set. They run when a plan is
 made (triage) and again at apply time (executor), each refusal naming its limit and the observed value.
 
-* **Kill switch**: a flag in the plans table (`control#kill-switch`), flipped by any approver (CLI now,
-  Slack later) or statically by `MEDIC_KILL_SWITCH=true`. While on, nothing is applied.
+* **Kill switch**: a flag in the plans table (`control#kill-switch`, kept by `medic.ledger.items`), flipped by any
+  approver (`medic control kill-switch on|off`, `/medic pause|resume` in Slack) or statically by
+  `MEDIC_KILL_SWITCH=true`. While on, nothing is applied.
 * **Freeze windows**: `MEDIC_FREEZE_WINDOWS`, `;`-separated, weekly (`Fri 18:00-Mon 08:00`, UTC) or absolute
   (`2026-12-24T00:00Z/2026-12-27T00:00Z`). Inside one, nothing is applied.
 * **Circuit breaker**: after `MEDIC_CIRCUIT_BREAKER_FAILURES` remediations ended FAILED or ROLLED_BACK since
@@ -25,6 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 from medic.clock import iso, parse_iso
 from medic.errors import ConfigError
+from medic.ledger.items import Control
+from medic.ledger.keys import BREAKER_KEY, KILL_SWITCH_KEY
 from medic.plan import Plan, Refusal
 
 if TYPE_CHECKING:
@@ -32,23 +35,14 @@ if TYPE_CHECKING:
     from medic.config import Settings
     from medic.ledger.store import Ledger
 
-KILL_SWITCH_KEY = "control#kill-switch"
-BREAKER_KEY = "control#circuit-breaker"
+__all__ = ["BREAKER_KEY", "CHANGED_STATES", "FAILED_STATES", "KILL_SWITCH_KEY", "Control", "FreezeWindow",
+           "SafetyControls", "describe", "parse_freeze_windows", "pc_added"]  # fmt: skip
+
 #: States of plans whose changes reached AWS (or were being made): they count for cooldowns and the rate limit.
 CHANGED_STATES = ("APPLYING", "APPLIED", "VERIFIED", "FAILED", "ROLLED_BACK")
 FAILED_STATES = ("FAILED", "ROLLED_BACK")
 _DAYS = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
 _WEEKLY = re.compile(r"^(?P<d1>[a-z]{3})\s+(?P<t1>\d{1,2}:\d{2})\s*-\s*(?P<d2>[a-z]{3})\s+(?P<t2>\d{1,2}:\d{2})$")
-
-
-@dataclass(frozen=True)
-class Control:
-    """A control flag as stored in the plans table."""
-
-    enabled: bool
-    by: str = ""
-    at: str = ""
-    reason: str = ""
 
 
 # -- freeze windows --------------------------------------------------------------------------------
@@ -116,24 +110,12 @@ class SafetyControls:
 
     # flags -----------------------------------------------------------------------------------------
     def control(self, key: str) -> Control:
-        item = self.ledger.item(key)
-        if not item:
-            return Control(enabled=False)
-        return Control(
-            enabled=item.get("enabled", {}).get("BOOL", False),
-            by=item.get("by", {}).get("S", ""),
-            at=item.get("at", {}).get("S", ""),
-            reason=item.get("reason", {}).get("S", ""),
-        )
+        return self.ledger.control(key)
 
     def set_control(self, key: str, enabled: bool, by: str, reason: str, now: datetime) -> Control:
         """Set a flag and log who did it (the events table, under the control's key)."""
         control = Control(enabled=enabled, by=by, at=iso(now), reason=reason)
-        self.ledger.dynamodb.put_item(
-            TableName=self.ledger.plans_table,
-            Item={"plan_id": {"S": key}, "enabled": {"BOOL": enabled}, "by": {"S": by}, "at": {"S": control.at},
-                  "reason": {"S": reason}},
-        )  # fmt: skip
+        self.ledger.put_control(key, control)
         self.ledger.append(key, "control_set", {"enabled": enabled, "by": by, "reason": reason}, now)
         return control
 

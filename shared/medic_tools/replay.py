@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from medic.errors import InputError
+from medic.ledger.keys import REJECTED_PREFIX
 
 if TYPE_CHECKING:
     from medic.config import Settings
@@ -49,7 +50,6 @@ ALARM_EVENT, EXECUTOR_MESSAGE, ROLLBACK_MESSAGE, UNREPLAYABLE = (
 HANDLED = frozenset({"triaged", "duplicate", "ignored", "enqueued", "nothing_to_do"})
 #: Outcomes of a dry run that would succeed.
 WOULD = frozenset({"would_triage", "would_enqueue"})
-REJECTED_PREFIX = "rejected-"
 #: `input_rejected` keeps this much of the raw input; longer inputs must be replayed from their queue or a file.
 RAW_KEPT = 32_000
 SLACK_NOTE = (

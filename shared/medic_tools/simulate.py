@@ -362,10 +362,7 @@ def build_medic_infra(clients: AwsClients) -> dict[str, str]:
     ddb.create_table(
         TableName="medic-plans",
         BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[
-            {"AttributeName": n, "AttributeType": "S"}
-            for n in ("plan_id", "state", "updated_at", "target", "created_at")
-        ],
+        AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("plan_id", "state", "updated_at")],
         KeySchema=[{"AttributeName": "plan_id", "KeyType": "HASH"}],
         GlobalSecondaryIndexes=[
             {
@@ -374,14 +371,6 @@ def build_medic_infra(clients: AwsClients) -> dict[str, str]:
                 "KeySchema": [
                     {"AttributeName": "state", "KeyType": "HASH"},
                     {"AttributeName": "updated_at", "KeyType": "RANGE"},
-                ],
-            },
-            {
-                "IndexName": "by_target",
-                "Projection": {"ProjectionType": "ALL"},
-                "KeySchema": [
-                    {"AttributeName": "target", "KeyType": "HASH"},
-                    {"AttributeName": "created_at", "KeyType": "RANGE"},
                 ],
             },
         ],

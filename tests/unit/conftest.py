@@ -32,15 +32,12 @@ def dynamodb(monkeypatch: pytest.MonkeyPatch) -> Iterator[DynamoDBClient]:
         ddb.create_table(
             TableName=PLANS, BillingMode="PAY_PER_REQUEST",
             AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"}
-                                  for n in ("plan_id", "state", "updated_at", "target", "created_at")],
+                                  for n in ("plan_id", "state", "updated_at")],
             KeySchema=[{"AttributeName": "plan_id", "KeyType": "HASH"}],
             GlobalSecondaryIndexes=[
                 {"IndexName": "by_state", "Projection": {"ProjectionType": "ALL"},
                  "KeySchema": [{"AttributeName": "state", "KeyType": "HASH"},
                                {"AttributeName": "updated_at", "KeyType": "RANGE"}]},
-                {"IndexName": "by_target", "Projection": {"ProjectionType": "ALL"},
-                 "KeySchema": [{"AttributeName": "target", "KeyType": "HASH"},
-                               {"AttributeName": "created_at", "KeyType": "RANGE"}]},
             ],
         )  # fmt: skip
         ddb.create_table(

@@ -564,7 +564,7 @@ def test_only_triage_and_the_executor_create_plans(resources: dict[str, Any]) ->
 #: writes it (the executor too, on the re-proposals it makes after drift). No other role may name it in a write.
 CONTENT_HASH = "approval_hash"
 #: What the roles that move a plan (decide, apply, verify) may name in an UpdateItem, as medic.ledger.store writes it:
-#: the state and its index keys, the doc, the executor's lease, the approvers set (interactions), the chains' head
+#: the state, target and times, the doc, the executor's lease, the approvers set (interactions), the chains' head
 #: anchors.
 MOVE_ATTRIBUTES = {
     "InteractionsFunctionRole": {"plan_id", "state", "target", "created_at", "updated_at", "doc", "lease_until",
@@ -875,10 +875,29 @@ def test_the_plans_table_indexes(resources: dict[str, Any]) -> None:
     }
     assert indexes == {
         "by_state": [("state", "HASH"), ("updated_at", "RANGE")],
-        "by_target": [("target", "HASH"), ("created_at", "RANGE")],
     }
     keys = resources["EventsTable"]["Properties"]["KeySchema"]
     assert [(key["AttributeName"], key["KeyType"]) for key in keys] == [("plan_id", "HASH"), ("seq", "RANGE")]
+
+
+def _indexes_queried(path: Path) -> set[str]:
+    """The index names a module passes to DynamoDB: `IndexName="…"` or `{"IndexName": "…"}`."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        pairs = [(node.arg, node.value)] if isinstance(node, ast.keyword) else []
+        if isinstance(node, ast.Dict):
+            pairs = [(key.value, value) for key, value in zip(node.keys, node.values, strict=True)
+                     if isinstance(key, ast.Constant)]  # fmt: skip
+        names |= {value.value for name, value in pairs if name == "IndexName" and isinstance(value, ast.Constant)}
+    return names
+
+
+def test_the_plans_table_deploys_only_the_indexes_the_code_queries(resources: dict[str, Any]) -> None:
+    """Every write of a plan is copied into each index: one nobody queries only costs (issue 20 removed by_target,
+    which no code ever queried), and a query of an index the table lacks would fail in AWS only."""
+    deployed = {index["IndexName"] for index in resources["PlansTable"]["Properties"]["GlobalSecondaryIndexes"]}
+    queried = set().union(*(_indexes_queried(path) for path in (ROOT / "shared" / "medic").rglob("*.py")))
+    assert queried == deployed
 
 
 # ------------------------------------------------------------------ queues

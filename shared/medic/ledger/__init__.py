@@ -1,3 +1,5 @@
-"""The remediation log (DynamoDB): the plans table and each plan's hash-chained records (`store`), the chain's format
-(`chain`), the approval binding the executor checks against the chain (`binding`), the audit of the tables (`audit`)
-and the hourly digests in locked storage (`digests`)."""
+"""The remediation log (DynamoDB): `store.Ledger`, the one reader and writer of its two tables, composed of the plans
+(`plans`), the plans table's other items (`items`: claims, control flags) and each plan's hash-chained records
+(`records`); the tables' keys (`keys`), the chain's format and check (`chain`), the approval binding the executor
+checks against the chain (`binding`), the log read for operators (`audit`) and the hourly digests in locked storage
+(`digests`)."""

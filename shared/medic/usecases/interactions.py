@@ -41,6 +41,7 @@ from weakref import WeakKeyDictionary
 
 from medic.clock import iso, parse_iso
 from medic.errors import MedicError, SlackRequestRefused, StateConflict
+from medic.ledger.keys import REFUSED_PREFIX
 from medic.log import get_logger
 
 if TYPE_CHECKING:
@@ -54,7 +55,6 @@ PLAN_ID = re.compile(r"p-[0-9a-f]{16}(-r[0-9]{1,2})?")
 #: Slack's response_url accepts messages for 30 minutes after the interaction.
 RESPONSE_URL_TTL_S = 30 * 60
 SLACK_HOOKS = "https://hooks.slack.com/"
-REFUSED_PREFIX = "refused#"
 REFUSALS_LOGGED_PER_MINUTE = 30
 #: An ephemeral answer stays well under Slack's message limits.
 ANSWER_LIMIT = 3900
@@ -284,19 +284,7 @@ def _approve_with_others(plan: Plan, required: int, reasons: list[str], payload:
 def add_approval(rt: Runtime, plan_id: str, user: str) -> frozenset[str] | None:
     """Add `user` to the plan item's `approvals` set in one conditional write (the plan still PROPOSED, the user not
     yet in it); the approvals after the write, or None when the condition failed. Concurrent approvals all count."""
-    dynamodb = rt.ledger.dynamodb
-    try:
-        response = dynamodb.update_item(
-            TableName=rt.ledger.plans_table, Key={"plan_id": {"S": plan_id}},
-            UpdateExpression="ADD approvals :users",
-            ConditionExpression="attribute_exists(plan_id) AND #state = :proposed AND NOT contains(approvals, :user)",
-            ExpressionAttributeNames={"#state": "state"},
-            ExpressionAttributeValues={":users": {"SS": [user]}, ":proposed": {"S": "PROPOSED"}, ":user": {"S": user}},
-            ReturnValues="UPDATED_NEW",  # the set after the write; IAM refuses this role ALL_NEW (template.yaml)
-        )  # fmt: skip
-    except dynamodb.exceptions.ConditionalCheckFailedException:
-        return None
-    return frozenset(response["Attributes"]["approvals"]["SS"])
+    return rt.ledger.add_approval(plan_id, user)
 
 
 def approvals_required(plan: Plan, settings: Settings) -> tuple[int, list[str]]:
