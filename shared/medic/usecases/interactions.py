@@ -29,34 +29,33 @@ response.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
-from weakref import WeakKeyDictionary
 
 from medic.chatops.approvals import add_approval, approvals_required, authorize, is_approver
+from medic.chatops.responses import (
+    REFUSALS_LOGGED_PER_MINUTE,
+    HandledRequest,
+    fresh_response_url,
+    http_response,
+    log_refusal,
+    refuse_on_plan,
+    show_card,
+    tell_clicker,
+)
 from medic.clock import iso, parse_iso
 from medic.errors import MedicError, SlackRequestRefused, StateConflict
 from medic.log import get_logger
 
 if TYPE_CHECKING:
     from medic.chatops.requests import BlockActionsPayload, SlashCommand
-    from medic.config import Settings
     from medic.plan import Plan
     from medic.runtime import Runtime
 
 #: Plan ids as triage makes them (`p-` + 16 hex) and re-proposals (`-r1`): anything else is not a button of Medic's.
 PLAN_ID = re.compile(r"p-[0-9a-f]{16}(-r[0-9]{1,2})?")
-#: Slack's response_url accepts messages for 30 minutes after the interaction.
-RESPONSE_URL_TTL_S = 30 * 60
-SLACK_HOOKS = "https://hooks.slack.com/"
-REFUSED_PREFIX = "refused#"
-REFUSALS_LOGGED_PER_MINUTE = 30
 #: An ephemeral answer stays well under Slack's message limits.
 ANSWER_LIMIT = 3900
 #: `/medic log`: how far back, how many lines.
@@ -65,38 +64,19 @@ USAGE = (
     "*/medic* — `status` (open plans, kill switch, circuit breaker) · `pause [reason]` / `resume` (the kill "
     "switch; approvers only) · `log [function]` (recent remediations) · `explain <plan id>`"
 )
+#: What tests and documents name here, though it lives in medic.chatops.
+__all__ = [
+    "PLAN_ID",
+    "REFUSALS_LOGGED_PER_MINUTE",
+    "add_approval",
+    "approvals_required",
+    "authorize",
+    "fresh_response_url",
+    "handle_interaction",
+]
 
 
 # -- the endpoint ----------------------------------------------------------------------------------
-
-
-@dataclass
-class _Request:
-    """What is known about the request being handled (for its answer and its log entry)."""
-
-    source_ip: str = ""
-    user_agent: str = ""
-    headers: dict[str, str] = field(default_factory=dict)
-    body: bytes = b""
-    raw_size: int = 0  # of the event's body as received (base64 or not): known even when it is refused unread
-    signed: bool = False
-    user: str = ""
-    plan_id: str = ""
-    channel: str = ""
-    response_url: str = ""
-
-    @property
-    def digest(self) -> str:
-        """Identifies this exact request (Slack's signature covers its timestamp and body): replays share it."""
-        signed = self.headers.get("x-slack-request-timestamp", "") + ":" + self.headers.get("x-slack-signature", "")
-        return hashlib.sha256(signed.encode()).hexdigest()[:24]
-
-    @property
-    def sent_at(self) -> datetime | None:
-        try:
-            return datetime.fromtimestamp(int(self.headers.get("x-slack-request-timestamp", "")), tz=UTC)
-        except (ValueError, OverflowError, OSError):
-            return None
 
 
 def handle_interaction(event: Mapping[str, Any], rt: Runtime) -> dict[str, Any]:
@@ -106,7 +86,7 @@ def handle_interaction(event: Mapping[str, Any], rt: Runtime) -> dict[str, Any]:
     now = rt.clock.now()
     context = event.get("requestContext") or {}
     http = context.get("http") if isinstance(context, Mapping) else None
-    request = _Request(
+    request = HandledRequest(
         source_ip=str(http.get("sourceIp", "")) if isinstance(http, Mapping) else "",
         user_agent=str((event.get("headers") or {}).get("user-agent", ""))[:200],
         raw_size=len(event.get("body") or ""),
@@ -123,11 +103,11 @@ def handle_interaction(event: Mapping[str, Any], rt: Runtime) -> dict[str, Any]:
         get_logger(use_case="interactions").warning(
             "interaction_refused", status=refused.status, reason=refused.reason, user=request.user
         )
-        _log_refusal(rt, request, refused, now)
-        return _http(refused.status, {"text": refused.reason})
+        log_refusal(rt, request, refused, now)
+        return http_response(refused.status, {"text": refused.reason})
 
 
-def _verify(request: _Request, rt: Runtime) -> None:
+def _verify(request: HandledRequest, rt: Runtime) -> None:
     """Slack's signature, checked with the cached signing secret and, when it fails, once more with the secret read
     again: a secret rotated in Secrets Manager is in force at the first click after the rotation."""
     from medic.chatops.requests import verify_signature
@@ -141,14 +121,10 @@ def _verify(request: _Request, rt: Runtime) -> None:
         verify_signature(request.headers, request.body, reread)
 
 
-def _http(status: int, body: Mapping[str, Any]) -> dict[str, Any]:
-    return {"statusCode": status, "headers": {"Content-Type": "application/json"}, "body": json.dumps(body)}
-
-
 # -- clicks ----------------------------------------------------------------------------------------
 
 
-def _click(form: Mapping[str, str], request: _Request, rt: Runtime, now: datetime) -> dict[str, Any]:
+def _click(form: Mapping[str, str], request: HandledRequest, rt: Runtime, now: datetime) -> dict[str, Any]:
     from medic.chatops.requests import APPROVE_ACTION_ID, REJECT_ACTION_ID, parse_block_actions
 
     payload = parse_block_actions(form)
@@ -167,7 +143,7 @@ def _click(form: Mapping[str, str], request: _Request, rt: Runtime, now: datetim
 
     refusal = authorize(payload, plan, rt)
     if refusal:
-        return _refuse_on_plan(plan, request, rt, now, 403, refusal, action.action_id)
+        return refuse_on_plan(plan, request, rt, now, 403, refusal, action.action_id)
     if plan.status == "PROPOSED" and plan.expires_at and now > parse_iso(plan.expires_at):
         return _expire(plan, payload, request, rt, now)
     if action.action_id == REJECT_ACTION_ID:
@@ -178,7 +154,7 @@ def _click(form: Mapping[str, str], request: _Request, rt: Runtime, now: datetim
     return _decide(plan, "APPROVED", payload, request, rt, now)
 
 
-def _decide(plan: Plan, new_state: str, payload: BlockActionsPayload, request: _Request, rt: Runtime,
+def _decide(plan: Plan, new_state: str, payload: BlockActionsPayload, request: HandledRequest, rt: Runtime,
             now: datetime) -> dict[str, Any]:  # fmt: skip
     """One conditional write PROPOSED → APPROVED | REJECTED; the loser of a race is told who decided."""
     from medic import queue
@@ -196,13 +172,13 @@ def _decide(plan: Plan, new_state: str, payload: BlockActionsPayload, request: _
     with rt.ledger.deferred():  # what follows is logged in one write when the card is shown
         if approve:
             queue.enqueue(plan, rt, now)
-        _show(plan, rt, payload, request, now, decided_note=f"{new_state.lower()} by <@{user}> at {iso(now)}")
+        show_card(plan, rt, payload, request, now, decided_note=f"{new_state.lower()} by <@{user}> at {iso(now)}")
     get_logger(use_case="interactions", plan_id=plan.id).info("decided", state=new_state, user=user)
-    return _http(200, {"text": f"{new_state} by <@{user}>"})
+    return http_response(200, {"text": f"{new_state} by <@{user}>"})
 
 
 def _approve_with_others(plan: Plan, required: int, reasons: list[str], payload: BlockActionsPayload,
-                         request: _Request, rt: Runtime, now: datetime) -> dict[str, Any]:  # fmt: skip
+                         request: HandledRequest, rt: Runtime, now: datetime) -> dict[str, Any]:  # fmt: skip
     """The two-person rule: record this approval; the plan moves to APPROVED only with enough distinct approvers."""
     from medic import queue
 
@@ -213,9 +189,9 @@ def _approve_with_others(plan: Plan, required: int, reasons: list[str], payload:
         if current.status != "PROPOSED":
             return _already_decided(current, payload, request, rt, now)
         if _replayed(current, request, rt):
-            return _refuse_on_plan(current, request, rt, now, 409, "replayed request: this exact click was handled")
+            return refuse_on_plan(current, request, rt, now, 409, "replayed request: this exact click was handled")
         reason = f"{user} has already approved this plan: it needs a second, distinct approver"
-        return _refuse_on_plan(current, request, rt, now, 403, reason, "approve")
+        return refuse_on_plan(current, request, rt, now, 403, reason, "approve")
     order = list(dict.fromkeys([*(u for u in plan.decided_by if u in approvals), *sorted(approvals - {user}), user]))
     enough = len(approvals) >= required and bool(approvals - {plan.triggered_by})
     why = reasons or [f"{plan.triggered_by} triggered this plan and cannot approve it alone"]
@@ -228,8 +204,8 @@ def _approve_with_others(plan: Plan, required: int, reasons: list[str], payload:
             return _already_decided(plan, payload, request, rt, now)
         rt.ledger.append(plan.id, "approval", data, now)
         note = f"1 of 2 approvals: <@{user}> at {iso(now)}; a second approver is needed ({'; '.join(why)})"
-        _show(plan, rt, payload, request, now, approval_note=":one: " + note)
-        return _http(200, {"text": f"Recorded: {note}."})
+        show_card(plan, rt, payload, request, now, approval_note=":one: " + note)
+        return http_response(200, {"text": f"Recorded: {note}."})
     try:
         plan = rt.ledger.transition(plan, "APPROVED", now, decided_by=order)
     except StateConflict:
@@ -237,23 +213,25 @@ def _approve_with_others(plan: Plan, required: int, reasons: list[str], payload:
     rt.ledger.append(plan.id, "approval", data, now)
     queue.enqueue(plan, rt, now)
     who = " and ".join(f"<@{u}>" for u in order)
-    _show(plan, rt, payload, request, now, decided_note=f"approved by {who} at {iso(now)}")
+    show_card(plan, rt, payload, request, now, decided_note=f"approved by {who} at {iso(now)}")
     get_logger(use_case="interactions", plan_id=plan.id).info("decided", state="APPROVED", approvals=order)
-    return _http(200, {"text": f"APPROVED by {who}"})
+    return http_response(200, {"text": f"APPROVED by {who}"})
 
 
-def _expire(plan: Plan, payload: BlockActionsPayload, request: _Request, rt: Runtime, now: datetime) -> dict[str, Any]:
+def _expire(
+    plan: Plan, payload: BlockActionsPayload, request: HandledRequest, rt: Runtime, now: datetime
+) -> dict[str, Any]:
     try:
         plan = rt.ledger.transition(plan, "EXPIRED", now)
     except StateConflict:
         return _already_decided(plan, payload, request, rt, now)
     rt.ledger.append(plan.id, "expired", {"user": payload.user.id, "clicked": payload.actions[0].action_id,
                                           "expires_at": plan.expires_at, "request": request.digest}, now)  # fmt: skip
-    _show(plan, rt, payload, request, now, decided_note=f"expired at {plan.expires_at}; nothing was changed")
-    return _tell_clicker(plan, request, rt, now, f"This approval expired at {plan.expires_at}; nothing was changed.")
+    show_card(plan, rt, payload, request, now, decided_note=f"expired at {plan.expires_at}; nothing was changed")
+    return tell_clicker(plan, request, rt, now, f"This approval expired at {plan.expires_at}; nothing was changed.")
 
 
-def _already_decided(plan: Plan, payload: BlockActionsPayload, request: _Request, rt: Runtime,
+def _already_decided(plan: Plan, payload: BlockActionsPayload, request: HandledRequest, rt: Runtime,
                      now: datetime) -> dict[str, Any]:  # fmt: skip
     """The click lost: the plan is no longer PROPOSED. Say who decided (a replay of a handled click is refused)."""
     from medic import queue
@@ -261,31 +239,29 @@ def _already_decided(plan: Plan, payload: BlockActionsPayload, request: _Request
     current = rt.ledger.get(plan.id) or plan
     clicked = payload.actions[0].action_id
     if _replayed(current, request, rt):
-        return _refuse_on_plan(
-            current, request, rt, now, 409, "replayed request: this exact click was handled", clicked
-        )
+        return refuse_on_plan(current, request, rt, now, 409, "replayed request: this exact click was handled", clicked)
     if current.status == "EXPIRED":
         reason = f"This approval expired at {current.expires_at}; nothing was changed."
-        return _refuse_on_plan(current, request, rt, now, 410, reason, clicked)
+        return refuse_on_plan(current, request, rt, now, 410, reason, clicked)
     if current.status == "DRIFTED":
         reason = "The live state drifted from this plan: nothing was changed; Medic re-proposes from the live state."
-        return _refuse_on_plan(current, request, rt, now, 409, reason, clicked)
+        return refuse_on_plan(current, request, rt, now, 409, reason, clicked)
     who = ", ".join(current.decided_by) or "nobody"
     if current.status == "APPROVED" and "enqueued" not in {e.kind for e in rt.ledger.events(current.id)}:
         queue.enqueue(current, rt, now)  # the approving click failed after its write (SQS down): hand the plan over now
-        return _tell_clicker(current, request, rt, now, f"Already APPROVED (by {who}); handed to the executor now.")
+        return tell_clicker(current, request, rt, now, f"Already APPROVED (by {who}); handed to the executor now.")
     ignored = {"user": payload.user.id, "clicked": clicked, "status": current.status,
                "decided_by": current.decided_by, "request": request.digest}  # fmt: skip
     rt.ledger.append(current.id, "click_ignored", ignored, now)
-    return _tell_clicker(current, request, rt, now, f"Already {current.status} (by {who}); your click changed nothing.")
+    return tell_clicker(current, request, rt, now, f"Already {current.status} (by {who}); your click changed nothing.")
 
 
-def _replayed(plan: Plan, request: _Request, rt: Runtime) -> bool:
+def _replayed(plan: Plan, request: HandledRequest, rt: Runtime) -> bool:
     """Whether this exact request (same signature) was handled before: Slack sends a click once."""
     return any(event.data.get("request") == request.digest for event in rt.ledger.events(plan.id))
 
 
-def _click_data(payload: BlockActionsPayload, plan: Plan, request: _Request) -> dict[str, Any]:
+def _click_data(payload: BlockActionsPayload, plan: Plan, request: HandledRequest) -> dict[str, Any]:
     return {
         "user": payload.user.id, "team": payload.team.id, "api_app_id": payload.api_app_id,
         "channel": payload.channel.id if payload.channel else "", "message_ts": plan.slack.ts,
@@ -293,141 +269,10 @@ def _click_data(payload: BlockActionsPayload, plan: Plan, request: _Request) -> 
     }  # fmt: skip
 
 
-def _refuse_on_plan(plan: Plan, request: _Request, rt: Runtime, now: datetime, status: int, reason: str,
-                    clicked: str = "") -> dict[str, Any]:  # fmt: skip
-    rt.ledger.append(plan.id, "approval_refused", {"user": request.user, "reason": reason, "status": status,
-                                                   "clicked": clicked, "request": request.digest}, now)  # fmt: skip
-    get_logger(use_case="interactions", plan_id=plan.id).warning("approval_refused", user=request.user, reason=reason)
-    return _tell_clicker(plan, request, rt, now, reason)
-
-
-def _tell_clicker(plan: Plan, request: _Request, rt: Runtime, now: datetime, text: str) -> dict[str, Any]:
-    """Answer a verified click that changed nothing. Slack shows the clicker nothing of an HTTP answer to a button
-    but, when it is not 200, a warning icon: the answer is 200 and the reason goes to the clicker alone, through the
-    click's response_url (else `chat.postEphemeral`). A refusal's status stays in the plan's log."""
-    from botocore.exceptions import BotoCoreError, ClientError
-    from slack_sdk.errors import SlackClientError
-
-    transport = rt.slack
-    if transport is not None and request.user:
-        url = fresh_response_url(request.response_url, request.sent_at, now, allowed_origins(rt.settings))
-        try:
-            transport.whisper(url, request.channel or plan.slack.channel, request.user, text)
-        except (SlackClientError, ClientError, BotoCoreError) as exc:  # logged already; the clicker does not hear why
-            get_logger(use_case="interactions", plan_id=plan.id).warning("whisper_failed", error=str(exc)[:200])
-    return _http(200, {"response_type": "ephemeral", "replace_original": False, "text": text})
-
-
-# -- the refusal budget ---------------------------------------------------------------------------
-
-
-@dataclass
-class _Environment:
-    """Per execution environment: the refusal-log budget."""
-
-    minute: str = ""
-    refusals_logged: int = 0
-    refusals_skipped: int = 0
-
-
-_ENVIRONMENTS: WeakKeyDictionary[Runtime, _Environment] = WeakKeyDictionary()
-
-
-def _environment(rt: Runtime) -> _Environment:
-    return _ENVIRONMENTS.setdefault(rt, _Environment())
-
-
-# -- the card --------------------------------------------------------------------------------------
-
-
-def _show(plan: Plan, rt: Runtime, payload: BlockActionsPayload, request: _Request, now: datetime, *,
-          decided_note: str = "", approval_note: str = "") -> None:  # fmt: skip
-    """Replace the card in place: through the click's response_url while it is valid (no bot token needed, so none
-    is read), else `chat.update`. A Slack failure is logged and never undoes the decision (which is already written
-    and enqueued)."""
-    from botocore.exceptions import BotoCoreError, ClientError
-    from slack_sdk.errors import SlackClientError
-
-    if not plan.slack.ts:
-        return
-    transport = rt.slack
-    if transport is None:
-        return
-    log = get_logger(use_case="interactions", plan_id=plan.id)
-    from medic.chatops.blocks import plan_blocks, plan_summary
-
-    blocks = plan_blocks(plan, decided_note=decided_note, approval_note=approval_note)
-    text = plan_summary(plan)
-    url = fresh_response_url(payload.response_url, request.sent_at, now, allowed_origins(rt.settings))
-    if url:
-        try:
-            transport.replace(url, plan.slack.channel, plan.slack.ts, text, blocks)
-            return
-        except SlackClientError as exc:
-            log.warning("response_url_failed", error=str(exc)[:200])
-    try:
-        transport.update(plan.slack.channel, plan.slack.ts, text, blocks)  # the bot token: read once per environment
-    except (ClientError, BotoCoreError) as exc:  # reading the bot token from Secrets Manager failed
-        rt.ledger.append(plan.id, "slack_failed", {"call": "bot token", "error": type(exc).__name__}, now)
-    except SlackClientError as exc:
-        rt.ledger.append(plan.id, "slack_failed", {"call": "chat.update", "error": type(exc).__name__,
-                                                   "detail": str(exc)[:500]}, now)  # fmt: skip
-
-
-def allowed_origins(settings: Settings) -> tuple[str, ...]:
-    """Where a response_url may point: Slack's hooks (and a fake Slack's own origin when one is configured)."""
-    if not settings.slack_api_url:
-        return (SLACK_HOOKS,)
-    parts = urlsplit(settings.slack_api_url)
-    return SLACK_HOOKS, f"{parts.scheme}://{parts.netloc}/"
-
-
-def fresh_response_url(url: str, issued_at: datetime | None, now: datetime, allowed: tuple[str, ...]) -> str:
-    """`url` when it is a response_url to use: from Slack (one of `allowed`) and issued less than 30 minutes ago.
-
-    >>> t = datetime(2026, 11, 22, 5, 0, tzinfo=UTC)
-    >>> fresh_response_url("https://hooks.slack.com/actions/T/1/x", t, t + timedelta(minutes=29), (SLACK_HOOKS,))
-    'https://hooks.slack.com/actions/T/1/x'
-    >>> fresh_response_url("https://hooks.slack.com/actions/T/1/x", t, t + timedelta(minutes=31), (SLACK_HOOKS,))
-    ''
-    """
-    if not url or issued_at is None or not url.startswith(allowed):
-        return ""
-    return url if now - issued_at < timedelta(seconds=RESPONSE_URL_TTL_S) else ""
-
-
-# -- refusals --------------------------------------------------------------------------------------
-
-
-def _log_refusal(rt: Runtime, request: _Request, refused: SlackRequestRefused, now: datetime) -> None:
-    """Keep a refused request in the log (the day's `refused#…` chain), within the per-minute budget."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    environment = _environment(rt)
-    minute = now.strftime("%Y-%m-%dT%H:%M")
-    if environment.minute != minute:
-        environment.minute, environment.refusals_logged = minute, 0
-    if environment.refusals_logged >= REFUSALS_LOGGED_PER_MINUTE:
-        environment.refusals_skipped += 1
-        return
-    environment.refusals_logged += 1
-    data = {
-        "status": refused.status, "reason": refused.reason, "signed": request.signed, "user": request.user,
-        "plan_id": request.plan_id, "bytes": len(request.body) or request.raw_size,
-        "sha256": hashlib.sha256(request.body).hexdigest(), "source_ip": request.source_ip,
-        "user_agent": request.user_agent, "request": request.digest, "skipped_before": environment.refusals_skipped,
-    }  # fmt: skip
-    environment.refusals_skipped = 0
-    try:
-        rt.ledger.append(f"{REFUSED_PREFIX}{now:%Y-%m-%d}", "request_refused", data, now)
-    except (StateConflict, ClientError, BotoCoreError) as exc:
-        get_logger(use_case="interactions").warning("refusal_not_logged", error=str(exc)[:200])
-
-
 # -- /medic ----------------------------------------------------------------------------------------
 
 
-def _command(form: Mapping[str, str], request: _Request, rt: Runtime, now: datetime) -> dict[str, Any]:
+def _command(form: Mapping[str, str], request: HandledRequest, rt: Runtime, now: datetime) -> dict[str, Any]:
     from medic.chatops.requests import parse_slash_command
 
     command = parse_slash_command(form)
@@ -454,7 +299,7 @@ def _command(form: Mapping[str, str], request: _Request, rt: Runtime, now: datet
     except MedicError as exc:
         text = f":warning: {_escape(str(exc))}"
     get_logger(use_case="interactions", command=verb, user=command.user_id).info("slash_command")
-    return _http(200, {"response_type": "ephemeral", "text": _clip(text, ANSWER_LIMIT)})
+    return http_response(200, {"response_type": "ephemeral", "text": _clip(text, ANSWER_LIMIT)})
 
 
 def status_text(rt: Runtime, now: datetime) -> str:
@@ -494,7 +339,7 @@ def status_text(rt: Runtime, now: datetime) -> str:
     return "\n".join(lines)
 
 
-def _kill_switch(verb: str, reason: str, command: SlashCommand, request: _Request, rt: Runtime,
+def _kill_switch(verb: str, reason: str, command: SlashCommand, request: HandledRequest, rt: Runtime,
                  now: datetime) -> str:  # fmt: skip
     """`/medic pause [reason]` / `/medic resume`: approvers only; both outcomes are in the kill switch's chain."""
     from medic.safety import KILL_SWITCH_KEY
