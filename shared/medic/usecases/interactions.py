@@ -2,39 +2,36 @@
 
 Slack gives the endpoint 3 s, cold start included, so a click does only verify → authorize → one conditional write
 → enqueue → respond (and replaces the card); the executor does the rest. This module imports nothing heavy at import
-time: the request models, the ledger (through the runtime), Block Kit and the safety controls are imported where
-they are used, and neither triage nor planning (facts, guardrails, costs) nor Bolt is imported at all.
+time (nor do the medic.chatops pieces it imports): the request models, the ledger (through the runtime), Block Kit and
+the safety controls are imported where they are used, and neither triage nor planning (facts, guardrails, costs) nor
+Bolt is imported at all.
 
 **Clicks** (`block_actions`): the v0 signature over the raw body (±300 s) before any other work; then the button
-(`action_id`, a plan id), the plan, and authorization on IDs only (team, app, the plan's channel and card, the
-approver list or the approver user group). A decision is one conditional write on `PROPOSED`: of concurrent clicks
-one wins, the others are told who decided. An approval is bound to the plan's hash and expires (`EXPIRED`, 410).
+(`action_id`, a plan id), the plan, and authorization on IDs only (`medic.chatops.approvals.authorize`). A decision
+is one conditional write on `PROPOSED`: of concurrent clicks one wins, the others are told who decided. An approval
+is bound to the plan's hash and expires (`EXPIRED`, 410).
 
-**Two-person rule**: plans with a high-risk change (`MEDIC_TWO_PERSON_ACTIONS`: quota requests, memory changes and
-reserved-concurrency cuts by default) or adding more than `MEDIC_TWO_PERSON_COST_USD` a month need two distinct
-approvers, and the person who triggered a manual plan (`Plan.triggered_by`) never approves it alone. Each approval
-is added atomically to the plan item's `approvals` set (conditioned on `PROPOSED` and on the user not being in it):
-the first is logged as `approval` with `first_of_two`, the card says "1 of 2 approvals" and keeps its buttons, the
-plan stays `PROPOSED`; the second distinct approver moves it to `APPROVED`. The same user twice is refused (403).
+**Two-person rule** (`medic.chatops.approvals.approvals_required`): when a plan needs two distinct approvers, or was
+triggered by a person (`Plan.triggered_by`, who never approves it alone), each approval is added atomically to the
+plan item's `approvals` set: the first is logged as `approval` with `first_of_two`, the card says "1 of 2 approvals"
+and keeps its buttons, the plan stays `PROPOSED`; the second distinct approver moves it to `APPROVED`. The same user
+twice is refused (403).
 
-**Refusals** are answered with their HTTP status and kept in the remediation log: on the plan's chain
-(`approval_refused`) once a plan is known, else on the day's `refused#YYYY-MM-DD` chain (`request_refused`, with the
-body's size and digest, never the body), at most `REFUSALS_LOGGED_PER_MINUTE` per environment (a flood of forged
-requests must not become a flood of writes; the next entry counts what was skipped).
+**Refusals** are answered with their HTTP status and kept in the remediation log (`medic.chatops.responses`).
 
-**`/medic`** (a slash command: the form carries `command`): `status`, `pause [reason]` / `resume` (the kill switch;
-approvers only; logged with `set_control`), `log [function]`, `explain <plan id>`, answered ephemerally in the HTTP
-response.
+**`/medic`** (a slash command: the form carries `command`): `status`, `pause [reason]` / `resume`, `log [function]`,
+`explain <plan id>` (their texts: `medic.chatops.commands`, imported at the first command), answered ephemerally in
+the HTTP response.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from medic.chatops.approvals import add_approval, approvals_required, authorize, is_approver
+from medic.chatops import PLAN_ID
+from medic.chatops.approvals import add_approval, approvals_required, authorize
 from medic.chatops.responses import (
     REFUSALS_LOGGED_PER_MINUTE,
     HandledRequest,
@@ -50,21 +47,11 @@ from medic.errors import MedicError, SlackRequestRefused, StateConflict
 from medic.log import get_logger
 
 if TYPE_CHECKING:
-    from medic.chatops.requests import BlockActionsPayload, SlashCommand
+    from medic.chatops.requests import BlockActionsPayload
     from medic.plan import Plan
     from medic.runtime import Runtime
 
-#: Plan ids as triage makes them (`p-` + 16 hex) and re-proposals (`-r1`): anything else is not a button of Medic's.
-PLAN_ID = re.compile(r"p-[0-9a-f]{16}(-r[0-9]{1,2})?")
-#: An ephemeral answer stays well under Slack's message limits.
-ANSWER_LIMIT = 3900
-#: `/medic log`: how far back, how many lines.
-LOG_DAYS, LOG_LINES = 7, 10
-USAGE = (
-    "*/medic* — `status` (open plans, kill switch, circuit breaker) · `pause [reason]` / `resume` (the kill "
-    "switch; approvers only) · `log [function]` (recent remediations) · `explain <plan id>`"
-)
-#: What tests and documents name here, though it lives in medic.chatops.
+#: The use case, and what tests and documents import from here though it lives in medic.chatops.
 __all__ = [
     "PLAN_ID",
     "REFUSALS_LOGGED_PER_MINUTE",
@@ -273,6 +260,16 @@ def _click_data(payload: BlockActionsPayload, plan: Plan, request: HandledReques
 
 
 def _command(form: Mapping[str, str], request: HandledRequest, rt: Runtime, now: datetime) -> dict[str, Any]:
+    from medic.chatops.commands import (
+        ANSWER_LIMIT,
+        USAGE,
+        clip,
+        escape,
+        explain_text,
+        log_text,
+        set_kill_switch,
+        status_text,
+    )
     from medic.chatops.requests import parse_slash_command
 
     command = parse_slash_command(form)
@@ -289,125 +286,14 @@ def _command(form: Mapping[str, str], request: HandledRequest, rt: Runtime, now:
         if verb == "status":
             text = status_text(rt, now)
         elif verb in ("pause", "resume"):
-            text = _kill_switch(verb, rest, command, request, rt, now)
+            text = set_kill_switch(verb, rest, command, request, rt, now)
         elif verb == "log":
             text = log_text(rt, now, words[1] if len(words) > 1 else None)
         elif verb == "explain":
             text = explain_text(rt, words[1] if len(words) > 1 else "")
         else:
-            text = USAGE if verb == "help" else f"Unknown command `{_escape(verb[:40])}`.\n{USAGE}"
+            text = USAGE if verb == "help" else f"Unknown command `{escape(verb[:40])}`.\n{USAGE}"
     except MedicError as exc:
-        text = f":warning: {_escape(str(exc))}"
+        text = f":warning: {escape(str(exc))}"
     get_logger(use_case="interactions", command=verb, user=command.user_id).info("slash_command")
-    return http_response(200, {"response_type": "ephemeral", "text": _clip(text, ANSWER_LIMIT)})
-
-
-def status_text(rt: Runtime, now: datetime) -> str:
-    """Open plans, the kill switch, the circuit breaker (`medic.safety.describe`) and freeze windows."""
-    from medic.safety import describe
-
-    state = describe(rt.safety, now)
-    switch, breaker = state["kill_switch"], state["circuit_breaker"]
-    lines = ["*Medic status*" + (" · dry run: plans are proposals only" if rt.settings.dry_run else "")]
-    if switch["on"]:
-        lines.append(f":octagonal_sign: Kill switch *ON* (by {_who(switch['by'])} at {switch['at'] or '?'}): "
-                     f"{_escape(switch['reason']) or 'no reason given'}. Nothing is applied.")  # fmt: skip
-    else:
-        lines.append(":large_green_circle: Kill switch off")
-    since = breaker["reset_at"] or "the start"
-    if breaker["open"]:
-        lines.append(f":red_circle: Circuit breaker *OPEN*: {breaker['failures_since_reset']} remediations failed "
-                     f"since {since} (threshold {breaker['threshold']}); Medic only notifies until "
-                     "`medic control breaker-reset`")  # fmt: skip
-    else:
-        lines.append(f":large_green_circle: Circuit breaker closed ({breaker['failures_since_reset']} of "
-                     f"{breaker['threshold']} failures since {since})")  # fmt: skip
-    active = [w["window"] for w in state["freeze_windows"] if w["active"]]
-    if active:
-        lines.append(f":snowflake: Inside the freeze window {', '.join(active)}: nothing is applied")
-    plans = [p for s in ("PROPOSED", "APPROVED", "APPLYING", "APPLIED") for p in rt.ledger.by_state(s)]
-    plans.sort(key=lambda p: p.created_at, reverse=True)
-    lines.append(f"*Open plans* ({len(plans)})" if plans else "*Open plans*: none")
-    for plan in plans[:15]:
-        pending = (
-            f" · 1 of 2 approvals (<@{plan.decided_by[0]}>)" if plan.status == "PROPOSED" and plan.decided_by else ""
-        )
-        lines.append(f"• `{plan.id}` *{plan.status}* {plan.signal} on `{_escape(plan.target)}` · "
-                     f"{plan.diagnosis or '-'}{pending}")  # fmt: skip
-    if len(plans) > 15:
-        lines.append(f"… and {len(plans) - 15} more (`medic log list --state PROPOSED`)")
-    return "\n".join(lines)
-
-
-def _kill_switch(verb: str, reason: str, command: SlashCommand, request: HandledRequest, rt: Runtime,
-                 now: datetime) -> str:  # fmt: skip
-    """`/medic pause [reason]` / `/medic resume`: approvers only; both outcomes are in the kill switch's chain."""
-    from medic.safety import KILL_SWITCH_KEY
-
-    allowed, why = is_approver(command.user_id, rt)
-    if not allowed:
-        rt.ledger.append(KILL_SWITCH_KEY, "control_refused", {"user": command.user_id, "command": verb, "reason": why,
-                                                              "request": request.digest}, now)  # fmt: skip
-        get_logger(use_case="interactions").warning("control_refused", user=command.user_id, command=verb)
-        return f":no_entry: Only Medic's approvers can {verb} Medic ({_escape(why)}). This attempt is logged."
-    enabled = verb == "pause"
-    reason = reason[:500] or ("paused from Slack" if enabled else "resumed from Slack")
-    rt.safety.set_control(KILL_SWITCH_KEY, enabled, command.user_id, reason, now)
-    if enabled:
-        return (f":octagonal_sign: Medic is paused: kill switch *ON* (by <@{command.user_id}>: {_escape(reason)}). "
-                "Nothing is applied until `/medic resume`; a plan being applied stops at its next step.")  # fmt: skip
-    text = f":arrow_forward: Medic resumed: kill switch off (by <@{command.user_id}>)."
-    if rt.settings.kill_switch:
-        text += " MEDIC_KILL_SWITCH is still set in the environment, so nothing is applied until it is removed."
-    return text
-
-
-def log_text(rt: Runtime, now: datetime, function: str | None) -> str:
-    """Recent remediations (plans of the last days that proposed, applied or refused a change), newest first."""
-    from medic.ledger import audit
-    from medic.plan import PLAN_STATES
-
-    if function is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", function):
-        return "Usage: `/medic log [function]` (a Lambda function name)"
-    since = iso(now - timedelta(days=LOG_DAYS))
-    states = [state for state in PLAN_STATES if state not in ("NOOP", "SUPERSEDED")]
-    plans = [plan for state in states for plan in audit.list_plans(rt.ledger, function=function, since=since,
-                                                                   state=state)]  # fmt: skip
-    plans.sort(key=lambda plan: (plan.created_at, plan.id), reverse=True)
-    scope = f" of `{function}`" if function else ""
-    if not plans:
-        return f"No remediations{scope} in the last {LOG_DAYS} days."
-    lines = [f"*Recent remediations*{scope} (last {LOG_DAYS} days, newest first)"]
-    for plan in plans[:LOG_LINES]:
-        changes = "; ".join(f"{a.kind} {a.target}" for a in plan.changes) or "no change"
-        lines.append(f"• `{plan.id}` {plan.created_at[:16]}Z *{plan.status}* {plan.signal} on `{_escape(plan.target)}`"
-                     f" · {plan.diagnosis or '-'} · {_escape(changes)} · decided by "
-                     f"{_escape(audit.who_decided(plan) or '-')}")  # fmt: skip
-    if len(plans) > LOG_LINES:
-        lines.append(f"… and {len(plans) - LOG_LINES} more (`medic log list --since {LOG_DAYS}d`)")
-    return "\n".join(lines)
-
-
-def explain_text(rt: Runtime, plan_id: str) -> str:
-    """`medic explain` of a plan in the log: the decision trace, the changes and the guardrails."""
-    if not PLAN_ID.fullmatch(plan_id):
-        return "Usage: `/medic explain <plan id>` (e.g. `p-0123456789abcdef`, as on the card)"
-    plan = rt.ledger.get(plan_id)
-    if plan is None:
-        return f"No plan `{plan_id}` in the remediation log."
-    from medic.planning.explain import explain_plan
-
-    return f"*Plan `{plan.id}`*\n```{_escape(_clip(explain_plan(plan), ANSWER_LIMIT - 200))}```"
-
-
-def _who(user: str) -> str:
-    return f"<@{user}>" if re.fullmatch(r"[UW][A-Z0-9]{2,}", user) else _escape(user or "?")
-
-
-def _escape(text: str) -> str:
-    """Slack mrkdwn control characters, so that logged text cannot mention or link anyone."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return http_response(200, {"response_type": "ephemeral", "text": clip(text, ANSWER_LIMIT)})
