@@ -51,7 +51,7 @@ if TYPE_CHECKING:
     from medic.plan import Plan
     from medic.runtime import Runtime
 
-#: The use case, and what tests and documents import from here though it lives in medic.chatops.
+#: The use case, and names that moved to medic.chatops (issue 20) but are still imported from here.
 __all__ = [
     "PLAN_ID",
     "REFUSALS_LOGGED_PER_MINUTE",
