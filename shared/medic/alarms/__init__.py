@@ -1,2 +1,3 @@
-"""What arrives: the alarm state-change events (`events`, every documented shape), the signal an alarm reports and its
-target (`signals`), and which way it breached (`breach`)."""
+"""What arrives: the alarm state-change events (`events`, every documented shape; their models by part in
+`configuration`, `state` and `base`), the signal an alarm reports (`signals`) and its target (`targets`), and which
+way it breached (`breach`)."""

@@ -2,100 +2,68 @@
 
 Slack gives the endpoint 3 s, cold start included, so a click does only verify → authorize → one conditional write
 → enqueue → respond (and replaces the card); the executor does the rest. This module imports nothing heavy at import
-time: the request models, the ledger (through the runtime), Block Kit and the safety controls are imported where
-they are used, and neither triage nor planning (facts, guardrails, costs) nor Bolt is imported at all.
+time (nor do the medic.chatops pieces it imports): the request models, the ledger (through the runtime), Block Kit and
+the safety controls are imported where they are used, and neither triage nor planning (facts, guardrails, costs) nor
+Bolt is imported at all.
 
 **Clicks** (`block_actions`): the v0 signature over the raw body (±300 s) before any other work; then the button
-(`action_id`, a plan id), the plan, and authorization on IDs only (team, app, the plan's channel and card, the
-approver list or the approver user group). A decision is one conditional write on `PROPOSED`: of concurrent clicks
-one wins, the others are told who decided. An approval is bound to the plan's hash and expires (`EXPIRED`, 410).
+(`action_id`, a plan id), the plan, and authorization on IDs only (`medic.chatops.approvals.authorize`). A decision
+is one conditional write on `PROPOSED`: of concurrent clicks one wins, the others are told who decided. An approval
+is bound to the plan's hash and expires (`EXPIRED`, 410).
 
-**Two-person rule**: plans with a high-risk change (`MEDIC_TWO_PERSON_ACTIONS`: quota requests, memory changes and
-reserved-concurrency cuts by default) or adding more than `MEDIC_TWO_PERSON_COST_USD` a month need two distinct
-approvers, and the person who triggered a manual plan (`Plan.triggered_by`) never approves it alone. Each approval
-is added atomically to the plan item's `approvals` set (conditioned on `PROPOSED` and on the user not being in it):
-the first is logged as `approval` with `first_of_two`, the card says "1 of 2 approvals" and keeps its buttons, the
-plan stays `PROPOSED`; the second distinct approver moves it to `APPROVED`. The same user twice is refused (403).
+**Two-person rule** (`medic.chatops.approvals.approvals_required`): when a plan needs two distinct approvers, or was
+triggered by a person (`Plan.triggered_by`, who never approves it alone), each approval is added atomically to the
+plan item's `approvals` set: the first is logged as `approval` with `first_of_two`, the card says "1 of 2 approvals"
+and keeps its buttons, the plan stays `PROPOSED`; the second distinct approver moves it to `APPROVED`. The same user
+twice is refused (403).
 
-**Refusals** are answered with their HTTP status and kept in the remediation log: on the plan's chain
-(`approval_refused`) once a plan is known, else on the day's `refused#YYYY-MM-DD` chain (`request_refused`, with the
-body's size and digest, never the body), at most `REFUSALS_LOGGED_PER_MINUTE` per environment (a flood of forged
-requests must not become a flood of writes; the next entry counts what was skipped).
+**Refusals** are answered with their HTTP status and kept in the remediation log (`medic.chatops.responses`).
 
-**`/medic`** (a slash command: the form carries `command`): `status`, `pause [reason]` / `resume` (the kill switch;
-approvers only; logged with `set_control`), `log [function]`, `explain <plan id>`, answered ephemerally in the HTTP
-response.
+**`/medic`** (a slash command: the form carries `command`): `status`, `pause [reason]` / `resume`, `log [function]`,
+`explain <plan id>` (their texts: `medic.chatops.commands`, imported at the first command), answered ephemerally in
+the HTTP response.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
-from weakref import WeakKeyDictionary
 
+from medic.chatops import PLAN_ID
+from medic.chatops.approvals import add_approval, approvals_required, authorize
+from medic.chatops.responses import (
+    REFUSALS_LOGGED_PER_MINUTE,
+    HandledRequest,
+    fresh_response_url,
+    http_response,
+    log_refusal,
+    refuse_on_plan,
+    show_card,
+    tell_clicker,
+)
 from medic.clock import iso, parse_iso
 from medic.errors import MedicError, SlackRequestRefused, StateConflict
-from medic.ledger.keys import REFUSED_PREFIX
 from medic.log import get_logger
 
 if TYPE_CHECKING:
-    from medic.chatops.requests import BlockActionsPayload, SlashCommand
-    from medic.config import Settings
+    from medic.chatops.requests import BlockActionsPayload
     from medic.plan import Plan
     from medic.runtime import Runtime
 
-#: Plan ids as triage makes them (`p-` + 16 hex) and re-proposals (`-r1`): anything else is not a button of Medic's.
-PLAN_ID = re.compile(r"p-[0-9a-f]{16}(-r[0-9]{1,2})?")
-#: Slack's response_url accepts messages for 30 minutes after the interaction.
-RESPONSE_URL_TTL_S = 30 * 60
-SLACK_HOOKS = "https://hooks.slack.com/"
-REFUSALS_LOGGED_PER_MINUTE = 30
-#: An ephemeral answer stays well under Slack's message limits.
-ANSWER_LIMIT = 3900
-#: `/medic log`: how far back, how many lines.
-LOG_DAYS, LOG_LINES = 7, 10
-USAGE = (
-    "*/medic* — `status` (open plans, kill switch, circuit breaker) · `pause [reason]` / `resume` (the kill "
-    "switch; approvers only) · `log [function]` (recent remediations) · `explain <plan id>`"
-)
+#: The use case, and names that moved to medic.chatops (issue 20) but are still imported from here.
+__all__ = [
+    "PLAN_ID",
+    "REFUSALS_LOGGED_PER_MINUTE",
+    "add_approval",
+    "approvals_required",
+    "authorize",
+    "fresh_response_url",
+    "handle_interaction",
+]
 
 
 # -- the endpoint ----------------------------------------------------------------------------------
-
-
-@dataclass
-class _Request:
-    """What is known about the request being handled (for its answer and its log entry)."""
-
-    source_ip: str = ""
-    user_agent: str = ""
-    headers: dict[str, str] = field(default_factory=dict)
-    body: bytes = b""
-    raw_size: int = 0  # of the event's body as received (base64 or not): known even when it is refused unread
-    signed: bool = False
-    user: str = ""
-    plan_id: str = ""
-    channel: str = ""
-    response_url: str = ""
-
-    @property
-    def digest(self) -> str:
-        """Identifies this exact request (Slack's signature covers its timestamp and body): replays share it."""
-        signed = self.headers.get("x-slack-request-timestamp", "") + ":" + self.headers.get("x-slack-signature", "")
-        return hashlib.sha256(signed.encode()).hexdigest()[:24]
-
-    @property
-    def sent_at(self) -> datetime | None:
-        try:
-            return datetime.fromtimestamp(int(self.headers.get("x-slack-request-timestamp", "")), tz=UTC)
-        except (ValueError, OverflowError, OSError):
-            return None
 
 
 def handle_interaction(event: Mapping[str, Any], rt: Runtime) -> dict[str, Any]:
@@ -105,7 +73,7 @@ def handle_interaction(event: Mapping[str, Any], rt: Runtime) -> dict[str, Any]:
     now = rt.clock.now()
     context = event.get("requestContext") or {}
     http = context.get("http") if isinstance(context, Mapping) else None
-    request = _Request(
+    request = HandledRequest(
         source_ip=str(http.get("sourceIp", "")) if isinstance(http, Mapping) else "",
         user_agent=str((event.get("headers") or {}).get("user-agent", ""))[:200],
         raw_size=len(event.get("body") or ""),
@@ -122,11 +90,11 @@ def handle_interaction(event: Mapping[str, Any], rt: Runtime) -> dict[str, Any]:
         get_logger(use_case="interactions").warning(
             "interaction_refused", status=refused.status, reason=refused.reason, user=request.user
         )
-        _log_refusal(rt, request, refused, now)
-        return _http(refused.status, {"text": refused.reason})
+        log_refusal(rt, request, refused, now)
+        return http_response(refused.status, {"text": refused.reason})
 
 
-def _verify(request: _Request, rt: Runtime) -> None:
+def _verify(request: HandledRequest, rt: Runtime) -> None:
     """Slack's signature, checked with the cached signing secret and, when it fails, once more with the secret read
     again: a secret rotated in Secrets Manager is in force at the first click after the rotation."""
     from medic.chatops.requests import verify_signature
@@ -140,14 +108,10 @@ def _verify(request: _Request, rt: Runtime) -> None:
         verify_signature(request.headers, request.body, reread)
 
 
-def _http(status: int, body: Mapping[str, Any]) -> dict[str, Any]:
-    return {"statusCode": status, "headers": {"Content-Type": "application/json"}, "body": json.dumps(body)}
-
-
 # -- clicks ----------------------------------------------------------------------------------------
 
 
-def _click(form: Mapping[str, str], request: _Request, rt: Runtime, now: datetime) -> dict[str, Any]:
+def _click(form: Mapping[str, str], request: HandledRequest, rt: Runtime, now: datetime) -> dict[str, Any]:
     from medic.chatops.requests import APPROVE_ACTION_ID, REJECT_ACTION_ID, parse_block_actions
 
     payload = parse_block_actions(form)
@@ -166,7 +130,7 @@ def _click(form: Mapping[str, str], request: _Request, rt: Runtime, now: datetim
 
     refusal = authorize(payload, plan, rt)
     if refusal:
-        return _refuse_on_plan(plan, request, rt, now, 403, refusal, action.action_id)
+        return refuse_on_plan(plan, request, rt, now, 403, refusal, action.action_id)
     if plan.status == "PROPOSED" and plan.expires_at and now > parse_iso(plan.expires_at):
         return _expire(plan, payload, request, rt, now)
     if action.action_id == REJECT_ACTION_ID:
@@ -177,47 +141,7 @@ def _click(form: Mapping[str, str], request: _Request, rt: Runtime, now: datetim
     return _decide(plan, "APPROVED", payload, request, rt, now)
 
 
-def authorize(payload: BlockActionsPayload, plan: Plan, rt: Runtime) -> str:
-    """Why this click may not decide this plan ("" when it may). Authorization is on IDs only, never names."""
-    settings = rt.settings
-    if settings.slack_team_id and payload.team.id != settings.slack_team_id:
-        return f"team {payload.team.id} is not this workspace"
-    if settings.slack_app_id and payload.api_app_id != settings.slack_app_id:
-        return f"app {payload.api_app_id} is not Medic"
-    channel = payload.channel.id if payload.channel else ""
-    if plan.slack.channel and channel != plan.slack.channel:
-        return f"channel {channel} is not the plan's channel"
-    if not plan.slack.ts:
-        return "the plan has no card in Slack: a click cannot come from it"
-    if (payload.message.ts if payload.message else "") != plan.slack.ts:
-        return "the click does not come from the plan's card"
-    allowed, why = is_approver(payload.user.id, rt)
-    if not allowed:
-        return why
-    if plan.dry_run:
-        return "dry run: this plan can never be applied"
-    if not matches_what_was_made(plan, rt):
-        return "the plan no longer matches what was proposed"
-    return ""
-
-
-def matches_what_was_made(plan: Plan, rt: Runtime) -> bool:
-    """Whether `plan` as read is what triage made and the card shows: its content (`medic.plan.executable_content`)
-    hashes to its own approval hash and to the one stored beside it when it was made (an attribute only triage's role
-    may write; on an item older than that attribute, the hash in triage's `plan_created` record)."""
-    from medic.plan import approval_hash
-
-    current = approval_hash(plan)
-    if current != plan.approval_hash:
-        return False
-    stored = rt.ledger.stored_approval_hash(plan.id)
-    if stored is None:
-        created = next((e.data for e in rt.ledger.events(plan.id) if e.kind == "plan_created"), None)
-        stored = str(created.get("approval_hash") or "") if created else ""
-    return stored == current
-
-
-def _decide(plan: Plan, new_state: str, payload: BlockActionsPayload, request: _Request, rt: Runtime,
+def _decide(plan: Plan, new_state: str, payload: BlockActionsPayload, request: HandledRequest, rt: Runtime,
             now: datetime) -> dict[str, Any]:  # fmt: skip
     """One conditional write PROPOSED → APPROVED | REJECTED; the loser of a race is told who decided."""
     from medic import queue
@@ -235,13 +159,13 @@ def _decide(plan: Plan, new_state: str, payload: BlockActionsPayload, request: _
     with rt.ledger.deferred():  # what follows is logged in one write when the card is shown
         if approve:
             queue.enqueue(plan, rt, now)
-        _show(plan, rt, payload, request, now, decided_note=f"{new_state.lower()} by <@{user}> at {iso(now)}")
+        show_card(plan, rt, payload, request, now, decided_note=f"{new_state.lower()} by <@{user}> at {iso(now)}")
     get_logger(use_case="interactions", plan_id=plan.id).info("decided", state=new_state, user=user)
-    return _http(200, {"text": f"{new_state} by <@{user}>"})
+    return http_response(200, {"text": f"{new_state} by <@{user}>"})
 
 
 def _approve_with_others(plan: Plan, required: int, reasons: list[str], payload: BlockActionsPayload,
-                         request: _Request, rt: Runtime, now: datetime) -> dict[str, Any]:  # fmt: skip
+                         request: HandledRequest, rt: Runtime, now: datetime) -> dict[str, Any]:  # fmt: skip
     """The two-person rule: record this approval; the plan moves to APPROVED only with enough distinct approvers."""
     from medic import queue
 
@@ -252,9 +176,9 @@ def _approve_with_others(plan: Plan, required: int, reasons: list[str], payload:
         if current.status != "PROPOSED":
             return _already_decided(current, payload, request, rt, now)
         if _replayed(current, request, rt):
-            return _refuse_on_plan(current, request, rt, now, 409, "replayed request: this exact click was handled")
+            return refuse_on_plan(current, request, rt, now, 409, "replayed request: this exact click was handled")
         reason = f"{user} has already approved this plan: it needs a second, distinct approver"
-        return _refuse_on_plan(current, request, rt, now, 403, reason, "approve")
+        return refuse_on_plan(current, request, rt, now, 403, reason, "approve")
     order = list(dict.fromkeys([*(u for u in plan.decided_by if u in approvals), *sorted(approvals - {user}), user]))
     enough = len(approvals) >= required and bool(approvals - {plan.triggered_by})
     why = reasons or [f"{plan.triggered_by} triggered this plan and cannot approve it alone"]
@@ -267,8 +191,8 @@ def _approve_with_others(plan: Plan, required: int, reasons: list[str], payload:
             return _already_decided(plan, payload, request, rt, now)
         rt.ledger.append(plan.id, "approval", data, now)
         note = f"1 of 2 approvals: <@{user}> at {iso(now)}; a second approver is needed ({'; '.join(why)})"
-        _show(plan, rt, payload, request, now, approval_note=":one: " + note)
-        return _http(200, {"text": f"Recorded: {note}."})
+        show_card(plan, rt, payload, request, now, approval_note=":one: " + note)
+        return http_response(200, {"text": f"Recorded: {note}."})
     try:
         plan = rt.ledger.transition(plan, "APPROVED", now, decided_by=order)
     except StateConflict:
@@ -276,60 +200,25 @@ def _approve_with_others(plan: Plan, required: int, reasons: list[str], payload:
     rt.ledger.append(plan.id, "approval", data, now)
     queue.enqueue(plan, rt, now)
     who = " and ".join(f"<@{u}>" for u in order)
-    _show(plan, rt, payload, request, now, decided_note=f"approved by {who} at {iso(now)}")
+    show_card(plan, rt, payload, request, now, decided_note=f"approved by {who} at {iso(now)}")
     get_logger(use_case="interactions", plan_id=plan.id).info("decided", state="APPROVED", approvals=order)
-    return _http(200, {"text": f"APPROVED by {who}"})
+    return http_response(200, {"text": f"APPROVED by {who}"})
 
 
-def add_approval(rt: Runtime, plan_id: str, user: str) -> frozenset[str] | None:
-    """Add `user` to the plan item's `approvals` set in one conditional write (the plan still PROPOSED, the user not
-    yet in it); the approvals after the write, or None when the condition failed. Concurrent approvals all count."""
-    return rt.ledger.add_approval(plan_id, user)
-
-
-def approvals_required(plan: Plan, settings: Settings) -> tuple[int, list[str]]:
-    """How many distinct approvers `plan` needs (1 or 2), and why two: a high-risk change (an action kind in
-    `two_person_actions`; `KIND:cut` only when the action lowers its value, or caps what had no cap) or a monthly
-    cost above `two_person_cost_usd` (the plan's positive estimated deltas, summed; unknown costs are not counted)."""
-    reasons: list[str] = []
-    rules = [entry.partition(":") for entry in settings.two_person_actions]
-    for action in plan.changes:
-        for kind, _, qualifier in rules:
-            if action.kind != kind:
-                continue
-            before, after = action.before.get(action.primary), action.after.get(action.primary)
-            if not qualifier:
-                reasons.append(f"{action.kind} on {action.target}")
-            elif _is_cut(before, after):
-                reasons.append(f"{action.kind} cut on {action.target} ({before} → {after})")
-    threshold = settings.two_person_cost_usd
-    if threshold is not None:
-        added = sum(a.cost_monthly_usd for a in plan.changes if a.cost_monthly_usd and a.cost_monthly_usd > 0)
-        if added > threshold:
-            reasons.append(f"adds ${added:,.2f}/month, above ${threshold:,.2f}")
-    return (2 if reasons else 1), reasons
-
-
-def _is_cut(before: Any, after: Any) -> bool:
-    if after is None or isinstance(after, bool) or not isinstance(after, int | float):
-        return False
-    if before is None:
-        return True  # a cap on what had none (e.g. reserved concurrency on an unreserved function)
-    return isinstance(before, int | float) and not isinstance(before, bool) and after < before
-
-
-def _expire(plan: Plan, payload: BlockActionsPayload, request: _Request, rt: Runtime, now: datetime) -> dict[str, Any]:
+def _expire(
+    plan: Plan, payload: BlockActionsPayload, request: HandledRequest, rt: Runtime, now: datetime
+) -> dict[str, Any]:
     try:
         plan = rt.ledger.transition(plan, "EXPIRED", now)
     except StateConflict:
         return _already_decided(plan, payload, request, rt, now)
     rt.ledger.append(plan.id, "expired", {"user": payload.user.id, "clicked": payload.actions[0].action_id,
                                           "expires_at": plan.expires_at, "request": request.digest}, now)  # fmt: skip
-    _show(plan, rt, payload, request, now, decided_note=f"expired at {plan.expires_at}; nothing was changed")
-    return _tell_clicker(plan, request, rt, now, f"This approval expired at {plan.expires_at}; nothing was changed.")
+    show_card(plan, rt, payload, request, now, decided_note=f"expired at {plan.expires_at}; nothing was changed")
+    return tell_clicker(plan, request, rt, now, f"This approval expired at {plan.expires_at}; nothing was changed.")
 
 
-def _already_decided(plan: Plan, payload: BlockActionsPayload, request: _Request, rt: Runtime,
+def _already_decided(plan: Plan, payload: BlockActionsPayload, request: HandledRequest, rt: Runtime,
                      now: datetime) -> dict[str, Any]:  # fmt: skip
     """The click lost: the plan is no longer PROPOSED. Say who decided (a replay of a handled click is refused)."""
     from medic import queue
@@ -337,31 +226,29 @@ def _already_decided(plan: Plan, payload: BlockActionsPayload, request: _Request
     current = rt.ledger.get(plan.id) or plan
     clicked = payload.actions[0].action_id
     if _replayed(current, request, rt):
-        return _refuse_on_plan(
-            current, request, rt, now, 409, "replayed request: this exact click was handled", clicked
-        )
+        return refuse_on_plan(current, request, rt, now, 409, "replayed request: this exact click was handled", clicked)
     if current.status == "EXPIRED":
         reason = f"This approval expired at {current.expires_at}; nothing was changed."
-        return _refuse_on_plan(current, request, rt, now, 410, reason, clicked)
+        return refuse_on_plan(current, request, rt, now, 410, reason, clicked)
     if current.status == "DRIFTED":
         reason = "The live state drifted from this plan: nothing was changed; Medic re-proposes from the live state."
-        return _refuse_on_plan(current, request, rt, now, 409, reason, clicked)
+        return refuse_on_plan(current, request, rt, now, 409, reason, clicked)
     who = ", ".join(current.decided_by) or "nobody"
     if current.status == "APPROVED" and "enqueued" not in {e.kind for e in rt.ledger.events(current.id)}:
         queue.enqueue(current, rt, now)  # the approving click failed after its write (SQS down): hand the plan over now
-        return _tell_clicker(current, request, rt, now, f"Already APPROVED (by {who}); handed to the executor now.")
+        return tell_clicker(current, request, rt, now, f"Already APPROVED (by {who}); handed to the executor now.")
     ignored = {"user": payload.user.id, "clicked": clicked, "status": current.status,
                "decided_by": current.decided_by, "request": request.digest}  # fmt: skip
     rt.ledger.append(current.id, "click_ignored", ignored, now)
-    return _tell_clicker(current, request, rt, now, f"Already {current.status} (by {who}); your click changed nothing.")
+    return tell_clicker(current, request, rt, now, f"Already {current.status} (by {who}); your click changed nothing.")
 
 
-def _replayed(plan: Plan, request: _Request, rt: Runtime) -> bool:
+def _replayed(plan: Plan, request: HandledRequest, rt: Runtime) -> bool:
     """Whether this exact request (same signature) was handled before: Slack sends a click once."""
     return any(event.data.get("request") == request.digest for event in rt.ledger.events(plan.id))
 
 
-def _click_data(payload: BlockActionsPayload, plan: Plan, request: _Request) -> dict[str, Any]:
+def _click_data(payload: BlockActionsPayload, plan: Plan, request: HandledRequest) -> dict[str, Any]:
     return {
         "user": payload.user.id, "team": payload.team.id, "api_app_id": payload.api_app_id,
         "channel": payload.channel.id if payload.channel else "", "message_ts": plan.slack.ts,
@@ -369,179 +256,20 @@ def _click_data(payload: BlockActionsPayload, plan: Plan, request: _Request) -> 
     }  # fmt: skip
 
 
-def _refuse_on_plan(plan: Plan, request: _Request, rt: Runtime, now: datetime, status: int, reason: str,
-                    clicked: str = "") -> dict[str, Any]:  # fmt: skip
-    rt.ledger.append(plan.id, "approval_refused", {"user": request.user, "reason": reason, "status": status,
-                                                   "clicked": clicked, "request": request.digest}, now)  # fmt: skip
-    get_logger(use_case="interactions", plan_id=plan.id).warning("approval_refused", user=request.user, reason=reason)
-    return _tell_clicker(plan, request, rt, now, reason)
-
-
-def _tell_clicker(plan: Plan, request: _Request, rt: Runtime, now: datetime, text: str) -> dict[str, Any]:
-    """Answer a verified click that changed nothing. Slack shows the clicker nothing of an HTTP answer to a button
-    but, when it is not 200, a warning icon: the answer is 200 and the reason goes to the clicker alone, through the
-    click's response_url (else `chat.postEphemeral`). A refusal's status stays in the plan's log."""
-    from botocore.exceptions import BotoCoreError, ClientError
-    from slack_sdk.errors import SlackClientError
-
-    transport = rt.slack
-    if transport is not None and request.user:
-        url = fresh_response_url(request.response_url, request.sent_at, now, allowed_origins(rt.settings))
-        try:
-            transport.whisper(url, request.channel or plan.slack.channel, request.user, text)
-        except (SlackClientError, ClientError, BotoCoreError) as exc:  # logged already; the clicker does not hear why
-            get_logger(use_case="interactions", plan_id=plan.id).warning("whisper_failed", error=str(exc)[:200])
-    return _http(200, {"response_type": "ephemeral", "replace_original": False, "text": text})
-
-
-# -- approvers -------------------------------------------------------------------------------------
-
-
-@dataclass
-class _Environment:
-    """Per execution environment: the approver group's members (with their expiry) and the refusal-log budget."""
-
-    groups: dict[str, tuple[datetime, frozenset[str]]] = field(default_factory=dict)
-    minute: str = ""
-    refusals_logged: int = 0
-    refusals_skipped: int = 0
-
-
-_ENVIRONMENTS: WeakKeyDictionary[Runtime, _Environment] = WeakKeyDictionary()
-
-
-def _environment(rt: Runtime) -> _Environment:
-    return _ENVIRONMENTS.setdefault(rt, _Environment())
-
-
-def is_approver(user: str, rt: Runtime) -> tuple[bool, str]:
-    """Whether `user` (an ID) may decide: in `approvers`, or a member of `approver_group`; and why not."""
-    settings = rt.settings
-    if user in settings.approvers:
-        return True, ""
-    if settings.approver_group:
-        members, problem = group_members(rt, settings.approver_group)
-        if user in members:
-            return True, ""
-        if problem:
-            return False, f"user {user} is not an approver (the group {settings.approver_group} is unknown: {problem})"
-    return False, f"user {user} is not an approver"
-
-
-def group_members(rt: Runtime, group: str) -> tuple[frozenset[str], str]:
-    """The members of a Slack user group (`usergroups.users.list` through the transport's WebClient), cached per
-    environment for `approver_group_ttl_s`. When Slack cannot answer, nobody is a member (fail closed)."""
-    from botocore.exceptions import BotoCoreError, ClientError
-    from slack_sdk.errors import SlackClientError
-
-    environment = _environment(rt)
-    now = rt.clock.now()
-    cached = environment.groups.get(group)
-    if cached is not None and now < cached[0]:
-        return cached[1], ""
-    try:
-        transport = rt.slack  # its bot token: read at its first Web API call, once per environment
-        if transport is None:
-            return frozenset(), "no Slack transport"
-        members = frozenset(transport.usergroup_members(group))
-    except (SlackClientError, ClientError, BotoCoreError) as exc:
-        get_logger(use_case="interactions").warning("approver_group_unavailable", group=group, error=str(exc)[:200])
-        return frozenset(), f"{type(exc).__name__}: {str(exc)[:120]}"
-    environment.groups[group] = (now + timedelta(seconds=rt.settings.approver_group_ttl_s), members)
-    return members, ""
-
-
-# -- the card --------------------------------------------------------------------------------------
-
-
-def _show(plan: Plan, rt: Runtime, payload: BlockActionsPayload, request: _Request, now: datetime, *,
-          decided_note: str = "", approval_note: str = "") -> None:  # fmt: skip
-    """Replace the card in place: through the click's response_url while it is valid (no bot token needed, so none
-    is read), else `chat.update`. A Slack failure is logged and never undoes the decision (which is already written
-    and enqueued)."""
-    from botocore.exceptions import BotoCoreError, ClientError
-    from slack_sdk.errors import SlackClientError
-
-    if not plan.slack.ts:
-        return
-    transport = rt.slack
-    if transport is None:
-        return
-    log = get_logger(use_case="interactions", plan_id=plan.id)
-    from medic.chatops.blocks import plan_blocks, plan_summary
-
-    blocks = plan_blocks(plan, decided_note=decided_note, approval_note=approval_note)
-    text = plan_summary(plan)
-    url = fresh_response_url(payload.response_url, request.sent_at, now, allowed_origins(rt.settings))
-    if url:
-        try:
-            transport.replace(url, plan.slack.channel, plan.slack.ts, text, blocks)
-            return
-        except SlackClientError as exc:
-            log.warning("response_url_failed", error=str(exc)[:200])
-    try:
-        transport.update(plan.slack.channel, plan.slack.ts, text, blocks)  # the bot token: read once per environment
-    except (ClientError, BotoCoreError) as exc:  # reading the bot token from Secrets Manager failed
-        rt.ledger.append(plan.id, "slack_failed", {"call": "bot token", "error": type(exc).__name__}, now)
-    except SlackClientError as exc:
-        rt.ledger.append(plan.id, "slack_failed", {"call": "chat.update", "error": type(exc).__name__,
-                                                   "detail": str(exc)[:500]}, now)  # fmt: skip
-
-
-def allowed_origins(settings: Settings) -> tuple[str, ...]:
-    """Where a response_url may point: Slack's hooks (and a fake Slack's own origin when one is configured)."""
-    if not settings.slack_api_url:
-        return (SLACK_HOOKS,)
-    parts = urlsplit(settings.slack_api_url)
-    return SLACK_HOOKS, f"{parts.scheme}://{parts.netloc}/"
-
-
-def fresh_response_url(url: str, issued_at: datetime | None, now: datetime, allowed: tuple[str, ...]) -> str:
-    """`url` when it is a response_url to use: from Slack (one of `allowed`) and issued less than 30 minutes ago.
-
-    >>> t = datetime(2026, 11, 22, 5, 0, tzinfo=UTC)
-    >>> fresh_response_url("https://hooks.slack.com/actions/T/1/x", t, t + timedelta(minutes=29), (SLACK_HOOKS,))
-    'https://hooks.slack.com/actions/T/1/x'
-    >>> fresh_response_url("https://hooks.slack.com/actions/T/1/x", t, t + timedelta(minutes=31), (SLACK_HOOKS,))
-    ''
-    """
-    if not url or issued_at is None or not url.startswith(allowed):
-        return ""
-    return url if now - issued_at < timedelta(seconds=RESPONSE_URL_TTL_S) else ""
-
-
-# -- refusals --------------------------------------------------------------------------------------
-
-
-def _log_refusal(rt: Runtime, request: _Request, refused: SlackRequestRefused, now: datetime) -> None:
-    """Keep a refused request in the log (the day's `refused#…` chain), within the per-minute budget."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    environment = _environment(rt)
-    minute = now.strftime("%Y-%m-%dT%H:%M")
-    if environment.minute != minute:
-        environment.minute, environment.refusals_logged = minute, 0
-    if environment.refusals_logged >= REFUSALS_LOGGED_PER_MINUTE:
-        environment.refusals_skipped += 1
-        return
-    environment.refusals_logged += 1
-    data = {
-        "status": refused.status, "reason": refused.reason, "signed": request.signed, "user": request.user,
-        "plan_id": request.plan_id, "bytes": len(request.body) or request.raw_size,
-        "sha256": hashlib.sha256(request.body).hexdigest(), "source_ip": request.source_ip,
-        "user_agent": request.user_agent, "request": request.digest, "skipped_before": environment.refusals_skipped,
-    }  # fmt: skip
-    environment.refusals_skipped = 0
-    try:
-        rt.ledger.append(f"{REFUSED_PREFIX}{now:%Y-%m-%d}", "request_refused", data, now)
-    except (StateConflict, ClientError, BotoCoreError) as exc:
-        get_logger(use_case="interactions").warning("refusal_not_logged", error=str(exc)[:200])
-
-
 # -- /medic ----------------------------------------------------------------------------------------
 
 
-def _command(form: Mapping[str, str], request: _Request, rt: Runtime, now: datetime) -> dict[str, Any]:
+def _command(form: Mapping[str, str], request: HandledRequest, rt: Runtime, now: datetime) -> dict[str, Any]:
+    from medic.chatops.commands import (
+        ANSWER_LIMIT,
+        USAGE,
+        clip,
+        escape,
+        explain_text,
+        log_text,
+        set_kill_switch,
+        status_text,
+    )
     from medic.chatops.requests import parse_slash_command
 
     command = parse_slash_command(form)
@@ -558,125 +286,14 @@ def _command(form: Mapping[str, str], request: _Request, rt: Runtime, now: datet
         if verb == "status":
             text = status_text(rt, now)
         elif verb in ("pause", "resume"):
-            text = _kill_switch(verb, rest, command, request, rt, now)
+            text = set_kill_switch(verb, rest, command, request, rt, now)
         elif verb == "log":
             text = log_text(rt, now, words[1] if len(words) > 1 else None)
         elif verb == "explain":
             text = explain_text(rt, words[1] if len(words) > 1 else "")
         else:
-            text = USAGE if verb == "help" else f"Unknown command `{_escape(verb[:40])}`.\n{USAGE}"
+            text = USAGE if verb == "help" else f"Unknown command `{escape(verb[:40])}`.\n{USAGE}"
     except MedicError as exc:
-        text = f":warning: {_escape(str(exc))}"
+        text = f":warning: {escape(str(exc))}"
     get_logger(use_case="interactions", command=verb, user=command.user_id).info("slash_command")
-    return _http(200, {"response_type": "ephemeral", "text": _clip(text, ANSWER_LIMIT)})
-
-
-def status_text(rt: Runtime, now: datetime) -> str:
-    """Open plans, the kill switch, the circuit breaker (`medic.safety.describe`) and freeze windows."""
-    from medic.safety import describe
-
-    state = describe(rt.safety, now)
-    switch, breaker = state["kill_switch"], state["circuit_breaker"]
-    lines = ["*Medic status*" + (" · dry run: plans are proposals only" if rt.settings.dry_run else "")]
-    if switch["on"]:
-        lines.append(f":octagonal_sign: Kill switch *ON* (by {_who(switch['by'])} at {switch['at'] or '?'}): "
-                     f"{_escape(switch['reason']) or 'no reason given'}. Nothing is applied.")  # fmt: skip
-    else:
-        lines.append(":large_green_circle: Kill switch off")
-    since = breaker["reset_at"] or "the start"
-    if breaker["open"]:
-        lines.append(f":red_circle: Circuit breaker *OPEN*: {breaker['failures_since_reset']} remediations failed "
-                     f"since {since} (threshold {breaker['threshold']}); Medic only notifies until "
-                     "`medic control breaker-reset`")  # fmt: skip
-    else:
-        lines.append(f":large_green_circle: Circuit breaker closed ({breaker['failures_since_reset']} of "
-                     f"{breaker['threshold']} failures since {since})")  # fmt: skip
-    active = [w["window"] for w in state["freeze_windows"] if w["active"]]
-    if active:
-        lines.append(f":snowflake: Inside the freeze window {', '.join(active)}: nothing is applied")
-    plans = [p for s in ("PROPOSED", "APPROVED", "APPLYING", "APPLIED") for p in rt.ledger.by_state(s)]
-    plans.sort(key=lambda p: p.created_at, reverse=True)
-    lines.append(f"*Open plans* ({len(plans)})" if plans else "*Open plans*: none")
-    for plan in plans[:15]:
-        pending = (
-            f" · 1 of 2 approvals (<@{plan.decided_by[0]}>)" if plan.status == "PROPOSED" and plan.decided_by else ""
-        )
-        lines.append(f"• `{plan.id}` *{plan.status}* {plan.signal} on `{_escape(plan.target)}` · "
-                     f"{plan.diagnosis or '-'}{pending}")  # fmt: skip
-    if len(plans) > 15:
-        lines.append(f"… and {len(plans) - 15} more (`medic log list --state PROPOSED`)")
-    return "\n".join(lines)
-
-
-def _kill_switch(verb: str, reason: str, command: SlashCommand, request: _Request, rt: Runtime,
-                 now: datetime) -> str:  # fmt: skip
-    """`/medic pause [reason]` / `/medic resume`: approvers only; both outcomes are in the kill switch's chain."""
-    from medic.safety import KILL_SWITCH_KEY
-
-    allowed, why = is_approver(command.user_id, rt)
-    if not allowed:
-        rt.ledger.append(KILL_SWITCH_KEY, "control_refused", {"user": command.user_id, "command": verb, "reason": why,
-                                                              "request": request.digest}, now)  # fmt: skip
-        get_logger(use_case="interactions").warning("control_refused", user=command.user_id, command=verb)
-        return f":no_entry: Only Medic's approvers can {verb} Medic ({_escape(why)}). This attempt is logged."
-    enabled = verb == "pause"
-    reason = reason[:500] or ("paused from Slack" if enabled else "resumed from Slack")
-    rt.safety.set_control(KILL_SWITCH_KEY, enabled, command.user_id, reason, now)
-    if enabled:
-        return (f":octagonal_sign: Medic is paused: kill switch *ON* (by <@{command.user_id}>: {_escape(reason)}). "
-                "Nothing is applied until `/medic resume`; a plan being applied stops at its next step.")  # fmt: skip
-    text = f":arrow_forward: Medic resumed: kill switch off (by <@{command.user_id}>)."
-    if rt.settings.kill_switch:
-        text += " MEDIC_KILL_SWITCH is still set in the environment, so nothing is applied until it is removed."
-    return text
-
-
-def log_text(rt: Runtime, now: datetime, function: str | None) -> str:
-    """Recent remediations (plans of the last days that proposed, applied or refused a change), newest first."""
-    from medic.ledger import audit
-    from medic.plan import PLAN_STATES
-
-    if function is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", function):
-        return "Usage: `/medic log [function]` (a Lambda function name)"
-    since = iso(now - timedelta(days=LOG_DAYS))
-    states = [state for state in PLAN_STATES if state not in ("NOOP", "SUPERSEDED")]
-    plans = [plan for state in states for plan in audit.list_plans(rt.ledger, function=function, since=since,
-                                                                   state=state)]  # fmt: skip
-    plans.sort(key=lambda plan: (plan.created_at, plan.id), reverse=True)
-    scope = f" of `{function}`" if function else ""
-    if not plans:
-        return f"No remediations{scope} in the last {LOG_DAYS} days."
-    lines = [f"*Recent remediations*{scope} (last {LOG_DAYS} days, newest first)"]
-    for plan in plans[:LOG_LINES]:
-        changes = "; ".join(f"{a.kind} {a.target}" for a in plan.changes) or "no change"
-        lines.append(f"• `{plan.id}` {plan.created_at[:16]}Z *{plan.status}* {plan.signal} on `{_escape(plan.target)}`"
-                     f" · {plan.diagnosis or '-'} · {_escape(changes)} · decided by "
-                     f"{_escape(audit.who_decided(plan) or '-')}")  # fmt: skip
-    if len(plans) > LOG_LINES:
-        lines.append(f"… and {len(plans) - LOG_LINES} more (`medic log list --since {LOG_DAYS}d`)")
-    return "\n".join(lines)
-
-
-def explain_text(rt: Runtime, plan_id: str) -> str:
-    """`medic explain` of a plan in the log: the decision trace, the changes and the guardrails."""
-    if not PLAN_ID.fullmatch(plan_id):
-        return "Usage: `/medic explain <plan id>` (e.g. `p-0123456789abcdef`, as on the card)"
-    plan = rt.ledger.get(plan_id)
-    if plan is None:
-        return f"No plan `{plan_id}` in the remediation log."
-    from medic.planning.explain import explain_plan
-
-    return f"*Plan `{plan.id}`*\n```{_escape(_clip(explain_plan(plan), ANSWER_LIMIT - 200))}```"
-
-
-def _who(user: str) -> str:
-    return f"<@{user}>" if re.fullmatch(r"[UW][A-Z0-9]{2,}", user) else _escape(user or "?")
-
-
-def _escape(text: str) -> str:
-    """Slack mrkdwn control characters, so that logged text cannot mention or link anyone."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return http_response(200, {"response_type": "ephemeral", "text": clip(text, ANSWER_LIMIT)})
