@@ -1,5 +1,5 @@
 """The `medic` command: `medic simulate`, `medic explain`, `medic runbook check|schema`, `medic schema`,
-`medic control`, `medic log list|show|verify|export`, `medic replay`, `medic alarms`."""
+`medic control`, `medic log list|show|verify|export`, `medic replay`, `medic backtest`, `medic alarms`."""
 
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ SCHEMAS: dict[str, tuple[str, str]] = {
     "runbook": ("medic.planning.runbook", "runbook_schema"),
     "scenario": ("medic_tools.scenario", "scenario_schema"),
     "facts": ("medic.planning.explain", "facts_schema"),
+    "backtest": ("medic_tools.backtest.model", "backtest_schema"),
 }
 
 
@@ -116,7 +117,8 @@ def _parser() -> argparse.ArgumentParser:
     runbook_commands.add_parser("schema", help="print the runbook JSON Schema (for editors): medic schema runbook")
 
     schema = commands.add_parser("schema", help="print the JSON Schema of a file medic reads (docs/schemas/)")
-    schema.add_argument("kind", choices=tuple(SCHEMAS), help="a runbook, a scenario, or the facts of explain --facts")
+    schema_help = "a runbook, a scenario, the facts of explain --facts, or the document of backtest --json"
+    schema.add_argument("kind", choices=tuple(SCHEMAS), help=schema_help)
 
     control = commands.add_parser("control", help="the kill switch and the circuit breaker (MEDIC_* tables or --stack)")
     control_commands = control.add_subparsers(dest="control_command", required=True)
@@ -159,6 +161,11 @@ def _parser() -> argparse.ArgumentParser:
     replay_help = "re-drive DLQ messages, saved events and rejected inputs through the pipeline (a dry run by default)"
     replaying.add_arguments(commands.add_parser("replay", help=replay_help))
 
+    from medic_tools.backtest import arguments as backtest_arguments
+
+    backtest_help = "what Medic would have done with a past period's alarms, and what a runbook change alters"
+    backtest_arguments.add_arguments(commands.add_parser("backtest", help=backtest_help))
+
     alarms = commands.add_parser("alarms", help="the recommended CloudWatch alarms for a function (and its database)")
     alarms.add_argument("function", metavar="FUNCTION")
     alarms.add_argument("--alias", help="the alias that serves traffic (adds the spillover and PC-idle alarms)")
@@ -196,6 +203,10 @@ def _run(args: argparse.Namespace) -> int:
         from medic_tools import replay
 
         return replay.run(args)
+    if args.command == "backtest":
+        from medic_tools.backtest import run as backtesting
+
+        return backtesting.run(args)
     if args.command == "schema" or args.runbook_command == "schema":
         module, function = SCHEMAS[getattr(args, "kind", "runbook")]
         print(json.dumps(getattr(importlib.import_module(module), function)(), indent=2))
