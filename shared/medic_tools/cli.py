@@ -100,6 +100,8 @@ def _parser() -> argparse.ArgumentParser:
     simulate.add_argument("--verbose", "-v", action="store_true", help=verbose_help)
     simulate.add_argument("--no-block-json", action="store_true", help="with --verbose: not the cards' Block Kit JSON")
     simulate.add_argument("--check", action="store_true", help="exit 1 when a scenario's `expect:` does not hold")
+    simulate.add_argument("--backtest", action="store_true",
+                          help="then backtest each world (medic backtest) and sum it up under the summary")  # fmt: skip
 
     explain = commands.add_parser("explain", help="print the decision trace for a scenario or an alarm event")
     explain.add_argument("path", metavar="SCENARIO.yaml|EVENT.json")
@@ -290,7 +292,8 @@ def _simulate(args: argparse.Namespace) -> int:
         def run_one(path: str) -> dict[str, Any]:
             if path in refused:
                 raise refused[path]
-            outcome = simulate(path, decide=args.decide, stream=story, show_json=not args.no_block_json, aws=world)
+            outcome = simulate(path, decide=args.decide, stream=story, show_json=not args.no_block_json, aws=world,
+                               backtest=args.backtest)  # fmt: skip
             return outcome.contract()
 
         runs = run_scenarios(args.scenarios, run_one, progress=sys.stderr if len(args.scenarios) > 1 else None)
@@ -302,6 +305,8 @@ def _simulate(args: argparse.Namespace) -> int:
         if args.verbose:
             print("\n━━ Summary " + "━" * 70)
         print(summary_table(runs))
+        if args.backtest:
+            print(backtest_line(runs))
     failures = [run for run in runs if run.failed(check=args.check)]
     if len(runs) > 1 and failures:
         print(f"medic: {len(failures)} of {len(runs)} scenarios failed:", file=sys.stderr)
@@ -384,6 +389,20 @@ def summary_table(runs: Sequence[ScenarioRun]) -> str:
     widths = [max(len(row[column]) for row in rows) for column in range(4)]
     return "\n".join("  ".join([*(cell.ljust(width) for cell, width in zip(row, widths, strict=False)), row[4]])
                      .rstrip() for row in rows)  # fmt: skip
+
+
+def backtest_line(runs: Sequence[ScenarioRun]) -> str:
+    """`medic simulate --backtest`'s line under the summary: the backtests of every world run, summed."""
+    totals: dict[str, int] = {}
+    for run in runs:
+        for key, value in ((run.document or {}).get("backtest") or {}).items():
+            totals[key] = totals.get(key, 0) + value
+    line = (f"backtest: {totals.get('alarm_transitions', 0)} ALARM transitions, {totals.get('replayed', 0)} decisions "
+            f"replayed, {totals.get('equal_to_log', 0)} equal to the log")  # fmt: skip
+    differ, changed = totals.get("differ_from_log", 0), totals.get("differ_after_a_change", 0)
+    if differ:
+        line += f", {differ} differ ({changed} after a fix applied since: configuration facts are today's)"
+    return line + f"; {totals.get('calls', 0)} AWS calls, all reads"
 
 
 def _plan_changes(plan: dict[str, Any]) -> str:
