@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -132,6 +133,46 @@ def test_the_rebuilt_event_is_the_one_the_world_sent(world: World) -> None:
             k: sent[k] for k in ("account", "region", "resources", "time", "detail-type", "source")
         }
         assert "previousState" not in rebuilt  # the first change read: its old state's start is not known
+
+
+def test_the_facts_are_the_transition_s_later_datapoints_play_no_part(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    later = world.sim.clock.now() + timedelta(minutes=10)
+    dimensions = [{"Name": "FunctionName", "Value": "checkout"}, {"Name": "Resource", "Value": "checkout:live"}]
+    world.sim.clients.cloudwatch.put_metric_data(Namespace="AWS/Lambda", MetricData=[
+        {"MetricName": name, "Dimensions": dimensions, "Timestamp": later, "Value": value}
+        for name, value in (("ConcurrentExecutions", 900.0), ("ProvisionedConcurrencySpilloverInvocations", 5000.0),
+                            ("Invocations", 90000.0))
+    ])  # fmt: skip
+
+    row = next(row for row in backtest(capsys).transitions if row.alarm == "checkout-live-spillover")
+
+    assert row.log.equal, row.log.differences
+    assert [action.after for action in row.decision.actions] == [78]
+
+
+def test_an_alarm_state_set_by_hand_is_replayed_as_triage_would_take_it_and_is_not_in_the_log(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cloudwatch = world.sim.clients.cloudwatch
+    cloudwatch.set_alarm_state(AlarmName="thumbnailer-throttles", StateValue="OK", StateReason="drill over")
+    cloudwatch.set_alarm_state(AlarmName="thumbnailer-throttles", StateValue="ALARM", StateReason="alarm drill")
+
+    document = backtest(capsys)
+
+    drill = document.transitions[-1]
+    assert (drill.alarm, drill.signal, drill.decision.status, drill.decision.actions) == (
+        "thumbnailer-throttles", "throttles", "NOOP", [],
+    )  # fmt: skip
+    assert drill.decision.reason  # why nothing is done: triage's reason for an event without reason data
+    assert drill.notes == ["the history item has no stateReasonData: the alarm's value and threshold are unknown"]
+    assert (drill.log.found, drill.log.equal, drill.log.note) == (False, None, "no plan in the log for this transition")
+    assert document.summary.not_in_log == 1 and document.summary.equal_to_log == 2
+    [timeline] = [alarm for alarm in document.alarms if alarm.alarm == "thumbnailer-throttles"]
+    assert [(change.old, change.new) for change in timeline.changes] == [
+        ("INSUFFICIENT_DATA", "ALARM"), ("ALARM", "OK"), ("OK", "ALARM"),
+    ]  # fmt: skip
 
 
 def test_a_runbook_change_that_changes_one_row_alters_one_decision(

@@ -125,6 +125,20 @@ def compare_with_log(decided: Decided, logged: Plan) -> list[str]:
     return differences
 
 
+def transition_notes(change: StateChange, now: datetime) -> list[str]:
+    """What a row must say about its transition's history item: unreadable, without reason data, or older than the
+    60-second datapoints CloudWatch keeps."""
+    notes = []
+    if change.problem:
+        notes.append(f"{change.problem}: the event has no state reason or reason data")
+    elif change.new_reason_data is None:
+        notes.append("the history item has no stateReasonData: the alarm's value and threshold are unknown")
+    if now - change.time > ONE_MINUTE_RETENTION:
+        notes.append("older than 15 days: CloudWatch keeps 60-second datapoints 15 days, and the facts read "
+                     "60-second periods (the metric facts may find none)")  # fmt: skip
+    return notes
+
+
 class Replayer:
     """Replays transitions on `clients` (read-only ones: `medic_tools.backtest.calls`), looking each up in `ledger`
     when there is one."""
@@ -143,7 +157,7 @@ class Replayer:
     def replay(self, scoped: ScopedAlarm, change: StateChange, previous: datetime | None) -> TransitionRow:
         raw = rebuild_event(scoped.alarm, change, previous)
         arn = str(scoped.alarm["AlarmArn"])
-        notes = self._notes(change)
+        notes = transition_notes(change, self.now)
         try:
             event = parse_alarm_event(raw, source=f"history of {scoped.name}")
         except EventError as exc:
@@ -186,17 +200,6 @@ class Replayer:
             qualifier=signal.target.qualifier, db_instance=signal.target.db_instance_id, created_at=stamp,
             updated_at=stamp,
         )  # fmt: skip
-
-    def _notes(self, change: StateChange) -> list[str]:
-        notes = []
-        if change.problem:
-            notes.append(f"{change.problem}: the event has no state reason or reason data")
-        elif change.new_reason_data is None:
-            notes.append("the history item has no stateReasonData: the alarm's value and threshold are unknown")
-        if self.now - change.time > ONE_MINUTE_RETENTION:
-            notes.append("older than 15 days: CloudWatch keeps 60-second datapoints 15 days, and the facts read "
-                         "60-second periods (the metric facts may find none)")  # fmt: skip
-        return notes
 
     def _log_only(self, pid: str) -> LogOutcome:
         if self.ledger is None:

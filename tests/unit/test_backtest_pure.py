@@ -25,7 +25,7 @@ from medic_tools.backtest.period import Period, parse_moment
 from medic_tools.backtest.progress import Progress
 from medic_tools.backtest.report import marks, spans, sparkline
 from medic_tools.backtest.resume import ResumeFile
-from medic_tools.backtest.verdicts import Decided, altered, compare_with_log
+from medic_tools.backtest.verdicts import Decided, altered, compare_with_log, transition_notes
 from medic_tools.cli import main
 
 NOW = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
@@ -138,6 +138,21 @@ def test_unreadable_history_data_keeps_the_states_its_summary_names_and_says_so(
     assert (change.old_value, change.new_value, change.new_reason_data) == ("OK", "ALARM", None)
     assert change.problem.startswith("HistoryData unreadable")
     assert "reasonData" not in rebuild_event(ALARM, change)["detail"]["state"]
+
+
+def test_a_row_says_when_its_history_item_lacks_reason_data_or_is_older_than_the_minute_datapoints() -> None:
+    change = parse_history_item(ITEM)
+    bare = parse_history_item({**ITEM, "HistoryData": json.dumps({"version": "1.0", "oldState": {"stateValue": "OK"},
+                                                                  "newState": {"stateValue": "ALARM"}})})  # fmt: skip
+
+    assert transition_notes(change, change.time + timedelta(days=15)) == []
+    assert transition_notes(bare, bare.time) == [
+        "the history item has no stateReasonData: the alarm's value and threshold are unknown"
+    ]
+    [old] = transition_notes(change, change.time + timedelta(days=15, seconds=1))
+    assert old.startswith("older than 15 days")
+    [unreadable] = transition_notes(parse_history_item({**ITEM, "HistoryData": "?"}), change.time)
+    assert unreadable.startswith("HistoryData unreadable") and unreadable.endswith("no state reason or reason data")
 
 
 # -- what differs ---------------------------------------------------------------------------------------
