@@ -322,13 +322,40 @@ def test_bad_input_is_one_line_naming_the_field(
     assert err.startswith(f"medic: backtest: {field}: ")
 
 
-def test_a_runbook_that_cannot_be_read_is_named(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_a_runbook_that_cannot_be_read_is_named(
+    bare_shell: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     missing = tmp_path / "nope.yaml"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MEDIC_")}
-    with pytest.MonkeyPatch.context() as patch:
-        for name in set(os.environ) - set(env):
-            patch.delenv(name)
-        patch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
-        assert main(["backtest", "--quiet", "--against", str(missing)]) == 2
+
+    assert main(["backtest", "--quiet", "--against", str(missing)]) == 2
+
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"{missing}" in err and "cannot read" in err
+
+
+@pytest.fixture
+def bare_shell(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
+    """A shell with no AWS configuration at all: no files, no profile, no instance credentials, no MEDIC_*."""
+    for name in [name for name in os.environ if name.startswith(("AWS_", "MEDIC_"))]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    return monkeypatch
+
+
+def test_without_a_region_or_credentials_the_backtest_says_what_to_set(
+    bare_shell: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bare_shell.setenv("AWS_ACCESS_KEY_ID", "AKIAEXAMPLE")
+    bare_shell.setenv("AWS_SECRET_ACCESS_KEY", "secret")
+    assert main(["backtest", "--quiet"]) == 2
+    assert capsys.readouterr().err.startswith("medic: backtest: no AWS region configured: set AWS_REGION")
+
+    bare_shell.delenv("AWS_ACCESS_KEY_ID")
+    bare_shell.delenv("AWS_SECRET_ACCESS_KEY")
+    bare_shell.setenv("AWS_REGION", "eu-west-1")
+    bare_shell.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # never reached: signing fails first
+    assert main(["backtest", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("medic: backtest: no AWS credentials found: set AWS_PROFILE") and err.count("\n") == 1
