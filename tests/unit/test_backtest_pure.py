@@ -359,3 +359,53 @@ def test_without_a_region_or_credentials_the_backtest_says_what_to_set(
     assert main(["backtest", "--quiet"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("medic: backtest: no AWS credentials found: set AWS_PROFILE") and err.count("\n") == 1
+
+
+def test_the_resume_key_is_the_same_in_every_process(tmp_path: Path) -> None:
+    """Settings hold sets (the approvers): their order changes with each process's hash seed, the key must not."""
+    import subprocess
+    import sys
+
+    runbook = tmp_path / "runbook.yaml"
+    runbook.write_text("runbook: r\n")
+    code = ("import sys; from medic.config import Settings; from medic_tools.backtest.resume import fingerprint; "
+            "s = Settings(plans_table='p', events_table='e', approvers='U1,U2,U3,U4,U5,U6'); "
+            f"print(fingerprint([{str(runbook)!r}], s.model_dump()))")  # fmt: skip
+    keys = {
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                       env={**os.environ, "PYTHONHASHSEED": str(seed)}).stdout.strip()
+        for seed in range(4)
+    }  # fmt: skip
+    assert len(keys) == 1 and "" not in keys
+
+
+def test_in_scope_are_the_alarms_of_opted_in_functions_and_of_their_databases() -> None:
+    from medic_tools.backtest.history import scope
+
+    def alarm(name: str, namespace: str, metric: str, **dimensions: str) -> dict[str, Any]:
+        return {**ALARM, "AlarmName": name, "AlarmArn": ARN.replace("checkout-live-spillover", name),
+                "Namespace": namespace, "MetricName": metric,
+                "Dimensions": [{"Name": k, "Value": v} for k, v in dimensions.items()]}  # fmt: skip
+
+    alarms = [
+        alarm("checkout-throttles", "AWS/Lambda", "Throttles", FunctionName="checkout"),
+        alarm("legacy-throttles", "AWS/Lambda", "Throttles", FunctionName="legacy"),
+        alarm("orders-db-connections", "AWS/RDS", "DatabaseConnections", DBInstanceIdentifier="orders-db"),
+        alarm("account-concurrency", "AWS/Lambda", "ConcurrentExecutions"),
+        alarm("queue-depth", "AWS/SQS", "ApproximateNumberOfMessagesVisible", QueueName="orders"),
+    ]
+    functions = {"checkout": {"medic:managed": "true"},
+                 "worker": {"medic:managed": "true", "medic:database": "orders-db"}}  # fmt: skip
+
+    skipped = {a.name: a.skipped for a in scope(alarms, functions, ("medic:managed", "true"), now=NOW)}
+    only_checkout = {a.name: a.skipped for a in scope(alarms, functions, ("medic:managed", "true"), ("checkout",), NOW)}
+    only_worker = {a.name: a.skipped for a in scope(alarms, functions, ("medic:managed", "true"), ("worker",), NOW)}
+
+    assert skipped["checkout-throttles"] == "" and skipped["orders-db-connections"] == ""
+    assert skipped["legacy-throttles"] == "function legacy not opted in (medic:managed=true)"
+    assert skipped["account-concurrency"].startswith("no function or database target")
+    assert skipped["queue-depth"].startswith("no function or database target")
+    assert only_checkout["checkout-throttles"] == "" and only_checkout["orders-db-connections"] == (
+        "no consumer among --function"
+    )
+    assert only_worker["orders-db-connections"] == "" and only_worker["checkout-throttles"] == "not among --function"

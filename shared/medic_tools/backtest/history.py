@@ -100,8 +100,9 @@ def scope(alarms: Sequence[Mapping[str, Any]], functions: Mapping[str, Mapping[s
         elif target.kind == "db_instance" and target.db_instance_id:
             skipped = "" if target.db_instance_id in databases else \
                 f"no opted-in function is a consumer of database {target.db_instance_id} ({DATABASE_TAG})"  # fmt: skip
-            if not skipped and only:
-                skipped = "not among --function"
+            consumers = {name for name, tags in functions.items() if tags.get(DATABASE_TAG) == target.db_instance_id}
+            if not skipped and only and not consumers & set(only):
+                skipped = "no consumer among --function"
         else:
             skipped = f"no function or database target ({signal.reason})"
         scoped.append(ScopedAlarm(alarm, signal, skipped))

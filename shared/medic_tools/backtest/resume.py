@@ -28,8 +28,16 @@ def fingerprint(runbook_files: Sequence[str | Path], settings: Any) -> str:
             digest.update(Path(path).read_bytes())
         except OSError:
             digest.update(b"(unreadable)")
-    digest.update(json.dumps(settings, sort_keys=True, default=str).encode())
+    digest.update(json.dumps(settings, sort_keys=True, default=_plain).encode())
     return digest.hexdigest()[:16]
+
+
+def _plain(value: Any) -> Any:
+    """A setting JSON cannot hold: a set in a stable order (a frozenset's order changes with each process's hash seed),
+    anything else as its text."""
+    if isinstance(value, set | frozenset):
+        return sorted(value, key=str)
+    return str(value)
 
 
 class ResumeFile:

@@ -208,7 +208,7 @@ def run(args: argparse.Namespace) -> int:
     settings = Settings.from_env(env, **placeholders)
     runbooks = load_runbooks(settings, args.runbook, args.override, args.against)
     key = fingerprint([*runbooks.files, "|", *runbooks.against_files],
-                      settings.model_dump(mode="json", exclude={"plans_table", "events_table"}))  # fmt: skip
+                      settings.model_dump(exclude={"plans_table", "events_table"}))  # fmt: skip
     resume = ResumeFile(args.resume, key) if args.resume else None
     if resume is not None and (resume.unreadable or resume.ignored):
         print(f"medic: backtest: --resume {args.resume}: {resume.unreadable} unreadable line(s) and {resume.ignored} "
