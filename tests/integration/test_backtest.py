@@ -238,6 +238,10 @@ def test_without_the_log_s_tables_each_row_says_the_log_is_not_available(
     assert [row.log.available for row in document.transitions] == [False, False]
     assert document.summary.not_in_log == 2
     assert [row.decision.diagnosis for row in document.transitions] == ["pc_floor_too_low", "reserved_limit"]
+    floor = document.transitions[0]
+    [note] = floor.notes  # per row, the configuration the decision read, today's
+    assert note.startswith("decided on today's configuration (") and "pc_allocated 20" in note, note
+    assert note.endswith("): no plan in the log to tell what it was")
 
 
 def test_an_applied_fix_shows_as_a_configuration_change_and_a_different_decision(

@@ -59,10 +59,20 @@ def _key(action: PlannedAction) -> tuple[str, str, dict[str, Any], dict[str, Any
 
 @dataclass
 class Decided:
-    """A verdict and the planned actions it is made of (kept to compare with the log's)."""
+    """A verdict, the planned actions it is made of (kept to compare with the log's) and the facts its conditions
+    read (the decision trace's, every row tried)."""
 
     verdict: Verdict
     actions: list[PlannedAction]
+    read: frozenset[str] = frozenset()
+
+
+def configuration_facts(facts: Facts) -> set[str]:
+    """The facts the runbook sees that were read from configuration (today's, whatever the transition's time)."""
+    values = facts.values()
+    return {name for name, source in facts.sources.items()
+            if name in values and source.startswith(CONFIGURATION_SOURCES) and "cloudwatch:" not in source
+            and "logs:" not in source}  # fmt: skip
 
 
 def verdict(runbook: Runbook, signal: Signal, facts: Facts | None, plan: Plan, settings: Settings) -> Decided:
@@ -73,8 +83,9 @@ def verdict(runbook: Runbook, signal: Signal, facts: Facts | None, plan: Plan, s
     if undecided is not None or facts is None:
         return Decided(Verdict(runbook=label, status="NOOP", reason=undecided or "no facts"), [])
     decision = decide(runbook, signal.kind, facts.values(), facts.tags)
+    read = frozenset(name for row in decision.trace for condition in row.conditions for name in condition.facts)
     if not decision.matched:
-        return Decided(Verdict(runbook=label, status="NOOP", reason=decision.reason or None), [])
+        return Decided(Verdict(runbook=label, status="NOOP", reason=decision.reason or None), [], read)
     actions, refusals = plan_actions(decision.actions, target_of(plan), facts, settings, plan.region)
     changes = [action for action in actions if action.kind != "advise"]
     if refusals:
@@ -91,7 +102,7 @@ def verdict(runbook: Runbook, signal: Signal, facts: Facts | None, plan: Plan, s
         reason=decision.reason or None, actions=[action_row(action) for action in actions],
         blocked_by=[Refusal(guard=r.guard, message=r.message) for r in refusals],
         cost_monthly_usd=round(sum(costs), 2) if costs else None,
-    ), actions)  # fmt: skip
+    ), actions, read)  # fmt: skip
 
 
 def altered(one: Decided, other: Decided) -> list[str]:
@@ -183,6 +194,12 @@ class Replayer:
         if changed:
             shown = "; ".join(f"{name} {then} → {now}" for name, (then, now) in changed.items())
             notes.append(f"configuration changed since then ({shown}): the replay decided on today's")
+        elif logged is None and facts is not None:
+            today = facts.values()
+            read = sorted(decided.read & configuration_facts(facts))
+            if read:
+                shown = ", ".join(f"{name} {today[name]}" for name in read)
+                notes.append(f"decided on today's configuration ({shown}): no plan in the log to tell what it was")
         return TransitionRow(
             plan_id=plan.id, time=plan.state_timestamp, alarm=scoped.name, alarm_arn=arn,
             function=plan.function_name, target=plan.target, signal=signal.kind, signal_reason=signal.reason,
@@ -240,14 +257,7 @@ def _configuration_changed(logged: Plan, facts: Facts) -> dict[str, tuple[Any, A
     """The configuration facts whose value triage saw then (the logged plan's facts) differs from today's."""
     today = facts.values()
     changed: dict[str, tuple[Any, Any]] = {}
-    for name, source in sorted(facts.sources.items()):
-        if (
-            name not in today
-            or not source.startswith(CONFIGURATION_SOURCES)
-            or "cloudwatch:" in source
-            or "logs:" in source
-        ):
-            continue  # not a fact the runbook reads (tags, event sources), or not configuration
+    for name in sorted(configuration_facts(facts)):
         then, now = logged.facts.get(name), today.get(name)
         if then != now and not (then is None and now is None):
             changed[name] = (then, now)
