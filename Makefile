@@ -1,5 +1,6 @@
 # Medic — the two commands that work on a fresh machine (each bootstraps .venv/ idempotently):
-#   make demo   run `medic simulate` over scenarios/ with approval given, on the embedded AWS world
+#   make demo   run `medic simulate` over scenarios/ with approval given, on the embedded AWS world, then backtest each
+#               world (`medic backtest`: one line under the summary)
 #   make test   ruff, mypy, the SAM template check, and the whole pytest suite
 #   make test-fast  the unit and property tests only (no embedded AWS server), while editing
 #   make bench  the benchmarks (bench/README.md) in their own bench/.venv → bench/results.md; never part of `test`
@@ -48,7 +49,7 @@ DEMO_LAST := scenarios/spillover-fixed-floor.yaml
 DEMO_SCENARIOS := $(filter-out $(DEMO_LAST),$(sort $(wildcard scenarios/*.yaml))) $(DEMO_LAST)
 
 demo: $(STAMP)
-	$(BIN)/medic simulate $(DEMO_SCENARIOS) --decide approve --check
+	$(BIN)/medic simulate $(DEMO_SCENARIOS) --decide approve --check --backtest
 
 test: lint typecheck template pytest
 

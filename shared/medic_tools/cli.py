@@ -1,5 +1,5 @@
 """The `medic` command: `medic simulate`, `medic explain`, `medic runbook check|schema`, `medic schema`,
-`medic control`, `medic log list|show|verify|export`, `medic replay`, `medic alarms`."""
+`medic control`, `medic log list|show|verify|export`, `medic replay`, `medic backtest`, `medic alarms`."""
 
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ SCHEMAS: dict[str, tuple[str, str]] = {
     "runbook": ("medic.planning.runbook", "runbook_schema"),
     "scenario": ("medic_tools.scenario", "scenario_schema"),
     "facts": ("medic.planning.explain", "facts_schema"),
+    "backtest": ("medic_tools.backtest.model", "backtest_schema"),
 }
 
 
@@ -99,6 +100,8 @@ def _parser() -> argparse.ArgumentParser:
     simulate.add_argument("--verbose", "-v", action="store_true", help=verbose_help)
     simulate.add_argument("--no-block-json", action="store_true", help="with --verbose: not the cards' Block Kit JSON")
     simulate.add_argument("--check", action="store_true", help="exit 1 when a scenario's `expect:` does not hold")
+    simulate.add_argument("--backtest", action="store_true",
+                          help="then backtest each world (medic backtest) and sum it up under the summary")  # fmt: skip
 
     explain = commands.add_parser("explain", help="print the decision trace for a scenario or an alarm event")
     explain.add_argument("path", metavar="SCENARIO.yaml|EVENT.json")
@@ -116,7 +119,8 @@ def _parser() -> argparse.ArgumentParser:
     runbook_commands.add_parser("schema", help="print the runbook JSON Schema (for editors): medic schema runbook")
 
     schema = commands.add_parser("schema", help="print the JSON Schema of a file medic reads (docs/schemas/)")
-    schema.add_argument("kind", choices=tuple(SCHEMAS), help="a runbook, a scenario, or the facts of explain --facts")
+    schema_help = "a runbook, a scenario, the facts of explain --facts, or the document of backtest --json"
+    schema.add_argument("kind", choices=tuple(SCHEMAS), help=schema_help)
 
     control = commands.add_parser("control", help="the kill switch and the circuit breaker (MEDIC_* tables or --stack)")
     control_commands = control.add_subparsers(dest="control_command", required=True)
@@ -159,6 +163,11 @@ def _parser() -> argparse.ArgumentParser:
     replay_help = "re-drive DLQ messages, saved events and rejected inputs through the pipeline (a dry run by default)"
     replaying.add_arguments(commands.add_parser("replay", help=replay_help))
 
+    from medic_tools.backtest import arguments as backtest_arguments
+
+    backtest_help = "what Medic would have done with a past period's alarms, and what a runbook change alters"
+    backtest_arguments.add_arguments(commands.add_parser("backtest", help=backtest_help))
+
     alarms = commands.add_parser("alarms", help="the recommended CloudWatch alarms for a function (and its database)")
     alarms.add_argument("function", metavar="FUNCTION")
     alarms.add_argument("--alias", help="the alias that serves traffic (adds the spillover and PC-idle alarms)")
@@ -196,6 +205,10 @@ def _run(args: argparse.Namespace) -> int:
         from medic_tools import replay
 
         return replay.run(args)
+    if args.command == "backtest":
+        from medic_tools.backtest import run as backtesting
+
+        return backtesting.run(args)
     if args.command == "schema" or args.runbook_command == "schema":
         module, function = SCHEMAS[getattr(args, "kind", "runbook")]
         print(json.dumps(getattr(importlib.import_module(module), function)(), indent=2))
@@ -279,7 +292,8 @@ def _simulate(args: argparse.Namespace) -> int:
         def run_one(path: str) -> dict[str, Any]:
             if path in refused:
                 raise refused[path]
-            outcome = simulate(path, decide=args.decide, stream=story, show_json=not args.no_block_json, aws=world)
+            outcome = simulate(path, decide=args.decide, stream=story, show_json=not args.no_block_json, aws=world,
+                               backtest=args.backtest)  # fmt: skip
             return outcome.contract()
 
         runs = run_scenarios(args.scenarios, run_one, progress=sys.stderr if len(args.scenarios) > 1 else None)
@@ -291,6 +305,8 @@ def _simulate(args: argparse.Namespace) -> int:
         if args.verbose:
             print("\n━━ Summary " + "━" * 70)
         print(summary_table(runs))
+        if args.backtest:
+            print(backtest_line(runs))
     failures = [run for run in runs if run.failed(check=args.check)]
     if len(runs) > 1 and failures:
         print(f"medic: {len(failures)} of {len(runs)} scenarios failed:", file=sys.stderr)
@@ -373,6 +389,20 @@ def summary_table(runs: Sequence[ScenarioRun]) -> str:
     widths = [max(len(row[column]) for row in rows) for column in range(4)]
     return "\n".join("  ".join([*(cell.ljust(width) for cell, width in zip(row, widths, strict=False)), row[4]])
                      .rstrip() for row in rows)  # fmt: skip
+
+
+def backtest_line(runs: Sequence[ScenarioRun]) -> str:
+    """`medic simulate --backtest`'s line under the summary: the backtests of every world run, summed."""
+    totals: dict[str, int] = {}
+    for run in runs:
+        for key, value in ((run.document or {}).get("backtest") or {}).items():
+            totals[key] = totals.get(key, 0) + value
+    line = (f"backtest: {totals.get('alarm_transitions', 0)} ALARM transitions, {totals.get('replayed', 0)} decisions "
+            f"replayed, {totals.get('equal_to_log', 0)} equal to the log")  # fmt: skip
+    differ, changed = totals.get("differ_from_log", 0), totals.get("differ_after_a_change", 0)
+    if differ:
+        line += f", {differ} differ ({changed} after a fix applied since: configuration facts are today's)"
+    return line + f"; {totals.get('calls', 0)} AWS calls, all reads"
 
 
 def _plan_changes(plan: dict[str, Any]) -> str:

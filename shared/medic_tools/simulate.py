@@ -38,6 +38,7 @@ from medic.runtime import Runtime, install
 from medic_tools.scenario import MetricSpec, Scenario, load_scenario
 
 if TYPE_CHECKING:
+    from medic_tools.backtest.model import BacktestDocument
     from medic_tools.world.server import EmbeddedAWS
     from medic_tools.world.workload.account import ModelledAccount
 
@@ -58,9 +59,11 @@ class Outcome:
     log: list[LogEvent] = field(default_factory=list)
     world_after: dict[str, Any] = field(default_factory=dict)
     ground_truth: dict[str, Any] | None = None
+    backtest: dict[str, Any] | None = None
 
     def contract(self) -> dict[str, Any]:
-        """The `--json` document (docs/SCENARIOS.md); `ground_truth` only when the scenario has a workload."""
+        """The `--json` document (docs/SCENARIOS.md); `ground_truth` only when the scenario has a workload, `backtest`
+        only when asked for (`medic simulate --backtest`)."""
         document = {
             "scenario": self.scenario,
             "plans": [contract_json(plan) for plan in self.plans],
@@ -69,6 +72,8 @@ class Outcome:
         }
         if self.ground_truth is not None:
             document["ground_truth"] = self.ground_truth
+        if self.backtest is not None:
+            document["backtest"] = self.backtest
         return document
 
 
@@ -109,10 +114,12 @@ def simulate(
     stream: IO[str] | None = None,
     show_json: bool = True,
     aws: EmbeddedAWS | None = None,
+    backtest: bool = False,
 ) -> Outcome:
     """Run one scenario end to end on a fresh world; raises `ScenarioError` on invalid input.
 
-    `aws`: an already running embedded AWS to reuse (it is reset first); by default one is started.
+    `aws`: an already running embedded AWS to reuse (it is reset first); by default one is started. `backtest`: then
+    backtest the world it ran (`Simulation.backtest`), into `Outcome.backtest`.
     """
     scenario = load_scenario(path)
     from medic.log import configure
@@ -121,10 +128,10 @@ def simulate(
     configure("WARNING")  # the story is the output; Medic's own JSON logs would drown it
     if aws is not None:
         aws.reset()
-        return Simulation(scenario, str(path), aws.endpoint_url, Story(stream), show_json).run(decide)
+        return Simulation(scenario, str(path), aws.endpoint_url, Story(stream), show_json).run(decide, backtest)
     with EmbeddedAWS() as world:
         world.reset()  # moto's state is per process: a new server does not mean a new world
-        return Simulation(scenario, str(path), world.endpoint_url, Story(stream), show_json).run(decide)
+        return Simulation(scenario, str(path), world.endpoint_url, Story(stream), show_json).run(decide, backtest)
 
 
 def triage_only(path: str | Path, runbook: Runbook | None = None, aws: EmbeddedAWS | None = None) -> list[Plan]:
@@ -167,6 +174,7 @@ class Simulation:
         session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=self.region)  # noqa: S106
         self.clients = AwsClients(session=session, region=self.region, endpoint_url=endpoint)
         self.clock = ManualClock(datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=1))
+        self.started = self.clock.now()
         self.console = ConsoleTransport(
             story.stream or io.StringIO(), show_json=show_json, ts=lambda: f"{int(self.clock.now().timestamp())}.000100"
         )
@@ -317,7 +325,25 @@ class Simulation:
             ground_truth=self.truth,
         )  # fmt: skip
 
-    def run(self, decide: Decide) -> Outcome:
+    def backtest(self) -> BacktestDocument:
+        """`medic backtest` over this world, from the clock's start to now (or to the clock, when it ran past now)."""
+        import boto3
+
+        from medic_tools.backtest.model import LogRef
+        from medic_tools.backtest.period import Period
+        from medic_tools.backtest.run import Runbooks, backtest, load_runbooks
+
+        assert self.runtime is not None
+        settings = self.runtime.settings
+        runbooks = load_runbooks(settings, None, (), None) if self.runbook is None else \
+            Runbooks(self.runbook, [self.runbook.source])  # fmt: skip
+        until = max(datetime.now(UTC), self.clock.now()) + timedelta(seconds=1)
+        session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=self.region)  # noqa: S106
+        log = LogRef(available=True, plans_table=settings.plans_table, events_table=settings.events_table)
+        return backtest(Period(self.started, until), settings=settings, runbooks=runbooks, session=session, log=log,
+                        now=until, endpoint_url=self.clients.endpoint_url, rate=1000.0)  # fmt: skip
+
+    def run(self, decide: Decide, backtest: bool = False) -> Outcome:
         try:
             runtime = self.setup()
             plans = self.triage(self.alarm_events())
@@ -333,10 +359,26 @@ class Simulation:
                 self.after_fix_and_verify()
                 self.drain_executor()  # a rollback the verifier queued (the rule asked for it)
             outcome = self.outcome(plans)
+            if backtest:
+                outcome.backtest = backtest_summary(self.backtest())
             _tell_ending(outcome, self.story)
             return outcome
         finally:
             install(None)
+
+
+def backtest_summary(document: BacktestDocument) -> dict[str, int]:
+    """What `medic simulate --backtest` adds to a scenario's `--json` document (`backtest`) and sums in its summary
+    line: the transitions to ALARM replayed, how many decisions equal the log's, how many differ, and of those how
+    many after a configuration change (a fix applied since: the replay reads today's configuration)."""
+    summary = document.summary
+    return {
+        "alarm_transitions": summary.alarm_transitions, "replayed": summary.replayed,
+        "equal_to_log": summary.equal_to_log, "differ_from_log": summary.differ_from_log,
+        "differ_after_a_change": sum(1 for row in document.transitions
+                                     if row.log.equal is False and row.configuration_changed),
+        "calls": summary.calls.total,
+    }  # fmt: skip
 
 
 #: The verifier runs a scenario waits through, at most (one verification window of world time each).

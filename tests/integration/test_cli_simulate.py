@@ -119,3 +119,29 @@ def test_verbose_tells_the_story_with_the_cards_then_the_summary() -> None:
     assert "Block Kit JSON:" in story  # the card
     assert "Remediation log (DynamoDB, append-only, hash-chained)" in story
     assert re.search(rf"^{re.escape(str(FLOOR))} +spillover/pc_floor_too_low +VERIFIED +ok ", summary, re.M)
+
+
+# -- --backtest: the demo's backtest line ----------------------------------------------------------------------------
+
+
+def test_backtest_replays_each_world_and_sums_it_up_under_the_summary(tmp_path: Path) -> None:
+    """`make demo` runs with --backtest: each world is backtested after its run. A rejected plan changed nothing, so
+    its replay decides as triage did; an applied fix changed the configuration the replay reads today, and the line
+    says so."""
+    rejected = medic("simulate", str(FLOOR), "--decide", "reject", "--backtest")
+    applied = medic("simulate", str(FLOOR), str(FLOOR), "--decide", "approve", "--backtest", "--json")
+
+    assert rejected.returncode == 0, rejected.stderr
+    *_, line = rejected.stdout.splitlines()
+    assert re.fullmatch(r"backtest: 1 ALARM transitions, 1 decisions replayed, 1 equal to the log; \d+ AWS calls, "
+                        r"all reads", line), line  # fmt: skip
+    assert applied.returncode == 0, applied.stderr
+    documents = json.loads(applied.stdout)
+    assert [document["backtest"]["differ_after_a_change"] for document in documents] == [1, 1]
+    assert [document["backtest"]["equal_to_log"] for document in documents] == [0, 0]
+
+
+def test_the_demo_runs_the_simulator_with_its_backtest_line() -> None:
+    recipe = (ROOT / "Makefile").read_text(encoding="utf-8").split("\ndemo:", 1)[1].split("\n\n", 1)[0]
+
+    assert "medic simulate $(DEMO_SCENARIOS) --decide approve --check --backtest" in recipe

@@ -1,5 +1,6 @@
-"""The JSON Schemas of the files medic reads (`medic schema runbook|scenario|facts`): the checked-in copies are what the
-code generates, every shipped scenario validates, and the schemas refuse what the loaders refuse.
+"""The JSON Schemas of the files medic reads (`medic schema runbook|scenario|facts`) and of the document `medic backtest
+--json` prints (`medic schema backtest`): the checked-in copies are what the code generates, every shipped scenario
+validates, and the schemas refuse what the loaders refuse.
 
 `jsonschema` is not a dependency of Medic's; it comes with aws-sam-translator (a dev dependency). Where it is missing,
 the checks that need it are skipped and the loaders (pydantic, the source of each schema) still run."""
@@ -16,6 +17,7 @@ from medic import yaml_tree
 from medic.errors import InputError
 from medic.planning.explain import facts_schema, load_facts_file
 from medic.planning.runbook import runbook_schema
+from medic_tools.backtest.model import backtest_schema
 from medic_tools.cli import SCHEMAS, main
 from medic_tools.scenario import load_scenario, scenario_schema
 
@@ -24,8 +26,10 @@ FILES = {
     "runbook": ROOT / "runbooks" / "runbook.schema.json",
     "scenario": ROOT / "docs" / "schemas" / "scenario.schema.json",
     "facts": ROOT / "docs" / "schemas" / "facts.schema.json",
+    "backtest": ROOT / "docs" / "schemas" / "backtest.schema.json",
 }
-GENERATED = {"runbook": runbook_schema, "scenario": scenario_schema, "facts": facts_schema}
+GENERATED = {"runbook": runbook_schema, "scenario": scenario_schema, "facts": facts_schema,
+             "backtest": backtest_schema}  # fmt: skip
 SCENARIOS = sorted((ROOT / "scenarios").glob("*.yaml"))
 EVENT = ROOT / "events" / "throttles-alarm.json"
 

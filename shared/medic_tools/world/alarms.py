@@ -20,12 +20,13 @@ moto stores alarms but never evaluates them. `evaluate_alarms(now)` does what Cl
 * Statistics, percentiles included, come from the same code as GetMetricData (`metric_statistics.metric_points`).
 
 The state change is written to moto's alarm (StateValue, StateReason, StateReasonData, StateUpdatedTimestamp set
-to `now`, not wall time) and returned as the "CloudWatch Alarm State Change" event, shaped like the documented
-samples (CloudWatch user guide, "Alarm events and EventBridge"): envelope `time` in seconds ("...T17:04:40Z"),
-state timestamps with milliseconds ("...T17:04:40.989+0000"), `reasonData` as a JSON string, `previousState`
-without `reasonData` when it had none ("Unchecked: Initial alarm creation"), `configuration.description` only
-when the alarm has one. Alarm tags are not included: AWS adds `alarmTags` only for alarms with tag propagation
-enabled, which moto does not model.
+to `now`, not wall time), recorded in the alarm's history (a `StateUpdate` item stamped `now`, served by
+DescribeAlarmHistory: `medic_tools.world.moto_alarm_history`) and returned as the "CloudWatch Alarm State Change"
+event, shaped like the documented samples (CloudWatch user guide, "Alarm events and EventBridge"): envelope `time`
+in seconds ("...T17:04:40Z"), state timestamps with milliseconds ("...T17:04:40.989+0000"), `reasonData` as a JSON
+string, `previousState` without `reasonData` when it had none ("Unchecked: Initial alarm creation"),
+`configuration.description` only when the alarm has one. Alarm tags are not included: AWS adds `alarmTags` only for
+alarms with tag propagation enabled, which moto does not model.
 
 reasonData follows AWS's samples: keys version, queryDate, startDate (the oldest evaluated datapoint), unit (when
 the alarm has one), statistic (Statistic alarms only: AWS's published samples show it for Sum/Average alarms and
@@ -52,7 +53,7 @@ from typing import Any, Final
 
 from moto.cloudwatch.models import Alarm, cloudwatch_backends
 
-from medic_tools.world import moto_ext
+from medic_tools.world import moto_alarm_history, moto_ext
 from medic_tools.world.metric_statistics import metric_points, percentile_of
 
 ALARM: Final = "ALARM"
@@ -113,8 +114,10 @@ def evaluate_alarms(
         if outcome is None or outcome.state == alarm.state_value:
             continue
         previous = _state_of(alarm)
+        old = (str(alarm.state_value), str(alarm.state_reason), alarm.state_reason_data)
         alarm.update_state(outcome.reason, outcome.reason_data, outcome.state)
         alarm.state_updated_timestamp = moment.replace(tzinfo=None)
+        moto_alarm_history.record_state_update(alarm, old, moment, account_id, region)
         events.append(_event(alarm, spec, previous, moment, account_id, region))
     return events
 

@@ -27,7 +27,8 @@
   weighted datums; GetMetricData, GetMetricStatistics (percentiles included) and the alarm evaluation compute every
   statistic with `medic_tools.world.metric_statistics`; alarms start in INSUFFICIENT_DATA and keep their state on
   update;
-  GetMetricWidgetImage answers a clean NotImplemented error.
+  GetMetricWidgetImage answers a clean NotImplemented error; DescribeAlarmHistory serves the history every state
+  change and configuration change records (`medic_tools.world.moto_alarm_history`).
 * Application Auto Scaling → Lambda PC: registering `lambda:function:ProvisionedConcurrency` for
   `function:NAME:QUALIFIER` moves the qualifier's PC into [MinCapacity, MaxCapacity] at once, through the same
   validation as PutProvisionedConcurrencyConfig ("If the specified resource is not active in the target service,
@@ -821,6 +822,7 @@ def install() -> None:
         # moto warns when an error code is not in the service's model; an injected code need not be.
         warnings.filterwarnings("ignore", message=r"Exception\(InjectedFault\)", category=UserWarning)
         from medic_tools.world import (  # they build on this module
+            moto_alarm_history,
             moto_cloudwatch,
             moto_dynamodb,
             moto_lambda_logging,
@@ -831,6 +833,7 @@ def install() -> None:
 
         moto_lambda_logging.install()
         moto_cloudwatch.install()
+        moto_alarm_history.install()  # wraps moto_cloudwatch's PutMetricAlarm
         moto_quotas.install()
         moto_logs.install()
         moto_dynamodb.install()
