@@ -20,6 +20,7 @@ from medic.errors import (
     EventError,
 )
 from medic.facts import Facts
+from medic.ledger.keys import REJECTED_PREFIX
 from medic.ledger.store import OPEN_PREFIX, ClaimLost
 from medic.log import get_logger
 from medic.plan import OPEN_STATES, Plan, plan_id
@@ -265,7 +266,7 @@ def _reject_event(raw: Any, exc: EventError, rt: Runtime, now: datetime) -> dict
     text = raw if isinstance(raw, str) else raw.decode("utf-8", "replace") if isinstance(raw, bytes) else None
     if text is None:
         text = json.dumps(raw, default=str, sort_keys=True)
-    pid = "rejected-" + hashlib.sha256(text.encode()).hexdigest()[:16]
+    pid = REJECTED_PREFIX + hashlib.sha256(text.encode()).hexdigest()[:16]
     plan = Plan(
         id=pid,
         status="NOOP",
