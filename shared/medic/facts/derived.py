@@ -129,3 +129,13 @@ def derive(facts: Facts, kind: str) -> None:
     for derivation in DERIVATIONS:
         if derivation is not invocation or kind in ("throttles", "p99_latency"):
             derivation(facts)
+
+
+#: The derived facts, each with its derivation (the upper bounds excepted: they stand in for a metric fact, and run
+#: with the metrics).
+DERIVED: Final[dict[str, Callable[[Facts], None]]] = {
+    "account_utilization": account_utilization, "claimed_utilization": claimed_utilization,
+    "reserved_utilization": reserved_utilization, "unreserved_headroom": unreserved_headroom,
+    "unreserved_pool_utilization": unreserved_pool_utilization, "duration_change_ratio": duration_change_ratio,
+    "invocation_type": invocation,
+}  # fmt: skip

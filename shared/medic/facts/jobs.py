@@ -24,3 +24,14 @@ def run_jobs(facts: Facts, jobs: list[Job], max_workers: int) -> None:
             for fact in names:
                 setattr(facts, fact, None)
                 facts.missing[fact] = f"{source} failed: {error_code(exc)}"
+
+
+def run_job(facts: Facts, job: Job) -> None:
+    """Run one job here and now, as `run_jobs` runs each: if it raises, its facts are None with the reason."""
+    source, names, read = job
+    try:
+        read()
+    except Exception as exc:  # noqa: BLE001 - any failure leaves the facts unknown, with the reason
+        for fact in names:
+            setattr(facts, fact, None)
+            facts.missing[fact] = f"{source} failed: {error_code(exc)}"
