@@ -62,3 +62,12 @@ def test_every_fact_read_on_demand_is_the_fact_collected_up_front(scenario: Any,
     assert _all_read(read) == collected
     assert not read.pending
     assert len(calls) - up_front == up_front  # read in full, the same calls
+
+
+def test_a_decision_on_the_first_row_reads_no_report_lines(scenario: Any) -> None:
+    simulation, event, calls = scenario("p99-pc-failed.yaml")
+    [plan] = simulation.triage([event])
+    assert (plan.rule, plan.status) == ("pc-failed", "NOOP")
+    assert "StartQuery" not in calls and "GetMetricData" not in calls
+    assert "cold_start_ratio" not in plan.facts and "cold_start_ratio" not in plan.missing_facts
+    assert plan.facts["pc_status"] == "FAILED"
