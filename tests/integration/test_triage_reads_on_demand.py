@@ -71,3 +71,14 @@ def test_a_decision_on_the_first_row_reads_no_report_lines(scenario: Any) -> Non
     assert "StartQuery" not in calls and "GetMetricData" not in calls
     assert "cold_start_ratio" not in plan.facts and "cold_start_ratio" not in plan.missing_facts
     assert plan.facts["pc_status"] == "FAILED"
+
+
+def test_an_unqualified_alarm_lists_the_functions_aliases_once(scenario: Any) -> None:
+    """The traffic's qualifier lists the aliases; whether another alias of the same version holds PC reuses that
+    listing (it was whole) instead of listing them again."""
+    simulation, raw, calls = scenario("throttles-burst-ramp.yaml")
+    event = parse_alarm_event(raw)
+    assert not classify(event).target.qualifier
+    facts = simulation.runtime.collector.on_demand(classify(event), event, simulation.clock.now())
+    assert facts.pc_version_taken is False and "lambda:ListAliases" in facts.sources["pc_version_taken"]
+    assert calls.count("ListAliases") == 1 and "ListProvisionedConcurrencyConfigs" in calls

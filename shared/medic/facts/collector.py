@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
+from typing import Any
 
 from medic.alarms.events import AlarmStateChangeEvent
 from medic.alarms.signals import Signal
@@ -37,6 +38,7 @@ class _Target:
     name: str
     qualifier: str | None
     read: dict[SeriesSpec, Points]
+    aliases: list[Any] | None = None  # as the traffic's qualifier listed them, when whole
 
 
 class FactCollector:
@@ -157,8 +159,9 @@ class FactCollector:
             return None
         kind, name, qualifier = signal.kind, target.function_name, target.qualifier
         read: dict[SeriesSpec, Points] = {}
+        aliases = None
         if kind in ("p99_latency", "throttles") and not qualifier:
-            qualifier = traffic_qualifier(self.clients, facts, name, now, kind, read)
+            qualifier, aliases = traffic_qualifier(self.clients, facts, name, now, kind, read)
         else:
             facts.traffic_qualifier = qualifier
         facts.function_name, facts.qualifier = name, qualifier
@@ -168,7 +171,7 @@ class FactCollector:
             facts.has_autoscaling = False
             for fact in (*function.PC_FACTS, *function.AUTOSCALING_FACTS):
                 facts.sources[fact] = "$LATEST: AWS puts no provisioned concurrency on it"
-        return _Target(kind, name, qualifier, read)
+        return _Target(kind, name, qualifier, read, aliases)
 
     def _jobs(self, facts: Facts, target: _Target, now: datetime) -> list[Job]:
         """The readers of a function's facts that need only the target: GetFunction, the account settings, the
@@ -198,8 +201,9 @@ class FactCollector:
             ]  # fmt: skip
         if kind == "p99_latency" or (qualifier and qualifier != "$LATEST"):
             # PC on the other qualifiers: the p99 table asks where the PC sits; a PC change must fit the reservation.
+            aliases = target.aliases
             jobs.append(("lambda:ListProvisionedConcurrencyConfigs", function.PC_ELSEWHERE_FACTS,
-                         lambda: function.provisioned_elsewhere(clients, facts, name, qualifier)))  # fmt: skip
+                         lambda: function.provisioned_elsewhere(clients, facts, name, qualifier, aliases)))  # fmt: skip
         return jobs
 
     def _reports(self, facts: Facts, target: _Target, now: datetime) -> Job:

@@ -81,8 +81,11 @@ def provisioned(clients: AwsClients, facts: Facts, name: str, qualifier: str) ->
         facts.sources[fact] = "lambda:GetProvisionedConcurrencyConfig"
 
 
-def provisioned_elsewhere(clients: AwsClients, facts: Facts, name: str, qualifier: str | None) -> None:
-    """PC configured on other qualifiers than the one the traffic hits (a misconfiguration of its own)."""
+def provisioned_elsewhere(
+    clients: AwsClients, facts: Facts, name: str, qualifier: str | None, aliases: list[Any] | None = None
+) -> None:
+    """PC configured on other qualifiers than the one the traffic hits (a misconfiguration of its own). `aliases`:
+    the function's aliases when they were just listed whole (the traffic's qualifier), else they are listed here."""
     configs: list[Any] = []
     paginator = clients.lambda_.get_paginator("list_provisioned_concurrency_configs")
     for page in paginator.paginate(FunctionName=name):
@@ -103,7 +106,10 @@ def provisioned_elsewhere(clients: AwsClients, facts: Facts, name: str, qualifie
         # "Each version of a function can only have one provisioned concurrency configuration" (Lambda developer
         # guide): PC on another alias of the same version means AWS refuses PC on this one.
         versions: dict[str, str] = {}
-        for listed in clients.lambda_.get_paginator("list_aliases").paginate(FunctionName=name):
+        pages = [{"Aliases": aliases}] if aliases is not None else (
+            clients.lambda_.get_paginator("list_aliases").paginate(FunctionName=name)
+        )  # fmt: skip
+        for listed in pages:
             versions.update({alias["Name"]: str(alias["FunctionVersion"]) for alias in listed.get("Aliases", [])})
         mine = versions.get(qualifier, qualifier)
         facts.pc_version_taken = any(versions.get(other, other) == mine for other in others)

@@ -6,7 +6,7 @@ same `GetMetricData` reads every candidate's own series too, so such a triage re
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Final
+from typing import Any, Final
 
 from medic.aws import AwsClients, error_code
 from medic.facts import metrics
@@ -21,15 +21,21 @@ PREFETCH_ALIASES: Final = 12
 
 def traffic_qualifier(
     clients: AwsClients, facts: Facts, name: str, now: datetime, kind: str, read: dict[SeriesSpec, Points]
-) -> str | None:
+) -> tuple[str | None, list[Any] | None]:
     """Which qualifier an unqualified alarm's traffic hits: the alias with most invocations, else $LATEST.
 
     An alias's invocations: its `Resource` series, else its `ExecutedVersion` series (the versions it routes to);
     when an account has neither, the versions in the function's log stream names. $LATEST only on evidence (no
     alias, or streams of $LATEST only), never because the aliases' series are missing. The same GetMetricData
-    reads every candidate's own series too, so the triage reads all its metrics in one request (into `read`)."""
+    reads every candidate's own series too, so the triage reads all its metrics in one request (into `read`).
+
+    Returns the qualifier, and the aliases as listed when the listing was whole (one page): what
+    `function.provisioned_elsewhere` would list again."""
+    listed: list[Any] | None = None
     try:
-        aliases = clients.lambda_.list_aliases(FunctionName=name).get("Aliases", [])
+        response = clients.lambda_.list_aliases(FunctionName=name)
+        aliases = response.get("Aliases", [])
+        listed = None if response.get("NextMarker") else list(aliases)
         total = SeriesSpec.lambda_("Invocations", "Sum", FunctionName=name)
         by_alias: dict[str, list[SeriesSpec]] = {}
         versions: dict[str, str] = {}
@@ -51,7 +57,7 @@ def traffic_qualifier(
     except Exception as exc:  # noqa: BLE001 - any failure leaves the fact unknown, with the reason
         failed = f"lambda:ListAliases/cloudwatch:GetMetricData failed: {error_code(exc)}"
         facts.missing["traffic_qualifier"] = failed
-        return None
+        return None, listed
 
     def invoked(spec: SeriesSpec) -> float:
         return sum(v for _, v in in_window(read.get(spec, []), now))
@@ -73,7 +79,7 @@ def traffic_qualifier(
         facts.missing["traffic_qualifier"] = (
             f"no datapoints in the last {window()} for {total.describe()} nor its aliases' Resource series"
         )
-    return facts.traffic_qualifier
+    return facts.traffic_qualifier, listed
 
 
 def qualifier_from_streams(
