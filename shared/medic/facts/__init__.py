@@ -11,7 +11,8 @@
 - `qualifier`: the qualifier an unqualified alarm's traffic hits;
 - `derived`: the facts derived from others without a call (and the alarm's own, from the event);
 - `jobs`: readers run concurrently, a failed call leaving its facts unknown with the reason;
-- `collector`: `FactCollector`, which runs the phases in order.
+- `on_demand`: `OnDemandFacts`, whose groups of facts are read the first time one of their facts is read;
+- `collector`: `FactCollector`: `collect` runs the phases in order, up front; `on_demand` (triage) defers them.
 """
 
 from medic.facts.collector import FactCollector

@@ -5,7 +5,8 @@ concurrency, the Application Auto Scaling target and policies, the account setti
 mappings and policies (`invokers`), and a single `GetMetricData` for every series the fallback chains may read
 (`metrics`, `chains`). What depends on their answers (the REPORT lines in the function's log group, the derived facts,
 the database behind a function; the consumers of a database) comes after. A call that fails leaves its facts unknown
-with the reason (`jobs`).
+with the reason (`jobs`). `collect` reads everything up front; `on_demand` (triage) makes each of these reads a group
+that is read the first time one of its facts is (`on_demand`).
 """
 
 from __future__ import annotations
