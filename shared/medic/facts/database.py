@@ -13,6 +13,9 @@ from datetime import datetime
 from typing import Any, Final
 
 from medic.aws import AwsClients
+from medic.facts import chains, function, invokers
+from medic.facts.derived import derive
+from medic.facts.jobs import run_jobs
 from medic.facts.model import DATABASE_TAG, ConsumerFacts, EventSourceFacts, Facts
 from medic.facts.series import Points, SeriesSpec, in_window, read_series, window
 
@@ -135,3 +138,76 @@ def engine_default(engine: str | None, instance_class: str | None) -> int | None
     if "mysql" in engine or "mariadb" in engine:
         return int(memory // 12582880)
     return None
+
+
+def collect_database(
+    clients: AwsClients, facts: Facts, instance_id: str, now: datetime, opt_in_tag: tuple[str, str], max_workers: int
+) -> Facts:
+    """The facts of a db_connections alarm: the instance, its consumers (each with its peak and mappings), the
+    connections, and the account's concurrency (a cap on the consumers must fit it)."""
+    facts.db_instance = instance_id
+    spec = connections_series(instance_id)
+    consumers = []
+    found: dict[str, Points] = {}  # the database's series, when the consumers' request read it along
+
+    def find() -> None:
+        consumers.extend(find_consumers(clients, instance_id))
+
+    def describe() -> None:
+        found["connections"] = describe_consumers(
+            clients,
+            consumers,
+            now,
+            opt_in_tag,
+            lambda name: invokers.mappings(clients, name),
+            max_workers,
+            spec,
+            chains.all_series(account),
+            read,
+        )
+
+    account = chains.account_chains()
+    read: dict[SeriesSpec, Points] = {}
+
+    def connections() -> None:
+        if "connections" not in found:  # no consumers' request to read them along
+            read.update(read_series(clients, [spec, *chains.all_series(account)], now))
+            found["connections"] = in_window(read.get(spec, []), now)
+        points = found["connections"]
+        facts.sources["db_connections"] = f"{chains.PREFIX} {spec.describe()}"
+        if points:
+            facts.db_connections = max(v for _, v in points)
+        elif facts.alarm_value is not None:
+            facts.db_connections = facts.alarm_value
+            facts.sources["db_connections"] = facts.sources["alarm_value"]
+        else:
+            facts.missing["db_connections"] = f"no datapoints in the last {window()} for {spec.describe()}"
+
+    run_jobs(facts, [
+        ("rds:DescribeDBInstances", DB_FACTS,
+         lambda: describe_database(clients, facts, instance_id)),
+        ("tag:GetResources", CONSUMER_FACTS, find),
+        ("lambda:GetAccountSettings", function.ACCOUNT_FACTS,
+         lambda: function.account(clients, facts)),
+    ], max_workers)  # fmt: skip
+    if "consumers" not in facts.missing and consumers:
+        run_jobs(facts, [("lambda:GetFunction", CONSUMER_FACTS, describe)], max_workers)
+    run_jobs(facts, [("cloudwatch:GetMetricData", ("db_connections",), connections)], max_workers)
+    if "consumers" not in facts.missing:
+        facts.consumers = consumers
+        facts.consumer_count = len(consumers)
+        facts.queue_consumer_count = sum(1 for c in consumers if c.sqs_sources)
+        facts.managed_consumer_count = sum(1 for c in consumers if c.managed)
+        peaks = [c.peak_concurrency for c in consumers]
+        facts.consumers_peak_concurrency = sum(p for p in peaks if p is not None) if None not in peaks else None
+        if facts.consumers_peak_concurrency is None:
+            facts.missing["consumers_peak_concurrency"] = "a consumer has no ConcurrentExecutions datapoints"
+        for fact in CONSUMER_FACTS:
+            facts.sources[fact] = f"tag:GetResources {DATABASE_TAG}={instance_id} + lambda + cloudwatch"
+    if "cloudwatch:GetMetricData failed" not in facts.missing.get("db_connections", ""):
+        chains.resolve(account, read, facts, now)
+        derive(facts, "db_connections")
+    if facts.db_connections is not None and facts.db_max_connections:
+        facts.db_connection_ratio = facts.db_connections / facts.db_max_connections
+        facts.sources["db_connection_ratio"] = "db_connections / db_max_connections"
+    return facts

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any, Final, get_args
 
@@ -162,6 +163,18 @@ class Facts(BaseModel):
     def values(self) -> dict[str, Any]:
         """The facts as an expression environment (name → value, None when unknown)."""
         return {name: getattr(self, name) for name in FACT_TYPES}
+
+    def environment(self) -> Mapping[str, Any]:
+        """What `decide` evaluates a table over: `values()` (facts read on demand override it to read as asked)."""
+        return self.values()
+
+    def target_tags(self) -> Mapping[str, str] | None:
+        """The target's tags, as `decide` matches a row's scope against them."""
+        return self.tags
+
+    def recorded(self) -> dict[str, Any]:
+        """The known facts, as a plan records them: every one read so far, without reading any more."""
+        return {name: value for name in FACT_TYPES if (value := self.__dict__[name]) is not None}
 
 
 def _fact_types() -> dict[str, type]:

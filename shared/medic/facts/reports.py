@@ -9,7 +9,8 @@ run time; a cold start's ``Init Duration`` is reported apart from it.
 
 Logs Insights answers with three queries run at once (everything, the warm invocations only, the invocations above
 the alarm's threshold); when it is unavailable (permission, quota, timeout) a bounded ``FilterLogEvents`` reads at
-most ``REPORT_FALLBACK_MAX_LINES`` reports and the same numbers are computed here.
+most ``REPORT_FALLBACK_MAX_LINES`` reports and the same numbers are computed here. `report_facts` turns the answer
+into the facts (cold starts, warm and cold durations, memory used, the slow invocations' cold share).
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from typing import Any, Final
 from pydantic import BaseModel, ConfigDict
 
 from medic.aws import AwsClients, error_code
+from medic.facts.model import Facts
+from medic.facts.series import window, window_start
 
 #: Bounds of the fallback when Logs Insights is unavailable: FilterLogEvents, at most this many REPORT lines.
 REPORT_FALLBACK_MAX_LINES: Final = 2000
@@ -280,3 +283,53 @@ class ReportReader:
                 return []
             raise
         return lines[:REPORT_FALLBACK_MAX_LINES]
+
+
+REPORT_FACTS: Final = (
+    "report_lines", "cold_starts", "cold_start_ratio", "init_duration_avg_ms", "duration_p99_ms",
+    "warm_duration_avg_ms", "warm_duration_p99_ms", "max_memory_used_mb", "memory_used_ratio",
+    "cold_duration_avg_ms", "slow_invocations", "slow_cold_share",
+)  # fmt: skip
+
+
+def report_facts(clients: AwsClients, sleep: Callable[[float], None], facts: Facts, name: str, now: datetime) -> None:
+    """The REPORT-line facts of the window, from the function's log group in its log format (`GetFunction`'s)."""
+    group = facts.log_group or default_log_group(name)
+    log_format = facts.log_format or "Text"
+    stats, warm, slow, how = ReportReader(clients, sleep).read(
+        name, group, log_format, window_start(now), now, facts.alarm_threshold
+    )
+    source = f"{how} [{window()}]"
+    count = int(stats.get("invocations") or 0)
+    facts.report_lines = count
+    if count:
+        facts.cold_starts = int(stats.get("cold") or 0)
+        facts.cold_start_ratio = facts.cold_starts / count
+        facts.init_duration_avg_ms = stats.get("init_avg") if facts.cold_starts else 0.0
+        facts.duration_p99_ms = stats.get("p99")
+        facts.warm_duration_avg_ms = warm.get("warm_avg")
+        facts.warm_duration_p99_ms = warm.get("warm_p99")
+        average = stats.get("avg")
+        warm_count = count - facts.cold_starts
+        if facts.cold_starts and average is not None:
+            warm_total = (facts.warm_duration_avg_ms or 0.0) * warm_count
+            facts.cold_duration_avg_ms = (average * count - warm_total) / facts.cold_starts
+        used, size = stats.get("memory_used"), stats.get("memory_size")
+        if used is not None:
+            facts.max_memory_used_mb = used / 1_000_000  # bytes (decimal MB), as Logs Insights reports Text
+            if size:
+                facts.memory_used_ratio = used / size
+        if slow:
+            facts.slow_invocations = int(slow.get("slow") or 0)
+            if facts.slow_invocations:
+                facts.slow_cold_share = int(slow.get("slow_cold") or 0) / facts.slow_invocations
+            else:
+                facts.missing["slow_cold_share"] = f"no report above the alarm's threshold in {group}"
+        elif facts.alarm_threshold is None:
+            for fact in ("slow_invocations", "slow_cold_share"):
+                facts.missing[fact] = "the alarm event gives no threshold to compare Duration with"
+    else:
+        for fact in REPORT_FACTS[1:]:
+            facts.missing[fact] = f"no reports of {name} in {group} ({log_format} format) in the last {window()}"
+    for fact in REPORT_FACTS:
+        facts.sources[fact] = source

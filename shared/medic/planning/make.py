@@ -55,14 +55,12 @@ def make_plan(plan: Plan, facts: Facts, rt: Runtime, now: datetime) -> None:
     """Decide on `plan` (its signal, from `facts`) and fill it in: the decision and its trace, the facts and their
     sources, the actions (`plan_actions`), the approval hash, the stateful controls' refusals, and the status."""
     runbook = rt.runbook
-    decision = decide(runbook, plan.signal, facts.values(), facts.tags)
+    decision = decide(runbook, plan.signal, facts.environment(), facts.target_tags())
     plan.decision = decision
     plan.runbook, plan.runbook_version = runbook.name, runbook.version
-    plan.facts = {k: v for k, v in facts.values().items() if v is not None}
-    plan.fact_sources = dict(facts.sources)
-    plan.missing_facts = dict(facts.missing)
     if not decision.matched:
         plan.reason = decision.reason
+        _record_facts(plan, facts)
         return
     plan.diagnosis, plan.rule, plan.mode = decision.diagnosis, decision.rule, decision.mode
     plan.rationale, plan.reason = decision.rationale, decision.reason
@@ -70,6 +68,7 @@ def make_plan(plan: Plan, facts: Facts, rt: Runtime, now: datetime) -> None:
     actions, refusals = plan_actions(decision.actions, target_of(plan), facts, rt.settings, plan.region)
     plan.actions.extend(actions)
     plan.blocked_by.extend(refusals)
+    _record_facts(plan, facts)
     plan.approval_hash = approval_hash(plan)
     if not plan.blocked_by and plan.changes and decision.mode != "notify":
         plan.blocked_by.extend(rt.safety.refusals(plan, now))  # kill switch, freeze, breaker, rate, cooldown
@@ -83,6 +82,14 @@ def make_plan(plan: Plan, facts: Facts, rt: Runtime, now: datetime) -> None:
     else:
         plan.status = "APPROVED"
         plan.decided_by = ["auto"]
+
+
+def _record_facts(plan: Plan, facts: Facts) -> None:
+    """The facts the plan was made on, with their sources and why the others are unknown: once the decision, the
+    actions, the guardrails and the costs have read what they need (facts read on demand are read by then)."""
+    plan.facts = facts.recorded()
+    plan.fact_sources = dict(facts.sources)
+    plan.missing_facts = dict(facts.missing)
 
 
 def target_of(plan: Plan) -> Target:

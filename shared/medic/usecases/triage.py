@@ -108,7 +108,7 @@ def _triage(
     if undecided is not None:
         plan.reason = undecided
     else:
-        facts = fact_collector(plan, rt).collect(signal, event, now)
+        facts = fact_collector(plan, rt).on_demand(signal, event, now)  # each fact read when first needed
         if plan.function_name and not plan.qualifier and facts.qualifier and facts.qualifier != "$LATEST":
             plan.qualifier = facts.qualifier  # an unqualified alarm: act on the alias the traffic hits
             plan.target = f"{plan.function_name}:{plan.qualifier}"

@@ -1,0 +1,104 @@
+"""The runbook file's vocabulary and schema: the signals, modes and diagnoses a runbook may name, and the pydantic
+documents a runbook file (a base or an override layer) is validated against before it is compiled (`loading`)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from medic.planning.verdict import Mode, VerifySpec
+
+HitPolicy = Literal["first", "collect"]
+SignalName = Literal["throttles", "spillover", "p99_latency", "db_connections"]
+SIGNALS = ("throttles", "spillover", "p99_latency", "db_connections")
+#: Modes from the most cautious to the most autonomous.
+MODE_ORDER: dict[str, int] = {"notify": 0, "approve": 1, "auto": 2}
+
+#: The diagnoses of the vocabulary (docs/ARCHITECTURE.md §3), per signal. Runbooks may not invent others.
+DIAGNOSES: dict[str, frozenset[str]] = {
+    "throttles": frozenset({"account_limit", "reserved_limit", "burst_limit", "async_burst", "unexplained"}),
+    "spillover": frozenset(
+        {"pc_floor_too_low", "autoscaling_max_too_low", "pc_not_ready", "pc_overprovisioned", "unexplained"}
+    ),
+    "p99_latency": frozenset(
+        {
+            "cold_starts",
+            "cpu_starved",
+            "memory_pressure",
+            "spillover_cold_starts",
+            "dependency",
+            "pc_misconfigured",
+            "pc_not_ready",
+            "unexplained",
+        }
+    ),
+    "db_connections": frozenset({"connection_blowup", "unexplained"}),
+}
+
+
+class _Strict(BaseModel):
+    # defer_build: the documents are validated once, when a runbook is loaded, not at every import.
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+
+
+class ActionDoc(_Strict):
+    kind: str = Field(description="an action kind of the vocabulary, e.g. set_provisioned_concurrency")
+    params: dict[str, str | int | float] = Field(
+        default_factory=dict, description="parameter name → number or expression over facts, e.g. ceil(peak * 1.2)"
+    )
+
+
+class ScopeDoc(_Strict):
+    """Which targets a row applies to (all that are given must match). Used by per-team/per-function overrides."""
+
+    functions: list[str] = Field(default_factory=list, description="function-name globs, e.g. checkout-*")
+    tags: dict[str, str] = Field(default_factory=dict, description="tags the function must carry, e.g. team: pay")
+    databases: list[str] = Field(default_factory=list, description="DB instance id globs (db_connections)")
+
+
+class RowDoc(_Strict):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    scope: ScopeDoc | None = None
+    when: list[str] = Field(min_length=1, description="conditions over facts; all must hold")
+    diagnosis: str
+    mode: Mode
+    actions: list[ActionDoc] = Field(min_length=1)
+    rationale: str = Field(min_length=1, description="shown to humans; {fact} placeholders are filled in")
+    verify: VerifySpec = VerifySpec()
+
+
+class TableDoc(_Strict):
+    hit_policy: HitPolicy | None = Field(default=None, description="first (default): the first matching row decides; "
+                                         "collect: every matching row contributes its actions")  # fmt: skip
+    description: str = ""
+    rows: list[RowDoc] = Field(default_factory=list)
+    disable: list[str] = Field(default_factory=list, description="in an override: ids of the base rows to drop")
+
+
+class ExampleExpect(_Strict):
+    matched: bool = True
+    row: str | None = None
+    rows: list[str] | None = None
+    diagnosis: str | None = None
+    mode: Mode | None = None
+    actions: list[str] | None = None
+    params: dict[str, dict[str, float]] | None = Field(default=None, description="action kind → param → value")
+
+
+class ExampleDoc(_Strict):
+    """Facts in, expected verdict out: run by `medic runbook check`."""
+
+    name: str = Field(min_length=1)
+    signal: SignalName
+    facts: dict[str, Any] = Field(default_factory=dict)
+    expect: ExampleExpect
+
+
+class RunbookDoc(_Strict):
+    runbook: str = Field(min_length=1)
+    version: int
+    description: str = ""
+    extends: str | None = Field(default=None, description="an override file names the runbook it layers on")
+    tables: dict[SignalName, TableDoc] = Field(default_factory=dict)
+    examples: list[ExampleDoc] = Field(default_factory=list)
