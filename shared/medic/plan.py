@@ -10,8 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from medic.actions.base import PlannedAction
 from medic.planning.verdict import Decision
-from medic.vocabulary import PLAN_STATES as PLAN_STATES  # noqa: PLC0414 - re-exported
-from medic.vocabulary import PlanState as PlanState  # noqa: PLC0414 - re-exported
+from medic.vocabulary import PLAN_STATES, PlanState
 
 #: Allowed transitions (from → to). Every change of state is one conditional write on the old state.
 TRANSITIONS: dict[str, frozenset[str]] = {

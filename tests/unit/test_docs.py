@@ -8,10 +8,8 @@ import subprocess
 from pathlib import Path
 from typing import get_args
 
-from medic.actions import ACTION_KINDS
 from medic.alarms.signals import SignalKind
-from medic.plan import PLAN_STATES
-from medic.planning.runbook import DIAGNOSES, MODE_ORDER
+from medic.vocabulary import ACTION_KINDS, DIAGNOSES, MODE_ORDER, PLAN_STATES
 
 ROOT = Path(__file__).resolve().parents[2]
 #: A citation of the design document that lives outside the repository (its name, or its "§n" shorthand).

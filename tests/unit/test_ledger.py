@@ -18,7 +18,8 @@ from medic.clock import ManualClock, iso
 from medic.errors import LeaseHeld, StateConflict
 from medic.facts import Facts
 from medic.ledger.store import GENESIS, Ledger, event_hash
-from medic.plan import PLAN_STATES, TRANSITIONS, Plan, approval_hash, plan_id
+from medic.plan import TRANSITIONS, Plan, approval_hash, plan_id
+from medic.vocabulary import PLAN_STATES
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

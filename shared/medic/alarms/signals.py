@@ -47,18 +47,16 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
-from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict
 
 from medic.alarms.breach import BreachDirection, breach_of
 from medic.alarms.events import AlarmConfiguration, AlarmStateChangeEvent, MetricStat
 from medic.alarms.targets import Target, metric_in_another_account, resolve_target
+from medic.vocabulary import SIGNAL_KINDS, SignalKind
 
 __all__ = ["SIGNAL_KINDS", "SIGNAL_TAG", "TAIL_PERCENTILE", "Signal", "SignalKind", "Target", "classify"]
 
-SignalKind = Literal["throttles", "spillover", "p99_latency", "db_connections", "unknown"]
-SIGNAL_KINDS: tuple[SignalKind, ...] = get_args(SignalKind)
 SIGNAL_TAG = "medic:signal"
 """Alarm tag whose value, when it is one of :data:`SIGNAL_KINDS`, overrides the classification."""
 

@@ -92,7 +92,7 @@ def set_kill_switch(verb: str, reason: str, command: SlashCommand, request: Hand
 def log_text(rt: Runtime, now: datetime, function: str | None) -> str:
     """Recent remediations (plans of the last days that proposed, applied or refused a change), newest first."""
     from medic.ledger import audit
-    from medic.plan import PLAN_STATES
+    from medic.vocabulary import PLAN_STATES
 
     if function is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", function):
         return "Usage: `/medic log [function]` (a Lambda function name)"

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from medic.vocabulary import Mode as Mode  # noqa: PLC0414 - re-exported
+from medic.vocabulary import Mode
 
 
 class VerifySpec(BaseModel):

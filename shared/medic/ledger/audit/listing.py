@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from medic.clock import iso
 from medic.errors import InputError
-from medic.plan import PLAN_STATES, Plan
+from medic.plan import Plan
+from medic.vocabulary import PLAN_STATES
 
 if TYPE_CHECKING:
     from medic.ledger.store import Ledger, UnreadableItem, UnreadableRecord

@@ -11,12 +11,12 @@
 """
 
 from medic.planning.runbook.decisions import decide, render
-from medic.planning.runbook.documents import DIAGNOSES, MODE_ORDER, SIGNALS
 from medic.planning.runbook.examples import ExampleResult, run_examples, runbook_schema
 from medic.planning.runbook.loading import layer, load_runbook, parse_runbook
 from medic.planning.runbook.model import CompiledAction, Row, Runbook, Scope, Table
 from medic.planning.runbook.reachability import _check_reachable, _normal
 from medic.planning.runbook.store import RunbookStore
+from medic.vocabulary import DIAGNOSES, MODE_ORDER, SIGNALS
 
 __all__ = [
     "DIAGNOSES",

@@ -13,9 +13,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from medic.planning.expr import UnknownFact
-from medic.planning.runbook.documents import MODE_ORDER
 from medic.planning.runbook.model import PLACEHOLDER, CompiledAction, Row, Runbook, refusal_notice
 from medic.planning.verdict import Decision
+from medic.vocabulary import MODE_ORDER
 
 
 def decide(runbook: Runbook, signal: str, facts: Mapping[str, Any], tags: Mapping[str, str] | None = None) -> Decision:

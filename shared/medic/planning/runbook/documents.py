@@ -1,5 +1,5 @@
-"""The runbook file's vocabulary and schema: the signals, modes and diagnoses a runbook may name, and the pydantic
-documents a runbook file (a base or an override layer) is validated against before it is compiled (`loading`)."""
+"""The runbook file's schema: the pydantic documents a runbook file (a base or an override layer) is validated against
+before it is compiled (`loading`), in the words of medic.vocabulary."""
 
 from __future__ import annotations
 
@@ -7,34 +7,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from medic.planning.verdict import Mode, VerifySpec
+from medic.planning.verdict import VerifySpec
+from medic.vocabulary import Mode, SignalName
 
 HitPolicy = Literal["first", "collect"]
-SignalName = Literal["throttles", "spillover", "p99_latency", "db_connections"]
-SIGNALS = ("throttles", "spillover", "p99_latency", "db_connections")
-#: Modes from the most cautious to the most autonomous.
-MODE_ORDER: dict[str, int] = {"notify": 0, "approve": 1, "auto": 2}
-
-#: The diagnoses of the vocabulary (docs/ARCHITECTURE.md §3), per signal. Runbooks may not invent others.
-DIAGNOSES: dict[str, frozenset[str]] = {
-    "throttles": frozenset({"account_limit", "reserved_limit", "burst_limit", "async_burst", "unexplained"}),
-    "spillover": frozenset(
-        {"pc_floor_too_low", "autoscaling_max_too_low", "pc_not_ready", "pc_overprovisioned", "unexplained"}
-    ),
-    "p99_latency": frozenset(
-        {
-            "cold_starts",
-            "cpu_starved",
-            "memory_pressure",
-            "spillover_cold_starts",
-            "dependency",
-            "pc_misconfigured",
-            "pc_not_ready",
-            "unexplained",
-        }
-    ),
-    "db_connections": frozenset({"connection_blowup", "unexplained"}),
-}
 
 
 class _Strict(BaseModel):

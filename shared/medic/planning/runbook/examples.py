@@ -7,12 +7,12 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from medic.actions import ACTION_KINDS
 from medic.facts import FACT_TYPES
 from medic.planning.runbook.decisions import decide
-from medic.planning.runbook.documents import DIAGNOSES, RunbookDoc
+from medic.planning.runbook.documents import RunbookDoc
 from medic.planning.runbook.model import Example, Runbook
 from medic.planning.verdict import Decision
+from medic.vocabulary import ACTION_KINDS, DIAGNOSES
 
 
 @dataclass(frozen=True)

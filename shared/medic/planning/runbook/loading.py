@@ -11,14 +11,15 @@ import yaml
 from pydantic import ValidationError
 
 from medic import yaml_tree
-from medic.actions import ACTION_KINDS, UnknownAction, get_action
+from medic.actions import UnknownAction, get_action
 from medic.errors import RunbookError
 from medic.facts import FACT_TYPES
 from medic.planning.expr import Expression, ExpressionError, compile_expression
-from medic.planning.runbook.documents import DIAGNOSES, MODE_ORDER, RowDoc, RunbookDoc
+from medic.planning.runbook.documents import RowDoc, RunbookDoc
 from medic.planning.runbook.locations import closest, line_index, locate, row_ids
 from medic.planning.runbook.model import CompiledAction, Example, Row, Runbook, Scope, Table
 from medic.planning.runbook.reachability import _check_reachable
+from medic.vocabulary import ACTION_KINDS, DIAGNOSES, MODE_ORDER
 
 
 def load_runbook(path: str | Path, overrides: Sequence[str | Path] = ()) -> Runbook:

@@ -13,7 +13,8 @@ from typing import Any
 from medic.errors import RunbookError
 from medic.planning.expr import Evaluator, Expression
 from medic.planning.runbook.documents import ExampleDoc
-from medic.planning.verdict import Mode, VerifySpec
+from medic.planning.verdict import VerifySpec
+from medic.vocabulary import Mode
 
 
 @dataclass(frozen=True)
