@@ -104,7 +104,8 @@ def test_the_build_needs_its_artifacts_dir(tmp_path: Path, monkeypatch: pytest.M
 def test_the_layer_ships_medic_without_its_developer_tools(layer: Path) -> None:
     assert sorted(path.name for path in layer.iterdir()) == ["medic"]  # not medic_tools, beside it in shared/
     shipped = {path.name for path in (layer / "medic").iterdir()}
-    assert {"usecases", "interactions.py", "prices.json", "actions", "slack"} <= shipped
+    assert {"usecases", "prices.json", "actions", "chatops"} <= shipped  # slack/ is chatops/ since the staging
+    assert (layer / "medic" / "usecases" / "interactions.py").is_file()  # interactions.py moved into usecases/
     assert not list(layer.rglob("*.egg-info"))
 
 

@@ -31,7 +31,7 @@ def manifest() -> dict[str, Any]:
 
 def web_api_methods() -> set[str]:
     """The `self.client.<method>(...)` calls of the Web API transport."""
-    tree = ast.parse((ROOT / "shared" / "medic" / "slack" / "transport.py").read_text(encoding="utf-8"))
+    tree = ast.parse((ROOT / "shared" / "medic" / "chatops" / "transport.py").read_text(encoding="utf-8"))
     return {
         node.func.attr
         for node in ast.walk(tree)
