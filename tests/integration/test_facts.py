@@ -229,7 +229,9 @@ def test_collect_on_a_target_of_nothing_collects_nothing() -> None:
 def test_every_triage_reads_its_metrics_in_one_request(aws: EmbeddedAWS, path: Path) -> None:
     """All metric reads of one triage are one GetMetricData: the traffic split of an unqualified alarm reads every
     candidate's series along, a database's connections come with its consumers'. The one exception: the database
-    behind a throttled function, known only from the function's tags (read in the same phase as the metrics)."""
+    behind a throttled function, known only from the function's tags (read in the same phase as the metrics). Triage
+    reads facts on demand: a decision that needs no metric (its plan names no GetMetricData source, and its alarm
+    named its qualifier) reads none."""
     from medic_tools.world import moto_ext
 
     simulation = Simulation(load_scenario(path), str(path), aws.endpoint_url, Story(io.StringIO()))
@@ -238,9 +240,13 @@ def test_every_triage_reads_its_metrics_in_one_request(aws: EmbeddedAWS, path: P
         for event in simulation.alarm_events():
             with moto_ext.count_requests() as served:
                 simulation.handlers["triage"](event, None)
-            facts = simulation.runtime.ledger.all_plans()[0].facts if simulation.runtime else {}
+            plan = simulation.runtime.ledger.all_plans()[0] if simulation.runtime else None
+            facts = plan.facts if plan else {}
             downstream = "downstream_db_connection_ratio" in facts
-            expected = (2 if downstream else 1) if facts else 0  # an alarm held back (OK, no target…) reads nothing
+            said = [*plan.fact_sources.values(), *plan.missing_facts.values()] if plan else []
+            sought = plan is not None and "traffic_qualifier" in {*plan.fact_sources, *plan.missing_facts}
+            metrics = sought or any("cloudwatch:GetMetricData" in text for text in said)  # the traffic split reads some
+            expected = (2 if downstream else 1) if metrics else 0  # an alarm held back (OK, no target…) reads nothing
             assert served.count("GetMetricData") == expected, path.stem
     finally:
         install(None)
