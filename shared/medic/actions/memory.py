@@ -7,7 +7,7 @@ import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
-from medic.actions.base import Action, PlannedAction, Scalar
+from medic.actions.base import Action, PlannedAction, Scalar, TemplateProperty
 from medic.actions.provisioned import publish_an_alias, wait_for_pc
 from medic.actions.request_checks import confine
 from medic.aws import error_code, request_id
@@ -191,6 +191,17 @@ class SetMemory(Action):
             ),
             clamps=clamps,
         )
+
+    def template_properties(self, action: PlannedAction) -> list[TemplateProperty]:
+        return [
+            TemplateProperty(
+                resource_type="AWS::Lambda::Function",
+                property="MemorySize",
+                field="memory_mb",
+                value=action.after.get("memory_mb"),
+                sam="{function}.MemorySize",
+            )
+        ]
 
     def read_live(self, clients: AwsClients, action: PlannedAction) -> dict[str, Scalar]:
         assert action.function_name
