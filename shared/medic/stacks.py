@@ -31,6 +31,14 @@ WARNING_RECORD: Final = "template_drift_warning"
 REVERTED_RECORD: Final = "reverted_by_deploy"
 #: The record an operator's acknowledgement leaves (`medic log template-updated`): the template holds the value now.
 UPDATED_RECORD: Final = "template_updated"
+#: The plan states whose changes are in force: a warning of theirs waits for its template.
+IN_FORCE: Final = ("APPLIED", "VERIFIED")
+
+
+def settled_by(kinds: set[str] | frozenset[str]) -> str | None:
+    """The record (of a plan's record kinds) that ends its wait for the template: a deploy put the old value back
+    (`reverted_by_deploy`) or an operator said the template holds the new one (`template_updated`); None: waiting."""
+    return next((kind for kind in (REVERTED_RECORD, UPDATED_RECORD) if kind in kinds), None)
 
 
 @dataclass(frozen=True)

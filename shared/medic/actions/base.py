@@ -80,7 +80,9 @@ class Action(ABC):
       prices and arithmetic);
     - `max_mode`: the most autonomous mode a runbook row may give it ("approve": never applied unasked);
     - `template_properties`: where each field it changes lives in a CloudFormation template (a change made outside a
-      stack's template is undone by the stack's next deploy: Medic names the property to set).
+      stack's template is undone by the stack's next deploy: Medic names the property to set); `read_permissions`:
+      the IAM actions its `read_live` calls (the verifier, which changes nothing, reads a change back with them to
+      notice a deploy that put the old value back).
 
     `plan` computes before → after from facts (no calls); `read_live` reads the current value of
     the same fields (for the drift check); `apply` makes the change idempotently; `wait` blocks
@@ -89,6 +91,7 @@ class Action(ABC):
 
     kind: ClassVar[str]
     permissions: ClassVar[tuple[str, ...]] = ()
+    read_permissions: ClassVar[tuple[str, ...]] = ()
     params: ClassVar[tuple[str, ...]] = ()
     changes_aws: ClassVar[bool] = True
     max_mode: ClassVar[str] = "auto"

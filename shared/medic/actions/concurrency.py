@@ -72,6 +72,7 @@ class SetReservedConcurrency(Action):
     """
 
     kind = "set_reserved_concurrency"
+    read_permissions = ("lambda:GetFunctionConcurrency",)
     cap = ("reserved_concurrency", "max_reserved_concurrency")
     must_change = True
     risk = "cut"
@@ -205,6 +206,7 @@ class SetEventSourceMaxConcurrency(Action):
     """
 
     kind = "set_event_source_max_concurrency"
+    read_permissions = ("lambda:GetEventSourceMapping",)
     must_change = True
     free = "no charge for an event source mapping's maximum concurrency"
     permissions = ("lambda:GetEventSourceMapping", "lambda:UpdateEventSourceMapping")

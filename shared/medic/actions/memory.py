@@ -117,6 +117,7 @@ class SetMemory(Action):
     """
 
     kind = "set_memory"
+    read_permissions = ("lambda:GetAlias", "lambda:GetFunctionConfiguration")
     cap = ("memory_mb", "max_memory_mb")
     must_change = True
     risk = "high"

@@ -107,6 +107,7 @@ class SetProvisionedConcurrency(Action):
     """
 
     kind = "set_provisioned_concurrency"
+    read_permissions = ("lambda:GetProvisionedConcurrencyConfig",)
     must_change = True
     pc_fields = ("provisioned_concurrency",)
     permissions = (
@@ -223,6 +224,7 @@ class SetAutoscalingBounds(Action):
     """
 
     kind = "set_autoscaling_bounds"
+    read_permissions = ("application-autoscaling:DescribeScalableTargets",)
     must_change = True
     pc_fields = ("min_capacity", "max_capacity")
     permissions = (
