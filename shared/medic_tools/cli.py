@@ -312,6 +312,8 @@ def _simulate(args: argparse.Namespace) -> int:
         if args.verbose:
             print("\n━━ Summary " + "━" * 70)
         print(summary_table(runs))
+        if line := template_line(runs):
+            print(line)
         if args.backtest:
             print(backtest_line(runs))
     failures = [run for run in runs if run.failed(check=args.check)]
@@ -396,6 +398,25 @@ def summary_table(runs: Sequence[ScenarioRun]) -> str:
     widths = [max(len(row[column]) for row in rows) for column in range(4)]
     return "\n".join("  ".join([*(cell.ljust(width) for cell, width in zip(row, widths, strict=False)), row[4]])
                      .rstrip() for row in rows)  # fmt: skip
+
+
+def template_line(runs: Sequence[ScenarioRun]) -> str:
+    """`medic simulate`'s line under the summary when a fix changed a function a CloudFormation stack manages: how
+    many such changes, what to set in the template (the first), and how many a later deploy undid (the verifier's
+    `reverted_by_deploy`); empty when there were none."""
+    from medic.stacks import REVERTED_RECORD, WARNING_RECORD, TemplateWarning
+
+    log = [event for run in runs for event in (run.document or {}).get("log", [])]
+    applied = {event["plan_id"] for event in log if event["kind"] == "applied"}
+    warnings = [TemplateWarning.model_validate(event["data"]) for event in log
+                if event["kind"] == WARNING_RECORD and event["plan_id"] in applied]  # fmt: skip
+    if not warnings:
+        return ""
+    reverted = sum(1 for event in log if event["kind"] == REVERTED_RECORD)
+    count = f"{len(warnings)} change{'s' if len(warnings) != 1 else ''}"
+    return (f"templates: {count} outside a CloudFormation template (e.g. the next deploy of stack "
+            f"{warnings[0].stack} undoes it: set {warnings[0].setting()}), {reverted} undone by a later deploy and "
+            "told by the verifier")  # fmt: skip
 
 
 def backtest_line(runs: Sequence[ScenarioRun]) -> str:

@@ -145,7 +145,6 @@ class SetReservedConcurrency(Action):
                 property="ReservedConcurrentExecutions",
                 field="reserved_concurrency",
                 value=action.after.get("reserved_concurrency"),
-                sam="{function}.ReservedConcurrentExecutions",
             )
         ]
 

@@ -200,7 +200,6 @@ class SetMemory(Action):
                 property="MemorySize",
                 field="memory_mb",
                 value=action.after.get("memory_mb"),
-                sam="{function}.MemorySize",
             )
         ]
 
