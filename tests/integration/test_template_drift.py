@@ -61,7 +61,9 @@ def test_log_show_lists_the_fix_waiting_for_its_template_until_a_deploy_reverts_
     waiting = capsys.readouterr().out
     assert "1 fix waiting for the template" in waiting and plan.id in waiting and SETTING in waiting
     assert main(["log", "show", plan.id]) == 0
-    assert "CloudFormation: waiting for the template" in capsys.readouterr().out
+    story = capsys.readouterr().out
+    assert "CloudFormation: waiting for the template" in story
+    assert "template    The next deploy of stack media will undo this" in story  # the record, in words
 
     sim.clock.advance(60)
     assert sim.handlers["verifier"]({"source": "aws.events"}, None)["outcomes"] == {plan.id: "template_held"}
@@ -95,6 +97,10 @@ def test_template_updated_takes_the_fix_off_the_list(
     capsys.readouterr()
     assert main(["log", "show", "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == []
+    assert main(["log", "show", plan.id]) == 0
+    story = capsys.readouterr().out
+    assert "CloudFormation: the template holds it" in story
+    assert "stack media's template holds the change now (said by U0ONCALL)" in story
     sim.redeploy([plan])  # a deploy after the template was updated would not revert; Medic reads nothing back anyway
     assert not [e for e in sim.runtime.ledger.events(plan.id) if e.kind == "reverted_by_deploy"]
 
@@ -105,3 +111,13 @@ def test_the_demo_scenario_ends_with_the_revert_told(aws: EmbeddedAWS) -> None:
     assert [plan.status for plan in outcome.plans] == ["VERIFIED"]
     assert [event.kind for event in outcome.log][-1] == "reverted_by_deploy"
     assert outcome.world_after["resizer"]["reserved_concurrency"] == 100
+
+
+def test_a_value_moved_elsewhere_is_not_a_revert(verified: tuple[Simulation, Outcome]) -> None:
+    """Only a field back at its value before is the template's deploy; a human's other value is not Medic's to call."""
+    sim, outcome = verified
+    [plan] = outcome.plans
+    sim.clients.lambda_.put_function_concurrency(FunctionName="resizer", ReservedConcurrentExecutions=120)
+    sim.clock.advance(60)
+    assert sim.handlers["verifier"]({"source": "aws.events"}, None)["outcomes"] == {plan.id: "template_held"}
+    assert not [e for e in sim.runtime.ledger.events(plan.id) if e.kind == "reverted_by_deploy"]
