@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from medic import outcomes, queue
 from medic.accounts import target_clients
@@ -20,6 +20,10 @@ from medic.log import get_logger
 from medic.plan import Plan, Verification
 from medic.queue import ExecutorMessage
 from medic.runtime import Runtime
+
+if TYPE_CHECKING:
+    from medic.actions.base import Scalar
+    from medic.stacks import TemplateWarning
 
 _BREACHING: dict[str, Callable[[float, float], bool]] = {
     "GreaterThanThreshold": lambda value, threshold: value > threshold,
@@ -88,8 +92,8 @@ def watch_template(plan: Plan, rt: Runtime, now: datetime) -> str:
     if settled_by({event.kind for event in rt.ledger.events(plan.id)}) is not None:
         return "template_settled"
     clients = target_clients(plan, rt)
-    reverted: list[tuple[Any, Any]] = []
-    live: dict[tuple[str, str], dict[str, Any]] = {}
+    reverted: list[tuple[TemplateWarning, Scalar]] = []
+    live: dict[tuple[str, str], dict[str, Scalar]] = {}
     for warning in plan.template_warnings:
         action = next((a for a in plan.changes if (a.kind, a.target) == (warning.kind, warning.target)), None)
         if action is None:
