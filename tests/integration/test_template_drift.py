@@ -121,3 +121,13 @@ def test_a_value_moved_elsewhere_is_not_a_revert(verified: tuple[Simulation, Out
     sim.clock.advance(60)
     assert sim.handlers["verifier"]({"source": "aws.events"}, None)["outcomes"] == {plan.id: "template_held"}
     assert not [e for e in sim.runtime.ledger.events(plan.id) if e.kind == "reverted_by_deploy"]
+
+
+def test_a_fix_that_cannot_be_read_back_fails_nothing(verified: tuple[Simulation, Outcome]) -> None:
+    """The stack deleted the function (or the role may not read it): logged, not a revert, not a failed run."""
+    sim, outcome = verified
+    [plan] = outcome.plans
+    sim.clients.lambda_.delete_function(FunctionName="resizer")
+    sim.clock.advance(60)
+    assert sim.handlers["verifier"]({"source": "aws.events"}, None)["outcomes"] == {plan.id: "template_unreadable"}
+    assert not [e for e in sim.runtime.ledger.events(plan.id) if e.kind == "reverted_by_deploy"]
