@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from medic.actions.base import PlannedAction
 from medic.planning.verdict import Decision
+from medic.stacks import TemplateWarning
 from medic.vocabulary import PLAN_STATES, PlanState
 
 #: Allowed transitions (from → to). Every change of state is one conditional write on the old state.
@@ -88,6 +89,9 @@ class Plan(BaseModel):
     reason: str = ""
     actions: list[PlannedAction] = Field(default_factory=list)
     blocked_by: list[Refusal] = Field(default_factory=list)
+    template_warnings: list[TemplateWarning] = Field(
+        default_factory=list, description="changes the function's CloudFormation stack will undo at its next deploy"
+    )
     decision: Decision | None = None
     facts: dict[str, Any] = Field(default_factory=dict)
     fact_sources: dict[str, str] = Field(default_factory=dict)

@@ -1,5 +1,6 @@
 """The `medic` command: `medic simulate`, `medic explain`, `medic runbook check|schema`, `medic schema`,
-`medic control`, `medic log list|show|verify|export`, `medic replay`, `medic backtest`, `medic alarms`."""
+`medic control`, `medic log list|show|verify|export|template-updated`, `medic replay`, `medic backtest`,
+`medic alarms`."""
 
 from __future__ import annotations
 
@@ -141,8 +142,10 @@ def _parser() -> argparse.ArgumentParser:
     listing.add_argument("--function", metavar="F", help="only plans about this Lambda function")
     listing.add_argument("--since", metavar="24h|7d|ISO", help=since_help)
     listing.add_argument("--state", metavar="S", help="only plans in this state (e.g. APPLIED)")
-    show = log_commands.add_parser("show", help="the whole story of one plan, in order, and its chain's status")
-    show.add_argument("plan", metavar="PLAN")
+    show = log_commands.add_parser("show", help="the whole story of one plan, in order, and its chain's status; "
+                                                "without PLAN, the fixes still waiting for their CloudFormation "
+                                                "template")  # fmt: skip
+    show.add_argument("plan", metavar="PLAN", nargs="?")
     verify = log_commands.add_parser("verify", help="recompute the hash chains, check them against the digests; "
                                                     "exit 1 when one is broken")  # fmt: skip
     verify.add_argument("--plan", metavar="ID", help="only this plan's chain (default: every chain)")
@@ -151,6 +154,10 @@ def _parser() -> argparse.ArgumentParser:
                              "the stack's DigestBucketName with --stack)")  # fmt: skip
     for sub in (listing, show, verify):
         sub.add_argument("--json", action="store_true", help="print JSON instead of text")
+    updated = log_commands.add_parser("template-updated", help="say that a plan's changes are in its function's "
+                                      "CloudFormation template now (it stops waiting)")  # fmt: skip
+    updated.add_argument("plan", metavar="PLAN")
+    updated.add_argument("--by", required=True, help="who (a Slack user id or a name): it is logged")
     export = log_commands.add_parser("export", help="every record of the plans in range, as JSON lines or CSV")
     export.add_argument("--format", required=True, choices=("jsonl", "csv"))
     export.add_argument("--since", metavar="24h|7d|ISO", help=since_help)
@@ -305,6 +312,8 @@ def _simulate(args: argparse.Namespace) -> int:
         if args.verbose:
             print("\n━━ Summary " + "━" * 70)
         print(summary_table(runs))
+        if line := template_line(runs):
+            print(line)
         if args.backtest:
             print(backtest_line(runs))
     failures = [run for run in runs if run.failed(check=args.check)]
@@ -389,6 +398,25 @@ def summary_table(runs: Sequence[ScenarioRun]) -> str:
     widths = [max(len(row[column]) for row in rows) for column in range(4)]
     return "\n".join("  ".join([*(cell.ljust(width) for cell, width in zip(row, widths, strict=False)), row[4]])
                      .rstrip() for row in rows)  # fmt: skip
+
+
+def template_line(runs: Sequence[ScenarioRun]) -> str:
+    """`medic simulate`'s line under the summary when a fix changed a function a CloudFormation stack manages: how
+    many such changes, what to set in the template (the first), and how many a later deploy undid (the verifier's
+    `reverted_by_deploy`); empty when there were none."""
+    from medic.stacks import REVERTED_RECORD, WARNING_RECORD, TemplateWarning
+
+    log = [event for run in runs for event in (run.document or {}).get("log", [])]
+    applied = {event["plan_id"] for event in log if event["kind"] == "applied"}
+    warnings = [TemplateWarning.model_validate(event["data"]) for event in log
+                if event["kind"] == WARNING_RECORD and event["plan_id"] in applied]  # fmt: skip
+    if not warnings:
+        return ""
+    reverted = sum(1 for event in log if event["kind"] == REVERTED_RECORD)
+    count = f"{len(warnings)} change{'s' if len(warnings) != 1 else ''}"
+    return (f"templates: {count} outside a CloudFormation template (e.g. the next deploy of stack "
+            f"{warnings[0].stack} undoes it: set {warnings[0].setting()}), {reverted} undone by a later deploy and "
+            "told by the verifier")  # fmt: skip
 
 
 def backtest_line(runs: Sequence[ScenarioRun]) -> str:
@@ -555,6 +583,12 @@ def _log(args: argparse.Namespace) -> int:
         for line in audit.unreadable_lines(unreadable):
             print(f"medic: {line}", file=sys.stderr)
         return EXIT_OK
+    if args.log_command == "show" and args.plan is None:
+        waiting = audit.waiting_for_template(ledger)
+        print(json.dumps([item.as_json() for item in waiting], indent=2) if args.json else audit.waiting_text(waiting))
+        return EXIT_OK
+    if args.log_command == "template-updated":
+        return _template_updated(ledger, args.plan, args.by)
     if args.log_command == "show":
         story = audit.load_story(ledger, args.plan)
         print(json.dumps(story.as_json(), indent=2, ensure_ascii=False) if args.json else story.text())
@@ -562,6 +596,23 @@ def _log(args: argparse.Namespace) -> int:
     if args.log_command == "verify":
         return _log_verify(runtime, args)
     return _log_export(ledger, args.format, since, args.output)
+
+
+def _template_updated(ledger: Ledger, plan_id: str, by: str) -> int:
+    """`medic log template-updated PLAN --by WHO`: the plan's changes are in its stack's template now; logged on its
+    chain (`template_updated`), it leaves the fixes waiting for their template."""
+    from medic.clock import SystemClock
+    from medic.ledger.audit.listing import CLI
+    from medic.stacks import UPDATED_RECORD
+
+    plan = ledger.get(plan_id)
+    if plan is None or not plan.template_warnings:
+        problem = "no such plan" if plan is None else "its changes are on no CloudFormation-managed function"
+        raise InputError(field="PLAN", source=CLI, problem=f"{plan_id}: {problem}")
+    stacks = sorted({warning.stack for warning in plan.template_warnings})
+    ledger.append(plan.id, UPDATED_RECORD, {"stack": ", ".join(stacks), "by": by}, SystemClock().now())
+    print(f"{plan.id}: the template of stack {', '.join(stacks)} holds its changes (logged, by {by})")
+    return EXIT_OK
 
 
 def _log_verify(runtime: Runtime, args: argparse.Namespace) -> int:

@@ -180,6 +180,11 @@ class AlarmSpec(_Model):
 
 class AfterFixSpec(_Model):
     metrics: list[MetricSpec] = Field(default_factory=list)
+    redeploy: bool = Field(
+        default=False,
+        description="once the fix is verified, the function's CloudFormation stack is deployed again: every field the "
+        "fix changed is put back to its value before (the template's), then the verifier runs once more",
+    )
 
 
 class ExpectSpec(_Model):

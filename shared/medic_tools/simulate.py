@@ -301,6 +301,24 @@ class Simulation:
                 return
             self._run_on(alarms)
 
+    def redeploy(self, plans: list[Plan]) -> None:
+        """The function's stack is deployed again: each field a VERIFIED plan changed gets its value before (what
+        the template still holds) back, by the calls an undo of the change makes; a minute later the verifier runs."""
+        from medic.actions import get_action
+
+        self.story.section("A deploy of the function's stack: the template's values come back")
+        for plan in plans:
+            if plan.status != "VERIFIED":
+                continue
+            for action in plan.changes:
+                get_action(action.kind).rollback(self.clients, action)
+                self.story.write(
+                    f"deploy: {action.target} {action.primary} back to {action.before.get(action.primary)}"
+                )
+        self.clock.advance(60)
+        result = self.handlers["verifier"]({"source": "aws.events"}, None)
+        self.story.write("verifier returned " + json.dumps(result))
+
     def _run_on(self, alarms: Any) -> None:
         """A plan the verifier keeps waiting on (connections settling): the world runs on one more verification
         window (the model continues; hand-written post-fix metrics stay as written) and the alarms are evaluated."""
@@ -358,6 +376,8 @@ class Simulation:
             if any(plan.status == "APPLIED" for plan in plans):
                 self.after_fix_and_verify()
                 self.drain_executor()  # a rollback the verifier queued (the rule asked for it)
+                if self.scenario.after_fix and self.scenario.after_fix.redeploy:
+                    self.redeploy([runtime.ledger.get(plan.id) or plan for plan in plans])
             outcome = self.outcome(plans)
             if backtest:
                 outcome.backtest = backtest_summary(self.backtest())

@@ -16,6 +16,19 @@ def test_every_action_is_free_or_priced_by_its_own_estimate() -> None:
         assert (action.free is not None) != priced, f"{kind}: exactly one of `free` and its own `estimate`"
 
 
+def test_an_action_with_template_properties_declares_the_reads_of_its_read_live() -> None:
+    """The verifier reads a fix back to notice a deploy that undid it (medic.stacks): with `read_permissions`, a subset
+    of what the action may do."""
+    with_template = {kind for kind, action in registry().items()
+                     if type(action).template_properties is not Action.template_properties}  # fmt: skip
+    assert with_template == {"set_provisioned_concurrency", "set_autoscaling_bounds", "set_reserved_concurrency",
+                             "set_event_source_max_concurrency", "set_memory"}  # fmt: skip
+    for kind in with_template:
+        action = registry()[kind]
+        assert action.read_permissions, f"{kind}: its read_live's permissions"
+        assert set(action.read_permissions) <= set(action.permissions), kind
+
+
 def test_caps_name_a_field_and_a_setting_that_exist() -> None:
     settings = Settings(plans_table="p", events_table="e")
     capped = {kind: action.cap for kind, action in registry().items() if action.cap is not None}

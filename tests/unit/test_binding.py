@@ -44,11 +44,12 @@ ACTION_FREE = {"text", "clamps", "applied", "observed_after", "request_ids", "co
 PLAN_BOUND = {"id", "alarm_arn", "alarm_name", "metric", "account", "region", "target", "function_name", "qualifier",
               "db_instance", "runbook", "runbook_version", "rule", "mode", "dry_run", "rollback_on_failure",
               "actions"}  # fmt: skip
+#: (template_warnings: what the stack's next deploy would undo, in words for the card; the executor never reads it)
 PLAN_FREE = {"status", "state_timestamp", "signal", "alarm_value", "alarm_threshold", "recent_datapoints", "diagnosis",
              "rationale", "reason", "blocked_by", "decision", "facts", "fact_sources", "missing_facts",
              "approval_hash", "decided_by", "triggered_by", "slack", "created_at", "updated_at", "expires_at",
              "applied_at", "lease_owner", "lease_until", "verify_after", "verification", "rollback_requested_at",
-             "abandoned_at"}  # fmt: skip
+             "abandoned_at", "template_warnings"}  # fmt: skip
 
 
 def test_every_field_of_a_plan_and_its_actions_is_classified_bound_or_free() -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from medic_tools.cli import run_scenarios, summary_table
+from medic_tools.cli import ScenarioRun, run_scenarios, summary_table, template_line
 
 FLOOR = Path(__file__).resolve().parents[2] / "scenarios" / "spillover-fixed-floor.yaml"
 
@@ -49,3 +49,36 @@ def test_a_bug_in_one_run_is_shown_with_its_traceback_and_the_next_scenario_runs
     assert lines[2].split()[:4] == [paths[1], "—", "—", "ERROR"]
     assert lines[3].endswith("spillover/pc_floor_too_low  VERIFIED  ok      "
                              "set_provisioned_concurrency checkout:live 20 → 66")  # fmt: skip
+
+
+def test_the_templates_line_counts_applied_changes_outside_a_template_and_the_reverts() -> None:
+    warning = {
+        "stack": "media",
+        "logical_id": "ResizerFunction",
+        "resource_type": "AWS::Lambda::Function",
+        "resource": "ResizerFunction",
+        "property": "ReservedConcurrentExecutions",
+        "value": 150,
+        "field": "reserved_concurrency",
+        "before": 100,
+        "kind": "set_reserved_concurrency",
+        "target": "resizer",
+    }
+
+    def run(plan: str, kinds: list[str]) -> ScenarioRun:
+        log = [
+            {"plan_id": plan, "kind": kind, "data": warning if kind == "template_drift_warning" else {}}
+            for kind in kinds
+        ]
+        return ScenarioRun(f"{plan}.yaml", document={"plans": [], "log": log})
+
+    proposed = run("p-1", ["template_drift_warning", "plan_created"])  # never applied: nothing to undo
+    assert template_line([proposed]) == ""
+    reverted = run("p-2", ["template_drift_warning", "applied", "verified", "reverted_by_deploy"])
+    held = run("p-3", ["template_drift_warning", "applied", "verified"])
+    line = template_line([proposed, reverted, held])
+    assert line.startswith(
+        "templates: 2 changes outside a CloudFormation template (e.g. the next deploy of stack "
+        "media undoes it: set ResizerFunction.ReservedConcurrentExecutions to 150)"
+    )
+    assert line.endswith("1 undone by a later deploy and told by the verifier")

@@ -28,6 +28,10 @@ CENTRAL_ROOT = {"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${CentralAccountI
 READS_BEYOND_FACTS = {
     "cloudwatch:DescribeAlarms": "the verifier",
     "cloudwatch:GetMetricWidgetImage": "the card's graph",
+    # The verifier reads a fix on a CloudFormation-managed function back (docs/TEMPLATES.md).
+    "lambda:GetFunctionConcurrency": "the verifier",
+    "lambda:GetFunctionConfiguration": "the verifier",
+    "lambda:GetEventSourceMapping": "the verifier",
 }
 
 
@@ -124,6 +128,16 @@ def test_the_read_only_role_reads_what_medic_reads_and_nothing_else(member: dict
             verb = action.partition(":")[2]
             assert verb.startswith(("Get", "List", "Describe", "StartQuery", "FilterLogEvents")), action
         assert "Condition" not in statement
+
+
+def test_the_read_only_role_reads_back_every_fix_a_template_can_hold(member: dict[str, Any]) -> None:
+    from medic.actions import registry
+    from medic.actions.base import Action
+
+    granted = _actions(_statements(member["Resources"]["ReadOnlyRole"]))
+    declared = {p for action in registry().values() if type(action).template_properties is not
+                Action.template_properties for p in action.read_permissions}  # fmt: skip
+    assert declared <= granted
 
 
 def test_only_medics_member_readers_may_assume_the_read_only_role(

@@ -24,6 +24,7 @@ import pytest
 from template_script import load_check_script
 
 from medic.actions import registry
+from medic.actions.base import Action
 from medic.config import ENV_VARS
 from medic.facts import FactCollector
 
@@ -991,6 +992,24 @@ def test_the_verifier_runs_every_minute(resources: dict[str, Any]) -> None:
     rule = resources["VerifierFunctionEveryMinute"]["Properties"]
     assert rule["ScheduleExpression"] == "rate(1 minute)"
     assert rule["Targets"][0]["Arn"] == {"Fn::GetAtt": ["VerifierFunction", "Arn"]}
+
+
+def test_the_verifier_reads_back_every_fix_a_template_can_hold_and_changes_none(
+    cfn: dict[str, Any], resources: dict[str, Any]
+) -> None:
+    """Issue 21: a deploy that puts a CloudFormation-managed fix back is noticed by the verifier, through each action's
+    `read_live`: it is granted what `read_permissions` declares for every action with a template property, and every
+    other AWS call it may make outside Medic's own resources is a read."""
+    statements = [s for s in _statements(resources["VerifierFunctionRole"]) if not _on_own_resources(s, cfn)]
+    declared = {p for action in registry().values() if type(action).template_properties is not
+                Action.template_properties for p in action.read_permissions}  # fmt: skip
+    assert declared >= {"lambda:GetFunctionConcurrency", "lambda:GetEventSourceMapping",
+                        "application-autoscaling:DescribeScalableTargets"}  # fmt: skip
+    assert [p for p in sorted(declared) if not _granting(statements, p)] == []
+    writes = [a for s in statements for a in _actions(s) if _is_write(a)]
+    assert writes == [], "the verifier changes nothing outside Medic's tables and queue"
+    for permission in sorted(p for p in declared if p.startswith("lambda:")):  # scoped to functions or mappings
+        assert all(":lambda:" in arn for s in _granting(statements, permission) for arn in _arns(s)), permission
 
 
 def test_interactions_has_a_public_function_url(cfn: dict[str, Any], resources: dict[str, Any]) -> None:

@@ -45,6 +45,24 @@ class PlannedAction(BaseModel):
         return self.before != self.after
 
 
+class TemplateProperty(BaseModel):
+    """Where a planned change lives in a CloudFormation template: the resource type, the property path on it, and the
+    value the template must hold for a deploy to keep the change (`field` is the `after`/`before` key it comes from).
+
+    `resource` says which resource of that type, given the function's logical id (`{function}` in it is replaced):
+    the function itself, or e.g. its alias. `sam` is the same property in AWS SAM's shorthand, when it has one.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    resource_type: str
+    resource: str = "{function}"
+    property: str
+    field: str
+    value: Scalar = None
+    sam: str = ""
+
+
 Risk = Literal["low", "cut", "high"]
 
 
@@ -60,7 +78,11 @@ class Action(ABC):
       the actions declare (the Slack endpoint reads the setting, never the actions: it must stay light at a click);
     - `free` (why it costs nothing) or `estimate` (what it adds to the monthly bill, from `medic.planning.cost`'s
       prices and arithmetic);
-    - `max_mode`: the most autonomous mode a runbook row may give it ("approve": never applied unasked).
+    - `max_mode`: the most autonomous mode a runbook row may give it ("approve": never applied unasked);
+    - `template_properties`: where each field it changes lives in a CloudFormation template (a change made outside a
+      stack's template is undone by the stack's next deploy: Medic names the property to set); `read_permissions`:
+      the IAM actions its `read_live` calls (the verifier, which changes nothing, reads a change back with them to
+      notice a deploy that put the old value back).
 
     `plan` computes before → after from facts (no calls); `read_live` reads the current value of
     the same fields (for the drift check); `apply` makes the change idempotently; `wait` blocks
@@ -69,6 +91,7 @@ class Action(ABC):
 
     kind: ClassVar[str]
     permissions: ClassVar[tuple[str, ...]] = ()
+    read_permissions: ClassVar[tuple[str, ...]] = ()
     params: ClassVar[tuple[str, ...]] = ()
     changes_aws: ClassVar[bool] = True
     max_mode: ClassVar[str] = "auto"
@@ -82,6 +105,11 @@ class Action(ABC):
         """(USD per month, the basis with the numbers used) of `action`; (None, "unknown: …") when a fact it needs
         is not known. Only called for an action that is not `free`."""
         return None, f"unknown: no cost model for action kind {self.kind!r}"
+
+    def template_properties(self, action: PlannedAction) -> list[TemplateProperty]:
+        """The template properties that must hold `action.after` for a deploy of the function's stack to keep it;
+        none for an action that changes nothing a template declares (advice, a quota request)."""
+        return []
 
     @abstractmethod
     def plan(self, target: Target, params: dict[str, Any], facts: Facts) -> list[PlannedAction]:

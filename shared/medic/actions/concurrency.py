@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any, Final
 
-from medic.actions.base import Action, PlannedAction, Scalar
+from medic.actions.base import Action, PlannedAction, Scalar, TemplateProperty
 from medic.actions.budget import (
     ESM_MIN_CONCURRENCY,
     budget_note,
@@ -72,6 +72,7 @@ class SetReservedConcurrency(Action):
     """
 
     kind = "set_reserved_concurrency"
+    read_permissions = ("lambda:GetFunctionConcurrency",)
     cap = ("reserved_concurrency", "max_reserved_concurrency")
     must_change = True
     risk = "cut"
@@ -137,6 +138,16 @@ class SetReservedConcurrency(Action):
             text=text,
         )
 
+    def template_properties(self, action: PlannedAction) -> list[TemplateProperty]:
+        return [
+            TemplateProperty(
+                resource_type="AWS::Lambda::Function",
+                property="ReservedConcurrentExecutions",
+                field="reserved_concurrency",
+                value=action.after.get("reserved_concurrency"),
+            )
+        ]
+
     def read_live(self, clients: AwsClients, action: PlannedAction) -> dict[str, Scalar]:
         assert action.function_name
         response = clients.lambda_.get_function_concurrency(FunctionName=action.function_name)
@@ -194,6 +205,7 @@ class SetEventSourceMaxConcurrency(Action):
     """
 
     kind = "set_event_source_max_concurrency"
+    read_permissions = ("lambda:GetEventSourceMapping",)
     must_change = True
     free = "no charge for an event source mapping's maximum concurrency"
     permissions = ("lambda:GetEventSourceMapping", "lambda:UpdateEventSourceMapping")
@@ -276,6 +288,19 @@ class SetEventSourceMaxConcurrency(Action):
             clamps=clamps,
             resource={"uuid": source.uuid, "event_source_arn": source.source_arn},
         )
+
+    def template_properties(self, action: PlannedAction) -> list[TemplateProperty]:
+        queue = str(action.resource.get("event_source_arn") or "").rsplit(":", 1)[-1] or str(action.resource["uuid"])
+        return [
+            TemplateProperty(
+                resource_type="AWS::Lambda::EventSourceMapping",
+                resource=f"{{function}}'s event source mapping from {queue}",
+                property="ScalingConfig.MaximumConcurrency",
+                field="maximum_concurrency",
+                value=action.after.get("maximum_concurrency"),
+                sam=f"{{function}}.Events.<the SQS event of {queue}>.Properties.ScalingConfig.MaximumConcurrency",
+            )
+        ]
 
     def read_live(self, clients: AwsClients, action: PlannedAction) -> dict[str, Scalar]:
         mapping = clients.lambda_.get_event_source_mapping(UUID=str(action.resource["uuid"]))

@@ -7,7 +7,7 @@ import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
-from medic.actions.base import Action, PlannedAction, Scalar
+from medic.actions.base import Action, PlannedAction, Scalar, TemplateProperty
 from medic.actions.provisioned import publish_an_alias, wait_for_pc
 from medic.actions.request_checks import confine
 from medic.aws import error_code, request_id
@@ -117,6 +117,7 @@ class SetMemory(Action):
     """
 
     kind = "set_memory"
+    read_permissions = ("lambda:GetAlias", "lambda:GetFunctionConfiguration")
     cap = ("memory_mb", "max_memory_mb")
     must_change = True
     risk = "high"
@@ -191,6 +192,16 @@ class SetMemory(Action):
             ),
             clamps=clamps,
         )
+
+    def template_properties(self, action: PlannedAction) -> list[TemplateProperty]:
+        return [
+            TemplateProperty(
+                resource_type="AWS::Lambda::Function",
+                property="MemorySize",
+                field="memory_mb",
+                value=action.after.get("memory_mb"),
+            )
+        ]
 
     def read_live(self, clients: AwsClients, action: PlannedAction) -> dict[str, Scalar]:
         assert action.function_name

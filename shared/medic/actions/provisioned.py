@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any, Final
 
-from medic.actions.base import Action, PlannedAction, Scalar
+from medic.actions.base import Action, PlannedAction, Scalar, TemplateProperty
 from medic.errors import ActionFailed, GuardrailRefused
 from medic.planning.cost import (
     MB_PER_GB,
@@ -107,6 +107,7 @@ class SetProvisionedConcurrency(Action):
     """
 
     kind = "set_provisioned_concurrency"
+    read_permissions = ("lambda:GetProvisionedConcurrencyConfig",)
     must_change = True
     pc_fields = ("provisioned_concurrency",)
     permissions = (
@@ -143,6 +144,22 @@ class SetProvisionedConcurrency(Action):
         assert action.function_name and action.qualifier
         live = read_pc(clients, action.function_name, action.qualifier)
         return {"provisioned_concurrency": live["provisioned_concurrency"]}
+
+    def template_properties(self, action: PlannedAction) -> list[TemplateProperty]:
+        qualifier = action.qualifier or ""
+        version = qualifier.isdigit()
+        sam = "{function}.ProvisionedConcurrencyConfig.ProvisionedConcurrentExecutions"
+        sam += f" (with AutoPublishAlias: {qualifier})"
+        return [
+            TemplateProperty(
+                resource_type="AWS::Lambda::Version" if version else "AWS::Lambda::Alias",
+                resource=f"{{function}}'s {'version' if version else 'alias'} {qualifier}",
+                property="ProvisionedConcurrencyConfig.ProvisionedConcurrentExecutions",
+                field="provisioned_concurrency",
+                value=action.after.get("provisioned_concurrency"),
+                sam="" if version else sam,
+            )
+        ]
 
     def apply(self, clients: AwsClients, action: PlannedAction) -> str:
         assert action.function_name and action.qualifier
@@ -207,6 +224,7 @@ class SetAutoscalingBounds(Action):
     """
 
     kind = "set_autoscaling_bounds"
+    read_permissions = ("application-autoscaling:DescribeScalableTargets",)
     must_change = True
     pc_fields = ("min_capacity", "max_capacity")
     permissions = (
@@ -254,6 +272,18 @@ class SetAutoscalingBounds(Action):
                 resource=resource,
                 text=text,
             )
+        ]
+
+    def template_properties(self, action: PlannedAction) -> list[TemplateProperty]:
+        return [
+            TemplateProperty(
+                resource_type="AWS::ApplicationAutoScaling::ScalableTarget",
+                resource=f"the scalable target of {{function}}:{action.qualifier}",
+                property=prop,
+                field=field,
+                value=action.after.get(field),
+            )
+            for field, prop in (("min_capacity", "MinCapacity"), ("max_capacity", "MaxCapacity"))
         ]
 
     def read_live(self, clients: AwsClients, action: PlannedAction) -> dict[str, Scalar]:

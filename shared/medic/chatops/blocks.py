@@ -80,6 +80,11 @@ def plan_blocks(plan: Plan, *, decided_note: str = "", approval_note: str = "") 
                 lines.append(f"  Cost: {_usd(action.cost_monthly_usd)} — {action.cost_basis}")
         lines.extend(_total_cost(changes))
         blocks.append(SectionBlock(text=MarkdownTextObject(text=_clip("\n".join(lines)))))
+    if plan.template_warnings:  # a change outside its stack's template lasts until the stack's next deploy
+        text = "*Outside its CloudFormation template*\n" + "\n".join(
+            f":warning: {warning.text()}" for warning in plan.template_warnings
+        )
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=_clip(text))))
     advice = [action.text for action in plan.actions if action.kind == "advise" and action.text != "advice only"]
     if advice:  # what Medic leaves to a human (e.g. a consumer not opted in): said on the card, not only in the log
         text = "*Left to you*\n" + "\n".join(f"• {line}" for line in advice)

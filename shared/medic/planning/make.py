@@ -21,6 +21,7 @@ from medic.plan import Plan, Refusal, approval_hash
 from medic.planning.guardrails import check_budget, check_plan
 from medic.planning.runbook import decide
 from medic.runtime import Runtime
+from medic.stacks import template_warnings
 
 if TYPE_CHECKING:
     from medic.actions.base import PlannedAction
@@ -68,6 +69,7 @@ def make_plan(plan: Plan, facts: Facts, rt: Runtime, now: datetime) -> None:
     actions, refusals = plan_actions(decision.actions, target_of(plan), facts, rt.settings, plan.region)
     plan.actions.extend(actions)
     plan.blocked_by.extend(refusals)
+    plan.template_warnings = template_warnings(plan.changes, plan.function_name, facts.tags)
     _record_facts(plan, facts)
     plan.approval_hash = approval_hash(plan)
     if not plan.blocked_by and plan.changes and decision.mode != "notify":

@@ -9,6 +9,7 @@ from medic.clock import iso
 from medic.plan import OPEN_STATES, Plan, SlackRef
 from medic.planning.make import make_plan, target_of
 from medic.runtime import Runtime
+from medic.stacks import WARNING_RECORD
 
 #: How many times one alarm transition is re-proposed after drift (then a human takes over).
 MAX_REPROPOSALS = 2
@@ -64,6 +65,8 @@ def repropose(plan: Plan, rt: Runtime) -> Plan | None:
     )
     if fresh.decision is not None:
         rt.ledger.append(fresh.id, "decision", fresh.decision.model_dump(mode="json"), now)
+    for warning in fresh.template_warnings:
+        rt.ledger.append(fresh.id, WARNING_RECORD, warning.model_dump(mode="json"), now)
     created = {
         "status": fresh.status,
         "diagnosis": fresh.diagnosis,

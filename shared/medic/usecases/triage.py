@@ -27,6 +27,7 @@ from medic.plan import OPEN_STATES, Plan, plan_id
 from medic.planning.make import make_plan
 from medic.runtime import Runtime
 from medic.safety import BREAKER_KEY, KILL_SWITCH_KEY
+from medic.stacks import WARNING_RECORD
 
 
 def triage(raw_event: Mapping[str, Any] | str | bytes, rt: Runtime) -> dict[str, Any]:
@@ -228,6 +229,7 @@ def _triage_records(plan: Plan, event: AlarmStateChangeEvent, facts: Facts | Non
         )
     if plan.decision is not None:
         records.append(("decision", plan.decision.model_dump(mode="json")))
+    records.extend((WARNING_RECORD, warning.model_dump(mode="json")) for warning in plan.template_warnings)
     if plan.actions or plan.blocked_by:
         records.append(
             (

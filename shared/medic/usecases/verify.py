@@ -1,12 +1,13 @@
 """The verifier's use case, run every minute: APPLIED plans past their verification time are judged on their alarm
 (VERIFIED or FAILED, a rollback handed to the executor when the rule asks for it); APPLYING plans whose executor's
-lease expired are re-driven, then failed; FAILED plans whose rollback hand-off failed are handed again."""
+lease expired are re-driven, then failed; FAILED plans whose rollback hand-off failed are handed again; recent
+VERIFIED plans on CloudFormation-managed functions are read back, to notice a deploy that put the old value back."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from medic import outcomes, queue
 from medic.accounts import target_clients
@@ -19,6 +20,10 @@ from medic.log import get_logger
 from medic.plan import Plan, Verification
 from medic.queue import ExecutorMessage
 from medic.runtime import Runtime
+
+if TYPE_CHECKING:
+    from medic.actions.base import Scalar
+    from medic.stacks import TemplateWarning
 
 _BREACHING: dict[str, Callable[[float, float], bool]] = {
     "GreaterThanThreshold": lambda value, threshold: value > threshold,
@@ -54,9 +59,62 @@ def verify_applied(rt: Runtime) -> dict[str, Any]:
         wanted = plan.rollback_on_failure or plan.abandoned_at
         if wanted and not plan.rollback_requested_at and plan.id not in outcomes:
             outcomes[plan.id] = _each(plan, rt, errors, lambda p: _request_rollback(p, rt, now))
+    for plan in _watched(rt, now):
+        if plan.id not in outcomes:
+            outcomes[plan.id] = _each(plan, rt, errors, lambda p: watch_template(p, rt, now))
     if errors:
         raise VerificationIncomplete(errors)
     return {"checked": len(outcomes), "outcomes": outcomes}
+
+
+#: How long after its verification a plan on a CloudFormation-managed function is read back for a deploy that put
+#: the old value back, and how many such plans one run reads at most (the most recently verified first).
+TEMPLATE_WATCH = timedelta(days=7)
+TEMPLATE_WATCH_MAX = 20
+
+
+def _watched(rt: Runtime, now: datetime) -> list[Plan]:
+    plans = [p for p in rt.ledger.by_state("VERIFIED", since=iso(now - TEMPLATE_WATCH)) if p.template_warnings]
+    return sorted(plans, key=lambda plan: plan.updated_at, reverse=True)[:TEMPLATE_WATCH_MAX]
+
+
+def watch_template(plan: Plan, rt: Runtime, now: datetime) -> str:
+    """A VERIFIED plan whose changes live outside their stack's template (`plan.template_warnings`): each changed
+    field is read live (the action's `read_live`, read-only, through the verifier's or the member account's read
+    role); one back at its `before` means a deploy of the stack undid the fix. Said once per plan: a
+    `reverted_by_deploy` record per field put back and one reply in the card's thread. A plan already settled (so
+    recorded, or its template said to hold the change: `template_updated`) is not read again."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from medic.actions import get_action
+    from medic.stacks import REVERTED_RECORD, settled_by
+
+    if settled_by({event.kind for event in rt.ledger.events(plan.id)}) is not None:
+        return "template_settled"
+    clients = target_clients(plan, rt)
+    reverted: list[tuple[TemplateWarning, Scalar]] = []
+    live: dict[tuple[str, str], dict[str, Scalar]] = {}
+    for warning in plan.template_warnings:
+        action = next((a for a in plan.changes if (a.kind, a.target) == (warning.kind, warning.target)), None)
+        if action is None:
+            continue
+        key = (action.kind, action.target)
+        try:
+            if key not in live:
+                live[key] = get_action(action.kind).read_live(clients, action)
+        except (ClientError, BotoCoreError) as exc:  # a read this role may not make, a resource deleted: not a revert
+            get_logger(use_case="verifier", plan_id=plan.id).warning("template_watch_unreadable", error=str(exc))
+            return "template_unreadable"
+        value = live[key].get(warning.field)
+        if value == warning.before and value != warning.value:
+            reverted.append((warning, value))
+    if not reverted:
+        return "template_held"
+    rt.ledger.remember(plan)
+    for warning, value in reverted:
+        rt.ledger.append(plan.id, REVERTED_RECORD, {"warning": warning.model_dump(mode="json"), "live": value}, now)
+    outcomes.reply(plan, rt, ":rewind: " + " ".join(warning.reverted_text() for warning, _ in reverted))
+    return "reverted_by_deploy"
 
 
 #: How many times the verifier hands an apply whose executor's lease expired back to the executor before failing it.

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from medic.planning.explain import trace_lines
 from medic.planning.verdict import Decision
+from medic.stacks import TemplateWarning
 
 if TYPE_CHECKING:
     from medic.ledger.store import LogEvent
@@ -176,6 +177,9 @@ _RENDERERS: dict[str, Callable[[Mapping[str, Any]], tuple[str, list[str]]]] = {
     "alarm_attached": _simple("attached", "alarm {alarm_name} at {state_timestamp} (value {value}) attached as "
                                           "{plan_id}"),
     "input_rejected": _simple("rejected", "input rejected at {field}: {error}"),
+    "template_drift_warning": lambda data: ("template", [TemplateWarning.model_validate(data).text()]),
+    "reverted_by_deploy": lambda data: ("reverted", [TemplateWarning.model_validate(data["warning"]).reverted_text()]),
+    "template_updated": _simple("template", "stack {stack}'s template holds the change now (said by {by})"),
     "control_set": lambda data: ("control", [f"turned {'on' if data['enabled'] else 'off'} by {data['by']}"
                                              + (f": {data['reason']}" if data.get("reason") else "")]),
 }  # fmt: skip

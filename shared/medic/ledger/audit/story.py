@@ -13,6 +13,7 @@ from medic.errors import InputError
 from medic.ledger.audit.describe import describe_event
 from medic.ledger.audit.listing import CLI, unreadable_lines, who_decided
 from medic.ledger.keys import CONTROL_PREFIX
+from medic.stacks import IN_FORCE, REVERTED_RECORD, settled_by
 
 if TYPE_CHECKING:
     from medic.ledger.store import ChainReport, Ledger, LogEvent, UnreadableItem, UnreadableRecord
@@ -90,6 +91,7 @@ class PlanStory:
         out.append(f"  created {plan.created_at}, updated {plan.updated_at}, decided by {who_decided(plan) or '-'}")
         if plan.slack.ts:
             out.append(f"  Slack card in {plan.slack.channel}, ts {plan.slack.ts}")
+        out += self._template_lines(plan)
         links = self.links
         if links["reproposal_of"]:
             out.append(f"  re-proposal of {links['reproposal_of']} (medic log show {links['reproposal_of']})")
@@ -99,6 +101,21 @@ class PlanStory:
         if links["attached"]:
             out.append(f"  {len(links['attached'])} later alarm(s) attached: {', '.join(links['attached'])}")
         return out
+
+    def _template_lines(self, plan: Plan) -> list[str]:
+        """Whether the plan's changes wait for their CloudFormation template (`medic.stacks`)."""
+        if not plan.template_warnings:
+            return []
+        settled = settled_by({event.kind for event in self.events})
+        if settled == REVERTED_RECORD:
+            state = "reverted by a deploy of its stack"
+        elif settled is not None:
+            state = "the template holds it"
+        elif plan.status in IN_FORCE:
+            state = "waiting for the template"
+        else:
+            state = f"never in force ({plan.status})"
+        return [f"  CloudFormation: {state}", *(f"    {warning.text()}" for warning in plan.template_warnings)]
 
 
 def load_story(ledger: Ledger, chain_id: str) -> PlanStory:
