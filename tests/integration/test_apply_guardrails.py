@@ -15,6 +15,7 @@ from floor import current, pc, rt
 
 from medic_tools.simulate import ACCOUNT, Simulation
 from medic_tools.world import moto_ext
+from support import sqs_event, sqs_record
 
 ROOT = Path(__file__).resolve().parents[2]
 FLOOR = ROOT / "scenarios" / "spillover-fixed-floor.yaml"  # set_provisioned_concurrency on checkout:live, 20 → 78
@@ -93,7 +94,7 @@ def test_the_opt_in_tag_removed_while_an_apply_is_redelivered_stops_it_and_undoe
     [plan] = sim.triage(sim.alarm_events())
     sim.click(plan, "approve")
     [message] = sim.clients.sqs.receive_message(QueueUrl=sim.infra["queue"])["Messages"]
-    record = {"messageId": message["MessageId"], "body": message["Body"], "eventSource": "aws:sqs"}
+    record = sqs_record(message)
     impl = get_action("set_provisioned_concurrency")
     state: dict[str, Any] = {"calls": 0}
     original = impl.wait
@@ -105,12 +106,12 @@ def test_the_opt_in_tag_removed_while_an_apply_is_redelivered_stops_it_and_undoe
         return original(*args, **kwargs)
 
     monkeypatch.setattr(impl, "wait", dies_once)
-    sim.handlers["executor"]({"Records": [record]}, None)
+    sim.handlers["executor"](sqs_event(record), None)
     assert current(sim, plan).status == "APPLYING" and pc(sim) == 78
     untag(sim)
     after_visibility_timeout(sim)
 
-    sim.handlers["executor"]({"Records": [record]}, None)
+    sim.handlers["executor"](sqs_event(record), None)
 
     final = current(sim, plan)
     assert final.status == "ROLLED_BACK" and pc(sim) == 20

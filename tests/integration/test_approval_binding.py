@@ -21,6 +21,7 @@ from medic_tools.scenario import Scenario, load_scenario
 from medic_tools.simulate import Simulation, Story
 from medic_tools.world import moto_ext
 from medic_tools.world.server import EmbeddedAWS
+from support import sqs_event, sqs_record
 
 ROOT = Path(__file__).resolve().parents[2]
 FLOOR = ROOT / "scenarios" / "spillover-fixed-floor.yaml"  # set_provisioned_concurrency on checkout:live, 20 → 78
@@ -157,21 +158,21 @@ def test_an_apply_taken_over_after_a_crash_is_refused_if_the_plan_was_rewritten_
     [plan] = sim.triage(sim.alarm_events())
     sim.click(plan, "approve")
     [message] = sim.clients.sqs.receive_message(QueueUrl=sim.infra["queue"])["Messages"]
-    record = {"messageId": message["MessageId"], "body": message["Body"], "eventSource": "aws:sqs"}
+    record = sqs_record(message)
     impl = get_action("set_provisioned_concurrency")
 
     def dies(*args: Any, **kwargs: Any) -> Any:
         raise TimeoutError("Task timed out: the executor died while waiting for READY")
 
     monkeypatch.setattr(impl, "wait", dies)
-    assert sim.handlers["executor"]({"Records": [record]}, None)["batchItemFailures"]
+    assert sim.handlers["executor"](sqs_event(record), None)["batchItemFailures"]
     monkeypatch.undo()
     assert current(sim, plan).status == "APPLYING" and pc(sim, "checkout") == 78
     tamper(sim, plan, lambda doc: doc["actions"][0]["before"].update(provisioned_concurrency=500), rehash=True)
     after_visibility_timeout(sim)
 
     with moto_ext.count_requests() as served:
-        sim.handlers["executor"]({"Records": [record]}, None)
+        sim.handlers["executor"](sqs_event(record), None)
 
     final = current(sim, plan)
     assert (final.status, final.blocked_by[-1].guard) == ("FAILED", "approval_binding")

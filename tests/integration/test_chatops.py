@@ -23,7 +23,6 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode
 
 import pytest
-from slack_sdk.signature import SignatureVerifier
 
 from medic.chatops.requests import APPROVE_ACTION_ID, MAX_BODY_BYTES, REJECT_ACTION_ID
 from medic.chatops.transport import WebApiTransport
@@ -32,6 +31,7 @@ from medic.runtime import Runtime, install
 from medic_tools.scenario import load_scenario
 from medic_tools.simulate import APP, APPROVER, CHANNEL, SECOND_APPROVER, TEAM, Simulation, Story, simulate
 from medic_tools.world.server import EmbeddedAWS
+from support import slack_signed_headers
 
 ROOT = Path(__file__).resolve().parents[2]
 FLOOR = ROOT / "scenarios" / "spillover-fixed-floor.yaml"  # PC 20 → 72 on checkout:live, one approver
@@ -89,12 +89,11 @@ def form(value: Any) -> bytes:
 
 def request(sim: Simulation, body: bytes, *, secret: str | None = None, age_s: int = 0) -> dict[str, Any]:
     """A Function URL event carrying `body`, signed `age_s` seconds ago (negative: in the future)."""
-    timestamp = str(int(time.time()) - age_s)
-    signature = SignatureVerifier(secret or rt(sim).signing_secret).generate_signature(timestamp=timestamp, body=body)
     return {
         "version": "2.0", "rawPath": "/", "body": base64.b64encode(body).decode(), "isBase64Encoded": True,
-        "headers": {"content-type": "application/x-www-form-urlencoded", "x-slack-request-timestamp": timestamp,
-                    "x-slack-signature": signature or "", "user-agent": "Slackbot 1.0 (+https://api.slack.com/robots)"},
+        "headers": {"content-type": "application/x-www-form-urlencoded",
+                    **slack_signed_headers(secret or rt(sim).signing_secret, body, age_s=age_s),
+                    "user-agent": "Slackbot 1.0 (+https://api.slack.com/robots)"},
         "requestContext": {"http": {"method": "POST", "path": "/", "sourceIp": "203.0.113.9"}},
     }  # fmt: skip
 
@@ -468,7 +467,14 @@ def test_a_fresh_process_decides_without_importing_the_pipeline(world: Callable[
     result = json.loads(run.stdout.splitlines()[-1])
     assert result["status"] == 200
     assert rt(sim).ledger.get(plan.id).status == "APPROVED"  # type: ignore[union-attr]
-    heavy_at_import = {"boto3", "botocore", "medic.ledger.store", "medic.plan", "medic.chatops.blocks", "slack_sdk.web"}
+    heavy_at_import = {
+        "boto3",
+        "botocore",
+        "medic.ledger.store",
+        "medic.plan",
+        "medic.chatops.blocks",
+        "slack_sdk.web",
+    }
     assert heavy_at_import.isdisjoint(result["at_import"]), "nothing heavy before the first request"
     never = {
         "medic.usecases.triage",

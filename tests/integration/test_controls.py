@@ -16,6 +16,7 @@ from medic_tools.cli import main
 from medic_tools.scenario import load_scenario
 from medic_tools.simulate import Simulation, Story
 from medic_tools.world.server import EmbeddedAWS
+from support import sqs_event, sqs_record
 
 FLOOR = Path(__file__).resolve().parents[2] / "scenarios" / "spillover-fixed-floor.yaml"
 
@@ -114,20 +115,20 @@ def test_the_kill_switch_is_read_again_when_a_crashed_apply_is_redelivered(
     [plan] = sim.triage(sim.alarm_events())
     sim.click(plan, "approve")
     [message] = sim.clients.sqs.receive_message(QueueUrl=sim.infra["queue"])["Messages"]
-    record = {"messageId": message["MessageId"], "body": message["Body"], "eventSource": "aws:sqs"}
+    record = sqs_record(message)
     impl = get_action("set_provisioned_concurrency")
 
     def crash(*args: object, **kwargs: object) -> None:
         raise RuntimeError("the executor died while waiting")
 
     monkeypatch.setattr(type(impl), "wait", crash)
-    assert execute_batch({"Records": [record]}, sim.runtime)["batchItemFailures"]  # left for redelivery
+    assert execute_batch(sqs_event(record), sim.runtime)["batchItemFailures"]  # left for redelivery
     monkeypatch.undo()
     assert _pc(sim) == 78 and sim.runtime.ledger.get(plan.id).status == "APPLYING"  # type: ignore[union-attr]
     sim.runtime.safety.set_control(KILL_SWITCH_KEY, True, "U0ONCALL", "stop", sim.clock.now())
     after_visibility_timeout(sim)
 
-    assert execute_batch({"Records": [record]}, sim.runtime) == {"batchItemFailures": []}
+    assert execute_batch(sqs_event(record), sim.runtime) == {"batchItemFailures": []}
 
     final = sim.runtime.ledger.get(plan.id)
     assert final is not None and final.status == "ROLLED_BACK"

@@ -30,6 +30,7 @@ from medic_tools.scenario import load_scenario
 from medic_tools.simulate import Simulation, Story
 from medic_tools.world import moto_ext
 from medic_tools.world.server import EmbeddedAWS
+from support import sqs_event, sqs_record
 
 ROOT = Path(__file__).resolve().parents[2]
 FLOOR = ROOT / "scenarios" / "spillover-fixed-floor.yaml"  # set_provisioned_concurrency on checkout:live, 20 → 78
@@ -105,8 +106,7 @@ def pc(sim: Simulation) -> tuple[int, str]:
 def executor_record(sim: Simulation) -> dict[str, Any]:
     """The approved plan's message, received from the executor queue as the event source mapping would."""
     [message] = sim.clients.sqs.receive_message(QueueUrl=sim.infra["queue"], MaxNumberOfMessages=10)["Messages"]
-    return {"messageId": message["MessageId"], "receiptHandle": message["ReceiptHandle"], "body": message["Body"],
-            "eventSource": "aws:sqs"}  # fmt: skip
+    return sqs_record(message, receipt_handle=True)
 
 
 # --- the world's request log and fault injector ---------------------------------------------------
@@ -331,11 +331,11 @@ def test_a_crash_mid_apply_then_a_redelivery_applies_once(
             impl = get_action("set_provisioned_concurrency")
             monkeypatch.setattr(impl, "wait", crash_once(changed)(impl.wait))
 
-        first = sim.handlers["executor"]({"Records": [record]}, None)
+        first = sim.handlers["executor"](sqs_event(record), None)
         assert first == {"batchItemFailures": [{"itemIdentifier": record["messageId"]}]}  # SQS will redeliver it
         assert final(sim, plan).status == "APPLYING"
         after_visibility_timeout(sim)  # the dead executor's lease has expired: the redelivery takes the plan over
-        again = sim.handlers["executor"]({"Records": [record]}, None)
+        again = sim.handlers["executor"](sqs_event(record), None)
 
     assert again == {"batchItemFailures": []}
     assert final(sim, plan).status == "APPLIED"
@@ -354,9 +354,9 @@ def test_a_crash_while_waiting_does_not_hide_a_failed_allocation(
     impl = get_action("set_provisioned_concurrency")
     monkeypatch.setattr(impl, "wait", crash_once(lambda: True)(impl.wait))
 
-    sim.handlers["executor"]({"Records": [record]}, None)
+    sim.handlers["executor"](sqs_event(record), None)
     after_visibility_timeout(sim)
-    sim.handlers["executor"]({"Records": [record]}, None)
+    sim.handlers["executor"](sqs_event(record), None)
 
     assert final(sim, plan).status == "ROLLED_BACK"  # today: APPLIED, with the PC FAILED underneath
 

@@ -17,7 +17,6 @@ import base64
 import fnmatch
 import json
 import re
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ from medic_tools.scenario import load_scenario
 from medic_tools.simulate import APP, APPROVER, CHANNEL, TEAM, Simulation, Story
 from medic_tools.world import moto_ext
 from medic_tools.world.server import EmbeddedAWS
+from support import slack_signed_headers
 
 ROOT = Path(__file__).resolve().parents[2]
 FLOOR = ROOT / "scenarios" / "spillover-fixed-floor.yaml"
@@ -141,17 +141,13 @@ def plan_writes(operation: str, params: dict[str, Any], plans_table: str, events
 
 def slash_command(sim: Simulation, text: str) -> dict[str, Any]:
     """`/medic <text>` from the on-call approver, signed as Slack signs it, as a Function URL event."""
-    from slack_sdk.signature import SignatureVerifier
-
     assert sim.runtime is not None
     form = {"command": "/medic", "text": text, "user_id": APPROVER, "user_name": "oncall", "team_id": TEAM,
             "api_app_id": APP, "channel_id": CHANNEL, "response_url": f"https://hooks.slack.com/commands/{TEAM}/1/x",
             "trigger_id": "1.2.3"}  # fmt: skip
     body = urlencode(form).encode()
-    timestamp = str(int(time.time()))
-    signature = SignatureVerifier(sim.runtime.signing_secret).generate_signature(timestamp=timestamp, body=body)
-    return {"headers": {"content-type": "application/x-www-form-urlencoded", "x-slack-request-timestamp": timestamp,
-                        "x-slack-signature": signature or ""},
+    return {"headers": {"content-type": "application/x-www-form-urlencoded",
+                        **slack_signed_headers(sim.runtime.signing_secret, body)},
             "requestContext": {"http": {"method": "POST", "path": "/", "sourceIp": "127.0.0.1"}},
             "body": base64.b64encode(body).decode(), "isBase64Encoded": True}  # fmt: skip
 

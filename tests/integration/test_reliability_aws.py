@@ -26,6 +26,7 @@ from medic_tools.scenario import load_scenario
 from medic_tools.simulate import Simulation, Story, _after_fix
 from medic_tools.world import alarms, moto_ext
 from medic_tools.world.server import EmbeddedAWS
+from support import sqs_event, sqs_record
 
 ROOT = Path(__file__).resolve().parents[2]
 FLOOR = ROOT / "scenarios" / "spillover-fixed-floor.yaml"  # set_provisioned_concurrency on checkout:live, 20 → 78
@@ -66,7 +67,7 @@ def outage(*operations: str, code: str = "InternalServerError", status: int = 50
 
 def record_of(sim: Simulation) -> dict[str, Any]:
     [message] = sim.clients.sqs.receive_message(QueueUrl=sim.infra["queue"], VisibilityTimeout=0)["Messages"]
-    return {"messageId": message["MessageId"], "body": message["Body"], "eventSource": "aws:sqs"}
+    return sqs_record(message)
 
 
 # -- triage: facts throttled --------------------------------------------------------------------------------------
@@ -137,12 +138,12 @@ def test_dynamodb_failing_when_the_executor_starts_leaves_the_message_for_redeli
     record = record_of(sim)
     outage("UpdateItem", "TransactWriteItems")
 
-    first = sim.handlers["executor"]({"Records": [record]}, None)
+    first = sim.handlers["executor"](sqs_event(record), None)
     assert first == {"batchItemFailures": [{"itemIdentifier": record["messageId"]}]}  # SQS redelivers it
     assert current(sim, plan).status == "APPROVED" and pc(sim) == 20
     moto_ext.reset_knobs()  # DynamoDB is back by the redelivery
     with moto_ext.count_requests() as served:
-        again = sim.handlers["executor"]({"Records": [record]}, None)
+        again = sim.handlers["executor"](sqs_event(record), None)
 
     assert again == {"batchItemFailures": []}
     assert current(sim, plan).status == "APPLIED"
@@ -271,21 +272,21 @@ def test_a_duplicate_rollback_message_during_a_rollback_rolls_back_once(
     [plan] = rt(sim).ledger.all_plans()
     sim.handlers["verifier"]({"source": "aws.events"}, None)
     [message] = sim.clients.sqs.receive_message(QueueUrl=sim.infra["queue"])["Messages"]
-    record = {"messageId": message["MessageId"], "body": message["Body"], "eventSource": "aws:sqs"}
+    record = sqs_record(message)
     impl = get_action("set_provisioned_concurrency")
     original = impl.rollback
     duplicate: list[Any] = []
 
     def rollback_while_the_duplicate_runs(*args: Any, **kwargs: Any) -> Any:
         if not duplicate:
-            duplicate.append(sim.handlers["executor"]({"Records": [{**record, "messageId": "dup"}]}, None))
+            duplicate.append(sim.handlers["executor"](sqs_event({**record, "messageId": "dup"}), None))
         return original(*args, **kwargs)
 
     monkeypatch.setattr(impl, "rollback", rollback_while_the_duplicate_runs)
     with moto_ext.count_requests() as served:
-        first = sim.handlers["executor"]({"Records": [record]}, None)
+        first = sim.handlers["executor"](sqs_event(record), None)
         sim.clock.advance(3600)  # SQS shows the duplicate's copy again after its visibility timeout
-        again = sim.handlers["executor"]({"Records": [{**record, "messageId": "dup"}]}, None)
+        again = sim.handlers["executor"](sqs_event({**record, "messageId": "dup"}), None)
 
     assert duplicate == [{"batchItemFailures": [{"itemIdentifier": "dup"}]}]
     assert first == again == {"batchItemFailures": []}

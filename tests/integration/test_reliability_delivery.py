@@ -26,6 +26,7 @@ from medic.plan import Plan
 from medic.runtime import Runtime, install
 from medic_tools.simulate import Simulation
 from medic_tools.world import moto_ext
+from support import sqs_event, sqs_record
 
 ROOT = Path(__file__).resolve().parents[2]
 FLOOR = ROOT / "scenarios" / "spillover-fixed-floor.yaml"  # set_provisioned_concurrency on checkout:live, 20 → 78
@@ -225,7 +226,7 @@ def test_a_duplicate_executor_message_during_an_apply_makes_one_change(
     [plan] = sim.triage(sim.alarm_events())
     sim.click(plan, "approve")
     [message] = sim.clients.sqs.receive_message(QueueUrl=sim.infra["queue"])["Messages"]
-    record = {"messageId": message["MessageId"], "body": message["Body"], "eventSource": "aws:sqs"}
+    record = sqs_record(message)
     impl = get_action("set_provisioned_concurrency")
     original = impl.apply
     duplicate: list[dict[str, Any]] = []
@@ -233,15 +234,15 @@ def test_a_duplicate_executor_message_during_an_apply_makes_one_change(
     def apply_while_the_duplicate_runs(*args: Any, **kwargs: Any) -> Any:
         if not duplicate:  # the same message, delivered to a second executor while this one is about to apply
             duplicate.append({})
-            duplicate.append(sim.handlers["executor"]({"Records": [{**record, "messageId": "dup"}]}, None))
+            duplicate.append(sim.handlers["executor"](sqs_event({**record, "messageId": "dup"}), None))
         return original(*args, **kwargs)
 
     monkeypatch.setattr(impl, "apply", apply_while_the_duplicate_runs)
     with moto_ext.count_requests() as served:
-        first = sim.handlers["executor"]({"Records": [record]}, None)
+        first = sim.handlers["executor"](sqs_event(record), None)
         assert duplicate[1] == {"batchItemFailures": [{"itemIdentifier": "dup"}]}, "the duplicate waits its turn"
         after_visibility_timeout(sim)
-        again = sim.handlers["executor"]({"Records": [{**record, "messageId": "dup"}]}, None)
+        again = sim.handlers["executor"](sqs_event({**record, "messageId": "dup"}), None)
 
     assert first == again == {"batchItemFailures": []}
     assert served.count(PUT_PC, succeeded=True) == 1
@@ -261,18 +262,18 @@ def test_a_redelivery_takes_over_an_apply_whose_executor_died(
     [plan] = sim.triage(sim.alarm_events())
     sim.click(plan, "approve")
     [message] = sim.clients.sqs.receive_message(QueueUrl=sim.infra["queue"])["Messages"]
-    record = {"messageId": message["MessageId"], "body": message["Body"], "eventSource": "aws:sqs"}
+    record = sqs_record(message)
     ledger = rt(sim).ledger
     approved = ledger.get(plan.id)
     assert approved is not None
     held = ledger.lease(approved, sim.clock.now(), sim.clock.now() + timedelta(seconds=900), "dead-executor")
-    waited = sim.handlers["executor"]({"Records": [record]}, None)
+    waited = sim.handlers["executor"](sqs_event(record), None)
     assert waited == {"batchItemFailures": [{"itemIdentifier": record["messageId"]}]}
     assert ledger.get(plan.id) == held, "nothing touched while the lease runs"
 
     after_visibility_timeout(sim)
     with moto_ext.count_requests() as served:
-        assert sim.handlers["executor"]({"Records": [record]}, None) == {"batchItemFailures": []}
+        assert sim.handlers["executor"](sqs_event(record), None) == {"batchItemFailures": []}
 
     final = ledger.get(plan.id)
     assert final is not None and final.status == "APPLIED"

@@ -22,7 +22,6 @@ from urllib.parse import urlencode
 import pytest
 from floor import current, pc, rt
 from pytest_httpserver import HTTPServer
-from slack_sdk.signature import SignatureVerifier
 from werkzeug import Request, Response
 
 from medic.chatops.requests import APPROVE_ACTION_ID
@@ -33,6 +32,7 @@ from medic_tools.scenario import load_scenario
 from medic_tools.simulate import APP, APPROVER, CHANNEL, TEAM, Simulation, Story, _after_fix
 from medic_tools.world import alarms
 from medic_tools.world.server import EmbeddedAWS
+from support import slack_signed_headers
 
 ROOT = Path(__file__).resolve().parents[2]
 FLOOR = ROOT / "scenarios" / "spillover-fixed-floor.yaml"  # set_provisioned_concurrency on checkout:live, 20 → 78
@@ -111,11 +111,9 @@ def click(sim: Simulation, plan: Plan, slack: FakeSlack) -> dict[str, Any]:
                      "value": plan.id, "action_ts": f"{time.time():.6f}"}],
     }  # fmt: skip
     body = urlencode({"payload": json.dumps(payload)}).encode()
-    timestamp = str(int(time.time()))
-    signature = SignatureVerifier(rt(sim).signing_secret).generate_signature(timestamp=timestamp, body=body)
     event = {
-        "headers": {"content-type": "application/x-www-form-urlencoded", "x-slack-request-timestamp": timestamp,
-                    "x-slack-signature": signature or ""},
+        "headers": {"content-type": "application/x-www-form-urlencoded",
+                    **slack_signed_headers(rt(sim).signing_secret, body)},
         "requestContext": {"http": {"method": "POST", "path": "/", "sourceIp": "203.0.113.9"}},
         "body": base64.b64encode(body).decode(), "isBase64Encoded": True,
     }  # fmt: skip

@@ -22,6 +22,7 @@ from medic.usecases.verify import MAX_REDRIVES
 from medic_tools.replay import Replayer, classify
 from medic_tools.simulate import Simulation
 from medic_tools.world import moto_ext
+from support import sqs_event, sqs_record
 
 ROOT = Path(__file__).resolve().parents[2]
 FLOOR = ROOT / "scenarios" / "spillover-fixed-floor.yaml"  # set_provisioned_concurrency on checkout:live, 20 → 78
@@ -41,7 +42,7 @@ def kinds(sim: Simulation, plan: Plan) -> list[str]:
 def queued(sim: Simulation) -> list[dict[str, Any]]:
     """The executor queue's visible messages, received as the event source mapping would hand them over."""
     messages = sim.clients.sqs.receive_message(QueueUrl=sim.infra["queue"], MaxNumberOfMessages=10).get("Messages", [])
-    return [{"messageId": m["MessageId"], "body": m["Body"], "eventSource": "aws:sqs"} for m in messages]
+    return [sqs_record(m) for m in messages]
 
 
 def verifier(sim: Simulation) -> dict[str, Any]:
@@ -104,7 +105,7 @@ def test_an_apply_whose_executor_keeps_dying_is_re_driven_a_bounded_number_of_ti
     [plan] = sim.triage([event])
     sim.click(plan, "approve")
     lease = timedelta(seconds=rt(sim).settings.executor_lease_s)
-    sim.handlers["executor"]({"Records": queued(sim)}, None)
+    sim.handlers["executor"](sqs_event(*queued(sim)), None)
     assert current(sim, plan).status == "APPLYING" and pc(sim) == 78
     assert verifier(sim)["outcomes"] == {}, "a running lease is the executor's: the verifier leaves the plan alone"
 
@@ -114,7 +115,7 @@ def test_an_apply_whose_executor_keeps_dying_is_re_driven_a_bounded_number_of_ti
         assert verifier(sim)["outcomes"] == {plan.id: "redrive_pending"}, "once per expired lease"
         [redriven] = queued(sim)
         assert json.loads(redriven["body"]) == {"plan_id": plan.id, "approval_hash": plan.approval_hash}
-        sim.handlers["executor"]({"Records": [redriven]}, None)  # taken over, and the executor dies again
+        sim.handlers["executor"](sqs_event(redriven), None)  # taken over, and the executor dies again
         assert current(sim, plan).status == "APPLYING"
         assert kinds(sim, plan).count("lease_taken_over") == attempt
 
@@ -127,7 +128,7 @@ def test_an_apply_whose_executor_keeps_dying_is_re_driven_a_bounded_number_of_ti
     assert json.loads(rollback["body"]) == {"plan_id": plan.id, "rollback": True}
     [replayable] = classify(json.loads(rollback["body"]), "queue:medic-executor-dlq#1")
     assert Replayer(rt(sim), execute=False).redrive(replayable).outcome == "would_enqueue"
-    sim.handlers["executor"]({"Records": [rollback]}, None)
+    sim.handlers["executor"](sqs_event(rollback), None)
 
     assert current(sim, plan).status == "ROLLED_BACK" and pc(sim) == 20
     assert rt(sim).ledger.verify_chain(plan.id) is None
@@ -155,7 +156,7 @@ def test_a_redriven_apply_that_an_executor_finishes_is_applied_once(
     [plan] = sim.triage(sim.alarm_events())
     sim.click(plan, "approve")
     with moto_ext.count_requests() as served:
-        sim.handlers["executor"]({"Records": queued(sim)}, None)
+        sim.handlers["executor"](sqs_event(*queued(sim)), None)
         sim.clock.advance(rt(sim).settings.executor_lease_s + 1)
         assert verifier(sim)["outcomes"] == {plan.id: "redriven"}
         sim.drain_executor()

@@ -21,6 +21,7 @@ from medic_tools.scenario import load_scenario
 from medic_tools.simulate import APPROVER, Simulation, Story, simulate
 from medic_tools.world import moto_ext
 from medic_tools.world.server import EmbeddedAWS
+from support import sqs_event, sqs_record
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = sorted((ROOT / "scenarios").glob("*.yaml"))
@@ -138,9 +139,9 @@ def test_a_redelivered_executor_message_applies_once(proposed) -> None:
     sim, (plan, _) = proposed
     sim.click(plan, "approve")
     message = sim.clients.sqs.receive_message(QueueUrl=sim.infra["queue"])["Messages"][0]
-    record = {"messageId": message["MessageId"], "body": message["Body"]}
-    assert sim.handlers["executor"]({"Records": [record]}, None) == {"batchItemFailures": []}
-    assert sim.handlers["executor"]({"Records": [record]}, None) == {"batchItemFailures": []}
+    record = sqs_record(message)
+    assert sim.handlers["executor"](sqs_event(record), None) == {"batchItemFailures": []}
+    assert sim.handlers["executor"](sqs_event(record), None) == {"batchItemFailures": []}
     calls = [e for e in sim.runtime.ledger.events(plan.id) if e.kind == "aws_call"]
     assert len(calls) == 1
     assert sim.runtime.ledger.get(plan.id).status == "APPLIED"

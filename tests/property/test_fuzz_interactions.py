@@ -16,12 +16,9 @@ plan of its own (so no example depends on another's clicks).
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 import importlib.util
 import itertools
 import json
-import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -45,6 +42,7 @@ from medic.config import Settings
 from medic.plan import Plan, SlackRef, approval_hash
 from medic.runtime import Runtime
 from medic_tools.simulate import build_medic_infra
+from support import slack_signed_headers
 
 ROOT = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
@@ -236,12 +234,9 @@ def function_url_event(body: bytes, headers: dict[str, str], base64_flag: bool) 
 
 
 def signed_headers(secret: str, body: bytes, *, age_s: int = 0) -> dict[str, str]:
-    """Slack's v0 signature over the raw body (computed here: slack_sdk's signer only takes UTF-8 bodies)."""
-    timestamp = str(int(time.time()) - age_s)
-    mac = hmac.new(secret.encode(), b"v0:" + timestamp.encode() + b":" + body, hashlib.sha256)
-    signature = f"v0={mac.hexdigest()}"
-    return {"content-type": "application/x-www-form-urlencoded", "x-slack-request-timestamp": timestamp,
-            "x-slack-signature": signature, "user-agent": "Slackbot 1.0"}  # fmt: skip
+    """A Function URL request's headers, signed by Slack's v0 signature over the raw body (any bytes)."""
+    return {"content-type": "application/x-www-form-urlencoded", **slack_signed_headers(secret, body, age_s=age_s),
+            "user-agent": "Slackbot 1.0"}  # fmt: skip
 
 
 # -- properties ------------------------------------------------------------------------------------

@@ -19,7 +19,6 @@ from urllib.parse import parse_qs, urlencode
 
 import pytest
 from pytest_httpserver import HTTPServer
-from slack_sdk.signature import SignatureVerifier
 from werkzeug import Request
 
 from medic.actions.base import PlannedAction
@@ -40,6 +39,7 @@ from medic.usecases.interactions import (
     fresh_response_url,
     handle_interaction,
 )
+from support import slack_signature, slack_signed_headers
 
 REGION, PLANS, EVENTS = "us-east-1", "medic-plans", "medic-events"  # as tests/unit/conftest.py makes them
 
@@ -128,11 +128,9 @@ def stored(rt: Runtime, plan: Plan) -> Plan:
 
 
 def signed(body: bytes, *, age_s: int = 0) -> dict[str, Any]:
-    timestamp = str(int(time.time()) - age_s)
-    signature = SignatureVerifier(SECRET).generate_signature(timestamp=timestamp, body=body)
     return {
-        "headers": {"content-type": "application/x-www-form-urlencoded", "x-slack-request-timestamp": timestamp,
-                    "x-slack-signature": signature or "", "user-agent": "Slackbot 1.0"},
+        "headers": {"content-type": "application/x-www-form-urlencoded",
+                    **slack_signed_headers(SECRET, body, age_s=age_s), "user-agent": "Slackbot 1.0"},
         "requestContext": {"http": {"method": "POST", "path": "/", "sourceIp": "192.0.2.1"}},
         "body": base64.b64encode(body).decode(), "isBase64Encoded": True,
     }  # fmt: skip
@@ -600,7 +598,7 @@ ROTATED = "0e1d2c3b4a59687766554433221100ff"
 def signed_with(secret: str, body: bytes) -> dict[str, Any]:
     event = signed(body)
     timestamp = event["headers"]["x-slack-request-timestamp"]
-    event["headers"]["x-slack-signature"] = SignatureVerifier(secret).generate_signature(timestamp=timestamp, body=body)
+    event["headers"]["x-slack-signature"] = slack_signature(secret, timestamp, body)
     return event
 
 

@@ -11,10 +11,8 @@ from __future__ import annotations
 import ast
 import base64
 import hashlib
-import hmac
 import json
 import re
-import time
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +26,7 @@ from medic.errors import SlackRequestRefused
 from medic.plan import plan_id
 from medic.queue import ExecutorMessage
 from medic.usecases.interactions import PLAN_ID
+from support import slack_signed_headers
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events"
@@ -124,11 +123,7 @@ def test_the_click_parses_as_medic_reads_it_and_is_refused_until_re_signed() -> 
         verify_signature(headers, body, secret)
     assert refused.value.status == 401
     # Re-signed as events/README.md says: v0=HMAC-SHA256(secret, "v0:<timestamp>:<body>"), with a current timestamp.
-    timestamp = str(int(time.time()))
-    signed = hmac.new(secret.encode(), f"v0:{timestamp}:".encode() + body, hashlib.sha256).hexdigest()
-    verify_signature(
-        {**headers, "x-slack-request-timestamp": timestamp, "x-slack-signature": f"v0={signed}"}, body, secret
-    )
+    verify_signature({**headers, **slack_signed_headers(secret, body)}, body, secret)
     assert base64.b64decode(event["body"]) == body and event["isBase64Encoded"] is True
 
 

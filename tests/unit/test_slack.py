@@ -21,7 +21,6 @@ import pytest
 from pytest_httpserver import HTTPServer
 from slack_sdk.errors import SlackApiError
 from slack_sdk.models.blocks import Block
-from slack_sdk.signature import SignatureVerifier
 
 from medic.actions import get_action
 from medic.alarms.signals import Target
@@ -42,6 +41,7 @@ from medic.facts import Facts
 from medic.plan import Plan, approval_hash, plan_id
 from medic.planning.guardrails import check_plan
 from medic.planning.runbook import decide, load_runbook
+from support import slack_signed_headers
 
 ALARM_ARN = "arn:aws:cloudwatch:us-east-1:123456789012:alarm:checkout-live-spillover"
 STATE_TS = "2026-11-22T05:00:00.000Z"
@@ -281,10 +281,7 @@ def form(payload: Any) -> bytes:
 
 def signed_headers(body: bytes, *, secret: str = SIGNING_SECRET, age_s: int = 0) -> dict[str, str]:
     """Headers as Slack signs a request sent `age_s` seconds ago (negative: from the future)."""
-    timestamp = str(int(time.time()) - age_s)
-    signature = SignatureVerifier(secret).generate_signature(timestamp=timestamp, body=body)
-    assert signature is not None
-    return {"x-slack-request-timestamp": timestamp, "x-slack-signature": signature}
+    return slack_signed_headers(secret, body, age_s=age_s)
 
 
 def refused(call: Any, *args: Any) -> SlackRequestRefused:
