@@ -158,6 +158,12 @@ def _parser() -> argparse.ArgumentParser:
     for sub in log_commands.choices.values():
         _stack_argument(sub)
 
+    from medic_tools import promotions as promoting
+
+    promotions = commands.add_parser("promotions", help="scopes proposed for or promoted to mode auto (the log)")
+    promoting.add_arguments(promotions)
+    _stack_argument(promotions)
+
     from medic_tools import replay as replaying
 
     replay_help = "re-drive DLQ messages, saved events and rejected inputs through the pipeline (a dry run by default)"
@@ -201,6 +207,11 @@ def _run(args: argparse.Namespace) -> int:
         return EXIT_OK
     if args.command == "log":
         return _log(args)
+    if args.command == "promotions":
+        from medic.runtime import Runtime
+        from medic_tools import promotions
+
+        return promotions.run(args, Runtime(_settings(args)))
     if args.command == "replay":
         from medic_tools import replay
 

@@ -54,7 +54,7 @@ def sim(world: Callable[..., Simulation]) -> Simulation:
 
 
 def test_two_verified_approvals_propose_a_promotion_with_the_evidence_and_an_override_that_validates(
-    sim: Simulation, tmp_path: Path
+    sim: Simulation, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     events = sim.alarm_events()
     first = approved_and_verified(sim, incident(sim, events))
@@ -75,10 +75,16 @@ def test_two_verified_approvals_propose_a_promotion_with_the_evidence_and_an_ove
     [thread] = [r for r in sim.console.replies if r["thread_ts"] == item["slack_ts"]]
     assert "floor-too-low-auto-checkout-live" in thread["text"]
 
-    override = tmp_path / "promoted.yaml"
-    override.write_text(proposed.data["override"], encoding="utf-8")
+    [listed] = promotions_cli(sim, monkeypatch, capsys)
+    assert (listed["state"], listed["chain_state"]) == ("PROPOSED", "PROPOSED")
+    assert listed["evidence"] == [first.id, second.id]
     from medic_tools.cli import main
 
+    assert main(["promotions", "show", KEY]) == 0
+    assert proposed.data["override"] in capsys.readouterr().out
+
+    override = tmp_path / "promoted.yaml"
+    override.write_text(proposed.data["override"], encoding="utf-8")
     assert main(["runbook", "check", "--override", str(override)]) == 0
     from medic.config import DEFAULT_RUNBOOK
     from medic.planning.runbook import decide, load_runbook
@@ -91,7 +97,7 @@ def test_two_verified_approvals_propose_a_promotion_with_the_evidence_and_an_ove
 
 
 def test_promoted_by_two_approvers_the_next_alarm_is_applied_without_a_click_and_a_failure_demotes_it(
-    sim: Simulation,
+    sim: Simulation, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     events = sim.alarm_events()
     for _ in range(2):
@@ -107,6 +113,10 @@ def test_promoted_by_two_approvers_the_next_alarm_is_applied_without_a_click_and
     assert second["statusCode"] == 200 and "PROMOTED" in json.loads(second["body"])["text"]
     assert rt(sim).ledger.promotion_item(KEY)["promotion_state"] == "ACTIVE"  # type: ignore[index]
     assert chain_kinds(sim).count("promotion_approval") == 2 and "promotion_approved" in chain_kinds(sim)
+    listed = promotions_cli(sim, monkeypatch, capsys)
+    assert [(r["key"], r["state"], r["chain_state"], r["approvers"]) for r in listed] == [
+        (KEY, "ACTIVE", "ACTIVE", [APPROVER, SECOND_APPROVER])
+    ]
 
     auto = incident(sim, events)
     assert (auto.status, auto.mode, auto.decided_by) == ("APPROVED", "auto", ["auto"])
@@ -157,6 +167,17 @@ def test_one_approver_alone_promotes_nothing(sim: Simulation) -> None:
 
     assert (plan.status, plan.mode) == ("PROPOSED", "approve")
     assert rt(sim).ledger.promotion_item(KEY)["promotion_state"] == "PROPOSED"  # type: ignore[index]
+
+
+def promotions_cli(sim: Simulation, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Any:
+    """`medic promotions --json` against the simulation's log."""
+    from medic_tools.cli import main
+
+    monkeypatch.setenv("MEDIC_PLANS_TABLE", sim.infra["plans"])
+    monkeypatch.setenv("MEDIC_EVENTS_TABLE", sim.infra["events"])
+    capsys.readouterr()
+    assert main(["promotions", "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
 
 
 def still_breaching(sim: Simulation) -> None:
