@@ -316,6 +316,8 @@ def _simulate(args: argparse.Namespace) -> int:
         if args.verbose:
             print("\n━━ Summary " + "━" * 70)
         print(summary_table(runs))
+        for line in promotion_lines(runs):
+            print(line)
         if args.backtest:
             print(backtest_line(runs))
     failures = [run for run in runs if run.failed(check=args.check)]
@@ -400,6 +402,25 @@ def summary_table(runs: Sequence[ScenarioRun]) -> str:
     widths = [max(len(row[column]) for row in rows) for column in range(4)]
     return "\n".join("  ".join([*(cell.ljust(width) for cell, width in zip(row, widths, strict=False)), row[4]])
                      .rstrip() for row in rows)  # fmt: skip
+
+
+def promotion_lines(runs: Sequence[ScenarioRun]) -> list[str]:
+    """`medic simulate`'s lines under the summary for the worlds where a runbook row earned mode auto on a target (a
+    scenario whose incident `recurs`: medic.promotions), as each world's log holds it."""
+    lines = []
+    for run in runs:
+        for promotion in (run.document or {}).get("promotions") or []:
+            line = (f"promotion: {promotion['row']} on {promotion['target']} proposed after "
+                    f"{len(promotion['evidence'])} verified human approvals ({', '.join(promotion['evidence'])}), "
+                    f"{promotion['state']}")  # fmt: skip
+            if promotion["approvers"]:
+                line += f" (approved by {' and '.join(promotion['approvers'])})"
+            auto = promotion["applied_in_auto"]
+            if auto:
+                plural = "s" if len(auto) != 1 else ""
+                line += f"; then {len(auto)} plan{plural} applied in mode auto ({', '.join(auto)})"
+            lines.append(line)
+    return lines
 
 
 def backtest_line(runs: Sequence[ScenarioRun]) -> str:

@@ -60,6 +60,7 @@ class Outcome:
     world_after: dict[str, Any] = field(default_factory=dict)
     ground_truth: dict[str, Any] | None = None
     backtest: dict[str, Any] | None = None
+    promotions: list[dict[str, Any]] | None = None
 
     def contract(self) -> dict[str, Any]:
         """The `--json` document (docs/SCENARIOS.md); `ground_truth` only when the scenario has a workload, `backtest`
@@ -74,6 +75,8 @@ class Outcome:
             document["ground_truth"] = self.ground_truth
         if self.backtest is not None:
             document["backtest"] = self.backtest
+        if self.promotions:
+            document["promotions"] = self.promotions
         return document
 
 
@@ -362,6 +365,52 @@ class Simulation:
             state = event["detail"]["state"]
             self.story.write(f"alarm {event['detail']['alarmName']} → {state['value']} at {state['timestamp']}")
 
+    def _handle(self, plans: list[Plan], decide: Decide) -> list[Plan]:
+        """Decide the triaged plans as `decide` says, run the executor, verify what was applied; the plans as stored."""
+        assert self.runtime is not None
+        for plan in plans:
+            if plan.status == "PROPOSED" and not plan.dry_run and decide != "none":
+                if decide == "approve":
+                    self.approve(plan)  # a high-risk plan takes two distinct approvers
+                else:
+                    self.click(plan, decide)
+        self.drain_executor()
+        plans = [self.runtime.ledger.get(plan.id) or plan for plan in plans]
+        if any(plan.status == "APPLIED" for plan in plans):
+            self.after_fix_and_verify()
+            self.drain_executor()  # a rollback the verifier queued (the rule asked for it)
+        return [self.runtime.ledger.get(plan.id) or plan for plan in plans]
+
+    def _promote_proposed(self) -> None:
+        """Approve every open promotion card (medic.promotions) as two distinct approvers."""
+        assert self.runtime is not None
+        for item in self.runtime.ledger.promotion_items():
+            if item.get("promotion_state") == "PROPOSED" and item.get("slack_ts"):
+                for user in (APPROVER, SECOND_APPROVER):
+                    self.click_promotion(str(item["plan_id"]), user=user)
+
+    def promotions(self, plans: list[Plan]) -> list[dict[str, Any]]:
+        """The world's promotions (medic.promotions) as its log holds them: the scope, its state, the evidence, the
+        approvers, and the plans of this run applied in mode auto because of it."""
+        from medic.promotions.scope import standing
+
+        assert self.runtime is not None
+        ledger, found = self.runtime.ledger, []
+        for item in ledger.promotion_items():
+            key = str(item["plan_id"])
+            events = ledger.events(key)
+            chain = standing(key, events, ledger.head(key), self.runtime.settings)
+            proposed = next((e.data for e in events if e.kind == "promotion_proposed"), {})
+            auto = [p.id for p in plans if p.mode == "auto" and p.decision and key in p.decision.reason]
+            found.append({
+                "key": key, "row": item.get("row", ""), "target": item.get("target", ""),
+                "state": item.get("promotion_state", ""), "chain_state": chain.state,
+                "evidence": [e["plan_id"] for e in proposed.get("evidence", [])],
+                "approvers": sorted({str(e.data.get("user")) for e in events if e.kind == "promotion_approval"}),
+                "applied_in_auto": auto,
+            })  # fmt: skip
+        return found
+
     def outcome(self, plans: list[Plan]) -> Outcome:
         assert self.runtime is not None
         plans = [self.runtime.ledger.get(plan.id) or plan for plan in plans]
@@ -391,20 +440,14 @@ class Simulation:
 
     def run(self, decide: Decide, backtest: bool = False) -> Outcome:
         try:
-            runtime = self.setup()
-            plans = self.triage(self.alarm_events())
-            for plan in plans:
-                if plan.status == "PROPOSED" and not plan.dry_run and decide != "none":
-                    if decide == "approve":
-                        self.approve(plan)  # a high-risk plan takes two distinct approvers
-                    else:
-                        self.click(plan, decide)
-            self.drain_executor()
-            plans = [runtime.ledger.get(plan.id) or plan for plan in plans]
-            if any(plan.status == "APPLIED" for plan in plans):
-                self.after_fix_and_verify()
-                self.drain_executor()  # a rollback the verifier queued (the rule asked for it)
+            self.setup()
+            plans = self._handle(self.triage(self.alarm_events()), decide)
+            for _ in range(self.scenario.recurs):
+                if decide == "approve":
+                    self._promote_proposed()
+                plans += self._handle(self.triage(self.recur()), decide)
             outcome = self.outcome(plans)
+            outcome.promotions = self.promotions(outcome.plans)
             if backtest:
                 outcome.backtest = backtest_summary(self.backtest())
             _tell_ending(outcome, self.story)
