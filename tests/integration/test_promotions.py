@@ -190,3 +190,26 @@ def still_breaching(sim: Simulation) -> None:
     sim.clock.set(begin + timedelta(minutes=3))
     alarms.evaluate_alarms(sim.clock.now(), ACCOUNT, sim.region)
     sim.handlers["verifier"]({"source": "aws.events"}, None)
+
+
+def test_a_drift_before_the_proposal_restarts_the_evidence(sim: Simulation) -> None:
+    events = sim.alarm_events()
+    first = approved_and_verified(sim, incident(sim, events))
+    drifted = incident(sim, sim.recur())
+    sim.approve(drifted)
+    sim.clients.lambda_.put_provisioned_concurrency_config(FunctionName="checkout", Qualifier="live",
+                                                           ProvisionedConcurrentExecutions=30)  # fmt: skip
+    sim.drain_executor()  # the live floor is not the plan's before: DRIFTED, and a re-proposal from it
+    assert rt(sim).ledger.get(drifted.id).status == "DRIFTED"  # type: ignore[union-attr]
+    assert rt(sim).ledger.promotion_item(KEY)["promotion_state"] == "RESET"  # type: ignore[index]
+    assert "evidence_reset" in chain_kinds(sim)
+
+    fresh = rt(sim).ledger.get(drifted.id + "-r1")
+    assert fresh is not None
+    again = approved_and_verified(sim, fresh)
+    assert rt(sim).ledger.promotion_item(KEY)["promotion_state"] == "RESET", "one verified plan since the drift"
+    third = approved_and_verified(sim, incident(sim, sim.recur()))
+
+    [proposed] = [event for event in rt(sim).ledger.events(KEY) if event.kind == "promotion_proposed"]
+    assert [e["plan_id"] for e in proposed.data["evidence"]] == [again.id, third.id]
+    assert first.id not in json.dumps(proposed.data)
