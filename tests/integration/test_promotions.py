@@ -8,6 +8,8 @@ The fixed-floor scenario's incident (PC 20 on checkout:live, row floor-too-low) 
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 from collections.abc import Callable
 from datetime import timedelta
@@ -54,7 +56,7 @@ def sim(world: Callable[..., Simulation]) -> Simulation:
 
 
 def test_two_verified_approvals_propose_a_promotion_with_the_evidence_and_an_override_that_validates(
-    sim: Simulation, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    sim: Simulation, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     events = sim.alarm_events()
     first = approved_and_verified(sim, incident(sim, events))
@@ -75,17 +77,14 @@ def test_two_verified_approvals_propose_a_promotion_with_the_evidence_and_an_ove
     [thread] = [r for r in sim.console.replies if r["thread_ts"] == item["slack_ts"]]
     assert "floor-too-low-auto-checkout-live" in thread["text"]
 
-    [listed] = promotions_cli(sim, monkeypatch, capsys)
+    [listed] = json.loads(medic(sim, monkeypatch, "promotions", "--json"))
     assert (listed["state"], listed["chain_state"]) == ("PROPOSED", "PROPOSED")
     assert listed["evidence"] == [first.id, second.id]
-    from medic_tools.cli import main
-
-    assert main(["promotions", "show", KEY]) == 0
-    assert proposed.data["override"] in capsys.readouterr().out
+    assert proposed.data["override"] in medic(sim, monkeypatch, "promotions", "show", KEY)
 
     override = tmp_path / "promoted.yaml"
     override.write_text(proposed.data["override"], encoding="utf-8")
-    assert main(["runbook", "check", "--override", str(override)]) == 0
+    assert "0 failed" in medic(sim, monkeypatch, "runbook", "check", "--override", str(override))
     from medic.config import DEFAULT_RUNBOOK
     from medic.planning.runbook import decide, load_runbook
 
@@ -97,7 +96,7 @@ def test_two_verified_approvals_propose_a_promotion_with_the_evidence_and_an_ove
 
 
 def test_promoted_by_two_approvers_the_next_alarm_is_applied_without_a_click_and_a_failure_demotes_it(
-    sim: Simulation, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    sim: Simulation, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     events = sim.alarm_events()
     for _ in range(2):
@@ -113,7 +112,7 @@ def test_promoted_by_two_approvers_the_next_alarm_is_applied_without_a_click_and
     assert second["statusCode"] == 200 and "PROMOTED" in json.loads(second["body"])["text"]
     assert rt(sim).ledger.promotion_item(KEY)["promotion_state"] == "ACTIVE"  # type: ignore[index]
     assert chain_kinds(sim).count("promotion_approval") == 2 and "promotion_approved" in chain_kinds(sim)
-    listed = promotions_cli(sim, monkeypatch, capsys)
+    listed = json.loads(medic(sim, monkeypatch, "promotions", "--json"))
     assert [(r["key"], r["state"], r["chain_state"], r["approvers"]) for r in listed] == [
         (KEY, "ACTIVE", "ACTIVE", [APPROVER, SECOND_APPROVER])
     ]
@@ -169,15 +168,17 @@ def test_one_approver_alone_promotes_nothing(sim: Simulation) -> None:
     assert rt(sim).ledger.promotion_item(KEY)["promotion_state"] == "PROPOSED"  # type: ignore[index]
 
 
-def promotions_cli(sim: Simulation, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Any:
-    """`medic promotions --json` against the simulation's log."""
+def medic(sim: Simulation, monkeypatch: pytest.MonkeyPatch, *argv: str) -> str:
+    """`medic ARGV…` against the simulation's log; what it printed. (Not capsys: Medic's logger keeps the stderr it
+    was first given, and a test's captured stream is closed after it.)"""
     from medic_tools.cli import main
 
     monkeypatch.setenv("MEDIC_PLANS_TABLE", sim.infra["plans"])
     monkeypatch.setenv("MEDIC_EVENTS_TABLE", sim.infra["events"])
-    capsys.readouterr()
-    assert main(["promotions", "--json"]) == 0
-    return json.loads(capsys.readouterr().out)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(list(argv)) == 0
+    return out.getvalue()
 
 
 def still_breaching(sim: Simulation) -> None:
