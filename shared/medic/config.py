@@ -51,6 +51,8 @@ ENV_VARS: dict[str, str] = {
     "member_read_role_name": "MEDIC_MEMBER_READ_ROLE_NAME",
     "pc_budget": "MEDIC_PC_BUDGET",
     "digest_bucket": "MEDIC_DIGEST_BUCKET",
+    "promotion_after": "MEDIC_PROMOTION_AFTER",
+    "promotion_window_days": "MEDIC_PROMOTION_WINDOW_DAYS",
     "region": "AWS_REGION",
 }
 
@@ -143,6 +145,10 @@ class Settings(BaseModel):
     # The remediation log's digests (medic.ledger.digests): the Object Lock bucket the digest writer writes to and
     # `medic log verify` reads. Empty: no digests (verify says so).
     digest_bucket: str = Field(default="", pattern=r"^([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])?$")
+    # Graduated autonomy (medic.promotions): after this many plans of one row on one target were approved by humans
+    # and VERIFIED (within the window), Medic proposes running that row in mode auto on that target. 0: never.
+    promotion_after: int = Field(default=5, ge=0, description="verified human-approved plans before a promotion")
+    promotion_window_days: int = Field(default=90, gt=0, description="how far back the evidence is read")
     region: str | None = None
 
     @field_validator("approvers", mode="before")

@@ -98,4 +98,20 @@ def move(
         reply(plan, rt, say)
     if note:
         update_card(plan, rt, note)
+    if state == "VERIFIED" or state in ("FAILED", "ROLLED_BACK", "DRIFTED"):
+        _promotion_after(plan, rt, now)
     return plan
+
+
+def _promotion_after(plan: Plan, rt: Runtime, now: datetime) -> None:
+    """The outcome's part in graduated autonomy (`medic.promotions.evidence`): evidence, a proposal, a demotion. The
+    plan's own state change stands whatever happens here; a failed write is logged as an error (a demotion that
+    could not be written leaves the scope promoted: the alarm on Medic's errors must see it)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from medic.promotions.evidence import after_outcome
+
+    try:
+        after_outcome(plan, rt, now)
+    except (ClientError, BotoCoreError) as exc:
+        get_logger(plan_id=plan.id).error("promotion_update_failed", state=plan.status, error=str(exc)[:300])

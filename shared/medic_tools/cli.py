@@ -165,6 +165,12 @@ def _parser() -> argparse.ArgumentParser:
     for sub in log_commands.choices.values():
         _stack_argument(sub)
 
+    from medic_tools import promotions as promoting
+
+    promotions = commands.add_parser("promotions", help="scopes proposed for or promoted to mode auto (the log)")
+    promoting.add_arguments(promotions)
+    _stack_argument(promotions)
+
     from medic_tools import replay as replaying
 
     replay_help = "re-drive DLQ messages, saved events and rejected inputs through the pipeline (a dry run by default)"
@@ -208,6 +214,11 @@ def _run(args: argparse.Namespace) -> int:
         return EXIT_OK
     if args.command == "log":
         return _log(args)
+    if args.command == "promotions":
+        from medic.runtime import Runtime
+        from medic_tools import promotions
+
+        return promotions.run(args, Runtime(_settings(args)))
     if args.command == "replay":
         from medic_tools import replay
 
@@ -314,6 +325,8 @@ def _simulate(args: argparse.Namespace) -> int:
         print(summary_table(runs))
         if line := template_line(runs):
             print(line)
+        for line in promotion_lines(runs):
+            print(line)
         if args.backtest:
             print(backtest_line(runs))
     failures = [run for run in runs if run.failed(check=args.check)]
@@ -417,6 +430,25 @@ def template_line(runs: Sequence[ScenarioRun]) -> str:
     return (f"templates: {count} outside a CloudFormation template (e.g. the next deploy of stack "
             f"{warnings[0].stack} undoes it: set {warnings[0].setting()}), {reverted} undone by a later deploy and "
             "told by the verifier")  # fmt: skip
+
+
+def promotion_lines(runs: Sequence[ScenarioRun]) -> list[str]:
+    """`medic simulate`'s lines under the summary for the worlds where a runbook row earned mode auto on a target (a
+    scenario whose incident `recurs`: medic.promotions), as each world's log holds it."""
+    lines = []
+    for run in runs:
+        for promotion in (run.document or {}).get("promotions") or []:
+            line = (f"promotion: {promotion['row']} on {promotion['target']} proposed after "
+                    f"{len(promotion['evidence'])} verified human approvals ({', '.join(promotion['evidence'])}), "
+                    f"{promotion['state']}")  # fmt: skip
+            if promotion["approvers"]:
+                line += f" (approved by {' and '.join(promotion['approvers'])})"
+            auto = promotion["applied_in_auto"]
+            if auto:
+                plural = "s" if len(auto) != 1 else ""
+                line += f"; then {len(auto)} plan{plural} applied in mode auto ({', '.join(auto)})"
+            lines.append(line)
+    return lines
 
 
 def backtest_line(runs: Sequence[ScenarioRun]) -> str:

@@ -212,6 +212,11 @@ class Scenario(_Model):
     after_fix: AfterFixSpec | None = None
     settings: dict[str, Any] = Field(default_factory=dict, description="Settings overrides, e.g. dry_run: true")
     expect: ExpectSpec | None = None
+    recurs: int = Field(
+        default=0, ge=0, le=20,
+        description="after the incident, it comes back this many times on the same world (the world's configuration "
+        "set back, its metrics again): repeated incidents, e.g. for a promotion to auto (medic.promotions)",
+    )  # fmt: skip
 
     @model_validator(mode="after")
     def _one_alarm(self) -> Scenario:

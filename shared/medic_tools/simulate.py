@@ -60,6 +60,7 @@ class Outcome:
     world_after: dict[str, Any] = field(default_factory=dict)
     ground_truth: dict[str, Any] | None = None
     backtest: dict[str, Any] | None = None
+    promotions: list[dict[str, Any]] | None = None
 
     def contract(self) -> dict[str, Any]:
         """The `--json` document (docs/SCENARIOS.md); `ground_truth` only when the scenario has a workload, `backtest`
@@ -74,6 +75,8 @@ class Outcome:
             document["ground_truth"] = self.ground_truth
         if self.backtest is not None:
             document["backtest"] = self.backtest
+        if self.promotions:
+            document["promotions"] = self.promotions
         return document
 
 
@@ -285,6 +288,52 @@ class Simulation:
             response = self.click(plan, "approve", user=SECOND_APPROVER)
         return response
 
+    def click_promotion(self, key: str, promote: bool = True, user: str = APPROVER) -> dict[str, Any]:
+        """Click Promote (or Keep approving) on the promotion card of `key` (`medic.promotions`), signed as Slack
+        signs it, through the interactions handler."""
+        from medic.chatops.requests import PROMOTE_ACTION_ID, PROMOTE_REJECT_ACTION_ID
+
+        assert self.runtime is not None
+        item = self.runtime.ledger.promotion_item(key) or {}
+        ts = str(item.get("slack_ts") or "")
+        message = self.console.messages.get(ts)
+        if message is None:
+            raise ScenarioError(field="slack", source="simulate", problem=f"no card was posted for {key}")
+        wanted = PROMOTE_ACTION_ID if promote else PROMOTE_REJECT_ACTION_ID
+        button = next((e for b in message["blocks"] if b["type"] == "actions" for e in b["elements"]
+                       if e.get("action_id") == wanted), None)  # fmt: skip
+        if button is None:
+            raise ScenarioError(field="slack", source="simulate", problem=f"the card of {key} has no {wanted} button")
+        self.story.section(f"Promotion in Slack: {user} clicks {button['text']['text']}")
+        event = _signed_button(ts, message, button, f"promote:{key}"[:255], self.runtime, user)
+        response = self.handlers["interactions"](event, None)
+        self.story.write(f"interactions → HTTP {response['statusCode']} {response['body']}")
+        return response
+
+    def recur(self) -> list[dict[str, Any]]:
+        """The incident comes back on the same target: the world's configuration is set back to the scenario's (a
+        deploy restores its aliases' provisioned concurrency), its metrics repeat from now, and the alarm, evaluated
+        again once they are in, fires with a new state timestamp. The ALARM events, for triage."""
+        from medic_tools.world import alarms
+
+        for function in self.scenario.world.functions:
+            for alias in function.aliases:
+                if alias.provisioned_concurrency:
+                    self.clients.lambda_.put_provisioned_concurrency_config(
+                        FunctionName=function.name, Qualifier=alias.name,
+                        ProvisionedConcurrentExecutions=alias.provisioned_concurrency,
+                    )  # fmt: skip
+        begin = datetime.fromtimestamp(-(-int(self.clock.now().timestamp()) // 60) * 60, tz=UTC)
+        longest = max((len(m.values) * m.period for m in self.scenario.world.metrics), default=60)
+        for metric in self.scenario.world.metrics:
+            _put_metric(
+                self.clients, metric, begin=begin + timedelta(seconds=longest - len(metric.values) * metric.period)
+            )
+        self.clock.set(begin + timedelta(seconds=longest))
+        self.story.section("The incident comes back (the floor set back, the same demand again)")
+        events = alarms.evaluate_alarms(self.clock.now(), ACCOUNT, self.region)
+        return [event for event in events if event["detail"]["state"]["value"] == "ALARM"]
+
     def drain_executor(self) -> None:
         _drain_executor(self.clients, self.infra["queue"], self.handlers["executor"], self.story)
 
@@ -334,6 +383,54 @@ class Simulation:
             state = event["detail"]["state"]
             self.story.write(f"alarm {event['detail']['alarmName']} → {state['value']} at {state['timestamp']}")
 
+    def _handle(self, plans: list[Plan], decide: Decide) -> list[Plan]:
+        """Decide the triaged plans as `decide` says, run the executor, verify what was applied; the plans as stored."""
+        assert self.runtime is not None
+        for plan in plans:
+            if plan.status == "PROPOSED" and not plan.dry_run and decide != "none":
+                if decide == "approve":
+                    self.approve(plan)  # a high-risk plan takes two distinct approvers
+                else:
+                    self.click(plan, decide)
+        self.drain_executor()
+        plans = [self.runtime.ledger.get(plan.id) or plan for plan in plans]
+        if any(plan.status == "APPLIED" for plan in plans):
+            self.after_fix_and_verify()
+            self.drain_executor()  # a rollback the verifier queued (the rule asked for it)
+            if self.scenario.after_fix and self.scenario.after_fix.redeploy:
+                self.redeploy([self.runtime.ledger.get(plan.id) or plan for plan in plans])
+        return [self.runtime.ledger.get(plan.id) or plan for plan in plans]
+
+    def _promote_proposed(self) -> None:
+        """Approve every open promotion card (medic.promotions) as two distinct approvers."""
+        assert self.runtime is not None
+        for item in self.runtime.ledger.promotion_items():
+            if item.get("promotion_state") == "PROPOSED" and item.get("slack_ts"):
+                for user in (APPROVER, SECOND_APPROVER):
+                    self.click_promotion(str(item["plan_id"]), user=user)
+
+    def promotions(self, plans: list[Plan]) -> list[dict[str, Any]]:
+        """The world's promotions (medic.promotions) as its log holds them: the scope, its state, the evidence, the
+        approvers, and the plans of this run applied in mode auto because of it."""
+        from medic.promotions.scope import standing
+
+        assert self.runtime is not None
+        ledger, found = self.runtime.ledger, []
+        for item in ledger.promotion_items():
+            key = str(item["plan_id"])
+            events = ledger.events(key)
+            chain = standing(key, events, ledger.head(key), self.runtime.settings)
+            proposed = next((e.data for e in events if e.kind == "promotion_proposed"), {})
+            auto = [p.id for p in plans if p.mode == "auto" and p.decision and key in p.decision.reason]
+            found.append({
+                "key": key, "row": item.get("row", ""), "target": item.get("target", ""),
+                "state": item.get("promotion_state", ""), "chain_state": chain.state,
+                "evidence": [e["plan_id"] for e in proposed.get("evidence", [])],
+                "approvers": sorted({str(e.data.get("user")) for e in events if e.kind == "promotion_approval"}),
+                "applied_in_auto": auto,
+            })  # fmt: skip
+        return found
+
     def outcome(self, plans: list[Plan]) -> Outcome:
         assert self.runtime is not None
         plans = [self.runtime.ledger.get(plan.id) or plan for plan in plans]
@@ -363,22 +460,14 @@ class Simulation:
 
     def run(self, decide: Decide, backtest: bool = False) -> Outcome:
         try:
-            runtime = self.setup()
-            plans = self.triage(self.alarm_events())
-            for plan in plans:
-                if plan.status == "PROPOSED" and not plan.dry_run and decide != "none":
-                    if decide == "approve":
-                        self.approve(plan)  # a high-risk plan takes two distinct approvers
-                    else:
-                        self.click(plan, decide)
-            self.drain_executor()
-            plans = [runtime.ledger.get(plan.id) or plan for plan in plans]
-            if any(plan.status == "APPLIED" for plan in plans):
-                self.after_fix_and_verify()
-                self.drain_executor()  # a rollback the verifier queued (the rule asked for it)
-                if self.scenario.after_fix and self.scenario.after_fix.redeploy:
-                    self.redeploy([runtime.ledger.get(plan.id) or plan for plan in plans])
+            self.setup()
+            plans = self._handle(self.triage(self.alarm_events()), decide)
+            for _ in range(self.scenario.recurs):
+                if decide == "approve":
+                    self._promote_proposed()
+                plans += self._handle(self.triage(self.recur()), decide)
             outcome = self.outcome(plans)
+            outcome.promotions = self.promotions(outcome.plans)
             if backtest:
                 outcome.backtest = backtest_summary(self.backtest())
             _tell_ending(outcome, self.story)
@@ -801,8 +890,6 @@ def _signed_click(
     plan: Plan, decide: Decide, console: ConsoleTransport, runtime: Runtime, user: str = APPROVER
 ) -> dict[str, Any]:
     """A Function URL event carrying Slack's signed `block_actions` request for the rendered button."""
-    from slack_sdk.signature import SignatureVerifier
-
     message = console.messages.get(plan.slack.ts)
     if message is None:
         raise ScenarioError(field="slack", source="simulate", problem=f"no card was posted for plan {plan.id}")
@@ -819,22 +906,31 @@ def _signed_click(
     )
     if button is None:
         raise ScenarioError(field="slack", source="simulate", problem=f"the card of {plan.id} has no {decide} button")
+    return _signed_button(plan.slack.ts, message, button, f"decide:{plan.id}", runtime, user)
+
+
+def _signed_button(
+    ts: str, message: dict[str, Any], button: dict[str, Any], block_id: str, runtime: Runtime, user: str
+) -> dict[str, Any]:
+    """The Function URL event of a click by `user` on `button` of the message `ts`, signed as Slack signs it."""
+    from slack_sdk.signature import SignatureVerifier
+
     payload = {
         "type": "block_actions",
         "user": {"id": user, "username": "oncall", "name": "oncall", "team_id": TEAM},
         "api_app_id": APP,
         "token": "deprecated-verification-token",
-        "container": {"type": "message", "message_ts": plan.slack.ts, "channel_id": CHANNEL, "is_ephemeral": False},
+        "container": {"type": "message", "message_ts": ts, "channel_id": CHANNEL, "is_ephemeral": False},
         "trigger_id": "1337.42.abcdef",
         "team": {"id": TEAM, "domain": "medic-demo"},
         "channel": {"id": CHANNEL, "name": "ops-incidents"},
-        "message": {"type": "message", "ts": plan.slack.ts, "text": message["text"], "blocks": message["blocks"]},
+        "message": {"type": "message", "ts": ts, "text": message["text"], "blocks": message["blocks"]},
         "response_url": f"https://hooks.slack.com/actions/{TEAM}/1/demo",
         "actions": [
             {
                 "type": "button",
                 "action_id": button["action_id"],
-                "block_id": f"decide:{plan.id}",
+                "block_id": block_id,
                 "value": button["value"],
                 "text": button["text"],
                 "action_ts": f"{time.time():.6f}",

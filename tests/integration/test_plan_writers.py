@@ -158,7 +158,8 @@ def recorded(aws_server: EmbeddedAWS) -> Iterator[list[tuple[str, dict[str, Any]
     Slack request and a rejected event included: their chains are the log's too)."""
     aws_server.reset()
     scenario = load_scenario(FLOOR)
-    scenario = scenario.model_copy(update={"settings": {**scenario.settings, "two_person_cost_usd": 0.0}})
+    scenario = scenario.model_copy(update={"settings": {**scenario.settings, "two_person_cost_usd": 0.0,
+                                                        "promotion_after": 1, "cooldown_s": 0}})  # fmt: skip
     sim = Simulation(scenario, str(FLOOR), aws_server.endpoint_url, Story(None))
     sim.setup()
     calling: list[str] = []
@@ -193,6 +194,7 @@ def recorded(aws_server: EmbeddedAWS) -> Iterator[list[tuple[str, dict[str, Any]
         sim.drain_executor()
         sim.after_fix_and_verify()
         assert sim.runtime.ledger.get(fresh.id).status == "VERIFIED"  # type: ignore[union-attr]
+        promote_apply_and_demote(sim)  # graduated autonomy: its writes judged like the plans'
         for text in ("pause drill", "resume"):
             assert sim.handlers["interactions"](slash_command(sim, text), None)["statusCode"] == 200
         unsigned = {**slash_command(sim, "pause"), "headers": {}}
@@ -202,6 +204,32 @@ def recorded(aws_server: EmbeddedAWS) -> Iterator[list[tuple[str, dict[str, Any]
     finally:
         install(None)
         moto_ext.reset_knobs()
+
+
+def promote_apply_and_demote(sim: Simulation) -> None:
+    """The verified re-proposal proposed its scope (promotion_after 1; the drift had restarted its evidence): two
+    approvers promote it, the incident comes back and is applied without a click, the alarm goes on firing, and the
+    verifier's FAILED demotes it."""
+    from datetime import timedelta
+
+    from medic.promotions import promotion_key
+    from medic_tools.simulate import ACCOUNT, SECOND_APPROVER, _put_metric
+    from medic_tools.world import alarms
+
+    assert sim.runtime is not None
+    key = promotion_key("floor-too-low", "checkout:live")
+    for user in (APPROVER, SECOND_APPROVER):
+        assert sim.click_promotion(key, user=user)["statusCode"] == 200
+    [auto] = sim.triage(sim.recur())
+    assert auto.status == "APPROVED"
+    sim.drain_executor()
+    metric = next(m for m in sim.scenario.world.metrics if m.name == "ProvisionedConcurrencySpilloverInvocations")
+    begin = sim.clock.now().replace(second=0) + timedelta(minutes=1)
+    _put_metric(sim.clients, metric.model_copy(update={"values": [90.0, 95.0, 99.0]}), begin=begin)
+    sim.clock.set(begin + timedelta(minutes=3))
+    alarms.evaluate_alarms(sim.clock.now(), ACCOUNT, sim.region)
+    sim.handlers["verifier"]({"source": "aws.events"}, None)
+    assert (sim.runtime.ledger.promotion_item(key) or {}).get("promotion_state") == "DEMOTED"
 
 
 @pytest.mark.parametrize("function", sorted(FUNCTIONS))
@@ -218,10 +246,22 @@ def test_the_template_allows_every_plans_table_write_the_code_makes(
 def test_the_roles_that_move_plans_are_granted_no_attribute_their_code_never_names(
     recorded: list[tuple[str, dict[str, Any]]], function: str
 ) -> None:
-    named = set().union(*(r["attributes"] for caller, r in recorded if caller == function and
-                          r["action"] == "dynamodb:UpdateItem" and r["table"] == "PlansTable"))  # fmt: skip
-    [moving] = [s for s in plans_statements(FUNCTIONS[function]) if s["Action"] == "dynamodb:UpdateItem"]
-    assert set(moving["Condition"]["ForAllValues:StringEquals"]["dynamodb:Attributes"]) == named
+    for promotions in (False, True):  # the plans' statement, then the promotions' (medic.promotions)
+        named = set().union(*(r["attributes"] for caller, r in recorded if caller == function and
+                              r["action"] == "dynamodb:UpdateItem" and r["table"] == "PlansTable" and
+                              r["key"].startswith("promotion#") == promotions))  # fmt: skip
+        [moving] = [
+            s
+            for s in plans_statements(FUNCTIONS[function])
+            if "dynamodb:UpdateItem" in s["Action"] and _promotions_only(s) == promotions
+        ]
+        granted = set(moving["Condition"]["ForAllValues:StringEquals"]["dynamodb:Attributes"])
+        # A promotion's rejection (`since`) is not part of this remediation: the promotions' statement holds more.
+        assert granted == named if not promotions else granted >= named
+
+
+def _promotions_only(statement: dict[str, Any]) -> bool:
+    return bool(statement["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"] == ["promotion#*"])
 
 
 #: The writes an attacker holding a role would need to make a rewritten plan pass as approved.
@@ -245,8 +285,9 @@ def test_no_role_but_triage_may_rewrite_the_hash_a_plan_is_bound_to(function: st
 # -- the events table: each role appends to its own chains only ------------------------------------------------------
 
 #: The chains each function appends to (`plan_id` of the events table), as the remediation above shows them.
-APPENDED_CHAINS = {"triage": ("p-", "rejected-"), "interactions": ("p-", "refused#", "control#kill-switch"),
-                   "executor": ("p-",), "verifier": ("p-",)}  # fmt: skip
+APPENDED_CHAINS = {"triage": ("p-", "rejected-"),
+                   "interactions": ("p-", "promotion#", "refused#", "control#kill-switch"),
+                   "executor": ("p-", "promotion#"), "verifier": ("p-", "promotion#")}  # fmt: skip
 
 
 @pytest.mark.parametrize("function", sorted(FUNCTIONS))
@@ -259,7 +300,8 @@ def test_each_role_appends_to_the_log_only_on_the_chains_its_code_writes(
         APPENDED_CHAINS[function]
     ), "the remediation reaches every chain the role is granted"
     others = {"p-0123456789abcdef", "rejected-0123456789abcdef", "refused#2026-12-03", "control#kill-switch",
-              "control#circuit-breaker", "head#p-0123456789abcdef"}  # fmt: skip
+              "control#circuit-breaker", "head#p-0123456789abcdef",
+              "promotion#floor-too-low#checkout:live"}  # fmt: skip
     for chain in others:
         record = {"action": "dynamodb:PutItem", "key": chain, "attributes": {"plan_id", "seq"}, "returns": None,
                   "table": "EventsTable"}  # fmt: skip

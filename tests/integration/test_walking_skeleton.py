@@ -28,6 +28,7 @@ SCENARIOS = sorted((ROOT / "scenarios").glob("*.yaml"))
 FLOOR = ROOT / "scenarios" / "spillover-fixed-floor.yaml"
 COLD_STARTS = ROOT / "scenarios" / "p99-cold-starts.yaml"
 RESERVED_LIMIT = ROOT / "scenarios" / "throttles-reserved-limit.yaml"
+RECURRING = ROOT / "scenarios" / "spillover-recurring-floor.yaml"
 EVENTS = ROOT / "events"
 
 
@@ -49,6 +50,21 @@ def test_approved_floor_is_raised_and_verified(aws_server: EmbeddedAWS) -> None:
     assert kinds[0] == "alarm_received"
     for expected in ("facts_collected", "decision", "plan_created", "slack_posted", "approval", "aws_call", "verified"):
         assert expected in kinds
+
+
+def test_a_recurring_incident_earns_its_row_auto_and_the_summary_says_so(aws_server: EmbeddedAWS) -> None:
+    from medic_tools.cli import ScenarioRun, promotion_lines
+
+    document = simulate(RECURRING, decide="approve", aws=aws_server).contract()
+    plans = document["plans"]
+    assert [(p["status"], p["mode"]) for p in plans] == [("VERIFIED", "approve")] * 2 + [("VERIFIED", "auto")] * 2
+    [promotion] = document["promotions"]
+    assert (promotion["state"], promotion["chain_state"]) == ("ACTIVE", "ACTIVE")
+    assert promotion["evidence"] == [plans[0]["id"], plans[1]["id"]]
+    assert promotion["applied_in_auto"] == [plans[2]["id"], plans[3]["id"]]
+    [line] = promotion_lines([ScenarioRun(path=str(RECURRING), document=document)])
+    assert line.startswith("promotion: floor-too-low on checkout:live proposed after 2 verified human approvals")
+    assert "then 2 plans applied in mode auto" in line
 
 
 def test_rejected_plan_changes_nothing(aws_server: EmbeddedAWS) -> None:

@@ -547,10 +547,13 @@ KILL_SWITCH_ONLY = {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["cont
 
 
 def test_only_triage_and_the_executor_create_plans(resources: dict[str, Any]) -> None:
-    creators, flaggers = set(), set()
+    creators, flaggers, promoters = set(), set(), set()
     for role, statement in _role_statements(resources):
         if _mentions(statement["Resource"], "PlansTable") and "dynamodb:PutItem" in _actions(statement):
-            if statement.get("Condition") == KILL_SWITCH_ONLY:
+            keys = statement.get("Condition", {}).get("ForAllValues:StringLike", {}).get("dynamodb:LeadingKeys")
+            if keys == ["promotion#*"]:  # a promotion item (medic.promotions), never a plan
+                promoters.add(role)
+            elif statement.get("Condition") == KILL_SWITCH_ONLY:
                 assert _actions(statement) == ["dynamodb:PutItem"], f"{role}: keep the flag's statement to PutItem"
                 flaggers.add(role)
             else:
@@ -559,6 +562,9 @@ def test_only_triage_and_the_executor_create_plans(resources: dict[str, Any]) ->
     # Changed with issue 5 (ChatOps): /medic pause and resume flip the kill switch from Slack, so interactions may
     # put that one item (dynamodb:LeadingKeys), which holds a flag, not a plan.
     assert flaggers == {"InteractionsFunctionRole"}
+    # Graduated autonomy: the verifier proposes a promotion, the verifier and the executor demote one (a put of the
+    # promotion item, conditioned on its state), on promotion#… items only.
+    assert promoters == {"VerifierFunctionRole", "ExecutorFunctionRole"}
 
 
 #: The plans-table attribute that binds a plan to its approval (medic.ledger.binding): only triage, which makes plans,
@@ -603,11 +609,17 @@ def test_no_role_but_triage_writes_a_plans_approval_hash_or_a_control_flag_it_do
     (dynamodb:LeadingKeys), and returns no whole item; every PutItem of every role is confined to its own items."""
     seen: dict[str, set[str]] = {}
     for role, statement, granted in _plans_table_writes(resources):
-        seen.setdefault(role, set()).update(granted)
         condition = statement.get("Condition", {})
         keys = condition.get("ForAllValues:StringLike", condition.get("ForAllValues:StringEquals", {}))
         assert "dynamodb:LeadingKeys" in keys, f"{role} {statement.get('Sid')}: writes any item of the plans table"
         assert "dynamodb:DeleteItem" not in granted and "dynamodb:BatchWriteItem" not in granted, role
+        if keys["dynamodb:LeadingKeys"] != ["promotion#*"]:
+            seen.setdefault(role, set()).update(granted)
+        else:  # medic.promotions: its own items, never a plan's fields
+            attributes = set(condition["ForAllValues:StringEquals"]["dynamodb:Attributes"])
+            assert not attributes & {CONTENT_HASH, "doc", "state", "head_seq", "head_hash"}, f"{role}: {attributes}"
+            assert {k: v for k, v in condition.items() if k.startswith("StringEqualsIfExists")} == NARROW_RETURN_VALUES
+            continue
         if granted == {"dynamodb:PutItem"}:
             assert keys["dynamodb:LeadingKeys"] == PUT_KEYS[role], f"{role} {statement.get('Sid')}"
             continue
@@ -800,9 +812,9 @@ def test_what_iam_cannot_narrow_the_actions_check_before_a_request_is_sent() -> 
 #: runs a whole remediation and checks the code appends to these and the template allows no other.
 LOG_CHAINS = {
     "TriageFunction": ["p-*", "rejected-*"],
-    "InteractionsFunction": ["p-*", "refused#*", "control#kill-switch"],
-    "ExecutorFunction": ["p-*"],
-    "VerifierFunction": ["p-*"],
+    "InteractionsFunction": ["p-*", "promotion#*", "refused#*", "control#kill-switch"],
+    "ExecutorFunction": ["p-*", "promotion#*"],
+    "VerifierFunction": ["p-*", "promotion#*"],
 }
 
 

@@ -28,6 +28,9 @@ MAX_PAYLOAD_DEPTH = 64
 _JSON_SPECIAL = re.compile(r'[\[\]{}"\\]')
 APPROVE_ACTION_ID = "medic_approve"
 REJECT_ACTION_ID = "medic_reject"
+PROMOTE_ACTION_ID = "medic_promote"
+"""The promotion card's buttons (`medic.usecases.promote`): their value is the promotion's key, not a plan id."""
+PROMOTE_REJECT_ACTION_ID = "medic_promote_reject"
 
 
 class _Model(BaseModel):

@@ -20,3 +20,7 @@ REFUSED_PREFIX = "refused#"
 """The chain `refused#YYYY-MM-DD` keeps the day's refused requests that name no plan (interactions)."""
 REJECTED_PREFIX = "rejected-"
 """The plan `rejected-<input hash>` keeps an input triage rejected (NOOP, its raw input logged for `medic replay`)."""
+PROMOTION_PREFIX = "promotion#"
+"""The plans-table item `promotion#<row>#<target>` holds where a proposal to run one runbook row in mode auto on one
+target stands (`medic.promotions`); the chain of the same id is its record: the proposal with its evidence, each
+approval, the promotion, a demotion. Only the chain is trusted: the item is what is read first."""

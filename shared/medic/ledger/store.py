@@ -18,6 +18,7 @@ from medic.ledger.chain import GENESIS, ChainReport, Head, LogEvent, UnreadableR
 from medic.ledger.items import ClaimLost, TableItems
 from medic.ledger.keys import HEAD_PREFIX, OPEN_PREFIX
 from medic.ledger.plans import Plans, UnreadableItem
+from medic.ledger.promotions import PromotionItems
 from medic.ledger.records import Mark, RecordChains
 
 if TYPE_CHECKING:
@@ -50,7 +51,7 @@ class _RecentSet(set[str]):
         super().add(key)
 
 
-class Ledger(Plans, TableItems, RecordChains):
+class Ledger(Plans, TableItems, PromotionItems, RecordChains):
     """Reads and writes plans and their events. Inject the DynamoDB client and table names."""
 
     def __init__(self, dynamodb: DynamoDBClient, plans_table: str, events_table: str) -> None:

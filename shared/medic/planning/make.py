@@ -63,6 +63,12 @@ def make_plan(plan: Plan, facts: Facts, rt: Runtime, now: datetime) -> None:
         plan.reason = decision.reason
         _record_facts(plan, facts)
         return
+    from medic.promotions.effect import promotion_reason
+
+    promoted = promotion_reason(plan, decision, rt)
+    if promoted:  # the row earned auto on this target (medic.promotions): logged with the decision
+        decision = decision.model_copy(update={"mode": "auto", "reason": f"{decision.reason}; {promoted}"})
+        plan.decision = decision
     plan.diagnosis, plan.rule, plan.mode = decision.diagnosis, decision.rule, decision.mode
     plan.rationale, plan.reason = decision.rationale, decision.reason
     plan.rollback_on_failure = decision.verify.rollback_on_failure

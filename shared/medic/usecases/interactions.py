@@ -112,13 +112,23 @@ def _verify(request: HandledRequest, rt: Runtime) -> None:
 
 
 def _click(form: Mapping[str, str], request: HandledRequest, rt: Runtime, now: datetime) -> dict[str, Any]:
-    from medic.chatops.requests import APPROVE_ACTION_ID, REJECT_ACTION_ID, parse_block_actions
+    from medic.chatops.requests import (
+        APPROVE_ACTION_ID,
+        PROMOTE_ACTION_ID,
+        PROMOTE_REJECT_ACTION_ID,
+        REJECT_ACTION_ID,
+        parse_block_actions,
+    )
 
     payload = parse_block_actions(form)
     request.user = payload.user.id
     request.channel = payload.channel.id if payload.channel else ""
     request.response_url = payload.response_url
     action = payload.actions[0]
+    if action.action_id in (PROMOTE_ACTION_ID, PROMOTE_REJECT_ACTION_ID):  # a promotion card (medic.promotions)
+        from medic.usecases.promote import decide_promotion
+
+        return decide_promotion(payload, request, rt, now)
     if action.action_id not in (APPROVE_ACTION_ID, REJECT_ACTION_ID):
         raise SlackRequestRefused(400, f"unknown action_id {action.action_id[:64]!r}")
     if not PLAN_ID.fullmatch(action.value):
