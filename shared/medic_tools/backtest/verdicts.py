@@ -258,6 +258,8 @@ def _configuration_changed(logged: Plan, facts: Facts) -> dict[str, tuple[Any, A
     today = facts.values()
     changed: dict[str, tuple[Any, Any]] = {}
     for name in sorted(configuration_facts(facts)):
+        if name not in logged.facts and name not in logged.missing_facts:
+            continue  # triage never read it (facts are read on demand): nothing to compare with
         then, now = logged.facts.get(name), today.get(name)
         if then != now and not (then is None and now is None):
             changed[name] = (then, now)
