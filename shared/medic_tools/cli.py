@@ -438,6 +438,12 @@ def promotion_lines(runs: Sequence[ScenarioRun]) -> list[str]:
     lines = []
     for run in runs:
         for promotion in (run.document or {}).get("promotions") or []:
+            if not promotion["evidence"]:  # a scope whose evidence restarted (a plan of it failed): nothing proposed
+                lines.append(
+                    f"promotion: {promotion['row']} on {promotion['target']}: none proposed; its evidence "
+                    f"restarted after a plan of it failed, rolled back or drifted ({promotion['state']})"
+                )
+                continue
             line = (f"promotion: {promotion['row']} on {promotion['target']} proposed after "
                     f"{len(promotion['evidence'])} verified human approvals ({', '.join(promotion['evidence'])}), "
                     f"{promotion['state']}")  # fmt: skip

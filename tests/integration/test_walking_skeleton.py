@@ -67,6 +67,16 @@ def test_a_recurring_incident_earns_its_row_auto_and_the_summary_says_so(aws_ser
     assert "then 2 plans applied in mode auto" in line
 
 
+def test_a_scope_whose_evidence_restarted_is_not_said_to_be_proposed() -> None:
+    from medic_tools.cli import ScenarioRun, promotion_lines
+
+    reset = {"row": "floor-too-low", "target": "checkout:live", "evidence": [], "state": "RESET", "approvers": [],
+             "applied_in_auto": []}  # fmt: skip
+    [line] = promotion_lines([ScenarioRun(path="s.yaml", document={"promotions": [reset]})])
+    assert line == ("promotion: floor-too-low on checkout:live: none proposed; its evidence restarted after a plan of "
+                    "it failed, rolled back or drifted (RESET)")  # fmt: skip
+
+
 def test_rejected_plan_changes_nothing(aws_server: EmbeddedAWS) -> None:
     document = simulate(FLOOR, decide="reject", aws=aws_server).contract()
     assert document["plans"][0]["status"] == "REJECTED"
