@@ -1,19 +1,31 @@
-"""What every test folder shares: one botocore data loader per test process.
+"""What every test folder shares: one botocore data loader and the shipped runbook compiled once per test process.
 
 Every `boto3.Session` gets a new botocore loader, which reads and parses botocore's JSON (endpoints.json, each
 service's model, its endpoint rules) again: Medic's code builds a session per simulation and per assumed role, and
 the tests build thousands, so a third of the suite's time went to `json.loads` of the same files. botocore already
 shares one loader between every client of a session; here every session of the process shares it too (one per
 AWS_DATA_PATH). What a client does is unchanged: the same files, parsed once, are what each session would read.
+
+Every `Runtime` loads the shipped runbook (`DEFAULT_RUNBOOK`, runbooks/lambda-latency.yaml) when it first decides,
+and a test builds a runtime for each simulation: compiling the same file again was an eighth of a simulated triage.
+`parse_runbook` is a function of the text and its source name, and a `Runbook` is frozen (layering and failing closed
+make new ones), so the shipped runbook, compiled, is kept per text and handed out again. Any other text (the runbook
+tests' and fuzzers') is compiled every time, as is any text while tracemalloc traces (the memory tests count what
+Medic's own code allocates and holds).
 """
 
 from __future__ import annotations
 
 import threading
+import tracemalloc
+from functools import lru_cache
 from typing import Any
 
 import botocore.session
 from botocore.loaders import Loader, create_loader
+
+import medic.runbook
+from medic.config import DEFAULT_RUNBOOK
 
 _LOADERS: dict[str | None, Loader] = {}
 _LOCK = threading.Lock()
@@ -46,3 +58,17 @@ def _register_data_loader(self: Any) -> None:
 
 
 botocore.session.Session._register_data_loader = _register_data_loader  # type: ignore[method-assign]
+
+
+_parse_runbook = medic.runbook.parse_runbook
+_compiled = lru_cache(maxsize=4)(_parse_runbook)
+
+
+def _parse_runbook_once(text: str, source: str = "runbook") -> medic.runbook.Runbook:
+    """`medic.runbook.parse_runbook`; the shipped runbook compiled once per text (see the module's docstring)."""
+    if source != str(DEFAULT_RUNBOOK) or tracemalloc.is_tracing():
+        return _parse_runbook(text, source)
+    return _compiled(text, source)
+
+
+medic.runbook.parse_runbook = _parse_runbook_once
