@@ -1,4 +1,5 @@
-"""What every test folder shares: one botocore data loader and the shipped runbook compiled once per test process.
+"""What every test folder shares: one botocore data loader and the shipped runbook compiled once per test process,
+and a garbage collector tuned for a test process's heap.
 
 Every `boto3.Session` gets a new botocore loader, which reads and parses botocore's JSON (endpoints.json, each
 service's model, its endpoint rules) again: Medic's code builds a session per simulation and per assumed role, and
@@ -12,16 +13,24 @@ and a test builds a runtime for each simulation: compiling the same file again w
 make new ones), so the shipped runbook, compiled, is kept per text and handed out again. Any other text (the runbook
 tests' and fuzzers') is compiled every time, as is any text while tracemalloc traces (the memory tests count what
 Medic's own code allocates and holds).
+
+The garbage collector took a fifth of an integration test's CPU (a test process holds botocore's models, moto, the
+runbook, hypothesis: full collections walked all of it every few hundred thousand allocations, for cycles it never
+found there). Here it runs less often (`GC_THRESHOLD`), and what is alive once the tests are collected (modules,
+classes, what they import) is moved out of its reach (`gc.freeze`): it lives until the process ends anyway. Cycles
+made by the tests are collected as before, only in bigger batches.
 """
 
 from __future__ import annotations
 
+import gc
 import threading
 import tracemalloc
 from functools import lru_cache
 from typing import Any
 
 import botocore.session
+import pytest
 from botocore.loaders import Loader, create_loader
 
 import medic.runbook
@@ -72,3 +81,15 @@ def _parse_runbook_once(text: str, source: str = "runbook") -> medic.runbook.Run
 
 
 medic.runbook.parse_runbook = _parse_runbook_once
+
+
+#: The youngest generation is collected every 10,000 net allocations, the next every 20 of those, the oldest every 20
+#: of these (CPython's defaults: 700, 10, 10).
+GC_THRESHOLD = (10_000, 20, 20)
+gc.set_threshold(*GC_THRESHOLD)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Everything the collected tests imported is there for the whole run: out of the collector's walks."""
+    gc.collect()
+    gc.freeze()
