@@ -93,3 +93,12 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     """Everything the collected tests imported is there for the whole run: out of the collector's walks."""
     gc.collect()
     gc.freeze()
+
+
+@pytest.fixture
+def no_slack_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    """slack_sdk's retries of a failed connection happen at once (its exponential backoff is not slept): for tests
+    whose Slack is down or unreachable by design and that time nothing. A 429's Retry-After is still honoured."""
+    from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
+
+    monkeypatch.setattr(BackoffRetryIntervalCalculator, "calculate_sleep_duration", lambda self, current_attempt: 0.0)
