@@ -398,6 +398,7 @@ def _with_dead_slack(sim: Simulation) -> Runtime:
     return broken
 
 
+@pytest.mark.usefixtures("no_slack_backoff")
 def test_slack_down_never_lets_an_approval_mode_plan_apply(sim: Simulation) -> None:
     runtime = _with_dead_slack(sim)
     [plan] = sim.triage(sim.alarm_events())
@@ -414,6 +415,7 @@ def test_slack_down_never_lets_an_approval_mode_plan_apply(sim: Simulation) -> N
     assert logged["status"] == 403
 
 
+@pytest.mark.usefixtures("no_slack_backoff")
 def test_slack_down_never_blocks_an_auto_mode_fix(world: Callable[..., Simulation], tmp_path: Path) -> None:
     override = tmp_path / "auto-floor.yaml"
     override.write_text(

@@ -42,6 +42,8 @@ from medic.usecases.interactions import (
 from support import slack_signature, slack_signed_headers
 
 REGION, PLANS, EVENTS = "us-east-1", "medic-plans", "medic-events"  # as tests/unit/conftest.py makes them
+#: The clicks' response_url is hooks.slack.com, which no test reaches: its retry is not waited for.
+pytestmark = pytest.mark.usefixtures("no_slack_backoff")
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 TEAM, APP, CHANNEL, CARD_TS = "T0MEDIC", "A0MEDIC", "C0OPS", "1795410060.000100"

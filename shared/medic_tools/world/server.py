@@ -35,6 +35,7 @@ class EmbeddedAWS:
         if self._server is not None:
             return self
         moto_ext.install()
+        _remember_backends_by_host()
         # Werkzeug logs every request at INFO; the world is a tool, its traffic is not news.
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
@@ -80,3 +81,32 @@ class EmbeddedAWS:
         traceback: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+#: The moto service (backend) serving each host name the world was asked for.
+_BACKENDS_BY_HOST: dict[str, Any] = {}
+_remembering = False
+
+
+def _remember_backends_by_host() -> None:
+    """moto's server finds the service a request is for from its host: on every request it lists moto's package
+    folder (a directory listing and a stat per service, some 150), then tries the services' URL patterns: a quarter
+    of the time of a simple call (3.6 → 2.6 ms a ListQueues). The answer depends on the host alone: it is remembered
+    (idempotent; an unknown host is looked up, and reported by moto, each time)."""
+    global _remembering  # noqa: PLW0603 - a process-wide, once-only patch, like moto_ext.install
+    if _remembering:
+        return
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    look_up = DomainDispatcherApplication.get_backend_for_host
+
+    def get_backend_for_host(self: Any, host: str | None) -> Any:
+        backend = _BACKENDS_BY_HOST.get(host) if host is not None else None
+        if backend is None:
+            backend = look_up(self, host)
+            if backend is not None and host is not None:
+                _BACKENDS_BY_HOST[host] = backend
+        return backend
+
+    DomainDispatcherApplication.get_backend_for_host = get_backend_for_host  # type: ignore[method-assign]
+    _remembering = True
