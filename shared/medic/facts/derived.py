@@ -30,23 +30,27 @@ def alarm_facts(facts: Facts, event: AlarmStateChangeEvent) -> None:
         facts.sources["alarm_threshold"] = "event:state.reasonData.recentUpperThresholds (the anomaly band's edge)"
 
 
-def account_utilization(facts: Facts) -> None:
-    if facts.account_concurrency_peak is not None and facts.account_limit:
-        facts.account_utilization = facts.account_concurrency_peak / facts.account_limit
-        facts.sources["account_utilization"] = "account_concurrency_peak / account_limit"
+def _ratio(name: str, numerator: str, denominator: str) -> Callable[[Facts], None]:
+    """The derivation of fact `name` as `numerator / denominator`, once both facts are known (a zero or missing
+    denominator derives nothing); its source names both."""
+
+    def derivation(facts: Facts) -> None:
+        top, bottom = getattr(facts, numerator), getattr(facts, denominator)
+        if top is not None and bottom:
+            setattr(facts, name, top / bottom)
+            facts.sources[name] = f"{numerator} / {denominator}"
+
+    derivation.__name__ = derivation.__qualname__ = name
+    return derivation
 
 
-def claimed_utilization(facts: Facts) -> None:
-    if facts.account_claimed_concurrency_peak is not None and facts.account_limit:
-        facts.claimed_utilization = facts.account_claimed_concurrency_peak / facts.account_limit
-        facts.sources["claimed_utilization"] = "account_claimed_concurrency_peak / account_limit"
-
-
-def reserved_utilization(facts: Facts) -> None:
-    peak = facts.function_peak_concurrency
-    if peak is not None and facts.reserved_concurrency:
-        facts.reserved_utilization = peak / facts.reserved_concurrency
-        facts.sources["reserved_utilization"] = "function_peak_concurrency / reserved_concurrency"
+account_utilization = _ratio("account_utilization", "account_concurrency_peak", "account_limit")
+claimed_utilization = _ratio("claimed_utilization", "account_claimed_concurrency_peak", "account_limit")
+reserved_utilization = _ratio("reserved_utilization", "function_peak_concurrency", "reserved_concurrency")
+unreserved_pool_utilization = _ratio(
+    "unreserved_pool_utilization", "unreserved_concurrency_peak", "unreserved_concurrency"
+)
+duration_change_ratio = _ratio("duration_change_ratio", "duration_avg_ms", "duration_baseline_avg_ms")
 
 
 def unreserved_peak_bound(facts: Facts) -> None:
@@ -81,18 +85,6 @@ def unreserved_headroom(facts: Facts) -> None:
             "unreserved_concurrency − the function's own PC (no reservation) − max(minimum_unreserved, what the "
             "other functions without a reservation use at peak)"
         )
-
-
-def unreserved_pool_utilization(facts: Facts) -> None:
-    if facts.unreserved_concurrency_peak is not None and facts.unreserved_concurrency:
-        facts.unreserved_pool_utilization = facts.unreserved_concurrency_peak / facts.unreserved_concurrency
-        facts.sources["unreserved_pool_utilization"] = "unreserved_concurrency_peak / unreserved_concurrency"
-
-
-def duration_change_ratio(facts: Facts) -> None:
-    if facts.duration_avg_ms is not None and facts.duration_baseline_avg_ms:
-        facts.duration_change_ratio = facts.duration_avg_ms / facts.duration_baseline_avg_ms
-        facts.sources["duration_change_ratio"] = "duration_avg_ms / duration_baseline_avg_ms"
 
 
 def invocation(facts: Facts) -> None:
