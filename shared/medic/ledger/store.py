@@ -52,7 +52,7 @@ class _RecentSet(set[str]):
         super().add(key)
 
 
-class Ledger(Plans, TableItems, PromotionItems, RecordChains):
+class Ledger(Plans, PromotionItems, TableItems, RecordChains):
     """Reads and writes plans and their events. Inject the DynamoDB client and table names."""
 
     def __init__(self, dynamodb: DynamoDBClient, plans_table: str, events_table: str) -> None:
