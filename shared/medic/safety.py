@@ -148,7 +148,8 @@ class SafetyControls:
         since = now - timedelta(seconds=max(self.settings.cooldown_s, 3600))
         reset = self.breaker_reset_at()
         reset_at = parse_iso(reset) if reset else None
-        # One query per state: the failed states are read once, from the earlier of the two windows.
+        # Two reads of the by_state index (one PartiQL SELECT each, every state of it at once): the changed states
+        # of the window, and the failed ones from the earlier of the two windows (all of them, never reset).
         failed_since = None if reset_at is None else min(reset_at, since)
         read = self._plans_since(tuple(s for s in CHANGED_STATES if s not in FAILED_STATES), since)
         read_failed = self._plans_since(FAILED_STATES, failed_since)
@@ -174,7 +175,7 @@ class SafetyControls:
         budget = self.settings.pc_budget
         adding = sum(pc_added(a) for a in changes)
         if budget is not None and adding > 0:
-            in_force = sum(pc_added(a) for state in ("APPLIED", "VERIFIED") for p in self.ledger.by_state(state)
+            in_force = sum(pc_added(a) for p in self.ledger.by_states(("APPLIED", "VERIFIED"))
                            if p.id != plan.id for a in p.changes)  # fmt: skip
             if in_force + adding > budget:
                 refusals.append(Refusal(
@@ -198,10 +199,13 @@ class SafetyControls:
         return refusals
 
     def _plans_since(self, states: tuple[str, ...], since: datetime | None) -> list[Plan]:
-        plans: list[Plan] = []
-        for state in states:
-            plans.extend(self.ledger.by_state(state, since=iso(since) if since else None))
-        return sorted(plans, key=lambda p: p.updated_at)
+        plans = self.ledger.by_states(states, since=iso(since) if since else None)
+        return sorted(plans, key=lambda p: (p.updated_at, _rank(states, p.status)))
+
+
+def _rank(states: tuple[str, ...], state: str) -> int:
+    """Where `state` comes in `states`: plans updated at the same instant are told in that order."""
+    return states.index(state) if state in states else len(states)
 
 
 def pc_added(action: PlannedAction) -> int:

@@ -10,6 +10,7 @@ from moto import mock_aws
 
 from medic.aws import AwsClients
 from medic.ledger.store import Ledger
+from medic_tools.world import moto_partiql
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -27,6 +28,7 @@ def dynamodb(monkeypatch: pytest.MonkeyPatch) -> Iterator[DynamoDBClient]:
         monkeypatch.setenv(name, value)
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB"):
         monkeypatch.delenv(name, raising=False)
+    moto_partiql.install()  # PartiQL SELECTs as DynamoDB serves them (moto's own misreads them)
     with mock_aws():
         ddb = AwsClients(region=REGION).dynamodb
         ddb.create_table(

@@ -349,6 +349,32 @@ def test_by_state_finds_plans_through_the_index(ledger: Ledger, clock: ManualClo
     assert sorted(plan.id for plan in ledger.all_plans()) == sorted(p.id for p in (*proposed, blocked))
 
 
+def test_by_states_reads_several_states_in_one_request_and_follows_its_pages(
+    ledger: Ledger, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The safety controls' read (one PartiQL SELECT on by_state) finds what one query per state finds, a sort-key
+    bound included, across as many pages as DynamoDB returns (here one item each: as 1 MB does with big plans)."""
+    from medic_tools.world import moto_partiql
+
+    plans = []
+    for n, status in enumerate(["PROPOSED", "BLOCKED", "PROPOSED", "NOOP", "BLOCKED"]):
+        plans.append(floor_plan(clock, state_ts=f"2026-11-22T05:0{n}:00.000Z", status=status))
+        ledger.create(plans[-1])
+        clock.advance(60)
+    since = plans[2].updated_at
+    sent: list[str] = []
+    ledger.dynamodb.meta.events.register("before-call", lambda model, **_: sent.append(model.name))
+    monkeypatch.setattr(moto_partiql, "MAX_PAGE_BYTES", 1)
+
+    found = ledger.by_states(("PROPOSED", "BLOCKED"))
+    recent = ledger.by_states(("PROPOSED", "BLOCKED"), since=since)
+
+    assert sorted(p.id for p in found) == sorted(p.id for s in ("PROPOSED", "BLOCKED") for p in ledger.by_state(s))
+    assert sorted(p.id for p in found) == sorted(p.id for p in plans if p.status != "NOOP")
+    assert sorted(p.id for p in recent) == sorted(p.id for p in (plans[2], plans[4]))
+    assert sent[: sent.index("Query")].count("ExecuteStatement") > 2  # more than one page each
+
+
 # --- the audit trail ------------------------------------------------------------------------------
 
 

@@ -913,6 +913,35 @@ def test_the_plans_table_deploys_only_the_indexes_the_code_queries(resources: di
     assert queried == deployed
 
 
+def _indexes_selected(path: Path) -> set[str]:
+    """The index names a module's PartiQL statements read: `FROM "<table>"."<index>"`."""
+    strings = [node.value for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+               if isinstance(node, ast.Constant) and isinstance(node.value, str)]  # fmt: skip
+    return {name for text in strings for name in re.findall(r'^"\."(\w+)" WHERE "state" IN', text)}
+
+
+#: The roles whose code reads the safety controls (medic.safety): triage and the executor decide, `/medic status` tells.
+CONTROL_READERS = {"TriageFunctionRole", "ExecutorFunctionRole", "InteractionsFunctionRole"}
+
+
+def test_partiql_selects_only_on_the_indexes_the_code_selects_from(resources: dict[str, Any]) -> None:
+    """The safety controls read several states in one PartiQL SELECT on by_state (medic.ledger.plan_reads):
+    PartiQLSelect is granted on that index alone (a SELECT on the table could scan it), to the roles that read the
+    controls."""
+    deployed = {index["IndexName"] for index in resources["PlansTable"]["Properties"]["GlobalSecondaryIndexes"]}
+    selected = set().union(*(_indexes_selected(path) for path in (ROOT / "shared" / "medic").rglob("*.py")))
+    assert selected == {"by_state"} and selected <= deployed
+    granted: dict[str, set[str]] = {}
+    for role, statement in _role_statements(resources):
+        if any(action.startswith("dynamodb:PartiQL") for action in _actions(statement)):
+            assert _actions(statement) == ["dynamodb:PartiQLSelect"], f"{role}: PartiQL reads only"
+            granted.setdefault(role, set()).update(
+                json.dumps(r, sort_keys=True) for r in _as_list(statement["Resource"])
+            )
+    index_arns = {json.dumps({"Fn::Sub": f"${{PlansTable.Arn}}/index/{name}"}) for name in selected}
+    assert granted == dict.fromkeys(CONTROL_READERS, index_arns)
+
+
 # ------------------------------------------------------------------ queues
 
 

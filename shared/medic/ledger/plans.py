@@ -1,7 +1,7 @@
 """The plans in the plans table: created with the first records of their chain, moved from state to state and
 saved by conditional writes on the state they were read in (the records that explain a write go in the same
 transaction), leased to one executor, their approvers and attached alarms added atomically, and read back one by
-one, by state (the `by_state` index) or all.
+one (many at once: `plan_reads`).
 """
 
 from __future__ import annotations
@@ -10,24 +10,16 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
-
 from medic.clock import iso
 from medic.errors import LeaseHeld, StateConflict
 from medic.finite import refuse_non_finite, storable
 from medic.ledger.items import ClaimLost, TableItems
+from medic.ledger.plan_reads import PlanReads, plan_of
 from medic.ledger.records import TRANSACTION_ITEMS, Mark, Record, RecordChains
 from medic.plan import INITIAL_STATES, Plan, can_transition, plan_content_hash
 
 
-class UnreadableItem(BaseModel):
-    """A plans-table item Medic cannot read back as a plan: its key and why."""
-
-    key: str
-    problem: str
-
-
-class Plans(TableItems, RecordChains):
+class Plans(PlanReads, TableItems, RecordChains):
     """Reads and writes plans, and the records their writes carry. A part of `Ledger`, which sets up the client, the
     tables and the per-plan caches."""
 
@@ -116,7 +108,7 @@ class Plans(TableItems, RecordChains):
         found = self.item(plan_id)
         if not found or "doc" not in found:
             return None, None
-        plan, problem = _plan_of(found)
+        plan, problem = plan_of(found)
         if plan is not None:
             self.remember(plan)
             self._stored_hash[plan_id] = found["approval_hash"]["S"] if "approval_hash" in found else None
@@ -251,57 +243,6 @@ class Plans(TableItems, RecordChains):
             current = self.get(plan.id)
             raise StateConflict(plan.id, expected_state, current.status if current else None) from None
 
-    def by_state(self, state: str, *, since: str | None = None) -> list[Plan]:
-        """Plans in `state` (the by_state index), optionally only those updated at or after `since` (ISO). An item
-        that cannot be read as a plan is left out (and logged): one bad item never stops the others."""
-        plans, unreadable = self.query_state(state, since=since)
-        _log_unreadable(unreadable)
-        return plans
-
-    def query_state(self, state: str, *, since: str | None = None) -> tuple[list[Plan], list[UnreadableItem]]:
-        """`by_state`, and the items in that state that cannot be read as plans."""
-        kwargs: dict[str, Any] = {
-            "TableName": self.plans_table,
-            "IndexName": "by_state",
-            "KeyConditionExpression": "#state = :state",
-            "ExpressionAttributeNames": {"#state": "state"},
-            "ExpressionAttributeValues": {":state": {"S": state}},
-        }
-        if since:
-            kwargs["KeyConditionExpression"] += " AND updated_at >= :since"
-            kwargs["ExpressionAttributeValues"][":since"] = {"S": since}
-        return self._plans(kwargs, query=True)
-
-    def all_plans(self) -> list[Plan]:
-        """Every readable plan, oldest first (`scan_plans` also names the items that cannot be read)."""
-        plans, unreadable = self.scan_plans()
-        _log_unreadable(unreadable)
-        return plans
-
-    def scan_plans(self) -> tuple[list[Plan], list[UnreadableItem]]:
-        """Every plan, oldest first, and every plans-table item that should be a plan but cannot be read as one."""
-        plans, unreadable = self._plans({"TableName": self.plans_table}, query=False)
-        return sorted(plans, key=lambda plan: plan.created_at), unreadable
-
-    def _plans(self, kwargs: dict[str, Any], *, query: bool) -> tuple[list[Plan], list[UnreadableItem]]:
-        plans: list[Plan] = []
-        unreadable: list[UnreadableItem] = []
-        while True:
-            page = self.dynamodb.query(**kwargs) if query else self.dynamodb.scan(**kwargs)
-            # Control flags (kill switch, breaker), claims and head anchors share the table without a "doc".
-            for item in page.get("Items", []):
-                if "doc" not in item:
-                    continue
-                plan, problem = _plan_of(item)
-                if plan is not None:
-                    plans.append(plan)
-                else:
-                    unreadable.append(UnreadableItem(key=str(item.get("plan_id", {}).get("S", "?")),
-                                                     problem=problem or "unreadable"))  # fmt: skip
-            if "LastEvaluatedKey" not in page:
-                return plans, unreadable
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-
     @staticmethod
     def _item(plan: Plan) -> dict[str, Any]:
         return {
@@ -351,23 +292,3 @@ class Plans(TableItems, RecordChains):
 
 def _mark(plan: Plan) -> Mark:
     return plan.status, plan_content_hash(plan)
-
-
-def _plan_of(item: dict[str, Any]) -> tuple[Plan | None, str | None]:
-    """The plan in a plans-table item, or why it cannot be read."""
-    try:
-        return Plan.model_validate_json(item["doc"]["S"]), None
-    except (KeyError, TypeError) as exc:
-        return None, f"no plan document ({exc})"
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "(document)"
-        return None, f"{where}: {first['msg']} ({exc.error_count()} problem{'s' if exc.error_count() != 1 else ''})"
-
-
-def _log_unreadable(unreadable: list[UnreadableItem]) -> None:
-    if unreadable:
-        from medic.log import get_logger
-
-        for item in unreadable:
-            get_logger(component="ledger", plan_id=item.key).warning("unreadable_plan", problem=item.problem)

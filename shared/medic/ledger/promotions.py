@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from medic.ledger.items import TableItems
 from medic.ledger.keys import PROMOTION_PREFIX
 from medic.ledger.records import Record, RecordChains
 
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
 CLOSED_STATES = ("DEMOTED", "REJECTED", "RESET")
 
 
-class PromotionItems(RecordChains):
+class PromotionItems(TableItems, RecordChains):
     """Reads and writes the promotion items. A part of `Ledger`."""
 
     dynamodb: DynamoDBClient
@@ -28,8 +29,7 @@ class PromotionItems(RecordChains):
 
     def promotion_item(self, key: str) -> dict[str, Any] | None:
         """The promotion item as stored, plain strings and sets (None: the scope was never proposed nor reset)."""
-        found = self.dynamodb.get_item(TableName=self.plans_table, Key={"plan_id": {"S": key}},
-                                       ConsistentRead=True).get("Item")  # fmt: skip
+        found = self.item(key)  # read consistently, or what triage's first read (`prefetch`) carried
         return _plain(found) if found else None
 
     def promotion_items(self) -> list[dict[str, Any]]:

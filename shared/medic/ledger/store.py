@@ -1,7 +1,7 @@
 """The remediation log in DynamoDB: `Ledger`, the one writer of its two tables, composed of its parts: the plans
-(`plans`: current state, conditional transitions), the plans table's other items (`items`: claims, control flags)
-and the plans' append-only, hash-chained records (`records`), with the bounded per-plan caches they share and the
-check that reads a chain against its plan.
+(`plans`: current state, conditional transitions; `plan_reads`: many at once), the plans table's other items
+(`items`: claims, control flags) and the plans' append-only, hash-chained records (`records`), with the bounded
+per-plan caches they share and the check that reads a chain against its plan.
 
 Two tables so that IAM can tell them apart: the plans table is updated only by conditional writes
 on the expected state; the events table only ever receives `PutItem` with `attribute_not_exists`.
@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, TypeVar
 from medic.ledger.chain import GENESIS, ChainReport, Head, LogEvent, UnreadableRecord, check_chain, event_hash
 from medic.ledger.items import ClaimLost, TableItems
 from medic.ledger.keys import HEAD_PREFIX, OPEN_PREFIX
-from medic.ledger.plans import Plans, UnreadableItem
+from medic.ledger.plan_reads import UnreadableItem
+from medic.ledger.plans import Plans
 from medic.ledger.promotions import PromotionItems
 from medic.ledger.records import Mark, RecordChains
 
@@ -51,7 +52,7 @@ class _RecentSet(set[str]):
         super().add(key)
 
 
-class Ledger(Plans, TableItems, PromotionItems, RecordChains):
+class Ledger(Plans, PromotionItems, TableItems, RecordChains):
     """Reads and writes plans and their events. Inject the DynamoDB client and table names."""
 
     def __init__(self, dynamodb: DynamoDBClient, plans_table: str, events_table: str) -> None:

@@ -15,6 +15,19 @@ if TYPE_CHECKING:
     from medic.runtime import Runtime
 
 
+def promotion_keys(signal: str, target: str, rt: Runtime) -> list[str]:
+    """The promotion items `promotion_reason` may read for an alarm of `signal` on `target`: one per row it could raise
+    (mode approve, every action allowed auto), for triage's first read of the log (`Ledger.prefetch`) to carry them.
+    A key not carried is read when needed: this list saves a request, it decides nothing."""
+    from medic.actions import get_action
+
+    settings, table = rt.settings, rt.runbook.tables.get(signal)
+    if settings.promotion_after <= 0 or settings.dry_run or table is None or not target or target == "(none)":
+        return []
+    return [promotion_key(row.id, target) for row in table.rows if row.mode == "approve"
+            and all(MODE_ORDER[get_action(a.kind).max_mode] >= MODE_ORDER["auto"] for a in row.actions)]  # fmt: skip
+
+
 def promotion_reason(plan: Plan, decision: Decision, rt: Runtime) -> str | None:
     """Why `decision` runs in mode auto on `plan`'s target (None: it keeps its mode).
 

@@ -25,6 +25,7 @@ from medic.ledger.store import OPEN_PREFIX, ClaimLost
 from medic.log import get_logger
 from medic.plan import OPEN_STATES, Plan, plan_id
 from medic.planning.make import make_plan
+from medic.promotions.effect import promotion_keys
 from medic.runtime import Runtime
 from medic.safety import BREAKER_KEY, KILL_SWITCH_KEY
 from medic.stacks import WARNING_RECORD
@@ -48,8 +49,12 @@ def triage(raw_event: Mapping[str, Any] | str | bytes, rt: Runtime) -> dict[str,
     pid = plan_id(event.alarm_arn, state_ts)
     log = log.bind(plan_id=pid)
     signal = classify(event)
-    # One read for what triage consults: this transition's plan, the target's claim, the safety controls.
-    rt.ledger.prefetch([pid, OPEN_PREFIX + signal.target.display, KILL_SWITCH_KEY, BREAKER_KEY])
+    # One read for what triage consults: this transition's plan, the target's claim, the safety controls, and the
+    # promotions the decided row may hold on the target (BatchGetItem takes 100 keys; any left out are read later).
+    keys = [pid, OPEN_PREFIX + signal.target.display, KILL_SWITCH_KEY, BREAKER_KEY]
+    if signal.undecided_reason(rt.runbook.tables) is None:
+        keys += promotion_keys(signal.kind, signal.target.display, rt)
+    rt.ledger.prefetch(keys[:100])
     try:
         return _triage(event, pid, signal, rt, now, log)
     finally:

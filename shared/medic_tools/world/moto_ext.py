@@ -827,6 +827,7 @@ def install() -> None:
             moto_dynamodb,
             moto_lambda_logging,
             moto_logs,
+            moto_partiql,
             moto_quotas,
             moto_s3_lock,
         )
@@ -837,5 +838,6 @@ def install() -> None:
         moto_quotas.install()
         moto_logs.install()
         moto_dynamodb.install()
+        moto_partiql.install()
         moto_s3_lock.install()
         _installed = True
