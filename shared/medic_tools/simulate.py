@@ -138,7 +138,8 @@ def simulate(
 
 
 def triage_only(path: str | Path, runbook: Runbook | None = None, aws: EmbeddedAWS | None = None) -> list[Plan]:
-    """Build the scenario's world and triage its alarm (nothing is approved or applied): for `medic explain`.
+    """Build the scenario's world and triage its alarm (nothing is approved or applied, no ground truth is told): for
+    `medic explain`.
 
     `aws`: an already running embedded AWS to reuse (it is reset first); by default one is started."""
     scenario = load_scenario(path)
@@ -149,7 +150,7 @@ def triage_only(path: str | Path, runbook: Runbook | None = None, aws: EmbeddedA
 
     def run(world: EmbeddedAWS) -> list[Plan]:
         world.reset()
-        simulation = Simulation(scenario, str(path), world.endpoint_url, Story(None), runbook=runbook)
+        simulation = Simulation(scenario, str(path), world.endpoint_url, Story(None), runbook=runbook, truth=False)
         try:
             simulation.setup()
             return simulation.triage(simulation.alarm_events())
@@ -167,11 +168,13 @@ class Simulation:
 
     def __init__(
         self, scenario: Scenario, source: str, endpoint: str, story: Story, show_json: bool = True,
-        runbook: Runbook | None = None,
+        runbook: Runbook | None = None, truth: bool = True,
     ) -> None:  # fmt: skip
+        """`truth`: tell the modelled incident's ground truth and replay Medic's plan through the model (`medic
+        explain` needs neither: both replay the workload, most of a modelled scenario's time)."""
         import boto3
 
-        self.runbook = runbook
+        self.runbook, self.tell_truth = runbook, truth
         self.scenario, self.source, self.story = scenario, source, story
         self.region = scenario.world.region
         session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=self.region)  # noqa: S106
@@ -226,7 +229,7 @@ class Simulation:
         from medic_tools.world import alarms
 
         events = _alarm_events(self.scenario, self.source, self.clock, self.region, alarms)
-        if self.account is not None and self.scenario.alarm is not None:
+        if self.tell_truth and self.account is not None and self.scenario.alarm is not None:
             self.truth = _tell_truth(self.account, self.scenario, self.story)
         self.story.section("The alarm fires")
         for event in events:
