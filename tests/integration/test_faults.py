@@ -22,7 +22,7 @@ from botocore.exceptions import ClientError
 from botocore.retries.standard import ExponentialBackoff
 
 from medic.actions import get_action
-from medic.actions.memory import CONFLICT_ATTEMPTS
+from medic.actions.function_update import CONFLICT_ATTEMPTS
 from medic.aws import retry_config
 from medic.plan import Plan
 from medic.runtime import install

@@ -12,11 +12,12 @@ from medic.vocabulary import ACTION_KINDS
 def registry() -> dict[str, Action]:
     """The implementations, imported at first use: what only reads plans (the interactions, the verifier's reads,
     the CLI) needs the vocabulary and `PlannedAction`, not the actions' modules (nor the facts they import)."""
+    from medic.actions.advise import Advise
     from medic.actions.buffer import EnableSqsBuffer
     from medic.actions.concurrency import SetEventSourceMaxConcurrency, SetReservedConcurrency
     from medic.actions.memory import SetMemory
     from medic.actions.prewarm import SchedulePrewarm
-    from medic.actions.provisioned import Advise, SetAutoscalingBounds, SetProvisionedConcurrency
+    from medic.actions.provisioned import SetAutoscalingBounds, SetProvisionedConcurrency
     from medic.actions.quota import RequestQuotaIncrease
 
     return {

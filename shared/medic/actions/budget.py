@@ -159,10 +159,12 @@ def split_budget(budget: int, consumers: list[ConsumerFacts]) -> BudgetSplit:
         share = current_share(consumer)
         if share is None:
             raise GuardrailRefused(
-                "facts", "the concurrency of every consumer not opted in", f"unknown: {consumer.function_name}",
+                "facts",
+                "the concurrency of every consumer not opted in",
+                f"unknown: {consumer.function_name}",
                 f"{consumer.function_name} is not opted in and neither its peak concurrency nor a cap on it is known, "
                 f"so what it leaves of the budget of {budget} toward the database cannot be told",
-            )  # fmt: skip
+            )
         spent[consumer.function_name] = share
     everyone = consumer_shares(budget, consumers)
     return BudgetSplit(

@@ -386,9 +386,12 @@ class EnableSqsBuffer(Action):
         own = buffer_queue_names(str(action.function_name or ""))
         named = (str(action.resource.get("queue")), str(action.resource.get("dlq")))
         if not action.function_name or named != own:
-            raise ActionFailed(self.kind, action.target,
-                               f"the plan names the queues {named[0]}, {named[1]}, not {action.function_name}'s own "
-                               f"buffer queues {own[0]}, {own[1]}")  # fmt: skip
+            raise ActionFailed(
+                self.kind,
+                action.target,
+                f"the plan names the queues {named[0]}, {named[1]}, not {action.function_name}'s own "
+                f"buffer queues {own[0]}, {own[1]}",
+            )
 
     @staticmethod
     def _rules(action: PlannedAction) -> list[str]:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final
 
 from medic.actions.base import Action, PlannedAction, Scalar, TemplateProperty
-from medic.actions.provisioned import publish_an_alias, wait_for_pc
+from medic.actions.function_update import settle, when_settled
+from medic.actions.provisioned import wait_for_pc
+from medic.actions.qualifiers import alias_of, serves_latest
 from medic.actions.request_checks import confine
-from medic.aws import error_code, request_id
+from medic.aws import request_id
 from medic.errors import ActionFailed, GuardrailRefused
 from medic.facts import VCPU_MB
 from medic.planning.cost import (
@@ -42,40 +43,6 @@ MAX_MEMORY_MB: Final = 10240
 #: Configuration that is released with the code: a difference between $LATEST and the alias's version is unreleased.
 RELEASED_FIELDS: Final = ("Handler", "Runtime", "Environment", "Layers", "Architectures", "ImageConfigResponse")
 UNRELEASED_CODE: Final = "$LATEST has unreleased code; publishing it would ship it"
-#: The configuration update must settle (LastUpdateStatus Successful) before PublishVersion.
-UPDATE_POLL_DELAY_S = 1
-UPDATE_POLL_ATTEMPTS = 120
-#: Lambda answers ResourceConflictException while an update of the function is in progress (a deploy, or Medic's own
-#: change settling): each change call is tried this many times, waiting for the update to settle in between.
-CONFLICT_ATTEMPTS: Final = 3
-
-_T = TypeVar("_T")
-
-
-def alias_of(target: Target, kind: str) -> tuple[str, str]:
-    """(function, alias) of a function alias target; anything else (unqualified, $LATEST, a version) is refused."""
-    if target.kind != "function" or not target.function_name:
-        raise GuardrailRefused("target", "a function alias", target.display, f"{kind} needs a function alias target")
-    qualifier = target.qualifier
-    if not qualifier or qualifier == "$LATEST":
-        raise GuardrailRefused("target", "an alias", qualifier or "(unqualified)", publish_an_alias(kind, target))
-    if qualifier.isdigit():
-        raise GuardrailRefused(
-            "target", "an alias", qualifier,
-            f"{kind} applies to an alias (what traffic is routed to), never $LATEST or a published version",
-        )  # fmt: skip
-    return target.function_name, qualifier
-
-
-def serves_latest(target: Target, facts: Facts) -> bool:
-    """Whether the traffic runs on the unqualified function: no alias in the target, and $LATEST is what the
-    collector found serving it (the target's qualifier, or the qualifier the traffic hits)."""
-    return (
-        target.kind == "function"
-        and bool(target.function_name)
-        and target.qualifier in (None, "$LATEST")
-        and "$LATEST" in (facts.qualifier, facts.traffic_qualifier)
-    )
 
 
 class SetMemory(Action):
@@ -175,9 +142,11 @@ class SetMemory(Action):
     def _plan_unqualified(self, function_name: str, params: dict[str, Any], facts: Facts) -> PlannedAction:
         if facts.memory_mb is None:
             raise GuardrailRefused(
-                "facts", "memory_mb known", "unknown: memory_mb",
+                "facts",
+                "memory_mb known",
+                "unknown: memory_mb",
                 f"{self.kind}: the memory of {function_name} could not be read",
-            )  # fmt: skip
+            )
         value, clamps = _memory_size(params["memory_mb"])
         return PlannedAction(
             kind=self.kind,
@@ -243,14 +212,24 @@ class SetMemory(Action):
         action.resource.setdefault("latest_memory_mb_before", latest_memory)
         try:
             if latest_memory != memory:
-                self._when_settled(clients, action, client.update_function_configuration, FunctionName=name,
-                                   MemorySize=memory)  # fmt: skip
-                self._settle(clients, action)
-            published = self._when_settled(
-                clients, action, client.publish_version, FunctionName=name,
+                when_settled(
+                    self.kind,
+                    clients,
+                    action,
+                    client.update_function_configuration,
+                    FunctionName=name,
+                    MemorySize=memory,
+                )
+                settle(self.kind, clients, action)
+            published = when_settled(
+                self.kind,
+                clients,
+                action,
+                client.publish_version,
+                FunctionName=name,
                 CodeSha256=str(released.get("CodeSha256", "")),
                 Description=f"medic: memory {action.before.get('memory_mb')} → {memory} MB",
-            )  # fmt: skip
+            )
             version = published["Version"]
             if published.get("MemorySize") != memory or published.get("CodeSha256") != released.get("CodeSha256"):
                 raise ActionFailed(
@@ -259,8 +238,15 @@ class SetMemory(Action):
                     f"version {version} has {published.get('MemorySize')} MB "
                     f"and code {published.get('CodeSha256')}, not {memory} MB and the released code",
                 )
-            response = self._when_settled(clients, action, client.update_alias, FunctionName=name, Name=alias_name,
-                                          FunctionVersion=version)  # fmt: skip
+            response = when_settled(
+                self.kind,
+                clients,
+                action,
+                client.update_alias,
+                FunctionName=name,
+                Name=alias_name,
+                FunctionVersion=version,
+            )
         except Exception:
             self._restore_latest(clients, action, int(action.resource["latest_memory_mb_before"] or 0), memory)
             raise
@@ -273,11 +259,17 @@ class SetMemory(Action):
         assert action.function_name
         client, memory = confine(clients.lambda_), int(action.after["memory_mb"] or 0)
         if client.get_function_configuration(FunctionName=action.function_name).get("MemorySize") == memory:
-            self._settle(clients, action)
+            settle(self.kind, clients, action)
             return str(action.resource.get("request_id") or "already applied")
-        response = self._when_settled(clients, action, client.update_function_configuration,
-                                      FunctionName=action.function_name, MemorySize=memory)  # fmt: skip
-        self._settle(clients, action)
+        response = when_settled(
+            self.kind,
+            clients,
+            action,
+            client.update_function_configuration,
+            FunctionName=action.function_name,
+            MemorySize=memory,
+        )
+        settle(self.kind, clients, action)
         action.resource["request_id"] = request_id(dict(response))
         return str(action.resource["request_id"])
 
@@ -285,9 +277,10 @@ class SetMemory(Action):
         live = self.read_live(clients, action)
         if live["memory_mb"] != action.after["memory_mb"]:
             where = (
-                f"{action.function_name}" if action.qualifier is None
+                f"{action.function_name}"
+                if action.qualifier is None
                 else f"{action.qualifier} serves {live['memory_mb']} MB (version {live['version']}),"
-            )  # fmt: skip
+            )
             if action.qualifier is None:
                 where += f" has {live['memory_mb']} MB,"
             raise ActionFailed(self.kind, action.target, f"{where} not {action.after['memory_mb']} MB")
@@ -300,8 +293,15 @@ class SetMemory(Action):
         if action.qualifier is None:
             return self._rollback_unqualified(clients, action)
         assert action.function_name and action.qualifier
-        response = self._when_settled(clients, action, clients.lambda_.update_alias, FunctionName=action.function_name,
-                                      Name=action.qualifier, FunctionVersion=str(action.before["version"]))  # fmt: skip
+        response = when_settled(
+            self.kind,
+            clients,
+            action,
+            clients.lambda_.update_alias,
+            FunctionName=action.function_name,
+            Name=action.qualifier,
+            FunctionVersion=str(action.before["version"]),
+        )
         previous = action.resource.get("latest_memory_mb_before")
         if previous is not None:
             self._restore_latest(clients, action, int(previous), int(action.after["memory_mb"] or 0))
@@ -317,10 +317,11 @@ class SetMemory(Action):
             return ""
         if current != ours:
             raise ActionFailed(
-                self.kind, action.target,
+                self.kind,
+                action.target,
                 f"{action.function_name} has {current} MB, changed since Medic set {ours} MB: not restored to "
                 f"{before_mb} MB (Medic does not fight the human)",
-            )  # fmt: skip
+            )
         return self._restore_latest(clients, action, before_mb, ours)
 
     def _restore_latest(self, clients: AwsClients, action: PlannedAction, previous: int, ours: int) -> str:
@@ -330,41 +331,16 @@ class SetMemory(Action):
         current = clients.lambda_.get_function_configuration(FunctionName=action.function_name).get("MemorySize")
         if current != ours or previous == ours or previous < MIN_MEMORY_MB:
             return ""
-        response = self._when_settled(clients, action, confine(clients.lambda_).update_function_configuration,
-                                      FunctionName=action.function_name, MemorySize=previous)  # fmt: skip
-        self._settle(clients, action)
+        response = when_settled(
+            self.kind,
+            clients,
+            action,
+            confine(clients.lambda_).update_function_configuration,
+            FunctionName=action.function_name,
+            MemorySize=previous,
+        )
+        settle(self.kind, clients, action)
         return request_id(dict(response))
-
-    def _when_settled(self, clients: AwsClients, action: PlannedAction, call: Callable[..., _T], **kwargs: Any) -> _T:
-        """`call(**kwargs)`; on ResourceConflictException wait for the update to settle, try again (bounded)."""
-        from botocore.exceptions import ClientError
-
-        for attempt in range(1, CONFLICT_ATTEMPTS + 1):
-            try:
-                return call(**kwargs)
-            except ClientError as exc:
-                if error_code(exc) != "ResourceConflictException":
-                    raise
-                if attempt == CONFLICT_ATTEMPTS:
-                    raise ActionFailed(
-                        self.kind,
-                        action.target,
-                        f"an update of {action.function_name} was still in progress after {CONFLICT_ATTEMPTS} "
-                        f"attempts: {exc}",
-                    ) from exc
-                self._settle(clients, action)
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _settle(self, clients: AwsClients, action: PlannedAction) -> None:
-        from botocore.exceptions import WaiterError
-
-        try:
-            clients.lambda_.get_waiter("function_updated_v2").wait(
-                FunctionName=str(action.function_name),
-                WaiterConfig={"Delay": UPDATE_POLL_DELAY_S, "MaxAttempts": UPDATE_POLL_ATTEMPTS},
-            )
-        except WaiterError as exc:
-            raise ActionFailed(self.kind, action.target, f"$LATEST's update did not succeed: {exc}") from exc
 
     def estimate(self, action: PlannedAction, facts: Facts, rates: Rates) -> Estimate:
         after = field_number(action.after, "memory_mb")
@@ -376,8 +352,12 @@ class SetMemory(Action):
         monthly = monthly_invocations(facts, rates.table)
         seconds = facts.warm_duration_avg_ms / 1000 if facts.warm_duration_avg_ms is not None else None
         if before is None or seconds is None or monthly is None or facts.pc_requested is None:
-            known = {"memory_mb": before, "warm_duration_avg_ms": seconds, "invocations": monthly,
-                     "pc_requested": facts.pc_requested}  # fmt: skip
+            known = {
+                "memory_mb": before,
+                "warm_duration_avg_ms": seconds,
+                "invocations": monthly,
+                "pc_requested": facts.pc_requested,
+            }
             return None, missing(facts, *(name for name, value in known.items() if value is None))
         prices, table = rates.lambda_, rates.table
         delta_mb = after - before

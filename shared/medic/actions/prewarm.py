@@ -6,8 +6,8 @@ import math
 from typing import TYPE_CHECKING, Any, Final
 
 from medic.actions.base import Action, PlannedAction, Scalar
-from medic.actions.memory import alias_of
 from medic.actions.provisioned import PC_DIMENSION, read_pc
+from medic.actions.qualifiers import alias_of
 from medic.aws import error_code, request_id
 from medic.errors import ActionFailed, GuardrailRefused
 from medic.planning.cost import (

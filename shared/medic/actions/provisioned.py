@@ -6,6 +6,7 @@ import math
 from typing import TYPE_CHECKING, Any, Final
 
 from medic.actions.base import Action, PlannedAction, Scalar, TemplateProperty
+from medic.actions.qualifiers import qualified
 from medic.errors import ActionFailed, GuardrailRefused
 from medic.planning.cost import (
     MB_PER_GB,
@@ -39,26 +40,6 @@ def _as_count(value: Any, name: str) -> int:
     return math.ceil(number)
 
 
-def _qualified(target: Target, kind: str) -> tuple[str, str]:
-    if target.kind != "function" or not target.function_name:
-        raise GuardrailRefused("target", "a function alias", target.display, f"{kind} needs a function target")
-    if not target.qualifier or target.qualifier == "$LATEST":
-        raise GuardrailRefused(
-            "target", "an alias or version", target.qualifier or "(unqualified)", publish_an_alias(kind, target)
-        )
-    return target.function_name, target.qualifier
-
-
-def publish_an_alias(kind: str, target: Target) -> str:
-    """Why a change that needs an alias refuses the unqualified function, and what a human does about it."""
-    name = target.function_name or "the function"
-    return (
-        f"{kind} needs an alias (or, for provisioned concurrency, a published version), never the unqualified "
-        f"function: provisioned concurrency can never go on $LATEST (AWS refuses it). Publish a version of {name}, "
-        f"point an alias at it and send the traffic to the alias"
-    )
-
-
 def read_pc(clients: AwsClients, function_name: str, qualifier: str) -> dict[str, Scalar]:
     client = clients.lambda_
     try:
@@ -88,10 +69,11 @@ def wait_for_pc(
             return live
         if clock.now().timestamp() >= deadline:
             raise ActionFailed(
-                action.kind, action.target,
+                action.kind,
+                action.target,
                 f"provisioned concurrency not READY after {timeout_s:.0f}s (status {live['status']}, "
                 f"allocated {allocated} of {at_least})",
-            )  # fmt: skip
+            )
         clock.sleep(POLL_INTERVAL_S)
 
 
@@ -118,14 +100,16 @@ class SetProvisionedConcurrency(Action):
     params = ("concurrency",)
 
     def plan(self, target: Target, params: dict[str, Any], facts: Facts) -> list[PlannedAction]:
-        function_name, qualifier = _qualified(target, self.kind)
+        function_name, qualifier = qualified(target, self.kind)
         after = _as_count(params["concurrency"], "concurrency")
         if after < 1:
             raise GuardrailRefused(
-                "valid_value", ">= 1", after,
+                "valid_value",
+                ">= 1",
+                after,
                 f"{self.kind}: PutProvisionedConcurrencyConfig takes at least 1 execution; Medic never plans the "
                 f"removal of {function_name}:{qualifier}'s provisioned concurrency",
-            )  # fmt: skip
+            )
         before = facts.pc_requested or 0
         return [
             PlannedAction(
@@ -245,7 +229,7 @@ class SetAutoscalingBounds(Action):
     TARGET_UTILIZATION = 0.7
 
     def plan(self, target: Target, params: dict[str, Any], facts: Facts) -> list[PlannedAction]:
-        function_name, qualifier = _qualified(target, self.kind)
+        function_name, qualifier = qualified(target, self.kind)
         new_min, new_max = _as_count(params["min"], "min"), _as_count(params["max"], "max")
         new_max = max(new_max, new_min)
         resource: dict[str, Scalar] = {}
@@ -332,8 +316,11 @@ class SetAutoscalingBounds(Action):
         aas = clients.autoscaling
         resource_id = self._resource(action)
         for step in ("delete_scaling_policy", "deregister_scalable_target"):
-            kwargs: dict[str, Any] = {"ServiceNamespace": "lambda", "ResourceId": resource_id,
-                                      "ScalableDimension": PC_DIMENSION}  # fmt: skip
+            kwargs: dict[str, Any] = {
+                "ServiceNamespace": "lambda",
+                "ResourceId": resource_id,
+                "ScalableDimension": PC_DIMENSION,
+            }
             if step == "delete_scaling_policy":
                 kwargs["PolicyName"] = self._policy(action)
             try:
@@ -399,22 +386,3 @@ class SetAutoscalingBounds(Action):
                 f"(max {count_text(old_max)} → {count_text(new_max)})"
             )
         return usd, f"{basis} ({rates.label})"
-
-
-class Advise(Action):
-    """No change: the advice an engineer needs, with the facts behind it.
-
-    Runbook example::
-
-        actions:
-          - kind: advise
-            params: {}
-    """
-
-    kind = "advise"
-    free = "no charge for advice (nothing changes)"
-    changes_aws = False
-    params = ()
-
-    def plan(self, target: Target, params: dict[str, Any], facts: Facts) -> list[PlannedAction]:
-        return [PlannedAction(kind=self.kind, target=target.display, primary="advice", text="advice only")]

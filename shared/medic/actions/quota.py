@@ -46,10 +46,12 @@ def _open_request(clients: AwsClients) -> dict[str, Any] | None:
 def _recent_approval(requests: list[dict[str, Any]], now: datetime) -> dict[str, Any] | None:
     """The latest request AWS approved within APPROVAL_HOLD of `now` (its LastUpdated is the decision), if any."""
     approved = [
-        r for r in requests
-        if r.get("Status") == "APPROVED" and isinstance(r.get("LastUpdated"), datetime)
+        r
+        for r in requests
+        if r.get("Status") == "APPROVED"
+        and isinstance(r.get("LastUpdated"), datetime)
         and now - r["LastUpdated"] < APPROVAL_HOLD
-    ]  # fmt: skip
+    ]
     return max(approved, key=lambda r: r["LastUpdated"], default=None)
 
 
@@ -113,18 +115,22 @@ class RequestQuotaIncrease(Action):
         current = facts.account_limit
         if current is None:
             raise GuardrailRefused(
-                "account_limit", "known", None,
+                "account_limit",
+                "known",
+                None,
                 "the account's concurrency limit is unknown, so no increase can be sized",
-            )  # fmt: skip
+            )
         desired = float(params["concurrency"])
         if not math.isfinite(desired):
             raise GuardrailRefused("valid_value", "a finite number", params["concurrency"], "concurrency is not finite")
         after = math.ceil(desired)
         if after <= current:
             raise GuardrailRefused(
-                "quota_increase", f"> {current}", after,
+                "quota_increase",
+                f"> {current}",
+                after,
                 f"the desired account concurrency limit {after} does not exceed the current {current}",
-            )  # fmt: skip
+            )
         return [
             PlannedAction(
                 kind=self.kind,
@@ -177,10 +183,11 @@ class RequestQuotaIncrease(Action):
         if float(request.get("DesiredValue") or 0) < desired:
             hold = "" if request.get("Status") in OPEN_STATUSES else f" within {APPROVAL_HOLD.days} days of an approval"
             raise ActionFailed(
-                self.kind, action.target,
+                self.kind,
+                action.target,
                 f"{_describe(request)} precedes this one: Medic files no further increase{hold} (never stepwise "
                 f"creeping); ask AWS Support for what the account needs ({_whole(desired)} wanted)",
-            )  # fmt: skip
+            )
         quota_request_id = str(request["Id"])
         action.resource["request_id"] = quota_request_id
         return quota_request_id
@@ -204,7 +211,8 @@ class RequestQuotaIncrease(Action):
     def rollback(self, clients: AwsClients, action: PlannedAction) -> str:
         request = action.resource.get("request_id") or "(unknown)"
         raise ActionFailed(
-            self.kind, action.target,
+            self.kind,
+            action.target,
             f"a Service Quotas increase request cannot be withdrawn through the API; request {request} stays "
             "open until AWS decides it (ask AWS Support to close its case if the increase is no longer wanted)",
-        )  # fmt: skip
+        )

@@ -61,8 +61,10 @@ _Client = TypeVar("_Client")
 def _configuration(params: Mapping[str, Any]) -> str | None:
     extra = sorted(set(params) - CONFIGURATION_FIELDS)
     if extra:
-        return (f"it may carry only {', '.join(sorted(CONFIGURATION_FIELDS))} (set_memory owns MemorySize alone), "
-                f"not {', '.join(extra)}")  # fmt: skip
+        return (
+            f"it may carry only {', '.join(sorted(CONFIGURATION_FIELDS))} (set_memory owns MemorySize alone), "
+            f"not {', '.join(extra)}"
+        )
     return None
 
 
@@ -109,8 +111,10 @@ def _queue_policy(queue: str, text: str) -> str | None:
         ]
         found = [problem for problem in problems if problem]
         if found:
-            return (f"its Policy may only let EventBridge or SNS send from named sources to {queue}; a statement has "
-                    f"{', '.join(found)}")  # fmt: skip
+            return (
+                f"its Policy may only let EventBridge or SNS send from named sources to {queue}; a statement has "
+                f"{', '.join(found)}"
+            )
     return None
 
 
