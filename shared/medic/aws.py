@@ -136,8 +136,9 @@ class AwsClients:
     def with_config(self, config: Config) -> AwsClients:
         """Clients on the same session, region and endpoint with another botocore config (e.g. no retries for a
         call that is only nice to have)."""
-        return AwsClients(session=self._session_or_default(), region=self.region, endpoint_url=self.endpoint_url,
-                          config=config)  # fmt: skip
+        return AwsClients(
+            session=self._session_or_default(), region=self.region, endpoint_url=self.endpoint_url, config=config
+        )
 
     def _session_or_default(self) -> boto3.Session:
         if self._session is None:
@@ -172,9 +173,13 @@ class AwsClients:
 
 
 def member_role_arn(
-    own_account: str, target_account: str, role_name: str, partition: str = "aws", *,
+    own_account: str,
+    target_account: str,
+    role_name: str,
+    partition: str = "aws",
+    *,
     setting: str = "MEDIC_MEMBER_ROLE_NAME",
-) -> str | None:  # fmt: skip
+) -> str | None:
     """The role Medic assumes in `target_account`, or None when the target is in Medic's own account (also when
     Medic's account is not configured: a single-account deployment acts as itself).
 

@@ -107,10 +107,11 @@ class Settings(BaseModel):
     max_provisioned_concurrency: int = Field(default=1000, gt=0)
     pc_ready_timeout_s: int = Field(default=600, gt=0)
     executor_lease_s: int = Field(
-        default=900, gt=0,
+        default=900,
+        gt=0,
         description="how long an executor holds an APPLYING plan: at least the executor's timeout, under the "
         "queue's visibility timeout (a duplicate message waits; a redelivery after a crash takes over)",
-    )  # fmt: skip
+    )
     # Caps (guardrails.py): a value above a cap is clamped to it, and the clamp is shown to approvers.
     max_reserved_concurrency: int = Field(default=1000, gt=0)
     max_memory_mb: int = Field(default=3008, ge=128, le=10240)

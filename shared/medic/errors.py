@@ -53,8 +53,9 @@ class RunbookError(InputError):
     """A runbook is invalid: names the file, table, row and field."""
 
     def __init__(self, source: str, problem: str, *, table: str = "", row: str = "", field: str = "") -> None:
-        location = ".".join(part for part in (f"tables.{table}" if table else "", f"rows.{row}" if row else "", field)
-                            if part)  # fmt: skip
+        location = ".".join(
+            part for part in (f"tables.{table}" if table else "", f"rows.{row}" if row else "", field) if part
+        )
         super().__init__(field=location or "(root)", source=source, problem=problem)
         self.table = table
         self.row = row

@@ -113,10 +113,12 @@ def refuse_non_finite(plan: Plan) -> Refusal | None:
         return None
     shown = ", ".join(found[:5]) + (f" and {len(found) - 5} more" if len(found) > 5 else "")
     refusal = Refusal(
-        guard=NON_FINITE_GUARD, limit="finite numbers", observed=shown,
+        guard=NON_FINITE_GUARD,
+        limit="finite numbers",
+        observed=shown,
         message=f"the plan holds {len(found)} non-finite number{'s' if len(found) != 1 else ''} ({shown}): "
         "Medic never acts on a number it cannot compare with a cap",
-    )  # fmt: skip
+    )
     cleaned = storable(plan)
     if cleaned.status in ACTING_STATES:
         cleaned.status = "BLOCKED"

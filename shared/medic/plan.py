@@ -223,9 +223,13 @@ def plan_content_hash(plan: Plan) -> str:
     False
     """
     body = {  # what the executor acts on (the approval's own serialization), and what the plan said and when
-        "executable": executable_content(plan), "state_timestamp": plan.state_timestamp, "signal": plan.signal,
-        "diagnosis": plan.diagnosis, "approval_hash": plan.approval_hash, "expires_at": plan.expires_at,
-    }  # fmt: skip
+        "executable": executable_content(plan),
+        "state_timestamp": plan.state_timestamp,
+        "signal": plan.signal,
+        "diagnosis": plan.diagnosis,
+        "approval_hash": plan.approval_hash,
+        "expires_at": plan.expires_at,
+    }
     return hashlib.sha256(canonical_json(body).encode()).hexdigest()
 
 

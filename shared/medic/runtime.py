@@ -74,8 +74,10 @@ class Runtime:
         def refused(error: Exception) -> None:
             outcome = "notify_only" if store.notify_only else "kept_last_good" if store.loaded else "no_runbook"
             get_logger(component="runbook").error("runbook_refused", error=str(error), outcome=outcome)
-            emit(metric_document({RUNBOOK_REFUSED: (1, "Count")}, {"Outcome": outcome}, at=self.clock.now()),
-                 self.metrics_stream)  # fmt: skip
+            emit(
+                metric_document({RUNBOOK_REFUSED: (1, "Count")}, {"Outcome": outcome}, at=self.clock.now()),
+                self.metrics_stream,
+            )
 
         store = RunbookStore(self.settings.runbook_path, self.settings.runbook_overrides, refused)
         return store
@@ -125,8 +127,12 @@ class Runtime:
 
         now = self.clock.now()
         emit(plan_outcome(plan.signal, plan.status, at=now), self.metrics_stream)
-        name = {"PROPOSED": "TimeToPlan", "APPROVED": "TimeToPlan", "APPLIED": "TimeToApply",
-                "VERIFIED": "TimeToVerify"}.get(plan.status)  # fmt: skip
+        name = {
+            "PROPOSED": "TimeToPlan",
+            "APPROVED": "TimeToPlan",
+            "APPLIED": "TimeToApply",
+            "VERIFIED": "TimeToVerify",
+        }.get(plan.status)
         if name and plan.state_timestamp:
             emit(latency(name, seconds_since(plan.state_timestamp, now), plan.signal, at=now), self.metrics_stream)
 

@@ -35,8 +35,18 @@ if TYPE_CHECKING:
     from medic.config import Settings
     from medic.ledger.store import Ledger
 
-__all__ = ["BREAKER_KEY", "CHANGED_STATES", "FAILED_STATES", "KILL_SWITCH_KEY", "Control", "FreezeWindow",
-           "SafetyControls", "describe", "parse_freeze_windows", "pc_added"]  # fmt: skip
+__all__ = [
+    "BREAKER_KEY",
+    "CHANGED_STATES",
+    "FAILED_STATES",
+    "KILL_SWITCH_KEY",
+    "Control",
+    "FreezeWindow",
+    "SafetyControls",
+    "describe",
+    "parse_freeze_windows",
+    "pc_added",
+]
 
 #: States of plans whose changes reached AWS (or were being made): they count for cooldowns and the rate limit.
 CHANGED_STATES = ("APPLYING", "APPLIED", "VERIFIED", "FAILED", "ROLLED_BACK")
@@ -79,14 +89,20 @@ def parse_freeze_windows(text: str) -> list[FreezeWindow]:
             except (ValueError, TypeError):
                 valid = False
             if not valid:
-                raise ConfigError(field="MEDIC_FREEZE_WINDOWS", source="environment",
-                                  problem=f"{raw!r}: expected START/END in ISO 8601 with END after START")  # fmt: skip
+                raise ConfigError(
+                    field="MEDIC_FREEZE_WINDOWS",
+                    source="environment",
+                    problem=f"{raw!r}: expected START/END in ISO 8601 with END after START",
+                )
             windows.append(FreezeWindow(raw, start=start, end=end))
             continue
         match = _WEEKLY.match(raw.lower())
         if not match or match["d1"] not in _DAYS or match["d2"] not in _DAYS:
-            raise ConfigError(field="MEDIC_FREEZE_WINDOWS", source="environment",
-                              problem=f"{raw!r}: expected e.g. 'Fri 18:00-Mon 08:00' (UTC) or START/END")  # fmt: skip
+            raise ConfigError(
+                field="MEDIC_FREEZE_WINDOWS",
+                source="environment",
+                problem=f"{raw!r}: expected e.g. 'Fri 18:00-Mon 08:00' (UTC) or START/END",
+            )
         minutes = []
         for day, clock in ((match["d1"], match["t1"]), (match["d2"], match["t2"])):
             hours, mins = (int(x) for x in clock.split(":"))
@@ -137,14 +153,24 @@ class SafetyControls:
         refusals: list[Refusal] = []
         switch = self.kill_switch()
         if switch.enabled:
-            refusals.append(Refusal(
-                guard="kill_switch", limit="off", observed=f"on (by {switch.by} at {switch.at})",
-                message=f"the kill switch is on: {switch.reason or 'no reason given'}",
-            ))  # fmt: skip
+            refusals.append(
+                Refusal(
+                    guard="kill_switch",
+                    limit="off",
+                    observed=f"on (by {switch.by} at {switch.at})",
+                    message=f"the kill switch is on: {switch.reason or 'no reason given'}",
+                )
+            )
         for window in self.windows:
             if window.contains(now):
-                refusals.append(Refusal(guard="freeze_window", limit=window.text, observed=iso(now),
-                                        message=f"inside the freeze window {window.text}"))  # fmt: skip
+                refusals.append(
+                    Refusal(
+                        guard="freeze_window",
+                        limit=window.text,
+                        observed=iso(now),
+                        message=f"inside the freeze window {window.text}",
+                    )
+                )
         since = now - timedelta(seconds=max(self.settings.cooldown_s, 3600))
         reset = self.breaker_reset_at()
         reset_at = parse_iso(reset) if reset else None
@@ -153,36 +179,54 @@ class SafetyControls:
         failed_since = None if reset_at is None else min(reset_at, since)
         read = self._plans_since(tuple(s for s in CHANGED_STATES if s not in FAILED_STATES), since)
         read_failed = self._plans_since(FAILED_STATES, failed_since)
-        recent = sorted([p for p in read + [f for f in read_failed if parse_iso(f.updated_at) >= since]
-                         if p.id != plan.id], key=lambda p: p.updated_at)  # fmt: skip
+        recent = sorted(
+            [p for p in read + [f for f in read_failed if parse_iso(f.updated_at) >= since] if p.id != plan.id],
+            key=lambda p: p.updated_at,
+        )
         failures = [
             p for p in read_failed if p.id != plan.id and (reset_at is None or parse_iso(p.updated_at) >= reset_at)
         ]
         if len(failures) >= self.settings.circuit_breaker_failures:
-            refusals.append(Refusal(
-                guard="circuit_breaker", limit=self.settings.circuit_breaker_failures, observed=len(failures),
-                message=f"the circuit breaker is open: {len(failures)} remediations failed since "
-                        f"{reset or 'the start'} ({', '.join(p.id for p in failures[-3:])}); Medic only notifies "
-                        "until a human resets it (medic control breaker-reset)",
-            ))  # fmt: skip
+            refusals.append(
+                Refusal(
+                    guard="circuit_breaker",
+                    limit=self.settings.circuit_breaker_failures,
+                    observed=len(failures),
+                    message=f"the circuit breaker is open: {len(failures)} remediations failed since "
+                    f"{reset or 'the start'} ({', '.join(p.id for p in failures[-3:])}); Medic only notifies "
+                    "until a human resets it (medic control breaker-reset)",
+                )
+            )
         hour_ago = now - timedelta(hours=1)
         applied = [p for p in recent if p.applied_at and parse_iso(p.applied_at) >= hour_ago]
         if len(applied) >= self.settings.max_changes_per_hour:
-            refusals.append(Refusal(
-                guard="rate_limit", limit=f"{self.settings.max_changes_per_hour}/hour", observed=len(applied),
-                message=f"{len(applied)} changing plans were applied in the last hour",
-            ))  # fmt: skip
+            refusals.append(
+                Refusal(
+                    guard="rate_limit",
+                    limit=f"{self.settings.max_changes_per_hour}/hour",
+                    observed=len(applied),
+                    message=f"{len(applied)} changing plans were applied in the last hour",
+                )
+            )
         budget = self.settings.pc_budget
         adding = sum(pc_added(a) for a in changes)
         if budget is not None and adding > 0:
-            in_force = sum(pc_added(a) for p in self.ledger.by_states(("APPLIED", "VERIFIED"))
-                           if p.id != plan.id for a in p.changes)  # fmt: skip
+            in_force = sum(
+                pc_added(a)
+                for p in self.ledger.by_states(("APPLIED", "VERIFIED"))
+                if p.id != plan.id
+                for a in p.changes
+            )
             if in_force + adding > budget:
-                refusals.append(Refusal(
-                    guard="pc_budget", limit=budget, observed=in_force + adding,
-                    message=f"this plan adds {adding} provisioned executions to the {in_force} Medic's changes "
-                            f"already keep in force, above the budget of {budget}",
-                ))  # fmt: skip
+                refusals.append(
+                    Refusal(
+                        guard="pc_budget",
+                        limit=budget,
+                        observed=in_force + adding,
+                        message=f"this plan adds {adding} provisioned executions to the {in_force} Medic's changes "
+                        f"already keep in force, above the budget of {budget}",
+                    )
+                )
         cooldown_start = now - timedelta(seconds=self.settings.cooldown_s)
         for action in changes:
             for other in recent:
@@ -190,11 +234,17 @@ class SafetyControls:
                     continue
                 if any(a.kind == action.kind and a.target == action.target for a in other.changes):
                     until = parse_iso(other.applied_at) + timedelta(seconds=self.settings.cooldown_s)
-                    refusals.append(Refusal(
-                        guard="cooldown", limit=f"{self.settings.cooldown_s}s", observed=other.applied_at,
-                        message=f"{action.kind} on {action.target} was changed by {other.id} at {other.applied_at}; "
-                                f"cooling down until {iso(until)}",
-                    ))  # fmt: skip
+                    refusals.append(
+                        Refusal(
+                            guard="cooldown",
+                            limit=f"{self.settings.cooldown_s}s",
+                            observed=other.applied_at,
+                            message=(
+                                f"{action.kind} on {action.target} was changed by {other.id} at "
+                                f"{other.applied_at}; cooling down until {iso(until)}"
+                            ),
+                        )
+                    )
                     break
         return refusals
 
@@ -233,10 +283,11 @@ def describe(controls: SafetyControls, now: datetime) -> dict[str, Any]:
         "kill_switch": {"on": switch.enabled, "by": switch.by, "at": switch.at, "reason": switch.reason},
         "circuit_breaker": {
             "open": len(failures) >= controls.settings.circuit_breaker_failures,
-            "failures_since_reset": len(failures), "threshold": controls.settings.circuit_breaker_failures,
+            "failures_since_reset": len(failures),
+            "threshold": controls.settings.circuit_breaker_failures,
             "reset_at": reset,
         },
         "freeze_windows": [{"window": w.text, "active": w.contains(now)} for w in controls.windows],
         "cooldown_s": controls.settings.cooldown_s,
         "max_changes_per_hour": controls.settings.max_changes_per_hour,
-    }  # fmt: skip
+    }

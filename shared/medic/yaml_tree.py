@@ -100,8 +100,9 @@ def check_tree(root: yaml.Node | None, *, max_nodes: int = MAX_NODES, max_depth:
             size[key] = min(1 + sum(size[child] for child in children), max_nodes + 1)
             depth[key] = 1 + max((depth[child] for child in children), default=0)
             if size[key] > max_nodes:
-                raise YamlRefused(f"more than {max_nodes:,} values once its aliases are expanded (an alias bomb?)",
-                                  _line(node), path)  # fmt: skip
+                raise YamlRefused(
+                    f"more than {max_nodes:,} values once its aliases are expanded (an alias bomb?)", _line(node), path
+                )
             if depth[key] > max_depth:
                 raise YamlRefused(f"nested more than {max_depth} levels deep", _line(node), path)
             continue
@@ -113,8 +114,7 @@ def check_tree(root: yaml.Node | None, *, max_nodes: int = MAX_NODES, max_depth:
         if isinstance(node, yaml.MappingNode):
             _check_unique_keys(node, path)
         stack.append((node, path, True))
-        stack.extend((child, child_path, False) for child, child_path in _children(node, path)
-                     if id(child) not in size)  # fmt: skip
+        stack.extend((child, child_path, False) for child, child_path in _children(node, path) if id(child) not in size)
 
 
 def _children(node: yaml.Node, path: tuple[Any, ...]) -> Iterator[tuple[yaml.Node, tuple[Any, ...]]]:

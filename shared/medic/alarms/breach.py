@@ -84,8 +84,10 @@ def _from_band(values: list[float], lower: list[float], upper: list[float]) -> B
     above = [(value, upper[i]) for i, value in enumerate(values) if i < len(upper) and value > upper[i]]
     below = [(value, lower[i]) for i, value in enumerate(values) if i < len(lower) and value < lower[i]]
     if above and below:
-        return Breach("unknown", f"the band was breached on both sides ({_band(above, 'over', 'upper')}; "
-                                 f"{_band(below, 'under', 'lower')})")  # fmt: skip
+        return Breach(
+            "unknown",
+            f"the band was breached on both sides ({_band(above, 'over', 'upper')}; {_band(below, 'under', 'lower')})",
+        )
     if above:
         return Breach("above", _band(above, "over", "upper"))
     if below:

@@ -76,9 +76,12 @@ _FALLING = {
     ("AWS/RDS", "DatabaseConnections"): "connections fell",
 }
 _FIX: dict[SignalKind, str] = {
-    "throttles": "capacity fix", "spillover": "capacity fix", "p99_latency": "latency fix",
-    "db_connections": "concurrency cap", "unknown": "change",
-}  # fmt: skip
+    "throttles": "capacity fix",
+    "spillover": "capacity fix",
+    "p99_latency": "latency fix",
+    "db_connections": "concurrency cap",
+    "unknown": "change",
+}
 
 
 class Signal(BaseModel):

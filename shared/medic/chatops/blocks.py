@@ -26,11 +26,18 @@ __all__ = ["APPROVE_ACTION_ID", "REJECT_ACTION_ID", "blocks_json", "console_link
 SECTION_TEXT_LIMIT = 3000
 
 _STATUS_EMOJI = {
-    "PROPOSED": ":hourglass_flowing_sand:", "APPROVED": ":white_check_mark:", "REJECTED": ":no_entry_sign:",
-    "APPLIED": ":wrench:", "VERIFIED": ":large_green_circle:", "FAILED": ":red_circle:",
-    "BLOCKED": ":octagonal_sign:", "NOOP": ":information_source:", "EXPIRED": ":alarm_clock:",
-    "ROLLED_BACK": ":rewind:", "DRIFTED": ":twisted_rightwards_arrows:",
-}  # fmt: skip
+    "PROPOSED": ":hourglass_flowing_sand:",
+    "APPROVED": ":white_check_mark:",
+    "REJECTED": ":no_entry_sign:",
+    "APPLIED": ":wrench:",
+    "VERIFIED": ":large_green_circle:",
+    "FAILED": ":red_circle:",
+    "BLOCKED": ":octagonal_sign:",
+    "NOOP": ":information_source:",
+    "EXPIRED": ":alarm_clock:",
+    "ROLLED_BACK": ":rewind:",
+    "DRIFTED": ":twisted_rightwards_arrows:",
+}
 
 
 def _clip(text: str, limit: int = SECTION_TEXT_LIMIT) -> str:

@@ -37,18 +37,24 @@ def status_text(rt: Runtime, now: datetime) -> str:
     switch, breaker = state["kill_switch"], state["circuit_breaker"]
     lines = ["*Medic status*" + (" · dry run: plans are proposals only" if rt.settings.dry_run else "")]
     if switch["on"]:
-        lines.append(f":octagonal_sign: Kill switch *ON* (by {_who(switch['by'])} at {switch['at'] or '?'}): "
-                     f"{escape(switch['reason']) or 'no reason given'}. Nothing is applied.")  # fmt: skip
+        lines.append(
+            f":octagonal_sign: Kill switch *ON* (by {_who(switch['by'])} at {switch['at'] or '?'}): "
+            f"{escape(switch['reason']) or 'no reason given'}. Nothing is applied."
+        )
     else:
         lines.append(":large_green_circle: Kill switch off")
     since = breaker["reset_at"] or "the start"
     if breaker["open"]:
-        lines.append(f":red_circle: Circuit breaker *OPEN*: {breaker['failures_since_reset']} remediations failed "
-                     f"since {since} (threshold {breaker['threshold']}); Medic only notifies until "
-                     "`medic control breaker-reset`")  # fmt: skip
+        lines.append(
+            f":red_circle: Circuit breaker *OPEN*: {breaker['failures_since_reset']} remediations failed "
+            f"since {since} (threshold {breaker['threshold']}); Medic only notifies until "
+            "`medic control breaker-reset`"
+        )
     else:
-        lines.append(f":large_green_circle: Circuit breaker closed ({breaker['failures_since_reset']} of "
-                     f"{breaker['threshold']} failures since {since})")  # fmt: skip
+        lines.append(
+            f":large_green_circle: Circuit breaker closed ({breaker['failures_since_reset']} of "
+            f"{breaker['threshold']} failures since {since})"
+        )
     active = [w["window"] for w in state["freeze_windows"] if w["active"]]
     if active:
         lines.append(f":snowflake: Inside the freeze window {', '.join(active)}: nothing is applied")
@@ -59,30 +65,38 @@ def status_text(rt: Runtime, now: datetime) -> str:
         pending = (
             f" · 1 of 2 approvals (<@{plan.decided_by[0]}>)" if plan.status == "PROPOSED" and plan.decided_by else ""
         )
-        lines.append(f"• `{plan.id}` *{plan.status}* {plan.signal} on `{escape(plan.target)}` · "
-                     f"{plan.diagnosis or '-'}{pending}")  # fmt: skip
+        lines.append(
+            f"• `{plan.id}` *{plan.status}* {plan.signal} on `{escape(plan.target)}` · {plan.diagnosis or '-'}{pending}"
+        )
     if len(plans) > 15:
         lines.append(f"… and {len(plans) - 15} more (`medic log list --state PROPOSED`)")
     return "\n".join(lines)
 
 
-def set_kill_switch(verb: str, reason: str, command: SlashCommand, request: HandledRequest, rt: Runtime,
-                    now: datetime) -> str:  # fmt: skip
+def set_kill_switch(
+    verb: str, reason: str, command: SlashCommand, request: HandledRequest, rt: Runtime, now: datetime
+) -> str:
     """`/medic pause [reason]` / `/medic resume`: approvers only; both outcomes are in the kill switch's chain."""
     from medic.safety import KILL_SWITCH_KEY
 
     allowed, why = is_approver(command.user_id, rt)
     if not allowed:
-        rt.ledger.append(KILL_SWITCH_KEY, "control_refused", {"user": command.user_id, "command": verb, "reason": why,
-                                                              "request": request.digest}, now)  # fmt: skip
+        rt.ledger.append(
+            KILL_SWITCH_KEY,
+            "control_refused",
+            {"user": command.user_id, "command": verb, "reason": why, "request": request.digest},
+            now,
+        )
         get_logger(use_case="interactions").warning("control_refused", user=command.user_id, command=verb)
         return f":no_entry: Only Medic's approvers can {verb} Medic ({escape(why)}). This attempt is logged."
     enabled = verb == "pause"
     reason = reason[:500] or ("paused from Slack" if enabled else "resumed from Slack")
     rt.safety.set_control(KILL_SWITCH_KEY, enabled, command.user_id, reason, now)
     if enabled:
-        return (f":octagonal_sign: Medic is paused: kill switch *ON* (by <@{command.user_id}>: {escape(reason)}). "
-                "Nothing is applied until `/medic resume`; a plan being applied stops at its next step.")  # fmt: skip
+        return (
+            f":octagonal_sign: Medic is paused: kill switch *ON* (by <@{command.user_id}>: {escape(reason)}). "
+            "Nothing is applied until `/medic resume`; a plan being applied stops at its next step."
+        )
     text = f":arrow_forward: Medic resumed: kill switch off (by <@{command.user_id}>)."
     if rt.settings.kill_switch:
         text += " MEDIC_KILL_SWITCH is still set in the environment, so nothing is applied until it is removed."
@@ -98,8 +112,9 @@ def log_text(rt: Runtime, now: datetime, function: str | None) -> str:
         return "Usage: `/medic log [function]` (a Lambda function name)"
     since = iso(now - timedelta(days=LOG_DAYS))
     states = [state for state in PLAN_STATES if state not in ("NOOP", "SUPERSEDED")]
-    plans = [plan for state in states for plan in audit.list_plans(rt.ledger, function=function, since=since,
-                                                                   state=state)]  # fmt: skip
+    plans = [
+        plan for state in states for plan in audit.list_plans(rt.ledger, function=function, since=since, state=state)
+    ]
     plans.sort(key=lambda plan: (plan.created_at, plan.id), reverse=True)
     scope = f" of `{function}`" if function else ""
     if not plans:
@@ -107,9 +122,11 @@ def log_text(rt: Runtime, now: datetime, function: str | None) -> str:
     lines = [f"*Recent remediations*{scope} (last {LOG_DAYS} days, newest first)"]
     for plan in plans[:LOG_LINES]:
         changes = "; ".join(f"{a.kind} {a.target}" for a in plan.changes) or "no change"
-        lines.append(f"• `{plan.id}` {plan.created_at[:16]}Z *{plan.status}* {plan.signal} on `{escape(plan.target)}`"
-                     f" · {plan.diagnosis or '-'} · {escape(changes)} · decided by "
-                     f"{escape(audit.who_decided(plan) or '-')}")  # fmt: skip
+        lines.append(
+            f"• `{plan.id}` {plan.created_at[:16]}Z *{plan.status}* {plan.signal} on `{escape(plan.target)}`"
+            f" · {plan.diagnosis or '-'} · {escape(changes)} · decided by "
+            f"{escape(audit.who_decided(plan) or '-')}"
+        )
     if len(plans) > LOG_LINES:
         lines.append(f"… and {len(plans) - LOG_LINES} more (`medic log list --since {LOG_DAYS}d`)")
     return "\n".join(lines)

@@ -46,11 +46,18 @@ def metric_widget(
         annotations["horizontal"] = [{"label": "threshold", "value": threshold}]
     return {
         "metrics": [[metric["namespace"], metric["name"], *dimensions, {"stat": metric.get("stat") or "Average"}]],
-        "period": period, "start": iso(start), "end": iso(end), "timezone": "+0000",
-        "view": "timeSeries", "stacked": False, "width": WIDTH, "height": HEIGHT,
-        "title": f"{metric['name']} ({metric.get('stat')}, {period}s)", "annotations": annotations,
+        "period": period,
+        "start": iso(start),
+        "end": iso(end),
+        "timezone": "+0000",
+        "view": "timeSeries",
+        "stacked": False,
+        "width": WIDTH,
+        "height": HEIGHT,
+        "title": f"{metric['name']} ({metric.get('stat')}, {period}s)",
+        "annotations": annotations,
         "legend": {"position": "hidden"},
-    }  # fmt: skip
+    }
 
 
 def render_graph(cloudwatch: Any, widget: Mapping[str, Any]) -> tuple[bytes | None, str]:
@@ -69,8 +76,9 @@ def render_graph(cloudwatch: Any, widget: Mapping[str, Any]) -> tuple[bytes | No
     return bytes(image), ""
 
 
-def attach_metric_graph(plan: Plan, rt: Runtime, channel: str, ts: str, now: datetime,
-                        cloudwatch: Any | None = None) -> str | None:  # fmt: skip
+def attach_metric_graph(
+    plan: Plan, rt: Runtime, channel: str, ts: str, now: datetime, cloudwatch: Any | None = None
+) -> str | None:
     """Upload the alarm's graph into the thread of the card `ts`; the file id, or None when it was not posted (the
     card's text datapoints are the fallback). Logged either way as `metric_graph`."""
     from slack_sdk.errors import SlackClientError
@@ -84,16 +92,22 @@ def attach_metric_graph(plan: Plan, rt: Runtime, channel: str, ts: str, now: dat
     if image is not None:
         metric = plan.metric
         title = f"{metric['name']} around the breach of {plan.alarm_name}"
-        alt = (f"{metric['namespace']} {metric['name']} ({metric.get('stat')}, {metric.get('period')}s) from "
-               f"{widget['start']} to {widget['end']}; threshold {plan.alarm_threshold}; "
-               f"ALARM at {plan.state_timestamp}")  # fmt: skip
+        alt = (
+            f"{metric['namespace']} {metric['name']} ({metric.get('stat')}, {metric.get('period')}s) from "
+            f"{widget['start']} to {widget['end']}; threshold {plan.alarm_threshold}; "
+            f"ALARM at {plan.state_timestamp}"
+        )
         try:
             file_id = transport.upload(channel, ts, f"{plan.id}.png", image, title, alt[:1000]) or "uploaded"
         except SlackClientError as exc:
             reason = f"Slack refused the upload: {type(exc).__name__}: {str(exc)[:200]}"
     if file_id:
-        rt.ledger.append(plan.id, "metric_graph", {"posted": True, "file_id": file_id, "bytes": len(image or b""),
-                                                   "widget": widget}, now)  # fmt: skip
+        rt.ledger.append(
+            plan.id,
+            "metric_graph",
+            {"posted": True, "file_id": file_id, "bytes": len(image or b""), "widget": widget},
+            now,
+        )
         return file_id
     rt.ledger.append(plan.id, "metric_graph", {"posted": False, "reason": reason, "fallback": "text datapoints"}, now)
     get_logger(plan_id=plan.id).info("metric_graph_unavailable", reason=reason)

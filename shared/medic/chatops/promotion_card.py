@@ -49,19 +49,27 @@ def promotion_blocks(proposal: dict[str, Any], state: str, *, note: str = "") ->
         "`medic runbook check --override FILE`.",
     ]
     if backtest:
-        texts.append(f"Backtest the row on this function's alarm history from a shell with AWS access: `{backtest}` "
-                     "(in the developer package `medic_tools`, not in the Lambda layer).")  # fmt: skip
+        texts.append(
+            f"Backtest the row on this function's alarm history from a shell with AWS access: `{backtest}` "
+            "(in the developer package `medic_tools`, not in the Lambda layer)."
+        )
     blocks: list[Block] = [HeaderBlock(text=f"Promote {row} to auto on {target}?"[:150])]
     blocks += [SectionBlock(text=MarkdownTextObject(text=_clip(text))) for text in texts]
     if state == "PROPOSED" and not note.startswith("promoted"):
-        confirm = ConfirmObject(title="Promote to auto?", text=_clip(f"{row} will be applied on {target} without "
-                                "approval.", 300), confirm="Promote", deny="Cancel")  # fmt: skip
+        confirm = ConfirmObject(
+            title="Promote to auto?",
+            text=_clip(f"{row} will be applied on {target} without approval.", 300),
+            confirm="Promote",
+            deny="Cancel",
+        )
         buttons = [
-            ButtonElement(text="Promote", action_id=PROMOTE_ACTION_ID, value=proposal["key"], style="primary",
-                          confirm=confirm),
-            ButtonElement(text="Keep approving", action_id=PROMOTE_REJECT_ACTION_ID, value=proposal["key"],
-                          style="danger"),
-        ]  # fmt: skip
+            ButtonElement(
+                text="Promote", action_id=PROMOTE_ACTION_ID, value=proposal["key"], style="primary", confirm=confirm
+            ),
+            ButtonElement(
+                text="Keep approving", action_id=PROMOTE_REJECT_ACTION_ID, value=proposal["key"], style="danger"
+            ),
+        ]
         blocks.append(ActionsBlock(block_id=f"promote:{proposal['key']}"[:255], elements=buttons))
     status = f"*{state}* · two distinct approvers promote it · `{proposal['key']}`"
     if note:

@@ -73,8 +73,16 @@ def http_response(status: int, body: Mapping[str, Any]) -> dict[str, Any]:
 # -- the card --------------------------------------------------------------------------------------
 
 
-def show_card(plan: Plan, rt: Runtime, payload: BlockActionsPayload, request: HandledRequest, now: datetime, *,
-              decided_note: str = "", approval_note: str = "") -> None:  # fmt: skip
+def show_card(
+    plan: Plan,
+    rt: Runtime,
+    payload: BlockActionsPayload,
+    request: HandledRequest,
+    now: datetime,
+    *,
+    decided_note: str = "",
+    approval_note: str = "",
+) -> None:
     """Replace the card in place: through the click's response_url while it is valid (no bot token needed, so none
     is read), else `chat.update`. A Slack failure is logged and never undoes the decision (which is already written
     and enqueued)."""
@@ -103,8 +111,9 @@ def show_card(plan: Plan, rt: Runtime, payload: BlockActionsPayload, request: Ha
     except (ClientError, BotoCoreError) as exc:  # reading the bot token from Secrets Manager failed
         rt.ledger.append(plan.id, "slack_failed", {"call": "bot token", "error": type(exc).__name__}, now)
     except SlackClientError as exc:
-        rt.ledger.append(plan.id, "slack_failed", {"call": "chat.update", "error": type(exc).__name__,
-                                                   "detail": str(exc)[:500]}, now)  # fmt: skip
+        rt.ledger.append(
+            plan.id, "slack_failed", {"call": "chat.update", "error": type(exc).__name__, "detail": str(exc)[:500]}, now
+        )
 
 
 def allowed_origins(settings: Settings) -> tuple[str, ...]:
@@ -149,10 +158,15 @@ def tell_clicker(plan: Plan, request: HandledRequest, rt: Runtime, now: datetime
     return http_response(200, {"response_type": "ephemeral", "replace_original": False, "text": text})
 
 
-def refuse_on_plan(plan: Plan, request: HandledRequest, rt: Runtime, now: datetime, status: int, reason: str,
-                   clicked: str = "") -> dict[str, Any]:  # fmt: skip
-    rt.ledger.append(plan.id, "approval_refused", {"user": request.user, "reason": reason, "status": status,
-                                                   "clicked": clicked, "request": request.digest}, now)  # fmt: skip
+def refuse_on_plan(
+    plan: Plan, request: HandledRequest, rt: Runtime, now: datetime, status: int, reason: str, clicked: str = ""
+) -> dict[str, Any]:
+    rt.ledger.append(
+        plan.id,
+        "approval_refused",
+        {"user": request.user, "reason": reason, "status": status, "clicked": clicked, "request": request.digest},
+        now,
+    )
     get_logger(use_case="interactions", plan_id=plan.id).warning("approval_refused", user=request.user, reason=reason)
     return tell_clicker(plan, request, rt, now, reason)
 
@@ -186,11 +200,18 @@ def log_refusal(rt: Runtime, request: HandledRequest, refused: SlackRequestRefus
         return
     budget.refusals_logged += 1
     data = {
-        "status": refused.status, "reason": refused.reason, "signed": request.signed, "user": request.user,
-        "plan_id": request.plan_id, "bytes": len(request.body) or request.raw_size,
-        "sha256": hashlib.sha256(request.body).hexdigest(), "source_ip": request.source_ip,
-        "user_agent": request.user_agent, "request": request.digest, "skipped_before": budget.refusals_skipped,
-    }  # fmt: skip
+        "status": refused.status,
+        "reason": refused.reason,
+        "signed": request.signed,
+        "user": request.user,
+        "plan_id": request.plan_id,
+        "bytes": len(request.body) or request.raw_size,
+        "sha256": hashlib.sha256(request.body).hexdigest(),
+        "source_ip": request.source_ip,
+        "user_agent": request.user_agent,
+        "request": request.digest,
+        "skipped_before": budget.refusals_skipped,
+    }
     budget.refusals_skipped = 0
     try:
         rt.ledger.append(f"{REFUSED_PREFIX}{now:%Y-%m-%d}", "request_refused", data, now)

@@ -134,9 +134,13 @@ class WebApiTransport:
         """files_upload_v2: files.getUploadURLExternal, the upload itself, files.completeUploadExternal."""
         with _reachable():
             response = self.client.files_upload_v2(
-                channel=channel, thread_ts=thread_ts, filename=filename, content=content, title=title,
+                channel=channel,
+                thread_ts=thread_ts,
+                filename=filename,
+                content=content,
+                title=title,
                 alt_txt=alt_text,
-            )  # fmt: skip
+            )
         file = response.get("file") or {}
         return str(file.get("id", "")) if isinstance(file, dict) else ""
 
@@ -175,9 +179,13 @@ class ConsoleTransport:
     """
 
     def __init__(
-        self, stream: IO[str] | None = None, *, show_json: bool = True, ts: Callable[[], str],
+        self,
+        stream: IO[str] | None = None,
+        *,
+        show_json: bool = True,
+        ts: Callable[[], str],
         usergroups: Mapping[str, Sequence[str]] | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.stream = stream if stream is not None else sys.stdout
         self.show_json = show_json
         self._ts = ts
@@ -208,8 +216,17 @@ class ConsoleTransport:
 
     def upload(self, channel: str, thread_ts: str, filename: str, content: bytes, title: str, alt_text: str) -> str:
         file_id = f"F{len(self.files) + 1:08d}"
-        self.files.append({"channel": channel, "thread_ts": thread_ts, "filename": filename, "title": title,
-                           "alt_text": alt_text, "bytes": len(content), "id": file_id})  # fmt: skip
+        self.files.append(
+            {
+                "channel": channel,
+                "thread_ts": thread_ts,
+                "filename": filename,
+                "title": title,
+                "alt_text": alt_text,
+                "bytes": len(content),
+                "id": file_id,
+            }
+        )
         self._write(f"\n  ┆ Slack thread file (on {thread_ts}): {title} [{filename}, {len(content)} bytes]\n")
         return file_id
 

@@ -84,8 +84,11 @@ def _asked_peak(points: Sequence[Points], _: Facts) -> float | None:
     if not points[0]:
         return None
     refused, durations = dict(points[1]), dict(points[2])
-    asked = [(count + refused.get(t, 0.0)) / METRIC_PERIOD_S * durations[t] / 1000
-             for t, count in points[0] if t in durations]  # fmt: skip
+    asked = [
+        (count + refused.get(t, 0.0)) / METRIC_PERIOD_S * durations[t] / 1000
+        for t, count in points[0]
+        if t in durations
+    ]
     return max(asked) if asked else None
 
 
@@ -126,51 +129,112 @@ def function_chains(kind: str, name: str, qualifier: str | None) -> list[Chain]:
     ]
     if qualified:
         peak_sources += [
-            Source((metric("Invocations", "Sum", fn), metric("Duration", "Average", fn)), _littles_peak,
-                   little + ", every qualifier"),
-            Source((metric("ProvisionedConcurrencyUtilization", "Maximum", res),), _times_allocated,
-                   "× pc_allocated: the busiest share of the provisioned pool"),
-        ]  # fmt: skip
+            Source(
+                (metric("Invocations", "Sum", fn), metric("Duration", "Average", fn)),
+                _littles_peak,
+                little + ", every qualifier",
+            ),
+            Source(
+                (metric("ProvisionedConcurrencyUtilization", "Maximum", res),),
+                _times_allocated,
+                "× pc_allocated: the busiest share of the provisioned pool",
+            ),
+        ]
     chains = [
         Chain("invocations", narrow_then_wide("Invocations", "Sum", _total), zero_when_empty=True),
-        Chain("throttles", (Source((metric("Throttles", "Sum", fn),), _total),
-                            *((Source((metric("Throttles", "Sum", res),), _total),) if qualified else ())),
-              zero_when_empty=True),
+        Chain(
+            "throttles",
+            (
+                Source((metric("Throttles", "Sum", fn),), _total),
+                *((Source((metric("Throttles", "Sum", res),), _total),) if qualified else ()),
+            ),
+            zero_when_empty=True,
+        ),
         Chain("peak_concurrency", tuple(peak_sources)),
-    ]  # fmt: skip
+    ]
     if qualified:
         chains += [
-            Chain("spillover_invocations",
-                  narrow_then_wide("ProvisionedConcurrencySpilloverInvocations", "Sum", _total), zero_when_empty=True),
-            Chain("spillover_peak",
-                  narrow_then_wide("ProvisionedConcurrencySpilloverInvocations", "Sum", _peak), zero_when_empty=True),
-            Chain("pc_utilization_max", (
-                Source((metric("ProvisionedConcurrencyUtilization", "Maximum", res),), _peak),
-                Source((metric("ProvisionedConcurrentExecutions", "Maximum", res),), _over_allocated,
-                       "÷ pc_allocated"),
-            ), zero_when_empty=True),
-        ]  # fmt: skip
+            Chain(
+                "spillover_invocations",
+                narrow_then_wide("ProvisionedConcurrencySpilloverInvocations", "Sum", _total),
+                zero_when_empty=True,
+            ),
+            Chain(
+                "spillover_peak",
+                narrow_then_wide("ProvisionedConcurrencySpilloverInvocations", "Sum", _peak),
+                zero_when_empty=True,
+            ),
+            Chain(
+                "pc_utilization_max",
+                (
+                    Source((metric("ProvisionedConcurrencyUtilization", "Maximum", res),), _peak),
+                    Source(
+                        (metric("ProvisionedConcurrentExecutions", "Maximum", res),), _over_allocated, "÷ pc_allocated"
+                    ),
+                ),
+                zero_when_empty=True,
+            ),
+        ]
     demand = "Little's law: invocations/s × Duration Average (no init), the busiest minute"
     busy = "environments busy initializing included: an upper bound of the warm demand"
-    chains.append(Chain("demand_concurrency_peak", (
-        Source((metric("Invocations", "Sum", res), metric("Duration", "Average", res)), _littles_peak, demand),
-        *((Source((metric("Invocations", "Sum", fn), metric("Duration", "Average", fn)), _littles_peak,
-                  demand + ", every qualifier"),) if qualified else ()),
-        Source((metric("ConcurrentExecutions", "Maximum", res),), _peak, busy),
-    )))  # fmt: skip
+    chains.append(
+        Chain(
+            "demand_concurrency_peak",
+            (
+                Source((metric("Invocations", "Sum", res), metric("Duration", "Average", res)), _littles_peak, demand),
+                *(
+                    (
+                        Source(
+                            (metric("Invocations", "Sum", fn), metric("Duration", "Average", fn)),
+                            _littles_peak,
+                            demand + ", every qualifier",
+                        ),
+                    )
+                    if qualified
+                    else ()
+                ),
+                Source((metric("ConcurrentExecutions", "Maximum", res),), _peak, busy),
+            ),
+        )
+    )
     if kind == "throttles":
         asked = (
             "Little's law on what was asked: (Invocations + Throttles) / 60 s × Duration Average, the busiest minute"
         )
         chains += [
-            Chain("asked_concurrency_peak", (Source((metric("Invocations", "Sum", fn), metric("Throttles", "Sum", fn),
-                                                     metric("Duration", "Average", fn)), _asked_peak, asked),)),
-            Chain("request_rate_peak", (Source((metric("Invocations", "Sum", fn), metric("Throttles", "Sum", fn)),
-                                               _rate_peak, "(Invocations + Throttles) / 60 s, the busiest minute"),)),
-        ]  # fmt: skip
+            Chain(
+                "asked_concurrency_peak",
+                (
+                    Source(
+                        (
+                            metric("Invocations", "Sum", fn),
+                            metric("Throttles", "Sum", fn),
+                            metric("Duration", "Average", fn),
+                        ),
+                        _asked_peak,
+                        asked,
+                    ),
+                ),
+            ),
+            Chain(
+                "request_rate_peak",
+                (
+                    Source(
+                        (metric("Invocations", "Sum", fn), metric("Throttles", "Sum", fn)),
+                        _rate_peak,
+                        "(Invocations + Throttles) / 60 s, the busiest minute",
+                    ),
+                ),
+            ),
+        ]
     if kind in ("throttles", "p99_latency"):  # the metric exists only for events queued for asynchronous invocation
-        chains.append(Chain("async_events_received", (Source((metric("AsyncEventsReceived", "Sum", fn),), _total),),
-                            zero_when_empty=True))  # fmt: skip
+        chains.append(
+            Chain(
+                "async_events_received",
+                (Source((metric("AsyncEventsReceived", "Sum", fn),), _total),),
+                zero_when_empty=True,
+            )
+        )
     chains += account_chains()
     if kind == "p99_latency":
         chains.append(Chain("duration_avg_ms", narrow_then_wide("Duration", "Average", _average)))
@@ -182,13 +246,23 @@ def account_chains() -> list[Chain]:
     rate = "(Invocations + Throttles) / 60 s, every function, the busiest minute"
     return [
         Chain("account_concurrency_peak", (Source((SeriesSpec.lambda_("ConcurrentExecutions", "Maximum"),), _peak),)),
-        Chain("account_request_rate_peak", (Source((SeriesSpec.lambda_("Invocations", "Sum"),
-                                                    SeriesSpec.lambda_("Throttles", "Sum")), _rate_peak, rate),)),
-        Chain("account_claimed_concurrency_peak",
-              (Source((SeriesSpec.lambda_("ClaimedAccountConcurrency", "Maximum"),), _peak),)),
-        Chain("unreserved_concurrency_peak",
-              (Source((SeriesSpec.lambda_("UnreservedConcurrentExecutions", "Maximum"),), _peak),)),
-    ]  # fmt: skip
+        Chain(
+            "account_request_rate_peak",
+            (
+                Source(
+                    (SeriesSpec.lambda_("Invocations", "Sum"), SeriesSpec.lambda_("Throttles", "Sum")), _rate_peak, rate
+                ),
+            ),
+        ),
+        Chain(
+            "account_claimed_concurrency_peak",
+            (Source((SeriesSpec.lambda_("ClaimedAccountConcurrency", "Maximum"),), _peak),),
+        ),
+        Chain(
+            "unreserved_concurrency_peak",
+            (Source((SeriesSpec.lambda_("UnreservedConcurrentExecutions", "Maximum"),), _peak),),
+        ),
+    ]
 
 
 def baseline_chain(name: str, qualifier: str | None) -> Chain:
@@ -207,9 +281,12 @@ def concurrency_series_sources(name: str) -> tuple[Source, ...]:
     fn = {"FunctionName": name}
     return (
         Source((SeriesSpec.lambda_("ConcurrentExecutions", "Maximum", **fn),), _peak),
-        Source((SeriesSpec.lambda_("Invocations", "Sum", **fn), SeriesSpec.lambda_("Duration", "Average", **fn)),
-               _littles_peak, "Little's law: invocations/s × Duration, each minute's average concurrency"),
-    )  # fmt: skip
+        Source(
+            (SeriesSpec.lambda_("Invocations", "Sum", **fn), SeriesSpec.lambda_("Duration", "Average", **fn)),
+            _littles_peak,
+            "Little's law: invocations/s × Duration, each minute's average concurrency",
+        ),
+    )
 
 
 def throttles_series(name: str) -> SeriesSpec:
@@ -226,8 +303,9 @@ def all_series(chains: Sequence[Chain], *extra: Sequence[Source]) -> list[Series
 PREFIX: Final = f"cloudwatch:GetMetricData [{window()}]"
 
 
-def resolve(chains: Sequence[Chain], read: dict[SeriesSpec, Points], facts: Facts, now: datetime,
-            *, baseline: bool = False) -> None:  # fmt: skip
+def resolve(
+    chains: Sequence[Chain], read: dict[SeriesSpec, Points], facts: Facts, now: datetime, *, baseline: bool = False
+) -> None:
     """Set each chain's fact from its first source with data (in the window; before it for a baseline)."""
     for chain in chains:
         for source in chain.sources:

@@ -69,9 +69,12 @@ class FactCollector:
     )
 
     def __init__(
-        self, clients: AwsClients, opt_in_tag: tuple[str, str], max_workers: int = 8,
+        self,
+        clients: AwsClients,
+        opt_in_tag: tuple[str, str],
+        max_workers: int = 8,
         sleep: Callable[[float], None] = time.sleep,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.clients = clients
         self.opt_in_tag = opt_in_tag
         self.max_workers = max_workers
@@ -95,9 +98,17 @@ class FactCollector:
         derive(facts, kind)
         if kind == "throttles" and facts.tags and facts.tags.get(DATABASE_TAG):
             instance = str(facts.tags[DATABASE_TAG])
-            run_jobs(facts, [("rds:DescribeDBInstances", ("downstream_db_connection_ratio",),
-                              lambda: database.downstream_pressure(clients, facts, instance, now))],
-                     self.max_workers)  # fmt: skip
+            run_jobs(
+                facts,
+                [
+                    (
+                        "rds:DescribeDBInstances",
+                        ("downstream_db_connection_ratio",),
+                        lambda: database.downstream_pressure(clients, facts, instance, now),
+                    )
+                ],
+                self.max_workers,
+            )
         return facts
 
     def on_demand(self, signal: Signal, event: AlarmStateChangeEvent | None, now: datetime) -> Facts:
@@ -152,8 +163,9 @@ class FactCollector:
             alarm_facts(facts, event)
         target = signal.target
         if target.kind == "db_instance" and target.db_instance_id:
-            database.collect_database(self.clients, facts, target.db_instance_id, now, self.opt_in_tag,
-                                      self.max_workers)  # fmt: skip
+            database.collect_database(
+                self.clients, facts, target.db_instance_id, now, self.opt_in_tag, self.max_workers
+            )
             return None
         if target.kind != "function" or not target.function_name:
             facts.missing["target"] = f"no function target ({target.display})"
@@ -179,32 +191,55 @@ class FactCollector:
         metrics (third), then the qualifier's alias, PC and autoscaling, the mappings and policies, PC elsewhere."""
         clients, kind, name, qualifier, read = self.clients, target.kind, target.name, target.qualifier, target.read
         jobs: list[Job] = [
-            ("lambda:GetFunction", function.FUNCTION_FACTS,
-             lambda: function.function_config(clients, facts, name, qualifier, self.opt_in_tag)),
+            (
+                "lambda:GetFunction",
+                function.FUNCTION_FACTS,
+                lambda: function.function_config(clients, facts, name, qualifier, self.opt_in_tag),
+            ),
             ("lambda:GetAccountSettings", function.ACCOUNT_FACTS, lambda: function.account(clients, facts)),
-            ("cloudwatch:GetMetricData", metrics.metric_facts(kind, name, qualifier),
-             lambda: metrics.read_metrics(clients, kind, name, qualifier, now, read)),
-        ]  # fmt: skip
+            (
+                "cloudwatch:GetMetricData",
+                metrics.metric_facts(kind, name, qualifier),
+                lambda: metrics.read_metrics(clients, kind, name, qualifier, now, read),
+            ),
+        ]
         if qualifier and qualifier != "$LATEST":
             jobs += [
                 ("lambda:GetAlias", ("alias_version",), lambda: function.alias(clients, facts, name, qualifier)),
-                ("lambda:GetProvisionedConcurrencyConfig", function.PC_FACTS,
-                 lambda: function.provisioned(clients, facts, name, qualifier)),
-                ("application-autoscaling:DescribeScalableTargets", function.AUTOSCALING_FACTS,
-                 lambda: function.autoscaling(clients, facts, name, qualifier)),
-            ]  # fmt: skip
+                (
+                    "lambda:GetProvisionedConcurrencyConfig",
+                    function.PC_FACTS,
+                    lambda: function.provisioned(clients, facts, name, qualifier),
+                ),
+                (
+                    "application-autoscaling:DescribeScalableTargets",
+                    function.AUTOSCALING_FACTS,
+                    lambda: function.autoscaling(clients, facts, name, qualifier),
+                ),
+            ]
         if kind in ("throttles", "p99_latency"):
             jobs += [
-                ("lambda:ListEventSourceMappings", invokers.ESM_FACTS,
-                 lambda: invokers.event_sources(clients, facts, name)),
-                ("lambda:GetPolicy", ("async_sources",),
-                 lambda: invokers.async_sources(clients, facts, name, qualifier)),
-            ]  # fmt: skip
+                (
+                    "lambda:ListEventSourceMappings",
+                    invokers.ESM_FACTS,
+                    lambda: invokers.event_sources(clients, facts, name),
+                ),
+                (
+                    "lambda:GetPolicy",
+                    ("async_sources",),
+                    lambda: invokers.async_sources(clients, facts, name, qualifier),
+                ),
+            ]
         if kind == "p99_latency" or (qualifier and qualifier != "$LATEST"):
             # PC on the other qualifiers: the p99 table asks where the PC sits; a PC change must fit the reservation.
             aliases = target.aliases
-            jobs.append(("lambda:ListProvisionedConcurrencyConfigs", function.PC_ELSEWHERE_FACTS,
-                         lambda: function.provisioned_elsewhere(clients, facts, name, qualifier, aliases)))  # fmt: skip
+            jobs.append(
+                (
+                    "lambda:ListProvisionedConcurrencyConfigs",
+                    function.PC_ELSEWHERE_FACTS,
+                    lambda: function.provisioned_elsewhere(clients, facts, name, qualifier, aliases),
+                )
+            )
         return jobs
 
     def _reports(self, facts: Facts, target: _Target, now: datetime) -> Job:

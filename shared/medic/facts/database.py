@@ -21,18 +21,50 @@ from medic.facts.series import Points, SeriesSpec, in_window, read_series, windo
 
 #: Memory (GiB) of common RDS instance classes, for engine-default max_connections.
 DB_CLASS_MEMORY_GIB: Final[dict[str, float]] = {
-    "db.t3.micro": 1, "db.t3.small": 2, "db.t3.medium": 4, "db.t3.large": 8, "db.t3.xlarge": 16,
-    "db.t3.2xlarge": 32, "db.t4g.micro": 1, "db.t4g.small": 2, "db.t4g.medium": 4, "db.t4g.large": 8,
-    "db.t4g.xlarge": 16, "db.t4g.2xlarge": 32, "db.m5.large": 8, "db.m5.xlarge": 16, "db.m5.2xlarge": 32,
-    "db.m5.4xlarge": 64, "db.m6g.large": 8, "db.m6g.xlarge": 16, "db.m6g.2xlarge": 32, "db.m6g.4xlarge": 64,
-    "db.m6i.large": 8, "db.m6i.xlarge": 16, "db.m6i.2xlarge": 32, "db.m7g.large": 8, "db.m7g.xlarge": 16,
-    "db.r5.large": 16, "db.r5.xlarge": 32, "db.r5.2xlarge": 64, "db.r6g.large": 16, "db.r6g.xlarge": 32,
-    "db.r6g.2xlarge": 64, "db.r6i.large": 16, "db.r6i.xlarge": 32, "db.r7g.large": 16, "db.r7g.xlarge": 32,
-}  # fmt: skip
+    "db.t3.micro": 1,
+    "db.t3.small": 2,
+    "db.t3.medium": 4,
+    "db.t3.large": 8,
+    "db.t3.xlarge": 16,
+    "db.t3.2xlarge": 32,
+    "db.t4g.micro": 1,
+    "db.t4g.small": 2,
+    "db.t4g.medium": 4,
+    "db.t4g.large": 8,
+    "db.t4g.xlarge": 16,
+    "db.t4g.2xlarge": 32,
+    "db.m5.large": 8,
+    "db.m5.xlarge": 16,
+    "db.m5.2xlarge": 32,
+    "db.m5.4xlarge": 64,
+    "db.m6g.large": 8,
+    "db.m6g.xlarge": 16,
+    "db.m6g.2xlarge": 32,
+    "db.m6g.4xlarge": 64,
+    "db.m6i.large": 8,
+    "db.m6i.xlarge": 16,
+    "db.m6i.2xlarge": 32,
+    "db.m7g.large": 8,
+    "db.m7g.xlarge": 16,
+    "db.r5.large": 16,
+    "db.r5.xlarge": 32,
+    "db.r5.2xlarge": 64,
+    "db.r6g.large": 16,
+    "db.r6g.xlarge": 32,
+    "db.r6g.2xlarge": 64,
+    "db.r6i.large": 16,
+    "db.r6i.xlarge": 32,
+    "db.r7g.large": 16,
+    "db.r7g.xlarge": 32,
+}
 DB_FACTS: Final = ("db_instance", "db_engine", "db_instance_class", "db_max_connections")
 CONSUMER_FACTS: Final = (
-    "consumers", "consumer_count", "queue_consumer_count", "managed_consumer_count", "consumers_peak_concurrency",
-)  # fmt: skip
+    "consumers",
+    "consumer_count",
+    "queue_consumer_count",
+    "managed_consumer_count",
+    "consumers_peak_concurrency",
+)
 
 
 def connections_series(instance_id: str) -> SeriesSpec:
@@ -73,8 +105,9 @@ def find_consumers(clients: AwsClients, instance_id: str) -> list[ConsumerFacts]
     tagging = clients.client("resourcegroupstaggingapi")
     names: list[str] = []
     paginator = tagging.get_paginator("get_resources")
-    for page in paginator.paginate(TagFilters=[{"Key": DATABASE_TAG, "Values": [instance_id]}],
-                                   ResourceTypeFilters=["lambda:function"]):  # fmt: skip
+    for page in paginator.paginate(
+        TagFilters=[{"Key": DATABASE_TAG, "Values": [instance_id]}], ResourceTypeFilters=["lambda:function"]
+    ):
         for resource in page.get("ResourceTagMappingList", []):
             parts = str(resource.get("ResourceARN", "")).split(":")
             if len(parts) >= 7 and parts[5] == "function":
@@ -83,15 +116,23 @@ def find_consumers(clients: AwsClients, instance_id: str) -> list[ConsumerFacts]
 
 
 def describe_consumers(
-    clients: AwsClients, consumers: list[ConsumerFacts], now: datetime, opt_in_tag: tuple[str, str],
-    mappings: Callable[[str], list[EventSourceFacts]], max_workers: int, database: SeriesSpec,
-    along: list[SeriesSpec], read: dict[SeriesSpec, Points],
-) -> Points:  # fmt: skip
+    clients: AwsClients,
+    consumers: list[ConsumerFacts],
+    now: datetime,
+    opt_in_tag: tuple[str, str],
+    mappings: Callable[[str], list[EventSourceFacts]],
+    max_workers: int,
+    database: SeriesSpec,
+    along: list[SeriesSpec],
+    read: dict[SeriesSpec, Points],
+) -> Points:
     """Each consumer's configuration, event sources and peak concurrency; the `database` series is read in the same
     GetMetricData and returned, and the series `along` land in `read`."""
     key, value = opt_in_tag
-    peaks = {c.function_name: SeriesSpec.lambda_("ConcurrentExecutions", "Maximum", FunctionName=c.function_name)
-             for c in consumers}  # fmt: skip
+    peaks = {
+        c.function_name: SeriesSpec.lambda_("ConcurrentExecutions", "Maximum", FunctionName=c.function_name)
+        for c in consumers
+    }
     with ThreadPoolExecutor(max_workers=max_workers) as pool:
         described = list(pool.map(lambda c: clients.lambda_.get_function(FunctionName=c.function_name), consumers))
         sources = list(pool.map(lambda c: mappings(c.function_name), consumers))
@@ -121,8 +162,9 @@ def downstream_pressure(clients: AwsClients, facts: Facts, instance_id: str, now
     else:
         facts.missing["downstream_db_connection_ratio"] = (
             f"no datapoints in the last {window()} for {spec.describe()}"
-            if not points else f"max_connections of {instance_id} unknown"
-        )  # fmt: skip
+            if not points
+            else f"max_connections of {instance_id} unknown"
+        )
 
 
 def engine_default(engine: str | None, instance_class: str | None) -> int | None:
@@ -183,13 +225,15 @@ def collect_database(
         else:
             facts.missing["db_connections"] = f"no datapoints in the last {window()} for {spec.describe()}"
 
-    run_jobs(facts, [
-        ("rds:DescribeDBInstances", DB_FACTS,
-         lambda: describe_database(clients, facts, instance_id)),
-        ("tag:GetResources", CONSUMER_FACTS, find),
-        ("lambda:GetAccountSettings", function.ACCOUNT_FACTS,
-         lambda: function.account(clients, facts)),
-    ], max_workers)  # fmt: skip
+    run_jobs(
+        facts,
+        [
+            ("rds:DescribeDBInstances", DB_FACTS, lambda: describe_database(clients, facts, instance_id)),
+            ("tag:GetResources", CONSUMER_FACTS, find),
+            ("lambda:GetAccountSettings", function.ACCOUNT_FACTS, lambda: function.account(clients, facts)),
+        ],
+        max_workers,
+    )
     if "consumers" not in facts.missing and consumers:
         run_jobs(facts, [("lambda:GetFunction", CONSUMER_FACTS, describe)], max_workers)
     run_jobs(facts, [("cloudwatch:GetMetricData", ("db_connections",), connections)], max_workers)

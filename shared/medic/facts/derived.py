@@ -92,9 +92,10 @@ def invocation(facts: Facts) -> None:
     if "async_sources" not in facts.missing and "event_sources" not in facts.missing:
         facts.invocation_type = invocation_type(facts)
         facts.sources["invocation_type"] = (
-            f"tag {INVOCATION_TAG}" if (facts.tags or {}).get(INVOCATION_TAG) in INVOCATION_TYPES
+            f"tag {INVOCATION_TAG}"
+            if (facts.tags or {}).get(INVOCATION_TAG) in INVOCATION_TYPES
             else "event source mappings + resource-based policy + AsyncEventsReceived"
-        )  # fmt: skip
+        )
 
 
 def demand_bound(facts: Facts) -> None:
@@ -111,9 +112,17 @@ def memory_ratio(facts: Facts) -> None:
 
 #: Each derivation, in the order `derive` runs them.
 DERIVATIONS: Final[tuple[Callable[[Facts], None], ...]] = (
-    account_utilization, claimed_utilization, reserved_utilization, unreserved_peak_bound, unreserved_headroom,
-    unreserved_pool_utilization, duration_change_ratio, invocation, demand_bound, memory_ratio,
-)  # fmt: skip
+    account_utilization,
+    claimed_utilization,
+    reserved_utilization,
+    unreserved_peak_bound,
+    unreserved_headroom,
+    unreserved_pool_utilization,
+    duration_change_ratio,
+    invocation,
+    demand_bound,
+    memory_ratio,
+)
 
 
 def derive(facts: Facts, kind: str) -> None:
@@ -126,8 +135,11 @@ def derive(facts: Facts, kind: str) -> None:
 #: The derived facts, each with its derivation (the upper bounds excepted: they stand in for a metric fact, and run
 #: with the metrics).
 DERIVED: Final[dict[str, Callable[[Facts], None]]] = {
-    "account_utilization": account_utilization, "claimed_utilization": claimed_utilization,
-    "reserved_utilization": reserved_utilization, "unreserved_headroom": unreserved_headroom,
-    "unreserved_pool_utilization": unreserved_pool_utilization, "duration_change_ratio": duration_change_ratio,
+    "account_utilization": account_utilization,
+    "claimed_utilization": claimed_utilization,
+    "reserved_utilization": reserved_utilization,
+    "unreserved_headroom": unreserved_headroom,
+    "unreserved_pool_utilization": unreserved_pool_utilization,
+    "duration_change_ratio": duration_change_ratio,
     "invocation_type": invocation,
-}  # fmt: skip
+}

@@ -15,10 +15,22 @@ from medic.planning.pool import minimum_unreserved
 
 PC_DIMENSION: Final = "lambda:function:ProvisionedConcurrency"
 FUNCTION_FACTS: Final = (
-    "function_arn", "memory_mb", "timeout_s", "runtime", "architecture", "tags", "managed",
-    "has_reserved_concurrency", "reserved_concurrency", "vcpus", "downstream_database", "is_db_consumer",
-    "log_group", "log_format", "sqs_buffer_ready",
-)  # fmt: skip
+    "function_arn",
+    "memory_mb",
+    "timeout_s",
+    "runtime",
+    "architecture",
+    "tags",
+    "managed",
+    "has_reserved_concurrency",
+    "reserved_concurrency",
+    "vcpus",
+    "downstream_database",
+    "is_db_consumer",
+    "log_group",
+    "log_format",
+    "sqs_buffer_ready",
+)
 PC_FACTS: Final = ("pc_requested", "pc_allocated", "pc_available", "pc_status", "pc_status_reason")
 AUTOSCALING_FACTS: Final = ("has_autoscaling", "autoscaling_min", "autoscaling_max", "target_utilization")
 PC_ELSEWHERE_FACTS: Final = ("pc_qualifiers", "pc_on_other_qualifiers", "pc_version_taken")
@@ -106,9 +118,11 @@ def provisioned_elsewhere(
         # "Each version of a function can only have one provisioned concurrency configuration" (Lambda developer
         # guide): PC on another alias of the same version means AWS refuses PC on this one.
         versions: dict[str, str] = {}
-        pages = [{"Aliases": aliases}] if aliases is not None else (
-            clients.lambda_.get_paginator("list_aliases").paginate(FunctionName=name)
-        )  # fmt: skip
+        pages = (
+            [{"Aliases": aliases}]
+            if aliases is not None
+            else (clients.lambda_.get_paginator("list_aliases").paginate(FunctionName=name))
+        )
         for listed in pages:
             versions.update({alias["Name"]: str(alias["FunctionVersion"]) for alias in listed.get("Aliases", [])})
         mine = versions.get(qualifier, qualifier)

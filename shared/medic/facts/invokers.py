@@ -34,12 +34,16 @@ def mappings(clients: AwsClients, name: str) -> list[EventSourceFacts]:
         for mapping in page.get("EventSourceMappings", []):
             arn = str(mapping.get("EventSourceArn", ""))
             service = arn.split(":")[2] if arn.count(":") >= 2 else ""
-            found.append(EventSourceFacts(
-                uuid=str(mapping["UUID"]), source_arn=arn, kind=kinds.get(service, "other"),
-                state=str(mapping.get("State", "")),
-                maximum_concurrency=(mapping.get("ScalingConfig") or {}).get("MaximumConcurrency"),
-                batch_size=mapping.get("BatchSize"),
-            ))  # fmt: skip
+            found.append(
+                EventSourceFacts(
+                    uuid=str(mapping["UUID"]),
+                    source_arn=arn,
+                    kind=kinds.get(service, "other"),
+                    state=str(mapping.get("State", "")),
+                    maximum_concurrency=(mapping.get("ScalingConfig") or {}).get("MaximumConcurrency"),
+                    batch_size=mapping.get("BatchSize"),
+                )
+            )
     return found
 
 

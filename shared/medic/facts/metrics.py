@@ -14,9 +14,12 @@ from medic.facts.model import BASELINE, METRIC_WINDOW, Facts
 from medic.facts.series import Points, SeriesSpec, in_window, read_series, window
 
 SHAPE_FACTS: Final = (
-    "function_peak_concurrency", "concurrency_ramp_per_min", "ramp_start_minute_of_day", "throttled_minutes",
+    "function_peak_concurrency",
+    "concurrency_ramp_per_min",
+    "ramp_start_minute_of_day",
+    "throttled_minutes",
     "climbing_when_throttled",
-)  # fmt: skip
+)
 
 
 def wanted(kind: str, name: str, qualifier: str | None) -> list[chains.Chain]:
@@ -26,8 +29,11 @@ def wanted(kind: str, name: str, qualifier: str | None) -> list[chains.Chain]:
 
 def metric_facts(kind: str, name: str, qualifier: str | None) -> tuple[str, ...]:
     """Every fact the signal's metrics fill (what a failed `GetMetricData` leaves unknown)."""
-    return (*(chain.fact for chain in wanted(kind, name, qualifier)), *(SHAPE_FACTS if kind == "throttles" else ()),
-            *(("duration_baseline_avg_ms",) if kind == "p99_latency" else ()))  # fmt: skip
+    return (
+        *(chain.fact for chain in wanted(kind, name, qualifier)),
+        *(SHAPE_FACTS if kind == "throttles" else ()),
+        *(("duration_baseline_avg_ms",) if kind == "p99_latency" else ()),
+    )
 
 
 def extra(kind: str, name: str, qualifier: str | None) -> list[tuple[chains.Source, ...]]:

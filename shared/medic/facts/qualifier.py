@@ -41,14 +41,20 @@ def traffic_qualifier(
         versions: dict[str, str] = {}
         for alias in aliases:
             resource = f"{name}:{alias['Name']}"
-            routed = [str(alias["FunctionVersion"]),
-                      *((alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {})]  # fmt: skip
+            routed = [
+                str(alias["FunctionVersion"]),
+                *((alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}),
+            ]
             versions.update({version: alias["Name"] for version in routed[:1]})
             by_alias[alias["Name"]] = [
                 SeriesSpec.lambda_("Invocations", "Sum", FunctionName=name, Resource=resource),
-                *(SeriesSpec.lambda_("Invocations", "Sum", FunctionName=name, Resource=resource,
-                                     ExecutedVersion=version) for version in routed),
-            ]  # fmt: skip
+                *(
+                    SeriesSpec.lambda_(
+                        "Invocations", "Sum", FunctionName=name, Resource=resource, ExecutedVersion=version
+                    )
+                    for version in routed
+                ),
+            ]
         specs = [total, *(spec for specs in by_alias.values() for spec in specs)]
         if len(aliases) <= PREFETCH_ALIASES:
             for candidate in [*by_alias, "$LATEST"]:
@@ -62,8 +68,7 @@ def traffic_qualifier(
     def invoked(spec: SeriesSpec) -> float:
         return sum(v for _, v in in_window(read.get(spec, []), now))
 
-    counts = {alias: invoked(specs[0]) or sum(invoked(spec) for spec in specs[1:])
-              for alias, specs in by_alias.items()}  # fmt: skip
+    counts = {alias: invoked(specs[0]) or sum(invoked(spec) for spec in specs[1:]) for alias, specs in by_alias.items()}
     everything = invoked(total)
     facts.sources["traffic_qualifier"] = (
         "lambda:ListAliases + cloudwatch:GetMetricData Invocations by Resource (else by ExecutedVersion)"
@@ -88,8 +93,7 @@ def qualifier_from_streams(
     """The qualifier from the versions in the log stream names the function wrote to in the window (Lambda names
     them `…/[<version>]…`, `…/<name>[<version>]…` in a custom group): only $LATEST, or versions one alias serves."""
     try:
-        logging = (clients.lambda_.get_function(FunctionName=name)["Configuration"].get("LoggingConfig")
-                   or {})  # fmt: skip
+        logging = clients.lambda_.get_function(FunctionName=name)["Configuration"].get("LoggingConfig") or {}
         group = str(logging.get("LogGroup") or default_log_group(name))
         streams = (
             clients.client("logs")

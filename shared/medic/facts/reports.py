@@ -51,9 +51,15 @@ class LogFields:
 #: Text: Lambda's discovered fields of REPORT lines (memory in bytes). JSON: the record's own fields, flattened.
 FIELDS: Final[dict[str, LogFields]] = {
     "Text": LogFields('@type = "REPORT"', "@duration", "@initDuration", "@maxMemoryUsed", "@memorySize", 1.0),
-    "JSON": LogFields('type = "platform.report"', "record.metrics.durationMs", "record.metrics.initDurationMs",
-                      "record.metrics.maxMemoryUsedMB", "record.metrics.memorySizeMB", 1_000_000.0),
-}  # fmt: skip
+    "JSON": LogFields(
+        'type = "platform.report"',
+        "record.metrics.durationMs",
+        "record.metrics.initDurationMs",
+        "record.metrics.maxMemoryUsedMB",
+        "record.metrics.memorySizeMB",
+        1_000_000.0,
+    ),
+}
 
 
 def default_log_group(function_name: str) -> str:
@@ -195,9 +201,14 @@ class ReportReader:
     sleep: Callable[[float], None] = time.sleep
 
     def read(
-        self, function_name: str, log_group: str, log_format: str, start: datetime, end: datetime,
+        self,
+        function_name: str,
+        log_group: str,
+        log_format: str,
+        start: datetime,
+        end: datetime,
         threshold: float | None,
-    ) -> tuple[Stats, Stats, Stats, str]:  # fmt: skip
+    ) -> tuple[Stats, Stats, Stats, str]:
         """(overall, warm, slow, how they were read)."""
         queries = ReportQueries.build(function_name, log_group, log_format, threshold)
         wanted = [queries.overall, queries.warm, *([queries.slow] if queries.slow else [])]
@@ -210,8 +221,10 @@ class ReportReader:
         except InsightsUnavailable as unavailable:
             lines = self._filter(function_name, log_group, log_format, start, end)
             overall, warm, slow = summarize_report_lines(lines, threshold)
-            how = (f"logs:FilterLogEvents {log_group}, {log_format} reports, at most {REPORT_FALLBACK_MAX_LINES} "
-                   f"(Logs Insights unavailable: {unavailable})")  # fmt: skip
+            how = (
+                f"logs:FilterLogEvents {log_group}, {log_format} reports, at most {REPORT_FALLBACK_MAX_LINES} "
+                f"(Logs Insights unavailable: {unavailable})"
+            )
         else:
             unit = FIELDS.get(log_format, FIELDS["Text"]).memory_unit_bytes
             for key in ("memory_used", "memory_size"):  # bytes, whatever the format
@@ -224,8 +237,9 @@ class ReportReader:
 
         logs = self.clients.client("logs")
         try:
-            query_id = logs.start_query(logGroupName=group, startTime=int(start.timestamp()),
-                                        endTime=int(end.timestamp()), queryString=query)["queryId"]  # fmt: skip
+            query_id = logs.start_query(
+                logGroupName=group, startTime=int(start.timestamp()), endTime=int(end.timestamp()), queryString=query
+            )["queryId"]
             deadline = time.monotonic() + INSIGHTS_TIMEOUT_S
             while True:
                 response = logs.get_query_results(queryId=query_id)
@@ -286,10 +300,19 @@ class ReportReader:
 
 
 REPORT_FACTS: Final = (
-    "report_lines", "cold_starts", "cold_start_ratio", "init_duration_avg_ms", "duration_p99_ms",
-    "warm_duration_avg_ms", "warm_duration_p99_ms", "max_memory_used_mb", "memory_used_ratio",
-    "cold_duration_avg_ms", "slow_invocations", "slow_cold_share",
-)  # fmt: skip
+    "report_lines",
+    "cold_starts",
+    "cold_start_ratio",
+    "init_duration_avg_ms",
+    "duration_p99_ms",
+    "warm_duration_avg_ms",
+    "warm_duration_p99_ms",
+    "max_memory_used_mb",
+    "memory_used_ratio",
+    "cold_duration_avg_ms",
+    "slow_invocations",
+    "slow_cold_share",
+)
 
 
 def report_facts(clients: AwsClients, sleep: Callable[[float], None], facts: Facts, name: str, now: datetime) -> None:

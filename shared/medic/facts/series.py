@@ -80,8 +80,12 @@ def read_series(
     results: dict[str, Points] = {}
     token: str | None = None
     while True:
-        kwargs: dict[str, Any] = {"MetricDataQueries": queries, "StartTime": start, "EndTime": end,
-                                  "ScanBy": "TimestampAscending"}  # fmt: skip
+        kwargs: dict[str, Any] = {
+            "MetricDataQueries": queries,
+            "StartTime": start,
+            "EndTime": end,
+            "ScanBy": "TimestampAscending",
+        }
         if token:
             kwargs["NextToken"] = token
         response = clients.cloudwatch.get_metric_data(**kwargs)

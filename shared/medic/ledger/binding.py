@@ -115,8 +115,12 @@ def binding_refusal(
                 problems.append("it differs from what the approvers approved")
     if not problems:
         return None
-    return Refusal(guard=GUARD, limit=approved or plan.approval_hash, observed=current,
-                   message="the plan differs from what was approved: " + "; ".join(problems))  # fmt: skip
+    return Refusal(
+        guard=GUARD,
+        limit=approved or plan.approval_hash,
+        observed=current,
+        message="the plan differs from what was approved: " + "; ".join(problems),
+    )
 
 
 def recorded(action: PlannedAction) -> dict[str, Any]:
@@ -149,5 +153,9 @@ def apply_records_refusal(plan: Plan, events: Sequence[LogEvent], head: Head | N
             problems.append(f"what {action.kind} on {action.target} recorded while applying differs from the log")
     if not problems:
         return None
-    return Refusal(guard=GUARD, limit="the executor's records", observed="the plan item",
-                   message="the plan's progress differs from the log: " + "; ".join(problems))  # fmt: skip
+    return Refusal(
+        guard=GUARD,
+        limit="the executor's records",
+        observed="the plan item",
+        message="the plan's progress differs from the log: " + "; ".join(problems),
+    )

@@ -80,10 +80,18 @@ class ChainReport(BaseModel):
 
 
 def event_hash(
-    plan_id: str, seq: int, at: str, kind: str, data: dict[str, Any], prev_hash: str,
-    context: dict[str, str] | None = None, *, prev_seq: int | None = None, plan_state: str = "",
+    plan_id: str,
+    seq: int,
+    at: str,
+    kind: str,
+    data: dict[str, Any],
+    prev_hash: str,
+    context: dict[str, str] | None = None,
+    *,
+    prev_seq: int | None = None,
+    plan_state: str = "",
     plan_content: str = "",
-) -> str:  # fmt: skip
+) -> str:
     """SHA-256 of the record's canonical JSON. Fields that are empty are left out of it, so records written before
     a field existed keep their hash."""
     body: dict[str, Any] = {
@@ -108,9 +116,18 @@ def event_hash(
 
 def recomputed_hash(event: LogEvent) -> str:
     """The hash `event` should carry, from its content."""
-    return event_hash(event.plan_id, event.seq, event.at, event.kind, event.data, event.prev_hash, event.context,
-                      prev_seq=event.prev_seq, plan_state=event.plan_state,
-                      plan_content=event.plan_content)  # fmt: skip
+    return event_hash(
+        event.plan_id,
+        event.seq,
+        event.at,
+        event.kind,
+        event.data,
+        event.prev_hash,
+        event.context,
+        prev_seq=event.prev_seq,
+        plan_state=event.plan_state,
+        plan_content=event.plan_content,
+    )
 
 
 def may_become(old: str, new: str) -> bool:
@@ -139,14 +156,26 @@ class _Problems:
         ordered = sorted(self.found, key=lambda item: (item[0] is None, item[0] or 0))
         if not ordered:
             return ChainReport(plan_id=plan_id, events=records, ok=True)
-        return ChainReport(plan_id=plan_id, events=records, ok=False, first_bad_seq=ordered[0][0],
-                           problem=ordered[0][1], problems=[message for _, message in ordered])  # fmt: skip
+        return ChainReport(
+            plan_id=plan_id,
+            events=records,
+            ok=False,
+            first_bad_seq=ordered[0][0],
+            problem=ordered[0][1],
+            problems=[message for _, message in ordered],
+        )
 
 
 def check_chain(
-    plan_id: str, events: list[LogEvent], head: Head | None, *, unreadable: list[UnreadableRecord] | None = None,
-    plan: Plan | None = None, plan_exists: bool = False, plan_problem: str | None = None,
-) -> ChainReport:  # fmt: skip
+    plan_id: str,
+    events: list[LogEvent],
+    head: Head | None,
+    *,
+    unreadable: list[UnreadableRecord] | None = None,
+    plan: Plan | None = None,
+    plan_exists: bool = False,
+    plan_problem: str | None = None,
+) -> ChainReport:
     """Check one chain as read back: its records (sorted by seq), its head anchor, and its plan item when it has
     one (`plan`, or `plan_problem` when the item exists but cannot be read)."""
     problems = _Problems()
@@ -215,12 +244,18 @@ def _unreached(events: list[LogEvent], head: Head | None, reached: set[int], pro
     beyond = [e.seq for e in events if e.seq not in reached and head is not None and e.seq > head.seq]
     if beyond:
         span = f"record #{beyond[0]} is" if len(beyond) == 1 else f"records #{beyond[0]}..#{beyond[-1]} are"
-        problems.add(beyond[0], f"{span} beyond the head anchor (#{head.seq if head else 0}): not part of the log "
-                                "Medic's writers committed")  # fmt: skip
+        problems.add(
+            beyond[0],
+            f"{span} beyond the head anchor (#{head.seq if head else 0}): not part of the log "
+            "Medic's writers committed",
+        )
     for event in events:
         if event.seq not in reached and (head is None or event.seq < head.seq):
-            problems.add(event.seq, f"record #{event.seq} is not linked into the chain (no later record links to "
-                                    "it): not part of the log Medic's writers committed")  # fmt: skip
+            problems.add(
+                event.seq,
+                f"record #{event.seq} is not linked into the chain (no later record links to "
+                "it): not part of the log Medic's writers committed",
+            )
 
 
 def _check_plan_item(plan: Plan, events: list[LogEvent], problems: _Problems) -> None:
@@ -231,14 +266,23 @@ def _check_plan_item(plan: Plan, events: list[LogEvent], problems: _Problems) ->
     first = marked[0]
     for event in marked[1:]:
         if event.plan_content != first.plan_content:
-            problems.add(event.seq, f"record #{event.seq} logs another plan content than record #{first.seq}: the "
-                                    "plan item was changed between them")  # fmt: skip
+            problems.add(
+                event.seq,
+                f"record #{event.seq} logs another plan content than record #{first.seq}: the "
+                "plan item was changed between them",
+            )
     content = plan_content_hash(plan)
     if content != first.plan_content:
-        problems.add(None, f"the plan item does not match its log: its content hash is {content[:16]}…, record "
-                           f"#{first.seq} logged {first.plan_content[:16]}… (edited after the fact)")  # fmt: skip
+        problems.add(
+            None,
+            f"the plan item does not match its log: its content hash is {content[:16]}…, record "
+            f"#{first.seq} logged {first.plan_content[:16]}… (edited after the fact)",
+        )
     for event in marked:
         if event.plan_state and not may_become(event.plan_state, plan.status):
-            problems.add(None, f"the plan item is {plan.status}, which cannot follow {event.plan_state} (logged at "
-                               f"record #{event.seq}): its state was edited after the fact")  # fmt: skip
+            problems.add(
+                None,
+                f"the plan item is {plan.status}, which cannot follow {event.plan_state} (logged at "
+                f"record #{event.seq}): its state was edited after the fact",
+            )
             break

@@ -127,6 +127,11 @@ class TableItems:
         `medic.safety.SafetyControls.set_control`)."""
         self.dynamodb.put_item(
             TableName=self.plans_table,
-            Item={"plan_id": {"S": key}, "enabled": {"BOOL": control.enabled}, "by": {"S": control.by},
-                  "at": {"S": control.at}, "reason": {"S": control.reason}},
-        )  # fmt: skip
+            Item={
+                "plan_id": {"S": key},
+                "enabled": {"BOOL": control.enabled},
+                "by": {"S": control.by},
+                "at": {"S": control.at},
+                "reason": {"S": control.reason},
+            },
+        )

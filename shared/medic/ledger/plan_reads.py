@@ -102,8 +102,9 @@ class PlanReads:
                 if plan is not None:
                     plans.append(plan)
                 else:
-                    unreadable.append(UnreadableItem(key=str(item.get("plan_id", {}).get("S", "?")),
-                                                     problem=problem or "unreadable"))  # fmt: skip
+                    unreadable.append(
+                        UnreadableItem(key=str(item.get("plan_id", {}).get("S", "?")), problem=problem or "unreadable")
+                    )
             token = page.get(more)
             if not token:
                 return plans, unreadable

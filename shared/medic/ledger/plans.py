@@ -26,9 +26,13 @@ class Plans(PlanReads, TableItems, RecordChains):
     _stored_hash: dict[str, str | None]  # the approval_hash attribute of each plan `get` read
 
     def create(
-        self, plan: Plan, events: Sequence[Record] = (), now: datetime | None = None, *,
+        self,
+        plan: Plan,
+        events: Sequence[Record] = (),
+        now: datetime | None = None,
+        *,
         claim: tuple[str, str | None] | None = None,
-    ) -> bool:  # fmt: skip
+    ) -> bool:
         """Store a new plan; False if a plan with this id exists (a duplicate delivery).
 
         With `events` (kind, data), the plan and the first records of its chain are written together, in one
@@ -50,8 +54,11 @@ class Plans(PlanReads, TableItems, RecordChains):
                 claim = None  # a refused plan holds no target
             if now is not None:
                 events = [*events, ("blocked" if blocked else "non_finite_removed", refusal.model_dump(mode="json"))]
-        put = {"TableName": self.plans_table, "Item": self._item(plan),
-               "ConditionExpression": "attribute_not_exists(plan_id)"}  # fmt: skip
+        put = {
+            "TableName": self.plans_table,
+            "Item": self._item(plan),
+            "ConditionExpression": "attribute_not_exists(plan_id)",
+        }
         if claim is not None and (not events or now is None):
             if not self.claim(claim[0], plan.id, claim[1]):
                 raise ClaimLost(claim[0])
@@ -119,8 +126,16 @@ class Plans(PlanReads, TableItems, RecordChains):
         creator (IAM lets no other role write it); None on an item written before the attribute existed."""
         return self._stored_hash.get(plan_id)
 
-    def transition(self, plan: Plan, new_state: str, now: datetime, *, record: Record | None = None,
-                   unleased: bool = False, **changes: Any) -> Plan:  # fmt: skip
+    def transition(
+        self,
+        plan: Plan,
+        new_state: str,
+        now: datetime,
+        *,
+        record: Record | None = None,
+        unleased: bool = False,
+        **changes: Any,
+    ) -> Plan:
         """Move `plan` to `new_state` if (and only if) it is still in its current state (and, `unleased`, no executor's
         lease on it is running). `record` (kind, data) is appended to its chain in the same write (with any records
         `deferred()` holds)."""
@@ -128,8 +143,9 @@ class Plans(PlanReads, TableItems, RecordChains):
         if not can_transition(expected, new_state):
             raise StateConflict(plan.id, f"a state that may become {new_state}", expected)
         # A lease lasts while the plan stays in the state it was taken for (`lease`): a transition ends it.
-        updated = plan.model_copy(update={"lease_owner": "", "lease_until": None, **changes, "status": new_state,
-                                          "updated_at": iso(now)})  # fmt: skip
+        updated = plan.model_copy(
+            update={"lease_owner": "", "lease_until": None, **changes, "status": new_state, "updated_at": iso(now)}
+        )
         self._conditional_put(updated, expected, record, now, lease=(iso(now), iso(now)) if unleased else None)
         return updated
 
@@ -140,8 +156,16 @@ class Plans(PlanReads, TableItems, RecordChains):
         self._conditional_put(updated, plan.status, record, now)
         return updated
 
-    def lease(self, plan: Plan, now: datetime, until: datetime, owner: str, *, hold: str = "APPLYING",
-              record: Record | None = None) -> Plan:  # fmt: skip
+    def lease(
+        self,
+        plan: Plan,
+        now: datetime,
+        until: datetime,
+        owner: str,
+        *,
+        hold: str = "APPLYING",
+        record: Record | None = None,
+    ) -> Plan:
         """Take `plan` for one executor until `until`, in state `hold`: APPROVED → APPLYING, an APPLYING plan whose
         lease has expired (the executor that held it died), or a FAILED plan to roll back (`hold="FAILED"`). The
         write is conditional on the state *and* on no live lease, so of two executors given the same message only
@@ -150,8 +174,9 @@ class Plans(PlanReads, TableItems, RecordChains):
         Raises `LeaseHeld` while another executor's lease runs, `StateConflict` if the plan moved on."""
         if plan.status != hold and not can_transition(plan.status, hold):
             raise StateConflict(plan.id, f"{hold} or a state that may become it", plan.status)
-        updated = plan.model_copy(update={"status": hold, "lease_owner": owner, "lease_until": iso(until),
-                                          "updated_at": iso(now)})  # fmt: skip
+        updated = plan.model_copy(
+            update={"status": hold, "lease_owner": owner, "lease_until": iso(until), "updated_at": iso(now)}
+        )
         try:
             self._conditional_put(updated, plan.status, record, now, lease=(iso(until), iso(now)))
         except StateConflict:
@@ -161,8 +186,15 @@ class Plans(PlanReads, TableItems, RecordChains):
             raise
         return updated
 
-    def _conditional_put(self, plan: Plan, expected_state: str, record: Record | None = None,
-                         now: datetime | None = None, *, lease: tuple[str, str] | None = None) -> None:  # fmt: skip
+    def _conditional_put(
+        self,
+        plan: Plan,
+        expected_state: str,
+        record: Record | None = None,
+        now: datetime | None = None,
+        *,
+        lease: tuple[str, str] | None = None,
+    ) -> None:
         """Rewrite an existing plan's item only if it is still in `expected_state` (UpdateItem: it can never
         create a plan, so the roles that decide and verify need no PutItem on the plans table).
 
@@ -177,10 +209,14 @@ class Plans(PlanReads, TableItems, RecordChains):
             "ConditionExpression": "attribute_exists(plan_id) AND #state = :expected",
             "ExpressionAttributeNames": {"#state": "state", "#target": "target"},
             "ExpressionAttributeValues": {
-                ":state": item["state"], ":target": item["target"], ":created": item["created_at"],
-                ":updated": item["updated_at"], ":doc": item["doc"], ":expected": {"S": expected_state},
+                ":state": item["state"],
+                ":target": item["target"],
+                ":created": item["created_at"],
+                ":updated": item["updated_at"],
+                ":doc": item["doc"],
+                ":expected": {"S": expected_state},
             },
-        }  # fmt: skip
+        }
         if lease is not None:  # (until, now): only if no other executor's lease is still running
             update["UpdateExpression"] += ", lease_until = :lease_until"
             update["ConditionExpression"] += " AND (attribute_not_exists(lease_until) OR lease_until <= :lease_now)"
@@ -203,8 +239,9 @@ class Plans(PlanReads, TableItems, RecordChains):
                 self._marks[plan.id] = previous
             raise
 
-    def _write_update(self, plan: Plan, expected_state: str, update: dict[str, Any], record: Record | None,
-                      now: datetime | None) -> None:  # fmt: skip
+    def _write_update(
+        self, plan: Plan, expected_state: str, update: dict[str, Any], record: Record | None, now: datetime | None
+    ) -> None:
         pending = self._pending
         if record is not None and now is not None and pending is not None:
             self.append(plan.id, record[0], record[1], now)
@@ -258,10 +295,13 @@ class Plans(PlanReads, TableItems, RecordChains):
     def count_attached(self, plan_id: str) -> int:
         """Count one more alarm attached to an open plan; returns the new count (one atomic ADD)."""
         response = self.dynamodb.update_item(
-            TableName=self.plans_table, Key={"plan_id": {"S": plan_id}}, UpdateExpression="ADD attached :one",
-            ConditionExpression="attribute_exists(plan_id)", ExpressionAttributeValues={":one": {"N": "1"}},
+            TableName=self.plans_table,
+            Key={"plan_id": {"S": plan_id}},
+            UpdateExpression="ADD attached :one",
+            ConditionExpression="attribute_exists(plan_id)",
+            ExpressionAttributeValues={":one": {"N": "1"}},
             ReturnValues="UPDATED_NEW",
-        )  # fmt: skip
+        )
         return int(response["Attributes"]["attached"]["N"])
 
     def add_approval(self, plan_id: str, user: str) -> frozenset[str] | None:
@@ -270,14 +310,19 @@ class Plans(PlanReads, TableItems, RecordChains):
         count."""
         try:
             response = self.dynamodb.update_item(
-                TableName=self.plans_table, Key={"plan_id": {"S": plan_id}}, UpdateExpression="ADD approvals :users",
+                TableName=self.plans_table,
+                Key={"plan_id": {"S": plan_id}},
+                UpdateExpression="ADD approvals :users",
                 ConditionExpression="attribute_exists(plan_id) AND #state = :proposed "
-                                    "AND NOT contains(approvals, :user)",
+                "AND NOT contains(approvals, :user)",
                 ExpressionAttributeNames={"#state": "state"},
-                ExpressionAttributeValues={":users": {"SS": [user]}, ":proposed": {"S": "PROPOSED"},
-                                           ":user": {"S": user}},
+                ExpressionAttributeValues={
+                    ":users": {"SS": [user]},
+                    ":proposed": {"S": "PROPOSED"},
+                    ":user": {"S": user},
+                },
                 ReturnValues="UPDATED_NEW",  # the set after the write; IAM refuses interactions ALL_NEW (template.yaml)
-            )  # fmt: skip
+            )
         except self.dynamodb.exceptions.ConditionalCheckFailedException:
             return None
         return frozenset(response["Attributes"]["approvals"]["SS"])

@@ -36,9 +36,11 @@ class PromotionItems(TableItems, RecordChains):
         """Every promotion item (a scan: the CLI's listing, never a use case's)."""
         found: list[dict[str, Any]] = []
         kwargs: dict[str, Any] = {
-            "TableName": self.plans_table, "ConsistentRead": True, "FilterExpression": "begins_with(plan_id, :p)",
+            "TableName": self.plans_table,
+            "ConsistentRead": True,
+            "FilterExpression": "begins_with(plan_id, :p)",
             "ExpressionAttributeValues": {":p": {"S": PROMOTION_PREFIX}},
-        }  # fmt: skip
+        }
         while True:
             page = self.dynamodb.scan(**kwargs)
             found.extend(_plain(item) for item in page.get("Items", []))
@@ -46,21 +48,33 @@ class PromotionItems(TableItems, RecordChains):
                 return sorted(found, key=lambda item: str(item["plan_id"]))
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
-    def put_promotion(self, key: str, state: str, attributes: dict[str, str], record: Record, now: datetime, *,
-                      expected: tuple[str, ...] | None = None) -> bool:  # fmt: skip
+    def put_promotion(
+        self,
+        key: str,
+        state: str,
+        attributes: dict[str, str],
+        record: Record,
+        now: datetime,
+        *,
+        expected: tuple[str, ...] | None = None,
+    ) -> bool:
         """Write the promotion item in `state` with `attributes` (strings), and `record` on its chain, together; only
         if the item does not exist or is in one of the `expected` states (None: `CLOSED_STATES`). False when the
         condition failed (another writer moved it first)."""
         wanted = CLOSED_STATES if expected is None else expected
         names = {f":s{i}": {"S": s} for i, s in enumerate(wanted)}
         item = {"plan_id": {"S": key}, "promotion_state": {"S": state}, **{k: {"S": v} for k, v in attributes.items()}}
-        put = {"TableName": self.plans_table, "Item": item,
-               "ConditionExpression": f"attribute_not_exists(plan_id) OR promotion_state IN ({', '.join(names)})",
-               "ExpressionAttributeValues": names}  # fmt: skip
+        put = {
+            "TableName": self.plans_table,
+            "Item": item,
+            "ConditionExpression": f"attribute_not_exists(plan_id) OR promotion_state IN ({', '.join(names)})",
+            "ExpressionAttributeValues": names,
+        }
         return self._with_record(key, {"Put": put}, record, now)
 
-    def move_promotion(self, key: str, expected: str, state: str, record: Record, now: datetime,
-                       **attributes: str) -> bool:  # fmt: skip
+    def move_promotion(
+        self, key: str, expected: str, state: str, record: Record, now: datetime, **attributes: str
+    ) -> bool:
         """Move the promotion item from `expected` to `state` (setting `attributes`), with `record` on its chain, in
         one write; False when it was no longer in `expected`."""
         values: dict[str, Any] = {":expected": {"S": expected}, ":state": {"S": state}}
@@ -68,32 +82,43 @@ class PromotionItems(TableItems, RecordChains):
         for number, (name, value) in enumerate(sorted(attributes.items())):
             sets.append(f"{name} = :a{number}")
             values[f":a{number}"] = {"S": value}
-        update = {"TableName": self.plans_table, "Key": {"plan_id": {"S": key}},
-                  "UpdateExpression": "SET " + ", ".join(sets),
-                  "ConditionExpression": "promotion_state = :expected",
-                  "ExpressionAttributeValues": values}  # fmt: skip
+        update = {
+            "TableName": self.plans_table,
+            "Key": {"plan_id": {"S": key}},
+            "UpdateExpression": "SET " + ", ".join(sets),
+            "ConditionExpression": "promotion_state = :expected",
+            "ExpressionAttributeValues": values,
+        }
         return self._with_record(key, {"Update": update}, record, now)
 
     def set_promotion_card(self, key: str, channel: str, ts: str) -> None:
         """Keep where the promotion's card was posted (what a click must come from)."""
         self.dynamodb.update_item(
-            TableName=self.plans_table, Key={"plan_id": {"S": key}}, UpdateExpression="SET slack_channel = :c, "
-            "slack_ts = :t", ConditionExpression="attribute_exists(plan_id)",
+            TableName=self.plans_table,
+            Key={"plan_id": {"S": key}},
+            UpdateExpression="SET slack_channel = :c, slack_ts = :t",
+            ConditionExpression="attribute_exists(plan_id)",
             ExpressionAttributeValues={":c": {"S": channel}, ":t": {"S": ts}},
-        )  # fmt: skip
+        )
 
     def add_promotion_approval(self, key: str, user: str, proposal_hash: str) -> frozenset[str] | None:
         """Add `user` to the proposal's approvals (still PROPOSED, still this proposal, the user not yet in it), in one
         conditional write; the approvals after it, or None when the condition failed."""
         try:
             response = self.dynamodb.update_item(
-                TableName=self.plans_table, Key={"plan_id": {"S": key}}, UpdateExpression="ADD approvals :users",
+                TableName=self.plans_table,
+                Key={"plan_id": {"S": key}},
+                UpdateExpression="ADD approvals :users",
                 ConditionExpression="promotion_state = :proposed AND proposal_hash = :hash "
-                                    "AND NOT contains(approvals, :user)",
-                ExpressionAttributeValues={":users": {"SS": [user]}, ":proposed": {"S": "PROPOSED"},
-                                           ":hash": {"S": proposal_hash}, ":user": {"S": user}},
+                "AND NOT contains(approvals, :user)",
+                ExpressionAttributeValues={
+                    ":users": {"SS": [user]},
+                    ":proposed": {"S": "PROPOSED"},
+                    ":hash": {"S": proposal_hash},
+                    ":user": {"S": user},
+                },
                 ReturnValues="UPDATED_NEW",
-            )  # fmt: skip
+            )
         except self.dynamodb.exceptions.ConditionalCheckFailedException:
             return None
         return frozenset(response["Attributes"]["approvals"]["SS"])

@@ -175,15 +175,23 @@ class RecordChains:
 
     def head(self, plan_id: str) -> Head | None:
         """The chain's head anchor: the seq and hash of the last record the writers committed (None: no chain)."""
-        found = self.dynamodb.get_item(TableName=self.plans_table, Key={"plan_id": {"S": HEAD_PREFIX + plan_id}},
-                                       ConsistentRead=True).get("Item")  # fmt: skip
+        found = self.dynamodb.get_item(
+            TableName=self.plans_table, Key={"plan_id": {"S": HEAD_PREFIX + plan_id}}, ConsistentRead=True
+        ).get("Item")
         if not found or "head_seq" not in found:
             return None
         return Head(int(found["head_seq"]["N"]), found.get("head_hash", {}).get("S", ""))
 
-    def _chain(self, plan_id: str, records: Sequence[tuple[str, dict[str, Any]]], now: datetime,
-               after: Head | None, *, first_seq: int | None = None,
-               mark: Mark | None = None) -> list[tuple[LogEvent, dict[str, Any]]]:  # fmt: skip
+    def _chain(
+        self,
+        plan_id: str,
+        records: Sequence[tuple[str, dict[str, Any]]],
+        now: datetime,
+        after: Head | None,
+        *,
+        first_seq: int | None = None,
+        mark: Mark | None = None,
+    ) -> list[tuple[LogEvent, dict[str, Any]]]:
         """The records linked after `after` (None: the chain's start), with their items for the events table. The
         first gets seq `first_seq` when given (a skip over records the anchor does not cover), else the next one."""
         context = self._context.get(plan_id, {})
@@ -196,11 +204,29 @@ class RecordChains:
             clean = finite_json(data)
             skip = prev_seq if seq != prev_seq + 1 else None
             event = LogEvent(
-                plan_id=plan_id, seq=seq, at=at, kind=kind, data=clean, prev_hash=prev_hash, context=context,
-                prev_seq=skip, plan_state=state, plan_content=content,
-                hash=event_hash(plan_id, seq, at, kind, clean, prev_hash, context, prev_seq=skip, plan_state=state,
-                                plan_content=content),
-            )  # fmt: skip
+                plan_id=plan_id,
+                seq=seq,
+                at=at,
+                kind=kind,
+                data=clean,
+                prev_hash=prev_hash,
+                context=context,
+                prev_seq=skip,
+                plan_state=state,
+                plan_content=content,
+                hash=event_hash(
+                    plan_id,
+                    seq,
+                    at,
+                    kind,
+                    clean,
+                    prev_hash,
+                    context,
+                    prev_seq=skip,
+                    plan_state=state,
+                    plan_content=content,
+                ),
+            )
             item = {
                 "plan_id": {"S": plan_id},
                 "seq": {"N": str(seq)},
@@ -237,13 +263,17 @@ class RecordChains:
         else:
             condition = "head_seq = :after_seq AND head_hash = :after_hash"
             values.update({":after_seq": {"N": str(first.predecessor)}, ":after_hash": {"S": first.prev_hash}})
-        writes.append({"Update": {
-            "TableName": self.plans_table,
-            "Key": {"plan_id": {"S": HEAD_PREFIX + first.plan_id}},
-            "UpdateExpression": "SET head_seq = :seq, head_hash = :hash, head_at = :at",
-            "ConditionExpression": condition,
-            "ExpressionAttributeValues": values,
-        }})  # fmt: skip
+        writes.append(
+            {
+                "Update": {
+                    "TableName": self.plans_table,
+                    "Key": {"plan_id": {"S": HEAD_PREFIX + first.plan_id}},
+                    "UpdateExpression": "SET head_seq = :seq, head_hash = :hash, head_at = :at",
+                    "ConditionExpression": condition,
+                    "ExpressionAttributeValues": values,
+                }
+            }
+        )
         return writes
 
     def events(self, plan_id: str) -> list[LogEvent]:
@@ -280,9 +310,11 @@ class RecordChains:
         """Every chain's head anchor: chain id → (head, when it last moved: "" for anchors older than that)."""
         found: dict[str, tuple[Head, str]] = {}
         kwargs: dict[str, Any] = {
-            "TableName": self.plans_table, "ConsistentRead": True, "FilterExpression": "begins_with(plan_id, :head)",
+            "TableName": self.plans_table,
+            "ConsistentRead": True,
+            "FilterExpression": "begins_with(plan_id, :head)",
             "ExpressionAttributeValues": {":head": {"S": HEAD_PREFIX}},
-        }  # fmt: skip
+        }
         while True:
             page = self.dynamodb.scan(**kwargs)
             for item in page.get("Items", []):
@@ -297,10 +329,14 @@ class RecordChains:
     def _last_seq(self, plan_id: str) -> int:
         """The highest seq the events table holds for the chain (0: none), whatever the anchor says."""
         page = self.dynamodb.query(
-            TableName=self.events_table, KeyConditionExpression="plan_id = :plan",
-            ExpressionAttributeValues={":plan": {"S": plan_id}}, ProjectionExpression="seq", ScanIndexForward=False,
-            Limit=1, ConsistentRead=True,
-        )  # fmt: skip
+            TableName=self.events_table,
+            KeyConditionExpression="plan_id = :plan",
+            ExpressionAttributeValues={":plan": {"S": plan_id}},
+            ProjectionExpression="seq",
+            ScanIndexForward=False,
+            Limit=1,
+            ConsistentRead=True,
+        )
         items = page.get("Items", [])
         return int(items[0]["seq"]["N"]) if items else 0
 
@@ -312,12 +348,18 @@ def _event(item: dict[str, Any]) -> LogEvent | UnreadableRecord:
     try:
         seq = int(item["seq"]["N"])
         return LogEvent(
-            plan_id=plan_id, seq=seq, at=item["at"]["S"], kind=item["kind"]["S"], data=json.loads(item["data"]["S"]),
-            prev_hash=item["prev_hash"]["S"], hash=item["hash"]["S"],
+            plan_id=plan_id,
+            seq=seq,
+            at=item["at"]["S"],
+            kind=item["kind"]["S"],
+            data=json.loads(item["data"]["S"]),
+            prev_hash=item["prev_hash"]["S"],
+            hash=item["hash"]["S"],
             context=json.loads(item["context"]["S"]) if "context" in item else {},
             prev_seq=int(item["prev_seq"]["N"]) if "prev_seq" in item else None,
-            plan_state=item.get("plan_state", {}).get("S", ""), plan_content=item.get("plan_content", {}).get("S", ""),
-        )  # fmt: skip
+            plan_state=item.get("plan_state", {}).get("S", ""),
+            plan_content=item.get("plan_content", {}).get("S", ""),
+        )
     except KeyError as exc:
         return UnreadableRecord(plan_id=plan_id, seq=seq, problem=f"no {exc.args[0]!r} attribute of the expected type")
     except (ValueError, TypeError) as exc:  # JSON that is not JSON, a seq that is not a number, a field of a wrong type

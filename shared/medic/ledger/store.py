@@ -25,8 +25,19 @@ from medic.ledger.records import Mark, RecordChains
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-__all__ = ["GENESIS", "HEAD_PREFIX", "OPEN_PREFIX", "ChainReport", "ClaimLost", "Head", "Ledger", "LogEvent",
-           "UnreadableItem", "UnreadableRecord", "event_hash"]  # fmt: skip
+__all__ = [
+    "GENESIS",
+    "HEAD_PREFIX",
+    "OPEN_PREFIX",
+    "ChainReport",
+    "ClaimLost",
+    "Head",
+    "Ledger",
+    "LogEvent",
+    "UnreadableItem",
+    "UnreadableRecord",
+    "event_hash",
+]
 
 #: How many plans a Ledger keeps cached (context, chain end). Forgetting one only costs a read when it comes back.
 CACHED_PLANS = 512
@@ -76,5 +87,12 @@ class Ledger(Plans, PromotionItems, TableItems, RecordChains):
         problem (`medic.ledger.chain.check_chain`)."""
         events, unreadable = self.records(plan_id)
         plan, problem = self.plan_or_problem(plan_id)
-        return check_chain(plan_id, events, self.head(plan_id), unreadable=unreadable, plan=plan,
-                           plan_exists=plan is not None or problem is not None, plan_problem=problem)  # fmt: skip
+        return check_chain(
+            plan_id,
+            events,
+            self.head(plan_id),
+            unreadable=unreadable,
+            plan=plan,
+            plan_exists=plan is not None or problem is not None,
+            plan_problem=problem,
+        )

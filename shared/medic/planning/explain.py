@@ -54,16 +54,24 @@ def trace_lines(decision: Decision) -> list[str]:
     return lines
 
 
-def explain_decision(decision: Decision, facts: Mapping[str, Any], sources: Mapping[str, str] | None = None,
-                     missing: Mapping[str, str] | None = None, runbook: Runbook | None = None) -> str:  # fmt: skip
+def explain_decision(
+    decision: Decision,
+    facts: Mapping[str, Any],
+    sources: Mapping[str, str] | None = None,
+    missing: Mapping[str, str] | None = None,
+    runbook: Runbook | None = None,
+) -> str:
     """The full explanation: the verdict, the trace, and the facts the table read (with sources): its conditions'
     facts and, given the `runbook`, those the matched rows' parameters read (what sized the change)."""
     out = [f"signal {decision.signal} → table {decision.table or '(none)'} (hit policy {decision.hit_policy})"]
     if decision.matched:
         out.append(f"verdict: {decision.diagnosis} by row {decision.rule}, mode {decision.mode}")
-        out.append("actions: " + ", ".join(
-            f"{c.kind}({', '.join(f'{k}={_value(v)}' for k, v in c.params.items())})" for c in decision.actions
-        ))  # fmt: skip
+        out.append(
+            "actions: "
+            + ", ".join(
+                f"{c.kind}({', '.join(f'{k}={_value(v)}' for k, v in c.params.items())})" for c in decision.actions
+            )
+        )
     else:
         out.append(f"verdict: none ({decision.reason})")
     out.append("")
@@ -100,8 +108,14 @@ def _parameter_facts(decision: Decision, runbook: Runbook | None) -> set[str]:
     if table is None:
         return set()
     matched = {row.row for row in decision.trace if row.matched}
-    return {name for row in table.rows if row.id in matched for action in row.actions
-            for expression in action.params.values() for name in expression.names}  # fmt: skip
+    return {
+        name
+        for row in table.rows
+        if row.id in matched
+        for action in row.actions
+        for expression in action.params.values()
+        for name in expression.names
+    }
 
 
 def explain_plan(plan: Plan, runbook: Runbook | None = None) -> str:

@@ -61,12 +61,16 @@ def check_plan(actions: list[PlannedAction], facts: Facts, settings: Settings) -
     for action in changing:
         impl = get_action(action.kind)  # what the action declares: its PC fields, its cap, whether it must change
         if impl.pc_fields and _on_target(action, facts) and facts.pc_version_taken and not facts.pc_requested:
-            refusals.append(Refusal(
-                guard="pc_version_taken", limit="one PC configuration per version", observed=facts.pc_qualifiers,
-                message=f"another alias of {action.target}'s version holds provisioned concurrency "
-                        f"({facts.pc_qualifiers}): AWS refuses a second configuration on the same version; point the "
-                        "traffic at that alias, or move the PC (delete it there first)",
-            ))  # fmt: skip
+            refusals.append(
+                Refusal(
+                    guard="pc_version_taken",
+                    limit="one PC configuration per version",
+                    observed=facts.pc_qualifiers,
+                    message=f"another alias of {action.target}'s version holds provisioned concurrency "
+                    f"({facts.pc_qualifiers}): AWS refuses a second configuration on the same version; point the "
+                    "traffic at that alias, or move the PC (delete it there first)",
+                )
+            )
         if impl.pc_fields:
             refusals += clamp_pc(action, facts, settings, account)
         if impl.cap is not None:
@@ -78,10 +82,13 @@ def check_plan(actions: list[PlannedAction], facts: Facts, settings: Settings) -
         refusals += _check_pool_known(action, facts)
         if impl.must_change and not _changes(action):
             refusals.append(
-                Refusal(guard="no_effective_change", limit=action.before.get(action.primary),
-                        observed=action.after.get(action.primary),
-                        message=f"after the guardrails' clamps nothing would change on {action.target}")
-            )  # fmt: skip
+                Refusal(
+                    guard="no_effective_change",
+                    limit=action.before.get(action.primary),
+                    observed=action.after.get(action.primary),
+                    message=f"after the guardrails' clamps nothing would change on {action.target}",
+                )
+            )
         elif action.kind == "schedule_prewarm":
             refusals += _check_prewarm(action, facts)
     return refusals
@@ -106,19 +113,27 @@ def check_budget(actions: list[PlannedAction], settings: Settings) -> list[Refus
         return []
     changing = [action for action in actions if action.kind != "advise"]
     refusals = [
-        Refusal(guard="cost_unknown", limit=budget, observed=None,
-                message=f"the monthly cost of {action.kind} on {action.target} is unknown "
-                        f"({action.cost_basis or 'not estimated'}), so it cannot be held to the budget of "
-                        f"${budget:,.2f}/month")
+        Refusal(
+            guard="cost_unknown",
+            limit=budget,
+            observed=None,
+            message=f"the monthly cost of {action.kind} on {action.target} is unknown "
+            f"({action.cost_basis or 'not estimated'}), so it cannot be held to the budget of "
+            f"${budget:,.2f}/month",
+        )
         for action in changing
         if action.cost_monthly_usd is None
-    ]  # fmt: skip
+    ]
     added = sum(max(0.0, action.cost_monthly_usd or 0.0) for action in changing)
     if added > budget:
         refusals.append(
-            Refusal(guard="cost_budget", limit=budget, observed=round(added, 2),
-                    message=f"the plan adds ${added:,.2f}/month, above the monthly cost budget of ${budget:,.2f}")
-        )  # fmt: skip
+            Refusal(
+                guard="cost_budget",
+                limit=budget,
+                observed=round(added, 2),
+                message=f"the plan adds ${added:,.2f}/month, above the monthly cost budget of ${budget:,.2f}",
+            )
+        )
     return refusals
 
 
@@ -133,9 +148,13 @@ def _opt_in(changing: list[PlannedAction], facts: Facts, settings: Settings) -> 
     if any(_on_target(action, facts) for action in changing) and facts.managed is not True:
         observed = (facts.tags or {}).get(key) if facts.tags is not None else "unknown (tags not read)"
         refusals.append(
-            Refusal(guard="opt_in_tag", limit=f"{key}={value}", observed=observed,
-                    message=f"{facts.function_name or 'the target'} is not opted in to changes by tag")
-        )  # fmt: skip
+            Refusal(
+                guard="opt_in_tag",
+                limit=f"{key}={value}",
+                observed=observed,
+                message=f"{facts.function_name or 'the target'} is not opted in to changes by tag",
+            )
+        )
     others = dict.fromkeys(a.function_name for a in changing if a.function_name and not _on_target(a, facts))
     for name in others:
         consumer = _consumer(facts, name)
@@ -143,9 +162,13 @@ def _opt_in(changing: list[PlannedAction], facts: Facts, settings: Settings) -> 
             continue
         observed = "not opted in" if consumer is not None else "not a known consumer of the target"
         refusals.append(
-            Refusal(guard="opt_in_tag", limit=f"{key}={value}", observed=observed,
-                    message=f"{name} is not opted in to changes by tag")
-        )  # fmt: skip
+            Refusal(
+                guard="opt_in_tag",
+                limit=f"{key}={value}",
+                observed=observed,
+                message=f"{name} is not opted in to changes by tag",
+            )
+        )
     return refusals
 
 
@@ -171,10 +194,14 @@ def _check_pool_known(action: PlannedAction, facts: Facts) -> list[Refusal]:
     if taken <= 0:
         return []
     return [
-        Refusal(guard="unreserved_unknown", limit=MIN_UNRESERVED, observed="unknown (account settings not read)",
-                message=f"{action.target} would take {taken} executions from the account's unreserved pool, whose "
-                        f"size is unknown: Medic never guesses what stays unreserved")
-    ]  # fmt: skip
+        Refusal(
+            guard="unreserved_unknown",
+            limit=MIN_UNRESERVED,
+            observed="unknown (account settings not read)",
+            message=f"{action.target} would take {taken} executions from the account's unreserved pool, whose "
+            f"size is unknown: Medic never guesses what stays unreserved",
+        )
+    ]
 
 
 def _clamp_buffer(action: PlannedAction, facts: Facts) -> None:
@@ -197,9 +224,15 @@ def _check_prewarm(action: PlannedAction, facts: Facts) -> list[Refusal]:
     wanted = int(action.after.get("prewarm_concurrency") or 0)
     if wanted > floor:
         return []
-    return [Refusal(guard="no_effective_change", limit=floor, observed=wanted,
-                    message=f"after the guardrails' clamps the pre-warm of {action.target} is not above its "
-                            f"provisioned concurrency floor ({floor})")]  # fmt: skip
+    return [
+        Refusal(
+            guard="no_effective_change",
+            limit=floor,
+            observed=wanted,
+            message=f"after the guardrails' clamps the pre-warm of {action.target} is not above its "
+            f"provisioned concurrency floor ({floor})",
+        )
+    ]
 
 
 def _cap(action: PlannedAction, cap_of: tuple[str, str], settings: Settings) -> list[Refusal]:
@@ -212,9 +245,15 @@ def _cap(action: PlannedAction, cap_of: tuple[str, str], settings: Settings) -> 
     before = action.before.get(name)
     current = int(before or 0)
     if action.kind == "request_quota_increase" and current >= cap:
-        return [Refusal(guard="quota_hard_limit", limit=cap, observed=before,
-                        message=f"the account's concurrency limit {before} has reached the hard limit of quota "
-                                f"requests ({setting}={cap}): Medic asks for no more")]  # fmt: skip
+        return [
+            Refusal(
+                guard="quota_hard_limit",
+                limit=cap,
+                observed=before,
+                message=f"the account's concurrency limit {before} has reached the hard limit of quota "
+                f"requests ({setting}={cap}): Medic asks for no more",
+            )
+        ]
     if int(wanted) <= cap:
         return []
     # A cap limits an increase; it never turns a remediation into a cut (nothing changes instead).

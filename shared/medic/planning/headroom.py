@@ -139,11 +139,13 @@ def _others_usage(facts: Facts) -> tuple[int, str]:
 def _floor_refusal(action: PlannedAction, account: AccountHeadroom) -> Refusal:
     minimum = account.now.minimum if account.now is not None else pool.MINIMUM_UNRESERVED
     return Refusal(
-        guard="unreserved_floor", limit=minimum, observed=account.limit,
+        guard="unreserved_floor",
+        limit=minimum,
+        observed=account.limit,
         message=f"the account's concurrency limit is {account.limit}, all of it the unreserved minimum AWS keeps "
-                f"({minimum}): {action.kind} on {action.target} cannot take reserved or provisioned concurrency from "
-                f"it; raise the account's concurrency quota first (request_quota_increase)",
-    )  # fmt: skip
+        f"({minimum}): {action.kind} on {action.target} cannot take reserved or provisioned concurrency from "
+        f"it; raise the account's concurrency quota first (request_quota_increase)",
+    )
 
 
 def clamp_reserved(action: PlannedAction, facts: Facts, account: AccountHeadroom) -> list[Refusal]:
@@ -188,13 +190,25 @@ def _check_reserved(action: PlannedAction, account: AccountHeadroom) -> list[Ref
     if after is None or after == action.before.get("reserved_concurrency"):
         return []
     if after == 0:
-        return [Refusal(guard="reserved_zero", limit=1, observed=0,
-                        message=f"reserved concurrency 0 would stop {action.target} entirely")]  # fmt: skip
+        return [
+            Refusal(
+                guard="reserved_zero",
+                limit=1,
+                observed=0,
+                message=f"reserved concurrency 0 would stop {action.target} entirely",
+            )
+        ]
     pc = account.function_pc(action.function_name)
     if int(after) < pc:
-        return [Refusal(guard="reserved_below_pc", limit=pc, observed=after,
-                        message=f"reserved concurrency {after} on {action.target} would be below its "
-                                f"provisioned concurrency ({pc})")]  # fmt: skip
+        return [
+            Refusal(
+                guard="reserved_below_pc",
+                limit=pc,
+                observed=after,
+                message=f"reserved concurrency {after} on {action.target} would be below its "
+                f"provisioned concurrency ({pc})",
+            )
+        ]
     return []
 
 

@@ -52,10 +52,14 @@ def guard_refusals(actions: list[PlannedAction], facts: Facts, settings: Setting
         )
         why = "; ".join(judged.clamps[len(approved.clamps) :]) or "the guardrails' clamps"
         refusals.append(
-            Refusal(guard="clamped_at_apply", limit=dict(judged.after), observed=dict(approved.after),
-                    message=f"{approved.kind} on {approved.target}: the guardrails would now clamp what was approved "
-                            f"({changed}; {why}); Medic applies what was approved or nothing")
-        )  # fmt: skip
+            Refusal(
+                guard="clamped_at_apply",
+                limit=dict(judged.after),
+                observed=dict(approved.after),
+                message=f"{approved.kind} on {approved.target}: the guardrails would now clamp what was approved "
+                f"({changed}; {why}); Medic applies what was approved or nothing",
+            )
+        )
     annotate_costs(copies, facts, region, facts.architecture or "x86_64")
     refusals += check_budget(copies, settings)
     return [

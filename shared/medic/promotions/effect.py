@@ -24,8 +24,12 @@ def promotion_keys(signal: str, target: str, rt: Runtime) -> list[str]:
     settings, table = rt.settings, rt.runbook.tables.get(signal)
     if settings.promotion_after <= 0 or settings.dry_run or table is None or not target or target == "(none)":
         return []
-    return [promotion_key(row.id, target) for row in table.rows if row.mode == "approve"
-            and all(MODE_ORDER[get_action(a.kind).max_mode] >= MODE_ORDER["auto"] for a in row.actions)]  # fmt: skip
+    return [
+        promotion_key(row.id, target)
+        for row in table.rows
+        if row.mode == "approve"
+        and all(MODE_ORDER[get_action(a.kind).max_mode] >= MODE_ORDER["auto"] for a in row.actions)
+    ]
 
 
 def promotion_reason(plan: Plan, decision: Decision, rt: Runtime) -> str | None:

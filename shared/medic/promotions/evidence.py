@@ -46,8 +46,15 @@ def evidence(plan: Plan, since: str, rt: Runtime, now: datetime) -> list[Plan]:
     window (one query of the `by_state` index, bounded by time), oldest first."""
     floor = iso(now - timedelta(days=rt.settings.promotion_window_days))
     verified = rt.ledger.by_state("VERIFIED", since=max(since, floor))
-    same = [p for p in verified if p.rule == plan.rule and p.target == plan.target and p.mode == "approve"
-            and _approved_by_humans(p) and not p.dry_run]  # fmt: skip
+    same = [
+        p
+        for p in verified
+        if p.rule == plan.rule
+        and p.target == plan.target
+        and p.mode == "approve"
+        and _approved_by_humans(p)
+        and not p.dry_run
+    ]
     return sorted(same, key=lambda p: p.updated_at)
 
 
@@ -68,8 +75,13 @@ def _consider(plan: Plan, key: str, rt: Runtime, now: datetime) -> str:
     if len(found) < needed:
         return ""
     proposal = _proposal(plan, key, found[-needed:], row_fingerprint(plan.signal, row), rt)
-    attributes = {"row": plan.rule or "", "target": plan.target, "signal": plan.signal,
-                  "proposal_hash": proposal["proposal_hash"], "updated_at": iso(now)}  # fmt: skip
+    attributes = {
+        "row": plan.rule or "",
+        "target": plan.target,
+        "signal": plan.signal,
+        "proposal_hash": proposal["proposal_hash"],
+        "updated_at": iso(now),
+    }
     if not rt.ledger.put_promotion(key, "PROPOSED", attributes, ("promotion_proposed", proposal), now):
         return ""  # another verifier proposed it first
     get_logger(use_case="verifier", promotion=key).info("promotion_proposed", evidence=len(found[-needed:]))
@@ -81,17 +93,33 @@ def _proposal(plan: Plan, key: str, plans: list[Plan], fingerprint: str, rt: Run
     from medic.promotions.override import override_yaml
 
     proposal: dict[str, Any] = {
-        "key": key, "row": plan.rule, "target": plan.target, "signal": plan.signal,
-        "function_name": plan.function_name, "qualifier": plan.qualifier, "db_instance": plan.db_instance,
-        "required": PROMOTION_APPROVERS, "after": rt.settings.promotion_after, "row_fingerprint": fingerprint,
+        "key": key,
+        "row": plan.rule,
+        "target": plan.target,
+        "signal": plan.signal,
+        "function_name": plan.function_name,
+        "qualifier": plan.qualifier,
+        "db_instance": plan.db_instance,
+        "required": PROMOTION_APPROVERS,
+        "after": rt.settings.promotion_after,
+        "row_fingerprint": fingerprint,
         "runbook": rt.runbook.name,
-        "evidence": [{"plan_id": p.id, "created_at": p.created_at, "verified_at": p.updated_at,
-                      "approved_by": list(p.decided_by), "outcome": p.status,
-                      "note": p.verification.note if p.verification else ""} for p in plans],
+        "evidence": [
+            {
+                "plan_id": p.id,
+                "created_at": p.created_at,
+                "verified_at": p.updated_at,
+                "approved_by": list(p.decided_by),
+                "outcome": p.status,
+                "note": p.verification.note if p.verification else "",
+            }
+            for p in plans
+        ],
         "backtest": f"medic backtest --function {plan.function_name}" if plan.function_name else "",
-        "override": override_yaml(rt.runbook, plan.signal, plan.rule or "", plan.function_name, plan.qualifier,
-                                  plan.db_instance),
-    }  # fmt: skip
+        "override": override_yaml(
+            rt.runbook, plan.signal, plan.rule or "", plan.function_name, plan.qualifier, plan.db_instance
+        ),
+    }
     proposal["proposal_hash"] = proposal_hash(proposal)
     return proposal
 
@@ -122,13 +150,15 @@ def _demote(plan: Plan, key: str, rt: Runtime, now: datetime) -> str:
     state = str(item.get("promotion_state") or "NONE") if item else "NONE"
     data = {"plan_id": plan.id, "outcome": plan.status, "was": state}
     if state in ("PROPOSED", "ACTIVE"):
-        if not rt.ledger.move_promotion(key, state, "DEMOTED", ("promotion_demoted", data), now, since=iso(now),
-                                        updated_at=iso(now)):  # fmt: skip
+        if not rt.ledger.move_promotion(
+            key, state, "DEMOTED", ("promotion_demoted", data), now, since=iso(now), updated_at=iso(now)
+        ):
             return ""
         get_logger(promotion=key, plan_id=plan.id).info("promotion_demoted", outcome=plan.status, was=state)
-        text = (f":arrow_down: {plan.rule} on {plan.target} is back to mode approve: plan {plan.id} ended "
-                f"{plan.status}." + (" The promotion was in force." if state == "ACTIVE" else
-                                     " The proposal is withdrawn."))  # fmt: skip
+        text = (
+            f":arrow_down: {plan.rule} on {plan.target} is back to mode approve: plan {plan.id} ended "
+            f"{plan.status}." + (" The promotion was in force." if state == "ACTIVE" else " The proposal is withdrawn.")
+        )
         _say(item or {}, rt, text)
         from medic import outcomes
 
@@ -136,10 +166,16 @@ def _demote(plan: Plan, key: str, rt: Runtime, now: datetime) -> str:
         return "demoted"
     if item and str(item.get("since") or "") >= plan.created_at:
         return ""  # already restarted after this plan was made (its FAILED, then its ROLLED_BACK)
-    attributes = {"row": plan.rule or "", "target": plan.target, "signal": plan.signal, "since": iso(now),
-                  "updated_at": iso(now)}  # fmt: skip
-    rt.ledger.put_promotion(key, "RESET", attributes, ("evidence_reset", data), now,
-                            expected=("DEMOTED", "REJECTED", "RESET"))  # fmt: skip
+    attributes = {
+        "row": plan.rule or "",
+        "target": plan.target,
+        "signal": plan.signal,
+        "since": iso(now),
+        "updated_at": iso(now),
+    }
+    rt.ledger.put_promotion(
+        key, "RESET", attributes, ("evidence_reset", data), now, expected=("DEMOTED", "REJECTED", "RESET")
+    )
     return "reset"
 
 

@@ -18,8 +18,14 @@ if TYPE_CHECKING:
     from medic.planning.runbook import Row, Runbook
 
 
-def override_yaml(runbook: Runbook, signal: str, row_id: str, function_name: str | None, qualifier: str | None,
-                  db_instance: str | None) -> str:  # fmt: skip
+def override_yaml(
+    runbook: Runbook,
+    signal: str,
+    row_id: str,
+    function_name: str | None,
+    qualifier: str | None,
+    db_instance: str | None,
+) -> str:
     """The override document (text) that runs `row_id` in mode auto on this one target."""
     table = runbook.tables[signal]
     rows: list[dict[str, Any]] = []

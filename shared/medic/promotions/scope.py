@@ -38,11 +38,16 @@ def row_fingerprint(signal: str, row: Row) -> str:
     """What the row decides and does (conditions, scope, diagnosis, actions and their parameters, verification): a
     promotion holds for the row it was granted for, not for whatever a later runbook puts under the same id."""
     body = {
-        "signal": signal, "id": row.id, "when": [c.source for c in row.conditions], "diagnosis": row.diagnosis,
-        "actions": [{"kind": a.kind, "params": {k: e.source for k, e in sorted(a.params.items())}}
-                    for a in row.actions],
-        "scope": row.scope.describe() if row.scope else "", "verify": row.verify.model_dump(mode="json"),
-    }  # fmt: skip
+        "signal": signal,
+        "id": row.id,
+        "when": [c.source for c in row.conditions],
+        "diagnosis": row.diagnosis,
+        "actions": [
+            {"kind": a.kind, "params": {k: e.source for k, e in sorted(a.params.items())}} for a in row.actions
+        ],
+        "scope": row.scope.describe() if row.scope else "",
+        "verify": row.verify.model_dump(mode="json"),
+    }
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
@@ -92,8 +97,10 @@ def standing(key: str, events: Sequence[LogEvent], head: Head | None, settings: 
             else:
                 return Standing(problem=f"record #{event.seq} promotes without {PROMOTION_APPROVERS} approvals")
         elif event.kind in ("promotion_demoted", "promotion_rejected", "evidence_reset"):
-            out = Standing(state={"promotion_demoted": "DEMOTED", "promotion_rejected": "REJECTED"}.get(
-                event.kind, "RESET"), since=event.at)  # fmt: skip
+            out = Standing(
+                state={"promotion_demoted": "DEMOTED", "promotion_rejected": "REJECTED"}.get(event.kind, "RESET"),
+                since=event.at,
+            )
             approvals = {}
     return out
 

@@ -151,8 +151,9 @@ def _click(form: Mapping[str, str], request: HandledRequest, rt: Runtime, now: d
     return _decide(plan, "APPROVED", payload, request, rt, now)
 
 
-def _decide(plan: Plan, new_state: str, payload: BlockActionsPayload, request: HandledRequest, rt: Runtime,
-            now: datetime) -> dict[str, Any]:  # fmt: skip
+def _decide(
+    plan: Plan, new_state: str, payload: BlockActionsPayload, request: HandledRequest, rt: Runtime, now: datetime
+) -> dict[str, Any]:
     """One conditional write PROPOSED → APPROVED | REJECTED; the loser of a race is told who decided."""
     from medic import queue
 
@@ -162,8 +163,9 @@ def _decide(plan: Plan, new_state: str, payload: BlockActionsPayload, request: H
     if approve:
         data.update(approvals=[user], required=1)
     try:  # the decision and its record: one write
-        plan = rt.ledger.transition(plan, new_state, now, decided_by=[user],
-                                    record=("approval" if approve else "rejection", data))  # fmt: skip
+        plan = rt.ledger.transition(
+            plan, new_state, now, decided_by=[user], record=("approval" if approve else "rejection", data)
+        )
     except StateConflict:
         return _already_decided(plan, payload, request, rt, now)
     with rt.ledger.deferred():  # what follows is logged in one write when the card is shown
@@ -174,8 +176,15 @@ def _decide(plan: Plan, new_state: str, payload: BlockActionsPayload, request: H
     return http_response(200, {"text": f"{new_state} by <@{user}>"})
 
 
-def _approve_with_others(plan: Plan, required: int, reasons: list[str], payload: BlockActionsPayload,
-                         request: HandledRequest, rt: Runtime, now: datetime) -> dict[str, Any]:  # fmt: skip
+def _approve_with_others(
+    plan: Plan,
+    required: int,
+    reasons: list[str],
+    payload: BlockActionsPayload,
+    request: HandledRequest,
+    rt: Runtime,
+    now: datetime,
+) -> dict[str, Any]:
     """The two-person rule: record this approval; the plan moves to APPROVED only with enough distinct approvers."""
     from medic import queue
 
@@ -192,8 +201,13 @@ def _approve_with_others(plan: Plan, required: int, reasons: list[str], payload:
     order = list(dict.fromkeys([*(u for u in plan.decided_by if u in approvals), *sorted(approvals - {user}), user]))
     enough = len(approvals) >= required and bool(approvals - {plan.triggered_by})
     why = reasons or [f"{plan.triggered_by} triggered this plan and cannot approve it alone"]
-    data = {**_click_data(payload, plan, request), "approvals": order, "required": max(required, 2),
-            "two_person": why, "first_of_two": not enough}  # fmt: skip
+    data = {
+        **_click_data(payload, plan, request),
+        "approvals": order,
+        "required": max(required, 2),
+        "two_person": why,
+        "first_of_two": not enough,
+    }
     if not enough:
         try:
             plan = rt.ledger.save(plan, now, decided_by=order)  # conditioned on PROPOSED, like every write
@@ -222,14 +236,24 @@ def _expire(
         plan = rt.ledger.transition(plan, "EXPIRED", now)
     except StateConflict:
         return _already_decided(plan, payload, request, rt, now)
-    rt.ledger.append(plan.id, "expired", {"user": payload.user.id, "clicked": payload.actions[0].action_id,
-                                          "expires_at": plan.expires_at, "request": request.digest}, now)  # fmt: skip
+    rt.ledger.append(
+        plan.id,
+        "expired",
+        {
+            "user": payload.user.id,
+            "clicked": payload.actions[0].action_id,
+            "expires_at": plan.expires_at,
+            "request": request.digest,
+        },
+        now,
+    )
     show_card(plan, rt, payload, request, now, decided_note=f"expired at {plan.expires_at}; nothing was changed")
     return tell_clicker(plan, request, rt, now, f"This approval expired at {plan.expires_at}; nothing was changed.")
 
 
-def _already_decided(plan: Plan, payload: BlockActionsPayload, request: HandledRequest, rt: Runtime,
-                     now: datetime) -> dict[str, Any]:  # fmt: skip
+def _already_decided(
+    plan: Plan, payload: BlockActionsPayload, request: HandledRequest, rt: Runtime, now: datetime
+) -> dict[str, Any]:
     """The click lost: the plan is no longer PROPOSED. Say who decided (a replay of a handled click is refused)."""
     from medic import queue
 
@@ -247,8 +271,13 @@ def _already_decided(plan: Plan, payload: BlockActionsPayload, request: HandledR
     if current.status == "APPROVED" and "enqueued" not in {e.kind for e in rt.ledger.events(current.id)}:
         queue.enqueue(current, rt, now)  # the approving click failed after its write (SQS down): hand the plan over now
         return tell_clicker(current, request, rt, now, f"Already APPROVED (by {who}); handed to the executor now.")
-    ignored = {"user": payload.user.id, "clicked": clicked, "status": current.status,
-               "decided_by": current.decided_by, "request": request.digest}  # fmt: skip
+    ignored = {
+        "user": payload.user.id,
+        "clicked": clicked,
+        "status": current.status,
+        "decided_by": current.decided_by,
+        "request": request.digest,
+    }
     rt.ledger.append(current.id, "click_ignored", ignored, now)
     return tell_clicker(current, request, rt, now, f"Already {current.status} (by {who}); your click changed nothing.")
 
@@ -260,10 +289,15 @@ def _replayed(plan: Plan, request: HandledRequest, rt: Runtime) -> bool:
 
 def _click_data(payload: BlockActionsPayload, plan: Plan, request: HandledRequest) -> dict[str, Any]:
     return {
-        "user": payload.user.id, "team": payload.team.id, "api_app_id": payload.api_app_id,
-        "channel": payload.channel.id if payload.channel else "", "message_ts": plan.slack.ts,
-        "approval_hash": plan.approval_hash, "action_ts": payload.actions[0].action_ts, "request": request.digest,
-    }  # fmt: skip
+        "user": payload.user.id,
+        "team": payload.team.id,
+        "api_app_id": payload.api_app_id,
+        "channel": payload.channel.id if payload.channel else "",
+        "message_ts": plan.slack.ts,
+        "approval_hash": plan.approval_hash,
+        "action_ts": payload.actions[0].action_ts,
+        "request": request.digest,
+    }
 
 
 # -- /medic ----------------------------------------------------------------------------------------

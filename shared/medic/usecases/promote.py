@@ -26,8 +26,9 @@ if TYPE_CHECKING:
     from medic.runtime import Runtime
 
 
-def decide_promotion(payload: BlockActionsPayload, request: HandledRequest, rt: Runtime,
-                     now: datetime) -> dict[str, Any]:  # fmt: skip
+def decide_promotion(
+    payload: BlockActionsPayload, request: HandledRequest, rt: Runtime, now: datetime
+) -> dict[str, Any]:
     """Promote (or keep approving) the scope the clicked button names."""
     from medic.chatops.requests import PROMOTE_ACTION_ID
 
@@ -44,26 +45,37 @@ def decide_promotion(payload: BlockActionsPayload, request: HandledRequest, rt: 
     if item.get("promotion_state") != "PROPOSED":
         return http_response(200, {"text": f"Already {item.get('promotion_state')}; your click changed nothing."})
     found = standing(key, rt.ledger.events(key), rt.ledger.head(key), rt.settings)
-    if found.state != "PROPOSED" or found.proposal is None or \
-            found.proposal["proposal_hash"] != item.get("proposal_hash"):  # fmt: skip
+    if (
+        found.state != "PROPOSED"
+        or found.proposal is None
+        or found.proposal["proposal_hash"] != item.get("proposal_hash")
+    ):
         raise SlackRequestRefused(409, f"the proposal no longer matches its log ({found.problem or found.state})")
     proposal, user = found.proposal, payload.user.id
-    click = {"user": user, "team": payload.team.id, "api_app_id": payload.api_app_id,
-             "channel": payload.channel.id if payload.channel else "", "message_ts": item.get("slack_ts", ""),
-             "proposal_hash": proposal["proposal_hash"], "action_ts": action.action_ts,
-             "request": request.digest}  # fmt: skip
+    click = {
+        "user": user,
+        "team": payload.team.id,
+        "api_app_id": payload.api_app_id,
+        "channel": payload.channel.id if payload.channel else "",
+        "message_ts": item.get("slack_ts", ""),
+        "proposal_hash": proposal["proposal_hash"],
+        "action_ts": action.action_ts,
+        "request": request.digest,
+    }
     log = get_logger(use_case="interactions", promotion=key)
     if action.action_id != PROMOTE_ACTION_ID:
-        if not rt.ledger.move_promotion(key, "PROPOSED", "REJECTED", ("promotion_rejected", click), now,
-                                        since=iso(now), updated_at=iso(now)):  # fmt: skip
+        if not rt.ledger.move_promotion(
+            key, "PROPOSED", "REJECTED", ("promotion_rejected", click), now, since=iso(now), updated_at=iso(now)
+        ):
             return http_response(200, {"text": "Already decided; your click changed nothing."})
         _show(rt, item, proposal, "REJECTED", f"kept in mode approve by <@{user}> at {iso(now)}")
         log.info("promotion_rejected", user=user)
         return http_response(200, {"text": f"Kept in mode approve by <@{user}>."})
     approvals = rt.ledger.add_promotion_approval(key, user, proposal["proposal_hash"])
     if approvals is None:
-        raise SlackRequestRefused(403, f"{user} has already approved this promotion: it needs a second, distinct "
-                                  "approver")  # fmt: skip
+        raise SlackRequestRefused(
+            403, f"{user} has already approved this promotion: it needs a second, distinct approver"
+        )
     rt.ledger.append(key, "promotion_approval", click, now)
     if len(approvals) < PROMOTION_APPROVERS:
         note = f"1 of {PROMOTION_APPROVERS} approvals: <@{user}> at {iso(now)}; a second approver is needed"
@@ -71,14 +83,16 @@ def decide_promotion(payload: BlockActionsPayload, request: HandledRequest, rt: 
         return http_response(200, {"text": f"Recorded: {note}."})
     order = sorted(approvals)
     promoted = {"approvals": order, "proposal_hash": proposal["proposal_hash"], "key": key}
-    if not rt.ledger.move_promotion(key, "PROPOSED", "ACTIVE", ("promotion_approved", promoted), now,
-                                    updated_at=iso(now)):  # fmt: skip
+    if not rt.ledger.move_promotion(
+        key, "PROPOSED", "ACTIVE", ("promotion_approved", promoted), now, updated_at=iso(now)
+    ):
         return http_response(200, {"text": "Already decided; your approval is recorded."})
     who = " and ".join(f"<@{u}>" for u in order)
     _show(rt, item, proposal, "ACTIVE", f"promoted by {who} at {iso(now)}")
     log.info("promoted", approvals=order)
-    return http_response(200, {"text": f"PROMOTED by {who}: {proposal['row']} now runs in mode auto on "
-                                       f"{proposal['target']}."})  # fmt: skip
+    return http_response(
+        200, {"text": f"PROMOTED by {who}: {proposal['row']} now runs in mode auto on {proposal['target']}."}
+    )
 
 
 def _unauthorized(payload: BlockActionsPayload, item: dict[str, Any], rt: Runtime) -> str:
@@ -107,7 +121,11 @@ def _show(rt: Runtime, item: dict[str, Any], proposal: dict[str, Any], state: st
     if rt.slack is None or not item.get("slack_ts"):
         return
     try:
-        rt.slack.update(str(item["slack_channel"]), str(item["slack_ts"]), promotion_summary(proposal),
-                        promotion_blocks(proposal, state, note=note))  # fmt: skip
+        rt.slack.update(
+            str(item["slack_channel"]),
+            str(item["slack_ts"]),
+            promotion_summary(proposal),
+            promotion_blocks(proposal, state, note=note),
+        )
     except SlackClientError as exc:
         get_logger(promotion=item.get("plan_id")).warning("slack_update_failed", error=str(exc))

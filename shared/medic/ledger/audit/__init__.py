@@ -22,7 +22,28 @@ from medic.ledger.audit.story import PlanStory, chain_status, load_story
 from medic.ledger.audit.templates import Waiting, waiting_for_template, waiting_text
 from medic.ledger.audit.verify import verify_chains, verify_text
 
-__all__ = ["EXPORT_FIELDS", "EXPORT_FORMATS", "PlanStory", "Waiting", "chain_status", "describe_event",
-           "export_events", "export_record", "functions_of", "list_plans", "list_plans_and_problems", "load_story",
-           "parse_since", "plan_row", "plans_table", "table", "unreadable_lines", "verify_chains", "verify_text",
-           "waiting_for_template", "waiting_text", "who_decided", "write_export"]  # fmt: skip
+__all__ = [
+    "EXPORT_FIELDS",
+    "EXPORT_FORMATS",
+    "PlanStory",
+    "Waiting",
+    "chain_status",
+    "describe_event",
+    "export_events",
+    "export_record",
+    "functions_of",
+    "list_plans",
+    "list_plans_and_problems",
+    "load_story",
+    "parse_since",
+    "plan_row",
+    "plans_table",
+    "table",
+    "unreadable_lines",
+    "verify_chains",
+    "verify_text",
+    "waiting_for_template",
+    "waiting_text",
+    "who_decided",
+    "write_export",
+]

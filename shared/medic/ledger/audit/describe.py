@@ -31,8 +31,10 @@ def describe_event(event: LogEvent) -> tuple[str, list[str]]:
 
 
 def _alarm(data: Mapping[str, Any]) -> tuple[str, list[str]]:
-    lines = [f"{data['alarm_name']} → {data.get('state', 'ALARM')} at {data['state_timestamp']} "
-             f"(signal {data.get('signal')} on {data.get('target')})"]  # fmt: skip
+    lines = [
+        f"{data['alarm_name']} → {data.get('state', 'ALARM')} at {data['state_timestamp']} "
+        f"(signal {data.get('signal')} on {data.get('target')})"
+    ]
     if data.get("reason"):
         lines.append(f"reason: {data['reason']}")
     if data.get("alarm_arn"):
@@ -56,8 +58,7 @@ def _facts(data: Mapping[str, Any]) -> tuple[str, list[str]]:
 def _decision(data: Mapping[str, Any]) -> tuple[str, list[str]]:
     decision = Decision.model_validate(data)
     if decision.matched:
-        head = (f"table {decision.table}: row {decision.rule} matched → {decision.diagnosis} "
-                f"(mode {decision.mode})")  # fmt: skip
+        head = f"table {decision.table}: row {decision.rule} matched → {decision.diagnosis} (mode {decision.mode})"
     else:
         head = f"table {decision.table or '(none)'}: no row matched ({decision.reason})"
     lines = [head, *trace_lines(decision)]
@@ -84,8 +85,11 @@ def _plan_created(data: Mapping[str, Any]) -> tuple[str, list[str]]:
     if data.get("expires_at"):
         head += f", approval expires {data['expires_at']}"
     lines = [head]
-    lines += [f"change: {a['kind']} on {a['target']}: {_change(a.get('before', {}), a.get('after', {}))}"
-              for a in data.get("actions", []) if a.get("kind") != "advise"]  # fmt: skip
+    lines += [
+        f"change: {a['kind']} on {a['target']}: {_change(a.get('before', {}), a.get('after', {}))}"
+        for a in data.get("actions", [])
+        if a.get("kind") != "advise"
+    ]
     lines += [f"advice: {a['target']}" for a in data.get("actions", []) if a.get("kind") == "advise"]
     if data.get("reason") and not data.get("diagnosis"):
         lines.append(f"reason: {data['reason']}")
@@ -114,16 +118,20 @@ def _session(data: Mapping[str, Any]) -> tuple[str, list[str]]:
 
 
 def _aws_call(data: Mapping[str, Any]) -> tuple[str, list[str]]:
-    return "aws call", [f"{data['action']} on {data['target']}: {_change(data.get('before', {}), data['after'])}",
-                        f"request id {data['request_id']}"]  # fmt: skip
+    return "aws call", [
+        f"{data['action']} on {data['target']}: {_change(data.get('before', {}), data['after'])}",
+        f"request id {data['request_id']}",
+    ]
 
 
 def _verification(data: Mapping[str, Any]) -> tuple[str, list[str]]:
     label = "verified" if data.get("outcome") == "VERIFIED" else "not fixed"
     points = ", ".join(_show(v) for v in data.get("datapoints", []))
-    lines = [str(data.get("note") or data.get("outcome")),
-             f"alarm {data.get('alarm_state')} at {data.get('checked_at')}; since the change: {points or 'no data'} "
-             f"(threshold {_show(data.get('threshold'))})"]  # fmt: skip
+    lines = [
+        str(data.get("note") or data.get("outcome")),
+        f"alarm {data.get('alarm_state')} at {data.get('checked_at')}; since the change: {points or 'no data'} "
+        f"(threshold {_show(data.get('threshold'))})",
+    ]
     return label, lines
 
 
@@ -149,12 +157,22 @@ _RENDERERS: dict[str, Callable[[Mapping[str, Any]], tuple[str, list[str]]]] = {
     "enqueued": _simple("queued", "sent to the {queue} queue (message {message_id})"),
     "blocked": lambda data: ("blocked", [_refusal(data)]),
     "non_finite_removed": lambda data: ("removed", [f"non-finite numbers left out of the plan: {data['observed']}"]),
-    "applying": lambda data: ("applying", [f"{data['actions']} change(s) to make" + (
-        f"; executor {data['lease_owner']} holds the plan until {data['lease_until']}"
-        if data.get("lease_owner") else ""
-    )]),
-    "lease_taken_over": _simple("applying", "resumed by executor {lease_owner} (until {lease_until}): the lease of "
-                                            "{previous_owner} expired at {expired_at}"),
+    "applying": lambda data: (
+        "applying",
+        [
+            f"{data['actions']} change(s) to make"
+            + (
+                f"; executor {data['lease_owner']} holds the plan until {data['lease_until']}"
+                if data.get("lease_owner")
+                else ""
+            )
+        ],
+    ),
+    "lease_taken_over": _simple(
+        "applying",
+        "resumed by executor {lease_owner} (until {lease_until}): the lease of "
+        "{previous_owner} expired at {expired_at}",
+    ),
     "session": _session,
     "aws_call": _aws_call,
     "change_effective": _simple("effective", "{target} now has {observed}"),
@@ -162,32 +180,45 @@ _RENDERERS: dict[str, Callable[[Mapping[str, Any]], tuple[str, list[str]]]] = {
     "verified": _verification,
     "verification_failed": _verification,
     "rollback_requested": _simple("rollback", "requested by the {by} (message {message_id})"),
-    "rolling_back": _simple("rollback", "{actions} change(s) to undo; executor {lease_owner} holds the plan until "
-                                        "{lease_until}"),
+    "rolling_back": _simple(
+        "rollback", "{actions} change(s) to undo; executor {lease_owner} holds the plan until {lease_until}"
+    ),
     "rollback": _simple("rollback", "{target} restored to {restored} (request id {request_id})"),
     "rollback_failed": _simple("rollback", "FAILED on {target}: {error}"),
     "action_failed": _simple("failed", "{action} on {target}: {error}"),
-    "drifted": _simple("drifted", "{target} changed since the plan was made: expected {expected}, found {live} "
-                                  "(rollback errors: {rollback_errors})"),
+    "drifted": _simple(
+        "drifted",
+        "{target} changed since the plan was made: expected {expected}, found {live} "
+        "(rollback errors: {rollback_errors})",
+    ),
     "reproposed": _simple("re-proposed", "decided again from the live state as {plan_id} ({status})"),
     "reproposal_of": _simple("re-proposal", "of {plan_id}, which drifted; facts read again from the live state"),
     "not_reproposed": _simple("re-proposal", "none: {reason}"),
-    "superseded": _simple("superseded", "alarm {alarm_name} at {state_timestamp} attached to the open plan {by} on "
-                                        "{target}"),
-    "alarm_attached": _simple("attached", "alarm {alarm_name} at {state_timestamp} (value {value}) attached as "
-                                          "{plan_id}"),
+    "superseded": _simple(
+        "superseded", "alarm {alarm_name} at {state_timestamp} attached to the open plan {by} on {target}"
+    ),
+    "alarm_attached": _simple(
+        "attached", "alarm {alarm_name} at {state_timestamp} (value {value}) attached as {plan_id}"
+    ),
     "input_rejected": _simple("rejected", "input rejected at {field}: {error}"),
     "template_drift_warning": lambda data: ("template", [TemplateWarning.model_validate(data).text()]),
     "reverted_by_deploy": lambda data: ("reverted", [TemplateWarning.model_validate(data["warning"]).reverted_text()]),
     "template_updated": _simple("template", "stack {stack}'s template holds the change now (said by {by})"),
-    "control_set": lambda data: ("control", [f"turned {'on' if data['enabled'] else 'off'} by {data['by']}"
-                                             + (f": {data['reason']}" if data.get("reason") else "")]),
-}  # fmt: skip
+    "control_set": lambda data: (
+        "control",
+        [
+            f"turned {'on' if data['enabled'] else 'off'} by {data['by']}"
+            + (f": {data['reason']}" if data.get("reason") else "")
+        ],
+    ),
+}
 
 
 def _refusal(refusal: Mapping[str, Any]) -> str:
-    return (f"refused by {refusal['guard']}: {refusal['message']} (limit {_show(refusal.get('limit'))}, observed "
-            f"{_show(refusal.get('observed'))})")  # fmt: skip
+    return (
+        f"refused by {refusal['guard']}: {refusal['message']} (limit {_show(refusal.get('limit'))}, observed "
+        f"{_show(refusal.get('observed'))})"
+    )
 
 
 def _change(before: Mapping[str, Any], after: Mapping[str, Any]) -> str:

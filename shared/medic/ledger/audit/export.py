@@ -19,12 +19,24 @@ if TYPE_CHECKING:
 EXPORT_FORMATS = ("jsonl", "csv")
 #: The columns of `medic log export`: every field of a record's hash (`context`, `prev_seq`, `plan_state`,
 #: `plan_content` included), so an export can be re-verified.
-EXPORT_FIELDS = ("plan_id", "seq", "at", "kind", "data", "context", "prev_hash", "hash", "prev_seq", "plan_state",
-                 "plan_content")  # fmt: skip
+EXPORT_FIELDS = (
+    "plan_id",
+    "seq",
+    "at",
+    "kind",
+    "data",
+    "context",
+    "prev_hash",
+    "hash",
+    "prev_seq",
+    "plan_state",
+    "plan_content",
+)
 
 
-def export_events(ledger: Ledger, *, since: str | None = None,
-                  unreadable: list[UnreadableItem | UnreadableRecord] | None = None) -> Iterator[LogEvent]:  # fmt: skip
+def export_events(
+    ledger: Ledger, *, since: str | None = None, unreadable: list[UnreadableItem | UnreadableRecord] | None = None
+) -> Iterator[LogEvent]:
     """Every record of the plans touched at or after `since` (all of each such plan's chain), oldest plan first,
     then the records of the other chains (control flags, plans whose item cannot be read) written at or after
     `since`. What cannot be read is left out and added to `unreadable` when given."""
@@ -52,10 +64,19 @@ def export_record(event: LogEvent, *, text: bool) -> dict[str, Any]:
     def encode(value: dict[str, Any]) -> Any:
         return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False) if text else value
 
-    return {"plan_id": event.plan_id, "seq": event.seq, "at": event.at, "kind": event.kind, "data": encode(event.data),
-            "context": encode(event.context), "prev_hash": event.prev_hash, "hash": event.hash,
-            "prev_seq": ("" if event.prev_seq is None else event.prev_seq) if text else event.prev_seq,
-            "plan_state": event.plan_state, "plan_content": event.plan_content}  # fmt: skip
+    return {
+        "plan_id": event.plan_id,
+        "seq": event.seq,
+        "at": event.at,
+        "kind": event.kind,
+        "data": encode(event.data),
+        "context": encode(event.context),
+        "prev_hash": event.prev_hash,
+        "hash": event.hash,
+        "prev_seq": ("" if event.prev_seq is None else event.prev_seq) if text else event.prev_seq,
+        "plan_state": event.plan_state,
+        "plan_content": event.plan_content,
+    }
 
 
 def write_export(events: Iterable[LogEvent], fmt: str, stream: IO[str]) -> int:

@@ -44,8 +44,9 @@ def parse_since(text: str, now: datetime, *, field: str = "--since") -> str:
     return iso(when if when.tzinfo else when.replace(tzinfo=UTC))
 
 
-def list_plans(ledger: Ledger, *, function: str | None = None, since: str | None = None,
-               state: str | None = None) -> list[Plan]:  # fmt: skip
+def list_plans(
+    ledger: Ledger, *, function: str | None = None, since: str | None = None, state: str | None = None
+) -> list[Plan]:
     """Plans newest first, touched (created or changed: `updated_at`) at or after `since` (ISO), optionally only
     those in `state` or about `function` (`list_plans_and_problems` also names the items that cannot be read).
 
@@ -56,15 +57,17 @@ def list_plans(ledger: Ledger, *, function: str | None = None, since: str | None
     return list_plans_and_problems(ledger, function=function, since=since, state=state)[0]
 
 
-def list_plans_and_problems(ledger: Ledger, *, function: str | None = None, since: str | None = None,
-                            state: str | None = None) -> tuple[list[Plan], list[UnreadableItem]]:  # fmt: skip
+def list_plans_and_problems(
+    ledger: Ledger, *, function: str | None = None, since: str | None = None, state: str | None = None
+) -> tuple[list[Plan], list[UnreadableItem]]:
     """`list_plans`, and the plan items in range that cannot be read (listed whatever their function: an
     unreadable item says nothing about what it is about)."""
     if state is not None:
         wanted = state.upper()
         if wanted not in PLAN_STATES:
-            raise InputError(field="--state", source=CLI, problem=f"unknown state {state!r}; one of "
-                                                                   f"{', '.join(PLAN_STATES)}")  # fmt: skip
+            raise InputError(
+                field="--state", source=CLI, problem=f"unknown state {state!r}; one of {', '.join(PLAN_STATES)}"
+            )
         plans, unreadable = ledger.query_state(wanted, since=since)
     else:
         plans, unreadable = ledger.scan_plans()
@@ -81,8 +84,9 @@ def unreadable_lines(items: Sequence[UnreadableItem | UnreadableRecord]) -> list
         if hasattr(item, "key"):
             lines.append(f"UNREADABLE plan item {item.key}: {item.problem}")
         else:
-            lines.append(f"UNREADABLE record {item.plan_id}#{item.seq if item.seq is not None else '?'}: "
-                         f"{item.problem}")  # fmt: skip
+            lines.append(
+                f"UNREADABLE record {item.plan_id}#{item.seq if item.seq is not None else '?'}: {item.problem}"
+            )
     return lines
 
 
@@ -107,21 +111,37 @@ def who_decided(plan: Plan) -> str | None:
 def plan_row(plan: Plan) -> dict[str, Any]:
     """One plan as `log list --json` prints it (the table shows the same fields)."""
     return {
-        "id": plan.id, "created_at": plan.created_at, "updated_at": plan.updated_at, "state": plan.status,
-        "signal": plan.signal, "diagnosis": plan.diagnosis, "target": plan.target, "rule": plan.rule,
-        "mode": plan.mode, "decided_by": who_decided(plan), "alarm_name": plan.alarm_name,
+        "id": plan.id,
+        "created_at": plan.created_at,
+        "updated_at": plan.updated_at,
+        "state": plan.status,
+        "signal": plan.signal,
+        "diagnosis": plan.diagnosis,
+        "target": plan.target,
+        "rule": plan.rule,
+        "mode": plan.mode,
+        "decided_by": who_decided(plan),
+        "alarm_name": plan.alarm_name,
         "functions": sorted(functions_of(plan)),
-    }  # fmt: skip
+    }
 
 
 def plans_table(plans: Sequence[Plan]) -> str:
     """An aligned table for the terminal: id, created, state, signal, diagnosis, target, rule, decided by."""
     header = ("ID", "CREATED", "STATE", "SIGNAL", "DIAGNOSIS", "TARGET", "RULE", "DECIDED BY")
     rows = [
-        (plan.id, plan.created_at, plan.status, plan.signal, plan.diagnosis or "-", plan.target, plan.rule or "-",
-         who_decided(plan) or "-")
+        (
+            plan.id,
+            plan.created_at,
+            plan.status,
+            plan.signal,
+            plan.diagnosis or "-",
+            plan.target,
+            plan.rule or "-",
+            who_decided(plan) or "-",
+        )
         for plan in plans
-    ]  # fmt: skip
+    ]
     text = table([header, *rows])
     return text + ("\n(no plans)" if not rows else f"\n{len(rows)} plan{'s' if len(rows) != 1 else ''}")
 
@@ -129,5 +149,6 @@ def plans_table(plans: Sequence[Plan]) -> str:
 def table(rows: Sequence[Sequence[str]]) -> str:
     """Columns padded to their widest cell, two spaces apart."""
     widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
-    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-                     for row in rows)  # fmt: skip
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows
+    )

@@ -83,8 +83,11 @@ class PlanStory:
                 what = "its plan item cannot be read"
             return [f"chain {self.chain_id} ({what})"]
         out = [f"plan {plan.id}: {plan.status}"]
-        verdict = (f"diagnosis {plan.diagnosis}, row {plan.rule}, mode {plan.mode}" if plan.diagnosis
-                   else f"no diagnosis: {plan.reason or 'no reason recorded'}")  # fmt: skip
+        verdict = (
+            f"diagnosis {plan.diagnosis}, row {plan.rule}, mode {plan.mode}"
+            if plan.diagnosis
+            else f"no diagnosis: {plan.reason or 'no reason recorded'}"
+        )
         out.append(f"  {plan.signal} on {plan.target} → {verdict}")
         if plan.alarm_name:
             out.append(f"  alarm {plan.alarm_name} at {plan.state_timestamp} ({plan.alarm_arn})")
@@ -123,8 +126,11 @@ def load_story(ledger: Ledger, chain_id: str) -> PlanStory:
     plan, problem = ledger.plan_or_problem(chain_id)
     events, unreadable = ledger.records(chain_id)
     if plan is None and problem is None and not events and not unreadable:
-        raise InputError(field="PLAN", source=CLI, problem=f"no plan or log chain {chain_id!r} in "
-                                                            f"{ledger.plans_table}/{ledger.events_table}")  # fmt: skip
+        raise InputError(
+            field="PLAN",
+            source=CLI,
+            problem=f"no plan or log chain {chain_id!r} in {ledger.plans_table}/{ledger.events_table}",
+        )
     from medic.ledger.store import UnreadableItem
 
     bad: list[UnreadableItem | UnreadableRecord] = [*unreadable]
@@ -136,8 +142,10 @@ def load_story(ledger: Ledger, chain_id: str) -> PlanStory:
 def chain_status(report: ChainReport) -> str:
     """The chain's status in one line: `chain intact: …` or `chain BROKEN at record #n: why`."""
     if report.ok:
-        return (f"chain intact: {report.events} record{'s' if report.events != 1 else ''}, every hash recomputed "
-                "and linked to the one before, the last one matching the head anchor")  # fmt: skip
+        return (
+            f"chain intact: {report.events} record{'s' if report.events != 1 else ''}, every hash recomputed "
+            "and linked to the one before, the last one matching the head anchor"
+        )
     if report.first_bad_seq is None:
         return f"chain BROKEN: {report.problem}"
     return f"chain BROKEN at record #{report.first_bad_seq}: {report.problem}"

@@ -50,8 +50,10 @@ def waiting_text(waiting: list[Waiting]) -> str:
     if not waiting:
         return "No fix is waiting for its template: every change on a CloudFormation-managed function is settled."
     count = f"{len(waiting)} fix{'es' if len(waiting) != 1 else ''}"
-    out = [f"{count} waiting for the template (the stack's next deploy undoes each; "
-           "`medic log template-updated PLAN --by WHO` once the template holds it):"]  # fmt: skip
+    out = [
+        f"{count} waiting for the template (the stack's next deploy undoes each; "
+        "`medic log template-updated PLAN --by WHO` once the template holds it):"
+    ]
     for item in waiting:
         out += item.lines()
     return "\n".join(out)

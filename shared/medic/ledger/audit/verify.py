@@ -33,11 +33,17 @@ def verify_chains(ledger: Ledger, chain_id: str | None = None) -> list[ChainRepo
 def verify_text(reports: Sequence[ChainReport], *, one: bool = False) -> str:
     """Each broken chain with its first broken record, then a count (for one chain: its status)."""
     broken = [report for report in reports if not report.ok]
-    lines = [f"{r.plan_id}: BROKEN at record #{r.first_bad_seq} (of {r.events}): {r.problem}"
-             if r.first_bad_seq is not None else f"{r.plan_id}: BROKEN: {r.problem}" for r in broken]  # fmt: skip
+    lines = [
+        f"{r.plan_id}: BROKEN at record #{r.first_bad_seq} (of {r.events}): {r.problem}"
+        if r.first_bad_seq is not None
+        else f"{r.plan_id}: BROKEN: {r.problem}"
+        for r in broken
+    ]
     lines += [f"    also: {more}" for r in broken for more in r.problems[1:]]
     if one:
         return lines[0] if lines else f"{reports[0].plan_id}: {chain_status(reports[0])}"
-    lines.append(f"{len(reports)} chain{'s' if len(reports) != 1 else ''} checked: {len(reports) - len(broken)} "
-                 f"intact, {len(broken)} broken")  # fmt: skip
+    lines.append(
+        f"{len(reports)} chain{'s' if len(reports) != 1 else ''} checked: {len(reports) - len(broken)} "
+        f"intact, {len(broken)} broken"
+    )
     return "\n".join(lines)

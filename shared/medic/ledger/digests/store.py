@@ -69,9 +69,13 @@ class DigestStore:
         """Write `digest` under its key, only if no object has that key (`If-None-Match: *`)."""
         key, body = digest_key(digest.sequence, self.prefix), encode(digest)
         response = self.s3.put_object(
-            Bucket=self.bucket, Key=key, Body=body, ContentType="application/json", IfNoneMatch="*",
+            Bucket=self.bucket,
+            Key=key,
+            Body=body,
+            ContentType="application/json",
+            IfNoneMatch="*",
             ChecksumAlgorithm="SHA256",  # Object Lock requires an integrity checksum on every put
-        )  # fmt: skip
+        )
         return StoredDigest(key, str(response.get("VersionId") or ""), body, digest)
 
     def versions(self) -> list[KeyVersions]:

@@ -63,8 +63,13 @@ def write_digest(rt: Runtime) -> dict[str, Any]:
     if new:
         log.error("log_tampered", problems=new)
         raise LogTampered(digest.sequence, new)
-    return {"sequence": digest.sequence, "key": stored.key, "chains": len(digest.chains),
-            "chains_in_log": digest.chains_in_log, "problems": digest.problems}  # fmt: skip
+    return {
+        "sequence": digest.sequence,
+        "key": stored.key,
+        "chains": len(digest.chains),
+        "chains_in_log": digest.chains_in_log,
+        "problems": digest.problems,
+    }
 
 
 def next_digest(ledger: Ledger, previous: Digest | None, now: datetime) -> Digest:
@@ -90,10 +95,16 @@ def next_digest(ledger: Ledger, previous: Digest | None, now: datetime) -> Diges
     for chain_id, last in recorded.items():
         if chain_id not in heads:
             chains[chain_id] = last
-            problems[chain_id] = f"its head anchor is gone (digest #{previous.sequence if previous else 0} " \
-                                 f"recorded #{last.seq})"  # fmt: skip
-    return Digest(sequence=previous.sequence + 1 if previous else 1, written_at=iso(now), chains=chains,
-                  chains_in_log=len(heads), problems=problems)  # fmt: skip
+            problems[chain_id] = (
+                f"its head anchor is gone (digest #{previous.sequence if previous else 0} recorded #{last.seq})"
+            )
+    return Digest(
+        sequence=previous.sequence + 1 if previous else 1,
+        written_at=iso(now),
+        chains=chains,
+        chains_in_log=len(heads),
+        problems=problems,
+    )
 
 
 def _extends(ledger: Ledger, chain_id: str, head: Head, last: DigestedHead, sequence: int) -> str | None:

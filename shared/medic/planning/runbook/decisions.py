@@ -47,8 +47,11 @@ def decide(runbook: Runbook, signal: str, facts: Mapping[str, Any], tags: Mappin
                 {"kind": action.kind, "row": row.id, "params": _parameters(action, facts)} for action in row.actions
             ]
         except UnknownFact as unknown:
-            step["note"] = (f"a parameter needs the unknown fact {unknown.name!r}" if unknown.value is None
-                            else f"a parameter needs the fact {unknown.name!r}, which {unknown.reason}")  # fmt: skip
+            step["note"] = (
+                f"a parameter needs the unknown fact {unknown.name!r}"
+                if unknown.value is None
+                else f"a parameter needs the fact {unknown.name!r}, which {unknown.reason}"
+            )
             continue
         except (ArithmeticError, ValueError, TypeError) as exc:
             step["note"] = f"a parameter could not be computed: {exc}"
@@ -64,8 +67,16 @@ def decide(runbook: Runbook, signal: str, facts: Mapping[str, Any], tags: Mappin
             reason += f" (unknown facts: {', '.join(missing_facts)})"
         if runbook.refused:
             reason += f"; {refusal_notice(runbook)}"
-        return Decision.model_validate({"signal": signal, "table": signal, "hit_policy": table.hit_policy,
-                                        "trace": trace, "reason": reason, "missing_facts": missing_facts})  # fmt: skip
+        return Decision.model_validate(
+            {
+                "signal": signal,
+                "table": signal,
+                "hit_policy": table.hit_policy,
+                "trace": trace,
+                "reason": reason,
+                "missing_facts": missing_facts,
+            }
+        )
     first, _ = matched[0]
     changing = [row for row, _ in matched if any(a.kind != "advise" for a in row.actions)]
     deciding = changing or [first]

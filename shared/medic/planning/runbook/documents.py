@@ -45,8 +45,11 @@ class RowDoc(_Strict):
 
 
 class TableDoc(_Strict):
-    hit_policy: HitPolicy | None = Field(default=None, description="first (default): the first matching row decides; "
-                                         "collect: every matching row contributes its actions")  # fmt: skip
+    hit_policy: HitPolicy | None = Field(
+        default=None,
+        description="first (default): the first matching row decides; "
+        "collect: every matching row contributes its actions",
+    )
     description: str = ""
     rows: list[RowDoc] = Field(default_factory=list)
     disable: list[str] = Field(default_factory=list, description="in an override: ids of the base rows to drop")

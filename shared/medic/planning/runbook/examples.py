@@ -61,8 +61,9 @@ def _run_example(runbook: Runbook, example: Example) -> ExampleResult:
         ("mode", expect.mode, decision.mode),
         ("actions", expect.actions, [call.kind for call in decision.actions]),
     ]
-    problems += [f"{key} is {got!r}, expected {wanted!r}" for key, wanted, got in checks
-                 if wanted is not None and got != wanted]  # fmt: skip
+    problems += [
+        f"{key} is {got!r}, expected {wanted!r}" for key, wanted, got in checks if wanted is not None and got != wanted
+    ]
     for kind, params in (expect.params or {}).items():
         call = next((c for c in decision.actions if c.kind == kind), None)
         if call is None:

@@ -97,21 +97,33 @@ def parse_runbook(text: str, source: str = "runbook") -> Runbook:
     """Validate and compile one runbook document (the base layer)."""
     parsed = _Parsed(text, source)
     if parsed.doc.extends:
-        raise RunbookError(parsed.where(("extends",)), "an override (with `extends`) needs a base runbook to layer on",
-                           field="extends")  # fmt: skip
+        raise RunbookError(
+            parsed.where(("extends",)), "an override (with `extends`) needs a base runbook to layer on", field="extends"
+        )
     tables: dict[str, Table] = {}
     for signal, table_doc in parsed.doc.tables.items():
         if not table_doc.rows:
-            raise RunbookError(parsed.where(("tables", signal)), "a table needs at least one row", table=signal,
-                               field="rows")  # fmt: skip
+            raise RunbookError(
+                parsed.where(("tables", signal)), "a table needs at least one row", table=signal, field="rows"
+            )
         if table_doc.disable:
-            raise RunbookError(parsed.where(("tables", signal, "disable")), "`disable` belongs in an override",
-                               table=signal, field="disable")  # fmt: skip
+            raise RunbookError(
+                parsed.where(("tables", signal, "disable")),
+                "`disable` belongs in an override",
+                table=signal,
+                field="disable",
+            )
         table = Table(signal, table_doc.hit_policy or "first", tuple(parsed.rows(signal)))
         _check_reachable(table)
         tables[signal] = table
-    return Runbook(name=parsed.doc.runbook, version=parsed.doc.version, source=source, tables=tables,
-                   examples=parsed.examples(), layers=(source,))  # fmt: skip
+    return Runbook(
+        name=parsed.doc.runbook,
+        version=parsed.doc.version,
+        source=source,
+        tables=tables,
+        examples=parsed.examples(),
+        layers=(source,),
+    )
 
 
 def layer(base: Runbook, text: str, source: str) -> Runbook:
@@ -119,8 +131,11 @@ def layer(base: Runbook, text: str, source: str) -> Runbook:
     base row replaces it, `disable` drops base rows, and its examples are added."""
     parsed = _Parsed(text, source)
     if parsed.doc.extends != base.name:
-        raise RunbookError(parsed.where(("extends",)), f"an override must say `extends: {base.name}` "
-                           f"(got {parsed.doc.extends!r})", field="extends")  # fmt: skip
+        raise RunbookError(
+            parsed.where(("extends",)),
+            f"an override must say `extends: {base.name}` (got {parsed.doc.extends!r})",
+            field="extends",
+        )
     tables = dict(base.tables)
     for signal, table_doc in parsed.doc.tables.items():
         own = parsed.rows(signal)
@@ -128,9 +143,12 @@ def layer(base: Runbook, text: str, source: str) -> Runbook:
         known = {row.id for row in below}
         for number, row_id in enumerate(table_doc.disable):
             if row_id not in known:
-                raise RunbookError(parsed.where(("tables", signal, "disable", number)),
-                                   f"no row {row_id!r} in the {signal} table of {base.name} to disable",
-                                   table=signal, field=f"disable.{number}")  # fmt: skip
+                raise RunbookError(
+                    parsed.where(("tables", signal, "disable", number)),
+                    f"no row {row_id!r} in the {signal} table of {base.name} to disable",
+                    table=signal,
+                    field=f"disable.{number}",
+                )
         dropped = set(table_doc.disable) | {row.id for row in own}
         rows = tuple(own + [row for row in below if row.id not in dropped])
         if not rows:
@@ -139,8 +157,14 @@ def layer(base: Runbook, text: str, source: str) -> Runbook:
         table = Table(signal, policy, rows)
         _check_reachable(table)
         tables[signal] = table
-    return Runbook(name=base.name, version=base.version, source=f"{base.source} + {source}", tables=tables,
-                   examples=base.examples + parsed.examples(), layers=(*base.layers, source))  # fmt: skip
+    return Runbook(
+        name=base.name,
+        version=base.version,
+        source=f"{base.source} + {source}",
+        tables=tables,
+        examples=base.examples + parsed.examples(),
+        layers=(*base.layers, source),
+    )
 
 
 def _compile_row(parsed: _Parsed, signal: str, index: int, row: RowDoc) -> Row:
@@ -175,8 +199,10 @@ def _compile_row(parsed: _Parsed, signal: str, index: int, row: RowDoc) -> Row:
             )
             raise fail(problem, "actions", number, "params")
         if MODE_ORDER[row.mode] > MODE_ORDER[impl.max_mode]:
-            raise fail(f"{action.kind} is never applied in mode {row.mode}: its most autonomous mode is "
-                       f"{impl.max_mode}", "mode")  # fmt: skip
+            raise fail(
+                f"{action.kind} is never applied in mode {row.mode}: its most autonomous mode is {impl.max_mode}",
+                "mode",
+            )
         compiled: dict[str, Expression] = {}
         for name, value in action.params.items():
             try:
@@ -185,8 +211,9 @@ def _compile_row(parsed: _Parsed, signal: str, index: int, row: RowDoc) -> Row:
                 shown = f"{exc} in {value!r}" if isinstance(value, str) else str(exc)
                 raise fail(shown, "actions", number, "params", name) from None
             if expression.kind != "number":
-                raise fail(f"parameter {name} must be a number, got a {expression.kind}",
-                           "actions", number, "params", name)  # fmt: skip
+                raise fail(
+                    f"parameter {name} must be a number, got a {expression.kind}", "actions", number, "params", name
+                )
             compiled[name] = expression
         actions.append(CompiledAction(kind=action.kind, params=compiled))
     if row.mode == "auto" and all(a.kind == "advise" for a in actions):
@@ -195,7 +222,13 @@ def _compile_row(parsed: _Parsed, signal: str, index: int, row: RowDoc) -> Row:
     if row.scope is not None:
         scope = Scope(tuple(row.scope.functions), tuple(sorted(row.scope.tags.items())), tuple(row.scope.databases))
     return Row(
-        id=row.id, conditions=tuple(conditions), diagnosis=row.diagnosis, mode=row.mode, actions=tuple(actions),
-        rationale=row.rationale.strip(), verify=row.verify, scope=scope,
+        id=row.id,
+        conditions=tuple(conditions),
+        diagnosis=row.diagnosis,
+        mode=row.mode,
+        actions=tuple(actions),
+        rationale=row.rationale.strip(),
+        verify=row.verify,
+        scope=scope,
         where=parsed.where(("tables", signal, "rows", index)),
-    )  # fmt: skip
+    )

@@ -102,8 +102,10 @@ def notify_only(base: Runbook, refusal: RunbookError) -> Runbook:
 
 
 def refusal_notice(runbook: Runbook) -> str:
-    return (f":warning: Advice only: a runbook override was refused ({runbook.refused}). Until it is fixed, Medic "
-            "changes nothing on its own and proposes nothing to approve.")  # fmt: skip
+    return (
+        f":warning: Advice only: a runbook override was refused ({runbook.refused}). Until it is fixed, Medic "
+        "changes nothing on its own and proposes nothing to approve."
+    )
 
 
 PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")

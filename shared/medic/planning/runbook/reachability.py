@@ -36,9 +36,11 @@ def _check_reachable(table: Table) -> None:
     for index, row in enumerate(table.rows):
         conditions = frozenset(_normal(c) for c in row.conditions)
         names = frozenset().union(*(c.names for c in row.conditions))
-        shadowing = [earlier for earlier in _subset_rows(row.scope, conditions, by_conditions, by_condition,
-                                                         earlier_rows)
-                     if earlier_rows[earlier][2] <= names]  # fmt: skip
+        shadowing = [
+            earlier
+            for earlier in _subset_rows(row.scope, conditions, by_conditions, by_condition, earlier_rows)
+            if earlier_rows[earlier][2] <= names
+        ]
         if shadowing:
             earlier = table.rows[min(shadowing)]
             raise RunbookError(
