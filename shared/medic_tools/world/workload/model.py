@@ -137,7 +137,7 @@ class AccountModel:
             entries = runtime.route(count) if count else []
             on_demand = runtime.serve_provisioned(entries, t, trace)
             runtime.plan(on_demand, t)
-            pc_served.append(count - sum(entry.count for entry in on_demand))
+            pc_served.append(count - sum([entry.count for entry in on_demand]))
         grants, walls = self._grants()
         for index, runtime in enumerate(functions):
             served, _ = runtime.finish(t, grants[index], walls[index], trace)
@@ -258,7 +258,7 @@ class AccountModel:
         account = unreserved = 0
         claimed = 0
         for runtime, keys in zip(self.functions, self._gauge_keys, strict=True):
-            on_demand = sum(pool.busy for pool in runtime.pools.values())
+            on_demand = sum([pool.busy for pool in runtime.pools.values()])
             if runtime.provisioned:
                 provisioned = {alias: min(pc.busy_now, pc.allocated) for alias, pc in runtime.provisioned.items()}
                 total = math.ceil(on_demand + sum(provisioned.values()) - _EPSILON)

@@ -279,18 +279,19 @@ class FunctionRuntime:
     def pc_allocated(self) -> int:
         return sum(pc.allocated for pc in self.provisioned.values()) if self.provisioned else 0
 
+    # Sums over lists, not generators: these lists have a few items and the properties are read many times a second.
     @property
     def need(self) -> int:
-        return sum(plan.need for plan in self.plans)
+        return sum([plan.need for plan in self.plans])
 
     @property
     def warm_occupancy(self) -> float:
         plans = self.plans
         if not plans:  # (0 + the pools' sum: the same number as with plans' empty sum added)
-            return sum(pool.carry for pool in self.pools.values())
+            return sum([pool.carry for pool in self.pools.values()])
         planned = {plan.version for plan in plans}
-        return sum(plan.occupancy for plan in plans) + sum(
-            pool.carry for version, pool in self.pools.items() if version not in planned
+        return sum([plan.occupancy for plan in plans]) + sum(
+            [pool.carry for version, pool in self.pools.items() if version not in planned]
         )
 
     def finish(self, second: int, granted: int, wall: str, trace: Trace | None) -> tuple[int, int]:
