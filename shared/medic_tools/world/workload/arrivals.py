@@ -51,10 +51,11 @@ def poisson(rng: random.Random, mean: float) -> int:
     if mean > _NORMAL_ABOVE:
         return max(0, round(rng.gauss(mean, math.sqrt(mean))))
     limit = math.exp(-mean)
-    count, product = 0, rng.random()
+    draw = rng.random  # the same draws, in the same order; bound once (a draw per arrival)
+    count, product = 0, draw()
     while product > limit:
         count += 1
-        product *= rng.random()
+        product *= draw()
     return count
 
 

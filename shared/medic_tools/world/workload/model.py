@@ -33,11 +33,54 @@ import math
 from medic_tools.world.workload.config import AccountConfig
 from medic_tools.world.workload.pools import ScalingBucket
 from medic_tools.world.workload.runtime import FunctionRuntime
-from medic_tools.world.workload.trace import GaugeKey, ProvisionedMinute, Trace
+from medic_tools.world.workload.trace import Gauge, GaugeKey, ProvisionedMinute, Trace
 
 _EPSILON = 1e-9
 RPS_PER_CONCURRENCY = 10
 LAMBDA = "AWS/Lambda"
+
+
+class FunctionGauges:
+    """The keys of a function's per-second gauges, made once per configuration (keys are tuples: building them
+    every second was a good part of the model's time)."""
+
+    def __init__(self, runtime: FunctionRuntime) -> None:
+        name = runtime.config.name
+        function = (("FunctionName", name),)
+        self.function = GaugeKey(LAMBDA, "ConcurrentExecutions", function)
+        resource, version = runtime.resource_version()
+        alias = runtime.alias
+        #: the versions the invoked resource runs (the alias' routing adds one), and each one's gauge key
+        self.versions = [version, *(other for other, _ in (alias.routing if alias else ()))]
+        self.resource: GaugeKey | None = None
+        self.executed: list[tuple[str, GaugeKey]] = []
+        if resource is not None:
+            dims = (("FunctionName", name), ("Resource", resource))
+            self.resource = GaugeKey(LAMBDA, "ConcurrentExecutions", dims)
+            if alias is not None:
+                self.executed = [
+                    (executed, GaugeKey(LAMBDA, "ConcurrentExecutions", (*dims, ("ExecutedVersion", executed))))
+                    for executed in self.versions
+                ]
+        self.provisioned: dict[str, tuple[GaugeKey, GaugeKey, GaugeKey]] = {}
+        for alias_name in runtime.provisioned:
+            dims = (("FunctionName", name), ("Resource", f"{name}:{alias_name}"))
+            self.provisioned[alias_name] = (
+                GaugeKey(LAMBDA, "ProvisionedConcurrentExecutions", dims),
+                GaugeKey(LAMBDA, "ProvisionedConcurrentExecutions", dims[:1]),
+                GaugeKey(LAMBDA, "ProvisionedConcurrencyUtilization", dims),
+            )
+        queue = (("QueueName", runtime.sqs.name),) if runtime.sqs is not None else ()
+        self.sqs = (
+            GaugeKey("AWS/SQS", "ApproximateNumberOfMessagesVisible", queue),
+            GaugeKey("AWS/SQS", "ApproximateNumberOfMessagesNotVisible", queue),
+            GaugeKey("AWS/SQS", "ApproximateAgeOfOldestMessage", queue),
+        )
+
+
+_ACCOUNT = GaugeKey(LAMBDA, "ConcurrentExecutions", ())
+_UNRESERVED = GaugeKey(LAMBDA, "UnreservedConcurrentExecutions", ())
+_CLAIMED = GaugeKey(LAMBDA, "ClaimedAccountConcurrency", ())
 
 
 class AccountModel:
@@ -54,11 +97,24 @@ class AccountModel:
         self.second = -config.model.keep_warm_s  # a warm-up at the curve's starting rate, not recorded
         self._db_failure: dict[str, float] = {}
         self.connections: dict[str, float] = {}
+        self._by_name = {runtime.config.name: runtime for runtime in self.functions}
+        self._configured()
 
     def reconfigure(self, config: AccountConfig) -> None:
         self.config = config
         for runtime in self.functions:
             runtime.reconfigure(config.function(runtime.config.name), self.second)
+        self._configured()
+
+    def _configured(self) -> None:
+        """What the configuration alone decides, kept for the seconds to come."""
+        self._gauge_keys = [FunctionGauges(runtime) for runtime in self.functions]
+        self._reserved = sum(r.config.reserved for r in self.functions if r.config.reserved is not None)
+        self._pool_of: dict[int, int] = {}  # the unreserved pool by the PC allocated to functions without a reservation
+        self._database_keys = {
+            database.id: GaugeKey("AWS/RDS", "DatabaseConnections", (("DBInstanceIdentifier", database.id),))
+            for database in self.config.databases
+        }
 
     def run(self, until: int) -> Trace:
         """Advance to `until` (seconds after the window's start, exclusive)."""
@@ -70,9 +126,10 @@ class AccountModel:
     def _step(self, t: int) -> None:
         trace = self.trace if self.record and t >= 0 else None
         functions = self.functions
+        db_failure = self._db_failure
         for runtime in functions:
             runtime.begin(t)
-            runtime.db_failure = self._db_failure.get(runtime.config.name, 0.0)
+            runtime.db_failure = db_failure.get(runtime.config.name, 0.0)
         attempts = [runtime.attempts(t) for runtime in functions]
         admitted = self._request_rate(attempts, t, trace)
         pc_served = []
@@ -80,7 +137,7 @@ class AccountModel:
             entries = runtime.route(count) if count else []
             on_demand = runtime.serve_provisioned(entries, t, trace)
             runtime.plan(on_demand, t)
-            pc_served.append(count - sum(entry.count for entry in on_demand))
+            pc_served.append(count - sum([entry.count for entry in on_demand]))
         grants, walls = self._grants()
         for index, runtime in enumerate(functions):
             served, _ = runtime.finish(t, grants[index], walls[index], trace)
@@ -114,37 +171,43 @@ class AccountModel:
 
     def _grants(self) -> tuple[list[int], list[str]]:
         """New environments each function may create now, and what refused the others."""
-        grants = [0] * len(self.functions)
-        walls = ["burst_limit"] * len(self.functions)
+        functions = self.functions
+        grants = [0] * len(functions)
+        walls = ["burst_limit"] * len(functions)
         requests: dict[int, int] = {}
-        for index, runtime in enumerate(self.functions):
+        for index, runtime in enumerate(functions):
             tokens = runtime.bucket.available()
             reserved = runtime.config.reserved
             if reserved is None:
                 requests[index] = min(runtime.need, tokens)
                 continue
             cap = reserved - runtime.pc_allocated
-            if runtime.warm_occupancy > cap + _EPSILON:
-                runtime.shed(runtime.warm_occupancy - cap)
-            head = max(0, math.floor(cap - runtime.warm_occupancy + _EPSILON))
-            grants[index] = min(runtime.need, tokens, head)
-            if grants[index] < runtime.need and head <= tokens:
+            occupancy = runtime.warm_occupancy
+            if occupancy > cap + _EPSILON:
+                runtime.shed(occupancy - cap)
+                occupancy = runtime.warm_occupancy
+            head = max(0, math.floor(cap - occupancy + _EPSILON))
+            need = runtime.need
+            grants[index] = min(need, tokens, head)
+            if grants[index] < need and head <= tokens:
                 walls[index] = "reserved_limit"
+        if not requests:  # every function has a reservation: the unreserved pool has no one to serve
+            return grants, walls
         pool = self.unreserved_pool()
-        used = sum(self.functions[i].warm_occupancy for i in requests)
+        used = sum(functions[i].warm_occupancy for i in requests)
         if used > pool + _EPSILON:
             excess = used - pool
             for i in requests:
-                runtime = self.functions[i]
+                runtime = functions[i]
                 runtime.shed(excess * runtime.warm_occupancy / used)
                 requests[i] = min(runtime.need, runtime.bucket.available())
-            used = sum(self.functions[i].warm_occupancy for i in requests)
+            used = sum(functions[i].warm_occupancy for i in requests)
         head = max(0, math.floor(pool - used + _EPSILON))
         total = sum(requests.values())
         for i, wanted in requests.items():
             granted = wanted if total <= head else wanted * head // total
             grants[i] = granted
-            if granted < self.functions[i].need and granted < wanted:
+            if granted < functions[i].need and granted < wanted:
                 walls[i] = "account_limit"
         if total > head:  # hand out what the floors left, biggest requests first
             left = head - sum(grants[i] for i in requests)
@@ -156,19 +219,25 @@ class AccountModel:
 
     def unreserved_pool(self) -> int:
         """The concurrency functions without a reservation share (their PC taken out)."""
-        from medic.planning import pool
-
-        reserved = sum(r.config.reserved for r in self.functions if r.config.reserved is not None)
         pc = sum(r.pc_allocated for r in self.functions if r.config.reserved is None)
-        unreserved = pool.UnreservedPool(self.config.limit - reserved, pc, self.config.minimum_unreserved)
-        return max(0, unreserved.left)
+        found = self._pool_of.get(pc)  # asked every second: the PC rarely changes
+        if found is None:
+            from medic.planning import pool
+
+            unreserved = pool.UnreservedPool(self.config.limit - self._reserved, pc, self.config.minimum_unreserved)
+            found = self._pool_of[pc] = max(0, unreserved.left)
+        return found
 
     def _databases(self) -> None:
         """Each environment of a consumer holds its connections while it exists; past max_connections, connects
         fail: that share of the consumers' next invocations are errors."""
+        if not self.config.databases:
+            if self._db_failure or self.connections:
+                self._db_failure, self.connections = {}, {}
+            return
         self._db_failure = {}
         self.connections = {}
-        by_name = {runtime.config.name: runtime for runtime in self.functions}
+        by_name = self._by_name
         for database in self.config.databases:
             wanted = 0.0
             for consumer in database.consumers:
@@ -185,70 +254,74 @@ class AccountModel:
 
     def _gauges(self, t: int, trace: Trace) -> None:
         minute = t // 60
+        gauges = trace.gauges_of(minute)
         account = unreserved = 0
         claimed = 0
-        for runtime in self.functions:
-            name = runtime.config.name
-            on_demand = sum(pool.busy for pool in runtime.pools.values())
-            provisioned = {alias: min(pc.busy_now, pc.allocated) for alias, pc in runtime.provisioned.items()}
-            total = math.ceil(on_demand + sum(provisioned.values()) - _EPSILON)
+        for runtime, keys in zip(self.functions, self._gauge_keys, strict=True):
+            on_demand = sum([pool.busy for pool in runtime.pools.values()])
+            if runtime.provisioned:
+                provisioned = {alias: min(pc.busy_now, pc.allocated) for alias, pc in runtime.provisioned.items()}
+                total = math.ceil(on_demand + sum(provisioned.values()) - _EPSILON)
+            else:  # (on_demand + 0: the same number)
+                provisioned = _NO_PC
+                total = math.ceil(on_demand - _EPSILON)
             account += total
-            if runtime.config.reserved is None:
+            reserved = runtime.config.reserved
+            if reserved is None:
                 unreserved += math.ceil(on_demand - _EPSILON)
                 claimed += runtime.pc_allocated
             else:
-                claimed += runtime.config.reserved
-            function = (("FunctionName", name),)
+                claimed += reserved
             if runtime.config.workload is not None or total:
-                trace.gauge(minute, GaugeKey(LAMBDA, "ConcurrentExecutions", function)).add(total)
-            self._resource_gauges(runtime, minute, trace, provisioned)
-        trace.gauge(minute, GaugeKey(LAMBDA, "ConcurrentExecutions", ())).add(account)
-        trace.gauge(minute, GaugeKey(LAMBDA, "UnreservedConcurrentExecutions", ())).add(unreserved)
-        trace.gauge(minute, GaugeKey(LAMBDA, "ClaimedAccountConcurrency", ())).add(unreserved + claimed)
+                _add(gauges, keys.function, total)
+            self._resource_gauges(runtime, keys, minute, trace, gauges, provisioned)
+        _add(gauges, _ACCOUNT, account)
+        _add(gauges, _UNRESERVED, unreserved)
+        _add(gauges, _CLAIMED, unreserved + claimed)
         for database, connections in self.connections.items():
-            key = GaugeKey("AWS/RDS", "DatabaseConnections", (("DBInstanceIdentifier", database),))
-            trace.gauge(minute, key).add(round(connections))
+            _add(gauges, self._database_keys[database], round(connections))
 
-    def _resource_gauges(self, runtime: FunctionRuntime, minute: int, trace: Trace,
-                         provisioned: dict[str, float]) -> None:  # fmt: skip
-        name = runtime.config.name
-        resource, version = runtime.resource_version()
-        workload = runtime.config.workload
-        alias = runtime.config.alias(workload.invoke.qualifier) if workload else None
-        if resource is not None:
-            versions = [version, *(other for other, _ in (alias.routing if alias else ()))]
-            busy = sum(runtime.pools[v].busy for v in versions if v in runtime.pools)
+    def _resource_gauges(self, runtime: FunctionRuntime, keys: FunctionGauges, minute: int, trace: Trace,
+                         gauges: dict[GaugeKey, Gauge], provisioned: dict[str, float]) -> None:  # fmt: skip
+        alias = runtime.alias
+        pools = runtime.pools
+        if keys.resource is not None:
+            version = keys.versions[0]
+            busy = sum(pools[v].busy for v in keys.versions if v in pools)
             on_pc = provisioned.get(alias.name, 0.0) if alias else 0.0
-            dims = (("FunctionName", name), ("Resource", resource))
-            trace.gauge(minute, GaugeKey(LAMBDA, "ConcurrentExecutions", dims)).add(math.ceil(busy + on_pc - _EPSILON))
-            if alias is not None:
-                for executed in versions:
-                    pool = runtime.pools.get(executed)
-                    value = (pool.busy if pool else 0.0) + (on_pc if executed == version else 0.0)
-                    key = GaugeKey(LAMBDA, "ConcurrentExecutions", (*dims, ("ExecutedVersion", executed)))
-                    trace.gauge(minute, key).add(math.ceil(value - _EPSILON))
+            _add(gauges, keys.resource, math.ceil(busy + on_pc - _EPSILON))
+            for executed, key in keys.executed:
+                pool = pools.get(executed)
+                value = (pool.busy if pool else 0.0) + (on_pc if executed == version else 0.0)
+                _add(gauges, key, math.ceil(value - _EPSILON))
+        name = runtime.config.name
         for alias_name, pc in runtime.provisioned.items():
             if pc.requested <= 0 and pc.allocated <= 0:
                 continue
-            dims = (("FunctionName", name), ("Resource", f"{name}:{alias_name}"))
+            on_resource, on_function, utilization_key = keys.provisioned[alias_name]
             busy_pc = math.ceil(provisioned[alias_name] - _EPSILON)
-            trace.gauge(minute, GaugeKey(LAMBDA, "ProvisionedConcurrentExecutions", dims)).add(busy_pc)
-            trace.gauge(minute, GaugeKey(LAMBDA, "ProvisionedConcurrentExecutions", dims[:1])).add(busy_pc)
+            _add(gauges, on_resource, busy_pc)
+            _add(gauges, on_function, busy_pc)
             if pc.allocated:
-                utilization = provisioned[alias_name] / pc.allocated
-                trace.gauge(minute, GaugeKey(LAMBDA, "ProvisionedConcurrencyUtilization", dims)).add(utilization)
+                _add(gauges, utilization_key, provisioned[alias_name] / pc.allocated)
             trace.provisioned.setdefault(minute, {})[(name, alias_name)] = ProvisionedMinute(
                 pc.requested, pc.allocated, pc.status, pc.bounds
             )
-        if runtime.sqs is not None:
-            dims_q = (("QueueName", runtime.sqs.name),)
-            trace.gauge(minute, GaugeKey("AWS/SQS", "ApproximateNumberOfMessagesVisible", dims_q)).add(
-                runtime.sqs.visible
-            )
-            in_flight = sum(pool.busy for pool in runtime.pools.values()) * runtime.sqs.batch_size
-            trace.gauge(minute, GaugeKey("AWS/SQS", "ApproximateNumberOfMessagesNotVisible", dims_q)).add(
-                round(in_flight)
-            )
-            trace.gauge(minute, GaugeKey("AWS/SQS", "ApproximateAgeOfOldestMessage", dims_q)).add(
-                runtime.sqs.oldest_age(self.second)
-            )
+        sqs = runtime.sqs
+        if sqs is not None:
+            visible, not_visible, age = keys.sqs
+            _add(gauges, visible, sqs.visible)
+            in_flight = sum(pool.busy for pool in pools.values()) * sqs.batch_size
+            _add(gauges, not_visible, round(in_flight))
+            _add(gauges, age, sqs.oldest_age(self.second))
+
+
+_NO_PC: dict[str, float] = {}
+
+
+def _add(gauges: dict[GaugeKey, Gauge], key: GaugeKey, value: float) -> None:
+    """A sample into the minute's gauge (made at its first sample)."""
+    gauge = gauges.get(key)
+    if gauge is None:
+        gauge = gauges[key] = Gauge()
+    gauge.add(value)

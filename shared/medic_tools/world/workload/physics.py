@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from statistics import NormalDist
 
 #: "At 1,769 MB, a function has the equivalent of one vCPU (one vCPU-second of credits per second)."
@@ -60,7 +61,7 @@ class Work:
     pressure: float
     first_run: float
 
-    @property
+    @cached_property  # read several times a second for the same (cached) work: computed once
     def total(self) -> float:
         return self.cpu + self.io + self.pressure + self.first_run
 
@@ -68,6 +69,10 @@ class Work:
         return Work(kind, self.cpu, self.io, self.pressure, first_run_ms)
 
     def key(self) -> tuple[str, float, float, float, float]:
+        return self._key
+
+    @cached_property
+    def _key(self) -> tuple[str, float, float, float, float]:
         return (self.kind, round(self.cpu, 1), round(self.io, 1), round(self.pressure, 1), round(self.first_run, 1))
 
 

@@ -5,6 +5,9 @@ The account-wide limits (the unreserved pool, the account's request rate) are ap
 which calls, every second: `begin` → `attempts` → `serve_provisioned` → `plan` → `finish` (with the environments the
 account granted). Concurrency is fluid: `n` invocations of `d` ms started in a second keep n·min(d, 1000)/1000
 environments busy in that second and the rest of their time in the next ones (`Occupancy`).
+
+This runs for every function every second of every replay: what depends only on the configuration (the invoked
+alias and version, each version's `Shape`, the gauge keys) is computed in `reconfigure` or on first use and kept.
 """
 
 from __future__ import annotations
@@ -13,17 +16,18 @@ import math
 from dataclasses import dataclass, field
 
 from medic_tools.world.workload.arrivals import ArrivalStream
-from medic_tools.world.workload.config import LATEST, FunctionConfig
-from medic_tools.world.workload.physics import Work, fraction_above, handler_work, occupancy_now
+from medic_tools.world.workload.config import LATEST, AliasConfig, FunctionConfig
+from medic_tools.world.workload.physics import handler_work
 from medic_tools.world.workload.pools import Occupancy, ProvisionedPool, ScalingBucket, WarmPool
 from medic_tools.world.workload.queues import AsyncQueue, SqsQueue
+from medic_tools.world.workload.shapes import Part, Shape
 from medic_tools.world.workload.spec import ModelSpec
 from medic_tools.world.workload.trace import GaugeKey, Trace
 
 _EPSILON = 1e-9
 
 
-@dataclass
+@dataclass(slots=True)
 class Entry:
     """Invocations of one second on one resource and executed version (PC of `alias` applies when set)."""
 
@@ -34,7 +38,7 @@ class Entry:
     spill: bool = False
 
 
-@dataclass
+@dataclass(slots=True)
 class VersionPool:
     warm: WarmPool
     occupancy: Occupancy = field(default_factory=Occupancy)
@@ -43,17 +47,16 @@ class VersionPool:
     busy: float = 0.0
 
 
-@dataclass
+@dataclass(slots=True)
 class Plan:
-    """The on-demand side of one version this second: who fits on warm environments, how many new ones it needs."""
+    """The on-demand side of one version this second: who fits on warm environments, how many new ones it needs
+    (`shape`: the version's work and the sizes derived from it)."""
 
     version: str
     entries: list[Entry]
-    work: Work
-    cold_ms: float
+    shape: Shape
     warm_served: int
     rest: int
-    per_new_env: int
     need: int
     occupancy: float
 
@@ -72,8 +75,9 @@ class FunctionRuntime:
         self.sqs: SqsQueue | None = None
         self.due: list[tuple[int, int, int]] = []
         self.arrived = 0
-        self._fractions: dict[str, float] = {}
+        self._timeouts_carry = self._errors_carry = 0.0  # the fractions `_whole` carries over
         self._routing_carry = 0.0
+        self._shapes: dict[tuple[str, bool], Shape] = {}
         self.reconfigure(config, 0)
         self.plans: list[Plan] = []
         self.db_failure = 0.0
@@ -103,6 +107,35 @@ class FunctionRuntime:
                 self.sqs = SqsQueue(source.queue, source.maximum_concurrency, source.batch_size)
             else:
                 self.sqs.cap = float(min(source.maximum_concurrency or 1000, 1000))
+        self._configured(config)
+
+    def _configured(self, config: FunctionConfig) -> None:
+        """What the configuration alone decides, kept for the seconds to come."""
+        workload = config.workload
+        qualifier = workload.invoke.qualifier if workload else LATEST
+        self.path = config.invoke_path
+        #: the alias the traffic invokes (None: $LATEST or a version)
+        self.alias: AliasConfig | None = config.alias(qualifier) if workload else None
+        if qualifier == LATEST:
+            self._resource_version: tuple[str | None, str] = (None, LATEST)
+        else:
+            alias = config.alias(qualifier)
+            self._resource_version = (f"{config.name}:{qualifier}", alias.version if alias else qualifier)
+        self._memory = dict(config.versions)
+        self._shapes = {}
+        function = (("FunctionName", config.name),)
+        self.async_keys = tuple(
+            GaugeKey("AWS/Lambda", metric, function)
+            for metric in ("AsyncEventAge", "AsyncEventsReceived", "AsyncEventsDropped")
+        )
+        queue = (("QueueName", self.sqs.name),) if self.sqs is not None else ()
+        self.sqs_keys = tuple(
+            GaugeKey("AWS/SQS", metric, queue)
+            for metric in ("NumberOfMessagesSent", "NumberOfMessagesReceived", "NumberOfMessagesDeleted")
+        )
+
+    def memory_of(self, version: str) -> int:
+        return self._memory.get(version, self.config.memory_mb)
 
     def pool(self, version: str) -> VersionPool:
         found = self.pools.get(version)
@@ -118,31 +151,39 @@ class FunctionRuntime:
             pc.tick(second, second)
             pc.busy_now = pc.occupancy.advance(second)
         for pool in self.pools.values():
-            pool.carry = pool.occupancy.advance(second)
+            pool.carry = pool.busy = pool.occupancy.advance(second)
             pool.size = pool.warm.size(second)
-            pool.busy = pool.carry
         self.plans, self.arrived, self.due = [], 0, []
 
-    def work(self, version: str, second: int) -> Work:
+    def shape(self, version: str, second: int) -> Shape:
+        """The work of an invocation of `version` started at `second` (the dependency may be slow then), and what
+        follows from it."""
         workload = self.config.workload
         assert workload is not None
-        io = workload.duration.io_ms
         slow = workload.dependency
-        if (
+        is_slow = (
             slow is not None
             and second >= slow.slow_from_min * 60
             and (slow.slow_until_min is None or second < slow.slow_until_min * 60)
-        ):
-            io = slow.io_ms
-        duration = workload.duration
-        return handler_work(duration.cpu_ms, io, duration.parallelism, self.used_mb, self.config.memory_of(version))
+        )
+        found = self._shapes.get((version, is_slow))
+        if found is None:
+            duration = workload.duration
+            io = slow.io_ms if is_slow and slow is not None else duration.io_ms
+            memory = self.memory_of(version)
+            work = handler_work(duration.cpu_ms, io, duration.parallelism, self.used_mb, memory)
+            found = self._shapes[(version, is_slow)] = Shape(
+                work, init_ms=duration.init_ms, first_ms=duration.first_run_ms, oom=self.used_mb > memory,
+                noise=duration.noise, timeout_ms=self.config.timeout_s * 1000.0,
+            )  # fmt: skip
+        return found
 
     def attempts(self, second: int) -> int:
         """Arrivals of this second, and the invocations Lambda attempts now (async retries, SQS batches)."""
         if self.arrivals is None:
             return 0
         arrived = self.arrived = self.arrivals.next(second)
-        path = self.config.invoke_path
+        path = self.path
         if path == "sync":
             return arrived
         if path == "async":
@@ -154,21 +195,15 @@ class FunctionRuntime:
         self.sqs.send(second, arrived)
         self.sqs.scale()
         busy = sum(pool.carry for pool in self.pools.values())
-        per_poller = 1.0 / occupancy_now(max(self.work(self.resource_version()[1], second).total, 1.0))
+        per_poller = 1.0 / self.shape(self._resource_version[1], second).unit
         return min(self.sqs.batches_waiting(), math.floor(max(0.0, self.sqs.pollers - busy) * per_poller + _EPSILON))
 
     def resource_version(self) -> tuple[str | None, str]:
-        workload = self.config.workload
-        qualifier = workload.invoke.qualifier if workload else LATEST
-        if qualifier == LATEST:
-            return None, LATEST
-        alias = self.config.alias(qualifier)
-        return f"{self.config.name}:{qualifier}", alias.version if alias else qualifier
+        return self._resource_version
 
     def route(self, count: int) -> list[Entry]:
-        resource, version = self.resource_version()
-        workload = self.config.workload
-        alias = self.config.alias(workload.invoke.qualifier) if workload else None
+        resource, version = self._resource_version
+        alias = self.alias
         if alias is None or not alias.routing:
             return [Entry(resource, version, alias.name if alias else None, count)]
         other, weight = alias.routing[0]
@@ -183,35 +218,30 @@ class FunctionRuntime:
         Invocations spread over the pool: an environment that never ran takes the next one first, and that first
         run pays the handler's lazy setup (the init phase ran ahead of traffic). AWS does not document which idle
         environment gets a request; spreading means a pool with steady traffic has run everywhere before a spike."""
+        if not self.provisioned:
+            return entries
         left: list[Entry] = []
         for entry in entries:
             pc = self.provisioned.get(entry.alias) if entry.alias else None
             if pc is None or pc.requested <= 0 or entry.count <= 0:
                 left.append(entry)
                 continue
-            work = self.work(entry.version, second)
-            first_ms = self.config.workload.duration.first_run_ms if self.config.workload else 0.0
-            unit = occupancy_now(max(work.total, 1.0))
+            shape = self.shape(entry.version, second)
             untouched = max(0, pc.allocated - pc.touched)
             first = min(entry.count, untouched)
-            spare_per_first = max(0.0, 1000.0 - first_ms - work.total) / max(work.total, 1.0)
             free = max(0.0, pc.touched - pc.busy_now)
-            warm = min(entry.count - first, math.floor(free / unit + first * spare_per_first + _EPSILON))
+            warm = min(entry.count - first, math.floor(free / shape.unit + first * shape.spare_per_first + _EPSILON))
             pc.touched += first
-            pc.occupancy.schedule(second, first, first_ms + work.total)
-            pc.occupancy.schedule(second, warm, work.total)
-            pc.busy_now += first * occupancy_now(first_ms + work.total) + warm * occupancy_now(work.total)
+            pc.occupancy.schedule(second, first, shape.pc_first_ms)
+            pc.occupancy.schedule(second, warm, shape.total)
+            pc.busy_now += first * shape.pc_first_occupancy + warm * shape.pc_occupancy
             if trace is not None and second >= 0:
-                self._record(trace, second, entry, work.first(first_ms, "pc_first"), first, pc_served=True)
-                self._record(trace, second, entry, Work("pc", *self._parts(work)), warm, pc_served=True)
+                self._record(trace, second, entry, shape.pc_first_part, first, pc_served=True)
+                self._record(trace, second, entry, shape.pc_part, warm, pc_served=True)
             spilled = entry.count - first - warm
             if spilled:
                 left.append(Entry(entry.resource, entry.version, entry.alias, spilled, spill=True))
         return left
-
-    @staticmethod
-    def _parts(work: Work) -> tuple[float, float, float, float]:
-        return work.cpu, work.io, work.pressure, work.first_run
 
     def plan(self, entries: list[Entry], second: int) -> None:
         """Fit this second's on-demand invocations on warm environments; count the new environments needed."""
@@ -224,145 +254,155 @@ class FunctionRuntime:
                 by_version.setdefault(entry.version, []).append(entry)
         for version, group in by_version.items():
             pool = self.pool(version)
-            work = self.work(version, second)
-            unit = occupancy_now(max(work.total, 1.0))
+            shape = self.shape(version, second)
+            unit = shape.unit
             count = sum(entry.count for entry in group)
             warm_served = min(count, math.floor(max(0.0, pool.size - pool.carry) / unit + _EPSILON))
-            cold_ms = workload.duration.init_ms + workload.duration.first_run_ms + work.total
-            per_new_env = 1 + math.floor(max(0.0, 1000.0 - cold_ms) / max(work.total, 1.0))
             rest = count - warm_served
-            self.plans.append(Plan(version, group, work, cold_ms, warm_served, rest, per_new_env,
-                                   -(-rest // per_new_env), pool.carry + warm_served * unit))  # fmt: skip
+            self.plans.append(Plan(version, group, shape, warm_served, rest, -(-rest // shape.per_new_env),
+                                   pool.carry + warm_served * unit))  # fmt: skip
 
     def shed(self, occupancy: float) -> None:
         """Take warm invocations back (a cap fell below what runs): they need new environments, which are refused."""
         for plan in reversed(self.plans):
             if occupancy <= _EPSILON:
                 return
-            unit = occupancy_now(max(plan.work.total, 1.0))
+            unit = plan.shape.unit
             back = min(plan.warm_served, math.ceil(occupancy / unit - _EPSILON))
             plan.warm_served -= back
             plan.rest += back
-            plan.need = -(-plan.rest // plan.per_new_env)
+            plan.need = -(-plan.rest // plan.shape.per_new_env)
             plan.occupancy -= back * unit
             occupancy -= back * unit
 
     @property
     def pc_allocated(self) -> int:
-        return sum(pc.allocated for pc in self.provisioned.values())
+        return sum(pc.allocated for pc in self.provisioned.values()) if self.provisioned else 0
 
+    # Sums over lists, not generators: these lists have a few items and the properties are read many times a second.
     @property
     def need(self) -> int:
-        return sum(plan.need for plan in self.plans)
+        return sum([plan.need for plan in self.plans])
 
     @property
     def warm_occupancy(self) -> float:
-        return sum(plan.occupancy for plan in self.plans) + sum(
-            pool.carry for version, pool in self.pools.items() if version not in {p.version for p in self.plans}
+        plans = self.plans
+        if not plans:  # (0 + the pools' sum: the same number as with plans' empty sum added)
+            return sum([pool.carry for pool in self.pools.values()])
+        planned = {plan.version for plan in plans}
+        return sum([plan.occupancy for plan in plans]) + sum(
+            [pool.carry for version, pool in self.pools.items() if version not in planned]
         )
 
     def finish(self, second: int, granted: int, wall: str, trace: Trace | None) -> tuple[int, int]:
         """Serve with `granted` new environments (the rest is throttled, refused by `wall`); (served, throttled)."""
         self.bucket.take(granted)
+        plans = self.plans
         need = self.need
         served_total = throttled_total = 0
         left = granted
-        for index, plan in enumerate(self.plans):
-            share = left if index == len(self.plans) - 1 else min(left, plan.need * granted // max(need, 1))
+        last = len(plans) - 1
+        recording = trace is not None and second >= 0
+        for index, plan in enumerate(plans):
+            share = left if index == last else min(left, plan.need * granted // max(need, 1))
             left -= share
-            cold = min(plan.rest, share)
-            extra = min(plan.rest - cold, share * (plan.per_new_env - 1))
-            throttled = plan.rest - cold - extra
+            rest = plan.rest
+            cold = min(rest, share)
+            shape = plan.shape
+            extra = min(rest - cold, share * (shape.per_new_env - 1))
+            throttled = rest - cold - extra
             pool = self.pool(plan.version)
-            warm_ms = max(plan.work.total, 1.0)
+            warm_ms = shape.warm_ms
             pool.occupancy.schedule(second, plan.warm_served + extra, warm_ms)
-            pool.occupancy.schedule(second, cold, plan.cold_ms)
-            pool.busy = plan.occupancy + cold * occupancy_now(plan.cold_ms) + extra * occupancy_now(warm_ms)
+            pool.occupancy.schedule(second, cold, shape.cold_ms)
+            pool.busy = plan.occupancy + cold * shape.cold_occupancy + extra * shape.unit
             pool.warm.record(second, max(math.ceil(pool.busy - _EPSILON), pool.size + cold if cold else 0))
             served_total += plan.warm_served + cold + extra
             throttled_total += throttled
-            if trace is not None and second >= 0:
+            if recording:
+                assert trace is not None
                 self._record_plan(trace, second, plan, cold, extra, throttled, wall)
-        for version, pool in self.pools.items():
-            if version not in {plan.version for plan in self.plans}:
-                pool.warm.record(second, math.ceil(pool.busy - _EPSILON))
+        if len(self.pools) > len(plans):  # the versions without a plan this second
+            planned = {plan.version for plan in plans}
+            for version, pool in self.pools.items():
+                if version not in planned:
+                    pool.warm.record(second, math.ceil(pool.busy - _EPSILON))
         return served_total, throttled_total
 
     def _record_plan(self, trace: Trace, second: int, plan: Plan, cold: int, extra: int, throttled: int,
                      wall: str) -> None:  # fmt: skip
-        """Spread the plan's outcome over its entries (in order) and record each part."""
-        first_ms = self.config.workload.duration.first_run_ms if self.config.workload else 0.0
-        parts = {"warm": plan.warm_served + extra, "cold": cold, "throttled": throttled}
+        """Spread the plan's outcome over its entries (in order) and record each part: warm, cold, throttled."""
+        shape = plan.shape
+        warm_left, cold_left, throttled_left = plan.warm_served + extra, cold, throttled
         for entry in plan.entries:
             left = entry.count
-            for part in ("warm", "cold", "throttled"):
-                take = min(left, parts[part])
-                parts[part] -= take
-                left -= take
-                if part == "throttled":
-                    trace.cell(second // 60, (self.config.name, entry.resource, entry.version)).add_throttles(
-                        wall, take
-                    )
-                else:
-                    work = plan.work if part == "warm" else plan.work.first(first_ms, "cold")
-                    self._record(trace, second, entry, work, take, pc_served=False)
+            take = min(left, warm_left)
+            warm_left -= take
+            left -= take
+            self._record(trace, second, entry, shape.warm_part, take, pc_served=False)
+            take = min(left, cold_left)
+            cold_left -= take
+            left -= take
+            self._record(trace, second, entry, shape.cold_part, take, pc_served=False)
+            take = min(left, throttled_left)
+            throttled_left -= take
+            trace.cell(second // 60, (self.config.name, entry.resource, entry.version)).add_throttles(wall, take)
 
-    def _record(self, trace: Trace, second: int, entry: Entry, work: Work, count: int, *, pc_served: bool) -> None:
+    def _record(self, trace: Trace, second: int, entry: Entry, part: Part, count: int, *, pc_served: bool) -> None:
         if count <= 0:
             return
         cell = trace.cell(second // 60, (self.config.name, entry.resource, entry.version))
         cell.invocations += count
-        cell.add_durations(work.key(), count)
+        cell.add_durations(part.key, count)
         if pc_served:
             cell.pc_invocations += count
         elif entry.spill:
             cell.spillover += count
-        workload = self.config.workload
-        assert workload is not None
-        if self.used_mb > self.config.memory_of(entry.version):
+        if part.oom:
             failing = 1.0  # Runtime.OutOfMemory
         else:
-            failing = fraction_above(work.total, workload.duration.noise, self.config.timeout_s * 1000.0)
-            cell.timeouts += self._whole("timeouts", count * failing)
+            failing = part.timeout_share
+            cell.timeouts += self._whole_timeouts(count * failing)
         failing = min(1.0, failing + self.db_failure * (1 - failing))
-        cell.errors += self._whole("errors", count * failing)
+        cell.errors += self._whole_errors(count * failing)
 
-    def _whole(self, what: str, expected: float) -> int:
-        """Whole counts from expected ones, the fractions carried over (so that rare errors still happen)."""
-        carried = self._fractions.get(what, 0.0) + expected
+    # Whole counts from expected ones, the fractions carried over (so that rare errors still happen).
+    def _whole_timeouts(self, expected: float) -> int:
+        carried = self._timeouts_carry + expected
         whole = math.floor(carried + _EPSILON)
-        self._fractions[what] = carried - whole
+        self._timeouts_carry = carried - whole
+        return whole
+
+    def _whole_errors(self, expected: float) -> int:
+        carried = self._errors_carry + expected
+        whole = math.floor(carried + _EPSILON)
+        self._errors_carry = carried - whole
         return whole
 
     def settle(self, second: int, attempted: int, served: int, trace: Trace | None) -> None:
         """What the queue in front of the function does with this second's outcome (async retries, SQS deletes)."""
-        name = self.config.name
         recording = trace is not None and second >= 0
         minute = second // 60
-        if self.config.invoke_path == "async" and self.async_queue is not None:
+        if self.path == "async" and self.async_queue is not None:
             left, dropped = served, 0
             for enqueued, attempts, count in self.due:
                 ran = min(left, count)
                 left -= ran
                 if ran and trace is not None and recording:
-                    trace.gauge(minute, _key("AsyncEventAge", name)).add(1000.0 * (second - enqueued), ran)
+                    trace.gauge(minute, self.async_keys[0]).add(1000.0 * (second - enqueued), ran)
                 if count - ran:
                     dropped += self.async_queue.retry(second, enqueued=enqueued, attempts=attempts + 1,
                                                       count=count - ran)  # fmt: skip
             if trace is not None and recording:
                 arrived = sum(c for e, a, c in self.due if e == second and a == 0)
-                trace.count(minute, _key("AsyncEventsReceived", name), arrived)
-                trace.count(minute, _key("AsyncEventsDropped", name), dropped)
-        elif self.config.invoke_path == "sqs" and self.sqs is not None:
+                trace.count(minute, self.async_keys[1], arrived)
+                trace.count(minute, self.async_keys[2], dropped)
+        elif self.path == "sqs" and self.sqs is not None:
             waiting = self.sqs.visible
             received = min(waiting, attempted * self.sqs.batch_size)
             deleted = sum(count for _, count in self.sqs.delete(served * self.sqs.batch_size))
             if trace is not None and recording:
-                dims = (("QueueName", self.sqs.name),)
-                trace.count(minute, GaugeKey("AWS/SQS", "NumberOfMessagesSent", dims), self.arrived)
-                trace.count(minute, GaugeKey("AWS/SQS", "NumberOfMessagesReceived", dims), received)
-                trace.count(minute, GaugeKey("AWS/SQS", "NumberOfMessagesDeleted", dims), deleted)
-
-
-def _key(metric: str, function: str) -> GaugeKey:
-    return GaugeKey("AWS/Lambda", metric, (("FunctionName", function),))
+                sent_key, received_key, deleted_key = self.sqs_keys
+                trace.count(minute, sent_key, self.arrived)
+                trace.count(minute, received_key, received)
+                trace.count(minute, deleted_key, deleted)

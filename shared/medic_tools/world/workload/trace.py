@@ -62,8 +62,11 @@ class Gauge:
         if weight <= 0:
             return
         value = float(value)
-        self.minimum = min(self.minimum, value)
-        self.maximum = max(self.maximum, value)
+        # min() and max() without their calls (many a second): the same choice, a tie keeps the old value
+        if value < self.minimum:  # noqa: PLR1730 - see above
+            self.minimum = value
+        if value > self.maximum:  # noqa: PLR1730 - see above
+            self.maximum = value
         self.total += value * weight
         self.samples += weight
 
@@ -89,22 +92,33 @@ class Trace:
     counters: dict[int, dict[GaugeKey, float]] = field(default_factory=dict)
     provisioned: dict[int, dict[tuple[str, str], ProvisionedMinute]] = field(default_factory=dict)
 
+    # The model calls these many times a second: no setdefault (it would build an empty dict at every call).
     def cell(self, minute: int, key: CellKey) -> Cell:
-        cells = self.cells.setdefault(minute, {})
+        cells = self.cells.get(minute)
+        if cells is None:
+            cells = self.cells[minute] = {}
         found = cells.get(key)
         if found is None:
             found = cells[key] = Cell()
         return found
 
+    def gauges_of(self, minute: int) -> dict[GaugeKey, Gauge]:
+        gauges = self.gauges.get(minute)
+        if gauges is None:
+            gauges = self.gauges[minute] = {}
+        return gauges
+
     def gauge(self, minute: int, key: GaugeKey) -> Gauge:
-        gauges = self.gauges.setdefault(minute, {})
+        gauges = self.gauges_of(minute)
         found = gauges.get(key)
         if found is None:
             found = gauges[key] = Gauge()
         return found
 
     def count(self, minute: int, key: GaugeKey, value: float) -> None:
-        counters = self.counters.setdefault(minute, {})
+        counters = self.counters.get(minute)
+        if counters is None:
+            counters = self.counters[minute] = {}
         counters[key] = counters.get(key, 0.0) + value
 
     def minutes(self) -> list[int]:
