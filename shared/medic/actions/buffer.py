@@ -13,6 +13,7 @@ from medic.actions.budget import ESM_MIN_CONCURRENCY
 from medic.actions.concurrency import ESM_MAX_CONCURRENCY
 from medic.actions.request_checks import confine
 from medic.errors import ActionFailed, GuardrailRefused
+from medic.facts.invokers import event_rules, sns_topics
 from medic.facts.model import SQS_BUFFER_TAG
 from medic.planning.cost import (
     SQS_REQUESTS_PER_MESSAGE,
@@ -56,34 +57,6 @@ def buffer_queue_names(function_name: str) -> tuple[str, str]:
         digest = hashlib.sha256(function_name.encode()).hexdigest()[:8]
         base = base[: QUEUE_NAME_MAX - len("-dlq") - len(digest) - 1] + "-" + digest
     return base, f"{base}-dlq"
-
-
-def event_rules(async_sources: str | None) -> list[str]:
-    """The EventBridge rule names among the `async_sources` fact (``events:rule/<name>, sns:<arn>, s3:<bucket>``).
-
-    >>> event_rules("events:rule/nightly, sns:arn:aws:sns:us-east-1:123456789012:uploads, events:*, s3:photos")
-    ['nightly']
-    """
-    rules = []
-    for raw in (async_sources or "").split(","):
-        entry = raw.strip()
-        if entry.startswith("events:rule/") and entry.removeprefix("events:rule/"):
-            rules.append(entry.removeprefix("events:rule/"))
-    return list(dict.fromkeys(rules))
-
-
-def sns_topics(async_sources: str | None) -> list[str]:
-    """The SNS topic ARNs among the `async_sources` fact (``sns:*``, a policy without a source ARN, names none).
-
-    >>> sns_topics("events:rule/nightly, sns:arn:aws:sns:us-east-1:123456789012:uploads, sns:*, s3:photos")
-    ['arn:aws:sns:us-east-1:123456789012:uploads']
-    """
-    topics = []
-    for raw in (async_sources or "").split(","):
-        entry = raw.strip()
-        if entry.startswith("sns:arn:"):
-            topics.append(entry.removeprefix("sns:"))
-    return list(dict.fromkeys(topics))
 
 
 class EnableSqsBuffer(Action):

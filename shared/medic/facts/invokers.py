@@ -1,6 +1,7 @@
 """What invokes the function, and so how: its event source mappings (`ListEventSourceMappings`: SQS, streams), the
 producers its resource-based policies let invoke it (`GetPolicy` on the function and on the qualifier: EventBridge,
-SNS, S3), and the invocation type derived from them (or from the tag medic:invocation).
+SNS, S3), and the invocation type derived from them (or from the tag medic:invocation). `event_rules` and
+`sns_topics` read the producers back out of the `async_sources` fact (the SQS buffer rewires them).
 """
 
 from __future__ import annotations
@@ -69,6 +70,34 @@ def async_sources(clients: AwsClients, facts: Facts, name: str, qualifier: str |
                 sources.append(f"s3:{source_arn.rsplit(':', 1)[-1] or '*'}")
     facts.async_sources = ", ".join(dict.fromkeys(sources))
     facts.sources["async_sources"] = "lambda:GetPolicy (resource-based policy principals)"
+
+
+def event_rules(async_sources: str | None) -> list[str]:
+    """The EventBridge rule names among the `async_sources` fact (``events:rule/<name>, sns:<arn>, s3:<bucket>``).
+
+    >>> event_rules("events:rule/nightly, sns:arn:aws:sns:us-east-1:123456789012:uploads, events:*, s3:photos")
+    ['nightly']
+    """
+    rules = []
+    for raw in (async_sources or "").split(","):
+        entry = raw.strip()
+        if entry.startswith("events:rule/") and entry.removeprefix("events:rule/"):
+            rules.append(entry.removeprefix("events:rule/"))
+    return list(dict.fromkeys(rules))
+
+
+def sns_topics(async_sources: str | None) -> list[str]:
+    """The SNS topic ARNs among the `async_sources` fact (``sns:*``, a policy without a source ARN, names none).
+
+    >>> sns_topics("events:rule/nightly, sns:arn:aws:sns:us-east-1:123456789012:uploads, sns:*, s3:photos")
+    ['arn:aws:sns:us-east-1:123456789012:uploads']
+    """
+    topics = []
+    for raw in (async_sources or "").split(","):
+        entry = raw.strip()
+        if entry.startswith("sns:arn:"):
+            topics.append(entry.removeprefix("sns:"))
+    return list(dict.fromkeys(topics))
 
 
 def invocation_type(facts: Facts) -> str:
