@@ -53,11 +53,19 @@ class AlarmDefinition:
     def scenario(self) -> dict[str, Any]:
         """The `alarm:` block of a scenario (`medic simulate` consumes it)."""
         return {
-            "name": self.name, "namespace": self.namespace, "metric": self.metric, "dimensions": self.dimensions,
-            "stat": self.stat, "period": self.period, "threshold": self.threshold, "comparison": self.comparison,
-            "evaluation_periods": self.evaluation_periods, "datapoints_to_alarm": self.datapoints_to_alarm,
-            "treat_missing_data": self.treat_missing_data, "description": self.description,
-        }  # fmt: skip
+            "name": self.name,
+            "namespace": self.namespace,
+            "metric": self.metric,
+            "dimensions": self.dimensions,
+            "stat": self.stat,
+            "period": self.period,
+            "threshold": self.threshold,
+            "comparison": self.comparison,
+            "evaluation_periods": self.evaluation_periods,
+            "datapoints_to_alarm": self.datapoints_to_alarm,
+            "treat_missing_data": self.treat_missing_data,
+            "description": self.description,
+        }
 
     def cloudformation(self) -> dict[str, Any]:
         props: dict[str, Any] = {
@@ -80,15 +88,34 @@ class AlarmDefinition:
 
     def cli(self) -> str:
         args = [
-            "aws", "cloudwatch", "put-metric-alarm",
-            "--alarm-name", self.name, "--alarm-description", self.description,
-            "--namespace", self.namespace, "--metric-name", self.metric,
-            "--dimensions", *[f"Name={k},Value={v}" for k, v in self.dimensions.items()],
-            "--extended-statistic" if self.percentile else "--statistic", self.stat,
-            "--period", str(self.period), "--evaluation-periods", str(self.evaluation_periods),
-            "--datapoints-to-alarm", str(self.datapoints_to_alarm), "--threshold", f"{self.threshold:g}",
-            "--comparison-operator", self.comparison, "--treat-missing-data", self.treat_missing_data,
-        ]  # fmt: skip
+            "aws",
+            "cloudwatch",
+            "put-metric-alarm",
+            "--alarm-name",
+            self.name,
+            "--alarm-description",
+            self.description,
+            "--namespace",
+            self.namespace,
+            "--metric-name",
+            self.metric,
+            "--dimensions",
+            *[f"Name={k},Value={v}" for k, v in self.dimensions.items()],
+            "--extended-statistic" if self.percentile else "--statistic",
+            self.stat,
+            "--period",
+            str(self.period),
+            "--evaluation-periods",
+            str(self.evaluation_periods),
+            "--datapoints-to-alarm",
+            str(self.datapoints_to_alarm),
+            "--threshold",
+            f"{self.threshold:g}",
+            "--comparison-operator",
+            self.comparison,
+            "--treat-missing-data",
+            self.treat_missing_data,
+        ]
         return " ".join(shlex.quote(arg) for arg in args)
 
 
@@ -108,49 +135,89 @@ def recommended(
     if p99_ms <= 0:
         raise InputError(field="--p99-ms", source="medic alarms", problem="the latency objective must be > 0 ms")
     if database and not max_connections:
-        raise InputError(field="--max-connections", source="medic alarms",
-                         problem="give the database's max_connections (its parameter group value)")  # fmt: skip
+        raise InputError(
+            field="--max-connections",
+            source="medic alarms",
+            problem="give the database's max_connections (its parameter group value)",
+        )
     base = f"{prefix}{function}"
     qualified = {"FunctionName": function, "Resource": f"{function}:{alias}"} if alias else {"FunctionName": function}
     where = f"{function}:{alias}" if alias else function
     alarms = [
         AlarmDefinition(
-            name=f"{base}-throttles", namespace="AWS/Lambda", metric="Throttles", dimensions={"FunctionName": function},
-            stat="Sum", period=60, threshold=0, comparison="GreaterThanThreshold", evaluation_periods=3,
-            datapoints_to_alarm=2, description=f"Invocations of {function} are throttled (Medic: throttles table)",
+            name=f"{base}-throttles",
+            namespace="AWS/Lambda",
+            metric="Throttles",
+            dimensions={"FunctionName": function},
+            stat="Sum",
+            period=60,
+            threshold=0,
+            comparison="GreaterThanThreshold",
+            evaluation_periods=3,
+            datapoints_to_alarm=2,
+            description=f"Invocations of {function} are throttled (Medic: throttles table)",
         ),
         AlarmDefinition(
-            name=f"{base}{'-' + alias if alias else ''}-p99-duration", namespace="AWS/Lambda", metric="Duration",
-            dimensions=qualified, stat="p99", period=60, threshold=p99_ms, comparison="GreaterThanThreshold",
-            evaluation_periods=5, datapoints_to_alarm=3, treat_missing_data="missing",
+            name=f"{base}{'-' + alias if alias else ''}-p99-duration",
+            namespace="AWS/Lambda",
+            metric="Duration",
+            dimensions=qualified,
+            stat="p99",
+            period=60,
+            threshold=p99_ms,
+            comparison="GreaterThanThreshold",
+            evaluation_periods=5,
+            datapoints_to_alarm=3,
+            treat_missing_data="missing",
             description=f"p99 Duration of {where} above {p99_ms:g} ms (Medic: p99_latency table)",
         ),
-    ]  # fmt: skip
+    ]
     if alias:
         alarms += [
             AlarmDefinition(
-                name=f"{base}-{alias}-spillover", namespace="AWS/Lambda",
-                metric="ProvisionedConcurrencySpilloverInvocations", dimensions=qualified, stat="Sum", period=60,
-                threshold=0, comparison="GreaterThanThreshold", evaluation_periods=2, datapoints_to_alarm=2,
+                name=f"{base}-{alias}-spillover",
+                namespace="AWS/Lambda",
+                metric="ProvisionedConcurrencySpilloverInvocations",
+                dimensions=qualified,
+                stat="Sum",
+                period=60,
+                threshold=0,
+                comparison="GreaterThanThreshold",
+                evaluation_periods=2,
+                datapoints_to_alarm=2,
                 description=f"Invocations spill over the provisioned pool of {where} (Medic: spillover table)",
             ),
             AlarmDefinition(
-                name=f"{base}-{alias}-pc-idle", namespace="AWS/Lambda", metric="ProvisionedConcurrencyUtilization",
-                dimensions=qualified, stat="Maximum", period=3600, threshold=0.3, comparison="LessThanThreshold",
-                evaluation_periods=24, datapoints_to_alarm=24, treat_missing_data="missing",
+                name=f"{base}-{alias}-pc-idle",
+                namespace="AWS/Lambda",
+                metric="ProvisionedConcurrencyUtilization",
+                dimensions=qualified,
+                stat="Maximum",
+                period=3600,
+                threshold=0.3,
+                comparison="LessThanThreshold",
+                evaluation_periods=24,
+                datapoints_to_alarm=24,
+                treat_missing_data="missing",
                 description=f"The provisioned pool of {where} stayed under 30% used for a day (Medic: cost row)",
             ),
-        ]  # fmt: skip
+        ]
     if database and max_connections:
         alarms.append(
             AlarmDefinition(
-                name=f"{prefix}{database}-connections", namespace="AWS/RDS", metric="DatabaseConnections",
-                dimensions={"DBInstanceIdentifier": database}, stat="Maximum", period=60,
-                threshold=float(int(max_connections * 0.8)), comparison="GreaterThanThreshold",
-                evaluation_periods=3, datapoints_to_alarm=3,
+                name=f"{prefix}{database}-connections",
+                namespace="AWS/RDS",
+                metric="DatabaseConnections",
+                dimensions={"DBInstanceIdentifier": database},
+                stat="Maximum",
+                period=60,
+                threshold=float(int(max_connections * 0.8)),
+                comparison="GreaterThanThreshold",
+                evaluation_periods=3,
+                datapoints_to_alarm=3,
                 description=f"{database} above 80% of max_connections ({max_connections}) (Medic: db_connections)",
             )
-        )  # fmt: skip
+        )
     return alarms
 
 

@@ -101,8 +101,11 @@ def _parser() -> argparse.ArgumentParser:
     simulate.add_argument("--verbose", "-v", action="store_true", help=verbose_help)
     simulate.add_argument("--no-block-json", action="store_true", help="with --verbose: not the cards' Block Kit JSON")
     simulate.add_argument("--check", action="store_true", help="exit 1 when a scenario's `expect:` does not hold")
-    simulate.add_argument("--backtest", action="store_true",
-                          help="then backtest each world (medic backtest) and sum it up under the summary")  # fmt: skip
+    simulate.add_argument(
+        "--backtest",
+        action="store_true",
+        help="then backtest each world (medic backtest) and sum it up under the summary",
+    )
 
     explain = commands.add_parser("explain", help="print the decision trace for a scenario or an alarm event")
     explain.add_argument("path", metavar="SCENARIO.yaml|EVENT.json")
@@ -142,20 +145,29 @@ def _parser() -> argparse.ArgumentParser:
     listing.add_argument("--function", metavar="F", help="only plans about this Lambda function")
     listing.add_argument("--since", metavar="24h|7d|ISO", help=since_help)
     listing.add_argument("--state", metavar="S", help="only plans in this state (e.g. APPLIED)")
-    show = log_commands.add_parser("show", help="the whole story of one plan, in order, and its chain's status; "
-                                                "without PLAN, the fixes still waiting for their CloudFormation "
-                                                "template")  # fmt: skip
+    show = log_commands.add_parser(
+        "show",
+        help="the whole story of one plan, in order, and its chain's status; "
+        "without PLAN, the fixes still waiting for their CloudFormation "
+        "template",
+    )
     show.add_argument("plan", metavar="PLAN", nargs="?")
-    verify = log_commands.add_parser("verify", help="recompute the hash chains, check them against the digests; "
-                                                    "exit 1 when one is broken")  # fmt: skip
+    verify = log_commands.add_parser(
+        "verify", help="recompute the hash chains, check them against the digests; exit 1 when one is broken"
+    )
     verify.add_argument("--plan", metavar="ID", help="only this plan's chain (default: every chain)")
-    verify.add_argument("--digest-bucket", metavar="BUCKET",
-                        help="the Object Lock bucket of the log's digests (default: MEDIC_DIGEST_BUCKET, or "
-                             "the stack's DigestBucketName with --stack)")  # fmt: skip
+    verify.add_argument(
+        "--digest-bucket",
+        metavar="BUCKET",
+        help="the Object Lock bucket of the log's digests (default: MEDIC_DIGEST_BUCKET, or "
+        "the stack's DigestBucketName with --stack)",
+    )
     for sub in (listing, show, verify):
         sub.add_argument("--json", action="store_true", help="print JSON instead of text")
-    updated = log_commands.add_parser("template-updated", help="say that a plan's changes are in its function's "
-                                      "CloudFormation template now (it stops waiting)")  # fmt: skip
+    updated = log_commands.add_parser(
+        "template-updated",
+        help="say that a plan's changes are in its function's CloudFormation template now (it stops waiting)",
+    )
     updated.add_argument("plan", metavar="PLAN")
     updated.add_argument("--by", required=True, help="who (a Slack user id or a name): it is logged")
     export = log_commands.add_parser("export", help="every record of the plans in range, as JSON lines or CSV")
@@ -194,8 +206,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _stack_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--stack", metavar="NAME", help="the deployed Medic's stack: its outputs name the log's tables "
-                                                        "and the digest bucket (docs/deploy.md)")  # fmt: skip
+    parser.add_argument(
+        "--stack",
+        metavar="NAME",
+        help="the deployed Medic's stack: its outputs name the log's tables and the digest bucket (docs/deploy.md)",
+    )
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -208,8 +223,14 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "alarms":
         from medic_tools.alarms_gen import recommended, render
 
-        definitions = recommended(args.function, alias=args.alias, p99_ms=args.p99_ms, database=args.database,
-                                  max_connections=args.max_connections, prefix=args.prefix)  # fmt: skip
+        definitions = recommended(
+            args.function,
+            alias=args.alias,
+            p99_ms=args.p99_ms,
+            database=args.database,
+            max_connections=args.max_connections,
+            prefix=args.prefix,
+        )
         sys.stdout.write(render(definitions, args.format))
         return EXIT_OK
     if args.command == "log":
@@ -251,13 +272,20 @@ def environment_problem(exc: Exception, args: argparse.Namespace) -> str | None:
     if isinstance(exc, exceptions.NoRegionError):
         return f"{command}: no AWS region configured: set AWS_REGION (or AWS_DEFAULT_REGION, or a profile's region)"
     if isinstance(exc, exceptions.NoCredentialsError):
-        return (f"{command}: no AWS credentials found: set AWS_PROFILE (then `aws sso login` if it uses SSO) or "
-                "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")  # fmt: skip
+        return (
+            f"{command}: no AWS credentials found: set AWS_PROFILE (then `aws sso login` if it uses SSO) or "
+            "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+        )
     environment = (
-        exceptions.PartialCredentialsError, exceptions.ProfileNotFound, exceptions.CredentialRetrievalError,
-        exceptions.SSOError, exceptions.TokenRetrievalError, exceptions.InvalidRegionError,
-        exceptions.ConnectionError, exceptions.HTTPClientError,
-    )  # fmt: skip
+        exceptions.PartialCredentialsError,
+        exceptions.ProfileNotFound,
+        exceptions.CredentialRetrievalError,
+        exceptions.SSOError,
+        exceptions.TokenRetrievalError,
+        exceptions.InvalidRegionError,
+        exceptions.ConnectionError,
+        exceptions.HTTPClientError,
+    )
     if isinstance(exc, environment):
         return f"{command}: {exc}"
     return None
@@ -276,8 +304,10 @@ def _aws_resources(args: argparse.Namespace) -> str:
             return f"reading the outputs of stack {stack}{where}"
         environ = os.environ
     named = f", named by stack {stack}'s outputs" if stack else ""
-    parts = [f"the remediation log's tables {environ.get('MEDIC_PLANS_TABLE')} (MEDIC_PLANS_TABLE) and "
-             f"{environ.get('MEDIC_EVENTS_TABLE')} (MEDIC_EVENTS_TABLE){named}"]  # fmt: skip
+    parts = [
+        f"the remediation log's tables {environ.get('MEDIC_PLANS_TABLE')} (MEDIC_PLANS_TABLE) and "
+        f"{environ.get('MEDIC_EVENTS_TABLE')} (MEDIC_EVENTS_TABLE){named}"
+    ]
     bucket = getattr(args, "digest_bucket", None) or (
         environ.get("MEDIC_DIGEST_BUCKET") if getattr(args, "log_command", None) == "verify" else None
     )
@@ -310,8 +340,14 @@ def _simulate(args: argparse.Namespace) -> int:
         def run_one(path: str) -> dict[str, Any]:
             if path in refused:
                 raise refused[path]
-            outcome = simulate(path, decide=args.decide, stream=story, show_json=not args.no_block_json, aws=world,
-                               backtest=args.backtest)  # fmt: skip
+            outcome = simulate(
+                path,
+                decide=args.decide,
+                stream=story,
+                show_json=not args.no_block_json,
+                aws=world,
+                backtest=args.backtest,
+            )
             return outcome.contract()
 
         runs = run_scenarios(args.scenarios, run_one, progress=sys.stderr if len(args.scenarios) > 1 else None)
@@ -409,8 +445,10 @@ def summary_table(runs: Sequence[ScenarioRun]) -> str:
         changes = " | ".join(_plan_changes(plan) for plan in plans)
         rows.append((run.path, diagnosis, state, expect, changes))
     widths = [max(len(row[column]) for row in rows) for column in range(4)]
-    return "\n".join("  ".join([*(cell.ljust(width) for cell, width in zip(row, widths, strict=False)), row[4]])
-                     .rstrip() for row in rows)  # fmt: skip
+    return "\n".join(
+        "  ".join([*(cell.ljust(width) for cell, width in zip(row, widths, strict=False)), row[4]]).rstrip()
+        for row in rows
+    )
 
 
 def template_line(runs: Sequence[ScenarioRun]) -> str:
@@ -421,15 +459,20 @@ def template_line(runs: Sequence[ScenarioRun]) -> str:
 
     log = [event for run in runs for event in (run.document or {}).get("log", [])]
     applied = {event["plan_id"] for event in log if event["kind"] == "applied"}
-    warnings = [TemplateWarning.model_validate(event["data"]) for event in log
-                if event["kind"] == WARNING_RECORD and event["plan_id"] in applied]  # fmt: skip
+    warnings = [
+        TemplateWarning.model_validate(event["data"])
+        for event in log
+        if event["kind"] == WARNING_RECORD and event["plan_id"] in applied
+    ]
     if not warnings:
         return ""
     reverted = sum(1 for event in log if event["kind"] == REVERTED_RECORD)
     count = f"{len(warnings)} change{'s' if len(warnings) != 1 else ''}"
-    return (f"templates: {count} outside a CloudFormation template (e.g. the next deploy of stack "
-            f"{warnings[0].stack} undoes it: set {warnings[0].setting()}), {reverted} undone by a later deploy and "
-            "told by the verifier")  # fmt: skip
+    return (
+        f"templates: {count} outside a CloudFormation template (e.g. the next deploy of stack "
+        f"{warnings[0].stack} undoes it: set {warnings[0].setting()}), {reverted} undone by a later deploy and "
+        "told by the verifier"
+    )
 
 
 def promotion_lines(runs: Sequence[ScenarioRun]) -> list[str]:
@@ -444,9 +487,11 @@ def promotion_lines(runs: Sequence[ScenarioRun]) -> list[str]:
                     f"restarted after a plan of it failed, rolled back or drifted ({promotion['state']})"
                 )
                 continue
-            line = (f"promotion: {promotion['row']} on {promotion['target']} proposed after "
-                    f"{len(promotion['evidence'])} verified human approvals ({', '.join(promotion['evidence'])}), "
-                    f"{promotion['state']}")  # fmt: skip
+            line = (
+                f"promotion: {promotion['row']} on {promotion['target']} proposed after "
+                f"{len(promotion['evidence'])} verified human approvals ({', '.join(promotion['evidence'])}), "
+                f"{promotion['state']}"
+            )
             if promotion["approvers"]:
                 line += f" (approved by {' and '.join(promotion['approvers'])})"
             auto = promotion["applied_in_auto"]
@@ -463,8 +508,10 @@ def backtest_line(runs: Sequence[ScenarioRun]) -> str:
     for run in runs:
         for key, value in ((run.document or {}).get("backtest") or {}).items():
             totals[key] = totals.get(key, 0) + value
-    line = (f"backtest: {totals.get('alarm_transitions', 0)} ALARM transitions, {totals.get('replayed', 0)} decisions "
-            f"replayed, {totals.get('equal_to_log', 0)} equal to the log")  # fmt: skip
+    line = (
+        f"backtest: {totals.get('alarm_transitions', 0)} ALARM transitions, {totals.get('replayed', 0)} decisions "
+        f"replayed, {totals.get('equal_to_log', 0)} equal to the log"
+    )
     differ, changed = totals.get("differ_from_log", 0), totals.get("differ_after_a_change", 0)
     if differ:
         line += f", {differ} differ ({changed} after a fix applied since: configuration facts are today's)"
@@ -473,8 +520,11 @@ def backtest_line(runs: Sequence[ScenarioRun]) -> str:
 
 def _plan_changes(plan: dict[str, Any]) -> str:
     actions = plan["actions"]
-    changes = [f"{a['kind']} {a['target']} {_value(a['before'])} → {_value(a['after'])}"
-               for a in actions if a["kind"] != "advise"]  # fmt: skip
+    changes = [
+        f"{a['kind']} {a['target']} {_value(a['before'])} → {_value(a['after'])}"
+        for a in actions
+        if a["kind"] != "advise"
+    ]
     advice = sum(1 for action in actions if action["kind"] == "advise")
     if advice:
         changes.append("advice" if advice == 1 else f"{advice} pieces of advice")
@@ -545,16 +595,27 @@ def _runbook_check(path: str | None, overrides: Sequence[str] = (), as_json: boo
     return EXIT_FAILED if failed else EXIT_OK
 
 
-def runbook_check_json(files: list[str], runbook: Runbook | None, results: Sequence[ExampleResult],
-                       refused: InputError | None = None) -> dict[str, Any]:  # fmt: skip
+def runbook_check_json(
+    files: list[str], runbook: Runbook | None, results: Sequence[ExampleResult], refused: InputError | None = None
+) -> dict[str, Any]:
     """`medic runbook check --json` (docs/RUNBOOK.md): the files checked (base, then overrides), whether the layered
     runbook is valid, its tables and rows, each example's outcome with its problems, and why the runbook was refused
     (`problems`: the loader stops at the first, which names its file:line, table, row and field)."""
     passed = sum(1 for result in results if result.passed)
-    problems = [] if refused is None else [{
-        "source": refused.source, "field": refused.field, "table": getattr(refused, "table", "") or None,
-        "row": getattr(refused, "row", "") or None, "problem": refused.problem, "message": str(refused),
-    }]  # fmt: skip
+    problems = (
+        []
+        if refused is None
+        else [
+            {
+                "source": refused.source,
+                "field": refused.field,
+                "table": getattr(refused, "table", "") or None,
+                "row": getattr(refused, "row", "") or None,
+                "problem": refused.problem,
+                "message": str(refused),
+            }
+        ]
+    )
     return {
         "files": files,
         "valid": runbook is not None,
@@ -584,8 +645,9 @@ def _settings(args: argparse.Namespace) -> Settings:
     from medic_tools.stack import LOG_OUTPUTS, describe_stack
 
     verify = getattr(args, "log_command", None) == "verify" and not args.digest_bucket
-    args.environment = describe_stack(args.stack).environment(LOG_OUTPUTS, os.environ,
-                                                              ("DigestBucketName",) if verify else ())  # fmt: skip
+    args.environment = describe_stack(args.stack).environment(
+        LOG_OUTPUTS, os.environ, ("DigestBucketName",) if verify else ()
+    )
     return Settings.from_env(args.environment)
 
 
@@ -615,8 +677,7 @@ def _log(args: argparse.Namespace) -> int:
     runtime = Runtime(_settings(args))
     ledger = runtime.ledger
     if args.log_command == "list":
-        plans, unreadable = audit.list_plans_and_problems(ledger, function=args.function, since=since,
-                                                          state=args.state)  # fmt: skip
+        plans, unreadable = audit.list_plans_and_problems(ledger, function=args.function, since=since, state=args.state)
         print(json.dumps([audit.plan_row(p) for p in plans], indent=2) if args.json else audit.plans_table(plans))
         for line in audit.unreadable_lines(unreadable):
             print(f"medic: {line}", file=sys.stderr)
@@ -734,12 +795,19 @@ def _explain(args: argparse.Namespace) -> int:
         raise InputError(field="(root)", source=args.path, problem=f"cannot read: {exc.strerror or exc}") from None
     signal = classify(event)
     explanation: dict[str, Any] = {
-        "alarm": event.detail.alarm_name, "signal": signal.kind, "target": signal.target.display or None,
-        "signal_reason": signal.reason, "plan": None, "no_decision": None, "decision": None,
-    }  # fmt: skip
+        "alarm": event.detail.alarm_name,
+        "signal": signal.kind,
+        "target": signal.target.display or None,
+        "signal_reason": signal.reason,
+        "plan": None,
+        "no_decision": None,
+        "decision": None,
+    }
     if not args.json:
-        print(f"alarm {event.detail.alarm_name} ({event.detail.state.value}) → signal {signal.kind} on "
-              f"{signal.target.display}: {signal.reason}")  # fmt: skip
+        print(
+            f"alarm {event.detail.alarm_name} ({event.detail.state.value}) → signal {signal.kind} on "
+            f"{signal.target.display}: {signal.reason}"
+        )
     undecided = signal.undecided_reason(runbook.tables)
     if undecided is not None:  # as triage: a NOOP, no facts read, no table evaluated
         explanation["no_decision"] = undecided

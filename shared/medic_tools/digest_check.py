@@ -43,9 +43,11 @@ class DigestCheck:
             return f"digests: none in the bucket{'' if self.ok else f' ({len(self.problems)} problem(s))'}"
         latest = max(readable, key=lambda digest: digest.sequence)
         chains = sum(1 for found in self.chains.values() if found)
-        return (f"digests: {len(self.digests)} checked (#{min(d.sequence for d in readable)}..#{latest.sequence}, "
-                f"the latest written {latest.written_at}): {len(self.problems)} problem(s) in the digests, "
-                f"{chains} chain(s) that no longer match them")  # fmt: skip
+        return (
+            f"digests: {len(self.digests)} checked (#{min(d.sequence for d in readable)}..#{latest.sequence}, "
+            f"the latest written {latest.written_at}): {len(self.problems)} problem(s) in the digests, "
+            f"{chains} chain(s) that no longer match them"
+        )
 
 
 def check_digests(
@@ -66,8 +68,13 @@ def check_digests(
     readable = [stored.digest for stored in check.digests if stored.digest]
     latest = max(readable, key=lambda digest: digest.sequence) if readable else None
     for chain_id in sorted({*chain_ids, *covered} if only is None else {only}):
-        _check_chain(check, ledger, chain_id, covered.get(chain_id, []),
-                     iso(parse_iso(latest.written_at) - DIGEST_GRACE) if latest else None)  # fmt: skip
+        _check_chain(
+            check,
+            ledger,
+            chain_id,
+            covered.get(chain_id, []),
+            iso(parse_iso(latest.written_at) - DIGEST_GRACE) if latest else None,
+        )
     return check
 
 
@@ -81,8 +88,10 @@ def _read_sequence(store: DigestStore, check: DigestCheck) -> None:
         if entry.delete_markers:
             check.problems.append(f"digest #{sequence} is hidden by a delete marker (its locked version is checked)")
         if len(entry.versions) > 1:
-            check.problems.append(f"digest #{sequence} was written {len(entry.versions)} times: its first version is "
-                                  "checked, the later ones are not Medic's")  # fmt: skip
+            check.problems.append(
+                f"digest #{sequence} was written {len(entry.versions)} times: its first version is "
+                "checked, the later ones are not Medic's"
+            )
         if not entry.versions:
             check.problems.append(f"digest #{sequence} has no version left")
             continue
@@ -97,11 +106,17 @@ def _read_sequence(store: DigestStore, check: DigestCheck) -> None:
     if not by_sequence:
         return
     last = max(by_sequence)
-    missing = [n for n in range(1, last + 1) if n not in by_sequence and digest_key(n, store.prefix) not in
-               {stored.key for stored in check.digests}]  # fmt: skip
+    missing = [
+        n
+        for n in range(1, last + 1)
+        if n not in by_sequence and digest_key(n, store.prefix) not in {stored.key for stored in check.digests}
+    ]
     for run in _runs(missing):
-        check.problems.append(f"digest #{run[0]} is missing from the sequence" if len(run) == 1
-                              else f"digests #{run[0]}..#{run[-1]} are missing from the sequence")  # fmt: skip
+        check.problems.append(
+            f"digest #{run[0]} is missing from the sequence"
+            if len(run) == 1
+            else f"digests #{run[0]}..#{run[-1]} are missing from the sequence"
+        )
     for sequence, stored in sorted(by_sequence.items()):
         digest, before = stored.digest, by_sequence.get(sequence - 1)
         assert digest is not None
@@ -120,16 +135,21 @@ def _read_sequence(store: DigestStore, check: DigestCheck) -> None:
             )
 
 
-def _check_chain(check: DigestCheck, ledger: Ledger, chain_id: str, covered: list[tuple[int, DigestedHead]],
-                 cutoff: str | None) -> None:  # fmt: skip
+def _check_chain(
+    check: DigestCheck, ledger: Ledger, chain_id: str, covered: list[tuple[int, DigestedHead]], cutoff: str | None
+) -> None:
     events, unreadable = ledger.records(chain_id)
     head = ledger.head(chain_id)
     by_seq = {event.seq: event for event in events}
     end = head.seq if head else max(by_seq, default=0)
     if covered and not events and not unreadable and head is None:
         sequence, recorded = covered[-1]
-        _add(check, chain_id, None, f"digest #{sequence} recorded the chain up to #{recorded.seq}; the log holds no "
-                                    "record of it now")  # fmt: skip
+        _add(
+            check,
+            chain_id,
+            None,
+            f"digest #{sequence} recorded the chain up to #{recorded.seq}; the log holds no record of it now",
+        )
         return
     seen: set[tuple[int, str]] = set()
     for sequence, recorded in reversed(covered):  # the latest digest covering the chain first
@@ -137,20 +157,31 @@ def _check_chain(check: DigestCheck, ledger: Ledger, chain_id: str, covered: lis
             continue
         seen.add((recorded.seq, recorded.hash))
         if end < recorded.seq:
-            _add(check, chain_id, end + 1, f"the chain ends at #{end}, before #{recorded.seq} that digest #{sequence} "
-                                           "recorded: records were removed")  # fmt: skip
+            _add(
+                check,
+                chain_id,
+                end + 1,
+                f"the chain ends at #{end}, before #{recorded.seq} that digest #{sequence} "
+                "recorded: records were removed",
+            )
         elif recorded.seq not in by_seq:
             _add(check, chain_id, recorded.seq, f"record #{recorded.seq}, digested in digest #{sequence}, is missing")
         elif by_seq[recorded.seq].hash != recorded.hash:
-            rewritten = (f"record #{recorded.seq} no longer has the hash digest #{sequence} recorded "
-                         f"({recorded.hash[:16]}…): the chain was rewritten")  # fmt: skip
+            rewritten = (
+                f"record #{recorded.seq} no longer has the hash digest #{sequence} recorded "
+                f"({recorded.hash[:16]}…): the chain was rewritten"
+            )
             _add(check, chain_id, recorded.seq, rewritten)
     digested = max((recorded.seq for _, recorded in covered), default=0)
     stale = [e.seq for e in events if e.seq > digested and cutoff is not None and e.at < cutoff]
     if stale:
         span = f"record #{stale[0]} was" if len(stale) == 1 else f"records #{stale[0]}..#{stale[-1]} were"
-        _add(check, chain_id, stale[0], f"{span} written before the latest digest but no digest covers "
-                                        f"{'it' if len(stale) == 1 else 'them'}")  # fmt: skip
+        _add(
+            check,
+            chain_id,
+            stale[0],
+            f"{span} written before the latest digest but no digest covers {'it' if len(stale) == 1 else 'them'}",
+        )
 
 
 def _add(check: DigestCheck, chain_id: str, seq: int | None, problem: str) -> None:
@@ -180,10 +211,16 @@ def with_digest_problems(reports: list[ChainReport], check: DigestCheck) -> list
         if found:
             ordered = sorted(found, key=lambda item: (item[0] is None, item[0] or 0))
             first_seq, first_problem = ordered[0] if report.ok else (report.first_bad_seq, report.problem)
-            report = report.model_copy(update={
-                "ok": False, "first_bad_seq": first_seq, "problem": first_problem,
-                "problems": [*(report.problems or ([report.problem] if report.problem else [])),
-                             *(problem for _, problem in ordered)],
-            })  # fmt: skip
+            report = report.model_copy(
+                update={
+                    "ok": False,
+                    "first_bad_seq": first_seq,
+                    "problem": first_problem,
+                    "problems": [
+                        *(report.problems or ([report.problem] if report.problem else [])),
+                        *(problem for _, problem in ordered),
+                    ],
+                }
+            )
         out.append(report)
     return out

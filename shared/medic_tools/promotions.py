@@ -29,11 +29,17 @@ def rows(runtime: Runtime) -> list[dict[str, Any]]:
         key = str(item["plan_id"])
         found = standing(key, runtime.ledger.events(key), runtime.ledger.head(key), runtime.settings)
         proposal = found.proposal or {}
-        out.append({
-            "key": key, "state": item.get("promotion_state", ""), "chain_state": found.state,
-            "problem": found.problem, "approvers": found.approvers or item.get("approvals", []),
-            "evidence": [e["plan_id"] for e in proposal.get("evidence", [])], "updated_at": item.get("updated_at", ""),
-        })  # fmt: skip
+        out.append(
+            {
+                "key": key,
+                "state": item.get("promotion_state", ""),
+                "chain_state": found.state,
+                "problem": found.problem,
+                "approvers": found.approvers or item.get("approvals", []),
+                "evidence": [e["plan_id"] for e in proposal.get("evidence", [])],
+                "updated_at": item.get("updated_at", ""),
+            }
+        )
     return out
 
 
@@ -63,9 +69,19 @@ def _show(key: str, runtime: Runtime, as_json: bool) -> int:
     events = runtime.ledger.events(key)
     found = standing(key, events, runtime.ledger.head(key), runtime.settings)
     if as_json:
-        print(json.dumps({"key": key, "chain_state": found.state, "problem": found.problem,
-                          "approvers": found.approvers, "proposal": found.proposal,
-                          "records": [e.model_dump(mode="json") for e in events]}, indent=2))  # fmt: skip
+        print(
+            json.dumps(
+                {
+                    "key": key,
+                    "chain_state": found.state,
+                    "problem": found.problem,
+                    "approvers": found.approvers,
+                    "proposal": found.proposal,
+                    "records": [e.model_dump(mode="json") for e in events],
+                },
+                indent=2,
+            )
+        )
         return 0
     print(f"{key}: {found.state}" + (f" ({found.problem})" if found.problem else ""))
     for event in events:

@@ -44,8 +44,11 @@ if TYPE_CHECKING:
     from medic.runtime import Runtime
 
 ALARM_EVENT, EXECUTOR_MESSAGE, ROLLBACK_MESSAGE, UNREPLAYABLE = (
-    "alarm_event", "executor_message", "rollback_message", "unreplayable",
-)  # fmt: skip
+    "alarm_event",
+    "executor_message",
+    "rollback_message",
+    "unreplayable",
+)
 #: Outcomes after which the input is handled (its result is in the log): a queue message may then be deleted.
 HANDLED = frozenset({"triaged", "duplicate", "ignored", "enqueued", "nothing_to_do"})
 #: Outcomes of a dry run that would succeed.
@@ -100,8 +103,10 @@ def classify(payload: Any, source: str) -> list[Item]:
         return [Item(source, UNREPLAYABLE, note=f"not a JSON object but {type(payload).__name__}")]
     if isinstance(payload.get("requestContext"), dict) and "requestPayload" in payload:
         context = payload["requestContext"]
-        gave_up = (f"Lambda gave up ({context.get('condition', '?')}, {context.get('approximateInvokeCount', '?')} "
-                   f"attempts) on {str(context.get('functionArn', '?')).rsplit(':', 2)[-2]}")  # fmt: skip
+        gave_up = (
+            f"Lambda gave up ({context.get('condition', '?')}, {context.get('approximateInvokeCount', '?')} "
+            f"attempts) on {str(context.get('functionArn', '?')).rsplit(':', 2)[-2]}"
+        )
         inner = classify(payload["requestPayload"], source)
         for item in inner:
             item.note = "; ".join(part for part in (gave_up, item.note) if part)
@@ -182,8 +187,9 @@ def items_from_log(ledger: Ledger, plan_ids: Sequence[str], *, rejected: bool = 
     (their executor message). `rejected`: every rejected entry not yet replayed successfully."""
     ids = list(plan_ids)
     if rejected:
-        ids += sorted(p.id for p in ledger.by_state("NOOP") if p.id.startswith(REJECTED_PREFIX) and not _replayed(
-            ledger, p.id))  # fmt: skip
+        ids += sorted(
+            p.id for p in ledger.by_state("NOOP") if p.id.startswith(REJECTED_PREFIX) and not _replayed(ledger, p.id)
+        )
     items: list[Item] = []
     for pid in dict.fromkeys(ids):
         source = f"log:{pid}"
@@ -245,8 +251,10 @@ class Replayer:
             if pid is None:
                 detail = item.note
             elif existing is not None:
-                detail = (f"{pid} exists ({existing.status}): triage returns it, re-posting its card or re-enqueueing "
-                          "it only if that was lost")  # fmt: skip
+                detail = (
+                    f"{pid} exists ({existing.status}): triage returns it, re-posting its card or re-enqueueing "
+                    "it only if that was lost"
+                )
             else:
                 detail = f"makes plan {pid}" + (f" ({item.note})" if item.note else "")
             return Result(item.source, item.kind, pid, "would_triage", detail)
@@ -298,8 +306,12 @@ class Replayer:
             return Result(item.source, item.kind, pid, "failed", f"{type(exc).__name__}: {str(exc)[:300]}")
         self.sent.add(pid)
         message_id = sent.get("MessageId", "")
-        rt.ledger.append(pid, "enqueued", {"queue": "executor", "message_id": message_id, "replayed_by": self.by,
-                                           "source": item.source}, rt.clock.now())  # fmt: skip
+        rt.ledger.append(
+            pid,
+            "enqueued",
+            {"queue": "executor", "message_id": message_id, "replayed_by": self.by, "source": item.source},
+            rt.clock.now(),
+        )
         return Result(item.source, item.kind, pid, "enqueued", f"{pid} ({plan.status}) → executor queue {message_id}")
 
     def _record(self, item: Item, pid: str | None, outcome: str) -> None:
@@ -323,9 +335,12 @@ class Replayer:
         try:
             while len(seen) < limit:
                 batch = sqs.receive_message(
-                    QueueUrl=url, MaxNumberOfMessages=min(10, limit - len(seen)), WaitTimeSeconds=wait_s,
-                    VisibilityTimeout=hold_s, MessageAttributeNames=["All"],
-                ).get("Messages", [])  # fmt: skip
+                    QueueUrl=url,
+                    MaxNumberOfMessages=min(10, limit - len(seen)),
+                    WaitTimeSeconds=wait_s,
+                    VisibilityTimeout=hold_s,
+                    MessageAttributeNames=["All"],
+                ).get("Messages", [])
                 if not batch:
                     break
                 for message in batch:
@@ -366,17 +381,25 @@ def _dead_letter_note(attributes: dict[str, Any]) -> str:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "files", nargs="*", metavar="FILE.json",
+        "files",
+        nargs="*",
+        metavar="FILE.json",
         help="a saved alarm event, Lambda failure record, executor message body or SQS event",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--queue", action="append", default=[], metavar="URL",
+        "--queue",
+        action="append",
+        default=[],
+        metavar="URL",
         help="a dead-letter queue to drain (the triage or the executor DLQ); repeatable",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--plan", action="append", default=[], metavar="ID",
+        "--plan",
+        action="append",
+        default=[],
+        metavar="ID",
         help="a plan in the log: rejected-… (its raw input) or an APPROVED plan never handed over",
-    )  # fmt: skip
+    )
     parser.add_argument("--rejected", action="store_true", help="every rejected-… input in the log not replayed yet")
     parser.add_argument(
         "--execute", action="store_true", help="re-drive (default: a dry run that only shows what would be re-driven)"
@@ -384,13 +407,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--by", default="", help="who re-drives (a Slack user id or a name): logged; with --execute")
     parser.add_argument("--max", type=int, default=100, metavar="N", help="at most N messages per queue (100)")
     parser.add_argument(
-        "--settings-from", metavar="FUNCTION",
+        "--settings-from",
+        metavar="FUNCTION",
         help="use the MEDIC_* settings of this deployed function (e.g. the triage function)",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--stack", metavar="NAME",
+        "--stack",
+        metavar="NAME",
         help="use the settings of this deployed Medic's triage function (its stack's output TriageFunctionName)",
-    )  # fmt: skip
+    )
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
 
 
@@ -400,8 +425,9 @@ def run(args: argparse.Namespace) -> int:
     from medic.runtime import Runtime
 
     if not (args.files or args.queue or args.plan or args.rejected):
-        raise InputError(field="(args)", source="replay", problem="nothing to replay: give FILE, --queue, --plan or "
-                                                                  "--rejected")  # fmt: skip
+        raise InputError(
+            field="(args)", source="replay", problem="nothing to replay: give FILE, --queue, --plan or --rejected"
+        )
     if args.execute and not args.by.strip():
         raise InputError(field="--by", source="replay", problem="--execute needs --by WHO (it is logged)")
     if args.max < 1:
@@ -440,11 +466,13 @@ def report(results: Sequence[Result], *, execute: bool) -> str:
     for result in results:
         where = "" if result.deleted is None else ("  [deleted from the queue]" if result.deleted else "  [kept]")
         note = f" ({result.note})" if result.note and result.note not in result.detail else ""
-        lines.append(f"{result.source}  {result.kind}  {result.plan_id or '-'}  {result.outcome}: {result.detail}"
-                     f"{note}{where}")  # fmt: skip
+        lines.append(
+            f"{result.source}  {result.kind}  {result.plan_id or '-'}  {result.outcome}: {result.detail}{note}{where}"
+        )
     handled = sum(1 for result in results if result.ok)
-    lines.append(f"{len(results)} input(s): {handled} {'handled' if execute else 'replayable'}, "
-                 f"{len(results) - handled} not")  # fmt: skip
+    lines.append(
+        f"{len(results)} input(s): {handled} {'handled' if execute else 'replayable'}, {len(results) - handled} not"
+    )
     return "\n".join(lines)
 
 

@@ -198,10 +198,19 @@ class ExpectSpec(_Model):
 #: The `Settings` the simulator gives Medic itself (medic_tools.simulate.Simulation.setup): the world's own tables,
 #: queue,
 #: Slack app and actions role, and its region (`world.region`). A scenario's `settings:` may set any other.
-SIMULATOR_SETTINGS = frozenset({
-    "plans_table", "events_table", "executor_queue_url", "slack_channel", "slack_signing_secret_arn", "slack_team_id",
-    "slack_app_id", "actions_role_arn", "region",
-})  # fmt: skip
+SIMULATOR_SETTINGS = frozenset(
+    {
+        "plans_table",
+        "events_table",
+        "executor_queue_url",
+        "slack_channel",
+        "slack_signing_secret_arn",
+        "slack_team_id",
+        "slack_app_id",
+        "actions_role_arn",
+        "region",
+    }
+)
 
 
 class Scenario(_Model):
@@ -213,10 +222,12 @@ class Scenario(_Model):
     settings: dict[str, Any] = Field(default_factory=dict, description="Settings overrides, e.g. dry_run: true")
     expect: ExpectSpec | None = None
     recurs: int = Field(
-        default=0, ge=0, le=20,
+        default=0,
+        ge=0,
+        le=20,
         description="after the incident, it comes back this many times on the same world (the world's configuration "
         "set back, its metrics again): repeated incidents, e.g. for a promotion to auto (medic.promotions)",
-    )  # fmt: skip
+    )
 
     @model_validator(mode="after")
     def _one_alarm(self) -> Scenario:
@@ -234,8 +245,9 @@ def scenario_schema() -> dict[str, Any]:
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "Medic scenario (medic simulate, medic explain)"
     schema["description"] = "A whole AWS world and an alarm; the format: docs/SCENARIOS.md."
-    schema["anyOf"] = [{"required": [key], "properties": {key: {"not": {"type": "null"}}}}
-                       for key in ("alarm", "alarm_event")]  # fmt: skip
+    schema["anyOf"] = [
+        {"required": [key], "properties": {key: {"not": {"type": "null"}}}} for key in ("alarm", "alarm_event")
+    ]
     settable = sorted(set(Settings.model_fields) - SIMULATOR_SETTINGS)
     schema["properties"]["settings"]["propertyNames"] = {"enum": settable}
     return schema

@@ -167,9 +167,15 @@ class Simulation:
     """One scenario on one world, step by step (tests drive the steps one at a time)."""
 
     def __init__(
-        self, scenario: Scenario, source: str, endpoint: str, story: Story, show_json: bool = True,
-        runbook: Runbook | None = None, truth: bool = True,
-    ) -> None:  # fmt: skip
+        self,
+        scenario: Scenario,
+        source: str,
+        endpoint: str,
+        story: Story,
+        show_json: bool = True,
+        runbook: Runbook | None = None,
+        truth: bool = True,
+    ) -> None:
         """`truth`: tell the modelled incident's ground truth and replay Medic's plan through the model (`medic
         explain` needs neither: both replay the workload, most of a modelled scenario's time)."""
         import boto3
@@ -218,9 +224,13 @@ class Simulation:
         )
         self.metrics = io.StringIO()  # the EMF lines Lambda would print (stdout is the story here)
         self.runtime = Runtime(
-            settings, clients=self.clients, clock=self.clock, slack=self.console, runbook=self.runbook,
+            settings,
+            clients=self.clients,
+            clock=self.clock,
+            slack=self.console,
+            runbook=self.runbook,
             metrics_stream=self.metrics,
-        )  # fmt: skip
+        )
         install(self.runtime)
         self.handlers = {name: load_handler(name) for name in ("triage", "interactions", "executor", "verifier")}
         return self.runtime
@@ -303,8 +313,16 @@ class Simulation:
         if message is None:
             raise ScenarioError(field="slack", source="simulate", problem=f"no card was posted for {key}")
         wanted = PROMOTE_ACTION_ID if promote else PROMOTE_REJECT_ACTION_ID
-        button = next((e for b in message["blocks"] if b["type"] == "actions" for e in b["elements"]
-                       if e.get("action_id") == wanted), None)  # fmt: skip
+        button = next(
+            (
+                e
+                for b in message["blocks"]
+                if b["type"] == "actions"
+                for e in b["elements"]
+                if e.get("action_id") == wanted
+            ),
+            None,
+        )
         if button is None:
             raise ScenarioError(field="slack", source="simulate", problem=f"the card of {key} has no {wanted} button")
         self.story.section(f"Promotion in Slack: {user} clicks {button['text']['text']}")
@@ -323,9 +341,10 @@ class Simulation:
             for alias in function.aliases:
                 if alias.provisioned_concurrency:
                     self.clients.lambda_.put_provisioned_concurrency_config(
-                        FunctionName=function.name, Qualifier=alias.name,
+                        FunctionName=function.name,
+                        Qualifier=alias.name,
                         ProvisionedConcurrentExecutions=alias.provisioned_concurrency,
-                    )  # fmt: skip
+                    )
         begin = datetime.fromtimestamp(-(-int(self.clock.now().timestamp()) // 60) * 60, tz=UTC)
         longest = max((len(m.values) * m.period for m in self.scenario.world.metrics), default=60)
         for metric in self.scenario.world.metrics:
@@ -343,8 +362,16 @@ class Simulation:
     def after_fix_and_verify(self) -> None:
         from medic_tools.world import alarms
 
-        _after_fix(self.scenario, self.clients, self.clock, self.region, alarms, self.handlers["triage"], self.story,
-                   self.account)  # fmt: skip
+        _after_fix(
+            self.scenario,
+            self.clients,
+            self.clock,
+            self.region,
+            alarms,
+            self.handlers["triage"],
+            self.story,
+            self.account,
+        )
         self.story.section("Verifier (scheduled): is the alarm back to OK?")
         for _ in range(MAX_VERIFIER_RUNS):
             result = self.handlers["verifier"]({"source": "aws.events"}, None)
@@ -425,13 +452,18 @@ class Simulation:
             chain = standing(key, events, ledger.head(key), self.runtime.settings)
             proposed = next((e.data for e in events if e.kind == "promotion_proposed"), {})
             auto = [p.id for p in plans if p.mode == "auto" and p.decision and key in p.decision.reason]
-            found.append({
-                "key": key, "row": item.get("row", ""), "target": item.get("target", ""),
-                "state": item.get("promotion_state", ""), "chain_state": chain.state,
-                "evidence": [e["plan_id"] for e in proposed.get("evidence", [])],
-                "approvers": sorted({str(e.data.get("user")) for e in events if e.kind == "promotion_approval"}),
-                "applied_in_auto": auto,
-            })  # fmt: skip
+            found.append(
+                {
+                    "key": key,
+                    "row": item.get("row", ""),
+                    "target": item.get("target", ""),
+                    "state": item.get("promotion_state", ""),
+                    "chain_state": chain.state,
+                    "evidence": [e["plan_id"] for e in proposed.get("evidence", [])],
+                    "approvers": sorted({str(e.data.get("user")) for e in events if e.kind == "promotion_approval"}),
+                    "applied_in_auto": auto,
+                }
+            )
         return found
 
     def outcome(self, plans: list[Plan]) -> Outcome:
@@ -439,9 +471,12 @@ class Simulation:
         plans = [self.runtime.ledger.get(plan.id) or plan for plan in plans]
         log = [event for plan in plans for event in self.runtime.ledger.events(plan.id)]
         return Outcome(
-            scenario=self.source, plans=plans, log=log, world_after=_world_after(self.clients, self.scenario),
+            scenario=self.source,
+            plans=plans,
+            log=log,
+            world_after=_world_after(self.clients, self.scenario),
             ground_truth=self.truth,
-        )  # fmt: skip
+        )
 
     def backtest(self) -> BacktestDocument:
         """`medic backtest` over this world, from the clock's start to now (or to the clock, when it ran past now)."""
@@ -453,13 +488,24 @@ class Simulation:
 
         assert self.runtime is not None
         settings = self.runtime.settings
-        runbooks = load_runbooks(settings, None, (), None) if self.runbook is None else \
-            Runbooks(self.runbook, [self.runbook.source])  # fmt: skip
+        runbooks = (
+            load_runbooks(settings, None, (), None)
+            if self.runbook is None
+            else Runbooks(self.runbook, [self.runbook.source])
+        )
         until = max(datetime.now(UTC), self.clock.now()) + timedelta(seconds=1)
         session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=self.region)  # noqa: S106
         log = LogRef(available=True, plans_table=settings.plans_table, events_table=settings.events_table)
-        return backtest(Period(self.started, until), settings=settings, runbooks=runbooks, session=session, log=log,
-                        now=until, endpoint_url=self.clients.endpoint_url, rate=1000.0)  # fmt: skip
+        return backtest(
+            Period(self.started, until),
+            settings=settings,
+            runbooks=runbooks,
+            session=session,
+            log=log,
+            now=until,
+            endpoint_url=self.clients.endpoint_url,
+            rate=1000.0,
+        )
 
     def run(self, decide: Decide, backtest: bool = False) -> Outcome:
         try:
@@ -485,12 +531,15 @@ def backtest_summary(document: BacktestDocument) -> dict[str, int]:
     many after a configuration change (a fix applied since: the replay reads today's configuration)."""
     summary = document.summary
     return {
-        "alarm_transitions": summary.alarm_transitions, "replayed": summary.replayed,
-        "equal_to_log": summary.equal_to_log, "differ_from_log": summary.differ_from_log,
-        "differ_after_a_change": sum(1 for row in document.transitions
-                                     if row.log.equal is False and row.configuration_changed),
+        "alarm_transitions": summary.alarm_transitions,
+        "replayed": summary.replayed,
+        "equal_to_log": summary.equal_to_log,
+        "differ_from_log": summary.differ_from_log,
+        "differ_after_a_change": sum(
+            1 for row in document.transitions if row.log.equal is False and row.configuration_changed
+        ),
         "calls": summary.calls.total,
-    }  # fmt: skip
+    }
 
 
 #: The verifier runs a scenario waits through, at most (one verification window of world time each).
@@ -550,12 +599,20 @@ def build_medic_infra(clients: AwsClients) -> dict[str, str]:
     )["QueueUrl"]
     secret = clients.secrets.create_secret(Name="medic/chatops-signing-secret", SecretString=secrets.token_hex(16))
     executor = {"AWS": f"arn:aws:iam::{ACCOUNT}:role/medic-executor"}
-    trust = {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": ["sts:AssumeRole", "sts:SetSourceIdentity"], "Principal": executor}
-    ]}  # fmt: skip
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": ["sts:AssumeRole", "sts:SetSourceIdentity"], "Principal": executor}
+        ],
+    }
     role = clients.client("iam").create_role(RoleName="medic-actions", AssumeRolePolicyDocument=json.dumps(trust))
-    return {"plans": "medic-plans", "events": "medic-events", "queue": queue, "signing_secret_arn": secret["ARN"],
-            "actions_role_arn": role["Role"]["Arn"]}  # fmt: skip
+    return {
+        "plans": "medic-plans",
+        "events": "medic-events",
+        "queue": queue,
+        "signing_secret_arn": secret["ARN"],
+        "actions_role_arn": role["Role"]["Arn"],
+    }
 
 
 def _zip() -> bytes:
@@ -616,9 +673,10 @@ def build_world(clients: AwsClients, scenario: Scenario, clock: ManualClock, sto
                 if alias.pc_status == "IN_PROGRESS":
                     if alias.pc_allocated:  # what was allocated before: READY at once, then the stuck request
                         lam.put_provisioned_concurrency_config(
-                            FunctionName=spec.name, Qualifier=alias.name,
+                            FunctionName=spec.name,
+                            Qualifier=alias.name,
                             ProvisionedConcurrentExecutions=alias.pc_allocated,
-                        )  # fmt: skip
+                        )
                         lam.get_provisioned_concurrency_config(FunctionName=spec.name, Qualifier=alias.name)
                     moto_ext.set_provisioned_concurrency_ready_delay(24 * 3600)  # reset with the world
                 elif alias.pc_status == "FAILED":
@@ -675,9 +733,12 @@ def build_world(clients: AwsClients, scenario: Scenario, clock: ManualClock, sto
             function_arn = lam.get_function(FunctionName=spec.name)["Configuration"]["FunctionArn"]
             events.put_targets(Rule=invoker.eventbridge_rule, Targets=[{"Id": spec.name, "Arn": function_arn}])
             lam.add_permission(
-                FunctionName=spec.name, StatementId=f"events-{invoker.eventbridge_rule}",
-                Action="lambda:InvokeFunction", Principal="events.amazonaws.com", SourceArn=rule_arn["RuleArn"],
-            )  # fmt: skip
+                FunctionName=spec.name,
+                StatementId=f"events-{invoker.eventbridge_rule}",
+                Action="lambda:InvokeFunction",
+                Principal="events.amazonaws.com",
+                SourceArn=rule_arn["RuleArn"],
+            )
             story.write(f"  invoked asynchronously by EventBridge rule {invoker.eventbridge_rule}")
         if spec.invocations:
             _write_report_lines(clients, spec.name, spec.memory_mb, spec.invocations, clock)
@@ -1011,8 +1072,10 @@ def _tell_truth(account: ModelledAccount, scenario: Scenario, story: Story) -> d
     if truth.fix is not None:
         verdict = "clears the alarm" if truth.fix.clears else "does NOT clear the alarm"
         after = truth.fix.after
-        story.write(f"  fix: {truth.fix.describe()} — replayed, {verdict} (worst period after: {after.alarm_value}, "
-                    f"throttles {after.throttles}, spillover {after.spillover}, p99 {after.p99_ms} ms)")  # fmt: skip
+        story.write(
+            f"  fix: {truth.fix.describe()} — replayed, {verdict} (worst period after: {after.alarm_value}, "
+            f"throttles {after.throttles}, spillover {after.spillover}, p99 {after.p99_ms} ms)"
+        )
     for alternative in truth.alternatives:
         story.write(f"  also clears it: {alternative.describe()}")
     if truth.note:

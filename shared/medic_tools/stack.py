@@ -91,8 +91,10 @@ class Stack:
 
     def _absent(self) -> str:
         known = ", ".join(sorted(self.outputs)) or "none"
-        return f"missing (status {self.status}, outputs: {known}): not a Medic stack, or one deployed from an older " \
-               "template.yaml"  # fmt: skip
+        return (
+            f"missing (status {self.status}, outputs: {known}): not a Medic stack, or one deployed from an older "
+            "template.yaml"
+        )
 
 
 def describe_stack(name: str, clients: AwsClients | None = None) -> Stack:
@@ -111,8 +113,11 @@ def describe_stack(name: str, clients: AwsClients | None = None) -> Stack:
         if error.get("Code") != "ValidationError":
             raise  # access denied, throttled…: the CLI tells AWS's refusal as it tells any other
         message = str(error.get("Message", ""))
-        problem = f"no such stack in {region} (check --stack, and AWS_REGION or the profile's Region)" \
-            if "does not exist" in message else message  # fmt: skip
+        problem = (
+            f"no such stack in {region} (check --stack, and AWS_REGION or the profile's Region)"
+            if "does not exist" in message
+            else message
+        )
         raise StackError(name, problem) from None
     outputs = {str(o["OutputKey"]): str(o.get("OutputValue", "")) for o in found.get("Outputs", [])}
     return Stack(name, region, str(found.get("StackStatus", "?")), outputs)

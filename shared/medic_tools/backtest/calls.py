@@ -50,9 +50,13 @@ class TokenBucket:
     """
 
     def __init__(
-        self, rate: float, burst: float | None = None, *, clock: Callable[[], float] = time.monotonic,
+        self,
+        rate: float,
+        burst: float | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
-    ) -> None:  # fmt: skip
+    ) -> None:
         if not rate > 0:
             raise ValueError(f"rate must be positive, got {rate}")
         self.rate = float(rate)

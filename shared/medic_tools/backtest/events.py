@@ -64,15 +64,21 @@ def parse_history_item(item: Mapping[str, Any]) -> StateChange:
         data = json.loads(str(item.get("HistoryData", "")))
         old, new = data["oldState"], data["newState"]
         return StateChange(
-            alarm_name=name, time=moment, old_value=str(old["stateValue"]), new_value=str(new["stateValue"]),
-            new_reason=str(new.get("stateReason", "")), new_reason_data=_object(new.get("stateReasonData")),
-            old_reason=str(old.get("stateReason", "")), old_reason_data=_object(old.get("stateReasonData")),
-        )  # fmt: skip
+            alarm_name=name,
+            time=moment,
+            old_value=str(old["stateValue"]),
+            new_value=str(new["stateValue"]),
+            new_reason=str(new.get("stateReason", "")),
+            new_reason_data=_object(new.get("stateReasonData")),
+            old_reason=str(old.get("stateReason", "")),
+            old_reason_data=_object(old.get("stateReasonData")),
+        )
     except (ValueError, KeyError, TypeError) as exc:
         summary = _SUMMARY.search(str(item.get("HistorySummary", "")))
         problem = f"HistoryData unreadable ({type(exc).__name__}: {exc})"
-        return StateChange(name, moment, summary["old"] if summary else "?", summary["new"] if summary else "?",
-                           problem=problem)  # fmt: skip
+        return StateChange(
+            name, moment, summary["old"] if summary else "?", summary["new"] if summary else "?", problem=problem
+        )
 
 
 def _object(value: Any) -> Mapping[str, Any] | None:
@@ -106,11 +112,15 @@ def configuration(alarm: Mapping[str, Any]) -> dict[str, Any]:
             if query_stat is not None:
                 metric = query_stat["Metric"]
                 entry["metricStat"] = {
-                    "metric": {"namespace": metric.get("Namespace", ""), "name": metric.get("MetricName", ""),
-                               "dimensions": _dimensions(metric.get("Dimensions"))},
-                    "period": query_stat["Period"], "stat": query_stat["Stat"],
+                    "metric": {
+                        "namespace": metric.get("Namespace", ""),
+                        "name": metric.get("MetricName", ""),
+                        "dimensions": _dimensions(metric.get("Dimensions")),
+                    },
+                    "period": query_stat["Period"],
+                    "stat": query_stat["Stat"],
                     **({"unit": query_stat["Unit"]} if query_stat.get("Unit") else {}),
-                }  # fmt: skip
+                }
             if query.get("Expression") is not None:
                 entry["expression"] = query["Expression"]
             for key, name in (("Label", "label"), ("Period", "period"), ("AccountId", "accountId")):
@@ -120,15 +130,20 @@ def configuration(alarm: Mapping[str, Any]) -> dict[str, Any]:
             metric_stats.append(entry)
     else:
         stat: dict[str, Any] = {
-            "metric": {"namespace": alarm.get("Namespace", ""), "name": alarm.get("MetricName", ""),
-                       "dimensions": _dimensions(alarm.get("Dimensions"))},
-            "period": alarm.get("Period"), "stat": alarm.get("Statistic") or alarm.get("ExtendedStatistic"),
-        }  # fmt: skip
+            "metric": {
+                "namespace": alarm.get("Namespace", ""),
+                "name": alarm.get("MetricName", ""),
+                "dimensions": _dimensions(alarm.get("Dimensions")),
+            },
+            "period": alarm.get("Period"),
+            "stat": alarm.get("Statistic") or alarm.get("ExtendedStatistic"),
+        }
         if alarm.get("Unit"):
             stat["unit"] = alarm["Unit"]
         # AWS shows a generated id for a single-metric alarm; a name-based UUID of the ARN keeps it stable.
-        metric_stats.append({"id": str(uuid.uuid5(uuid.NAMESPACE_URL, str(alarm["AlarmArn"]))), "metricStat": stat,
-                             "returnData": True})  # fmt: skip
+        metric_stats.append(
+            {"id": str(uuid.uuid5(uuid.NAMESPACE_URL, str(alarm["AlarmArn"]))), "metricStat": stat, "returnData": True}
+        )
     config: dict[str, Any] = {}
     if alarm.get("AlarmDescription"):
         config["description"] = alarm["AlarmDescription"]

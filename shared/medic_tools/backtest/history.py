@@ -74,8 +74,13 @@ def metric_alarms(clients: AwsClients) -> list[dict[str, Any]]:
     return alarms
 
 
-def scope(alarms: Sequence[Mapping[str, Any]], functions: Mapping[str, Mapping[str, str]], opt_in_tag: tuple[str, str],
-          only: Sequence[str] = (), now: datetime | None = None) -> list[ScopedAlarm]:  # fmt: skip
+def scope(
+    alarms: Sequence[Mapping[str, Any]],
+    functions: Mapping[str, Mapping[str, str]],
+    opt_in_tag: tuple[str, str],
+    only: Sequence[str] = (),
+    now: datetime | None = None,
+) -> list[ScopedAlarm]:
     """Each alarm classified on its configuration (as if it fired now) and judged in or out of scope."""
     from medic.clock import SystemClock
 
@@ -98,8 +103,11 @@ def scope(alarms: Sequence[Mapping[str, Any]], functions: Mapping[str, Mapping[s
             if not skipped and only and target.function_name not in only:
                 skipped = "not among --function"
         elif target.kind == "db_instance" and target.db_instance_id:
-            skipped = "" if target.db_instance_id in databases else \
-                f"no opted-in function is a consumer of database {target.db_instance_id} ({DATABASE_TAG})"  # fmt: skip
+            skipped = (
+                ""
+                if target.db_instance_id in databases
+                else f"no opted-in function is a consumer of database {target.db_instance_id} ({DATABASE_TAG})"
+            )
             consumers = {name for name, tags in functions.items() if tags.get(DATABASE_TAG) == target.db_instance_id}
             if not skipped and only and not consumers & set(only):
                 skipped = "no consumer among --function"
@@ -112,8 +120,11 @@ def scope(alarms: Sequence[Mapping[str, Any]], functions: Mapping[str, Mapping[s
 def state_changes(clients: AwsClients, alarm_name: str, period: Period) -> list[StateChange]:
     """The alarm's StateUpdate items in the period, oldest first (paginated DescribeAlarmHistory)."""
     pages = clients.cloudwatch.get_paginator("describe_alarm_history").paginate(
-        AlarmName=alarm_name, HistoryItemType="StateUpdate", StartDate=period.since, EndDate=period.until,
+        AlarmName=alarm_name,
+        HistoryItemType="StateUpdate",
+        StartDate=period.since,
+        EndDate=period.until,
         ScanBy="TimestampAscending",
-    )  # fmt: skip
+    )
     changes = [parse_history_item(item) for page in pages for item in page.get("AlarmHistoryItems", [])]
     return sorted(changes, key=lambda change: change.time)

@@ -40,8 +40,10 @@ class Verdict(_Model):
     diagnosis: str | None = None
     rule: str | None = None
     mode: str | None = Field(default=None, description="auto, approve or notify")
-    status: str = Field(description="the state triage would start the plan in, before the stateful controls: "
-                                    "NOOP, BLOCKED, PROPOSED or APPROVED")  # fmt: skip
+    status: str = Field(
+        description="the state triage would start the plan in, before the stateful controls: "
+        "NOOP, BLOCKED, PROPOSED or APPROVED"
+    )
     reason: str | None = None
     actions: list[ActionRow] = Field(default_factory=list)
     blocked_by: list[Refusal] = Field(default_factory=list)
@@ -87,8 +89,9 @@ class TransitionRow(_Model):
     signal_reason: str = ""
     decision: Verdict
     against: Verdict | None = Field(default=None, description="with --against: the other runbook's verdict")
-    altered: list[str] | None = Field(default=None, description="with --against: what differs (diagnosis, mode, "
-                                                                "actions); empty when nothing does")  # fmt: skip
+    altered: list[str] | None = Field(
+        default=None, description="with --against: what differs (diagnosis, mode, actions); empty when nothing does"
+    )
     log: LogOutcome
     configuration_changed: dict[str, list[Any]] = Field(
         default_factory=dict,
@@ -130,8 +133,9 @@ class Calls(_Model):
 
     total: int
     by_operation: dict[str, int] = Field(description="service:Operation → calls")
-    per_transition: float | None = Field(description="the calls of the facts and log lookups, per transition "
-                                                     "replayed in this run")  # fmt: skip
+    per_transition: float | None = Field(
+        description="the calls of the facts and log lookups, per transition replayed in this run"
+    )
     rate_limit: float = Field(description="--rate: calls a second at most")
     waited_s: float = Field(description="time spent waiting on the rate limit")
 

@@ -56,7 +56,9 @@ class Period:
         if end > now:
             raise InputError(field="--until", source=SOURCE, problem=f"{end:%Y-%m-%dT%H:%M:%SZ} is in the future")
         if start >= end:
-            raise InputError(field="--since", source=SOURCE,
-                             problem=f"{start:%Y-%m-%dT%H:%M:%SZ} is not before --until "
-                                     f"({end:%Y-%m-%dT%H:%M:%SZ})")  # fmt: skip
+            raise InputError(
+                field="--since",
+                source=SOURCE,
+                problem=f"{start:%Y-%m-%dT%H:%M:%SZ} is not before --until ({end:%Y-%m-%dT%H:%M:%SZ})",
+            )
         return cls(start, end)

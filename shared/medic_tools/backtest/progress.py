@@ -13,8 +13,14 @@ WIDTH = 24
 class Progress:
     """`start(phase, total)`, then `step()` per item done; `close()` clears the line. Silent unless `enabled`."""
 
-    def __init__(self, stream: IO[str] | None, *, quiet: bool = False, calls: Callable[[], int] = lambda: 0,
-                 clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
+    def __init__(
+        self,
+        stream: IO[str] | None,
+        *,
+        quiet: bool = False,
+        calls: Callable[[], int] = lambda: 0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.stream = stream
         self.enabled = stream is not None and not quiet and stream.isatty()
         self.calls, self.clock = calls, clock
@@ -40,8 +46,10 @@ class Progress:
         filled = WIDTH * self.done // self.total if self.total else WIDTH
         elapsed = max(self.clock() - self.started, 1e-9)
         calls = self.calls()
-        return (f"{self.phase} [{'#' * filled}{'-' * (WIDTH - filled)}] {self.done}/{self.total} · {calls} AWS calls"
-                f" · {self.done / elapsed:.1f}/s")  # fmt: skip
+        return (
+            f"{self.phase} [{'#' * filled}{'-' * (WIDTH - filled)}] {self.done}/{self.total} · {calls} AWS calls"
+            f" · {self.done / elapsed:.1f}/s"
+        )
 
     def _draw(self) -> None:
         if self.enabled and self.stream is not None:

@@ -18,8 +18,9 @@ def plan_text(verdict: Verdict) -> str:
     ...     before=512, after=1024), ActionRow(kind="advise", target="f")]))
     'set_memory f 512 → 1024, advice'
     """
-    changes = [f"{a.kind} {a.target} {_value(a.before)} → {_value(a.after)}" for a in verdict.actions
-               if a.kind != "advise"]  # fmt: skip
+    changes = [
+        f"{a.kind} {a.target} {_value(a.before)} → {_value(a.after)}" for a in verdict.actions if a.kind != "advise"
+    ]
     advice = sum(1 for action in verdict.actions if action.kind == "advise")
     if advice:
         changes.append("advice" if advice == 1 else f"{advice} pieces of advice")
@@ -57,8 +58,10 @@ def _short(text: str, width: int) -> str:
 
 def _columns(rows: Sequence[Sequence[str]]) -> list[str]:
     widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]) - 1)]
-    return ["  ".join([*(cell.ljust(width) for cell, width in zip(row, widths, strict=False)), row[-1]]).rstrip()
-            for row in rows]  # fmt: skip
+    return [
+        "  ".join([*(cell.ljust(width) for cell, width in zip(row, widths, strict=False)), row[-1]]).rstrip()
+        for row in rows
+    ]
 
 
 def table(document: BacktestDocument) -> str:
@@ -73,9 +76,19 @@ def table(document: BacktestDocument) -> str:
     rows = [header]
     for row in document.transitions:
         verdict = row.decision
-        rows.append((row.time[:16].replace("T", " ") + "Z", _short(row.alarm, 40), row.target, row.signal,
-                     _short(decision_text(verdict), 60), verdict.mode or "—", cost_text(verdict), log_text(row),
-                     plan_text(verdict)))  # fmt: skip
+        rows.append(
+            (
+                row.time[:16].replace("T", " ") + "Z",
+                _short(row.alarm, 40),
+                row.target,
+                row.signal,
+                _short(decision_text(verdict), 60),
+                verdict.mode or "—",
+                cost_text(verdict),
+                log_text(row),
+                plan_text(verdict),
+            )
+        )
     if document.transitions:
         table_lines = _columns(rows)
         lines.append(table_lines[0])
@@ -89,10 +102,13 @@ def table(document: BacktestDocument) -> str:
         lines.extend(_altered(document))
     calls = summary.calls
     per = f" ({calls.per_transition:g} per transition replayed)" if calls.per_transition is not None else ""
-    lines.append(f"{calls.total} AWS calls, all reads{per}, at most {calls.rate_limit:g}/s "
-                 f"(waited {calls.waited_s:g} s)")  # fmt: skip
-    lines.append("note: metrics and REPORT lines are as of each transition; configuration facts (memory, reserved and "
-                 "provisioned concurrency, autoscaling, the account's limit) are today's")  # fmt: skip
+    lines.append(
+        f"{calls.total} AWS calls, all reads{per}, at most {calls.rate_limit:g}/s (waited {calls.waited_s:g} s)"
+    )
+    lines.append(
+        "note: metrics and REPORT lines are as of each transition; configuration facts (memory, reserved and "
+        "provisioned concurrency, autoscaling, the account's limit) are today's"
+    )
     if not document.log.available:
         lines.append(f"note: {document.log.note}")
     return "\n".join(lines)
@@ -104,29 +120,37 @@ def _details(row: TransitionRow) -> list[str]:
         details.append(f"log: {row.log.note}")
     details += [f"note: {note}" for note in row.notes]
     if row.against is not None and row.altered:
-        details.append(f"against: {decision_text(row.against)} · {row.against.mode or '—'} · {plan_text(row.against)}"
-                       f"  (alters {', '.join(row.altered)})")  # fmt: skip
+        details.append(
+            f"against: {decision_text(row.against)} · {row.against.mode or '—'} · {plan_text(row.against)}"
+            f"  (alters {', '.join(row.altered)})"
+        )
     return details
 
 
 def _summary_line(document: BacktestDocument) -> str:
     summary = document.summary
     resumed = f" ({summary.resumed} from --resume)" if summary.resumed else ""
-    return (f"{summary.alarm_transitions} ALARM transitions, {summary.alarm_transitions} decisions replayed{resumed}: "
-            f"{summary.equal_to_log} equal to the log, {summary.differ_from_log} differ, {summary.not_in_log} not "
-            "compared")  # fmt: skip
+    return (
+        f"{summary.alarm_transitions} ALARM transitions, {summary.alarm_transitions} decisions replayed{resumed}: "
+        f"{summary.equal_to_log} equal to the log, {summary.differ_from_log} differ, {summary.not_in_log} not "
+        "compared"
+    )
 
 
 def _altered(document: BacktestDocument) -> list[str]:
     summary = document.summary
     assert document.against is not None
-    lines = [f"against {document.against.name} v{document.against.version} ({' + '.join(document.against.layers)}): "
-             f"this change alters {summary.altered} of {summary.alarm_transitions} decisions"]  # fmt: skip
+    lines = [
+        f"against {document.against.name} v{document.against.version} ({' + '.join(document.against.layers)}): "
+        f"this change alters {summary.altered} of {summary.alarm_transitions} decisions"
+    ]
     for row in document.transitions:
         if row.against is not None and row.altered:
-            lines.append(f"  {row.time} {row.alarm}: {decision_text(row.decision)} · {row.decision.mode or '—'} · "
-                         f"{plan_text(row.decision)}  →  {decision_text(row.against)} · {row.against.mode or '—'} · "
-                         f"{plan_text(row.against)}")  # fmt: skip
+            lines.append(
+                f"  {row.time} {row.alarm}: {decision_text(row.decision)} · {row.decision.mode or '—'} · "
+                f"{plan_text(row.decision)}  →  {decision_text(row.against)} · {row.against.mode or '—'} · "
+                f"{plan_text(row.against)}"
+            )
     return lines
 
 

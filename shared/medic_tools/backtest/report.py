@@ -113,15 +113,25 @@ def _summary(document: BacktestDocument) -> list[str]:
         + f", at most {summary.calls.rate_limit:g} a second.",
     ]
     if document.against is not None:
-        lines.append(f"Against {document.against.name} v{document.against.version} "
-                     f"({' + '.join(document.against.layers)}): this change alters {summary.altered} of "
-                     f"{summary.alarm_transitions} decisions.")  # fmt: skip
+        lines.append(
+            f"Against {document.against.name} v{document.against.version} "
+            f"({' + '.join(document.against.layers)}): this change alters {summary.altered} of "
+            f"{summary.alarm_transitions} decisions."
+        )
     return lines
 
 
 def _row_cells(row: TransitionRow) -> list[str]:
-    cells = [row.time, row.alarm, row.signal, decision_text(row.decision), row.decision.mode or "—",
-             plan_text(row.decision), cost_text(row.decision), log_text(row)]  # fmt: skip
+    cells = [
+        row.time,
+        row.alarm,
+        row.signal,
+        decision_text(row.decision),
+        row.decision.mode or "—",
+        plan_text(row.decision),
+        cost_text(row.decision),
+        log_text(row),
+    ]
     extra = [*row.log.differences, *row.notes]
     if row.against is not None and row.altered:
         extra.append(f"against: {decision_text(row.against)} · {row.against.mode or '—'} · {plan_text(row.against)}")
@@ -133,15 +143,25 @@ HEADER: Final = ("time", "alarm", "signal", "decision (rule)", "mode", "plan", "
 
 def markdown_report(document: BacktestDocument) -> str:
     since, until = parse_iso(document.period.since), parse_iso(document.period.until)
-    lines = [f"# Medic backtest, {document.period.since} → {document.period.until}", "",
-             f"Runbook {document.runbook.name} v{document.runbook.version} ({' + '.join(document.runbook.layers)}); "
-             f"opt-in tag `{document.opt_in_tag}`; log: "
-             f"{'read' if document.log.available else document.log.note}.", "",
-             *(f"- {line}" for line in _summary(document)), ""]  # fmt: skip
+    lines = [
+        f"# Medic backtest, {document.period.since} → {document.period.until}",
+        "",
+        f"Runbook {document.runbook.name} v{document.runbook.version} ({' + '.join(document.runbook.layers)}); "
+        f"opt-in tag `{document.opt_in_tag}`; log: "
+        f"{'read' if document.log.available else document.log.note}.",
+        "",
+        *(f"- {line}" for line in _summary(document)),
+        "",
+    ]
     legend = "█ ALARM, ▄ INSUFFICIENT_DATA, ▁ OK, · unknown; ▲ a replayed decision"
     for name, (alarms, rows) in _groups(document).items():
-        lines += [f"## {name}", "", f"{SLICES} slices of {_duration(until - since, SLICES)} each ({legend}):", "",
-                  "```"]  # fmt: skip
+        lines += [
+            f"## {name}",
+            "",
+            f"{SLICES} slices of {_duration(until - since, SLICES)} each ({legend}):",
+            "",
+            "```",
+        ]
         width = max((len(alarm.alarm) for alarm in alarms), default=0)
         for alarm in alarms:
             times = [parse_iso(row.time) for row in rows if row.alarm == alarm.alarm]
@@ -185,8 +205,10 @@ def svg_chart(alarms: Sequence[AlarmTimeline], rows: Sequence[TransitionRow], si
     def x(moment: datetime) -> float:
         return round(label + width * (moment - since).total_seconds() / total, 1)
 
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{label + width + 10}" height="{height}" '
-             'font-family="sans-serif" font-size="11">']  # fmt: skip
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{label + width + 10}" height="{height}" '
+        'font-family="sans-serif" font-size="11">'
+    ]
     for index, alarm in enumerate(alarms):
         y = top + index * lane
         parts.append(f'<text x="0" y="{y + 12}">{html.escape(alarm.alarm[:34])}</text>')
@@ -195,23 +217,28 @@ def svg_chart(alarms: Sequence[AlarmTimeline], rows: Sequence[TransitionRow], si
             if span.state is None:
                 continue
             start, end = x(span.start), x(span.end)
-            parts.append(f'<rect x="{start}" y="{y + 2}" width="{max(end - start, 1.0)}" height="12" '
-                         f'fill="{COLOURS.get(span.state, "#999")}"><title>{html.escape(span.state)} '
-                         f'{span.start:%Y-%m-%d %H:%M} → {span.end:%Y-%m-%d %H:%M}</title></rect>')  # fmt: skip
+            parts.append(
+                f'<rect x="{start}" y="{y + 2}" width="{max(end - start, 1.0)}" height="12" '
+                f'fill="{COLOURS.get(span.state, "#999")}"><title>{html.escape(span.state)} '
+                f"{span.start:%Y-%m-%d %H:%M} → {span.end:%Y-%m-%d %H:%M}</title></rect>"
+            )
         for row in rows:
             if row.alarm != alarm.alarm:
                 continue
             at = x(parse_iso(row.time))
             tip = f"{row.time}: {decision_text(row.decision)} · {row.decision.mode or '—'} · {plan_text(row.decision)}"
             tip += f" · log: {log_text(row)}"
-            parts.append(f'<polygon points="{at - 5},{y - 4} {at + 5},{y - 4} {at},{y + 3}" fill="#222">'
-                         f'<title>{html.escape(tip)}</title></polygon>')  # fmt: skip
+            parts.append(
+                f'<polygon points="{at - 5},{y - 4} {at + 5},{y - 4} {at},{y + 3}" fill="#222">'
+                f"<title>{html.escape(tip)}</title></polygon>"
+            )
     axis = top + lane * len(alarms) + 14
     for fraction in (0.0, 0.5, 1.0):
         moment = since + (until - since) * fraction
         anchor = ("start", "middle", "end")[int(fraction * 2)]
-        parts.append(f'<text x="{label + width * fraction}" y="{axis}" text-anchor="{anchor}">'
-                     f"{moment:%Y-%m-%d %H:%M}Z</text>")  # fmt: skip
+        parts.append(
+            f'<text x="{label + width * fraction}" y="{axis}" text-anchor="{anchor}">{moment:%Y-%m-%d %H:%M}Z</text>'
+        )
     parts.append("</svg>")
     return "".join(parts)
 
@@ -219,11 +246,13 @@ def svg_chart(alarms: Sequence[AlarmTimeline], rows: Sequence[TransitionRow], si
 def html_report(document: BacktestDocument) -> str:
     since, until = parse_iso(document.period.since), parse_iso(document.period.until)
     esc = html.escape
-    body = [f"<h1>Medic backtest, {esc(document.period.since)} → {esc(document.period.until)}</h1>",
-            f"<p>Runbook {esc(document.runbook.name)} v{document.runbook.version} "
-            f"({esc(' + '.join(document.runbook.layers))}); opt-in tag <code>{esc(document.opt_in_tag)}</code>; log: "
-            f"{'read' if document.log.available else esc(document.log.note)}.</p>",
-            "<ul>" + "".join(f"<li>{esc(line)}</li>" for line in _summary(document)) + "</ul>"]  # fmt: skip
+    body = [
+        f"<h1>Medic backtest, {esc(document.period.since)} → {esc(document.period.until)}</h1>",
+        f"<p>Runbook {esc(document.runbook.name)} v{document.runbook.version} "
+        f"({esc(' + '.join(document.runbook.layers))}); opt-in tag <code>{esc(document.opt_in_tag)}</code>; log: "
+        f"{'read' if document.log.available else esc(document.log.note)}.</p>",
+        "<ul>" + "".join(f"<li>{esc(line)}</li>" for line in _summary(document)) + "</ul>",
+    ]
     for name, (alarms, rows) in _groups(document).items():
         body.append(f"<h2>{esc(name)}</h2>")
         body.append(svg_chart(alarms, rows, since, until))
@@ -234,7 +263,11 @@ def html_report(document: BacktestDocument) -> str:
         else:
             body.append("<p>No transition to ALARM in the period.</p>")
     body.append("<h2>Notes</h2><ul>" + "".join(f"<li>{esc(note)}</li>" for note in document.notes) + "</ul>")
-    style = ("body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;font-size:12px}"
-             "td,th{border:1px solid #ccc;padding:3px 6px;text-align:left;vertical-align:top}")  # fmt: skip
-    return (f'<!doctype html><html><head><meta charset="utf-8"><title>Medic backtest</title><style>{style}</style>'
-            f"</head><body>{''.join(body)}</body></html>\n")  # fmt: skip
+    style = (
+        "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;font-size:12px}"
+        "td,th{border:1px solid #ccc;padding:3px 6px;text-align:left;vertical-align:top}"
+    )
+    return (
+        f'<!doctype html><html><head><meta charset="utf-8"><title>Medic backtest</title><style>{style}</style>'
+        f"</head><body>{''.join(body)}</body></html>\n"
+    )

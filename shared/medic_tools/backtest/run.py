@@ -95,10 +95,19 @@ def _ref(runbook: Runbook) -> RunbookRef:
 
 
 def backtest(
-    window: Window, *, settings: Settings, runbooks: Runbooks, session: Any, log: LogRef, now: datetime,
-    endpoint_url: str | None = None, rate: float = DEFAULT_RATE, functions: Sequence[str] = (),
-    resume: ResumeFile | None = None, progress: Progress | None = None,
-) -> BacktestDocument:  # fmt: skip
+    window: Window,
+    *,
+    settings: Settings,
+    runbooks: Runbooks,
+    session: Any,
+    log: LogRef,
+    now: datetime,
+    endpoint_url: str | None = None,
+    rate: float = DEFAULT_RATE,
+    functions: Sequence[str] = (),
+    resume: ResumeFile | None = None,
+    progress: Progress | None = None,
+) -> BacktestDocument:
     """Replay every transition to ALARM of the opted-in functions' alarms in `window`, reading AWS through `session`
     (a boto3 Session no client was made from yet: it is hooked read-only, rate-limited and counted)."""
     from medic.aws import AwsClients
@@ -119,10 +128,14 @@ def backtest(
         alarm.changes = history.state_changes(clients, alarm.name, window)
         progress.step()
     pending = sorted(
-        ((change, alarm, alarm.changes[index - 1].time if index else None)
-         for alarm in in_scope for index, change in enumerate(alarm.changes) if change.new_value == "ALARM"),
+        (
+            (change, alarm, alarm.changes[index - 1].time if index else None)
+            for alarm in in_scope
+            for index, change in enumerate(alarm.changes)
+            if change.new_value == "ALARM"
+        ),
         key=lambda entry: (entry[0].time, entry[1].name),
-    )  # fmt: skip
+    )
     replayer = Replayer(clients, settings, runbooks.runbook, runbooks.against, ledger, now, log.note)
     rows: list[TransitionRow] = []
     resumed = 0
@@ -144,26 +157,44 @@ def backtest(
     compared = [row.log.equal for row in rows]
     arns = [str(alarm.alarm["AlarmArn"]).split(":") for alarm in scoped]
     return BacktestDocument(
-        generated_at=iso(now), period=Period(since=iso(window.since), until=iso(window.until)),
-        account=arns[0][4] if arns else None, region=clients.region, opt_in_tag="=".join(settings.opt_in_tag),
-        runbook=_ref(runbooks.runbook), against=_ref(runbooks.against) if runbooks.against else None, log=log,
-        alarms=[AlarmTimeline(alarm=a.name, function=a.function, target=a.target,
-                              signal=a.signal.kind if a.signal else "unknown",
-                              changes=[StateChangeRow(time=iso(c.time), old=c.old_value, new=c.new_value)
-                                       for c in a.changes]) for a in in_scope],
+        generated_at=iso(now),
+        period=Period(since=iso(window.since), until=iso(window.until)),
+        account=arns[0][4] if arns else None,
+        region=clients.region,
+        opt_in_tag="=".join(settings.opt_in_tag),
+        runbook=_ref(runbooks.runbook),
+        against=_ref(runbooks.against) if runbooks.against else None,
+        log=log,
+        alarms=[
+            AlarmTimeline(
+                alarm=a.name,
+                function=a.function,
+                target=a.target,
+                signal=a.signal.kind if a.signal else "unknown",
+                changes=[StateChangeRow(time=iso(c.time), old=c.old_value, new=c.new_value) for c in a.changes],
+            )
+            for a in in_scope
+        ],
         skipped_alarms=[SkippedAlarm(alarm=a.name, reason=a.skipped) for a in scoped if a.skipped],
         transitions=rows,
         summary=Summary(
-            alarm_transitions=len(rows), replayed=replayed, resumed=resumed,
-            equal_to_log=compared.count(True), differ_from_log=compared.count(False),
+            alarm_transitions=len(rows),
+            replayed=replayed,
+            resumed=resumed,
+            equal_to_log=compared.count(True),
+            differ_from_log=compared.count(False),
             not_in_log=compared.count(None),
             altered=sum(1 for row in rows if row.altered) if runbooks.against is not None else None,
-            calls=Calls(total=calls.total, by_operation=calls.by_operation(),
-                        per_transition=round((calls.total - before) / replayed, 1) if replayed else None,
-                        rate_limit=rate, waited_s=round(bucket.waited_s, 1)),
+            calls=Calls(
+                total=calls.total,
+                by_operation=calls.by_operation(),
+                per_transition=round((calls.total - before) / replayed, 1) if replayed else None,
+                rate_limit=rate,
+                waited_s=round(bucket.waited_s, 1),
+            ),
         ),
         notes=[*NOTES, *([log.note] if not log.available else [])],
-    )  # fmt: skip
+    )
 
 
 # -- the command ----------------------------------------------------------------------------------
@@ -180,8 +211,9 @@ def log_environment(stack: str | None, environ: Mapping[str, str]) -> tuple[dict
     plans, events = env.get("MEDIC_PLANS_TABLE"), env.get("MEDIC_EVENTS_TABLE")
     if plans and events:
         return env, LogRef(available=True, plans_table=plans, events_table=events)
-    unset = " and ".join(name for name, value in (("MEDIC_PLANS_TABLE", plans), ("MEDIC_EVENTS_TABLE", events))
-                         if not value)  # fmt: skip
+    unset = " and ".join(
+        name for name, value in (("MEDIC_PLANS_TABLE", plans), ("MEDIC_EVENTS_TABLE", events)) if not value
+    )
     return env, LogRef(available=False, note=f"log not available: {unset} unset (or give --stack)")
 
 
@@ -198,8 +230,9 @@ def run(args: argparse.Namespace) -> int:
     now = SystemClock().now()
     window = Window.parse(args.since, args.until, now)
     if not (args.rate > 0 and args.rate < float("inf")):
-        raise InputError(field="--rate", source=SOURCE, problem=f"{args.rate:g} is not a positive number of calls a "
-                                                                "second")  # fmt: skip
+        raise InputError(
+            field="--rate", source=SOURCE, problem=f"{args.rate:g} is not a positive number of calls a second"
+        )
     if args.report:
         check_report_path(args.report)
     configure(os.environ.get("MEDIC_LOG_LEVEL") or "WARNING")  # the report is the output
@@ -207,16 +240,30 @@ def run(args: argparse.Namespace) -> int:
     placeholders = {} if log.available else {"plans_table": "-", "events_table": "-"}
     settings = Settings.from_env(env, **placeholders)
     runbooks = load_runbooks(settings, args.runbook, args.override, args.against)
-    key = fingerprint([*runbooks.files, "|", *runbooks.against_files],
-                      settings.model_dump(exclude={"plans_table", "events_table"}))  # fmt: skip
+    key = fingerprint(
+        [*runbooks.files, "|", *runbooks.against_files], settings.model_dump(exclude={"plans_table", "events_table"})
+    )
     resume = ResumeFile(args.resume, key) if args.resume else None
     if resume is not None and (resume.unreadable or resume.ignored):
-        print(f"medic: backtest: --resume {args.resume}: {resume.unreadable} unreadable line(s) and {resume.ignored} "
-              "of another runbook or settings ignored", file=sys.stderr)  # fmt: skip
+        print(
+            f"medic: backtest: --resume {args.resume}: {resume.unreadable} unreadable line(s) and {resume.ignored} "
+            "of another runbook or settings ignored",
+            file=sys.stderr,
+        )
     progress = Progress(sys.stderr, quiet=args.quiet)
     try:
-        document = backtest(window, settings=settings, runbooks=runbooks, session=boto3.Session(), log=log, now=now,
-                            rate=args.rate, functions=args.function, resume=resume, progress=progress)  # fmt: skip
+        document = backtest(
+            window,
+            settings=settings,
+            runbooks=runbooks,
+            session=boto3.Session(),
+            log=log,
+            now=now,
+            rate=args.rate,
+            functions=args.function,
+            resume=resume,
+            progress=progress,
+        )
     finally:
         progress.close()
         if resume is not None:

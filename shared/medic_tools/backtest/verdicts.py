@@ -47,10 +47,14 @@ def runbook_label(runbook: Runbook) -> str:
 
 def action_row(action: PlannedAction) -> ActionRow:
     return ActionRow(
-        kind=action.kind, target=action.target, before=action.before.get(action.primary),
-        after=action.after.get(action.primary), clamps=list(action.clamps), cost_monthly_usd=action.cost_monthly_usd,
+        kind=action.kind,
+        target=action.target,
+        before=action.before.get(action.primary),
+        after=action.after.get(action.primary),
+        clamps=list(action.clamps),
+        cost_monthly_usd=action.cost_monthly_usd,
         changes={key: [action.before.get(key), action.after.get(key)] for key in action.after},
-    )  # fmt: skip
+    )
 
 
 def _key(action: PlannedAction) -> tuple[str, str, dict[str, Any], dict[str, Any]]:
@@ -70,9 +74,14 @@ class Decided:
 def configuration_facts(facts: Facts) -> set[str]:
     """The facts the runbook sees that were read from configuration (today's, whatever the transition's time)."""
     values = facts.values()
-    return {name for name, source in facts.sources.items()
-            if name in values and source.startswith(CONFIGURATION_SOURCES) and "cloudwatch:" not in source
-            and "logs:" not in source}  # fmt: skip
+    return {
+        name
+        for name, source in facts.sources.items()
+        if name in values
+        and source.startswith(CONFIGURATION_SOURCES)
+        and "cloudwatch:" not in source
+        and "logs:" not in source
+    }
 
 
 def verdict(runbook: Runbook, signal: Signal, facts: Facts | None, plan: Plan, settings: Settings) -> Decided:
@@ -97,12 +106,21 @@ def verdict(runbook: Runbook, signal: Signal, facts: Facts | None, plan: Plan, s
     else:
         status = "APPROVED"
     costs = [action.cost_monthly_usd for action in actions if action.cost_monthly_usd is not None]
-    return Decided(Verdict(
-        runbook=label, diagnosis=decision.diagnosis, rule=decision.rule, mode=decision.mode, status=status,
-        reason=decision.reason or None, actions=[action_row(action) for action in actions],
-        blocked_by=[Refusal(guard=r.guard, message=r.message) for r in refusals],
-        cost_monthly_usd=round(sum(costs), 2) if costs else None,
-    ), actions, read)  # fmt: skip
+    return Decided(
+        Verdict(
+            runbook=label,
+            diagnosis=decision.diagnosis,
+            rule=decision.rule,
+            mode=decision.mode,
+            status=status,
+            reason=decision.reason or None,
+            actions=[action_row(action) for action in actions],
+            blocked_by=[Refusal(guard=r.guard, message=r.message) for r in refusals],
+            cost_monthly_usd=round(sum(costs), 2) if costs else None,
+        ),
+        actions,
+        read,
+    )
 
 
 def altered(one: Decided, other: Decided) -> list[str]:
@@ -119,8 +137,12 @@ def altered(one: Decided, other: Decided) -> list[str]:
 
 def _shown(actions: Sequence[PlannedAction]) -> str:
     """`set_provisioned_concurrency checkout:live 20 → 78, advise checkout:live` ("none" for no action)."""
-    shown = [f"{a.kind} {a.target}" if a.kind == "advise" else
-             f"{a.kind} {a.target} {a.before.get(a.primary)} → {a.after.get(a.primary)}" for a in actions]  # fmt: skip
+    shown = [
+        f"{a.kind} {a.target}"
+        if a.kind == "advise"
+        else f"{a.kind} {a.target} {a.before.get(a.primary)} → {a.after.get(a.primary)}"
+        for a in actions
+    ]
     return ", ".join(shown) or "none"
 
 
@@ -145,8 +167,10 @@ def transition_notes(change: StateChange, now: datetime) -> list[str]:
     elif change.new_reason_data is None:
         notes.append("the history item has no stateReasonData: the alarm's value and threshold are unknown")
     if now - change.time > ONE_MINUTE_RETENTION:
-        notes.append("older than 15 days: CloudWatch keeps 60-second datapoints 15 days, and the facts read "
-                     "60-second periods (the metric facts may find none)")  # fmt: skip
+        notes.append(
+            "older than 15 days: CloudWatch keeps 60-second datapoints 15 days, and the facts read "
+            "60-second periods (the metric facts may find none)"
+        )
     return notes
 
 
@@ -155,9 +179,15 @@ class Replayer:
     when there is one."""
 
     def __init__(
-        self, clients: AwsClients, settings: Settings, runbook: Runbook, against: Runbook | None,
-        ledger: Ledger | None, now: datetime, log_note: str = "",
-    ) -> None:  # fmt: skip
+        self,
+        clients: AwsClients,
+        settings: Settings,
+        runbook: Runbook,
+        against: Runbook | None,
+        ledger: Ledger | None,
+        now: datetime,
+        log_note: str = "",
+    ) -> None:
         self.settings = settings
         self.runbook, self.against = runbook, against
         self.ledger = ledger
@@ -175,9 +205,16 @@ class Replayer:
             pid = plan_id(arn, iso(change.time))
             empty = Verdict(runbook=runbook_label(self.runbook), status="NOOP", reason=f"rebuilt event invalid: {exc}")
             return TransitionRow(
-                plan_id=pid, time=iso(change.time), alarm=scoped.name, alarm_arn=arn, target="(none)",
-                signal="unknown", decision=empty, log=self._log_only(pid), notes=notes,
-            )  # fmt: skip
+                plan_id=pid,
+                time=iso(change.time),
+                alarm=scoped.name,
+                alarm_arn=arn,
+                target="(none)",
+                signal="unknown",
+                decision=empty,
+                log=self._log_only(pid),
+                notes=notes,
+            )
         signal = classify(event)
         plan = self._plan(event, signal)
         runbooks = [self.runbook, *([self.against] if self.against is not None else [])]
@@ -201,22 +238,40 @@ class Replayer:
                 shown = ", ".join(f"{name} {today[name]}" for name in read)
                 notes.append(f"decided on today's configuration ({shown}): no plan in the log to tell what it was")
         return TransitionRow(
-            plan_id=plan.id, time=plan.state_timestamp, alarm=scoped.name, alarm_arn=arn,
-            function=plan.function_name, target=plan.target, signal=signal.kind, signal_reason=signal.reason,
-            decision=decided.verdict, against=other.verdict if other is not None else None,
-            altered=altered(decided, other) if other is not None else None, log=log,
-            configuration_changed={name: list(values) for name, values in changed.items()}, notes=notes,
-        )  # fmt: skip
+            plan_id=plan.id,
+            time=plan.state_timestamp,
+            alarm=scoped.name,
+            alarm_arn=arn,
+            function=plan.function_name,
+            target=plan.target,
+            signal=signal.kind,
+            signal_reason=signal.reason,
+            decision=decided.verdict,
+            against=other.verdict if other is not None else None,
+            altered=altered(decided, other) if other is not None else None,
+            log=log,
+            configuration_changed={name: list(values) for name, values in changed.items()},
+            notes=notes,
+        )
 
     def _plan(self, event: AlarmStateChangeEvent, signal: Signal) -> Plan:
         stamp = iso(event.detail.state.timestamp)
         return Plan(
-            id=plan_id(event.alarm_arn, stamp), status="NOOP", alarm_arn=event.alarm_arn,
-            alarm_name=event.detail.alarm_name, state_timestamp=stamp, account=event.account, region=event.region,
-            signal=signal.kind, target=signal.target.display, function_name=signal.target.function_name,
-            qualifier=signal.target.qualifier, db_instance=signal.target.db_instance_id, created_at=stamp,
+            id=plan_id(event.alarm_arn, stamp),
+            status="NOOP",
+            alarm_arn=event.alarm_arn,
+            alarm_name=event.detail.alarm_name,
+            state_timestamp=stamp,
+            account=event.account,
+            region=event.region,
+            signal=signal.kind,
+            target=signal.target.display,
+            function_name=signal.target.function_name,
+            qualifier=signal.target.qualifier,
+            db_instance=signal.target.db_instance_id,
+            created_at=stamp,
             updated_at=stamp,
-        )  # fmt: skip
+        )
 
     def _log_only(self, pid: str) -> LogOutcome:
         if self.ledger is None:
@@ -245,9 +300,12 @@ class Replayer:
             outcome.note = "the log has no plan_created record for this plan"
             return outcome, logged
         outcome.decided = LogDecision(
-            status=created.get("status"), diagnosis=logged.diagnosis, rule=logged.rule, mode=logged.mode,
+            status=created.get("status"),
+            diagnosis=logged.diagnosis,
+            rule=logged.rule,
+            mode=logged.mode,
             actions=[action_row(action) for action in logged.actions],
-        )  # fmt: skip
+        )
         outcome.differences = compare_with_log(decided, logged)
         outcome.equal = not outcome.differences
         return outcome, logged

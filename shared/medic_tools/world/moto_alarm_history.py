@@ -51,8 +51,12 @@ from moto.core.responses import ActionResult
 from medic_tools.world import moto_ext
 
 HISTORY_ITEM_TYPES: Final = (
-    "ConfigurationUpdate", "StateUpdate", "Action", "AlarmContributorStateUpdate", "AlarmContributorAction",
-)  # fmt: skip
+    "ConfigurationUpdate",
+    "StateUpdate",
+    "Action",
+    "AlarmContributorStateUpdate",
+    "AlarmContributorAction",
+)
 ALARM_TYPES: Final = ("CompositeAlarm", "MetricAlarm", "LogAlarm")
 SCAN_BY: Final = ("TimestampDescending", "TimestampAscending")
 MAX_RECORDS: Final = 100
@@ -151,14 +155,20 @@ def _configuration(alarm: Alarm) -> dict[str, Any]:
     if alarm.rule is not None:
         configuration["alarmRule"] = alarm.rule
         return configuration
-    configuration.update({
-        "namespace": alarm.namespace, "metricName": alarm.metric_name,
-        "dimensions": [{"name": d.name, "value": d.value} for d in alarm.dimensions],
-        "statistic": alarm.statistic or alarm.extended_statistic, "period": alarm.period,
-        "threshold": alarm.threshold, "comparisonOperator": alarm.comparison_operator,
-        "evaluationPeriods": alarm.evaluation_periods, "datapointsToAlarm": alarm.datapoints_to_alarm,
-        "treatMissingData": alarm.treat_missing_data,
-    })  # fmt: skip
+    configuration.update(
+        {
+            "namespace": alarm.namespace,
+            "metricName": alarm.metric_name,
+            "dimensions": [{"name": d.name, "value": d.value} for d in alarm.dimensions],
+            "statistic": alarm.statistic or alarm.extended_statistic,
+            "period": alarm.period,
+            "threshold": alarm.threshold,
+            "comparisonOperator": alarm.comparison_operator,
+            "evaluationPeriods": alarm.evaluation_periods,
+            "datapointsToAlarm": alarm.datapoints_to_alarm,
+            "treatMissingData": alarm.treat_missing_data,
+        }
+    )
     return {key: value for key, value in configuration.items() if value is not None}
 
 
@@ -167,10 +177,16 @@ def _record_configuration(backend: CloudWatchBackend, alarm: Alarm, change: str)
     key = {"Create": "createdAlarm", "Update": "updatedAlarm", "Delete": "deletedAlarm"}[change]
     document = {"version": "1.0", "type": change, key: _configuration(alarm)}
     data = json.dumps(document, separators=(",", ":"), default=str)
-    history_of(backend).append(HistoryItem(
-        alarm_name=alarm.name, alarm_type=_alarm_type(alarm), timestamp=_millisecond(datetime.now(UTC)),
-        item_type="ConfigurationUpdate", summary=f'Alarm "{alarm.name}" {noun}', data=data[:HISTORY_DATA_MAX],
-    ))  # fmt: skip
+    history_of(backend).append(
+        HistoryItem(
+            alarm_name=alarm.name,
+            alarm_type=_alarm_type(alarm),
+            timestamp=_millisecond(datetime.now(UTC)),
+            item_type="ConfigurationUpdate",
+            summary=f'Alarm "{alarm.name}" {noun}',
+            data=data[:HISTORY_DATA_MAX],
+        )
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -37,8 +37,10 @@ from moto.dynamodb.responses import DynamoHandler, DynamoResult
 Value = dict[str, Any]  # an AttributeValue, e.g. {"S": "APPLIED"}
 Condition = Callable[[dict[str, Value]], bool]
 
-_TOKEN = re.compile(r"""\s*(?:(?P<qid>"(?:[^"]|"")*")|(?P<str>'(?:[^']|'')*')|(?P<num>-?\d+(?:\.\d+)?)|"""
-                    r"""(?P<op><>|!=|<=|>=|[=<>()\[\],.*?])|(?P<word>[A-Za-z_][A-Za-z0-9_]*))""")  # fmt: skip
+_TOKEN = re.compile(
+    r"""\s*(?:(?P<qid>"(?:[^"]|"")*")|(?P<str>'(?:[^']|'')*')|(?P<num>-?\d+(?:\.\d+)?)|"""
+    r"""(?P<op><>|!=|<=|>=|[=<>()\[\],.*?])|(?P<word>[A-Za-z_][A-Za-z0-9_]*))"""
+)
 #: A read stops after about 1 MB of items evaluated (API reference, ExecuteStatement) and returns a NextToken.
 MAX_PAGE_BYTES = 1024 * 1024
 _installed = False
@@ -195,8 +197,9 @@ def _size(item: dict[str, Value]) -> int:
     return sum(len(name.encode()) + len(json.dumps(value).encode()) for name, value in item.items())
 
 
-def select(backend: Any, statement: str, parameters: list[Value], limit: int | None,
-           next_token: str | None) -> tuple[list[dict[str, Value]], str | None]:  # fmt: skip
+def select(
+    backend: Any, statement: str, parameters: list[Value], limit: int | None, next_token: str | None
+) -> tuple[list[dict[str, Value]], str | None]:
     """The items of one page of a SELECT, and the token of the next page (None: the last)."""
     query = _Select(statement, parameters)
     table = backend.tables.get(query.table)
@@ -209,8 +212,11 @@ def select(backend: Any, statement: str, parameters: list[Value], limit: int | N
         if index is None:
             raise MockValidationException("The table does not have the specified index")
         keys = list(index.schema_key_attrs)
-        items = [index.project(item).to_json()["Attributes"] for item in table.all_items()
-                 if all(name in item.attrs for name in keys)]  # fmt: skip
+        items = [
+            index.project(item).to_json()["Attributes"]
+            for item in table.all_items()
+            if all(name in item.attrs for name in keys)
+        ]
     items.sort(key=lambda item: _sort_key(item, keys))
     fingerprint = hashlib.sha256(json.dumps([statement, parameters], sort_keys=True).encode()).hexdigest()[:16]
     start = 0
@@ -239,8 +245,9 @@ def _execute_statement(self: DynamoHandler) -> Any:
     body = self.body
     statement = body.get("Statement", "")
     try:
-        items, token = select(self.dynamodb_backend, statement, body.get("Parameters", []), body.get("Limit"),
-                              body.get("NextToken"))  # fmt: skip
+        items, token = select(
+            self.dynamodb_backend, statement, body.get("Parameters", []), body.get("Limit"), body.get("NextToken")
+        )
     except Unsupported:
         return _moto_execute_statement(self)
     return DynamoResult({"Items": items, **({"NextToken": token} if token else {})})

@@ -61,9 +61,12 @@ def _keeps_compliance(
     original: Callable[..., None],
 ) -> Callable[..., None]:
     def put_object_retention(
-        self: S3Backend, bucket_name: str, key_name: str, version_id: str | None,
+        self: S3Backend,
+        bucket_name: str,
+        key_name: str,
+        version_id: str | None,
         retention: tuple[str | None, str | None],
-    ) -> None:  # fmt: skip
+    ) -> None:
         key = self.get_object(bucket_name, key_name, version_id=version_id)
         current = retain_until(getattr(key, "lock_until", None)) if key is not None else None
         if key is not None and key.lock_mode == COMPLIANCE and current is not None and current > datetime.now(UTC):

@@ -55,8 +55,9 @@ class ModelledAccount:
         return series(self.trace, self.config, first, self.config.window_minutes if last is None else last)
 
     def reports(self, first: int = 0, last: int | None = None) -> list[ReportLine]:
-        return report_lines(self.trace, self.config, self.start, first,
-                            self.config.window_minutes if last is None else last)  # fmt: skip
+        return report_lines(
+            self.trace, self.config, self.start, first, self.config.window_minutes if last is None else last
+        )
 
     def continue_after_fix(self, fixed: AccountConfig, fix_at: datetime, until: datetime) -> tuple[int, int]:
         """Run on with the old configuration until `fix_at`, then with `fixed` until `until`; the minutes added."""

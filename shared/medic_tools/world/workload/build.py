@@ -38,8 +38,11 @@ def publish_versions(lam: Any, spec: FunctionSpec) -> list[str]:
 
 
 def alias_kwargs(spec: FunctionSpec, alias: AliasSpec, versions: list[str]) -> dict[str, Any]:
-    kwargs: dict[str, Any] = {"FunctionName": spec.name, "Name": alias.name,
-                              "FunctionVersion": alias.version or versions[-1]}  # fmt: skip
+    kwargs: dict[str, Any] = {
+        "FunctionName": spec.name,
+        "Name": alias.name,
+        "FunctionVersion": alias.version or versions[-1],
+    }
     if alias.routing:
         kwargs["RoutingConfig"] = {"AdditionalVersionWeights": dict(alias.routing)}
     return kwargs

@@ -156,9 +156,13 @@ def _lambda_minute(trace: Trace, minute: int, sigma: dict[str, float], timeout: 
         with_pc = key[1] is not None and (key[0], key[1].rsplit(":", 1)[-1]) in provisioned
         for level in _levels(key):
             sums = totals.setdefault(level, {})
-            for name, value in (("invocations", cell.invocations), ("errors", cell.errors),
-                                ("throttles", cell.throttles), ("pc", cell.pc_invocations),
-                                ("spillover", cell.spillover)):  # fmt: skip
+            for name, value in (
+                ("invocations", cell.invocations),
+                ("errors", cell.errors),
+                ("throttles", cell.throttles),
+                ("pc", cell.pc_invocations),
+                ("spillover", cell.spillover),
+            ):
                 sums[name] = sums.get(name, 0.0) + value
             samples.setdefault(level, []).extend(pairs)
             if with_pc and len(level) in (1, 2):
@@ -167,23 +171,44 @@ def _lambda_minute(trace: Trace, minute: int, sigma: dict[str, float], timeout: 
     for level, sums in totals.items():
         invocations, errors, throttles = sums["invocations"], sums["errors"], sums["throttles"]
         if invocations:
-            data.append(Datum(LAMBDA, "Invocations", level, minute, stats=(1, 1, invocations, invocations),
-                              unit="Count"))  # fmt: skip
-            data.append(Datum(LAMBDA, "Errors", level, minute,
-                              stats=(0 if errors < invocations else 1, 1 if errors else 0, errors, invocations),
-                              unit="Count"))  # fmt: skip
+            data.append(
+                Datum(LAMBDA, "Invocations", level, minute, stats=(1, 1, invocations, invocations), unit="Count")
+            )
+            data.append(
+                Datum(
+                    LAMBDA,
+                    "Errors",
+                    level,
+                    minute,
+                    stats=(0 if errors < invocations else 1, 1 if errors else 0, errors, invocations),
+                    unit="Count",
+                )
+            )
             values, counts = compress(samples[level])
-            data.append(Datum(LAMBDA, "Duration", level, minute, values=tuple(values), counts=tuple(counts),
-                              unit="Milliseconds"))  # fmt: skip
+            data.append(
+                Datum(
+                    LAMBDA, "Duration", level, minute, values=tuple(values), counts=tuple(counts), unit="Milliseconds"
+                )
+            )
         if len(level) < 3 and (throttles or invocations):
             stats = (1.0, 1.0, throttles, throttles) if throttles else None
-            data.append(Datum(LAMBDA, "Throttles", level, minute, value=None if stats else 0.0, stats=stats,
-                              unit="Count"))  # fmt: skip
+            data.append(
+                Datum(LAMBDA, "Throttles", level, minute, value=None if stats else 0.0, stats=stats, unit="Count")
+            )
         if level in pc_levels and (invocations or throttles):
-            data.append(Datum(LAMBDA, "ProvisionedConcurrencyInvocations", level, minute, value=sums["pc"],
-                              unit="Count"))  # fmt: skip
-            data.append(Datum(LAMBDA, "ProvisionedConcurrencySpilloverInvocations", level, minute,
-                              value=sums["spillover"], unit="Count"))  # fmt: skip
+            data.append(
+                Datum(LAMBDA, "ProvisionedConcurrencyInvocations", level, minute, value=sums["pc"], unit="Count")
+            )
+            data.append(
+                Datum(
+                    LAMBDA,
+                    "ProvisionedConcurrencySpilloverInvocations",
+                    level,
+                    minute,
+                    value=sums["spillover"],
+                    unit="Count",
+                )
+            )
     return data
 
 

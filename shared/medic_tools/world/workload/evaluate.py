@@ -131,8 +131,9 @@ def world_state(clients: AwsClients) -> WorldState:
             memory[name] = int(described["Configuration"].get("MemorySize") or 0)
             configs = lam.list_provisioned_concurrency_configs(FunctionName=name).get("ProvisionedConcurrencyConfigs")
             pc[name] = sum(int(c.get("RequestedProvisionedConcurrentExecutions") or 0) for c in configs or [])
-    return WorldState(int(limits["ConcurrentExecutions"]), int(limits["UnreservedConcurrentExecutions"]), reserved,
-                      pc, memory)  # fmt: skip
+    return WorldState(
+        int(limits["ConcurrentExecutions"]), int(limits["UnreservedConcurrentExecutions"]), reserved, pc, memory
+    )
 
 
 def violations(before: WorldState, after: WorldState, settings: Settings) -> list[str]:

@@ -195,8 +195,14 @@ def changes_of(actions: list[PlannedAction]) -> list[Change]:
         elif action.kind == "set_provisioned_concurrency":
             changes.append(Change("set_provisioned_concurrency", target, int(after["provisioned_concurrency"] or 0)))
         elif action.kind == "set_autoscaling_bounds":
-            changes.append(Change("set_autoscaling_bounds", target, int(after["max_capacity"] or 0),
-                                  minimum=int(after["min_capacity"] or 0)))  # fmt: skip
+            changes.append(
+                Change(
+                    "set_autoscaling_bounds",
+                    target,
+                    int(after["max_capacity"] or 0),
+                    minimum=int(after["min_capacity"] or 0),
+                )
+            )
         elif action.kind == "set_memory":
             changes.append(Change("set_memory", name, int(after["memory_mb"] or 0)))
         elif action.kind == "request_quota_increase":
@@ -205,6 +211,7 @@ def changes_of(actions: list[PlannedAction]) -> list[Change]:
             changes.append(Change("enable_sqs_buffer", name, int(after.get("maximum_concurrency") or 0) or None))
         elif action.kind == "set_event_source_max_concurrency":
             queue = str(action.resource.get("event_source_arn", "")).rsplit(":", 1)[-1]
-            changes.append(Change("set_event_source_max_concurrency", f"{name}:{queue}",
-                                  int(after["maximum_concurrency"] or 0)))  # fmt: skip
+            changes.append(
+                Change("set_event_source_max_concurrency", f"{name}:{queue}", int(after["maximum_concurrency"] or 0))
+            )
     return changes

@@ -73,8 +73,14 @@ def _pages(client: Any, operation: str, key: str) -> list[dict[str, Any]]:
     return found
 
 
-def _function(clients: Any, base: FunctionConfig, targets: dict[str, Any], policies: dict[str, Any],
-              scheduled: dict[str, list[dict[str, Any]]], start: datetime) -> FunctionConfig:  # fmt: skip
+def _function(
+    clients: Any,
+    base: FunctionConfig,
+    targets: dict[str, Any],
+    policies: dict[str, Any],
+    scheduled: dict[str, list[dict[str, Any]]],
+    start: datetime,
+) -> FunctionConfig:
     lam = clients.lambda_
     name = base.name
     function = lam.get_function(FunctionName=name)
@@ -89,8 +95,9 @@ def _function(clients: Any, base: FunctionConfig, targets: dict[str, Any], polic
     for alias in lam.list_aliases(FunctionName=name)["Aliases"]:
         weights = (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
         resource = f"function:{name}:{alias['Name']}"
-        pc = _provisioned(lam, name, alias["Name"], targets.get(resource), policies.get(resource),
-                          scheduled.get(resource, []), start)  # fmt: skip
+        pc = _provisioned(
+            lam, name, alias["Name"], targets.get(resource), policies.get(resource), scheduled.get(resource, []), start
+        )
         aliases.append(AliasConfig(alias["Name"], alias["FunctionVersion"], tuple(weights.items()), pc))
     sources = []
     for mapping in lam.list_event_source_mappings(FunctionName=name).get("EventSourceMappings", []):
@@ -110,8 +117,15 @@ def _function(clients: Any, base: FunctionConfig, targets: dict[str, Any], polic
     )
 
 
-def _provisioned(lam: Any, function: str, alias: str, target: dict[str, Any] | None, policy: dict[str, Any] | None,
-                 actions: list[dict[str, Any]], start: datetime) -> ProvisionedConcurrency | None:  # fmt: skip
+def _provisioned(
+    lam: Any,
+    function: str,
+    alias: str,
+    target: dict[str, Any] | None,
+    policy: dict[str, Any] | None,
+    actions: list[dict[str, Any]],
+    start: datetime,
+) -> ProvisionedConcurrency | None:
     try:
         config = lam.get_provisioned_concurrency_config(FunctionName=function, Qualifier=alias)
     except lam.exceptions.ProvisionedConcurrencyConfigNotFoundException:

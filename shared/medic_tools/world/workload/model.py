@@ -281,8 +281,15 @@ class AccountModel:
         for database, connections in self.connections.items():
             _add(gauges, self._database_keys[database], round(connections))
 
-    def _resource_gauges(self, runtime: FunctionRuntime, keys: FunctionGauges, minute: int, trace: Trace,
-                         gauges: dict[GaugeKey, Gauge], provisioned: dict[str, float]) -> None:  # fmt: skip
+    def _resource_gauges(
+        self,
+        runtime: FunctionRuntime,
+        keys: FunctionGauges,
+        minute: int,
+        trace: Trace,
+        gauges: dict[GaugeKey, Gauge],
+        provisioned: dict[str, float],
+    ) -> None:
         alias = runtime.alias
         pools = runtime.pools
         if keys.resource is not None:

@@ -123,8 +123,9 @@ class ProvisionedPool:
     @classmethod
     def start(cls, pc: ProvisionedConcurrency, version: str, allocation_s: int, out: int, in_: int) -> ProvisionedPool:
         bounds = (pc.autoscaling.min, pc.autoscaling.max) if pc.autoscaling else None
-        pool = cls(pc.requested, pc.allocated, pc.status, pc.autoscaling, allocation_s, out, in_, version,
-                   bounds=bounds)  # fmt: skip
+        pool = cls(
+            pc.requested, pc.allocated, pc.status, pc.autoscaling, allocation_s, out, in_, version, bounds=bounds
+        )
         if pc.status == "IN_PROGRESS":
             pool.ready_at = None  # stuck: it stays partially allocated over the modelled time
         return pool

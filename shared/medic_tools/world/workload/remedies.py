@@ -79,13 +79,20 @@ def peak(trace: Trace, incident: Incident, dimensions: tuple[tuple[str, str], ..
 
 def _sized_warm(truth: GroundTruth) -> bool:
     """Provisioned environments are initialized ahead: size them on the warm demand, not on cold starts' time."""
-    return truth.diagnosis in ("pc_not_ready", "pc_floor_too_low", "autoscaling_max_too_low", "spillover_cold_starts",
-                               "cold_starts", "pc_misconfigured", "burst_limit")  # fmt: skip
+    return truth.diagnosis in (
+        "pc_not_ready",
+        "pc_floor_too_low",
+        "autoscaling_max_too_low",
+        "spillover_cold_starts",
+        "cold_starts",
+        "pc_misconfigured",
+        "burst_limit",
+    )
 
 
-def _candidates(incident: Incident, truth: GroundTruth, demand: Trace, warm: Trace) -> tuple[
-    Candidates, Candidates, str
-]:  # fmt: skip
+def _candidates(
+    incident: Incident, truth: GroundTruth, demand: Trace, warm: Trace
+) -> tuple[Candidates, Candidates, str]:
     diagnosis = truth.diagnosis
     if truth.signal == "throttles" and diagnosis != "unknown":
         return _throttles(incident, truth, demand, warm)
@@ -120,9 +127,9 @@ def _traffic_alias(config: AccountConfig, name: str) -> str:
     return with_pc[0] if with_pc else NEW_ALIAS
 
 
-def _throttles(incident: Incident, truth: GroundTruth, demand: Trace, warm: Trace) -> tuple[
-    Candidates, Candidates, str
-]:  # fmt: skip
+def _throttles(
+    incident: Incident, truth: GroundTruth, demand: Trace, warm: Trace
+) -> tuple[Candidates, Candidates, str]:
     name = _function_of(incident, truth)
     function = incident.config.function(name)
     need = peak(demand, incident, (("FunctionName", name),))
@@ -131,8 +138,10 @@ def _throttles(incident: Incident, truth: GroundTruth, demand: Trace, warm: Trac
     arrivals = function.workload.arrivals if function.workload is not None else None
     rate = max(arrivals.base_rps, arrivals.peak_rps or 0.0) if arrivals is not None else 0.0
     need = max(need, math.ceil(rate / 10 * 1.1))
-    reserve = [[Change("set_reserved_concurrency", name, need)], [Change("set_reserved_concurrency", name,
-                                                                         math.ceil(need * 1.25))]]  # fmt: skip
+    reserve = [
+        [Change("set_reserved_concurrency", name, need)],
+        [Change("set_reserved_concurrency", name, math.ceil(need * 1.25))],
+    ]
     alias = f"{name}:{_traffic_alias(incident.config, name)}"
     if truth.diagnosis == "reserved_limit":
         return reserve, [], ""
@@ -167,8 +176,10 @@ def _provisioned(incident: Incident, truth: GroundTruth, demand: Trace) -> Candi
     if truth.diagnosis == "pc_not_ready":
         if alias is None or alias.pc is None:
             return [[Change("set_provisioned_concurrency", target, need)]]
-        return [[Change("pc_ready", target)], [Change("pc_ready", target), Change("set_provisioned_concurrency",
-                                                                                   target, need)]]  # fmt: skip
+        return [
+            [Change("pc_ready", target)],
+            [Change("pc_ready", target), Change("set_provisioned_concurrency", target, need)],
+        ]
     if bounds is not None:
         raise_max = Change("set_autoscaling_bounds", target, max(need, bounds.max), minimum=bounds.min)
         pinned = Change("set_autoscaling_bounds", target, max(need, bounds.max), minimum=need)
@@ -182,8 +193,10 @@ def _cold(incident: Incident, truth: GroundTruth, demand: Trace) -> Candidates:
     resource = incident.alarm.dimension_map.get("Resource")
     dims = (("FunctionName", name), ("Resource", resource)) if resource else (("FunctionName", name),)
     need = peak(demand, incident, dims)
-    return [[Change("set_provisioned_concurrency", target, need)],
-            [Change("set_provisioned_concurrency", target, math.ceil(need * 1.5))]]  # fmt: skip
+    return [
+        [Change("set_provisioned_concurrency", target, need)],
+        [Change("set_provisioned_concurrency", target, math.ceil(need * 1.5))],
+    ]
 
 
 def _memory(incident: Incident, truth: GroundTruth) -> Candidates:

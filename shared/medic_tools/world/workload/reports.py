@@ -55,8 +55,9 @@ def _picks(items: list[tuple[int, str | None, str, WorkKey, int]], wanted: int, 
     return picks
 
 
-def report_lines(trace: Trace, config: AccountConfig, start: datetime, first: int, last: int,
-                 seed: int = 0) -> list[ReportLine]:  # fmt: skip
+def report_lines(
+    trace: Trace, config: AccountConfig, start: datetime, first: int, last: int, seed: int = 0
+) -> list[ReportLine]:
     """The sampled REPORT lines of minutes [first, last), every function with a workload."""
     lines: list[ReportLine] = []
     for function in config.functions:
@@ -80,8 +81,12 @@ def report_lines(trace: Trace, config: AccountConfig, start: datetime, first: in
     return lines
 
 
-def _write(function: FunctionConfig, picked: list[tuple[int, str | None, str, WorkKey, int]], start: datetime,
-           rng: random.Random) -> list[ReportLine]:  # fmt: skip
+def _write(
+    function: FunctionConfig,
+    picked: list[tuple[int, str | None, str, WorkKey, int]],
+    start: datetime,
+    rng: random.Random,
+) -> list[ReportLine]:
     workload = function.workload
     assert workload is not None
     sigma = workload.duration.noise
@@ -119,8 +124,16 @@ def _stream_name(function: FunctionConfig, version: str, moment: datetime, rng: 
     return f"{day}/{owner}[{version}]{environment}"
 
 
-def _message(log_format: str, moment: datetime, request_id: str, duration: float, init: float | None, memory: int,
-             used: int, timed_out: bool) -> str:  # fmt: skip
+def _message(
+    log_format: str,
+    moment: datetime,
+    request_id: str,
+    duration: float,
+    init: float | None,
+    memory: int,
+    used: int,
+    timed_out: bool,
+) -> str:
     billed = billed_ms(duration, init)
     if log_format == "JSON":
         metrics: dict[str, float | int] = {

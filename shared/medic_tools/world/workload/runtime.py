@@ -93,9 +93,12 @@ class FunctionRuntime:
             if pool is None:
                 assert alias.pc is not None
                 self.provisioned[alias.name] = ProvisionedPool.start(
-                    alias.pc, alias.version, self.model.pc_allocation_s, self.model.scale_out_periods,
+                    alias.pc,
+                    alias.version,
+                    self.model.pc_allocation_s,
+                    self.model.scale_out_periods,
                     self.model.scale_in_periods,
-                )  # fmt: skip
+                )
             else:
                 pool.reconfigure(alias.pc, alias.version, second)
         workload = config.workload
@@ -173,9 +176,13 @@ class FunctionRuntime:
             memory = self.memory_of(version)
             work = handler_work(duration.cpu_ms, io, duration.parallelism, self.used_mb, memory)
             found = self._shapes[(version, is_slow)] = Shape(
-                work, init_ms=duration.init_ms, first_ms=duration.first_run_ms, oom=self.used_mb > memory,
-                noise=duration.noise, timeout_ms=self.config.timeout_s * 1000.0,
-            )  # fmt: skip
+                work,
+                init_ms=duration.init_ms,
+                first_ms=duration.first_run_ms,
+                oom=self.used_mb > memory,
+                noise=duration.noise,
+                timeout_ms=self.config.timeout_s * 1000.0,
+            )
         return found
 
     def attempts(self, second: int) -> int:
@@ -259,8 +266,17 @@ class FunctionRuntime:
             count = sum(entry.count for entry in group)
             warm_served = min(count, math.floor(max(0.0, pool.size - pool.carry) / unit + _EPSILON))
             rest = count - warm_served
-            self.plans.append(Plan(version, group, shape, warm_served, rest, -(-rest // shape.per_new_env),
-                                   pool.carry + warm_served * unit))  # fmt: skip
+            self.plans.append(
+                Plan(
+                    version,
+                    group,
+                    shape,
+                    warm_served,
+                    rest,
+                    -(-rest // shape.per_new_env),
+                    pool.carry + warm_served * unit,
+                )
+            )
 
     def shed(self, occupancy: float) -> None:
         """Take warm invocations back (a cap fell below what runs): they need new environments, which are refused."""
@@ -329,8 +345,9 @@ class FunctionRuntime:
                     pool.warm.record(second, math.ceil(pool.busy - _EPSILON))
         return served_total, throttled_total
 
-    def _record_plan(self, trace: Trace, second: int, plan: Plan, cold: int, extra: int, throttled: int,
-                     wall: str) -> None:  # fmt: skip
+    def _record_plan(
+        self, trace: Trace, second: int, plan: Plan, cold: int, extra: int, throttled: int, wall: str
+    ) -> None:
         """Spread the plan's outcome over its entries (in order) and record each part: warm, cold, throttled."""
         shape = plan.shape
         warm_left, cold_left, throttled_left = plan.warm_served + extra, cold, throttled
@@ -391,8 +408,9 @@ class FunctionRuntime:
                 if ran and trace is not None and recording:
                     trace.gauge(minute, self.async_keys[0]).add(1000.0 * (second - enqueued), ran)
                 if count - ran:
-                    dropped += self.async_queue.retry(second, enqueued=enqueued, attempts=attempts + 1,
-                                                      count=count - ran)  # fmt: skip
+                    dropped += self.async_queue.retry(
+                        second, enqueued=enqueued, attempts=attempts + 1, count=count - ran
+                    )
             if trace is not None and recording:
                 arrived = sum(c for e, a, c in self.due if e == second and a == 0)
                 trace.count(minute, self.async_keys[1], arrived)

@@ -41,16 +41,27 @@ def _rps(concurrency: float, seconds: float) -> float:
 def _step(rng: random.Random, base: float, peak: float, earliest: float, latest: float) -> dict[str, Any]:
     shape = rng.choice(("step", "ramp"))
     at_min = round(rng.uniform(earliest, latest), 2)
-    arrivals: dict[str, Any] = {"shape": shape, "base_rps": base, "peak_rps": peak, "at_min": at_min,
-                                "seed": rng.randrange(10_000)}  # fmt: skip
+    arrivals: dict[str, Any] = {
+        "shape": shape,
+        "base_rps": base,
+        "peak_rps": peak,
+        "at_min": at_min,
+        "seed": rng.randrange(10_000),
+    }
     if shape == "ramp":
         arrivals["rise_s"] = rng.randint(20, 60)
     return arrivals
 
 
 def _throttle_alarm(function: str) -> dict[str, Any]:
-    return {"name": f"{function}-throttles", "namespace": "AWS/Lambda", "metric": "Throttles",
-            "dimensions": {"FunctionName": function}, "stat": "Sum", "threshold": 0}  # fmt: skip
+    return {
+        "name": f"{function}-throttles",
+        "namespace": "AWS/Lambda",
+        "metric": "Throttles",
+        "dimensions": {"FunctionName": function},
+        "stat": "Sum",
+        "threshold": 0,
+    }
 
 
 def _qualified(function: dict[str, Any], variant: str) -> str:
@@ -66,8 +77,13 @@ def _reserved(rng: random.Random, variant: str, window: int) -> tuple[dict[str, 
     reserved = rng.randint(5, 80)
     function: dict[str, Any] = {"name": MAIN, "memory_mb": memory, "reserved_concurrency": reserved}
     qualifier = _qualified(function, variant)
-    arrivals = _step(rng, _rps(reserved * rng.uniform(0.2, 0.6), seconds),
-                     _rps(reserved * rng.uniform(1.5, 3), seconds), window - 8, window - 2)  # fmt: skip
+    arrivals = _step(
+        rng,
+        _rps(reserved * rng.uniform(0.2, 0.6), seconds),
+        _rps(reserved * rng.uniform(1.5, 3), seconds),
+        window - 8,
+        window - 2,
+    )
     function["workload"] = {"invoke": {"qualifier": qualifier}, "arrivals": arrivals, "duration": duration}
     return function, _throttle_alarm(MAIN), {}
 
@@ -93,12 +109,20 @@ def _burst(rng: random.Random, variant: str, window: int) -> tuple[dict[str, Any
     seconds = rng.uniform(1.5, 4.0)
     duration = {"cpu_ms": 0, "io_ms": round(seconds * 1000), "init_ms": round(rng.uniform(150, 800)), "noise": 0.1}
     function: dict[str, Any] = {"name": MAIN, "memory_mb": 1024, "aliases": [{"name": "live"}]}
-    arrivals = {"shape": "spike", "base_rps": _rps(rng.uniform(20, 200), seconds),
-                "peak_rps": _rps(rng.uniform(2500, min(0.8 * limit, 6000)), seconds),
-                "at_min": round(rng.uniform(window - 0.95, window - 0.5), 2), "rise_s": rng.randint(1, 5),
-                "seed": rng.randrange(10_000)}  # fmt: skip
-    function["workload"] = {"invoke": {"qualifier": "live"}, "arrivals": arrivals, "duration": duration,
-                            "report_lines": 200}  # fmt: skip
+    arrivals = {
+        "shape": "spike",
+        "base_rps": _rps(rng.uniform(20, 200), seconds),
+        "peak_rps": _rps(rng.uniform(2500, min(0.8 * limit, 6000)), seconds),
+        "at_min": round(rng.uniform(window - 0.95, window - 0.5), 2),
+        "rise_s": rng.randint(1, 5),
+        "seed": rng.randrange(10_000),
+    }
+    function["workload"] = {
+        "invoke": {"qualifier": "live"},
+        "arrivals": arrivals,
+        "duration": duration,
+        "report_lines": 200,
+    }
     return function, _throttle_alarm(MAIN), {"account_concurrency_limit": limit}
 
 
@@ -121,16 +145,26 @@ def _pc_function(rng: random.Random, pc: int, **alias: Any) -> tuple[dict[str, A
 
 
 def _spill_alarm() -> dict[str, Any]:
-    return {"name": f"{MAIN}-live-spillover", "namespace": "AWS/Lambda",
-            "metric": "ProvisionedConcurrencySpilloverInvocations", "stat": "Sum", "threshold": 0,
-            "dimensions": {"FunctionName": MAIN, "Resource": f"{MAIN}:live"}}  # fmt: skip
+    return {
+        "name": f"{MAIN}-live-spillover",
+        "namespace": "AWS/Lambda",
+        "metric": "ProvisionedConcurrencySpilloverInvocations",
+        "stat": "Sum",
+        "threshold": 0,
+        "dimensions": {"FunctionName": MAIN, "Resource": f"{MAIN}:live"},
+    }
 
 
 def _floor(rng: random.Random, variant: str, window: int) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     pc = rng.randint(5, 60)
     function, duration, seconds = _pc_function(rng, pc)
-    arrivals = _step(rng, _rps(pc * rng.uniform(0.3, 0.6), seconds), _rps(pc * rng.uniform(1.3, 2.5), seconds),
-                     window - 8, window - 2)  # fmt: skip
+    arrivals = _step(
+        rng,
+        _rps(pc * rng.uniform(0.3, 0.6), seconds),
+        _rps(pc * rng.uniform(1.3, 2.5), seconds),
+        window - 8,
+        window - 2,
+    )
     function["workload"] = {"invoke": {"qualifier": "live"}, "arrivals": arrivals, "duration": duration}
     return function, _spill_alarm(), {}
 
@@ -150,8 +184,9 @@ def _autoscaling(
 def _not_ready(rng: random.Random, variant: str, window: int) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     requested = rng.randint(20, 100)
     allocated = 0 if variant == "pc_failed" else round(requested * rng.uniform(0, 0.5))
-    status = {"pc_status": "FAILED"} if variant == "pc_failed" else {"pc_status": "IN_PROGRESS",
-                                                                     "pc_allocated": allocated}  # fmt: skip
+    status = (
+        {"pc_status": "FAILED"} if variant == "pc_failed" else {"pc_status": "IN_PROGRESS", "pc_allocated": allocated}
+    )
     function, duration, seconds = _pc_function(rng, requested, **status)
     demand = rng.uniform(allocated + 3, requested * 0.9)
     arrivals = {"base_rps": _rps(demand, seconds), "seed": rng.randrange(10_000)}
@@ -162,29 +197,48 @@ def _not_ready(rng: random.Random, variant: str, window: int) -> tuple[dict[str,
 def _cold_duration(rng: random.Random) -> tuple[dict[str, Any], float, float]:
     io = rng.uniform(30, 150)
     first = rng.uniform(800, 3000)
-    duration = {"cpu_ms": 0, "io_ms": round(io, 1), "first_run_ms": round(first), "noise": 0.1,
-                "init_ms": round(rng.uniform(200, 1500))}  # fmt: skip
+    duration = {
+        "cpu_ms": 0,
+        "io_ms": round(io, 1),
+        "first_run_ms": round(first),
+        "noise": 0.1,
+        "init_ms": round(rng.uniform(200, 1500)),
+    }
     threshold = round(io + first * rng.uniform(0.3, 0.6))
     return duration, io / 1000, threshold
 
 
 def _p99_alarm(threshold: float, **dimensions: str) -> dict[str, Any]:
-    return {"name": f"{MAIN}-p99", "namespace": "AWS/Lambda", "metric": "Duration", "stat": "p99",
-            "threshold": threshold, "dimensions": dimensions}  # fmt: skip
+    return {
+        "name": f"{MAIN}-p99",
+        "namespace": "AWS/Lambda",
+        "metric": "Duration",
+        "stat": "p99",
+        "threshold": threshold,
+        "dimensions": dimensions,
+    }
 
 
 def _spike(rng: random.Random, seconds: float, concurrency: float, window: int) -> dict[str, Any]:
-    return {"shape": "spike", "base_rps": round(rng.uniform(0.3, 2), 2), "peak_rps": _rps(concurrency, seconds),
-            "at_min": round(rng.uniform(window - 1, window - 0.75), 2), "rise_s": rng.randint(1, 5),
-            "seed": rng.randrange(10_000)}  # fmt: skip
+    return {
+        "shape": "spike",
+        "base_rps": round(rng.uniform(0.3, 2), 2),
+        "peak_rps": _rps(concurrency, seconds),
+        "at_min": round(rng.uniform(window - 1, window - 0.75), 2),
+        "rise_s": rng.randint(1, 5),
+        "seed": rng.randrange(10_000),
+    }
 
 
 def _cold(rng: random.Random, variant: str, window: int) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     duration, seconds, threshold = _cold_duration(rng)
     function: dict[str, Any] = {"name": MAIN, "memory_mb": rng.choice((512, 1024))}
     qualifier = _qualified(function, variant)
-    function["workload"] = {"invoke": {"qualifier": qualifier}, "duration": duration,
-                            "arrivals": _spike(rng, seconds, rng.uniform(10, 120), window)}  # fmt: skip
+    function["workload"] = {
+        "invoke": {"qualifier": qualifier},
+        "duration": duration,
+        "arrivals": _spike(rng, seconds, rng.uniform(10, 120), window),
+    }
     dims = {"FunctionName": MAIN} if qualifier == "$LATEST" else {"FunctionName": MAIN, "Resource": f"{MAIN}:live"}
     return function, _p99_alarm(threshold, **dims), {}
 
@@ -193,8 +247,11 @@ def _spill_cold(rng: random.Random, variant: str, window: int) -> tuple[dict[str
     duration, seconds, threshold = _cold_duration(rng)
     pc = rng.randint(3, 30)
     function = {"name": MAIN, "memory_mb": 1024, "aliases": [{"name": "live", "provisioned_concurrency": pc}]}
-    function["workload"] = {"invoke": {"qualifier": "live"}, "duration": duration,
-                            "arrivals": _spike(rng, seconds, pc * rng.uniform(3, 6), window)}  # fmt: skip
+    function["workload"] = {
+        "invoke": {"qualifier": "live"},
+        "duration": duration,
+        "arrivals": _spike(rng, seconds, pc * rng.uniform(3, 6), window),
+    }
     return function, _p99_alarm(threshold, FunctionName=MAIN, Resource=f"{MAIN}:live"), {}
 
 
@@ -208,14 +265,18 @@ def _misconfigured(
         aliases.append({"name": "canary"})
         qualifier = "canary"
     function = {"name": MAIN, "memory_mb": 1024, "aliases": aliases}
-    function["workload"] = {"invoke": {"qualifier": qualifier}, "duration": duration,
-                            "arrivals": _spike(rng, seconds, rng.uniform(10, 120), window)}  # fmt: skip
+    function["workload"] = {
+        "invoke": {"qualifier": qualifier},
+        "duration": duration,
+        "arrivals": _spike(rng, seconds, rng.uniform(10, 120), window),
+    }
     dims = {"FunctionName": MAIN} if qualifier == "$LATEST" else {"FunctionName": MAIN, "Resource": f"{MAIN}:canary"}
     return function, _p99_alarm(threshold, **dims), {}
 
 
-def _latency_function(rng: random.Random, variant: str, memory: int, duration: dict[str, Any],
-                      **extra: Any) -> tuple[dict[str, Any], dict[str, str]]:  # fmt: skip
+def _latency_function(
+    rng: random.Random, variant: str, memory: int, duration: dict[str, Any], **extra: Any
+) -> tuple[dict[str, Any], dict[str, str]]:
     function: dict[str, Any] = {"name": MAIN, "memory_mb": memory, "timeout_s": 30, **extra}
     qualifier = _qualified(function, variant)
     arrivals = {"base_rps": round(rng.uniform(2, 30), 1), "seed": rng.randrange(10_000)}
@@ -227,8 +288,12 @@ def _latency_function(rng: random.Random, variant: str, memory: int, duration: d
 def _cpu(rng: random.Random, variant: str, window: int) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     memory = rng.choice((128, 192, 256, 384, 512))
     cpu, io = rng.uniform(60, 250), rng.uniform(5, 40)
-    duration = {"cpu_ms": round(cpu, 1), "io_ms": round(io, 1), "noise": 0.1,
-                "memory_used_mb": round(memory * rng.uniform(0.3, 0.6))}  # fmt: skip
+    duration = {
+        "cpu_ms": round(cpu, 1),
+        "io_ms": round(io, 1),
+        "noise": 0.1,
+        "memory_used_mb": round(memory * rng.uniform(0.3, 0.6)),
+    }
     total = cpu * VCPU_MB / memory + io
     function, dims = _latency_function(rng, variant, memory, duration)
     return function, _p99_alarm(round(total * rng.uniform(0.6, 0.9)), **dims), {}
@@ -276,18 +341,28 @@ def _connections(
         "duration": duration,
         "connections_per_env": per_env,
     }
-    alarm = {"name": "orders-db-connections", "namespace": "AWS/RDS", "metric": "DatabaseConnections",
-             "stat": "Maximum", "threshold": round(maximum * 0.9),
-             "dimensions": {"DBInstanceIdentifier": "orders-db"}}  # fmt: skip
+    alarm = {
+        "name": "orders-db-connections",
+        "namespace": "AWS/RDS",
+        "metric": "DatabaseConnections",
+        "stat": "Maximum",
+        "threshold": round(maximum * 0.9),
+        "dimensions": {"DBInstanceIdentifier": "orders-db"},
+    }
     world = {"databases": [{"id": "orders-db", "max_connections": maximum, "consumers": [MAIN]}]}
     return function, alarm, world
 
 
 def _neighbour(rng: random.Random, concurrency: float) -> dict[str, Any]:
     seconds = rng.uniform(0.2, 1.0)
-    return {"name": "batch-export", "workload": {"arrivals": {"base_rps": _rps(concurrency, seconds),
-            "seed": rng.randrange(10_000)}, "duration": {"cpu_ms": 0, "io_ms": round(seconds * 1000)},
-            "report_lines": 20}}  # fmt: skip
+    return {
+        "name": "batch-export",
+        "workload": {
+            "arrivals": {"base_rps": _rps(concurrency, seconds), "seed": rng.randrange(10_000)},
+            "duration": {"cpu_ms": 0, "io_ms": round(seconds * 1000)},
+            "report_lines": 20,
+        },
+    }
 
 
 def _decorate(document: dict[str, Any], wall: str, variant: str, rng: random.Random) -> None:
@@ -297,13 +372,24 @@ def _decorate(document: dict[str, Any], wall: str, variant: str, rng: random.Ran
         main["logging"] = {"format": "JSON"}
     elif variant == "shared_log_group":
         main["logging"] = {"format": rng.choice(("JSON", "Text")), "log_group": "/apps/shared"}
-        world["functions"].append({"name": "audit-trail", "logging": {"log_group": "/apps/shared"},
-                                   "workload": {"arrivals": {"base_rps": 1}, "report_lines": 20}})  # fmt: skip
+        world["functions"].append(
+            {
+                "name": "audit-trail",
+                "logging": {"log_group": "/apps/shared"},
+                "workload": {"arrivals": {"base_rps": 1}, "report_lines": 20},
+            }
+        )
     elif variant == "no_resource_series":
-        world["omit_series"] = [rng.choice(
-            [{"metric": "ConcurrentExecutions", "dimensions": ["FunctionName", "Resource"]},
-             {"metric": "ConcurrentExecutions", "dimensions": ["FunctionName"]},
-             {"metric": "UnreservedConcurrentExecutions"}, {"metric": "ClaimedAccountConcurrency"}])]  # fmt: skip
+        world["omit_series"] = [
+            rng.choice(
+                [
+                    {"metric": "ConcurrentExecutions", "dimensions": ["FunctionName", "Resource"]},
+                    {"metric": "ConcurrentExecutions", "dimensions": ["FunctionName"]},
+                    {"metric": "UnreservedConcurrentExecutions"},
+                    {"metric": "ClaimedAccountConcurrency"},
+                ]
+            )
+        ]
     elif variant == "noisy_neighbour" and wall != "account_limit":
         limit = world.get("account_concurrency_limit", 1000)
         world["functions"].append(_neighbour(rng, limit * rng.uniform(0.02, 0.08)))

@@ -122,13 +122,27 @@ def outcome(incident: Incident, trace: Trace | None = None, config: AccountConfi
         for key, cell in trace.cells.get(minute, {}).items()
         if function is None or key[0] == function
     ]
-    duration = AlarmView("AWS/Lambda", "Duration", (("FunctionName", function),) if function else (), "p99", 60, 0,
-                         "GreaterThanThreshold")  # fmt: skip
+    duration = AlarmView(
+        "AWS/Lambda",
+        "Duration",
+        (("FunctionName", function),) if function else (),
+        "p99",
+        60,
+        0,
+        "GreaterThanThreshold",
+    )
     database = incident.alarm.dimension_map.get("DBInstanceIdentifier")
     connections = None
     if database is not None:
-        connections = AlarmView("AWS/RDS", "DatabaseConnections", (("DBInstanceIdentifier", database),), "Maximum",
-                                60, 0, "GreaterThanThreshold").worst(data, first, last)  # fmt: skip
+        connections = AlarmView(
+            "AWS/RDS",
+            "DatabaseConnections",
+            (("DBInstanceIdentifier", database),),
+            "Maximum",
+            60,
+            0,
+            "GreaterThanThreshold",
+        ).worst(data, first, last)
     return Outcome(
         alarm_value=incident.alarm.worst(data, first, last),
         breaching=breaching,
