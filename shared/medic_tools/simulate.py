@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Literal
+from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from medic.aws import AwsClients
@@ -36,18 +36,21 @@ from medic.plan import Plan, contract_json
 from medic.planning.runbook import Runbook
 from medic.runtime import Runtime, install
 from medic_tools.scenario import MetricSpec, Scenario, load_scenario
+from medic_tools.simulation_constants import (
+    ACCOUNT,
+    APP,
+    APPROVER,
+    CHANNEL,
+    REPO_ROOT,
+    SECOND_APPROVER,
+    TEAM,
+    Decide,
+)
 
 if TYPE_CHECKING:
     from medic_tools.backtest.model import BacktestDocument
     from medic_tools.world.server import EmbeddedAWS
     from medic_tools.world.workload.account import ModelledAccount
-
-Decide = Literal["approve", "reject", "none"]
-REPO_ROOT = Path(__file__).resolve().parents[2]
-ACCOUNT = "123456789012"
-CHANNEL, TEAM, APP, APPROVER = "C0MEDICOPS", "T0MEDIC", "A0MEDIC", "U0ONCALL"
-#: The second approver the two-person rule asks for (quota requests, memory changes, reserved-concurrency cuts).
-SECOND_APPROVER = "U0SECOND"
 
 
 @dataclass
@@ -1193,4 +1196,16 @@ def _tell_ending(outcome: Outcome, story: Story) -> None:
         story.write(f"plan {plan.id}: {plan.signal}/{plan.diagnosis} → {plan.status} ({changes})")
 
 
-__all__ = ["Outcome", "render_block", "simulate"]
+__all__ = [
+    "ACCOUNT",
+    "APP",
+    "APPROVER",
+    "CHANNEL",
+    "REPO_ROOT",
+    "SECOND_APPROVER",
+    "TEAM",
+    "Decide",
+    "Outcome",
+    "render_block",
+    "simulate",
+]
