@@ -6,6 +6,10 @@ approval is a correctly signed `block_actions` request to the real interactions 
 plans are delivered from the real SQS queue to the executor handler; after the fix, the world
 writes the scenario's post-fix metrics, re-evaluates the alarm, and the verifier handler runs.
 
+`Simulation` runs those steps in order; the world is built by `medic_tools.world.scenario_world`, the steps around the
+handlers (the alarm, the fix, the signed click, the executor queue) are `medic_tools.simulation_steps`, and what the
+operator is told is `medic_tools.story`.
+
 A developer tool: no Lambda function imports this module (nor moto).
 """
 

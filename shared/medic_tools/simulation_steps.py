@@ -104,7 +104,7 @@ def after_fix(
 ) -> None:
     story.section("After the change: what the world's metrics do")
     if (not scenario.after_fix or not scenario.after_fix.metrics) and account is not None:
-        replay_after_fix(scenario, clients, clock, account, story)
+        _replay_after_fix(scenario, clients, clock, account, story)
     elif not scenario.after_fix or not scenario.after_fix.metrics:
         story.write("the scenario has no post-fix data: the plan stays APPLIED, awaiting verification")
         clock.advance(verification_window(scenario))
@@ -125,7 +125,7 @@ def after_fix(
             story.write("EventBridge → triage: " + json.dumps(triage(event, None)))
 
 
-def replay_after_fix(
+def _replay_after_fix(
     scenario: Scenario, clients: AwsClients, clock: ManualClock, account: ModelledAccount, story: Story
 ) -> None:
     """No post-fix metrics were written: the model continues from the world's live configuration (read back)."""
