@@ -26,7 +26,7 @@ from lambda_env import Answer, Environment, Package, spawn_to_exit
 from report import Stat, Target, mode_note, save, say, size, table
 from worlds import World, executor_event, medic_env, medic_environment, medic_package, scenario, signed_click, world
 
-from medic_tools.simulate import _after_fix  # the simulator's own step, reused to build the state
+from medic_tools.simulation_steps import after_fix  # the simulator's own step, reused to build the state
 
 FUNCTIONS = ("triage", "interactions", "executor", "verifier")
 SCENARIO = "throttles-reserved-limit"
@@ -57,7 +57,7 @@ def prepare(w: World, function: str) -> tuple[Any, dict[str, Any], str]:
     sim.drain_executor()
     from medic_tools.world import alarms
 
-    _after_fix(sim.scenario, sim.clients, sim.clock, sim.region, alarms, sim.handlers["triage"], sim.story)
+    after_fix(sim.scenario, sim.clients, sim.clock, sim.region, alarms, sim.handlers["triage"], sim.story)
     return sim, {"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}, "VERIFIED"
 
 

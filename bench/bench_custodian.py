@@ -48,7 +48,8 @@ from worlds import (
 )
 
 from medic.planning.runbook import layer, load_runbook
-from medic_tools.simulate import ACCOUNT, Simulation
+from medic_tools.simulate import Simulation
+from medic_tools.simulation_constants import ACCOUNT
 
 FUNCTION = "thumbnailer"
 BEFORE, AFTER = 100, 150

@@ -244,7 +244,8 @@ def build(aws: Any, slack_url: str, config: Config) -> tuple[Any, Callable[[], A
     from medic.clock import SystemClock
     from medic.runtime import Runtime
     from medic_tools.scenario import load_scenario
-    from medic_tools.simulate import Simulation, Story
+    from medic_tools.simulate import Simulation
+    from medic_tools.story import Story
 
     aws.reset()
     spec = load_scenario(FLOOR)
@@ -338,7 +339,7 @@ def click(plan: Any, secret: str, slack_url: str, *, approve: bool, user: str, n
     from slack_sdk.signature import SignatureVerifier
 
     from medic.chatops.requests import APPROVE_ACTION_ID, REJECT_ACTION_ID
-    from medic_tools.simulate import APP, CHANNEL, TEAM
+    from medic_tools.simulation_constants import APP, CHANNEL, TEAM
 
     payload = {
         "type": "block_actions", "user": {"id": user, "username": "oncall"}, "api_app_id": APP, "team": {"id": TEAM},

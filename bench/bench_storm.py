@@ -33,7 +33,8 @@ from report import Stat, Target, mode_note, save, say, size, table
 from worlds import World, medic_env, medic_package, retimed, simulation, world
 
 from medic_tools.scenario import Scenario
-from medic_tools.simulate import ACCOUNT, Simulation
+from medic_tools.simulate import Simulation
+from medic_tools.simulation_constants import ACCOUNT
 
 SECTION = "storm"
 SEED = 1000

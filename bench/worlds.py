@@ -28,8 +28,11 @@ from lambda_env import Environment, FakeSlack, Package, closure
 from medic.config import ENV_VARS, Settings
 from medic.plan import Plan
 from medic.planning.runbook import Runbook
+from medic_tools import simulation_steps
 from medic_tools.scenario import Scenario, load_scenario
-from medic_tools.simulate import ACCOUNT, APPROVER, Simulation, Story, _signed_click
+from medic_tools.simulate import Simulation
+from medic_tools.simulation_constants import ACCOUNT, APPROVER
+from medic_tools.story import Story
 from medic_tools.world.server import EmbeddedAWS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -212,7 +215,7 @@ def signed_click(
     from slack_sdk.signature import SignatureVerifier
 
     assert sim.runtime is not None
-    event = _signed_click(plan, decide, sim.console, sim.runtime, user)  # type: ignore[arg-type]
+    event = simulation_steps.signed_click(plan, decide, sim.console, sim.runtime, user)  # type: ignore[arg-type]
     form = parse_qs(base64.b64decode(event["body"]).decode())
     payload = json.loads(form["payload"][0])
     payload["response_url"] = w.slack.url.removesuffix("/api/") + "/hooks/response_url"

@@ -6,27 +6,25 @@ approval is a correctly signed `block_actions` request to the real interactions 
 plans are delivered from the real SQS queue to the executor handler; after the fix, the world
 writes the scenario's post-fix metrics, re-evaluates the alarm, and the verifier handler runs.
 
+`Simulation` runs those steps in order; the world is built by `medic_tools.world.scenario_world`, the steps around the
+handlers (the alarm, the fix, the signed click, the executor queue) are `medic_tools.simulation_steps`, and what the
+operator is told is `medic_tools.story`.
+
 A developer tool: no Lambda function imports this module (nor moto).
 """
 
 from __future__ import annotations
 
-import base64
 import importlib.util
 import io
 import json
-import secrets
-import time
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Literal
-from urllib.parse import urlencode
+from typing import IO, TYPE_CHECKING, Any
 
 from medic.aws import AwsClients
-from medic.chatops.blocks import APPROVE_ACTION_ID, REJECT_ACTION_ID
 from medic.chatops.transport import ConsoleTransport, render_block
 from medic.clock import ManualClock
 from medic.config import Settings
@@ -35,19 +33,25 @@ from medic.ledger.store import LogEvent
 from medic.plan import Plan, contract_json
 from medic.planning.runbook import Runbook
 from medic.runtime import Runtime, install
-from medic_tools.scenario import MetricSpec, Scenario, load_scenario
+from medic_tools import simulation_steps as steps
+from medic_tools.scenario import Scenario, load_scenario
+from medic_tools.simulation_constants import (
+    ACCOUNT,
+    APP,
+    APPROVER,
+    CHANNEL,
+    REPO_ROOT,
+    SECOND_APPROVER,
+    TEAM,
+    Decide,
+)
+from medic_tools.story import Story, tell_ending, tell_plan, tell_truth, world_after
+from medic_tools.world.scenario_world import build_medic_infra, build_world, put_metric
 
 if TYPE_CHECKING:
     from medic_tools.backtest.model import BacktestDocument
     from medic_tools.world.server import EmbeddedAWS
     from medic_tools.world.workload.account import ModelledAccount
-
-Decide = Literal["approve", "reject", "none"]
-REPO_ROOT = Path(__file__).resolve().parents[2]
-ACCOUNT = "123456789012"
-CHANNEL, TEAM, APP, APPROVER = "C0MEDICOPS", "T0MEDIC", "A0MEDIC", "U0ONCALL"
-#: The second approver the two-person rule asks for (quota requests, memory changes, reserved-concurrency cuts).
-SECOND_APPROVER = "U0SECOND"
 
 
 @dataclass
@@ -78,23 +82,6 @@ class Outcome:
         if self.promotions:
             document["promotions"] = self.promotions
         return document
-
-
-class Story:
-    """The operator's view of the run, printed as it happens (silent with --json)."""
-
-    def __init__(self, stream: IO[str] | None) -> None:
-        self.stream = stream
-        self.step = 0
-
-    def section(self, title: str) -> None:
-        self.step += 1
-        self.write(f"\n━━ {self.step}. {title} " + "━" * max(0, 70 - len(title)))
-
-    def write(self, text: str) -> None:
-        if self.stream is not None:
-            self.stream.write(text + "\n")
-            self.stream.flush()
 
 
 def load_handler(name: str) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
@@ -208,7 +195,7 @@ class Simulation:
         defaults: dict[str, Any] = {
             "approvers": frozenset({APPROVER, SECOND_APPROVER}),
             "dry_run": False,
-            "verify_after_s": _verification_window(self.scenario),
+            "verify_after_s": steps.verification_window(self.scenario),
         }
         settings = Settings(
             **{**defaults, **self.scenario.settings},  # the scenario's overrides win over the simulator's defaults
@@ -238,9 +225,9 @@ class Simulation:
     def alarm_events(self) -> list[dict[str, Any]]:
         from medic_tools.world import alarms
 
-        events = _alarm_events(self.scenario, self.source, self.clock, self.region, alarms)
+        events = steps.alarm_events(self.scenario, self.source, self.clock, self.region, alarms)
         if self.tell_truth and self.account is not None and self.scenario.alarm is not None:
-            self.truth = _tell_truth(self.account, self.scenario, self.story)
+            self.truth = tell_truth(self.account, self.scenario, self.story)
         self.story.section("The alarm fires")
         for event in events:
             detail = event.get("detail", {})
@@ -259,7 +246,7 @@ class Simulation:
             self.story.write("triage returned " + json.dumps(result))
         plans = [p for p in (self.runtime.ledger.get(r["plan_id"]) for r in triaged if r.get("plan_id")) if p]
         for plan in plans:
-            _tell_plan(plan, self.story)
+            tell_plan(plan, self.story)
         if self.account is not None and self.truth is not None and self.scenario.alarm is not None:
             self._predict(plans)
         return plans
@@ -287,7 +274,9 @@ class Simulation:
         """Click the card's button as `user`, through a correctly signed request to the interactions handler."""
         assert self.runtime is not None
         self.story.section(f"Approval in Slack: {user} clicks {decide.title()}")
-        response = self.handlers["interactions"](_signed_click(plan, decide, self.console, self.runtime, user), None)
+        response = self.handlers["interactions"](
+            steps.signed_click(plan, decide, self.console, self.runtime, user), None
+        )
         self.story.write(f"interactions → HTTP {response['statusCode']} {response['body']}")
         return response
 
@@ -326,7 +315,7 @@ class Simulation:
         if button is None:
             raise ScenarioError(field="slack", source="simulate", problem=f"the card of {key} has no {wanted} button")
         self.story.section(f"Promotion in Slack: {user} clicks {button['text']['text']}")
-        event = _signed_button(ts, message, button, f"promote:{key}"[:255], self.runtime, user)
+        event = steps.signed_button(ts, message, button, f"promote:{key}"[:255], self.runtime, user)
         response = self.handlers["interactions"](event, None)
         self.story.write(f"interactions → HTTP {response['statusCode']} {response['body']}")
         return response
@@ -348,7 +337,7 @@ class Simulation:
         begin = datetime.fromtimestamp(-(-int(self.clock.now().timestamp()) // 60) * 60, tz=UTC)
         longest = max((len(m.values) * m.period for m in self.scenario.world.metrics), default=60)
         for metric in self.scenario.world.metrics:
-            _put_metric(
+            put_metric(
                 self.clients, metric, begin=begin + timedelta(seconds=longest - len(metric.values) * metric.period)
             )
         self.clock.set(begin + timedelta(seconds=longest))
@@ -357,12 +346,12 @@ class Simulation:
         return [event for event in events if event["detail"]["state"]["value"] == "ALARM"]
 
     def drain_executor(self) -> None:
-        _drain_executor(self.clients, self.infra["queue"], self.handlers["executor"], self.story)
+        steps.drain_executor(self.clients, self.infra["queue"], self.handlers["executor"], self.story)
 
     def after_fix_and_verify(self) -> None:
         from medic_tools.world import alarms
 
-        _after_fix(
+        steps.after_fix(
             self.scenario,
             self.clients,
             self.clock,
@@ -373,10 +362,10 @@ class Simulation:
             self.account,
         )
         self.story.section("Verifier (scheduled): is the alarm back to OK?")
-        for _ in range(MAX_VERIFIER_RUNS):
+        for _ in range(steps.MAX_VERIFIER_RUNS):
             result = self.handlers["verifier"]({"source": "aws.events"}, None)
             self.story.write("verifier returned " + json.dumps(result))
-            if not set(result.get("outcomes", {}).values()) & WAITING:
+            if not set(result.get("outcomes", {}).values()) & steps.WAITING:
                 return
             self._run_on(alarms)
 
@@ -401,7 +390,7 @@ class Simulation:
     def _run_on(self, alarms: Any) -> None:
         """A plan the verifier keeps waiting on (connections settling): the world runs on one more verification
         window (the model continues; hand-written post-fix metrics stay as written) and the alarms are evaluated."""
-        window = _verification_window(self.scenario)
+        window = steps.verification_window(self.scenario)
         until = self.clock.now() + timedelta(seconds=window)
         if self.account is not None and not (self.scenario.after_fix and self.scenario.after_fix.metrics):
             from medic_tools.world.workload.build import run_world_on
@@ -474,7 +463,7 @@ class Simulation:
             scenario=self.source,
             plans=plans,
             log=log,
-            world_after=_world_after(self.clients, self.scenario),
+            world_after=world_after(self.clients, self.scenario),
             ground_truth=self.truth,
         )
 
@@ -519,7 +508,7 @@ class Simulation:
             outcome.promotions = self.promotions(outcome.plans)
             if backtest:
                 outcome.backtest = backtest_summary(self.backtest())
-            _tell_ending(outcome, self.story)
+            tell_ending(outcome, self.story)
             return outcome
         finally:
             install(None)
@@ -542,655 +531,19 @@ def backtest_summary(document: BacktestDocument) -> dict[str, int]:
     }
 
 
-#: The verifier runs a scenario waits through, at most (one verification window of world time each).
-MAX_VERIFIER_RUNS = 6
-#: The verifier's outcomes that leave a plan APPLIED for a later run to judge, once the world has run on.
-WAITING = frozenset({"settling"})
-
-
-def _verification_window(scenario: Scenario) -> int:
-    if scenario.after_fix and scenario.after_fix.metrics:
-        return max(len(m.values) * m.period for m in scenario.after_fix.metrics)
-    if scenario.world.has_workload:
-        return scenario.world.after_fix_min * 60
-    return 300
-
-
-# -- building the world ----------------------------------------------------------------------------
-
-
-def build_medic_infra(clients: AwsClients) -> dict[str, str]:
-    """Medic's own resources, as template.yaml declares them."""
-    ddb = clients.dynamodb
-    ddb.create_table(
-        TableName="medic-plans",
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("plan_id", "state", "updated_at")],
-        KeySchema=[{"AttributeName": "plan_id", "KeyType": "HASH"}],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": "by_state",
-                "Projection": {"ProjectionType": "ALL"},
-                "KeySchema": [
-                    {"AttributeName": "state", "KeyType": "HASH"},
-                    {"AttributeName": "updated_at", "KeyType": "RANGE"},
-                ],
-            },
-        ],
-    )
-    ddb.create_table(
-        TableName="medic-events",
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[
-            {"AttributeName": "plan_id", "AttributeType": "S"},
-            {"AttributeName": "seq", "AttributeType": "N"},
-        ],
-        KeySchema=[{"AttributeName": "plan_id", "KeyType": "HASH"}, {"AttributeName": "seq", "KeyType": "RANGE"}],
-    )
-    sqs = clients.sqs
-    dlq = sqs.create_queue(QueueName="medic-executor-dlq")["QueueUrl"]
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    queue = sqs.create_queue(
-        QueueName="medic-executor",
-        Attributes={
-            "VisibilityTimeout": "1800",
-            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "3"}),
-        },
-    )["QueueUrl"]
-    secret = clients.secrets.create_secret(Name="medic/chatops-signing-secret", SecretString=secrets.token_hex(16))
-    executor = {"AWS": f"arn:aws:iam::{ACCOUNT}:role/medic-executor"}
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Effect": "Allow", "Action": ["sts:AssumeRole", "sts:SetSourceIdentity"], "Principal": executor}
-        ],
-    }
-    role = clients.client("iam").create_role(RoleName="medic-actions", AssumeRolePolicyDocument=json.dumps(trust))
-    return {
-        "plans": "medic-plans",
-        "events": "medic-events",
-        "queue": queue,
-        "signing_secret_arn": secret["ARN"],
-        "actions_role_arn": role["Role"]["Arn"],
-    }
-
-
-def _zip() -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("app.py", "def handler(event, context):\n    return {}\n")
-    return buffer.getvalue()
-
-
-def build_world(clients: AwsClients, scenario: Scenario, clock: ManualClock, story: Story) -> ModelledAccount | None:
-    """Build the scenario's world; with workloads, model the window and write its series and REPORT lines."""
-    from medic_tools.world.workload import build
-
-    world = scenario.world
-    role = clients.client("iam").create_role(
-        RoleName="world-function-role",
-        AssumeRolePolicyDocument=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
-                ],
-            }
-        ),
-    )["Role"]["Arn"]
-    lam, aas = clients.lambda_, clients.autoscaling
-    code = _zip()
-    story.write(f"account {ACCOUNT} in {world.region}: concurrency limit {world.account_concurrency_limit}")
-    for spec in world.functions:
-        lam.create_function(
-            FunctionName=spec.name,
-            Runtime=spec.runtime,  # type: ignore[arg-type]
-            Role=role,
-            Handler="app.handler",
-            Code={"ZipFile": code},
-            MemorySize=spec.memory_mb,
-            Timeout=spec.timeout_s,
-            Tags=spec.tags,
-            **build.logging_config(spec),
-        )
-        versions = build.publish_versions(lam, spec)
-        line = f"function {spec.name}: {spec.memory_mb} MB, timeout {spec.timeout_s}s, tags {spec.tags or '{}'}"
-        if spec.logging is not None:
-            line += f", logs {spec.logging.format} in {spec.logging.log_group or f'/aws/lambda/{spec.name}'}"
-        if spec.reserved_concurrency is not None:
-            lam.put_function_concurrency(FunctionName=spec.name, ReservedConcurrentExecutions=spec.reserved_concurrency)
-            line += f", reserved concurrency {spec.reserved_concurrency}"
-        story.write(line)
-        for alias in spec.aliases:
-            kwargs = build.alias_kwargs(spec, alias, versions)
-            lam.create_alias(**kwargs)
-            text = f"  alias {alias.name} → version {kwargs['FunctionVersion']}"
-            if alias.routing:
-                text += f" (+ {', '.join(f'version {v} at {w:.0%}' for v, w in alias.routing.items())})"
-            if alias.provisioned_concurrency:
-                from medic_tools.world import moto_ext
-
-                if alias.pc_status == "IN_PROGRESS":
-                    if alias.pc_allocated:  # what was allocated before: READY at once, then the stuck request
-                        lam.put_provisioned_concurrency_config(
-                            FunctionName=spec.name,
-                            Qualifier=alias.name,
-                            ProvisionedConcurrentExecutions=alias.pc_allocated,
-                        )
-                        lam.get_provisioned_concurrency_config(FunctionName=spec.name, Qualifier=alias.name)
-                    moto_ext.set_provisioned_concurrency_ready_delay(24 * 3600)  # reset with the world
-                elif alias.pc_status == "FAILED":
-                    moto_ext.inject_provisioned_concurrency_failure(
-                        spec.name, alias.name, alias.pc_status_reason, region=world.region
-                    )
-                lam.put_provisioned_concurrency_config(
-                    FunctionName=spec.name,
-                    Qualifier=alias.name,
-                    ProvisionedConcurrentExecutions=alias.provisioned_concurrency,
-                )
-                text += f", provisioned concurrency {alias.provisioned_concurrency} ({alias.pc_status})"
-            if alias.autoscaling:
-                resource = f"function:{spec.name}:{alias.name}"
-                aas.register_scalable_target(
-                    ServiceNamespace="lambda",
-                    ResourceId=resource,
-                    ScalableDimension="lambda:function:ProvisionedConcurrency",
-                    MinCapacity=alias.autoscaling.min,
-                    MaxCapacity=alias.autoscaling.max,
-                )
-                aas.put_scaling_policy(
-                    PolicyName=f"{spec.name}-{alias.name}-utilization",
-                    ServiceNamespace="lambda",
-                    ResourceId=resource,
-                    ScalableDimension="lambda:function:ProvisionedConcurrency",
-                    PolicyType="TargetTrackingScaling",
-                    TargetTrackingScalingPolicyConfiguration={
-                        "TargetValue": alias.autoscaling.target_utilization,
-                        "PredefinedMetricSpecification": {
-                            "PredefinedMetricType": "LambdaProvisionedConcurrencyUtilization"
-                        },
-                    },
-                )
-                text += (
-                    f", autoscaling min {alias.autoscaling.min} max {alias.autoscaling.max} "
-                    f"(target tracking at {alias.autoscaling.target_utilization:.0%})"
-                )
-                window_start = clock.now() - timedelta(minutes=world.window_min)
-                for scheduled in build.scheduled_actions(aas, spec, alias, window_start):
-                    text += f", scheduled {scheduled}"
-            story.write(text)
-        for source in spec.event_sources:
-            queue = clients.sqs.create_queue(QueueName=source.queue)["QueueUrl"]
-            arn = clients.sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]
-            kwargs = {"EventSourceArn": arn["QueueArn"], "FunctionName": spec.name, "BatchSize": source.batch_size}
-            if source.maximum_concurrency:
-                kwargs["ScalingConfig"] = {"MaximumConcurrency": source.maximum_concurrency}
-            lam.create_event_source_mapping(**kwargs)
-            story.write(f"  SQS event source {source.queue} (maximum concurrency {source.maximum_concurrency})")
-        for invoker in spec.invoked_by:
-            events = clients.client("events")
-            rule_arn = events.put_rule(Name=invoker.eventbridge_rule, EventPattern=json.dumps(invoker.event_pattern))
-            function_arn = lam.get_function(FunctionName=spec.name)["Configuration"]["FunctionArn"]
-            events.put_targets(Rule=invoker.eventbridge_rule, Targets=[{"Id": spec.name, "Arn": function_arn}])
-            lam.add_permission(
-                FunctionName=spec.name,
-                StatementId=f"events-{invoker.eventbridge_rule}",
-                Action="lambda:InvokeFunction",
-                Principal="events.amazonaws.com",
-                SourceArn=rule_arn["RuleArn"],
-            )
-            story.write(f"  invoked asynchronously by EventBridge rule {invoker.eventbridge_rule}")
-        if spec.invocations:
-            _write_report_lines(clients, spec.name, spec.memory_mb, spec.invocations, clock)
-    for database in world.databases:
-        _build_database(clients, database)
-        story.write(
-            f"database {database.id}: max_connections {database.max_connections}, "
-            f"consumers {', '.join(database.consumers) or 'none'}"
-        )
-    for metric in world.metrics:
-        _put_metric(clients, metric, end=clock.now())
-        story.write(
-            f"metric {metric.namespace} {metric.name} {metric.dimensions} ({metric.stat}, {metric.period}s): "
-            f"{', '.join(f'{v:g}' for v in metric.values)}"
-        )
-    if not world.has_workload:
-        return None
-    account = build.model_world(clients, world, window_end=clock.now())
-    story.write(f"workload model: {world.window_min} minutes to {clock.now():%H:%M} UTC (docs/WORKLOAD.md)")
-    for line in account.summary():
-        story.write(f"  {line}")
-    for change in account.synced:
-        story.write(f"  provisioned concurrency at the window's end (autoscaling): {change}")
-    return account
-
-
-def _build_database(clients: AwsClients, database: Any) -> None:
-    rds = clients.client("rds")
-    group = f"{database.id}-params"
-    family = "postgres16" if database.engine == "postgres" else f"{database.engine}8.0"
-    rds.create_db_parameter_group(DBParameterGroupName=group, DBParameterGroupFamily=family, Description="world")
-    rds.modify_db_parameter_group(
-        DBParameterGroupName=group,
-        Parameters=[
-            {
-                "ParameterName": "max_connections",
-                "ParameterValue": str(database.max_connections),
-                "ApplyMethod": "pending-reboot",
-            }
-        ],
-    )
-    rds.create_db_instance(
-        DBInstanceIdentifier=database.id,
-        Engine=database.engine,
-        DBInstanceClass=database.instance_class,
-        AllocatedStorage=20,
-        MasterUsername="medic",
-        MasterUserPassword=secrets.token_hex(12),
-        DBParameterGroupName=group,
-    )
-    for consumer in database.consumers:
-        arn = clients.lambda_.get_function(FunctionName=consumer)["Configuration"]["FunctionArn"]
-        clients.lambda_.tag_resource(Resource=arn, Tags={"medic:database": database.id})
-
-
-def _write_report_lines(clients: AwsClients, name: str, memory_mb: int, spec: Any, clock: ManualClock) -> None:
-    logs = clients.client("logs")
-    group = f"/aws/lambda/{name}"
-    logs.create_log_group(logGroupName=group)
-    from medic_tools.world.moto_lambda_logging import log_stream_name
-
-    # Named as Lambda names an environment's stream (the hand-written lines do not say which version ran: $LATEST).
-    stream = log_stream_name(name, "$LATEST", "0" * 32, clock.now().date(), log_group=group)
-    logs.create_log_stream(logGroupName=group, logStreamName=stream)
-    base = int((clock.now() - timedelta(minutes=10)).timestamp() * 1000)
-    used = spec.memory_used_mb or memory_mb // 2
-    events = []
-    for index in range(spec.count):
-        cold = index < spec.cold
-        init = f"\tInit Duration: {spec.init_ms:.2f} ms" if cold else ""
-        duration = spec.cold_duration_ms if cold and spec.cold_duration_ms is not None else spec.duration_ms
-        events.append(
-            {
-                "timestamp": base + index * 100,
-                "message": (
-                    f"REPORT RequestId: {index:08d}-0000-4000-8000-000000000000\tDuration: {duration:.2f} ms"
-                    f"\tBilled Duration: {int(duration) + 1} ms\tMemory Size: {memory_mb} MB"
-                    f"\tMax Memory Used: {used} MB{init}"
-                ),
-            }
-        )
-    for chunk in range(0, len(events), 1000):
-        logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=events[chunk : chunk + 1000])
-
-
-def _put_metric(
-    clients: AwsClients, metric: MetricSpec, *, end: datetime | None = None, begin: datetime | None = None
-) -> None:
-    """One datapoint per period, in the middle of its period; the last period ends at `end` (or starts at `begin`)."""
-    period = timedelta(seconds=metric.period)
-    count = len(metric.values)
-    first = begin if begin is not None else (end or datetime.now(UTC)) - count * period
-    data = []
-    for index, value in enumerate(metric.values):
-        datum: dict[str, Any] = {
-            "MetricName": metric.name,
-            "Value": value,
-            "Timestamp": first + index * period + period / 2,
-            "Dimensions": [{"Name": k, "Value": v} for k, v in metric.dimensions.items()],
-        }
-        if metric.unit:
-            datum["Unit"] = metric.unit
-        data.append(datum)
-    for chunk in range(0, len(data), 500):
-        clients.cloudwatch.put_metric_data(Namespace=metric.namespace, MetricData=data[chunk : chunk + 500])  # type: ignore[arg-type]
-
-
-# -- the alarm -------------------------------------------------------------------------------------
-
-
-def _alarm_events(
-    scenario: Scenario, source: str, clock: ManualClock, region: str, alarms: Any
-) -> list[dict[str, Any]]:
-    if scenario.alarm_event:
-        path = Path(scenario.alarm_event)
-        if not path.is_absolute():
-            candidates = [Path(source).parent / path, REPO_ROOT / path]
-            path = next((c for c in candidates if c.exists()), candidates[0])
-        try:
-            event = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise ScenarioError(field="alarm_event", source=source, problem=f"cannot read {path}: {exc}") from None
-        return [event]
-    spec = scenario.alarm
-    assert spec is not None
-    kwargs: dict[str, Any] = {
-        "AlarmName": spec.name,
-        "Namespace": spec.namespace,
-        "MetricName": spec.metric,
-        "Dimensions": [{"Name": k, "Value": v} for k, v in spec.dimensions.items()],
-        "Period": spec.period,
-        "EvaluationPeriods": spec.evaluation_periods,
-        "Threshold": spec.threshold,
-        "ComparisonOperator": spec.comparison,
-        "TreatMissingData": spec.treat_missing_data,
-        "AlarmDescription": spec.description or f"Medic scenario alarm on {spec.metric}",
-    }
-    if spec.stat.startswith(("p", "tm", "tc", "ts", "wm", "PR", "TM", "TC", "TS", "WM")):
-        kwargs["ExtendedStatistic"] = spec.stat
-    else:
-        kwargs["Statistic"] = spec.stat
-    if spec.datapoints_to_alarm:
-        kwargs["DatapointsToAlarm"] = spec.datapoints_to_alarm
-    from medic.runtime import current
-
-    current().clients.cloudwatch.put_metric_alarm(**kwargs)
-    events: list[dict[str, Any]] = alarms.evaluate_alarms(clock.now(), ACCOUNT, region, names=[spec.name])
-    fired = [e for e in events if e["detail"]["state"]["value"] == "ALARM"]
-    if not fired:
-        raise ScenarioError(
-            field="alarm",
-            source=source,
-            problem="the alarm does not fire on the world's metrics (check metrics and threshold)",
-        )
-    return fired
-
-
-def _after_fix(
-    scenario: Scenario,
-    clients: AwsClients,
-    clock: ManualClock,
-    region: str,
-    alarms: Any,
-    triage: Callable[[dict[str, Any], Any], dict[str, Any]],
-    story: Story,
-    account: ModelledAccount | None = None,
-) -> None:
-    story.section("After the change: what the world's metrics do")
-    if (not scenario.after_fix or not scenario.after_fix.metrics) and account is not None:
-        _replay_after_fix(scenario, clients, clock, account, story)
-    elif not scenario.after_fix or not scenario.after_fix.metrics:
-        story.write("the scenario has no post-fix data: the plan stays APPLIED, awaiting verification")
-        clock.advance(_verification_window(scenario))
-        return
-    else:
-        period = min(metric.period for metric in scenario.after_fix.metrics)
-        fix_time = datetime.fromtimestamp(-(-int(clock.now().timestamp()) // period) * period, tz=UTC)
-        for metric in scenario.after_fix.metrics:
-            _put_metric(clients, metric, begin=fix_time)
-            story.write(f"metric {metric.name} {metric.dimensions}: {', '.join(f'{v:g}' for v in metric.values)}")
-        clock.set(fix_time + timedelta(seconds=_verification_window(scenario)))
-    for event in alarms.evaluate_alarms(clock.now(), ACCOUNT, region):
-        state = event["detail"]["state"]
-        story.write(
-            f"alarm {event['detail']['alarmName']} → {state['value']} at {state['timestamp']}: {state['reason']}"
-        )
-        if state["value"] == "ALARM":  # the deployed rule forwards ALARM only (template.yaml, TriageFunction)
-            story.write("EventBridge → triage: " + json.dumps(triage(event, None)))
-
-
-def _replay_after_fix(
-    scenario: Scenario, clients: AwsClients, clock: ManualClock, account: ModelledAccount, story: Story
-) -> None:
-    """No post-fix metrics were written: the model continues from the world's live configuration (read back)."""
-    from medic_tools.world.workload.build import continue_world
-    from medic_tools.world.workload.live import read_live_config
-
-    fix_time = datetime.fromtimestamp(-(-int(clock.now().timestamp()) // 60) * 60, tz=UTC)
-    fixed = read_live_config(clients, account.config, account.start)
-    until = fix_time + timedelta(seconds=_verification_window(scenario))
-    continue_world(clients, account, fixed, fix_time, until)
-    story.write(f"the model continues from the live configuration at {fix_time:%H:%M} UTC until {until:%H:%M} UTC")
-    first = account.second_of(fix_time) // 60
-    for line in account.summary(first, account.second_of(until) // 60):
-        story.write(f"  after: {line}")
-    clock.set(until)
-
-
-# -- Slack click -----------------------------------------------------------------------------------
-
-
-def _signed_click(
-    plan: Plan, decide: Decide, console: ConsoleTransport, runtime: Runtime, user: str = APPROVER
-) -> dict[str, Any]:
-    """A Function URL event carrying Slack's signed `block_actions` request for the rendered button."""
-    message = console.messages.get(plan.slack.ts)
-    if message is None:
-        raise ScenarioError(field="slack", source="simulate", problem=f"no card was posted for plan {plan.id}")
-    wanted = APPROVE_ACTION_ID if decide == "approve" else REJECT_ACTION_ID
-    button = next(
-        (
-            element
-            for block in message["blocks"]
-            if block["type"] == "actions"
-            for element in block["elements"]
-            if element.get("action_id") == wanted
-        ),
-        None,
-    )
-    if button is None:
-        raise ScenarioError(field="slack", source="simulate", problem=f"the card of {plan.id} has no {decide} button")
-    return _signed_button(plan.slack.ts, message, button, f"decide:{plan.id}", runtime, user)
-
-
-def _signed_button(
-    ts: str, message: dict[str, Any], button: dict[str, Any], block_id: str, runtime: Runtime, user: str
-) -> dict[str, Any]:
-    """The Function URL event of a click by `user` on `button` of the message `ts`, signed as Slack signs it."""
-    from slack_sdk.signature import SignatureVerifier
-
-    payload = {
-        "type": "block_actions",
-        "user": {"id": user, "username": "oncall", "name": "oncall", "team_id": TEAM},
-        "api_app_id": APP,
-        "token": "deprecated-verification-token",
-        "container": {"type": "message", "message_ts": ts, "channel_id": CHANNEL, "is_ephemeral": False},
-        "trigger_id": "1337.42.abcdef",
-        "team": {"id": TEAM, "domain": "medic-demo"},
-        "channel": {"id": CHANNEL, "name": "ops-incidents"},
-        "message": {"type": "message", "ts": ts, "text": message["text"], "blocks": message["blocks"]},
-        "response_url": f"https://hooks.slack.com/actions/{TEAM}/1/demo",
-        "actions": [
-            {
-                "type": "button",
-                "action_id": button["action_id"],
-                "block_id": block_id,
-                "value": button["value"],
-                "text": button["text"],
-                "action_ts": f"{time.time():.6f}",
-            }
-        ],
-    }
-    body = urlencode({"payload": json.dumps(payload)}).encode()
-    timestamp = str(int(time.time()))
-    signature = SignatureVerifier(runtime.signing_secret).generate_signature(timestamp=timestamp, body=body)
-    return {
-        "version": "2.0",
-        "routeKey": "$default",
-        "rawPath": "/",
-        "rawQueryString": "",
-        "headers": {
-            "content-type": "application/x-www-form-urlencoded",
-            "x-slack-request-timestamp": timestamp,
-            "x-slack-signature": signature or "",
-            "user-agent": "Slackbot 1.0 (+https://api.slack.com/robots)",
-        },
-        "requestContext": {"http": {"method": "POST", "path": "/", "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1"}},
-        "body": base64.b64encode(body).decode(),
-        "isBase64Encoded": True,
-    }
-
-
-def _drain_executor(
-    clients: AwsClients, queue: str, executor: Callable[[dict[str, Any], Any], dict[str, Any]], story: Story
-) -> None:
-    """Deliver the executor queue's messages as SQS events (as the event source mapping would)."""
-    for _ in range(10):
-        messages = clients.sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, AttributeNames=["All"]).get(
-            "Messages", []
-        )
-        if not messages:
-            return
-        story.section("Executor: approved plan from SQS → change applied through boto3")
-        records = [
-            {
-                "messageId": m["MessageId"],
-                "receiptHandle": m["ReceiptHandle"],
-                "body": m["Body"],
-                "attributes": m.get("Attributes", {}),
-                "messageAttributes": {},
-                "eventSource": "aws:sqs",
-                "eventSourceARN": f"arn:aws:sqs:{clients.region}:{ACCOUNT}:medic-executor",
-                "awsRegion": clients.region,
-            }
-            for m in messages
-        ]
-        result = executor({"Records": records}, None)
-        story.write("executor returned " + json.dumps(result))
-        failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
-        for message in messages:
-            if message["MessageId"] not in failed:
-                clients.sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
-        if failed:
-            return
-
-
-# -- telling the story -----------------------------------------------------------------------------
-
-
-def _tell_truth(account: ModelledAccount, scenario: Scenario, story: Story) -> dict[str, Any]:
-    """The ground truth of the modelled incident (from the model, not from Medic), told and returned as JSON."""
-    from medic_tools.world.workload.build import alarm_view
-
-    assert scenario.alarm is not None
-    truth = account.ground_truth(alarm_view(scenario.alarm))
-    story.section("Ground truth (from the workload model, not from Medic)")
-    before = truth.before
-    story.write(f"{truth.signal} on {truth.target}: {truth.diagnosis} (alarm's worst period {before.alarm_value})")
-    for key, value in truth.evidence.items():
-        story.write(f"  {key}: {json.dumps(value, default=str)}")
-    if truth.fix is not None:
-        verdict = "clears the alarm" if truth.fix.clears else "does NOT clear the alarm"
-        after = truth.fix.after
-        story.write(
-            f"  fix: {truth.fix.describe()} — replayed, {verdict} (worst period after: {after.alarm_value}, "
-            f"throttles {after.throttles}, spillover {after.spillover}, p99 {after.p99_ms} ms)"
-        )
-    for alternative in truth.alternatives:
-        story.write(f"  also clears it: {alternative.describe()}")
-    if truth.note:
-        story.write(f"  {truth.note}")
-    document = truth.as_json()
-    for edge, minute in (("start", truth.window[0]), ("end", truth.window[1])):
-        document["window"][edge] = (account.start + timedelta(minutes=minute)).isoformat()
-    return document
-
-
-def _tell_plan(plan: Plan, story: Story) -> None:
-    story.write(
-        f"plan {plan.id}: signal {plan.signal} on {plan.target} → {plan.diagnosis or 'no diagnosis'} → {plan.status}"
-    )
-    if plan.decision and plan.decision.trace:
-        for row in plan.decision.trace:
-            mark = "✔ matched" if row.matched else "✘"
-            why = "; ".join(f"{c.expression} → {c.result}" for c in row.conditions if c.result != "true") or row.note
-            story.write(f"  row {row.row}: {mark}{'' if row.matched else ' (' + why + ')'}")
-    for action in plan.actions:
-        if action.kind != "advise":
-            story.write(
-                f"  change: {action.text}" + (f" [clamped: {'; '.join(action.clamps)}]" if action.clamps else "")
-            )
-    for refusal in plan.blocked_by:
-        story.write(
-            f"  blocked by {refusal.guard}: {refusal.message} (limit {refusal.limit}, observed {refusal.observed})"
-        )
-    if plan.reason and not plan.diagnosis:
-        story.write(f"  reason: {plan.reason}")
-
-
-def _world_after(clients: AwsClients, scenario: Scenario) -> dict[str, Any]:
-    """What the actions may have changed, read back from the world (printed, and in `--json` as `world_after`)."""
-    state: dict[str, Any] = {}
-    lam = clients.lambda_
-    for spec in scenario.world.functions:
-        function = lam.get_function(FunctionName=spec.name)
-        entry: dict[str, Any] = {
-            "memory_mb": function["Configuration"].get("MemorySize"),
-            "reserved_concurrency": (function.get("Concurrency") or {}).get("ReservedConcurrentExecutions"),
-        }
-        mappings = lam.list_event_source_mappings(FunctionName=spec.name).get("EventSourceMappings", [])
-        if mappings:
-            entry["event_sources"] = {
-                str(m.get("EventSourceArn", "")).rsplit(":", 1)[-1]: (m.get("ScalingConfig") or {}).get(
-                    "MaximumConcurrency"
-                )
-                for m in mappings
-            }
-        if spec.invoked_by:
-            events = clients.client("events")
-            entry["rule_targets"] = {
-                invoker.eventbridge_rule: [
-                    str(t["Arn"]).rsplit(":", 1)[-1]
-                    for t in events.list_targets_by_rule(Rule=invoker.eventbridge_rule)["Targets"]
-                ]
-                for invoker in spec.invoked_by
-            }
-        state[spec.name] = entry
-        for alias in spec.aliases:
-            key = f"{spec.name}:{alias.name}"
-            try:
-                config = clients.lambda_.get_provisioned_concurrency_config(
-                    FunctionName=spec.name, Qualifier=alias.name
-                )
-                state[key] = {
-                    "provisioned_concurrency": config.get("RequestedProvisionedConcurrentExecutions"),
-                    "allocated": config.get("AllocatedProvisionedConcurrentExecutions"),
-                    "status": config.get("Status"),
-                }
-            except clients.lambda_.exceptions.ProvisionedConcurrencyConfigNotFoundException:
-                state[key] = {"provisioned_concurrency": 0}
-            targets = clients.autoscaling.describe_scalable_targets(
-                ServiceNamespace="lambda", ResourceIds=[f"function:{key}"]
-            )["ScalableTargets"]
-            if targets:
-                state[key]["autoscaling"] = {"min": targets[0]["MinCapacity"], "max": targets[0]["MaxCapacity"]}
-            scheduled = clients.autoscaling.describe_scheduled_actions(
-                ServiceNamespace="lambda", ResourceId=f"function:{key}"
-            )["ScheduledActions"]
-            if scheduled:
-                state[key]["scheduled"] = {
-                    a["ScheduledActionName"]: [a["Schedule"], (a.get("ScalableTargetAction") or {}).get("MinCapacity")]
-                    for a in scheduled
-                }
-    quotas = clients.client("service-quotas")
-    try:
-        history = quotas.list_requested_service_quota_change_history_by_quota(
-            ServiceCode="lambda", QuotaCode="L-B99A9384"
-        ).get("RequestedQuotas", [])
-    except Exception:  # noqa: BLE001 - a world without the quota API extension has no requests to show
-        history = []
-    if history:
-        state["account"] = {"quota_requests": [[r.get("DesiredValue"), r.get("Status")] for r in history]}
-    return state
-
-
-def _tell_ending(outcome: Outcome, story: Story) -> None:
-    story.section("The world now")
-    for key, value in outcome.world_after.items():
-        story.write(f"{key}: {json.dumps(value)}")
-    story.section("Remediation log (DynamoDB, append-only, hash-chained)")
-    for event in outcome.log:
-        summary = json.dumps(event.data, default=str)
-        story.write(
-            f"{event.at}  {event.plan_id}  #{event.seq:<2} {event.kind:<18} "
-            f"{summary[:150] + ('…' if len(summary) > 150 else '')}"
-        )
-    story.section("Outcome")
-    for plan in outcome.plans:
-        from medic.outcomes import describe_change
-
-        changes = "; ".join(describe_change(a) for a in plan.changes) or "no change"
-        story.write(f"plan {plan.id}: {plan.signal}/{plan.diagnosis} → {plan.status} ({changes})")
-
-
-__all__ = ["Outcome", "render_block", "simulate"]
+__all__ = [
+    "ACCOUNT",
+    "APP",
+    "APPROVER",
+    "CHANNEL",
+    "REPO_ROOT",
+    "SECOND_APPROVER",
+    "TEAM",
+    "Decide",
+    "Outcome",
+    "Story",
+    "build_medic_infra",
+    "build_world",
+    "render_block",
+    "simulate",
+]

@@ -186,7 +186,7 @@ def test_a_rollback_is_refused_when_the_failed_plan_was_rewritten(aws: EmbeddedA
     """The verifier hands a FAILED plan's rollback to the executor; meanwhile its before-state (what the rollback
     puts back) is rewritten to 500. The executor restores nothing from a rewritten plan: refused, logged, PC as is."""
     from medic.planning.runbook import layer, load_runbook
-    from medic_tools.simulate import _after_fix
+    from medic_tools.simulation_steps import after_fix
     from medic_tools.world import alarms
 
     team = Path(__file__).parent / "runbooks" / "checkout-team-rollback.yaml"
@@ -200,7 +200,7 @@ def test_a_rollback_is_refused_when_the_failed_plan_was_rewritten(aws: EmbeddedA
         sim.click(plan, "approve")
         sim.drain_executor()
         applied = pc(sim, "checkout")
-        _after_fix(sim.scenario, sim.clients, sim.clock, sim.region, alarms, sim.handlers["triage"], sim.story)
+        after_fix(sim.scenario, sim.clients, sim.clock, sim.region, alarms, sim.handlers["triage"], sim.story)
         sim.handlers["verifier"]({"source": "aws.events"}, None)
         assert current(sim, plan).status == "FAILED"
         tamper(sim, plan, lambda doc: doc["actions"][0]["before"].update(provisioned_concurrency=500), rehash=True)

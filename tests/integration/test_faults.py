@@ -365,7 +365,8 @@ def test_a_crash_while_waiting_does_not_hide_a_failed_allocation(
 
 
 def test_duplicate_events_and_a_double_click_make_one_change(world: Callable[[Path], Simulation]) -> None:
-    from medic_tools.simulate import APPROVER, _signed_click
+    from medic_tools.simulate import APPROVER
+    from medic_tools.simulation_steps import signed_click
 
     sim = world(FLOOR)
     assert sim.runtime is not None
@@ -374,8 +375,8 @@ def test_duplicate_events_and_a_double_click_make_one_change(world: Callable[[Pa
         [plan] = sim.triage(events)
         [same] = sim.triage(events)  # EventBridge delivers at least once
         assert same.id == plan.id
-        click = _signed_click(plan, "approve", sim.console, sim.runtime, APPROVER)
-        again = _signed_click(plan, "approve", sim.console, sim.runtime, APPROVER)  # the button clicked twice
+        click = signed_click(plan, "approve", sim.console, sim.runtime, APPROVER)
+        again = signed_click(plan, "approve", sim.console, sim.runtime, APPROVER)  # the button clicked twice
         assert again["body"] != click["body"]
         first = sim.handlers["interactions"](click, None)
         replayed = sim.handlers["interactions"](click, None)  # the very same signed request again: refused

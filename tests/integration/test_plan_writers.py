@@ -213,8 +213,9 @@ def promote_apply_and_demote(sim: Simulation) -> None:
     from datetime import timedelta
 
     from medic.promotions import promotion_key
-    from medic_tools.simulate import ACCOUNT, SECOND_APPROVER, _put_metric
+    from medic_tools.simulate import ACCOUNT, SECOND_APPROVER
     from medic_tools.world import alarms
+    from medic_tools.world.scenario_world import put_metric
 
     assert sim.runtime is not None
     key = promotion_key("floor-too-low", "checkout:live")
@@ -225,7 +226,7 @@ def promote_apply_and_demote(sim: Simulation) -> None:
     sim.drain_executor()
     metric = next(m for m in sim.scenario.world.metrics if m.name == "ProvisionedConcurrencySpilloverInvocations")
     begin = sim.clock.now().replace(second=0) + timedelta(minutes=1)
-    _put_metric(sim.clients, metric.model_copy(update={"values": [90.0, 95.0, 99.0]}), begin=begin)
+    put_metric(sim.clients, metric.model_copy(update={"values": [90.0, 95.0, 99.0]}), begin=begin)
     sim.clock.set(begin + timedelta(minutes=3))
     alarms.evaluate_alarms(sim.clock.now(), ACCOUNT, sim.region)
     sim.handlers["verifier"]({"source": "aws.events"}, None)

@@ -21,7 +21,8 @@ import pytest
 from medic.plan import Plan
 from medic.promotions import promotion_key
 from medic.runtime import Runtime
-from medic_tools.simulate import ACCOUNT, APPROVER, SECOND_APPROVER, Simulation, _put_metric
+from medic_tools.simulate import ACCOUNT, APPROVER, SECOND_APPROVER, Simulation
+from medic_tools.world.scenario_world import put_metric
 
 KEY = promotion_key("floor-too-low", "checkout:live")
 
@@ -187,7 +188,7 @@ def still_breaching(sim: Simulation) -> None:
 
     metric = next(m for m in sim.scenario.world.metrics if m.name == "ProvisionedConcurrencySpilloverInvocations")
     begin = sim.clock.now().replace(second=0) + timedelta(minutes=1)
-    _put_metric(sim.clients, metric.model_copy(update={"values": [90.0, 95.0, 99.0]}), begin=begin)
+    put_metric(sim.clients, metric.model_copy(update={"values": [90.0, 95.0, 99.0]}), begin=begin)
     sim.clock.set(begin + timedelta(minutes=3))
     alarms.evaluate_alarms(sim.clock.now(), ACCOUNT, sim.region)
     sim.handlers["verifier"]({"source": "aws.events"}, None)

@@ -23,7 +23,8 @@ from medic.errors import VerificationIncomplete
 from medic.plan import Plan
 from medic.runtime import install
 from medic_tools.scenario import load_scenario
-from medic_tools.simulate import Simulation, Story, _after_fix
+from medic_tools.simulate import Simulation, Story
+from medic_tools.simulation_steps import after_fix
 from medic_tools.world import alarms, moto_ext
 from medic_tools.world.server import EmbeddedAWS
 from support import sqs_event, sqs_record
@@ -175,7 +176,7 @@ def test_cloudwatch_failing_at_verification_keeps_the_plan_applied_until_the_nex
     sim.click(plan, "approve")
     sim.drain_executor()
     assert current(sim, plan).status == "APPLIED"
-    _after_fix(sim.scenario, sim.clients, sim.clock, sim.region, alarms, sim.handlers["triage"], sim.story)
+    after_fix(sim.scenario, sim.clients, sim.clock, sim.region, alarms, sim.handlers["triage"], sim.story)
     outage("DescribeAlarms", "GetMetricData", code="InternalServiceError")
 
     with pytest.raises(VerificationIncomplete) as failed:  # the run fails; the schedule runs it again a minute later
@@ -202,7 +203,7 @@ def test_one_plan_that_cannot_be_verified_does_not_stall_the_others(sim: Simulat
     ledger.create(other)
     for state in ("APPROVED", "APPLYING", "APPLIED"):
         other = ledger.transition(other, state, now)
-    _after_fix(sim.scenario, sim.clients, sim.clock, sim.region, alarms, sim.handlers["triage"], sim.story)
+    after_fix(sim.scenario, sim.clients, sim.clock, sim.region, alarms, sim.handlers["triage"], sim.story)
     moto_ext.inject_fault("DescribeAlarms", "InternalServiceError", 500, times=RETRY_MAX_ATTEMPTS)
 
     with pytest.raises(VerificationIncomplete) as failed:
@@ -231,7 +232,7 @@ def failing_fix(aws: EmbeddedAWS) -> Iterator[Simulation]:
         [plan] = sim.triage(sim.alarm_events())
         sim.click(plan, "approve")
         sim.drain_executor()
-        _after_fix(sim.scenario, sim.clients, sim.clock, sim.region, alarms, sim.handlers["triage"], sim.story)
+        after_fix(sim.scenario, sim.clients, sim.clock, sim.region, alarms, sim.handlers["triage"], sim.story)
         yield sim
     finally:
         install(None)

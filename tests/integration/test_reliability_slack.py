@@ -29,7 +29,8 @@ from medic.chatops.transport import WebApiTransport
 from medic.plan import Plan
 from medic.runtime import Runtime, install
 from medic_tools.scenario import load_scenario
-from medic_tools.simulate import APP, APPROVER, CHANNEL, TEAM, Simulation, Story, _after_fix
+from medic_tools.simulate import APP, APPROVER, CHANNEL, TEAM, Simulation, Story
+from medic_tools.simulation_steps import after_fix
 from medic_tools.world import alarms
 from medic_tools.world.server import EmbeddedAWS
 from support import slack_signed_headers
@@ -205,7 +206,7 @@ def test_a_card_deleted_mid_flow_never_undoes_the_decision_nor_stops_the_fix(sim
 
     sim.drain_executor()
     assert current(sim, plan).status == "APPLIED" and pc(sim) == 78
-    _after_fix(sim.scenario, sim.clients, sim.clock, sim.region, alarms, sim.handlers["triage"], sim.story)
+    after_fix(sim.scenario, sim.clients, sim.clock, sim.region, alarms, sim.handlers["triage"], sim.story)
     sim.handlers["verifier"]({"source": "aws.events"}, None)
 
     assert current(sim, plan).status == "VERIFIED"

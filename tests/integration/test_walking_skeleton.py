@@ -242,9 +242,9 @@ def test_a_poisoned_executor_message_ends_in_the_dlq(proposed) -> None:
 
 
 def _click_request(sim: Simulation, plan, decide: str = "approve") -> dict:
-    from medic_tools.simulate import _signed_click
+    from medic_tools.simulation_steps import signed_click
 
-    return _signed_click(plan, decide, sim.console, sim.runtime, APPROVER)
+    return signed_click(plan, decide, sim.console, sim.runtime, APPROVER)
 
 
 def test_cli_json_contract_and_invalid_input_exit_codes(tmp_path: Path) -> None:

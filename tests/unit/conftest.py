@@ -21,7 +21,7 @@ PLANS, EVENTS = "medic-plans", "medic-events"
 
 @pytest.fixture
 def dynamodb(monkeypatch: pytest.MonkeyPatch) -> Iterator[DynamoDBClient]:
-    """An empty in-process DynamoDB holding Medic's plans and events tables (as `_build_medic_infra` makes them)."""
+    """An empty in-process DynamoDB holding Medic's plans and events tables (as `build_medic_infra` makes them)."""
     for name, value in {
         "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": REGION,
     }.items():  # fmt: skip

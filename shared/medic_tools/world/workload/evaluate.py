@@ -59,7 +59,8 @@ def evaluate(incident: GeneratedIncident, aws: EmbeddedAWS, *, execute: bool = T
     from medic.log import configure
     from medic.runtime import install
     from medic_tools.scenario import load_scenario
-    from medic_tools.simulate import Simulation, Story
+    from medic_tools.simulate import Simulation
+    from medic_tools.story import Story
 
     configure("WARNING")  # Medic's own JSON logs are not the benchmark's output
     started = time.monotonic()
