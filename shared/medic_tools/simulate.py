@@ -302,16 +302,7 @@ class Simulation:
         if message is None:
             raise ScenarioError(field="slack", source="simulate", problem=f"no card was posted for {key}")
         wanted = PROMOTE_ACTION_ID if promote else PROMOTE_REJECT_ACTION_ID
-        button = next(
-            (
-                e
-                for b in message["blocks"]
-                if b["type"] == "actions"
-                for e in b["elements"]
-                if e.get("action_id") == wanted
-            ),
-            None,
-        )
+        button = steps.card_button(message, wanted)
         if button is None:
             raise ScenarioError(field="slack", source="simulate", problem=f"the card of {key} has no {wanted} button")
         self.story.section(f"Promotion in Slack: {user} clicks {button['text']['text']}")

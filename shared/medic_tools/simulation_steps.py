@@ -146,6 +146,20 @@ def _replay_after_fix(
 # -- Slack click -----------------------------------------------------------------------------------
 
 
+def card_button(message: dict[str, Any], action_id: str) -> dict[str, Any] | None:
+    """The button of a posted card's actions blocks with `action_id`, if the card has one."""
+    return next(
+        (
+            element
+            for block in message["blocks"]
+            if block["type"] == "actions"
+            for element in block["elements"]
+            if element.get("action_id") == action_id
+        ),
+        None,
+    )
+
+
 def signed_click(
     plan: Plan, decide: Decide, console: ConsoleTransport, runtime: Runtime, user: str = APPROVER
 ) -> dict[str, Any]:
@@ -154,16 +168,7 @@ def signed_click(
     if message is None:
         raise ScenarioError(field="slack", source="simulate", problem=f"no card was posted for plan {plan.id}")
     wanted = APPROVE_ACTION_ID if decide == "approve" else REJECT_ACTION_ID
-    button = next(
-        (
-            element
-            for block in message["blocks"]
-            if block["type"] == "actions"
-            for element in block["elements"]
-            if element.get("action_id") == wanted
-        ),
-        None,
-    )
+    button = card_button(message, wanted)
     if button is None:
         raise ScenarioError(field="slack", source="simulate", problem=f"the card of {plan.id} has no {decide} button")
     return signed_button(plan.slack.ts, message, button, f"decide:{plan.id}", runtime, user)

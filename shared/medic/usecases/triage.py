@@ -61,30 +61,16 @@ def triage(raw_event: Mapping[str, Any] | str | bytes, rt: Runtime) -> dict[str,
         rt.ledger.forget_prefetched()
 
 
-def _triage(
-    event: AlarmStateChangeEvent, pid: str, signal: Signal, rt: Runtime, now: datetime, log: Any
-) -> dict[str, Any]:
-    state_ts = iso(event.detail.state.timestamp)
-    existing = rt.ledger.get(pid)
-    if existing is not None:
-        log.info("duplicate_delivery", status=existing.status)
-        carded = existing.diagnosis or existing.blocked_by  # as below: a NOOP without either never had a card
-        if existing.status in ("PROPOSED", "BLOCKED", "NOOP") and carded and not existing.slack.ts:
-            outcomes.post_card(existing, rt, now)  # a retry after a crash between the log write and the post
-        elif existing.status == "APPROVED" and "enqueued" not in {e.kind for e in rt.ledger.events(pid)}:
-            queue.enqueue(
-                existing, rt, now
-            )  # a retry after the enqueue failed: an approved plan must reach the executor
-            if not existing.slack.ts:
-                outcomes.post_card(existing, rt, now)
-        return {"plan_id": pid, "status": existing.status, "duplicate": True}
-
-    plan = Plan(
-        id=pid,
+def new_plan(event: AlarmStateChangeEvent, signal: Signal, at: str, **fields: Any) -> Plan:
+    """The plan of one alarm transition before anything is decided (a NOOP naming the alarm and its target), created
+    and updated `at`; `fields` set more of it. Its id is the transition's (`plan_id`): one plan per transition."""
+    stamp = iso(event.detail.state.timestamp)
+    return Plan(
+        id=plan_id(event.alarm_arn, stamp),
         status="NOOP",
         alarm_arn=event.alarm_arn,
         alarm_name=event.detail.alarm_name,
-        state_timestamp=state_ts,
+        state_timestamp=stamp,
         account=event.account,
         region=event.region,
         signal=signal.kind,
@@ -92,11 +78,29 @@ def _triage(
         function_name=signal.target.function_name,
         qualifier=signal.target.qualifier,
         db_instance=signal.target.db_instance_id,
-        metric=_metric_dict(event),
-        dry_run=rt.settings.dry_run,
-        created_at=iso(now),
-        updated_at=iso(now),
+        created_at=at,
+        updated_at=at,
+        **fields,
     )
+
+
+def _triage(
+    event: AlarmStateChangeEvent, pid: str, signal: Signal, rt: Runtime, now: datetime, log: Any
+) -> dict[str, Any]:
+    existing = rt.ledger.get(pid)
+    if existing is not None:
+        log.info("duplicate_delivery", status=existing.status)
+        carded = existing.diagnosis or existing.blocked_by  # as below: a NOOP without either never had a card
+        if existing.status in ("PROPOSED", "BLOCKED", "NOOP") and carded and not existing.slack.ts:
+            outcomes.post_card(existing, rt, now)  # a retry after a crash between the log write and the post
+        elif existing.status == "APPROVED" and "enqueued" not in {e.kind for e in rt.ledger.events(pid)}:
+            # A retry after the enqueue failed: an approved plan must reach the executor.
+            queue.enqueue(existing, rt, now)
+            if not existing.slack.ts:
+                outcomes.post_card(existing, rt, now)
+        return {"plan_id": pid, "status": existing.status, "duplicate": True}
+
+    plan = new_plan(event, signal, iso(now), metric=_metric_dict(event), dry_run=rt.settings.dry_run)
     reason_data = event.detail.state.reason_data
     if reason_data is not None:
         plan.recent_datapoints = list(reason_data.recent_datapoints)

@@ -255,23 +255,9 @@ class Replayer:
         )
 
     def _plan(self, event: AlarmStateChangeEvent, signal: Signal) -> Plan:
-        stamp = iso(event.detail.state.timestamp)
-        return Plan(
-            id=plan_id(event.alarm_arn, stamp),
-            status="NOOP",
-            alarm_arn=event.alarm_arn,
-            alarm_name=event.detail.alarm_name,
-            state_timestamp=stamp,
-            account=event.account,
-            region=event.region,
-            signal=signal.kind,
-            target=signal.target.display,
-            function_name=signal.target.function_name,
-            qualifier=signal.target.qualifier,
-            db_instance=signal.target.db_instance_id,
-            created_at=stamp,
-            updated_at=stamp,
-        )
+        from medic.usecases.triage import new_plan
+
+        return new_plan(event, signal, iso(event.detail.state.timestamp))
 
     def _log_only(self, pid: str) -> LogOutcome:
         if self.ledger is None:
