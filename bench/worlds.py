@@ -31,7 +31,7 @@ from medic.planning.runbook import Runbook
 from medic_tools import simulation_steps
 from medic_tools.scenario import Scenario, load_scenario
 from medic_tools.simulate import Simulation
-from medic_tools.simulation_constants import ACCOUNT, APPROVER
+from medic_tools.simulation_constants import APPROVER
 from medic_tools.story import Story
 from medic_tools.world.server import EmbeddedAWS
 
@@ -166,20 +166,8 @@ def executor_event(sim: Simulation) -> dict[str, Any]:
     """The executor queue's messages as the SQS event source mapping delivers them (deleted from the queue)."""
     queue = sim.infra["queue"]
     messages = sim.clients.sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, AttributeNames=["All"])
-    records = []
+    records = simulation_steps.executor_records(messages.get("Messages", []), sim.region)
     for m in messages.get("Messages", []):
-        records.append(
-            {
-                "messageId": m["MessageId"],
-                "receiptHandle": m["ReceiptHandle"],
-                "body": m["Body"],
-                "attributes": m.get("Attributes", {}),
-                "messageAttributes": {},
-                "eventSource": "aws:sqs",
-                "eventSourceARN": f"arn:aws:sqs:{sim.region}:{ACCOUNT}:medic-executor",
-                "awsRegion": sim.region,
-            }
-        )
         sim.clients.sqs.delete_message(QueueUrl=queue, ReceiptHandle=m["ReceiptHandle"])
     if not records:
         raise RuntimeError("the executor queue is empty: nothing was approved")

@@ -222,6 +222,23 @@ def signed_button(
     }
 
 
+def executor_records(messages: list[Any], region: str | None) -> list[dict[str, Any]]:
+    """Messages received from the executor queue as the records of the SQS event its mapping would deliver."""
+    return [
+        {
+            "messageId": m["MessageId"],
+            "receiptHandle": m["ReceiptHandle"],
+            "body": m["Body"],
+            "attributes": m.get("Attributes", {}),
+            "messageAttributes": {},
+            "eventSource": "aws:sqs",
+            "eventSourceARN": f"arn:aws:sqs:{region}:{ACCOUNT}:medic-executor",
+            "awsRegion": region,
+        }
+        for m in messages
+    ]
+
+
 def drain_executor(
     clients: AwsClients, queue: str, executor: Callable[[dict[str, Any], Any], dict[str, Any]], story: Story
 ) -> None:
@@ -233,20 +250,7 @@ def drain_executor(
         if not messages:
             return
         story.section("Executor: approved plan from SQS → change applied through boto3")
-        records = [
-            {
-                "messageId": m["MessageId"],
-                "receiptHandle": m["ReceiptHandle"],
-                "body": m["Body"],
-                "attributes": m.get("Attributes", {}),
-                "messageAttributes": {},
-                "eventSource": "aws:sqs",
-                "eventSourceARN": f"arn:aws:sqs:{clients.region}:{ACCOUNT}:medic-executor",
-                "awsRegion": clients.region,
-            }
-            for m in messages
-        ]
-        result = executor({"Records": records}, None)
+        result = executor({"Records": executor_records(messages, clients.region)}, None)
         story.write("executor returned " + json.dumps(result))
         failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
         for message in messages:
