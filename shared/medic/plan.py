@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -25,6 +25,8 @@ INITIAL_STATES = frozenset({"PROPOSED", "APPROVED", "BLOCKED", "NOOP", "SUPERSED
 #: A plan in one of these holds its target: new alarms on the target attach to it instead of making plans.
 OPEN_STATES = frozenset({"PROPOSED", "APPROVED", "APPLYING", "APPLIED"})
 TERMINAL_STATES = frozenset(PLAN_STATES) - frozenset(TRANSITIONS)
+#: The states of plans whose changes are in force in AWS (the PC budget counts them; a template warning waits on them).
+IN_FORCE: Final = ("APPLIED", "VERIFIED")
 
 
 def can_transition(current: str, new: str) -> bool:

@@ -28,7 +28,7 @@ from medic.clock import iso, parse_iso
 from medic.errors import ConfigError
 from medic.ledger.items import Control
 from medic.ledger.keys import BREAKER_KEY, KILL_SWITCH_KEY
-from medic.plan import Plan, Refusal
+from medic.plan import IN_FORCE, Plan, Refusal
 
 if TYPE_CHECKING:
     from medic.actions.base import PlannedAction
@@ -211,12 +211,7 @@ class SafetyControls:
         budget = self.settings.pc_budget
         adding = sum(pc_added(a) for a in changes)
         if budget is not None and adding > 0:
-            in_force = sum(
-                pc_added(a)
-                for p in self.ledger.by_states(("APPLIED", "VERIFIED"))
-                if p.id != plan.id
-                for a in p.changes
-            )
+            in_force = sum(pc_added(a) for p in self.ledger.by_states(IN_FORCE) if p.id != plan.id for a in p.changes)
             if in_force + adding > budget:
                 refusals.append(
                     Refusal(

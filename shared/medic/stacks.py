@@ -31,8 +31,6 @@ WARNING_RECORD: Final = "template_drift_warning"
 REVERTED_RECORD: Final = "reverted_by_deploy"
 #: The record an operator's acknowledgement leaves (`medic log template-updated`): the template holds the value now.
 UPDATED_RECORD: Final = "template_updated"
-#: The plan states whose changes are in force: a warning of theirs waits for its template.
-IN_FORCE: Final = ("APPLIED", "VERIFIED")
 
 
 def settled_by(kinds: set[str] | frozenset[str]) -> str | None:

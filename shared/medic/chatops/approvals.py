@@ -28,13 +28,21 @@ if TYPE_CHECKING:
 _GROUPS: WeakKeyDictionary[Runtime, dict[str, tuple[datetime, frozenset[str]]]] = WeakKeyDictionary()
 
 
-def authorize(payload: BlockActionsPayload, plan: Plan, rt: Runtime) -> str:
-    """Why this click may not decide this plan ("" when it may). Authorization is on IDs only, never names."""
+def foreign(payload: BlockActionsPayload, rt: Runtime) -> str:
+    """Why this click is not from Medic's app in this workspace ("" when it is): the first check of any card's click
+    (a plan's, a promotion's), on IDs only."""
     settings = rt.settings
     if settings.slack_team_id and payload.team.id != settings.slack_team_id:
         return f"team {payload.team.id} is not this workspace"
     if settings.slack_app_id and payload.api_app_id != settings.slack_app_id:
         return f"app {payload.api_app_id} is not Medic"
+    return ""
+
+
+def authorize(payload: BlockActionsPayload, plan: Plan, rt: Runtime) -> str:
+    """Why this click may not decide this plan ("" when it may). Authorization is on IDs only, never names."""
+    if why := foreign(payload, rt):
+        return why
     channel = payload.channel.id if payload.channel else ""
     if plan.slack.channel and channel != plan.slack.channel:
         return f"channel {channel} is not the plan's channel"

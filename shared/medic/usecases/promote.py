@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from medic.chatops.approvals import is_approver
+from medic.chatops.approvals import foreign, is_approver
 from medic.chatops.responses import http_response
 from medic.clock import iso
 from medic.errors import SlackRequestRefused
@@ -98,10 +98,8 @@ def decide_promotion(
 def _unauthorized(payload: BlockActionsPayload, item: dict[str, Any], rt: Runtime) -> str:
     """Why this click may not decide this promotion ("" when it may): on IDs only, as for a plan."""
     settings = rt.settings
-    if settings.slack_team_id and payload.team.id != settings.slack_team_id:
-        return f"team {payload.team.id} is not this workspace"
-    if settings.slack_app_id and payload.api_app_id != settings.slack_app_id:
-        return f"app {payload.api_app_id} is not Medic"
+    if why := foreign(payload, rt):
+        return why
     channel = payload.channel.id if payload.channel else ""
     if not item.get("slack_ts") or channel != item.get("slack_channel"):
         return "the click does not come from the promotion's card"

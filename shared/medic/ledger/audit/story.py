@@ -13,7 +13,8 @@ from medic.errors import InputError
 from medic.ledger.audit.describe import describe_event
 from medic.ledger.audit.listing import CLI, unreadable_lines, who_decided
 from medic.ledger.keys import CONTROL_PREFIX
-from medic.stacks import IN_FORCE, REVERTED_RECORD, settled_by
+from medic.plan import IN_FORCE
+from medic.stacks import REVERTED_RECORD, settled_by
 
 if TYPE_CHECKING:
     from medic.ledger.store import ChainReport, Ledger, LogEvent, UnreadableItem, UnreadableRecord

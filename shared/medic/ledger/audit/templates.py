@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from medic.stacks import IN_FORCE, settled_by
+from medic.plan import IN_FORCE
+from medic.stacks import settled_by
 
 if TYPE_CHECKING:
     from medic.ledger.store import Ledger
